@@ -1,0 +1,26 @@
+//! The pure core of immuta-view-sync: no I/O, no clocks, no environment.
+//!
+//! - [`catalog`]: every notification type Immuta sends, typed.
+//! - [`notification`]: the three body shapes parsed into one [`Notification`].
+//! - [`signature`]: HMAC verification; a body is unverified until a [`Verifier`] says otherwise.
+//! - [`message`]: the versioned SQS message between receiver and processor.
+//! - [`forward`]: which types the receiver forwards.
+//! - [`settings`]: configuration read through an injected lookup, with errors naming the variable.
+#![forbid(unsafe_code)]
+
+pub mod catalog;
+pub mod forward;
+mod hex;
+pub mod message;
+pub mod notification;
+pub mod settings;
+pub mod signature;
+
+pub use catalog::{Family, ModelType, NotificationType};
+pub use forward::ForwardFilter;
+pub use message::QueueMessage;
+pub use notification::{BodyShape, Hints, Id, JsonText, Notification, ParseError, ParsedBody};
+pub use signature::{
+    AcceptedAlgorithms, Algorithm, Secret, SignatureHeaders, UnverifiedBody, VerifiedBody,
+    Verifier, VerifyError,
+};

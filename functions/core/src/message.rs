@@ -1,0 +1,239 @@
+//! The SQS message the receiver sends and the processor reads: a small versioned JSON document
+//! with what the processor needs (type, ids, hints) and, for debugging, the original payload.
+//!
+//! ```json
+//! {"version":1,"receivedAtMs":1763859410000,
+//!  "notification":{"notificationType":"policyUpdated","shape":"flat","modelType":"datasource",
+//!                  "modelId":"2","dataSourceId":"2"},
+//!  "payload":{…the body as Immuta sent it…}}
+//! ```
+
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use thiserror::Error;
+
+use crate::notification::{JsonText, Notification};
+
+/// The message format this build writes, and the newest it reads.
+pub const MESSAGE_VERSION: u32 = 1;
+
+/// SQS's limit for a message, body and attributes together (the classic 256 KiB, which every
+/// queue accepts whatever its `MaximumMessageSize`).
+pub const SQS_MAX_MESSAGE_BYTES: usize = 262_144;
+
+/// What the body may use of that limit; the rest is left for the message attributes.
+pub const MAX_BODY_BYTES: usize = SQS_MAX_MESSAGE_BYTES - 2_048;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueMessage<'a> {
+    pub version: u32,
+    /// When the receiver accepted the webhook, in milliseconds since the Unix epoch.
+    pub received_at_ms: u64,
+    pub notification: Cow<'a, Notification>,
+    /// Why the payload is missing, when it is: the processor re-reads Immuta and does not need it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload_omitted: Option<PayloadOmitted>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub payload: Option<&'a RawValue>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum PayloadOmitted {
+    /// The message would have exceeded SQS's size limit.
+    TooLarge,
+    /// The payload holds characters SQS refuses in a message (e.g. U+FFFE).
+    CharactersRefusedBySqs,
+    /// The payload was not available (e.g. a re-sync or a replay built the message).
+    NotAvailable,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum DecodeError {
+    #[error("the message is not a queue message of immuta-view-sync: {0}")]
+    Malformed(String),
+    #[error(
+        "message version {0} is newer than this processor understands ({MESSAGE_VERSION}); deploy the newer processor"
+    )]
+    UnsupportedVersion(u32),
+}
+
+impl<'a> QueueMessage<'a> {
+    /// Encodes a message for SQS. `payload` is the body as received; it is left out (and the
+    /// omission recorded) when it would push the message past [`MAX_BODY_BYTES`] or holds
+    /// characters SQS refuses.
+    pub fn encode(
+        notification: &Notification,
+        received_at_ms: u64,
+        payload: Option<JsonText<'_>>,
+    ) -> String {
+        const PAYLOAD_MEMBER: &str = ",\"payload\":";
+        let header = |payload_omitted| {
+            QueueMessage {
+                version: MESSAGE_VERSION,
+                received_at_ms,
+                notification: Cow::Borrowed(notification),
+                payload_omitted,
+                payload: None,
+            }
+            .to_json()
+        };
+        let Some(json) = payload else {
+            return header(Some(PayloadOmitted::NotAvailable));
+        };
+        if !sqs_accepts(json.as_str()) {
+            return header(Some(PayloadOmitted::CharactersRefusedBySqs));
+        }
+        let mut body = header(None);
+        if body.len() + PAYLOAD_MEMBER.len() + json.as_str().len() > MAX_BODY_BYTES {
+            return header(Some(PayloadOmitted::TooLarge));
+        }
+        // Splice the payload in verbatim: `JsonText` is valid JSON, so re-parsing it into a
+        // `RawValue` would only cost a second pass over the body.
+        body.pop(); // the header's closing brace
+        body.push_str(PAYLOAD_MEMBER);
+        body.push_str(json.as_str());
+        body.push('}');
+        body
+    }
+
+    fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a queue message always serialises")
+    }
+
+    pub fn decode(body: &'a str) -> Result<Self, DecodeError> {
+        #[derive(Deserialize)]
+        struct Version {
+            version: u32,
+        }
+        let Version { version } =
+            serde_json::from_str(body).map_err(|e| DecodeError::Malformed(e.to_string()))?;
+        if version > MESSAGE_VERSION {
+            return Err(DecodeError::UnsupportedVersion(version));
+        }
+        serde_json::from_str(body).map_err(|e| DecodeError::Malformed(e.to_string()))
+    }
+}
+
+/// SQS accepts only #x9 | #xA | #xD | #x20–#xD7FF | #xE000–#xFFFD | #x10000–#x10FFFF. In valid
+/// JSON the only control characters are the whitespace SQS allows, so ASCII JSON always passes
+/// and only non-ASCII text needs the character-by-character rule.
+fn sqs_accepts(json: &str) -> bool {
+    json.is_ascii()
+        || json
+            .chars().all(|c| {
+        matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BODY: &str =
+        r#"{"notificationType":"policyUpdated","modelType":"datasource","modelId":2}"#;
+
+    fn json(text: &str) -> Option<JsonText<'_>> {
+        Some(JsonText::validate(text).expect("test payloads are JSON"))
+    }
+
+    #[test]
+    fn round_trips_with_the_payload_verbatim() {
+        let notification = Notification::parse_json(BODY).unwrap();
+        let encoded = QueueMessage::encode(&notification, 1_700_000_000_000, json(BODY));
+        let decoded = QueueMessage::decode(&encoded).unwrap();
+        assert_eq!(decoded.version, MESSAGE_VERSION);
+        assert_eq!(decoded.received_at_ms, 1_700_000_000_000);
+        assert_eq!(*decoded.notification, notification);
+        assert_eq!(decoded.payload.unwrap().get(), BODY);
+        assert_eq!(decoded.payload_omitted, None);
+    }
+
+    #[test]
+    fn pretty_printed_payloads_stay_valid_json() {
+        let pretty = "{\n  \"notificationType\": \"policyUpdated\",\t\"x\": [1, 2]\r\n}";
+        let notification = Notification::parse_json(pretty).unwrap();
+        let encoded = QueueMessage::encode(&notification, 1, json(pretty));
+        assert_eq!(
+            QueueMessage::decode(&encoded)
+                .unwrap()
+                .payload
+                .unwrap()
+                .get(),
+            pretty
+        );
+    }
+
+    #[test]
+    fn an_oversized_payload_is_dropped_and_the_omission_recorded() {
+        let notification = Notification::parse_json(BODY).unwrap();
+        let big = format!(
+            r#"{{"notificationType":"policyUpdated","pad":"{}"}}"#,
+            "x".repeat(MAX_BODY_BYTES - 100)
+        );
+        let encoded = QueueMessage::encode(&notification, 1, json(&big));
+        assert!(encoded.len() < 1_000);
+        let decoded = QueueMessage::decode(&encoded).unwrap();
+        assert!(decoded.payload.is_none());
+        assert_eq!(decoded.payload_omitted, Some(PayloadOmitted::TooLarge));
+
+        // Under the body limit on its own, over it once wrapped; and one that just fits.
+        let near = format!(r#"{{"pad":"{}"}}"#, "x".repeat(MAX_BODY_BYTES - 20));
+        let encoded = QueueMessage::encode(&notification, 1, json(&near));
+        assert!(encoded.len() <= MAX_BODY_BYTES);
+        assert_eq!(
+            QueueMessage::decode(&encoded).unwrap().payload_omitted,
+            Some(PayloadOmitted::TooLarge)
+        );
+        let header_len = QueueMessage::encode(&notification, 1, None).len();
+        let fits = format!(
+            r#"{{"pad":"{}"}}"#,
+            "x".repeat(MAX_BODY_BYTES - header_len - 40)
+        );
+        let encoded = QueueMessage::encode(&notification, 1, json(&fits));
+        assert!(encoded.len() <= MAX_BODY_BYTES);
+        assert!(QueueMessage::decode(&encoded).unwrap().payload.is_some());
+    }
+
+    #[test]
+    fn characters_sqs_refuses_are_not_sent() {
+        let notification = Notification::parse_json(BODY).unwrap();
+        let odd = "{\"name\":\"a\u{FFFE}b\"}";
+        let encoded = QueueMessage::encode(&notification, 1, json(odd));
+        let decoded = QueueMessage::decode(&encoded).unwrap();
+        assert_eq!(
+            decoded.payload_omitted,
+            Some(PayloadOmitted::CharactersRefusedBySqs)
+        );
+        assert!(sqs_accepts("{\"name\":\"caf\u{e9} \u{1F600}\"}"));
+    }
+
+    #[test]
+    fn a_message_without_a_payload_says_so() {
+        let notification = Notification::parse_json(BODY).unwrap();
+        let decoded_text = QueueMessage::encode(&notification, 1, None);
+        assert_eq!(
+            QueueMessage::decode(&decoded_text).unwrap().payload_omitted,
+            Some(PayloadOmitted::NotAvailable)
+        );
+    }
+
+    #[test]
+    fn newer_or_foreign_messages_are_refused_clearly() {
+        assert_eq!(
+            QueueMessage::decode(r#"{"version":2,"whatever":true}"#).unwrap_err(),
+            DecodeError::UnsupportedVersion(2)
+        );
+        assert!(matches!(
+            QueueMessage::decode("hello"),
+            Err(DecodeError::Malformed(_))
+        ));
+        assert!(matches!(
+            QueueMessage::decode(r#"{"version":1}"#),
+            Err(DecodeError::Malformed(_))
+        ));
+    }
+}

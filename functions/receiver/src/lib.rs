@@ -1,0 +1,12 @@
+//! The receiver Lambda: a Lambda Function URL request → signature check → classification → SQS.
+//! It makes no Immuta call and touches no database, so it answers in milliseconds, far inside
+//! Immuta's 10-second delivery limit.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod handler;
+pub mod queue;
+
+pub use config::ReceiverConfig;
+pub use handler::{Receiver, Rejection, Triage};
+pub use queue::{MessageSink, Outgoing, SendError, SqsSink};

@@ -1,0 +1,17 @@
+use std::convert::Infallible;
+
+use lambda_http::{Error, run, service_fn};
+use receiver::{Receiver, ReceiverConfig, SqsSink};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init_logging();
+    let config =
+        ReceiverConfig::from_env().inspect_err(|e| tracing::error!(error = %e, "cannot start"))?;
+    let sink = SqsSink::from_environment(config.queue_url.clone()).await;
+    let receiver = Receiver::new(config, sink);
+    run(service_fn(|request| async {
+        Ok::<_, Infallible>(receiver.handle(request).await)
+    }))
+    .await
+}

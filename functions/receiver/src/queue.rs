@@ -1,0 +1,104 @@
+//! Where accepted notifications go: a small trait, with SQS as the production implementation.
+
+use std::future::Future;
+use std::time::Duration;
+
+use aws_config::timeout::TimeoutConfig;
+use aws_sdk_sqs::error::DisplayErrorContext;
+use aws_sdk_sqs::types::MessageAttributeValue;
+use thiserror::Error;
+use view_sync_core::Notification;
+
+/// A message ready to send: the encoded body plus the notification it came from (for the
+/// message attributes and for logs).
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub notification: Notification,
+    pub body: String,
+}
+
+impl Outgoing {
+    /// SQS message attributes: let consumers filter or inspect without parsing the body.
+    pub fn attributes(&self) -> Vec<(&'static str, &str)> {
+        let mut attributes = vec![(
+            "notificationType",
+            self.notification.notification_type.as_str(),
+        )];
+        if let Some(model_type) = &self.notification.model_type {
+            attributes.push(("modelType", model_type.as_str()));
+        }
+        attributes.retain(|(_, value)| !value.is_empty());
+        attributes
+    }
+}
+
+#[derive(Debug, Error)]
+#[error("the queue did not accept the message: {0}")]
+pub struct SendError(pub String);
+
+pub trait MessageSink: Send + Sync {
+    /// Sends the message and returns the queue's message id.
+    fn send(&self, message: &Outgoing) -> impl Future<Output = Result<String, SendError>> + Send;
+}
+
+/// Timeouts that keep a stalled SQS call inside Immuta's 10 s delivery limit. The SDK sets only a
+/// connect timeout by default; without these a hung `SendMessage` would outlive the webhook and
+/// Immuta would record a timeout instead of our 503.
+pub fn sqs_timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(1))
+        .read_timeout(Duration::from_secs(2))
+        .operation_attempt_timeout(Duration::from_secs(2))
+        .operation_timeout(Duration::from_secs(5))
+        .build()
+}
+
+pub struct SqsSink {
+    client: aws_sdk_sqs::Client,
+    queue_url: String,
+}
+
+impl SqsSink {
+    /// Uses `config` with [`sqs_timeouts`] applied.
+    pub fn new(config: &aws_config::SdkConfig, queue_url: String) -> Self {
+        let sqs_config = aws_sdk_sqs::config::Builder::from(config)
+            .timeout_config(sqs_timeouts())
+            .build();
+        Self {
+            client: aws_sdk_sqs::Client::from_conf(sqs_config),
+            queue_url,
+        }
+    }
+
+    /// Loads the AWS configuration the standard way: region, credentials, and the endpoint from
+    /// `AWS_ENDPOINT_URL_SQS` / `AWS_ENDPOINT_URL` (so the same binary runs against moto).
+    pub async fn from_environment(queue_url: String) -> Self {
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .load()
+            .await;
+        Self::new(&config, queue_url)
+    }
+}
+
+impl MessageSink for SqsSink {
+    async fn send(&self, message: &Outgoing) -> Result<String, SendError> {
+        let mut request = self
+            .client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(&message.body);
+        for (name, value) in message.attributes() {
+            let attribute = MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(value)
+                .build()
+                .map_err(|e| SendError(e.to_string()))?;
+            request = request.message_attributes(name, attribute);
+        }
+        let output = request
+            .send()
+            .await
+            .map_err(|e| SendError(DisplayErrorContext(e).to_string()))?;
+        Ok(output.message_id.unwrap_or_default())
+    }
+}

@@ -1,0 +1,271 @@
+//! The receiver driven with real Function URL events (events/lambda/, signed by
+//! scripts/make_fixtures.py) through lambda_http's own request conversion.
+
+use std::sync::Mutex;
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Response};
+use receiver::{MessageSink, Outgoing, Receiver, ReceiverConfig, SendError};
+use serde_json::Value;
+use view_sync_core::{BodyShape, Id, NotificationType, QueueMessage};
+
+const TEST_SECRET: &str = "immuta-view-sync-test-secret";
+
+macro_rules! event {
+    ($name:literal) => {
+        include_str!(concat!("../../../events/lambda/", $name))
+    };
+}
+
+#[derive(Default)]
+struct RecordingSink {
+    sent: Mutex<Vec<Outgoing>>,
+}
+
+impl MessageSink for RecordingSink {
+    async fn send(&self, message: &Outgoing) -> Result<String, SendError> {
+        let mut sent = self.sent.lock().unwrap();
+        sent.push(message.clone());
+        Ok(format!("msg-{}", sent.len()))
+    }
+}
+
+struct FailingSink;
+
+impl MessageSink for FailingSink {
+    async fn send(&self, _: &Outgoing) -> Result<String, SendError> {
+        Err(SendError("dispatch failure: connection refused".into()))
+    }
+}
+
+fn config(extra: &[(&str, &str)]) -> ReceiverConfig {
+    let mut pairs = vec![
+        ("QUEUE_URL", "http://127.0.0.1:1/000000000000/q"),
+        ("WEBHOOK_SECRETS", TEST_SECRET),
+    ];
+    pairs.extend_from_slice(extra);
+    ReceiverConfig::from_lookup(|k| {
+        pairs
+            .iter()
+            .rev()
+            .find(|(name, _)| *name == k)
+            .map(|(_, v)| v.to_string())
+    })
+    .unwrap()
+}
+
+fn receiver(extra: &[(&str, &str)]) -> Receiver<RecordingSink> {
+    Receiver::new(config(extra), RecordingSink::default())
+}
+
+async fn call<S: MessageSink>(
+    receiver: &Receiver<S>,
+    event: &str,
+) -> (StatusCode, Value, Response<Body>) {
+    let request = lambda_http::request::from_str(event).expect("fixture is a Function URL event");
+    let response = receiver.handle(request).await;
+    let body: Value = serde_json::from_slice(response.body().as_ref()).expect("answers are JSON");
+    (response.status(), body, response)
+}
+
+fn sent(receiver: &Receiver<RecordingSink>) -> Vec<Outgoing> {
+    receiver.sink().sent.lock().unwrap().clone()
+}
+
+#[tokio::test]
+async fn a_signed_notification_is_queued_with_its_ids_and_original_payload() {
+    let r = receiver(&[]);
+    let (status, body, response) = call(&r, event!("function-url-policy-updated.json")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body,
+        serde_json::json!({"status": "queued", "messageId": "msg-1"})
+    );
+    assert_eq!(response.headers()["content-type"], "application/json");
+
+    let sent = sent(&r);
+    assert_eq!(sent.len(), 1);
+    let message = QueueMessage::decode(&sent[0].body).unwrap();
+    assert_eq!(
+        message.notification.notification_type,
+        NotificationType::PolicyUpdated
+    );
+    assert_eq!(message.notification.data_source_id, Id::new("2"));
+    assert!(message.received_at_ms > 1_700_000_000_000);
+    let original: Value = serde_json::from_str(message.payload.unwrap().get()).unwrap();
+    assert_eq!(original["policyType"], "data");
+    assert_eq!(
+        sent[0].attributes(),
+        vec![
+            ("notificationType", "policyUpdated"),
+            ("modelType", "datasource")
+        ]
+    );
+}
+
+#[tokio::test]
+async fn base64_bodies_are_decoded_before_verifying() {
+    let r = receiver(&[]);
+    let (status, _, _) = call(&r, event!("function-url-added-to-project-base64.json")).await;
+    assert_eq!(status, StatusCode::OK);
+    let message_body = &sent(&r)[0].body;
+    let message = QueueMessage::decode(message_body).unwrap();
+    assert_eq!(message.notification.project_id, Id::new("1"));
+    assert_eq!(message.notification.data_source_id, Id::new("1"));
+}
+
+#[tokio::test]
+async fn header_names_are_case_insensitive() {
+    let r = receiver(&[]);
+    let (status, _, _) = call(&r, event!("function-url-mixed-case-headers.json")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(sent(&r)[0].notification.hints.disabled, Some(true));
+}
+
+#[tokio::test]
+async fn sha1_only_is_accepted_by_default_and_refused_when_sha256_is_required() {
+    let r = receiver(&[]);
+    assert_eq!(
+        call(&r, event!("function-url-sha1-only.json")).await.0,
+        StatusCode::OK
+    );
+
+    let strict = receiver(&[("SIGNATURE_ALGORITHMS", "sha256")]);
+    let (status, _, _) = call(&strict, event!("function-url-sha1-only.json")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(sent(&strict).is_empty());
+    assert_eq!(
+        call(&strict, event!("function-url-policy-updated.json"))
+            .await
+            .0,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn missing_and_bad_signatures_get_the_same_401_and_nothing_is_queued() {
+    let r = receiver(&[]);
+    let (missing_status, missing_body, _) = call(&r, event!("function-url-unsigned.json")).await;
+    let (bad_status, bad_body, _) = call(&r, event!("function-url-bad-signature.json")).await;
+    assert_eq!(missing_status, StatusCode::UNAUTHORIZED);
+    assert_eq!(bad_status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        missing_body, bad_body,
+        "the answer must not say which check failed"
+    );
+    assert!(!bad_body.to_string().contains(TEST_SECRET));
+    assert!(sent(&r).is_empty());
+
+    let rotated = receiver(&[("WEBHOOK_SECRETS", "new-secret,immuta-view-sync-test-secret")]);
+    assert_eq!(
+        call(&rotated, event!("function-url-policy-updated.json"))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let wrong = receiver(&[("WEBHOOK_SECRETS", "some-other-secret")]);
+    assert_eq!(
+        call(&wrong, event!("function-url-policy-updated.json"))
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn only_post_is_accepted() {
+    let r = receiver(&[]);
+    let (status, body, response) = call(&r, event!("function-url-get.json")).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(response.headers()["allow"], "POST");
+    assert_eq!(body["error"], "method_not_allowed");
+}
+
+#[tokio::test]
+async fn oversized_bodies_get_413_before_any_verification() {
+    let r = receiver(&[("MAX_BODY_BYTES", "64")]);
+    let (status, body, _) = call(&r, event!("function-url-policy-updated.json")).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(body["message"].as_str().unwrap().contains("MAX_BODY_BYTES"));
+    assert!(sent(&r).is_empty());
+}
+
+#[tokio::test]
+async fn signed_bodies_that_are_not_json_objects_get_400() {
+    let r = receiver(&[]);
+    for event in [
+        event!("function-url-not-json.json"),
+        event!("function-url-array.json"),
+    ] {
+        let (status, body, _) = call(&r, event).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["error"], "bad_request");
+    }
+    assert!(sent(&r).is_empty());
+}
+
+#[tokio::test]
+async fn types_outside_forward_types_are_acknowledged_and_ignored() {
+    let r = receiver(&[]);
+    let (status, body, _) = call(&r, event!("function-url-marketplace.json")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["status"], "ignored");
+    assert_eq!(
+        body["notificationType"],
+        "marketplace.data_product.data_sources.updated"
+    );
+    let (status, body, _) = call(&r, event!("function-url-envelope.json")).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("ignored"))
+    );
+    assert!(sent(&r).is_empty());
+}
+
+#[tokio::test]
+async fn forward_types_all_forwards_every_shape() {
+    let r = receiver(&[("FORWARD_TYPES", "all")]);
+    assert_eq!(
+        call(&r, event!("function-url-marketplace.json")).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        call(&r, event!("function-url-envelope.json")).await.0,
+        StatusCode::OK
+    );
+    let shapes: Vec<BodyShape> = sent(&r).iter().map(|o| o.notification.shape).collect();
+    assert_eq!(shapes, vec![BodyShape::Marketplace, BodyShape::Envelope]);
+    assert_eq!(
+        sent(&r)[0].attributes(),
+        vec![
+            (
+                "notificationType",
+                "marketplace.data_product.data_sources.updated"
+            ),
+            ("modelType", "dataProduct")
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_queue_failure_is_a_503_so_immuta_records_a_failed_delivery() {
+    let r = Receiver::new(config(&[]), FailingSink);
+    let (status, body, _) = call(&r, event!("function-url-policy-updated.json")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["error"], "queue_unavailable");
+}
+
+#[tokio::test]
+async fn unsigned_mode_accepts_without_signatures_only_when_explicit() {
+    let config = ReceiverConfig::from_lookup(|k| match k {
+        "QUEUE_URL" => Some("q".into()),
+        "ALLOW_UNSIGNED" => Some("true".into()),
+        _ => None,
+    })
+    .unwrap();
+    let r = Receiver::new(config, RecordingSink::default());
+    assert_eq!(
+        call(&r, event!("function-url-unsigned.json")).await.0,
+        StatusCode::OK
+    );
+}
