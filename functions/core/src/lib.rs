@@ -5,16 +5,23 @@
 //! - [`signature`]: HMAC verification; a body is unverified until a [`Verifier`] says otherwise.
 //! - [`message`]: the versioned SQS message between receiver and processor.
 //! - [`forward`]: which types the receiver forwards.
+//! - [`keys`]: notifications → reconcile keys, merged per batch.
+//! - [`plan`]: which views must exist and what to do about each (create, replace, drop, nothing).
+//! - [`naming`], [`view_sql`]: view names from the template; what the view SQL endpoint returned.
 //! - [`settings`]: configuration read through an injected lookup, with errors naming the variable.
 #![forbid(unsafe_code)]
 
 pub mod catalog;
 pub mod forward;
 mod hex;
+pub mod keys;
 pub mod message;
+pub mod naming;
 pub mod notification;
+pub mod plan;
 pub mod settings;
 pub mod signature;
+pub mod view_sql;
 
 pub use catalog::{Family, ModelType, NotificationType};
 pub use forward::ForwardFilter;

@@ -1,0 +1,335 @@
+//! The planner: which views a reconcile wants ([`targets`]) and, per view, what to do about the
+//! ledger row found under the view's lock ([`decide`]). Pure: the database adapter reads the row,
+//! calls [`decide`] and carries out the decision.
+//!
+//! Ordering rule (DESIGN.md, "the newer read must win"): every reconcile notes `observed_at`
+//! before its first Immuta read; a ledger row remembers the `observed_at` of the decision last
+//! applied to it (drops leave a tombstone); a decision older than the row's is superseded.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use sha2::{Digest, Sha256};
+
+use crate::hex;
+use crate::notification::Id;
+use crate::view_sql::ViewSql;
+
+/// One view's identity: a data source in a project.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ViewKey {
+    pub project_id: Id,
+    pub data_source_id: Id,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowState {
+    Present,
+    /// A tombstone: the view was dropped (or decided absent) at `observed_at`.
+    Dropped,
+}
+
+/// A row of the ledger of managed views.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerRow {
+    pub view: ViewKey,
+    pub view_name: String,
+    pub sql_digest: String,
+    pub state: RowState,
+    /// Microseconds since the Unix epoch.
+    pub observed_at: i64,
+}
+
+/// A view that must exist, with its SQL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredView {
+    pub view: ViewKey,
+    /// The name it is created under: the template's, or the statement's own.
+    pub name: String,
+    pub sql: ViewSql,
+    pub digest: String,
+}
+
+impl DesiredView {
+    /// `template_name` is used unless the SQL is a complete statement naming its own view.
+    pub fn new(view: ViewKey, template_name: String, sql: ViewSql) -> Self {
+        let name = match &sql {
+            ViewSql::Query(_) => template_name,
+            ViewSql::Statement { name, .. } => name.clone(),
+        };
+        let mut hasher = Sha256::new();
+        hasher.update(name.as_bytes());
+        hasher.update([0]);
+        hasher.update(sql.text().as_bytes());
+        let digest = hex::encode(&hasher.finalize());
+        Self {
+            view,
+            name,
+            sql,
+            digest,
+        }
+    }
+}
+
+/// What a reconcile is authoritative for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    DataSource(Id),
+    Project(Id),
+    View(ViewKey),
+    /// A full re-sync: every view.
+    Everything,
+}
+
+impl Scope {
+    pub fn contains(&self, view: &ViewKey) -> bool {
+        match self {
+            Self::DataSource(id) => &view.data_source_id == id,
+            Self::Project(id) => &view.project_id == id,
+            Self::View(key) => key == view,
+            Self::Everything => true,
+        }
+    }
+}
+
+/// The state a reconcile wants for one view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Present(DesiredView),
+    Absent(ViewKey),
+}
+
+impl Target {
+    pub fn view(&self) -> &ViewKey {
+        match self {
+            Self::Present(desired) => &desired.view,
+            Self::Absent(view) => view,
+        }
+    }
+}
+
+/// The targets of a reconcile: every desired view present; every other view in scope that the
+/// ledger shows present, absent. A single-view scope always yields a target, so that even a view
+/// the ledger never saw gets a tombstone that supersedes older in-flight decisions.
+pub fn targets(scope: &Scope, desired: Vec<DesiredView>, ledger: &[LedgerRow]) -> Vec<Target> {
+    let mut by_view: BTreeMap<ViewKey, Target> = BTreeMap::new();
+    for view in desired.into_iter().filter(|d| scope.contains(&d.view)) {
+        by_view.insert(view.view.clone(), Target::Present(view));
+    }
+    let wanted: BTreeSet<ViewKey> = by_view.keys().cloned().collect();
+    for row in ledger {
+        if row.state == RowState::Present
+            && scope.contains(&row.view)
+            && !wanted.contains(&row.view)
+        {
+            by_view.insert(row.view.clone(), Target::Absent(row.view.clone()));
+        }
+    }
+    if let Scope::View(view) = scope {
+        by_view
+            .entry(view.clone())
+            .or_insert_with(|| Target::Absent(view.clone()));
+    }
+    by_view.into_values().collect()
+}
+
+/// What to do for one view, given its ledger row read under the view's lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Create,
+    /// Replace the view; if it was known under another name, drop that one.
+    Replace {
+        previous_name: Option<String>,
+    },
+    Drop {
+        name: String,
+    },
+    /// Same name and SQL: no DDL; the row's `observed_at` still advances.
+    Unchanged,
+    /// Absent and already known absent (or never known): record a tombstone, no DDL.
+    RecordAbsent,
+    /// A newer decision was already applied; nothing is done.
+    Superseded {
+        applied_observed_at: i64,
+    },
+}
+
+impl Decision {
+    pub fn writes_ledger(&self) -> bool {
+        !matches!(self, Self::Superseded { .. })
+    }
+}
+
+pub fn decide(row: Option<&LedgerRow>, target: &Target, observed_at: i64) -> Decision {
+    if let Some(row) = row
+        && row.observed_at > observed_at
+    {
+        return Decision::Superseded {
+            applied_observed_at: row.observed_at,
+        };
+    }
+    let present = row.filter(|r| r.state == RowState::Present);
+    match (target, present) {
+        (Target::Present(_), None) => Decision::Create,
+        (Target::Present(desired), Some(row)) if row.view_name != desired.name => {
+            Decision::Replace {
+                previous_name: Some(row.view_name.clone()),
+            }
+        }
+        (Target::Present(desired), Some(row)) if row.sql_digest != desired.digest => {
+            Decision::Replace {
+                previous_name: None,
+            }
+        }
+        (Target::Present(_), Some(_)) => Decision::Unchanged,
+        (Target::Absent(_), Some(row)) => Decision::Drop {
+            name: row.view_name.clone(),
+        },
+        (Target::Absent(_), None) => Decision::RecordAbsent,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(p: &str, d: &str) -> ViewKey {
+        ViewKey {
+            project_id: Id::new(p).unwrap(),
+            data_source_id: Id::new(d).unwrap(),
+        }
+    }
+
+    fn desired(p: &str, d: &str, sql: &str) -> DesiredView {
+        DesiredView::new(
+            key(p, d),
+            format!("p{p}__d{d}"),
+            ViewSql::classify(sql).unwrap(),
+        )
+    }
+
+    fn row(view: &DesiredView, state: RowState, observed_at: i64) -> LedgerRow {
+        LedgerRow {
+            view: view.view.clone(),
+            view_name: view.name.clone(),
+            sql_digest: view.digest.clone(),
+            state,
+            observed_at,
+        }
+    }
+
+    #[test]
+    fn decisions_follow_the_row() {
+        let v1 = desired("1", "2", "SELECT 1");
+        let v2 = desired("1", "2", "SELECT 2");
+        let present = Target::Present(v2.clone());
+        assert_eq!(decide(None, &present, 10), Decision::Create);
+        assert_eq!(
+            decide(Some(&row(&v1, RowState::Dropped, 5)), &present, 10),
+            Decision::Create
+        );
+        assert_eq!(
+            decide(Some(&row(&v1, RowState::Present, 5)), &present, 10),
+            Decision::Replace {
+                previous_name: None
+            }
+        );
+        assert_eq!(
+            decide(Some(&row(&v2, RowState::Present, 5)), &present, 10),
+            Decision::Unchanged
+        );
+        let mut renamed = row(&v2, RowState::Present, 5);
+        renamed.view_name = "old_name".into();
+        assert_eq!(
+            decide(Some(&renamed), &present, 10),
+            Decision::Replace {
+                previous_name: Some("old_name".into())
+            }
+        );
+
+        let absent = Target::Absent(key("1", "2"));
+        assert_eq!(
+            decide(Some(&row(&v1, RowState::Present, 5)), &absent, 10),
+            Decision::Drop {
+                name: "p1__d2".into()
+            }
+        );
+        assert_eq!(
+            decide(Some(&row(&v1, RowState::Dropped, 5)), &absent, 10),
+            Decision::RecordAbsent
+        );
+        assert_eq!(decide(None, &absent, 10), Decision::RecordAbsent);
+    }
+
+    #[test]
+    fn the_newer_read_wins() {
+        let v1 = desired("1", "2", "SELECT 'policy v1'");
+        let v2 = desired("1", "2", "SELECT 'policy v2'");
+        // v2 observed at t2 applied; then v1 observed at t1 < t2 arrives: superseded.
+        let after_v2 = row(&v2, RowState::Present, 200);
+        assert_eq!(
+            decide(Some(&after_v2), &Target::Present(v1.clone()), 100),
+            Decision::Superseded {
+                applied_observed_at: 200
+            }
+        );
+        // drop at t2, then a create observed at t1: superseded, no view.
+        let tombstone = row(&v1, RowState::Dropped, 200);
+        assert_eq!(
+            decide(Some(&tombstone), &Target::Present(v1), 100),
+            Decision::Superseded {
+                applied_observed_at: 200
+            }
+        );
+        assert!(
+            !Decision::Superseded {
+                applied_observed_at: 0
+            }
+            .writes_ledger()
+        );
+    }
+
+    #[test]
+    fn targets_cover_the_scope_only() {
+        let keep = desired("1", "2", "SELECT 1");
+        let gone = desired("1", "3", "SELECT 1");
+        let elsewhere = desired("9", "2", "SELECT 1");
+        let dropped_before = desired("1", "4", "SELECT 1");
+        let ledger = vec![
+            row(&keep, RowState::Present, 1),
+            row(&gone, RowState::Present, 1),
+            row(&elsewhere, RowState::Present, 1),
+            row(&dropped_before, RowState::Dropped, 1),
+        ];
+        let project = Scope::Project(Id::new("1").unwrap());
+        let t = targets(&project, vec![keep.clone()], &ledger);
+        assert_eq!(
+            t,
+            vec![Target::Present(keep.clone()), Target::Absent(key("1", "3"))]
+        );
+
+        let source = Scope::DataSource(Id::new("2").unwrap());
+        let t = targets(&source, vec![], &ledger);
+        assert_eq!(
+            t,
+            vec![Target::Absent(key("1", "2")), Target::Absent(key("9", "2"))]
+        );
+
+        // A single view always gets a target, even unknown to the ledger.
+        let t = targets(&Scope::View(key("5", "5")), vec![], &ledger);
+        assert_eq!(t, vec![Target::Absent(key("5", "5"))]);
+    }
+
+    #[test]
+    fn digests_change_with_name_or_sql_only() {
+        let a = desired("1", "2", "SELECT 1");
+        assert_eq!(a.digest, desired("1", "2", "SELECT 1").digest);
+        assert_ne!(a.digest, desired("1", "2", "SELECT 2").digest);
+        assert_ne!(a.digest, desired("1", "3", "SELECT 1").digest);
+        let statement = DesiredView::new(
+            key("1", "2"),
+            "ignored".into(),
+            ViewSql::classify("CREATE VIEW own AS SELECT 1").unwrap(),
+        );
+        assert_eq!(statement.name, "own");
+    }
+}
