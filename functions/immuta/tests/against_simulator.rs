@@ -1,0 +1,214 @@
+//! The client against the Immuta simulator: paging, auth, retries, typed errors.
+
+use std::time::{Duration, Instant};
+
+use immuta::{ImmutaClient, ImmutaConfig, ImmutaError};
+use immuta_simulator::Simulator;
+use immuta_simulator::faults::{FaultKind, Faults};
+use immuta_simulator::tenant::Tenant;
+use view_sync_core::Id;
+
+const KEY: &str = "test-api-key";
+
+fn id(n: u64) -> Id {
+    Id::new(n.to_string()).unwrap()
+}
+
+fn tenant() -> Tenant {
+    let mut t = Tenant::default();
+    let members: Vec<u64> = (1..=40).collect();
+    for d in &members {
+        t.add_data_source(*d, &format!("Source {d}"), "PostgreSQL");
+    }
+    for p in 100..125 {
+        t.add_project(p, &format!("Project {p}"), p % 5 != 0, &[1, 2]);
+    }
+    t.add_project(7, "Big", true, &members);
+    t
+}
+
+fn client(sim: &Simulator, extra: &[(&str, &str)]) -> ImmutaClient {
+    let mut pairs = vec![
+        ("IMMUTA_URL", sim.url.clone()),
+        ("IMMUTA_API_KEY", KEY.to_owned()),
+        (
+            "VIEW_SQL_PATH",
+            "/project/{projectId}/dataSource/{dataSourceId}/viewSql".to_owned(),
+        ),
+        ("VIEW_SQL_JSON_POINTER", "/sql".to_owned()),
+        ("IMMUTA_TIMEOUT_MS", "1000".to_owned()),
+    ];
+    pairs.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+    let config = ImmutaConfig::from_lookup(|k| {
+        pairs
+            .iter()
+            .rev()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| v.clone())
+    })
+    .unwrap();
+    ImmutaClient::new(config).unwrap()
+}
+
+fn soon() -> Instant {
+    Instant::now() + Duration::from_secs(20)
+}
+
+#[tokio::test]
+async fn lists_are_paged_to_the_end() {
+    let sim = Simulator::start(tenant(), KEY).await.unwrap();
+    let c = client(&sim, &[("IMMUTA_PAGE_SIZE", "15")]);
+    let sources = c.project_data_sources(&id(7), soon()).await.unwrap();
+    assert_eq!(sources.len(), 40);
+    assert_eq!(
+        sim.count("GET /project/{id}/dataSources"),
+        3,
+        "40 rows at 15 a page"
+    );
+
+    let projects = c.equalized_projects_with(&id(1), soon()).await.unwrap();
+    assert_eq!(projects.len(), 21, "20 equalized of 25, plus project 7");
+    assert_eq!(sim.count("GET /project"), 2);
+}
+
+#[tokio::test]
+async fn reads_objects_and_view_sql_in_both_answer_forms() {
+    let sim = Simulator::start(tenant(), KEY).await.unwrap();
+    let c = client(&sim, &[]);
+    let ds = c.data_source(&id(3), soon()).await.unwrap();
+    assert_eq!(
+        (
+            ds.name.as_str(),
+            ds.blob_handler_type.as_deref(),
+            ds.is_unavailable()
+        ),
+        ("Source 3", Some("PostgreSQL"), false)
+    );
+    let p = c.project(&id(100), soon()).await.unwrap();
+    assert_eq!((p.is_live(), p.equalized()), (true, Some(false)));
+    assert!(
+        !c.equalization_state(&id(100), soon())
+            .await
+            .unwrap()
+            .is_equalized()
+    );
+
+    let sql = c.view_sql(&id(7), &id(3), soon()).await.unwrap();
+    assert!(sql.starts_with("SELECT 3 AS data_source_id"), "{sql}");
+    let text = client(
+        &sim,
+        &[
+            (
+                "VIEW_SQL_PATH",
+                "/project/{projectId}/dataSource/{dataSourceId}/viewSql?format=text",
+            ),
+            ("VIEW_SQL_JSON_POINTER", ""),
+        ],
+    );
+    assert_eq!(text.view_sql(&id(7), &id(3), soon()).await.unwrap(), sql);
+    let wrong_pointer = client(&sim, &[("VIEW_SQL_JSON_POINTER", "/query")]);
+    let err = wrong_pointer
+        .view_sql(&id(7), &id(3), soon())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ImmutaError::Decode { .. })
+            && err.to_string().contains("VIEW_SQL_JSON_POINTER"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn missing_objects_are_not_found_and_not_retried() {
+    let sim = Simulator::start(tenant(), KEY).await.unwrap();
+    let err = client(&sim, &[])
+        .data_source(&id(999), soon())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ImmutaError::NotFound { .. }));
+    assert!(!err.is_retryable());
+    assert_eq!(sim.count("GET /dataSource/{id}"), 1);
+}
+
+#[tokio::test]
+async fn token_auth_exchanges_the_key_and_renews_once_on_401() {
+    let sim = Simulator::start(tenant(), KEY).await.unwrap();
+    let c = client(&sim, &[("IMMUTA_AUTH", "token")]);
+    c.data_source(&id(1), soon()).await.unwrap();
+    c.data_source(&id(2), soon()).await.unwrap();
+    sim.expire_tokens();
+    c.data_source(&id(3), soon()).await.unwrap();
+    assert_eq!(
+        sim.count("GET /dataSource/{id}"),
+        4,
+        "one 401 and three successes"
+    );
+
+    let wrong = client(&sim, &[("IMMUTA_API_KEY", "not-the-key")]);
+    let err = wrong.data_source(&id(1), soon()).await.unwrap_err();
+    assert!(matches!(err, ImmutaError::Unauthorized { .. }));
+    assert!(!err.to_string().contains("not-the-key"), "{err}");
+}
+
+#[tokio::test]
+async fn rate_limits_and_server_errors_are_retried_with_backoff() {
+    let sim = Simulator::start(tenant(), KEY).await.unwrap();
+    let c = client(&sim, &[]);
+    sim.set_faults(Faults {
+        fail_next: 2,
+        kinds: vec![FaultKind::TooManyRequests],
+        retry_after_secs: 1,
+        ..Faults::default()
+    });
+    let started = Instant::now();
+    c.data_source(&id(1), soon()).await.unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "Retry-After: 1 was honoured twice"
+    );
+    assert_eq!(sim.count("GET /dataSource/{id}"), 3);
+
+    sim.set_faults(Faults {
+        fail_next: 3,
+        kinds: vec![FaultKind::ServerError],
+        ..Faults::default()
+    });
+    c.data_source(&id(1), soon()).await.unwrap();
+    assert_eq!(sim.count("GET /dataSource/{id}"), 7);
+}
+
+#[tokio::test]
+async fn hangs_time_out_and_a_persistent_outage_ends_in_a_retryable_error() {
+    let sim = Simulator::start(tenant(), KEY).await.unwrap();
+    let c = client(
+        &sim,
+        &[("IMMUTA_TIMEOUT_MS", "200"), ("IMMUTA_MAX_ATTEMPTS", "3")],
+    );
+    sim.set_faults(Faults {
+        fail_next: 1,
+        kinds: vec![FaultKind::Hang],
+        hang_ms: 5_000,
+        ..Faults::default()
+    });
+    c.data_source(&id(1), soon()).await.unwrap();
+
+    sim.set_faults(Faults {
+        error_rate: 1.0,
+        kinds: vec![FaultKind::ServerError],
+        ..Faults::default()
+    });
+    let err = c.data_source(&id(1), soon()).await.unwrap_err();
+    assert!(
+        matches!(err, ImmutaError::Status { status: 503, .. }) && err.is_retryable(),
+        "{err}"
+    );
+
+    // The deadline bounds the whole call, retries included.
+    let started = Instant::now();
+    let err = c
+        .data_source(&id(1), Instant::now() + Duration::from_millis(150))
+        .await
+        .unwrap_err();
+    assert!(err.is_retryable());
+    assert!(started.elapsed() < Duration::from_secs(1));
+}

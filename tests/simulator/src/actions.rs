@@ -1,0 +1,178 @@
+//! State changes made through the control API, and the notification Immuta sends for each.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::tenant::Tenant;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    tag = "action",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
+pub enum Action {
+    SetDisabled {
+        data_source_id: u64,
+        disabled: bool,
+    },
+    RenameDataSource {
+        data_source_id: u64,
+        name: String,
+    },
+    DeleteDataSource {
+        data_source_id: u64,
+    },
+    BumpDataSourcePolicy {
+        data_source_id: u64,
+    },
+    BumpProjectPolicy {
+        project_id: u64,
+    },
+    AddToProject {
+        project_id: u64,
+        data_source_id: u64,
+    },
+    RemoveFromProject {
+        project_id: u64,
+        data_source_id: u64,
+    },
+    SetEqualized {
+        project_id: u64,
+        equalized: bool,
+    },
+    CloseProject {
+        project_id: u64,
+    },
+    MarketplaceDataSourcesUpdated {
+        data_product_id: String,
+    },
+}
+
+/// An action named a data source or project the tenant does not have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownObject(pub String);
+
+impl std::fmt::Display for UnknownObject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "no such {}", self.0)
+    }
+}
+
+fn actor() -> Value {
+    json!({"actionBy": 1, "targetUser": 1, "targetGroup": null, "actionByName": "Simulated Admin", "targetUserName": "Simulated Admin"})
+}
+
+fn with_actor(mut body: Value) -> Value {
+    if let (Value::Object(map), Value::Object(actor)) = (&mut body, actor()) {
+        map.extend(actor);
+    }
+    body
+}
+
+impl Action {
+    /// Applies the change and returns the webhook body (flat v1, or Marketplace) Immuta would send.
+    pub fn apply(&self, tenant: &mut Tenant) -> Result<Value, UnknownObject> {
+        let body = match self {
+            Action::SetDisabled {
+                data_source_id,
+                disabled,
+            } => {
+                let d = source(tenant, *data_source_id)?;
+                d.disabled = *disabled;
+                json!({"dataSourceName": d.name, "fields": {"disabled": disabled, "handler": d.handler},
+                       "notificationType": "dataSourceUpdated", "modelType": "datasource", "modelId": d.id})
+            }
+            Action::RenameDataSource {
+                data_source_id,
+                name,
+            } => {
+                let d = source(tenant, *data_source_id)?;
+                d.name = name.clone();
+                json!({"dataSourceName": d.name, "fields": {"name": name, "handler": d.handler},
+                       "notificationType": "dataSourceUpdated", "modelType": "datasource", "modelId": d.id})
+            }
+            Action::DeleteDataSource { data_source_id } => {
+                let d = source(tenant, *data_source_id)?;
+                d.deleted = true;
+                json!({"dataSourceName": d.name, "notificationType": "modelDeleted", "modelType": "datasource", "modelId": d.id})
+            }
+            Action::BumpDataSourcePolicy { data_source_id } => {
+                let d = source(tenant, *data_source_id)?;
+                d.policy_version += 1;
+                json!({"dataSourceName": d.name, "triggeredByGlobal": false, "conflictCount": 0, "policyType": "data",
+                       "handlerId": d.policy_version, "previousHandlerId": d.policy_version - 1, "dataSourceType": "queryable",
+                       "notificationType": "policyUpdated", "modelType": "datasource", "modelId": d.id, "notifyInitiator": false})
+            }
+            Action::BumpProjectPolicy { project_id } => {
+                let p = project(tenant, *project_id)?;
+                p.policy_version += 1;
+                json!({"projectName": p.name, "policyType": "subscription", "hasWorkspace": false,
+                       "notificationType": "policyUpdated", "modelType": "project", "modelId": p.id})
+            }
+            Action::AddToProject {
+                project_id,
+                data_source_id,
+            }
+            | Action::RemoveFromProject {
+                project_id,
+                data_source_id,
+            } => {
+                let name = source(tenant, *data_source_id)?.name.clone();
+                let p = project(tenant, *project_id)?;
+                let added = matches!(self, Action::AddToProject { .. });
+                if added {
+                    p.members.insert(*data_source_id);
+                } else {
+                    p.members.remove(data_source_id);
+                }
+                json!({"dataSourceName": name, "dataSourceId": data_source_id, "projectName": p.name,
+                       "notificationType": if added { "addedToProject" } else { "removedFromProject" },
+                       "modelType": "project", "modelId": p.id})
+            }
+            Action::SetEqualized {
+                project_id,
+                equalized,
+            } => {
+                let p = project(tenant, *project_id)?;
+                p.equalized = *equalized;
+                json!({"projectName": p.name, "equalized": equalized, "notificationType": "projectEqualizationToggled",
+                       "modelType": "project", "modelId": p.id})
+            }
+            Action::CloseProject { project_id } => {
+                let p = project(tenant, *project_id)?;
+                p.closed = true;
+                json!({"projectName": p.name, "notificationType": "projectDisabled", "modelType": "project", "modelId": p.id})
+            }
+            Action::MarketplaceDataSourcesUpdated { data_product_id } => {
+                return Ok(json!({
+                    "timestamp": "2026-11-23T00:00:00.000000000Z",
+                    "data": {"actionLink": format!("https://sim.example/marketplace/data-product/{data_product_id}/data-sources"),
+                             "dataProductId": data_product_id, "dataProductName": "Simulated product"},
+                    "type": "marketplace.data_product.data_sources.updated",
+                }));
+            }
+        };
+        Ok(with_actor(body))
+    }
+}
+
+fn source(
+    tenant: &mut Tenant,
+    id: u64,
+) -> Result<&mut crate::tenant::DataSourceState, UnknownObject> {
+    tenant
+        .data_sources
+        .get_mut(&id)
+        .ok_or_else(|| UnknownObject(format!("data source {id}")))
+}
+
+fn project(
+    tenant: &mut Tenant,
+    id: u64,
+) -> Result<&mut crate::tenant::ProjectState, UnknownObject> {
+    tenant
+        .projects
+        .get_mut(&id)
+        .ok_or_else(|| UnknownObject(format!("project {id}")))
+}

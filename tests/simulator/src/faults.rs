@@ -1,0 +1,64 @@
+//! Injected latency and failures, applied to the API endpoints (never to the control API).
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum FaultKind {
+    /// 429 with `Retry-After: retryAfterSecs`.
+    TooManyRequests,
+    /// 503.
+    ServerError,
+    /// No answer for `hangMs`, then 504: the client's timeout fires first.
+    Hang,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Faults {
+    /// Added to every API request.
+    pub latency_ms: u64,
+    /// Probability (0–1) that a request fails with one of `kinds`.
+    pub error_rate: f64,
+    /// The next N API requests fail, whatever the rate (deterministic outages).
+    pub fail_next: u32,
+    pub kinds: Vec<FaultKind>,
+    pub retry_after_secs: u64,
+    pub hang_ms: u64,
+    pub seed: u64,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Self {
+            latency_ms: 0,
+            error_rate: 0.0,
+            fail_next: 0,
+            kinds: vec![FaultKind::ServerError],
+            retry_after_secs: 1,
+            hang_ms: 30_000,
+            seed: 0x5EED,
+        }
+    }
+}
+
+impl Faults {
+    /// Whether this request fails, and how. Mutates the counters (`fail_next`, the RNG).
+    pub fn draw(&mut self, request_number: u64) -> Option<FaultKind> {
+        if self.kinds.is_empty() {
+            return None;
+        }
+        let kind = self.kinds[(request_number % self.kinds.len() as u64) as usize];
+        if self.fail_next > 0 {
+            self.fail_next -= 1;
+            return Some(kind);
+        }
+        if self.error_rate <= 0.0 {
+            return None;
+        }
+        self.seed ^= self.seed << 13;
+        self.seed ^= self.seed >> 7;
+        self.seed ^= self.seed << 17;
+        ((self.seed % 10_000) as f64 / 10_000.0 < self.error_rate).then_some(kind)
+    }
+}

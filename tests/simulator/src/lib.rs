@@ -1,0 +1,166 @@
+//! A stateful stand-in for an Immuta tenant, for tests and local runs (Immuta is not reachable
+//! here). It serves the API endpoints immuta-view-sync calls, with Immuta's response shapes and
+//! paging, a view SQL endpoint whose SQL follows the policy versions, and it emits signed webhooks
+//! when its state changes through the control API. Faults (latency, 429, 5xx, hangs) can be
+//! injected and every API request is counted per endpoint.
+#![forbid(unsafe_code)]
+
+pub mod actions;
+pub mod faults;
+mod server;
+pub mod tenant;
+pub mod webhooks;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use actions::{Action, UnknownObject};
+use faults::Faults;
+use tenant::Tenant;
+use webhooks::{Delivery, Shape, WebhookTarget};
+
+pub struct Shared {
+    tenant: Mutex<Tenant>,
+    faults: Mutex<Faults>,
+    counters: Mutex<BTreeMap<String, u64>>,
+    webhooks: Mutex<Vec<WebhookTarget>>,
+    tokens: Mutex<BTreeSet<String>>,
+    request_number: AtomicU64,
+    api_key: String,
+    http: reqwest::Client,
+}
+
+impl Shared {
+    fn register(&self, mut target: WebhookTarget) -> WebhookTarget {
+        let mut webhooks = self.webhooks.lock().unwrap();
+        target.id = webhooks.len() as u64 + 1;
+        webhooks.push(target.clone());
+        target
+    }
+
+    async fn act(&self, action: Action) -> Result<Vec<Delivery>, UnknownObject> {
+        let flat = action.apply(&mut self.tenant.lock().unwrap())?;
+        let notification_type = flat["notificationType"]
+            .as_str()
+            .or(flat["type"].as_str())
+            .unwrap_or_default()
+            .to_owned();
+        let targets: Vec<WebhookTarget> = self
+            .webhooks
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|t| t.wants(&notification_type))
+            .cloned()
+            .collect();
+        let mut deliveries = Vec::new();
+        for target in targets {
+            let body = if flat.get("type").is_some() {
+                flat.clone()
+            } else {
+                webhooks::shaped(&target, &flat)
+            };
+            let status = webhooks::deliver(&self.http, &target, &body).await;
+            deliveries.push(Delivery {
+                webhook_id: target.id,
+                notification_type: notification_type.clone(),
+                status,
+                body,
+            });
+        }
+        Ok(deliveries)
+    }
+}
+
+/// A running simulator on a loopback port. Dropping it stops the server.
+pub struct Simulator {
+    pub url: String,
+    shared: Arc<Shared>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl Simulator {
+    /// Starts on a free port of 127.0.0.1.
+    pub async fn start(tenant: Tenant, api_key: &str) -> std::io::Result<Self> {
+        Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), tenant, api_key).await
+    }
+
+    pub async fn start_on(
+        addr: SocketAddr,
+        tenant: Tenant,
+        api_key: &str,
+    ) -> std::io::Result<Self> {
+        let shared = Arc::new(Shared {
+            tenant: Mutex::new(tenant),
+            faults: Mutex::new(Faults::default()),
+            counters: Mutex::new(BTreeMap::new()),
+            webhooks: Mutex::new(Vec::new()),
+            tokens: Mutex::new(BTreeSet::new()),
+            request_number: AtomicU64::new(0),
+            api_key: api_key.to_owned(),
+            http: reqwest::Client::new(),
+        });
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let app = server::router(shared.clone());
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Self {
+            url,
+            shared,
+            server,
+        })
+    }
+
+    /// The tenant's state, to read or to change silently (no webhook).
+    pub fn tenant(&self) -> MutexGuard<'_, Tenant> {
+        self.shared.tenant.lock().unwrap()
+    }
+
+    /// Changes the state and delivers the matching webhook to every registered target.
+    pub async fn act(&self, action: Action) -> Result<Vec<Delivery>, UnknownObject> {
+        self.shared.act(action).await
+    }
+
+    pub fn add_webhook(&self, url: &str, secret: Option<&str>, shape: Shape) -> WebhookTarget {
+        self.shared.register(WebhookTarget {
+            id: 0,
+            name: "immuta-view-sync".into(),
+            url: url.into(),
+            secret: secret.map(Into::into),
+            shape,
+            notification_type: vec!["ALL_NOTIFICATIONS".into()],
+        })
+    }
+
+    pub fn set_faults(&self, faults: Faults) {
+        *self.shared.faults.lock().unwrap() = faults;
+    }
+
+    /// API requests per endpoint (`"GET /dataSource/{id}"` → n), faulted attempts included.
+    pub fn counters(&self) -> BTreeMap<String, u64> {
+        self.shared.counters.lock().unwrap().clone()
+    }
+
+    pub fn count(&self, route: &str) -> u64 {
+        self.counters().get(route).copied().unwrap_or(0)
+    }
+
+    pub fn reset_counters(&self) {
+        self.shared.counters.lock().unwrap().clear();
+    }
+
+    /// Forgets issued tokens, as when they expire: the next call with one gets a 401.
+    pub fn expire_tokens(&self) {
+        self.shared.tokens.lock().unwrap().clear();
+    }
+}

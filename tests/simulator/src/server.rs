@@ -1,0 +1,333 @@
+//! The HTTP routes: Immuta's API (authenticated, counted, subject to faults) and the control API
+//! under `/_sim` (for tests, the demo and people).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use axum::extract::{MatchedPath, Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::faults::{FaultKind, Faults};
+use crate::webhooks::{Shape, WebhookTarget};
+use crate::{Shared, actions::Action};
+
+type S = State<Arc<Shared>>;
+
+pub fn router(shared: Arc<Shared>) -> Router {
+    let api = Router::new()
+        .route("/dataSource/{id}", get(data_source))
+        .route("/project", get(search_projects))
+        .route("/projects", get(search_projects))
+        .route("/project/{id}", get(project))
+        .route("/project/{id}/dataSources", get(project_data_sources))
+        .route("/project/{id}/datasources", get(project_data_sources))
+        .route(
+            "/project/{id}/checkEqualizationState",
+            get(equalization_state),
+        )
+        .route(
+            "/project/{project}/dataSource/{source}/viewSql",
+            get(view_sql),
+        )
+        .route("/webhooks", get(list_webhooks).post(create_webhooks))
+        .layer(middleware::from_fn_with_state(
+            shared.clone(),
+            authenticate_request,
+        ))
+        .layer(middleware::from_fn_with_state(
+            shared.clone(),
+            count_and_inject_faults,
+        ));
+    let control = Router::new()
+        .route("/_sim/actions", post(act))
+        .route("/_sim/counters", get(counters).delete(reset_counters))
+        .route("/_sim/faults", get(get_faults).put(put_faults))
+        .route("/_sim/expected-views", get(expected_views))
+        .route("/_sim/tenant", get(get_tenant).put(put_tenant))
+        .route("/_sim/webhooks", post(add_webhook));
+    Router::new()
+        .route("/bim/apikey/authenticate", post(issue_token))
+        .merge(api)
+        .merge(control)
+        .with_state(shared)
+}
+
+fn error(status: StatusCode, message: &str) -> Response {
+    let body = json!({"statusCode": status.as_u16(), "error": status.canonical_reason(), "message": message});
+    (status, Json(body)).into_response()
+}
+
+async fn count_and_inject_faults(
+    State(shared): S,
+    path: Option<MatchedPath>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let route = format!(
+        "{} {}",
+        request.method(),
+        path.as_ref().map_or(request.uri().path(), |p| p.as_str())
+    );
+    *shared.counters.lock().unwrap().entry(route).or_default() += 1;
+    let number = shared.request_number.fetch_add(1, Ordering::Relaxed);
+    let (latency, fault, retry_after, hang) = {
+        let mut faults = shared.faults.lock().unwrap();
+        (
+            faults.latency_ms,
+            faults.draw(number),
+            faults.retry_after_secs,
+            faults.hang_ms,
+        )
+    };
+    if latency > 0 {
+        tokio::time::sleep(Duration::from_millis(latency)).await;
+    }
+    match fault {
+        None => next.run(request).await,
+        Some(FaultKind::TooManyRequests) => {
+            let mut response = error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate limit exceeded (simulated)",
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, retry_after.into());
+            response
+        }
+        Some(FaultKind::ServerError) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service unavailable (simulated)",
+        ),
+        Some(FaultKind::Hang) => {
+            tokio::time::sleep(Duration::from_millis(hang)).await;
+            error(StatusCode::GATEWAY_TIMEOUT, "hung (simulated)")
+        }
+    }
+}
+
+async fn authenticate_request(
+    State(shared): S,
+    headers: HeaderMap,
+    request: Request,
+    next: Next,
+) -> Response {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let ok = presented == shared.api_key
+        || presented
+            .strip_prefix("Bearer ")
+            .is_some_and(|token| shared.tokens.lock().unwrap().contains(token));
+    if ok {
+        next.run(request).await
+    } else {
+        error(StatusCode::UNAUTHORIZED, "invalid API key or token")
+    }
+}
+
+async fn issue_token(State(shared): S, Json(body): Json<Value>) -> Response {
+    if body["apikey"].as_str() != Some(shared.api_key.as_str()) {
+        return error(StatusCode::UNAUTHORIZED, "invalid API key");
+    }
+    let token = format!(
+        "token-{}",
+        shared.request_number.fetch_add(1, Ordering::Relaxed)
+    );
+    shared.tokens.lock().unwrap().insert(token.clone());
+    Json(json!({"token": token})).into_response()
+}
+
+fn id(text: &str) -> Option<u64> {
+    text.parse().ok()
+}
+
+async fn data_source(State(shared): S, Path(raw): Path<String>) -> Response {
+    match id(&raw).and_then(|id| shared.tenant.lock().unwrap().data_source_json(id)) {
+        Some(body) => Json(body).into_response(),
+        None => error(StatusCode::NOT_FOUND, "data source not found"),
+    }
+}
+
+async fn project(State(shared): S, Path(raw): Path<String>) -> Response {
+    let tenant = shared.tenant.lock().unwrap();
+    match id(&raw).and_then(|id| tenant.projects.get(&id)) {
+        Some(p) => Json(tenant.project_json(p)).into_response(),
+        None => error(StatusCode::NOT_FOUND, "project not found"),
+    }
+}
+
+async fn equalization_state(State(shared): S, Path(raw): Path<String>) -> Response {
+    let tenant = shared.tenant.lock().unwrap();
+    match id(&raw).and_then(|id| tenant.projects.get(&id)) {
+        Some(p) => Json(json!({"equalizationState": if p.equalized { "active" } else { "off" }}))
+            .into_response(),
+        None => error(StatusCode::NOT_FOUND, "project not found"),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PageQuery {
+    is_equalized: Option<bool>,
+    data_source_id: Option<u64>,
+    offset: Option<usize>,
+    size: Option<usize>,
+}
+
+fn page(items: Vec<Value>, query: &PageQuery, default_size: usize, member: &str) -> Response {
+    let count = items.len();
+    let offset = query.offset.unwrap_or(0);
+    let size = query.size.unwrap_or(default_size).max(1);
+    let page: Vec<Value> = items.into_iter().skip(offset).take(size).collect();
+    Json(json!({"count": count, member: page})).into_response()
+}
+
+async fn search_projects(State(shared): S, Query(query): Query<PageQuery>) -> Response {
+    let hits = shared
+        .tenant
+        .lock()
+        .unwrap()
+        .search_projects(query.is_equalized.unwrap_or(false), query.data_source_id);
+    // Immuta's Swagger: `size` defaults to 10.
+    page(hits, &query, 10, "hits")
+}
+
+async fn project_data_sources(
+    State(shared): S,
+    Path(raw): Path<String>,
+    Query(query): Query<PageQuery>,
+) -> Response {
+    let rows = id(&raw).and_then(|id| shared.tenant.lock().unwrap().project_data_sources(id));
+    match rows {
+        // Immuta's default page size here is 15: clients that do not page lose rows.
+        Some(rows) => page(rows, &query, 15, "dataSources"),
+        None => error(StatusCode::NOT_FOUND, "project not found"),
+    }
+}
+
+#[derive(Deserialize)]
+struct ViewSqlQuery {
+    format: Option<String>,
+}
+
+async fn view_sql(
+    State(shared): S,
+    Path((project, source)): Path<(String, String)>,
+    Query(query): Query<ViewSqlQuery>,
+) -> Response {
+    let sql = id(&project)
+        .zip(id(&source))
+        .and_then(|(p, d)| shared.tenant.lock().unwrap().view_sql(p, d));
+    match (sql, query.format.as_deref()) {
+        (None, _) => error(StatusCode::NOT_FOUND, "no such project or data source"),
+        (Some(sql), Some("text")) => ([(header::CONTENT_TYPE, "text/plain")], sql).into_response(),
+        (Some(sql), _) => {
+            Json(json!({"projectId": project, "dataSourceId": source, "sql": sql})).into_response()
+        }
+    }
+}
+
+async fn list_webhooks(State(shared): S) -> Response {
+    Json(json!(*shared.webhooks.lock().unwrap())).into_response()
+}
+
+#[derive(Deserialize)]
+struct CreateWebhooks {
+    webhooks: Vec<NewWebhook>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NewWebhook {
+    url: String,
+    name: String,
+    #[serde(default)]
+    notification_type: Vec<String>,
+    secret: Option<String>,
+}
+
+async fn create_webhooks(State(shared): S, Json(body): Json<CreateWebhooks>) -> Response {
+    let created: Vec<Value> = body
+        .webhooks
+        .into_iter()
+        .map(|w| {
+            let target = shared.register(WebhookTarget {
+                id: 0,
+                name: w.name,
+                url: w.url,
+                secret: w.secret,
+                shape: Shape::Flat,
+                notification_type: w.notification_type,
+            });
+            json!({"id": target.id, "url": target.url, "name": target.name, "global": true, "actionType": "triggered", "createdBy": 1})
+        })
+        .collect();
+    Json(json!({"createdWebhooks": created, "errors": []})).into_response()
+}
+
+async fn act(State(shared): S, Json(action): Json<Action>) -> Response {
+    match shared.act(action).await {
+        Ok(deliveries) => Json(json!({"deliveries": deliveries})).into_response(),
+        Err(e) => error(StatusCode::NOT_FOUND, &e.to_string()),
+    }
+}
+
+async fn counters(State(shared): S) -> Json<BTreeMap<String, u64>> {
+    Json(shared.counters.lock().unwrap().clone())
+}
+
+async fn reset_counters(State(shared): S) -> StatusCode {
+    shared.counters.lock().unwrap().clear();
+    StatusCode::NO_CONTENT
+}
+
+async fn get_faults(State(shared): S) -> Json<Faults> {
+    Json(shared.faults.lock().unwrap().clone())
+}
+
+async fn put_faults(State(shared): S, Json(faults): Json<Faults>) -> StatusCode {
+    *shared.faults.lock().unwrap() = faults;
+    StatusCode::NO_CONTENT
+}
+
+#[derive(Deserialize)]
+struct HandlersQuery {
+    handlers: Option<String>,
+}
+
+async fn expected_views(State(shared): S, Query(query): Query<HandlersQuery>) -> Response {
+    let handlers: Option<Vec<&str>> = query
+        .handlers
+        .as_deref()
+        .map(|h| h.split(',').map(str::trim).collect());
+    Json(json!(
+        shared
+            .tenant
+            .lock()
+            .unwrap()
+            .expected_views(handlers.as_deref())
+    ))
+    .into_response()
+}
+
+async fn get_tenant(State(shared): S) -> Response {
+    Json(json!(*shared.tenant.lock().unwrap())).into_response()
+}
+
+async fn put_tenant(State(shared): S, Json(tenant): Json<crate::tenant::Tenant>) -> StatusCode {
+    *shared.tenant.lock().unwrap() = tenant;
+    StatusCode::NO_CONTENT
+}
+
+async fn add_webhook(State(shared): S, Json(target): Json<WebhookTarget>) -> Response {
+    Json(json!(shared.register(target))).into_response()
+}
