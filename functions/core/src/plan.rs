@@ -26,6 +26,30 @@ pub enum RowState {
     Present,
     /// A tombstone: the view was dropped (or decided absent) at `observed_at`.
     Dropped,
+    /// A create or replace was recorded before its DDL ran (databases whose DDL commits on its
+    /// own, i.e. MariaDB): the view may or may not exist, but if it does, it is ours.
+    Pending,
+}
+
+impl RowState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Present => "present",
+            Self::Dropped => "dropped",
+            Self::Pending => "pending",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Present, Self::Dropped, Self::Pending]
+            .into_iter()
+            .find(|s| s.as_str() == text)
+    }
+
+    /// Whether the view may exist under the row's name and is ours to replace or drop.
+    pub fn is_owned(self) -> bool {
+        matches!(self, Self::Present | Self::Pending)
+    }
 }
 
 /// A row of the ledger of managed views.
@@ -167,15 +191,17 @@ pub fn decide(row: Option<&LedgerRow>, target: &Target, observed_at: i64) -> Dec
             applied_observed_at: row.observed_at,
         };
     }
-    let present = row.filter(|r| r.state == RowState::Present);
-    match (target, present) {
+    let owned = row.filter(|r| r.state.is_owned());
+    match (target, owned) {
         (Target::Present(_), None) => Decision::Create,
         (Target::Present(desired), Some(row)) if row.view_name != desired.name => {
             Decision::Replace {
                 previous_name: Some(row.view_name.clone()),
             }
         }
-        (Target::Present(desired), Some(row)) if row.sql_digest != desired.digest => {
+        (Target::Present(desired), Some(row))
+            if row.sql_digest != desired.digest || row.state == RowState::Pending =>
+        {
             Decision::Replace {
                 previous_name: None,
             }
@@ -258,6 +284,21 @@ mod tests {
             Decision::RecordAbsent
         );
         assert_eq!(decide(None, &absent, 10), Decision::RecordAbsent);
+
+        // A pending row's DDL may not have run: replace even with the same digest; drop if absent.
+        assert_eq!(
+            decide(Some(&row(&v2, RowState::Pending, 5)), &present, 10),
+            Decision::Replace {
+                previous_name: None
+            }
+        );
+        assert_eq!(
+            decide(Some(&row(&v1, RowState::Pending, 5)), &absent, 10),
+            Decision::Drop {
+                name: "p1__d2".into()
+            }
+        );
+        assert_eq!(RowState::parse("pending"), Some(RowState::Pending));
     }
 
     #[test]

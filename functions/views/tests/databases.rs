@@ -1,0 +1,421 @@
+//! The view store against real databases: SQLite always; PostgreSQL and MariaDB when
+//! TEST_POSTGRES_URL / TEST_MYSQL_URL are set (`.ci/run` sets both). Every test works in a schema
+//! (database) of its own and removes it afterwards.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use sqlx::AssertSqlSafe;
+use view_sync_core::Id;
+use view_sync_core::plan::{Decision, DesiredView, RowState, Scope, Target, ViewKey};
+use view_sync_core::view_sql::ViewSql;
+use views::{Dialect, StoreConfig, ViewStore, ViewsError};
+
+struct TestDb {
+    store: ViewStore,
+    name: &'static str,
+    cleanup: Option<String>,
+    _dir: Option<TempDir>,
+}
+
+struct TempDir(std::path::PathBuf);
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn unique(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// One store per configured database.
+fn databases() -> Vec<TestDb> {
+    let mut dbs = Vec::new();
+    let dir = std::env::temp_dir().join(unique("ivs_views"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = StoreConfig {
+        database_url: format!("sqlite://{}/views.db", dir.display()),
+        schema: None,
+        ledger_table: "ledger".into(),
+    };
+    dbs.push(TestDb {
+        store: ViewStore::connect_lazy(&config).unwrap(),
+        name: "sqlite",
+        cleanup: None,
+        _dir: Some(TempDir(dir)),
+    });
+    for (variable, name, drop) in [
+        (
+            "TEST_POSTGRES_URL",
+            "postgres",
+            "DROP SCHEMA IF EXISTS {} CASCADE",
+        ),
+        ("TEST_MYSQL_URL", "mariadb", "DROP DATABASE IF EXISTS {}"),
+    ] {
+        if let Ok(url) = std::env::var(variable) {
+            let schema = unique("ivs_test");
+            let config = StoreConfig {
+                database_url: url,
+                schema: Some(schema.clone()),
+                ledger_table: "ledger".into(),
+            };
+            dbs.push(TestDb {
+                store: ViewStore::connect_lazy(&config).unwrap(),
+                name,
+                cleanup: Some(drop.replace("{}", &schema)),
+                _dir: None,
+            });
+        }
+    }
+    dbs
+}
+
+impl TestDb {
+    async fn finish(self) {
+        if let Some(statement) = self.cleanup {
+            sqlx::raw_sql(AssertSqlSafe(statement))
+                .execute(self.store.pool())
+                .await
+                .unwrap();
+        }
+    }
+
+    /// The `version` column of the view, or `None` when it does not exist.
+    async fn read(&self, reference: &str) -> Option<String> {
+        sqlx::query_scalar::<_, String>(AssertSqlSafe(format!("SELECT version FROM {reference}")))
+            .fetch_one(self.store.pool())
+            .await
+            .ok()
+    }
+}
+
+fn key(p: &str, d: &str) -> ViewKey {
+    ViewKey {
+        project_id: Id::new(p).unwrap(),
+        data_source_id: Id::new(d).unwrap(),
+    }
+}
+
+fn desired(db: &TestDb, view: ViewKey, name: &str, version: &str) -> DesiredView {
+    DesiredView::new(
+        view,
+        db.store.reference(name),
+        ViewSql::classify(&format!("SELECT '{version}' AS version")).unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn create_unchanged_replace_rename_drop() {
+    for db in databases() {
+        let v1 = desired(&db, key("1", "2"), "p1_d2", "v1");
+        let applied = db
+            .store
+            .apply(&Target::Present(v1.clone()), 10)
+            .await
+            .unwrap();
+        assert_eq!(applied.decision, Decision::Create, "{}", db.name);
+        assert_eq!(
+            db.read(&v1.name).await.as_deref(),
+            Some("v1"),
+            "{}",
+            db.name
+        );
+        assert_eq!(
+            db.store
+                .apply(&Target::Present(v1.clone()), 20)
+                .await
+                .unwrap()
+                .decision,
+            Decision::Unchanged
+        );
+
+        let v2 = desired(&db, key("1", "2"), "p1_d2", "v2");
+        assert_eq!(
+            db.store
+                .apply(&Target::Present(v2.clone()), 30)
+                .await
+                .unwrap()
+                .decision,
+            Decision::Replace {
+                previous_name: None
+            }
+        );
+        assert_eq!(
+            db.read(&v2.name).await.as_deref(),
+            Some("v2"),
+            "{}",
+            db.name
+        );
+
+        let renamed = desired(&db, key("1", "2"), "renamed", "v2");
+        let decision = db
+            .store
+            .apply(&Target::Present(renamed.clone()), 40)
+            .await
+            .unwrap()
+            .decision;
+        assert_eq!(
+            decision,
+            Decision::Replace {
+                previous_name: Some(v2.name.clone())
+            }
+        );
+        assert_eq!(
+            db.read(&v2.name).await,
+            None,
+            "{}: the old name is gone",
+            db.name
+        );
+        assert_eq!(db.read(&renamed.name).await.as_deref(), Some("v2"));
+
+        let decision = db
+            .store
+            .apply(&Target::Absent(key("1", "2")), 50)
+            .await
+            .unwrap()
+            .decision;
+        assert_eq!(
+            decision,
+            Decision::Drop {
+                name: renamed.name.clone()
+            }
+        );
+        assert_eq!(db.read(&renamed.name).await, None);
+        let rows = db.store.rows(&Scope::View(key("1", "2"))).await.unwrap();
+        assert_eq!(
+            (rows.len(), rows[0].state, rows[0].observed_at),
+            (1, RowState::Dropped, 50),
+            "{}: a tombstone",
+            db.name
+        );
+        db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn the_newer_read_wins() {
+    for db in databases() {
+        // v2 observed at t2 is applied; v1 observed earlier arrives late: v2 stays.
+        let v1 = desired(&db, key("1", "2"), "p1_d2", "v1");
+        let v2 = desired(&db, key("1", "2"), "p1_d2", "v2");
+        db.store
+            .apply(&Target::Present(v2.clone()), 200)
+            .await
+            .unwrap();
+        let late = db
+            .store
+            .apply(&Target::Present(v1.clone()), 100)
+            .await
+            .unwrap();
+        assert_eq!(
+            late.decision,
+            Decision::Superseded {
+                applied_observed_at: 200
+            },
+            "{}",
+            db.name
+        );
+        assert_eq!(
+            db.read(&v2.name).await.as_deref(),
+            Some("v2"),
+            "{}",
+            db.name
+        );
+
+        // A drop at t2, then a create observed at t1: no view.
+        let other = desired(&db, key("1", "3"), "p1_d3", "v1");
+        db.store
+            .apply(&Target::Absent(key("1", "3")), 200)
+            .await
+            .unwrap();
+        let late = db
+            .store
+            .apply(&Target::Present(other.clone()), 100)
+            .await
+            .unwrap();
+        assert!(
+            matches!(late.decision, Decision::Superseded { .. }),
+            "{}",
+            db.name
+        );
+        assert_eq!(db.read(&other.name).await, None, "{}", db.name);
+        db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn concurrent_decisions_converge_to_the_newest() {
+    for db in databases() {
+        let view = key("7", "7");
+        let store = &db.store;
+        let attempts = (1..=24i64).map(|t| {
+            let target = Target::Present(desired(&db, view.clone(), "p7_d7", &format!("v{t}")));
+            async move { store.apply(&target, t * 10).await }
+        });
+        // Applied concurrently in reverse order of observation, the worst case for a naive writer.
+        let results = futures_util::future::join_all(attempts.rev()).await;
+        for result in results {
+            result.unwrap_or_else(|e| panic!("{}: {e}", db.name));
+        }
+        assert_eq!(
+            db.read(&db.store.reference("p7_d7")).await.as_deref(),
+            Some("v24"),
+            "{}",
+            db.name
+        );
+        db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn views_outside_the_ledger_are_never_touched() {
+    for db in databases() {
+        let theirs = db.store.reference("someone_elses");
+        db.store.ensure_ledger().await.unwrap();
+        sqlx::raw_sql(AssertSqlSafe(format!(
+            "CREATE VIEW {theirs} AS SELECT 'theirs' AS version"
+        )))
+        .execute(db.store.pool())
+        .await
+        .unwrap();
+        let ours = desired(&db, key("1", "2"), "someone_elses", "ours");
+        let err = db
+            .store
+            .apply(&Target::Present(ours), 10)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, ViewsError::Refused { .. }) && !err.is_retryable(),
+            "{}: {err}",
+            db.name
+        );
+        assert_eq!(
+            db.read(&theirs).await.as_deref(),
+            Some("theirs"),
+            "{}",
+            db.name
+        );
+        // Nothing recorded as ours, so a drop leaves it alone too.
+        db.store
+            .apply(&Target::Absent(key("1", "2")), 20)
+            .await
+            .unwrap();
+        assert_eq!(
+            db.read(&theirs).await.as_deref(),
+            Some("theirs"),
+            "{}",
+            db.name
+        );
+        db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn two_views_cannot_share_a_name() {
+    for db in databases() {
+        db.store
+            .apply(
+                &Target::Present(desired(&db, key("1", "2"), "same", "a")),
+                10,
+            )
+            .await
+            .unwrap();
+        let err = db
+            .store
+            .apply(
+                &Target::Present(desired(&db, key("9", "9"), "same", "b")),
+                20,
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, ViewsError::NameConflict { .. }),
+            "{}: {err}",
+            db.name
+        );
+        assert!(err.to_string().contains("VIEW_NAME_TEMPLATE"));
+        db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn a_create_statement_runs_under_its_own_name() {
+    for db in databases() {
+        let name = db.store.reference("from_statement");
+        let sql =
+            ViewSql::classify(&format!("CREATE VIEW {name} AS SELECT 'stmt' AS version")).unwrap();
+        let view = DesiredView::new(key("3", "3"), db.store.reference("template_name"), sql);
+        db.store.apply(&Target::Present(view), 10).await.unwrap();
+        assert_eq!(db.read(&name).await.as_deref(), Some("stmt"), "{}", db.name);
+        assert_eq!(db.read(&db.store.reference("template_name")).await, None);
+        db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_database_is_a_retryable_error_without_the_password() {
+    let config = StoreConfig {
+        database_url: "postgres://user:hunter2@127.0.0.1:1/nowhere".into(),
+        schema: None,
+        ledger_table: "ledger".into(),
+    };
+    assert!(!format!("{config:?}").contains("hunter2"));
+    let store = ViewStore::connect_lazy(&config).unwrap();
+    assert_eq!(store.dialect(), Dialect::Postgres);
+    let err = store.rows(&Scope::Everything).await.unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+}
+
+#[tokio::test]
+async fn an_intent_left_by_a_crash_is_finished_by_the_next_run() {
+    for db in databases() {
+        let v1 = desired(&db, key("4", "4"), "p4_d4", "v1");
+        db.store.ensure_ledger().await.unwrap();
+        // As if a MariaDB processor died after recording its intent, before its CREATE ran.
+        let p = |n| db.store.dialect().param(n);
+        let insert = format!(
+            "INSERT INTO {} (project_id, data_source_id, view_name, sql_digest, state, observed_at, updated_at) VALUES ({}, {}, {}, {}, 'pending', 5, 5)",
+            db.store.reference("ledger"),
+            p(1),
+            p(2),
+            p(3),
+            p(4)
+        );
+        sqlx::query(AssertSqlSafe(insert))
+            .bind("4")
+            .bind("4")
+            .bind(v1.name.clone())
+            .bind(v1.digest.clone())
+            .execute(db.store.pool())
+            .await
+            .unwrap();
+        let applied = db
+            .store
+            .apply(&Target::Present(v1.clone()), 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            applied.decision,
+            Decision::Replace {
+                previous_name: None
+            },
+            "{}",
+            db.name
+        );
+        assert_eq!(
+            db.read(&v1.name).await.as_deref(),
+            Some("v1"),
+            "{}",
+            db.name
+        );
+        let rows = db.store.rows(&Scope::View(key("4", "4"))).await.unwrap();
+        assert_eq!(rows[0].state, RowState::Present);
+        db.finish().await;
+    }
+}
