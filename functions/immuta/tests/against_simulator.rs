@@ -94,7 +94,10 @@ async fn reads_objects_and_view_sql_in_both_answer_forms() {
     );
 
     let sql = c.view_sql(&id(7), &id(3), soon()).await.unwrap();
-    assert!(sql.starts_with("SELECT 3 AS data_source_id"), "{sql}");
+    assert!(
+        sql.starts_with("SELECT '3' AS data_source_id") && sql.contains("'ds1-p1' AS policy"),
+        "{sql}"
+    );
     let text = client(
         &sim,
         &[

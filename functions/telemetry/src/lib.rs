@@ -57,10 +57,21 @@ pub fn emf_line(
     Value::Object(doc).to_string()
 }
 
-/// Writes a count metric to stdout, where the Lambda log agent picks up EMF documents.
+/// Writes a metric to stdout, where the Lambda log agent picks up EMF documents.
 /// (`println!` rather than a raw stdout handle so that test harnesses capture it.)
+pub fn record(
+    metric: &str,
+    value: f64,
+    unit: &str,
+    dimensions: &[(&str, &str)],
+    properties: &[(&str, &str)],
+) {
+    println!("{}", emf_line(metric, value, unit, dimensions, properties));
+}
+
+/// One occurrence of `metric`.
 pub fn count(metric: &str, dimensions: &[(&str, &str)], properties: &[(&str, &str)]) {
-    println!("{}", emf_line(metric, 1.0, "Count", dimensions, properties));
+    record(metric, 1.0, "Count", dimensions, properties);
 }
 
 #[cfg(test)]

@@ -1,9 +1,13 @@
-//! Test harness shared by the end-to-end suite: a real SQS API (moto's server) on loopback, and
-//! queues wired as in production (a redrive policy to a dead-letter queue).
+//! Test harness shared by the end-to-end suite, the demo and the benchmarks: a real SQS API
+//! (moto's server) on loopback with queues wired as in production, a Function URL shim for the
+//! receiver, a local SQS trigger with Lambda's partial-batch semantics, and the whole pipeline.
 #![forbid(unsafe_code)]
 
+pub mod function_url;
 pub mod moto;
+pub mod pipeline;
 pub mod sqs;
+pub mod trigger;
 
 use std::path::PathBuf;
 

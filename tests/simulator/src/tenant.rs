@@ -55,6 +55,8 @@ pub struct ExpectedView {
     pub project_name: String,
     pub data_source_id: u64,
     pub data_source_name: String,
+    /// The `policy` column of the view: `ds<data source policy version>-p<project policy version>`.
+    pub policy: String,
     pub sql: String,
 }
 
@@ -102,14 +104,12 @@ impl Tenant {
         let p = self.projects.get(&project).filter(|p| !p.deleted)?;
         let d = self.data_sources.get(&data_source).filter(|d| !d.deleted)?;
         Some(format!(
-            "SELECT {} AS data_source_id, '{}' AS data_source_name, {} AS project_id, '{}' AS project_name, \
-             {} AS data_source_policy_version, {} AS project_policy_version",
+            "SELECT '{}' AS data_source_id, '{}' AS data_source_name, '{}' AS project_id, '{}' AS project_name, '{}' AS policy",
             d.id,
             quote(&d.name),
             p.id,
             quote(&p.name),
-            d.policy_version,
-            p.policy_version
+            policy(d, p)
         ))
     }
 
@@ -134,6 +134,7 @@ impl Tenant {
                     project_name: p.name.clone(),
                     data_source_id: d.id,
                     data_source_name: d.name.clone(),
+                    policy: policy(d, p),
                     sql: self.view_sql(p.id, d.id).unwrap_or_default(),
                 });
             }
@@ -191,6 +192,7 @@ impl Tenant {
                         "dataSourceName": d.name,
                         "blobHandlerType": d.handler,
                         "deleted": d.deleted,
+                        "disabled": d.disabled,
                         "policyHandlerType": "Builder",
                         "subscriptionType": "manual",
                         "connectionString": "read_only@db.example.com:5432/data",
@@ -213,6 +215,10 @@ impl Tenant {
             .add_project(11, "Sandbox", false, &[1]);
         t
     }
+}
+
+fn policy(d: &DataSourceState, p: &ProjectState) -> String {
+    format!("ds{}-p{}", d.policy_version, p.policy_version)
 }
 
 fn quote(text: &str) -> String {

@@ -1,0 +1,120 @@
+//! The SQS batch: decode, key, merge, reconcile, and report exactly the items that failed.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use lambda_runtime::LambdaEvent;
+use thiserror::Error;
+use tracing::{error, info, warn};
+use view_sync_core::QueueMessage;
+use view_sync_core::keys::{self, ReconcileKey};
+
+use crate::reconcile::Reconciler;
+
+/// Budget when the invocation carries no deadline (tests, local runs).
+const DEFAULT_BUDGET: Duration = Duration::from_secs(300);
+
+#[derive(Debug, Error)]
+#[error(
+    "{0} failed record(s) have no messageId, so they cannot be reported alone; failing the whole batch so SQS retries it"
+)]
+pub struct UnreportableFailure(pub usize);
+
+/// Handles one SQS batch. Records that fail to decode fail alone; a key that fails fails every
+/// record that asked for it; the rest succeed and are deleted by the event source mapping.
+pub async fn handle(
+    reconciler: &Reconciler,
+    event: LambdaEvent<SqsEvent>,
+) -> Result<SqsBatchResponse, UnreportableFailure> {
+    let deadline = deadline_of(event.context.deadline, reconciler.config().deadline_margin);
+    let records = event.payload.records;
+    let mut failed: BTreeSet<usize> = BTreeSet::new();
+    let mut keyed: Vec<(ReconcileKey, usize)> = Vec::new();
+    for (index, record) in records.iter().enumerate() {
+        let id = record.message_id.as_deref().unwrap_or("<no messageId>");
+        let message = match QueueMessage::decode(record.body.as_deref().unwrap_or_default()) {
+            Ok(message) => message,
+            Err(e) => {
+                error!(message_id = id, error = %e, "undecodable message: it fails alone and reaches the DLQ after maxReceiveCount");
+                failed.insert(index);
+                continue;
+            }
+        };
+        match keys::key_for(&message.notification) {
+            Ok(Some(key)) => keyed.push((key, index)),
+            Ok(None) => {
+                info!(message_id = id, notification_type = %message.notification.notification_type, "no view can depend on this notification")
+            }
+            Err(e) => {
+                error!(message_id = id, error = %e, "notification without the ids its type needs");
+                failed.insert(index);
+            }
+        }
+    }
+    let merged = keys::merge(keyed);
+    let keys: Vec<ReconcileKey> = merged.keys().cloned().collect();
+    info!(
+        records = records.len(),
+        keys = keys.len(),
+        "reconciling a batch"
+    );
+    let results = reconciler.reconcile(&keys, deadline).await;
+    for ((key, contributors), result) in merged.iter().zip(&results) {
+        if let Err(e) = result {
+            warn!(key = %key, records = contributors.len(), retryable = e.is_retryable(), error = %e, "reconcile failed; its records will be retried");
+            failed.extend(contributors);
+        }
+    }
+    let mut response = SqsBatchResponse::default();
+    let mut unnamed = 0;
+    for index in failed {
+        match records[index]
+            .message_id
+            .as_deref()
+            .filter(|id| !id.is_empty())
+        {
+            Some(id) => {
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = id.to_owned();
+                response.batch_item_failures.push(failure);
+            }
+            // An empty itemIdentifier would fail the batch anyway, less clearly.
+            None => unnamed += 1,
+        }
+    }
+    if unnamed > 0 {
+        return Err(UnreportableFailure(unnamed));
+    }
+    let failures = response.batch_item_failures.len();
+    telemetry::record(
+        "BatchRecords",
+        records.len() as f64,
+        "Count",
+        &[("Function", "processor")],
+        &[],
+    );
+    telemetry::record(
+        "BatchItemFailures",
+        failures as f64,
+        "Count",
+        &[("Function", "processor")],
+        &[],
+    );
+    info!(records = records.len(), failed = failures, "batch done");
+    Ok(response)
+}
+
+fn deadline_of(deadline_ms: u64, margin: Duration) -> Instant {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    if deadline_ms == 0 {
+        return Instant::now() + DEFAULT_BUDGET;
+    }
+    let remaining = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+    Instant::now()
+        + remaining
+            .saturating_sub(margin)
+            .max(Duration::from_millis(100))
+}

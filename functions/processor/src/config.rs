@@ -1,0 +1,116 @@
+//! The processor's configuration, read once at cold start.
+
+use std::time::Duration;
+
+use immuta::ImmutaConfig;
+use view_sync_core::naming::ViewNameTemplate;
+use view_sync_core::settings::{ConfigError, Settings};
+use views::StoreConfig;
+
+#[derive(Debug, Clone)]
+pub struct ProcessorConfig {
+    pub immuta: ImmutaConfig,
+    pub store: StoreConfig,
+    pub naming: ViewNameTemplate,
+    /// `blobHandlerType`s this deployment serves; `None`: all.
+    pub handler_types: Option<Vec<String>>,
+    /// Kept free before the Lambda deadline to report the batch.
+    pub deadline_margin: Duration,
+}
+
+impl ProcessorConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let immuta = ImmutaConfig::from_lookup(&lookup)?;
+        let store = StoreConfig::from_lookup(&lookup)?;
+        let settings = Settings::new(&lookup);
+        let naming = settings.parse_or(
+            "VIEW_NAME_TEMPLATE",
+            ViewNameTemplate::default(),
+            ViewNameTemplate::parse,
+        )?;
+        let handler_types = settings.optional("HANDLER_TYPES").map(|list| {
+            list.split(',')
+                .map(str::trim)
+                .filter(|h| !h.is_empty())
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        });
+        if handler_types.as_ref().is_some_and(Vec::is_empty) {
+            return Err(ConfigError::new(
+                "HANDLER_TYPES",
+                "lists no handler type; leave it unset to serve all",
+            ));
+        }
+        let deadline_margin =
+            Duration::from_millis(settings.number_or("DEADLINE_MARGIN_MS", 2_000, 0..=60_000)?);
+        Ok(Self {
+            immuta,
+            store,
+            naming,
+            handler_types,
+            deadline_margin,
+        })
+    }
+
+    /// Whether views are made for data sources of this `blobHandlerType`.
+    pub fn serves(&self, handler: Option<&str>) -> bool {
+        match (&self.handler_types, handler) {
+            (None, _) => true,
+            (Some(types), Some(handler)) => types.iter().any(|t| t.eq_ignore_ascii_case(handler)),
+            (Some(_), None) => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(extra: &[(&str, &str)]) -> Result<ProcessorConfig, ConfigError> {
+        let base = [
+            ("IMMUTA_URL", "https://t.example"),
+            ("IMMUTA_API_KEY", "k"),
+            ("VIEW_SQL_PATH", "/v/{projectId}/{dataSourceId}"),
+            ("DATABASE_URL", "sqlite:///tmp/x.db"),
+        ];
+        let all: Vec<(&str, &str)> = base.iter().chain(extra).copied().collect();
+        ProcessorConfig::from_lookup(|k| {
+            all.iter()
+                .rev()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        })
+    }
+
+    #[test]
+    fn handler_types_filter_case_insensitively() {
+        let c = config(&[("HANDLER_TYPES", "PostgreSQL, Apache Impala")]).unwrap();
+        assert!(c.serves(Some("postgresql")) && c.serves(Some("Apache Impala")));
+        assert!(!c.serves(Some("Snowflake")) && !c.serves(None));
+        assert!(config(&[]).unwrap().serves(Some("Anything")));
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        assert_eq!(
+            config(&[("VIEW_NAME_TEMPLATE", "{project_name}")])
+                .unwrap_err()
+                .variable,
+            "VIEW_NAME_TEMPLATE"
+        );
+        assert_eq!(
+            config(&[("DATABASE_URL", "oracle://x")])
+                .unwrap_err()
+                .variable,
+            "DATABASE_URL"
+        );
+        assert_eq!(
+            config(&[("HANDLER_TYPES", " , ")]).unwrap_err().variable,
+            "HANDLER_TYPES"
+        );
+    }
+}

@@ -1,0 +1,10 @@
+//! The processor Lambda: an SQS batch of queued notifications → reconcile keys → the current
+//! state from Immuta → views created, replaced or dropped → the batch items that failed.
+#![forbid(unsafe_code)]
+
+pub mod batch;
+pub mod config;
+pub mod reconcile;
+
+pub use config::ProcessorConfig;
+pub use reconcile::{ReconcileError, Reconciler, ViewOutcome};

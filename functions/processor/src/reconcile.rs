@@ -1,0 +1,406 @@
+//! Reconciliation: for each key, read the current state from Immuta, work out which views must
+//! exist, fetch their SQL, and bring the database to that state.
+//!
+//! A batch costs one resolution per distinct key and one SQL fetch per distinct wanted view,
+//! however many notifications named them.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+use immuta::{ImmutaClient, ImmutaError};
+use thiserror::Error;
+use tracing::{info, warn};
+use view_sync_core::Id;
+use view_sync_core::keys::ReconcileKey;
+use view_sync_core::naming::NameParts;
+use view_sync_core::plan::{self, Decision, DesiredView, Scope, Target, ViewKey};
+use view_sync_core::view_sql::{ViewSql, ViewSqlError};
+use views::{ViewStore, ViewsError, now_micros};
+
+use crate::config::ProcessorConfig;
+
+#[derive(Debug, Error)]
+pub enum ReconcileError {
+    #[error(transparent)]
+    Immuta(#[from] ImmutaError),
+    #[error(transparent)]
+    Views(#[from] ViewsError),
+    #[error("the view SQL of data source {} in project {} is unusable: {error}", .view.data_source_id, .view.project_id)]
+    ViewSql { view: ViewKey, error: ViewSqlError },
+}
+
+impl ReconcileError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Immuta(e) => e.is_retryable(),
+            Self::Views(e) => e.is_retryable(),
+            Self::ViewSql { .. } => false,
+        }
+    }
+}
+
+/// What happened to one view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViewOutcome {
+    pub view: ViewKey,
+    pub view_name: String,
+    pub decision: Decision,
+}
+
+impl ViewOutcome {
+    pub fn label(&self) -> &'static str {
+        match self.decision {
+            Decision::Create => "created",
+            Decision::Replace { .. } => "replaced",
+            Decision::Drop { .. } => "dropped",
+            Decision::Unchanged => "unchanged",
+            Decision::RecordAbsent => "absent",
+            Decision::Superseded { .. } => "superseded",
+        }
+    }
+}
+
+/// A view a key wants, named by the template.
+#[derive(Debug, Clone)]
+struct Wanted {
+    view: ViewKey,
+    name: String,
+}
+
+/// What one key's read of Immuta says.
+#[derive(Debug)]
+struct Resolution {
+    /// `None`: nothing to do (e.g. a data source of a handler type we do not serve).
+    scope: Option<Scope>,
+    observed_at: i64,
+    wanted: Vec<Wanted>,
+}
+
+pub type KeyResult = Result<Vec<ViewOutcome>, ReconcileError>;
+
+pub struct Reconciler {
+    immuta: ImmutaClient,
+    store: ViewStore,
+    config: ProcessorConfig,
+}
+
+impl Reconciler {
+    pub fn new(config: ProcessorConfig) -> Result<Self, ReconcileError> {
+        Ok(Self {
+            immuta: ImmutaClient::new(config.immuta.clone())?,
+            store: ViewStore::connect_lazy(&config.store)?,
+            config,
+        })
+    }
+
+    pub fn config(&self) -> &ProcessorConfig {
+        &self.config
+    }
+
+    pub fn store(&self) -> &ViewStore {
+        &self.store
+    }
+
+    /// Reconciles every key, finishing before `deadline`. Each key gets its own result, so that
+    /// only the notifications behind a failed key are retried.
+    pub async fn reconcile(&self, keys: &[ReconcileKey], deadline: Instant) -> Vec<KeyResult> {
+        let resolutions = join_all(keys.iter().map(|key| self.resolve(key, deadline))).await;
+        let wanted: BTreeMap<ViewKey, String> = resolutions
+            .iter()
+            .filter_map(|r| r.as_ref().ok())
+            .flat_map(|r| r.wanted.iter().map(|w| (w.view.clone(), w.name.clone())))
+            .collect();
+        let fetched = join_all(
+            wanted
+                .iter()
+                .map(|(view, name)| self.desired(view, name, deadline)),
+        )
+        .await;
+        let sql: BTreeMap<ViewKey, Result<DesiredView, ReconcileError>> =
+            wanted.into_keys().zip(fetched).collect();
+
+        let mut results: Vec<KeyResult> = Vec::with_capacity(keys.len());
+        let mut work: Vec<(i64, Target, usize)> = Vec::new();
+        for (index, resolution) in resolutions.into_iter().enumerate() {
+            match self.targets_of(resolution, &sql, deadline).await {
+                Ok((observed_at, targets, failure)) => {
+                    work.extend(targets.into_iter().map(|t| (observed_at, t, index)));
+                    results.push(failure.map_or(Ok(Vec::new()), Err));
+                }
+                Err(error) => results.push(Err(error)),
+            }
+        }
+        // Newest decision first: an older one for the same view is then superseded without DDL.
+        work.sort_by_key(|(observed_at, _, _)| std::cmp::Reverse(*observed_at));
+        for (observed_at, target, index) in work {
+            let applied =
+                retry_while_transient(deadline, || self.store.apply(&target, observed_at)).await;
+            match (applied, &mut results[index]) {
+                (Ok(applied), Ok(outcomes)) => {
+                    let outcome = ViewOutcome {
+                        view: target.view().clone(),
+                        view_name: applied.view_name,
+                        decision: applied.decision,
+                    };
+                    info!(
+                        key = %keys[index],
+                        project_id = %outcome.view.project_id,
+                        data_source_id = %outcome.view.data_source_id,
+                        view = %outcome.view_name,
+                        outcome = outcome.label(),
+                        "view reconciled"
+                    );
+                    outcomes.push(outcome);
+                }
+                (Ok(_), Err(_)) => {}
+                (Err(error), result) => {
+                    warn!(key = %keys[index], project_id = %target.view().project_id, data_source_id = %target.view().data_source_id, error = %error, "could not apply a view");
+                    if result.is_ok() {
+                        *result = Err(error.into());
+                    }
+                }
+            }
+        }
+        results
+    }
+
+    /// Targets of a resolved key, with the first failure among its wanted views' SQL (those views
+    /// are left as they are: failing to read a view's SQL is no reason to drop it).
+    async fn targets_of(
+        &self,
+        resolution: Result<Resolution, ReconcileError>,
+        sql: &BTreeMap<ViewKey, Result<DesiredView, ReconcileError>>,
+        deadline: Instant,
+    ) -> Result<(i64, Vec<Target>, Option<ReconcileError>), ReconcileError> {
+        let resolution = resolution?;
+        let Some(scope) = resolution.scope else {
+            return Ok((resolution.observed_at, Vec::new(), None));
+        };
+        let rows = retry_while_transient(deadline, || self.store.rows(&scope)).await?;
+        let mut desired = Vec::new();
+        let mut unreadable = BTreeSet::new();
+        let mut failure = None;
+        for wanted in &resolution.wanted {
+            match sql.get(&wanted.view) {
+                Some(Ok(view)) => desired.push(view.clone()),
+                Some(Err(error)) => {
+                    unreadable.insert(wanted.view.clone());
+                    failure.get_or_insert_with(|| copy_error(error));
+                }
+                None => {}
+            }
+        }
+        let targets = plan::targets(&scope, desired, &rows)
+            .into_iter()
+            .filter(|t| !matches!(t, Target::Absent(view) if unreadable.contains(view)))
+            .collect();
+        Ok((resolution.observed_at, targets, failure))
+    }
+
+    async fn desired(
+        &self,
+        view: &ViewKey,
+        name: &str,
+        deadline: Instant,
+    ) -> Result<DesiredView, ReconcileError> {
+        let text = self
+            .immuta
+            .view_sql(&view.project_id, &view.data_source_id, deadline)
+            .await?;
+        let sql = ViewSql::classify(&text).map_err(|error| ReconcileError::ViewSql {
+            view: view.clone(),
+            error,
+        })?;
+        Ok(DesiredView::new(
+            view.clone(),
+            self.store.reference(name),
+            sql,
+        ))
+    }
+
+    async fn resolve(
+        &self,
+        key: &ReconcileKey,
+        deadline: Instant,
+    ) -> Result<Resolution, ReconcileError> {
+        // Noted before the first read: see "the newer read must win" in DESIGN.md.
+        let observed_at = now_micros();
+        let resolution = |scope, wanted| {
+            Ok(Resolution {
+                scope,
+                observed_at,
+                wanted,
+            })
+        };
+        match key {
+            ReconcileKey::DataSource { data_source_id } => {
+                let scope = Some(Scope::DataSource(data_source_id.clone()));
+                let Some(source) = self.available_source(data_source_id, deadline).await? else {
+                    return resolution(scope, Vec::new());
+                };
+                if !self.config.serves(source.blob_handler_type.as_deref()) {
+                    return resolution(None, Vec::new());
+                }
+                let projects = self
+                    .immuta
+                    .equalized_projects_with(data_source_id, deadline)
+                    .await?;
+                let wanted = projects
+                    .iter()
+                    .filter(|p| p.is_live_and_equalized())
+                    .map(|p| self.wanted(&p.id, &p.name, data_source_id, &source.name))
+                    .collect();
+                resolution(scope, wanted)
+            }
+            ReconcileKey::Project { project_id } => {
+                let scope = Some(Scope::Project(project_id.clone()));
+                let project = match self.immuta.project(project_id, deadline).await {
+                    Ok(project) if project.is_live() => project,
+                    Ok(_) | Err(ImmutaError::NotFound { .. }) => {
+                        return resolution(scope, Vec::new());
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                let equalized = match project.equalized() {
+                    Some(equalized) => equalized,
+                    None => self
+                        .immuta
+                        .equalization_state(project_id, deadline)
+                        .await?
+                        .is_equalized(),
+                };
+                if !equalized {
+                    return resolution(scope, Vec::new());
+                }
+                let sources = self
+                    .immuta
+                    .project_data_sources(project_id, deadline)
+                    .await?;
+                let wanted = sources
+                    .iter()
+                    .filter(|s| {
+                        !s.deleted
+                            && !s.disabled
+                            && self.config.serves(s.blob_handler_type.as_deref())
+                    })
+                    .map(|s| {
+                        self.wanted(
+                            project_id,
+                            &project.name,
+                            &s.data_source_id,
+                            &s.data_source_name,
+                        )
+                    })
+                    .collect();
+                resolution(scope, wanted)
+            }
+            ReconcileKey::Membership {
+                project_id,
+                data_source_id,
+            } => {
+                let view = ViewKey {
+                    project_id: project_id.clone(),
+                    data_source_id: data_source_id.clone(),
+                };
+                let scope = Some(Scope::View(view));
+                let Some(source) = self.available_source(data_source_id, deadline).await? else {
+                    return resolution(scope, Vec::new());
+                };
+                if !self.config.serves(source.blob_handler_type.as_deref()) {
+                    return resolution(None, Vec::new());
+                }
+                // The search answers membership and equalization in one call.
+                let projects = self
+                    .immuta
+                    .equalized_projects_with(data_source_id, deadline)
+                    .await?;
+                let wanted = projects
+                    .iter()
+                    .filter(|p| &p.id == project_id && p.is_live_and_equalized())
+                    .map(|p| self.wanted(&p.id, &p.name, data_source_id, &source.name))
+                    .collect();
+                resolution(scope, wanted)
+            }
+        }
+    }
+
+    /// The data source, or `None` when it is gone, deleted or disabled.
+    async fn available_source(
+        &self,
+        id: &Id,
+        deadline: Instant,
+    ) -> Result<Option<immuta::model::DataSource>, ReconcileError> {
+        match self.immuta.data_source(id, deadline).await {
+            Ok(source) if !source.is_unavailable() => Ok(Some(source)),
+            Ok(_) | Err(ImmutaError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn wanted(
+        &self,
+        project_id: &Id,
+        project_name: &str,
+        data_source_id: &Id,
+        data_source_name: &str,
+    ) -> Wanted {
+        let name = self.config.naming.render(NameParts {
+            project_id: project_id.as_str(),
+            project_name,
+            data_source_id: data_source_id.as_str(),
+            data_source_name,
+        });
+        Wanted {
+            view: ViewKey {
+                project_id: project_id.clone(),
+                data_source_id: data_source_id.clone(),
+            },
+            name,
+        }
+    }
+}
+
+/// Retries a database operation while its error is transient and time remains.
+async fn retry_while_transient<T, F, Fut>(
+    deadline: Instant,
+    mut operation: F,
+) -> Result<T, ViewsError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, ViewsError>>,
+{
+    let mut wait = Duration::from_millis(200);
+    loop {
+        match operation().await {
+            Err(error) if error.is_retryable() && Instant::now() + wait < deadline => {
+                warn!(error = %error, wait_ms = wait.as_millis() as u64, "the target database failed; retrying");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(5));
+            }
+            result => return result,
+        }
+    }
+}
+
+/// One failed SQL fetch fails every key that wanted the view; errors are not `Clone` (sqlx's are
+/// not), so keys other than the first get a copy that keeps the message and retryability.
+fn copy_error(error: &ReconcileError) -> ReconcileError {
+    match error {
+        ReconcileError::Immuta(e) => ReconcileError::Immuta(e.clone()),
+        ReconcileError::ViewSql { view, error } => ReconcileError::ViewSql {
+            view: view.clone(),
+            error: error.clone(),
+        },
+        ReconcileError::Views(e) => ReconcileError::Views(if e.is_retryable() {
+            ViewsError::Unavailable(e.to_string())
+        } else {
+            ViewsError::Refused {
+                action: "apply",
+                view: String::new(),
+                detail: e.to_string(),
+            }
+        }),
+    }
+}

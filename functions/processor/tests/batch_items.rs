@@ -1,0 +1,70 @@
+//! Batch item reporting, with the real `aws_lambda_events` types and no reconcile I/O (none of
+//! these records yields a key).
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use lambda_runtime::{Context, LambdaEvent};
+use processor::{ProcessorConfig, Reconciler, batch};
+use serde_json::json;
+use view_sync_core::{Notification, QueueMessage};
+
+fn reconciler() -> Reconciler {
+    let config = ProcessorConfig::from_lookup(|k| match k {
+        "IMMUTA_URL" => Some("http://127.0.0.1:1".into()),
+        "IMMUTA_API_KEY" => Some("k".into()),
+        "VIEW_SQL_PATH" => Some("/v/{projectId}/{dataSourceId}".into()),
+        "DATABASE_URL" => Some("sqlite::memory:".into()),
+        _ => None,
+    })
+    .unwrap();
+    Reconciler::new(config).unwrap()
+}
+
+fn event(records: serde_json::Value) -> LambdaEvent<SqsEvent> {
+    LambdaEvent::new(
+        serde_json::from_value(json!({ "Records": records })).unwrap(),
+        Context::default(),
+    )
+}
+
+fn message(body: &str) -> String {
+    QueueMessage::encode(&Notification::parse_json(body).unwrap(), 1, None)
+}
+
+#[tokio::test]
+async fn undecodable_and_keyless_records_fail_alone() {
+    let r = reconciler();
+    let records = json!([
+        {"messageId": "good-but-irrelevant", "body": message(r#"{"notificationType":"userCreated","modelType":"user","modelId":1}"#)},
+        {"messageId": "garbage", "body": "not a queue message"},
+        {"messageId": "missing-ids", "body": message(r#"{"notificationType":"addedToProject","modelType":"project","modelId":1}"#)},
+        {"messageId": "future-version", "body": "{\"version\":99}"},
+        {"messageId": "no-body"}
+    ]);
+    let response = batch::handle(&r, event(records)).await.unwrap();
+    let failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(
+        failed,
+        ["garbage", "missing-ids", "future-version", "no-body"]
+    );
+}
+
+#[tokio::test]
+async fn a_failure_without_a_message_id_fails_the_batch_rather_than_reporting_an_empty_id() {
+    let r = reconciler();
+    let records = json!([{"body": "not a queue message"}, {"messageId": "", "body": "also not"}]);
+    let error = batch::handle(&r, event(records)).await.unwrap_err();
+    assert_eq!(error.0, 2);
+    assert!(error.to_string().contains("whole batch"));
+}
+
+#[tokio::test]
+async fn an_empty_batch_succeeds() {
+    let response = batch::handle(&reconciler(), event(json!([])))
+        .await
+        .unwrap();
+    assert!(response.batch_item_failures.is_empty());
+}

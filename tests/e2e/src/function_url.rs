@@ -1,0 +1,128 @@
+//! A Lambda Function URL on loopback for the receiver: each HTTP request becomes the Function URL
+//! event JSON that AWS would deliver, goes through `lambda_http`'s own conversion, and the
+//! receiver handler's response goes back over HTTP. What the simulator's webhooks reach in tests.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::Response;
+use receiver::{MessageSink, Receiver};
+use serde_json::{Map, Value, json};
+
+pub struct FunctionUrl {
+    pub url: String,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FunctionUrl {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+static REQUEST_IDS: AtomicU64 = AtomicU64::new(1);
+
+/// The Function URL event (payload format 2.0) for one HTTP request.
+pub fn event_json(method: &Method, headers: &HeaderMap, body: &[u8]) -> String {
+    let mut header_map = Map::new();
+    for (name, value) in headers {
+        header_map.insert(
+            name.as_str().to_owned(),
+            Value::from(value.to_str().unwrap_or_default()),
+        );
+    }
+    let text = std::str::from_utf8(body);
+    let (body, encoded) = match text {
+        Ok(text) => (text.to_owned(), false),
+        Err(_) => (encode_base64(body), true),
+    };
+    json!({
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": "/",
+        "rawQueryString": "",
+        "headers": header_map,
+        "requestContext": {
+            "accountId": "anonymous",
+            "apiId": "local",
+            "domainName": "127.0.0.1",
+            "domainPrefix": "local",
+            "http": {"method": method.as_str(), "path": "/", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "local"},
+            "requestId": format!("local-{}", REQUEST_IDS.fetch_add(1, Ordering::Relaxed)),
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "23/Nov/2026:00:00:00 +0000",
+            "timeEpoch": 0
+        },
+        "body": body,
+        "isBase64Encoded": encoded
+    })
+    .to_string()
+}
+
+fn encode_base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = (u32::from(chunk[0]) << 16)
+            | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*chunk.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+impl FunctionUrl {
+    pub async fn start<S: MessageSink + 'static>(receiver: Arc<Receiver<S>>) -> FunctionUrl {
+        let app = axum::Router::new()
+            .fallback(invoke::<S>)
+            .with_state(receiver);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        FunctionUrl { url, server }
+    }
+}
+
+async fn invoke<S: MessageSink + 'static>(
+    State(receiver): State<Arc<Receiver<S>>>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let event = event_json(&method, &headers, &body);
+    let request = match lambda_http::request::from_str(&event) {
+        Ok(request) => request,
+        Err(e) => {
+            return Response::builder()
+                .status(StatusCode::BAD_GATEWAY)
+                .body(Body::from(e.to_string()))
+                .unwrap();
+        }
+    };
+    let response = receiver.handle(request).await;
+    let (parts, body) = response.into_parts();
+    Response::from_parts(parts, Body::from(body.as_ref().to_vec()))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn base64_matches_the_standard_alphabet() {
+        assert_eq!(super::encode_base64(b"hello\xff"), "aGVsbG//");
+        assert_eq!(super::encode_base64(b"ab"), "YWI=");
+    }
+}
