@@ -9,7 +9,7 @@ export SAM_CLI_TELEMETRY := 0
 # Tests find moto's server through this interpreter.
 export MOTO_PYTHON := $(abspath $(PYTHON))
 
-.PHONY: help venv test lint fmt bench demo fixtures clean
+.PHONY: help venv test test-all lint fmt bench demo fixtures clean
 
 help: ## List the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
@@ -25,6 +25,12 @@ test: venv ## Run every test (unit, handler, moto SQS end-to-end)
 	$(PYTHON) scripts/make_fixtures.py --check
 	cargo test --workspace --locked
 
+test-all: ## `make test` on SQLite, PostgreSQL and MariaDB (starts the local servers if down), as CI does
+	scripts/start-databases.sh
+	TEST_POSTGRES_URL=$${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test} \
+	TEST_MYSQL_URL=$${TEST_MYSQL_URL:-mysql://root@127.0.0.1:3306/test} \
+	$(MAKE) test
+
 lint: ## rustfmt and clippy, warnings are errors
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
@@ -32,8 +38,10 @@ lint: ## rustfmt and clippy, warnings are errors
 fmt: ## Format the code
 	cargo fmt --all
 
-bench: venv ## Criterion benchmark of the receiver's hot path (figures in BENCHMARKS.md)
+bench: venv ## Receiver hot path (criterion) and the processor storm (figures in BENCHMARKS.md)
 	cargo bench --locked -p receiver --bench hot_path
+	cargo build --locked --release -p immuta-simulator
+	SIMULATOR_BIN=$(abspath target/release/immuta-simulator) cargo bench --locked -p e2e --bench storm
 
 demo: venv ## Send the sample webhooks through the receiver into a local SQS (moto)
 	cargo run --locked -q -p e2e --example receiver_demo

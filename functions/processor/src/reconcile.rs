@@ -236,23 +236,9 @@ impl Reconciler {
         };
         match key {
             ReconcileKey::DataSource { data_source_id } => {
-                let scope = Some(Scope::DataSource(data_source_id.clone()));
-                let Some(source) = self.available_source(data_source_id, deadline).await? else {
-                    return resolution(scope, Vec::new());
-                };
-                if !self.config.serves(source.blob_handler_type.as_deref()) {
-                    return resolution(None, Vec::new());
-                }
-                let projects = self
-                    .immuta
-                    .equalized_projects_with(data_source_id, deadline)
-                    .await?;
-                let wanted = projects
-                    .iter()
-                    .filter(|p| p.is_live_and_equalized())
-                    .map(|p| self.wanted(&p.id, &p.name, data_source_id, &source.name))
-                    .collect();
-                resolution(scope, wanted)
+                let scope = Scope::DataSource(data_source_id.clone());
+                self.resolve_source(scope, data_source_id, None, observed_at, deadline)
+                    .await
             }
             ReconcileKey::Project { project_id } => {
                 let scope = Some(Scope::Project(project_id.clone()));
@@ -304,26 +290,57 @@ impl Reconciler {
                     project_id: project_id.clone(),
                     data_source_id: data_source_id.clone(),
                 };
-                let scope = Some(Scope::View(view));
-                let Some(source) = self.available_source(data_source_id, deadline).await? else {
-                    return resolution(scope, Vec::new());
-                };
-                if !self.config.serves(source.blob_handler_type.as_deref()) {
-                    return resolution(None, Vec::new());
-                }
-                // The search answers membership and equalization in one call.
-                let projects = self
-                    .immuta
-                    .equalized_projects_with(data_source_id, deadline)
-                    .await?;
-                let wanted = projects
-                    .iter()
-                    .filter(|p| &p.id == project_id && p.is_live_and_equalized())
-                    .map(|p| self.wanted(&p.id, &p.name, data_source_id, &source.name))
-                    .collect();
-                resolution(scope, wanted)
+                let only = Some(project_id);
+                self.resolve_source(
+                    Scope::View(view),
+                    data_source_id,
+                    only,
+                    observed_at,
+                    deadline,
+                )
+                .await
             }
         }
+    }
+
+    /// A data source's views: in every live, equalized project holding it (or in `only_project`).
+    /// One project search answers membership and equalization at once.
+    async fn resolve_source(
+        &self,
+        scope: Scope,
+        data_source_id: &Id,
+        only_project: Option<&Id>,
+        observed_at: i64,
+        deadline: Instant,
+    ) -> Result<Resolution, ReconcileError> {
+        let Some(source) = self.available_source(data_source_id, deadline).await? else {
+            return Ok(Resolution {
+                scope: Some(scope),
+                observed_at,
+                wanted: Vec::new(),
+            });
+        };
+        if !self.config.serves(source.blob_handler_type.as_deref()) {
+            return Ok(Resolution {
+                scope: None,
+                observed_at,
+                wanted: Vec::new(),
+            });
+        }
+        let projects = self
+            .immuta
+            .equalized_projects_with(data_source_id, deadline)
+            .await?;
+        let wanted = projects
+            .iter()
+            .filter(|p| p.is_live_and_equalized() && only_project.is_none_or(|id| &p.id == id))
+            .map(|p| self.wanted(&p.id, &p.name, data_source_id, &source.name))
+            .collect();
+        Ok(Resolution {
+            scope: Some(scope),
+            observed_at,
+            wanted,
+        })
     }
 
     /// The data source, or `None` when it is gone, deleted or disabled.

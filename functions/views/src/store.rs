@@ -109,7 +109,8 @@ impl ViewStore {
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     let setting = match dialect {
-                        Dialect::Sqlite => "PRAGMA busy_timeout = 5000",
+                        // WAL: readers never block the writer; NORMAL sync is durable in WAL mode.
+                        Dialect::Sqlite => "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL",
                         Dialect::Postgres => "SET statement_timeout = '30s'",
                         Dialect::MySql => "SET SESSION innodb_lock_wait_timeout = 10",
                     };

@@ -4,7 +4,6 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use immuta_simulator::Simulator;
@@ -94,22 +93,13 @@ pub struct Pipeline {
     _function_url: FunctionUrl,
 }
 
-fn unique(prefix: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "{prefix}_{}_{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
 impl Pipeline {
     pub async fn start(database: &Database, tenant: Tenant, options: Options) -> Pipeline {
         let moto = Moto::shared();
         let client = sqs::client(&moto.endpoint);
         let queues = sqs::create_with_dlq(
             &client,
-            &unique("pipeline"),
+            &crate::unique_name("pipeline"),
             options.visibility_timeout,
             options.max_receive_count,
         )
@@ -131,7 +121,7 @@ impl Pipeline {
 
         let (database_url, schema, cleanup, dir) = match database {
             Database::Sqlite => {
-                let dir = std::env::temp_dir().join(unique("ivs_pipeline"));
+                let dir = std::env::temp_dir().join(crate::unique_name("ivs_pipeline"));
                 std::fs::create_dir_all(&dir).unwrap();
                 (
                     format!("sqlite://{}/views.db", dir.display()),
@@ -141,7 +131,7 @@ impl Pipeline {
                 )
             }
             Database::Postgres(url) => {
-                let schema = unique("ivs_e2e");
+                let schema = crate::unique_name("ivs_e2e");
                 (
                     url.clone(),
                     Some(schema.clone()),
@@ -150,7 +140,7 @@ impl Pipeline {
                 )
             }
             Database::MariaDb(url) => {
-                let schema = unique("ivs_e2e");
+                let schema = crate::unique_name("ivs_e2e");
                 (
                     url.clone(),
                     Some(schema.clone()),

@@ -11,14 +11,7 @@ use immuta_simulator::tenant::Tenant;
 use immuta_simulator::webhooks::Shape;
 
 fn tenant() -> Tenant {
-    let mut t = Tenant::default();
-    t.add_data_source(1, "Case", "PostgreSQL")
-        .add_data_source(2, "Customer", "PostgreSQL")
-        .add_data_source(3, "Date Dim", "PostgreSQL")
-        .add_data_source(4, "Web Events", "Snowflake")
-        .add_project(10, "Demo Project", false, &[])
-        .add_project(20, "Regulated Clients", true, &[3]);
-    t
+    Tenant::demo()
 }
 
 #[tokio::test]

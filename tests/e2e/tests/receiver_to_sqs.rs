@@ -1,7 +1,6 @@
 //! The receiver handler in front of a real SQS API (moto): accepted webhooks arrive on the queue
 //! with their attributes, refused ones never do, and a dead queue turns into a timely 503.
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use e2e::moto::Moto;
@@ -19,15 +18,6 @@ macro_rules! event {
     ($name:literal) => {
         include_str!(concat!("../../../events/lambda/", $name))
     };
-}
-
-fn unique(name: &str) -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "{name}-{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
 }
 
 fn receiver_for(endpoint: &str, queue_url: &str) -> Receiver<SqsSink> {
@@ -64,8 +54,13 @@ fn string_attribute(message: &aws_sdk_sqs::types::Message, name: &str) -> Option
 async fn accepted_webhooks_arrive_on_the_queue_with_attributes() {
     let moto = Moto::shared();
     let client = sqs::client(&moto.endpoint);
-    let queues =
-        sqs::create_with_dlq(&client, &unique("accepted"), Duration::from_secs(30), 3).await;
+    let queues = sqs::create_with_dlq(
+        &client,
+        &e2e::unique_name("accepted"),
+        Duration::from_secs(30),
+        3,
+    )
+    .await;
     let receiver = receiver_for(&moto.endpoint, &queues.url);
 
     let (status, body) = post(&receiver, event!("function-url-policy-updated.json")).await;
@@ -105,8 +100,13 @@ async fn accepted_webhooks_arrive_on_the_queue_with_attributes() {
 async fn refused_and_ignored_requests_enqueue_nothing() {
     let moto = Moto::shared();
     let client = sqs::client(&moto.endpoint);
-    let queues =
-        sqs::create_with_dlq(&client, &unique("refused"), Duration::from_secs(30), 3).await;
+    let queues = sqs::create_with_dlq(
+        &client,
+        &e2e::unique_name("refused"),
+        Duration::from_secs(30),
+        3,
+    )
+    .await;
     let receiver = receiver_for(&moto.endpoint, &queues.url);
 
     for (event, expected) in [
@@ -143,7 +143,13 @@ async fn refused_and_ignored_requests_enqueue_nothing() {
 async fn a_body_too_big_for_sqs_is_queued_without_its_payload() {
     let moto = Moto::shared();
     let client = sqs::client(&moto.endpoint);
-    let queues = sqs::create_with_dlq(&client, &unique("large"), Duration::from_secs(30), 3).await;
+    let queues = sqs::create_with_dlq(
+        &client,
+        &e2e::unique_name("large"),
+        Duration::from_secs(30),
+        3,
+    )
+    .await;
     let receiver = receiver_for(&moto.endpoint, &queues.url);
 
     // 262,000 bytes: under MAX_BODY_BYTES, but over SQS's limit once wrapped in a message.

@@ -204,7 +204,7 @@ impl Tenant {
     }
 
     /// A small tenant for the demo and tests: three PostgreSQL sources, one Snowflake source,
-    /// one equalized project and one that is not.
+    /// a project not yet equalized and an equalized one holding one source.
     pub fn demo() -> Self {
         let mut t = Tenant::default();
         t.add_data_source(1, "Case", "PostgreSQL")
@@ -212,7 +212,7 @@ impl Tenant {
             .add_data_source(3, "Date Dim", "PostgreSQL")
             .add_data_source(4, "Web Events", "Snowflake")
             .add_project(10, "Demo Project", false, &[])
-            .add_project(11, "Sandbox", false, &[1]);
+            .add_project(20, "Regulated Clients", true, &[3]);
         t
     }
 }
