@@ -68,3 +68,50 @@ async fn an_empty_batch_succeeds() {
         .unwrap();
     assert!(response.batch_item_failures.is_empty());
 }
+
+/// `cargo lambda` builds with `panic = "abort"`: one panic would fail every record of the batch.
+#[tokio::test]
+async fn no_record_body_makes_the_processor_panic() {
+    let valid = message(
+        r#"{"notificationType":"policyUpdated","modelType":"datasource","modelId":"7","fields":{"disabled":true}}"#,
+    );
+    let mut state: u64 = 0x1234_5678_9ABC_DEF1;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let records: Vec<serde_json::Value> = (0..3_000)
+        .map(|i| {
+            let mut body = valid.clone().into_bytes();
+            for _ in 0..=(next() % 3) {
+                if body.is_empty() {
+                    break;
+                }
+                let at = (next() as usize) % body.len();
+                match next() % 3 {
+                    0 => body.truncate(at),
+                    1 => body[at] = b"{}[]\":,0a\\"[(next() % 10) as usize],
+                    _ => body.insert(at, b'"'),
+                }
+            }
+            json!({"messageId": format!("m{i}"), "body": String::from_utf8_lossy(&body)})
+        })
+        .collect();
+    let mut event = event(json!(records));
+    // Mutations that still decode name unreachable Immuta and databases: keep the budget short.
+    event.context.deadline = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+        + 3_000;
+    let response = batch::handle(&reconciler(), event).await.unwrap();
+    assert!(!response.batch_item_failures.is_empty());
+    assert!(
+        response
+            .batch_item_failures
+            .iter()
+            .all(|f| !f.item_identifier.is_empty())
+    );
+}

@@ -107,6 +107,17 @@ async fn every_seed_workflow_converges() {
         )
         .await;
         step(
+            "projectDisabled",
+            vec![
+                Action::AddToProject {
+                    project_id: 20,
+                    data_source_id: 2,
+                },
+                Action::CloseProject { project_id: 20 },
+            ],
+        )
+        .await;
+        step(
             "modelDeleted (data source)",
             vec![Action::DeleteDataSource { data_source_id: 3 }],
         )
