@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::{RwLock, Semaphore};
 use view_sync_core::Id;
 
-use crate::config::{AuthMode, ImmutaConfig};
+use crate::config::{AuthMode, ImmutaConfig, ViewSqlEndpoint};
 use crate::error::ImmutaError;
 use crate::model::{
     DataSource, EqualizationState, Page, Project, ProjectDataSource, ProjectSummary,
@@ -113,6 +113,15 @@ impl ImmutaClient {
         self.all_pages(&path, deadline).await
     }
 
+    /// Every equalized project (project search without a data source, all pages).
+    pub async fn equalized_projects(
+        &self,
+        deadline: Instant,
+    ) -> Result<Vec<ProjectSummary>, ImmutaError> {
+        let path = format!("{}?isEqualized=true", self.config.project_search_path);
+        self.all_pages(&path, deadline).await
+    }
+
     /// Every data source of the project (all pages).
     pub async fn project_data_sources(
         &self,
@@ -129,19 +138,19 @@ impl ImmutaClient {
     /// The SQL of the native view of `data_source` in `project`, from the configured endpoint.
     pub async fn view_sql(
         &self,
+        endpoint: &ViewSqlEndpoint,
         project: &Id,
         data_source: &Id,
         deadline: Instant,
     ) -> Result<String, ImmutaError> {
-        let path = self
-            .config
-            .view_sql_path
+        let path = endpoint
+            .path
             .replace("{projectId}", &encode(project.as_str()))
             .replace("{dataSourceId}", &encode(data_source.as_str()));
         let body = self.request(Method::GET, &path, None, deadline).await?;
         let text =
             String::from_utf8(body).map_err(|_| decode_error(&path, "the answer is not UTF-8"))?;
-        let Some(pointer) = &self.config.view_sql_json_pointer else {
+        let Some(pointer) = &endpoint.json_pointer else {
             return Ok(text);
         };
         let json: serde_json::Value =
@@ -159,7 +168,7 @@ impl ImmutaClient {
         }
     }
 
-    async fn all_pages<T: DeserializeOwned>(
+    pub(crate) async fn all_pages<T: DeserializeOwned>(
         &self,
         path: &str,
         deadline: Instant,
@@ -189,7 +198,7 @@ impl ImmutaClient {
         }
     }
 
-    async fn get_json<T: DeserializeOwned>(
+    pub(crate) async fn get_json<T: DeserializeOwned>(
         &self,
         path: &str,
         deadline: Instant,
@@ -440,7 +449,7 @@ fn transport_error(path: &str, error: &reqwest::Error) -> ImmutaError {
     }
 }
 
-fn decode_error(path: &str, detail: impl std::fmt::Display) -> ImmutaError {
+pub(crate) fn decode_error(path: &str, detail: impl std::fmt::Display) -> ImmutaError {
     ImmutaError::Decode {
         path: path.to_owned(),
         detail: detail.to_string(),
@@ -448,7 +457,7 @@ fn decode_error(path: &str, detail: impl std::fmt::Display) -> ImmutaError {
 }
 
 /// Percent-encodes an id for use as a path segment or query value.
-fn encode(value: &str) -> String {
+pub(crate) fn encode(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for byte in value.bytes() {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {

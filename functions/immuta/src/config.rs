@@ -30,10 +30,45 @@ pub struct ImmutaConfig {
     pub page_size: u32,
     /// Path of the project search (`/project`; the seed writes `/projects`).
     pub project_search_path: String,
-    /// Path template of the view SQL endpoint, with `{projectId}` and `{dataSourceId}`.
-    pub view_sql_path: String,
+}
+
+/// The view SQL endpoint, which Immuta does not document publicly: configured, not guessed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViewSqlEndpoint {
+    /// Path template, with `{projectId}` and `{dataSourceId}`.
+    pub path: String,
     /// JSON pointer to the SQL in a JSON answer; `None`: the answer is the SQL text.
-    pub view_sql_json_pointer: Option<String>,
+    pub json_pointer: Option<String>,
+}
+
+impl ViewSqlEndpoint {
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let settings = Settings::new(lookup);
+        let path = settings.required(
+            "VIEW_SQL_PATH",
+            "Immuta does not publicly document the view SQL endpoint, so its path must be configured: \
+             a template such as /project/{projectId}/dataSource/{dataSourceId}/viewSql (confirm it with your tenant)",
+        )?;
+        if !path.starts_with('/')
+            || !path.contains("{projectId}")
+            || !path.contains("{dataSourceId}")
+        {
+            return Err(ConfigError::new(
+                "VIEW_SQL_PATH",
+                "must start with / and contain both {projectId} and {dataSourceId}",
+            ));
+        }
+        let json_pointer = settings.optional("VIEW_SQL_JSON_POINTER");
+        if let Some(pointer) = &json_pointer
+            && !pointer.starts_with('/')
+        {
+            return Err(ConfigError::new(
+                "VIEW_SQL_JSON_POINTER",
+                "must be a JSON pointer such as /sql (or empty for a text answer)",
+            ));
+        }
+        Ok(Self { path, json_pointer })
+    }
 }
 
 impl fmt::Debug for ImmutaConfig {
@@ -45,8 +80,6 @@ impl fmt::Debug for ImmutaConfig {
             .field("max_concurrency", &self.max_concurrency)
             .field("request_timeout", &self.request_timeout)
             .field("max_attempts", &self.max_attempts)
-            .field("view_sql_path", &self.view_sql_path)
-            .field("view_sql_json_pointer", &self.view_sql_json_pointer)
             .finish()
     }
 }
@@ -77,29 +110,6 @@ impl ImmutaConfig {
                 ),
             }
         })?;
-        let view_sql_path = settings.required(
-            "VIEW_SQL_PATH",
-            "Immuta does not publicly document the view SQL endpoint, so its path must be configured: \
-             a template such as /project/{projectId}/dataSource/{dataSourceId}/viewSql (confirm it with your tenant)",
-        )?;
-        if !view_sql_path.starts_with('/')
-            || !view_sql_path.contains("{projectId}")
-            || !view_sql_path.contains("{dataSourceId}")
-        {
-            return Err(ConfigError::new(
-                "VIEW_SQL_PATH",
-                "must start with / and contain both {projectId} and {dataSourceId}",
-            ));
-        }
-        let view_sql_json_pointer = settings.optional("VIEW_SQL_JSON_POINTER");
-        if let Some(pointer) = &view_sql_json_pointer
-            && !pointer.starts_with('/')
-        {
-            return Err(ConfigError::new(
-                "VIEW_SQL_JSON_POINTER",
-                "must be a JSON pointer such as /sql (or empty for a text answer)",
-            ));
-        }
         Ok(Self {
             base_url: base_url.trim_end_matches('/').to_owned(),
             api_key,
@@ -120,8 +130,6 @@ impl ImmutaConfig {
             project_search_path: settings
                 .optional("IMMUTA_PROJECT_SEARCH_PATH")
                 .unwrap_or_else(|| "/project".into()),
-            view_sql_path,
-            view_sql_json_pointer,
         })
     }
 }
@@ -130,45 +138,37 @@ impl ImmutaConfig {
 mod tests {
     use super::*;
 
-    fn config(pairs: &[(&str, &str)]) -> Result<ImmutaConfig, ConfigError> {
-        let base = [
-            ("IMMUTA_URL", "https://t.example/"),
-            ("IMMUTA_API_KEY", "k3y"),
-            ("VIEW_SQL_PATH", "/p/{projectId}/d/{dataSourceId}"),
-        ];
-        let all: Vec<(&str, &str)> = base.iter().chain(pairs).copied().collect();
-        ImmutaConfig::from_lookup(|k| {
-            all.iter()
+    fn lookup<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        |k| {
+            pairs
+                .iter()
                 .rev()
                 .find(|(n, _)| *n == k)
                 .map(|(_, v)| v.to_string())
-        })
+        }
+    }
+
+    fn config(extra: &[(&str, &str)]) -> Result<ImmutaConfig, ConfigError> {
+        let all: Vec<(&str, &str)> = [
+            ("IMMUTA_URL", "https://t.example/"),
+            ("IMMUTA_API_KEY", "k3y"),
+        ]
+        .iter()
+        .chain(extra)
+        .copied()
+        .collect();
+        ImmutaConfig::from_lookup(lookup(&all))
     }
 
     #[test]
     fn defaults_and_validation() {
         let c = config(&[]).unwrap();
         assert_eq!(c.base_url, "https://t.example");
-        assert_eq!(
-            (c.auth, c.max_concurrency, c.view_sql_json_pointer.clone()),
-            (AuthMode::ApiKey, 8, None)
-        );
+        assert_eq!((c.auth, c.max_concurrency), (AuthMode::ApiKey, 8));
         assert!(!format!("{c:?}").contains("k3y"));
         assert_eq!(
             config(&[("IMMUTA_AUTH", "oauth")]).unwrap_err().variable,
             "IMMUTA_AUTH"
-        );
-        assert_eq!(
-            config(&[("VIEW_SQL_PATH", "/p/{projectId}")])
-                .unwrap_err()
-                .variable,
-            "VIEW_SQL_PATH"
-        );
-        assert_eq!(
-            config(&[("VIEW_SQL_JSON_POINTER", "sql")])
-                .unwrap_err()
-                .variable,
-            "VIEW_SQL_JSON_POINTER"
         );
         assert_eq!(
             config(&[("IMMUTA_MAX_CONCURRENCY", "0")])
@@ -176,13 +176,35 @@ mod tests {
                 .variable,
             "IMMUTA_MAX_CONCURRENCY"
         );
-        let missing = ImmutaConfig::from_lookup(|k| match k {
-            "IMMUTA_URL" => Some("https://x".into()),
-            "IMMUTA_API_KEY" => Some("k".into()),
-            _ => None,
-        })
-        .unwrap_err();
+        assert_eq!(
+            config(&[("IMMUTA_URL", "demo.immuta.com")])
+                .unwrap_err()
+                .variable,
+            "IMMUTA_URL"
+        );
+    }
+
+    #[test]
+    fn the_view_sql_endpoint_must_be_configured_and_says_why() {
+        let endpoint = ViewSqlEndpoint::from_lookup(lookup(&[(
+            "VIEW_SQL_PATH",
+            "/p/{projectId}/d/{dataSourceId}",
+        )]))
+        .unwrap();
+        assert_eq!(endpoint.json_pointer, None);
+        let missing = ViewSqlEndpoint::from_lookup(lookup(&[])).unwrap_err();
         assert_eq!(missing.variable, "VIEW_SQL_PATH");
         assert!(missing.to_string().contains("not publicly document"));
+        let half = ViewSqlEndpoint::from_lookup(lookup(&[("VIEW_SQL_PATH", "/p/{projectId}")]))
+            .unwrap_err();
+        assert_eq!(half.variable, "VIEW_SQL_PATH");
+        let pointer = lookup(&[
+            ("VIEW_SQL_PATH", "/p/{projectId}/{dataSourceId}"),
+            ("VIEW_SQL_JSON_POINTER", "sql"),
+        ]);
+        assert_eq!(
+            ViewSqlEndpoint::from_lookup(pointer).unwrap_err().variable,
+            "VIEW_SQL_JSON_POINTER"
+        );
     }
 }

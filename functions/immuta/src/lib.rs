@@ -12,7 +12,8 @@ mod client;
 pub mod config;
 mod error;
 pub mod model;
+pub mod webhooks;
 
 pub use client::ImmutaClient;
-pub use config::{AuthMode, ImmutaConfig};
+pub use config::{AuthMode, ImmutaConfig, ViewSqlEndpoint};
 pub use error::ImmutaError;

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use immuta::{ImmutaClient, ImmutaConfig, ImmutaError};
+use immuta::{ImmutaClient, ImmutaConfig, ImmutaError, ViewSqlEndpoint};
 use immuta_simulator::Simulator;
 use immuta_simulator::faults::{FaultKind, Faults};
 use immuta_simulator::tenant::Tenant;
@@ -31,11 +31,6 @@ fn client(sim: &Simulator, extra: &[(&str, &str)]) -> ImmutaClient {
     let mut pairs = vec![
         ("IMMUTA_URL", sim.url.clone()),
         ("IMMUTA_API_KEY", KEY.to_owned()),
-        (
-            "VIEW_SQL_PATH",
-            "/project/{projectId}/dataSource/{dataSourceId}/viewSql".to_owned(),
-        ),
-        ("VIEW_SQL_JSON_POINTER", "/sql".to_owned()),
         ("IMMUTA_TIMEOUT_MS", "1000".to_owned()),
     ];
     pairs.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
@@ -48,6 +43,13 @@ fn client(sim: &Simulator, extra: &[(&str, &str)]) -> ImmutaClient {
     })
     .unwrap();
     ImmutaClient::new(config).unwrap()
+}
+
+fn endpoint(pointer: &str) -> ViewSqlEndpoint {
+    ViewSqlEndpoint {
+        path: "/project/{projectId}/dataSource/{dataSourceId}/viewSql".into(),
+        json_pointer: Some(pointer.into()).filter(|p: &String| !p.is_empty()),
+    }
 }
 
 fn soon() -> Instant {
@@ -92,26 +94,26 @@ async fn reads_objects_and_view_sql_in_both_answer_forms() {
             .unwrap()
             .is_equalized()
     );
+    assert_eq!(c.equalized_projects(soon()).await.unwrap().len(), 21);
 
-    let sql = c.view_sql(&id(7), &id(3), soon()).await.unwrap();
+    let sql = c
+        .view_sql(&endpoint("/sql"), &id(7), &id(3), soon())
+        .await
+        .unwrap();
     assert!(
         sql.starts_with("SELECT '3' AS data_source_id") && sql.contains("'ds1-p1' AS policy"),
         "{sql}"
     );
-    let text = client(
-        &sim,
-        &[
-            (
-                "VIEW_SQL_PATH",
-                "/project/{projectId}/dataSource/{dataSourceId}/viewSql?format=text",
-            ),
-            ("VIEW_SQL_JSON_POINTER", ""),
-        ],
+    let text = ViewSqlEndpoint {
+        path: "/project/{projectId}/dataSource/{dataSourceId}/viewSql?format=text".into(),
+        json_pointer: None,
+    };
+    assert_eq!(
+        c.view_sql(&text, &id(7), &id(3), soon()).await.unwrap(),
+        sql
     );
-    assert_eq!(text.view_sql(&id(7), &id(3), soon()).await.unwrap(), sql);
-    let wrong_pointer = client(&sim, &[("VIEW_SQL_JSON_POINTER", "/query")]);
-    let err = wrong_pointer
-        .view_sql(&id(7), &id(3), soon())
+    let err = c
+        .view_sql(&endpoint("/query"), &id(7), &id(3), soon())
         .await
         .unwrap_err();
     assert!(

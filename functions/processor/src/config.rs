@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use immuta::ImmutaConfig;
+use immuta::{ImmutaConfig, ViewSqlEndpoint};
 use view_sync_core::naming::ViewNameTemplate;
 use view_sync_core::settings::{ConfigError, Settings};
 use views::StoreConfig;
@@ -10,6 +10,7 @@ use views::StoreConfig;
 #[derive(Debug, Clone)]
 pub struct ProcessorConfig {
     pub immuta: ImmutaConfig,
+    pub view_sql: ViewSqlEndpoint,
     pub store: StoreConfig,
     pub naming: ViewNameTemplate,
     /// `blobHandlerType`s this deployment serves; `None`: all.
@@ -25,6 +26,7 @@ impl ProcessorConfig {
 
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let immuta = ImmutaConfig::from_lookup(&lookup)?;
+        let view_sql = ViewSqlEndpoint::from_lookup(&lookup)?;
         let store = StoreConfig::from_lookup(&lookup)?;
         let settings = Settings::new(&lookup);
         let naming = settings.parse_or(
@@ -49,6 +51,7 @@ impl ProcessorConfig {
             Duration::from_millis(settings.number_or("DEADLINE_MARGIN_MS", 2_000, 0..=60_000)?);
         Ok(Self {
             immuta,
+            view_sql,
             store,
             naming,
             handler_types,

@@ -207,7 +207,12 @@ impl Reconciler {
     ) -> Result<DesiredView, ReconcileError> {
         let text = self
             .immuta
-            .view_sql(&view.project_id, &view.data_source_id, deadline)
+            .view_sql(
+                &self.config.view_sql,
+                &view.project_id,
+                &view.data_source_id,
+                deadline,
+            )
             .await?;
         let sql = ViewSql::classify(&text).map_err(|error| ReconcileError::ViewSql {
             view: view.clone(),
