@@ -103,6 +103,10 @@ impl Reconciler {
         &self.store
     }
 
+    pub fn immuta(&self) -> &ImmutaClient {
+        &self.immuta
+    }
+
     /// Reconciles every key, finishing before `deadline`. Each key gets its own result, so that
     /// only the notifications behind a failed key are retried.
     pub async fn reconcile(&self, keys: &[ReconcileKey], deadline: Instant) -> Vec<KeyResult> {

@@ -23,6 +23,7 @@ use webhooks::{Delivery, Shape, WebhookTarget};
 
 pub struct Shared {
     tenant: Mutex<Tenant>,
+    history: Mutex<Vec<webhooks::HistoryRecord>>,
     faults: Mutex<Faults>,
     counters: Mutex<BTreeMap<String, u64>>,
     webhooks: Mutex<Vec<WebhookTarget>>,
@@ -62,15 +63,56 @@ impl Shared {
             } else {
                 webhooks::shaped(&target, &flat)
             };
-            let status = webhooks::deliver(&self.http, &target, &body).await;
-            deliveries.push(Delivery {
-                webhook_id: target.id,
-                notification_type: notification_type.clone(),
-                status,
-                body,
-            });
+            deliveries.push(self.deliver(&target, &notification_type, body).await);
         }
         Ok(deliveries)
+    }
+
+    /// Delivers `body` and records the attempt in the webhook history, as Immuta does.
+    async fn deliver(
+        &self,
+        target: &WebhookTarget,
+        notification_type: &str,
+        body: serde_json::Value,
+    ) -> Delivery {
+        let status = webhooks::deliver(&self.http, target, &body).await;
+        let mut history = self.history.lock().unwrap();
+        let id = history.len() as u64 + 1;
+        history.push(webhooks::HistoryRecord {
+            id,
+            webhook_id: target.id,
+            webhook_name: target.name.clone(),
+            notification_type: notification_type.to_owned(),
+            status_code: status.unwrap_or(500),
+            body: body.clone(),
+        });
+        Delivery {
+            webhook_id: target.id,
+            notification_type: notification_type.to_owned(),
+            status,
+            body,
+        }
+    }
+
+    /// `POST /webhooks/history/retry/{id}`: sends the recorded body again.
+    async fn retry(&self, id: u64) -> Option<webhooks::HistoryRecord> {
+        let record = self
+            .history
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|r| r.id == id)
+            .cloned()?;
+        let target = self
+            .webhooks
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|t| t.id == record.webhook_id)
+            .cloned()?;
+        self.deliver(&target, &record.notification_type, record.body)
+            .await;
+        self.history.lock().unwrap().last().cloned()
     }
 }
 
@@ -100,6 +142,7 @@ impl Simulator {
     ) -> std::io::Result<Self> {
         let shared = Arc::new(Shared {
             tenant: Mutex::new(tenant),
+            history: Mutex::new(Vec::new()),
             faults: Mutex::new(Faults::default()),
             counters: Mutex::new(BTreeMap::new()),
             webhooks: Mutex::new(Vec::new()),
@@ -157,6 +200,11 @@ impl Simulator {
 
     pub fn reset_counters(&self) {
         self.shared.counters.lock().unwrap().clear();
+    }
+
+    /// Every delivery so far, oldest first.
+    pub fn history(&self) -> Vec<webhooks::HistoryRecord> {
+        self.shared.history.lock().unwrap().clone()
     }
 
     /// Forgets issued tokens, as when they expire: the next call with one gets a 401.

@@ -38,6 +38,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
             get(view_sql),
         )
         .route("/webhooks", get(list_webhooks).post(create_webhooks))
+        .route("/webhooks/history", get(webhook_history))
+        .route("/webhooks/history/retry/{id}", post(retry_delivery))
         .layer(middleware::from_fn_with_state(
             shared.clone(),
             authenticate_request,
@@ -272,6 +274,47 @@ async fn create_webhooks(State(shared): S, Json(body): Json<CreateWebhooks>) -> 
         })
         .collect();
     Json(json!({"createdWebhooks": created, "errors": []})).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct HistoryQuery {
+    success_or_failure: Option<String>,
+    page_size: Option<usize>,
+    offset: Option<usize>,
+}
+
+async fn webhook_history(State(shared): S, Query(query): Query<HistoryQuery>) -> Response {
+    let records: Vec<Value> = shared
+        .history
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| match query.success_or_failure.as_deref() {
+            Some("success") => r.succeeded(),
+            Some("failure") => !r.succeeded(),
+            _ => true,
+        })
+        .map(|r| r.to_json())
+        .collect();
+    let count = records.len();
+    let page: Vec<Value> = records
+        .into_iter()
+        .skip(query.offset.unwrap_or(0))
+        .take(query.page_size.unwrap_or(20))
+        .collect();
+    // Immuta's examples give the count as a string.
+    Json(json!({"count": count.to_string(), "records": page})).into_response()
+}
+
+async fn retry_delivery(State(shared): S, Path(raw): Path<String>) -> Response {
+    match id(&raw) {
+        Some(id) => match shared.retry(id).await {
+            Some(record) => Json(record.to_json()).into_response(),
+            None => error(StatusCode::NOT_FOUND, "no such history record"),
+        },
+        None => error(StatusCode::NOT_FOUND, "no such history record"),
+    }
 }
 
 async fn act(State(shared): S, Json(action): Json<Action>) -> Response {

@@ -51,6 +51,49 @@ pub struct Delivery {
     pub body: Value,
 }
 
+/// One delivery in the webhook history.
+#[derive(Debug, Clone)]
+pub struct HistoryRecord {
+    pub id: u64,
+    pub webhook_id: u64,
+    pub webhook_name: String,
+    pub notification_type: String,
+    /// The receiver's status, or 500 when it could not be reached (as Immuta records it).
+    pub status_code: u16,
+    /// The exact body sent, for retries.
+    pub body: Value,
+}
+
+impl HistoryRecord {
+    pub fn succeeded(&self) -> bool {
+        (200..300).contains(&self.status_code)
+    }
+
+    /// The record as `GET /webhooks/history` shows it (seed 002).
+    pub fn to_json(&self) -> Value {
+        let metadata = self
+            .body
+            .get("metadata")
+            .cloned()
+            .unwrap_or_else(|| self.body.clone());
+        json!({
+            "id": self.id,
+            "request": {
+                "text": format!("{} notification", self.notification_type),
+                "metadata": metadata,
+                "webhookId": self.webhook_id,
+                "webhookName": self.webhook_name,
+            },
+            "response": {},
+            "statusCode": self.status_code,
+            "notificationType": self.notification_type,
+            "webhooksActivityId": self.id,
+            "createdAt": "2026-11-23T00:00:00.000Z",
+            "updatedAt": "2026-11-23T00:00:00.000Z",
+        })
+    }
+}
+
 /// The body for `target`: the flat notification, or wrapped in the history envelope.
 pub fn shaped(target: &WebhookTarget, flat: &Value) -> Value {
     match target.shape {

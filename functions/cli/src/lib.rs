@@ -1,0 +1,6 @@
+//! The operator commands of `view-sync`, over the same libraries as the Lambdas.
+#![forbid(unsafe_code)]
+
+pub mod register;
+pub mod replay;
+pub mod resync;

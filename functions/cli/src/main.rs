@@ -1,0 +1,168 @@
+//! `view-sync`: what an operator runs by hand. Configuration comes from the same environment
+//! variables as the Lambdas (see the README); secrets are read from the environment only, never
+//! from flags, so that they stay out of shell history and process lists.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+use cli::register::{self, Registration};
+use cli::{replay, resync};
+use immuta::{ImmutaClient, ImmutaConfig};
+use processor::{ProcessorConfig, Reconciler};
+use receiver::SqsSink;
+use view_sync_core::ForwardFilter;
+
+const DEFAULT_NAME: &str = "immuta-view-sync";
+const BUDGET: Duration = Duration::from_secs(600);
+
+/// Operator commands for immuta-view-sync.
+#[derive(Parser)]
+#[command(name = "view-sync", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Register the webhook in Immuta, once: a webhook with the same name and URL is left as it is.
+    /// Needs IMMUTA_URL, IMMUTA_API_KEY (APPLICATION_ADMIN) and WEBHOOK_SECRET.
+    Register {
+        /// The receiver's Function URL.
+        #[arg(long)]
+        url: String,
+        /// The webhook's name in Immuta.
+        #[arg(long, default_value = DEFAULT_NAME)]
+        name: String,
+        /// Notification types, comma-separated, or `all` [default: the types that can change views].
+        #[arg(long)]
+        types: Option<String>,
+    },
+    /// Reconcile every view: every equalized project and every project with managed views.
+    /// Needs the processor's configuration (IMMUTA_*, VIEW_SQL_*, DATABASE_URL, ...).
+    Resync {
+        /// Fan the projects out through this SQS queue (the processor's) instead of working here.
+        #[arg(long)]
+        queue_url: Option<String>,
+    },
+    /// Ask Immuta to resend this webhook's failed deliveries (Immuta does not retry on its own).
+    Replay {
+        /// The webhook's name in Immuta.
+        #[arg(long, default_value = DEFAULT_NAME)]
+        name: String,
+        /// List what would be replayed without replaying it.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run(Cli::parse().command).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("view-sync: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+async fn run(command: Command) -> Result<(), String> {
+    let deadline = Instant::now() + BUDGET;
+    match command {
+        Command::Register { url, name, types } => {
+            let secret = env("WEBHOOK_SECRET").filter(|s| !s.is_empty()).ok_or(
+                "set WEBHOOK_SECRET to the shared secret the receiver verifies \
+                 (it is read from the environment so that it stays out of shell history)",
+            )?;
+            let types = match types
+                .as_deref()
+                .map(ForwardFilter::parse)
+                .transpose()
+                .map_err(|e| e.to_string())?
+            {
+                None => register::default_types(),
+                Some(ForwardFilter::All) => vec!["ALL_NOTIFICATIONS".to_owned()],
+                Some(ForwardFilter::Only(types)) => {
+                    types.iter().map(|t| t.as_str().to_owned()).collect()
+                }
+            };
+            let client = immuta_client()?;
+            match register::register(&client, &name, &url, types, Some(secret), deadline)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                Registration::AlreadyRegistered { id } => {
+                    println!("webhook {name} for {url} is already registered (id {id})")
+                }
+                Registration::Created { id } => {
+                    println!("registered webhook {name} for {url} (id {id})")
+                }
+            }
+        }
+        Command::Resync { queue_url } => {
+            let config = ProcessorConfig::from_env().map_err(|e| e.to_string())?;
+            let reconciler = Reconciler::new(config).map_err(|e| e.to_string())?;
+            let projects = resync::projects(&reconciler, deadline)
+                .await
+                .map_err(|e| e.to_string())?;
+            match queue_url {
+                Some(queue_url) => {
+                    let sink = SqsSink::from_environment(queue_url.clone()).await;
+                    let sent = resync::enqueue(&sink, &projects)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    println!("queued {sent} project(s) on {queue_url} for the processors");
+                }
+                None => {
+                    let failures = resync::run_here(&reconciler, &projects, deadline).await;
+                    println!(
+                        "reconciled {} project(s), {} failed",
+                        projects.len(),
+                        failures.len()
+                    );
+                    for (key, error) in &failures {
+                        eprintln!("  {key}: {error}");
+                    }
+                    if !failures.is_empty() {
+                        return Err(format!(
+                            "{} project(s) failed; run again to retry them",
+                            failures.len()
+                        ));
+                    }
+                }
+            }
+        }
+        Command::Replay { name, dry_run } => {
+            let client = immuta_client()?;
+            let report = replay::replay(&client, &name, dry_run, deadline)
+                .await
+                .map_err(|e| e.to_string())?;
+            for (id, status) in &report.replayed {
+                match status {
+                    Some(status) => {
+                        println!("delivery {id}: resent, the receiver answered {status}")
+                    }
+                    None => println!("delivery {id}: would be resent"),
+                }
+            }
+            println!(
+                "{} failed deliveries of {name}{}; {} of other webhooks left alone",
+                report.replayed.len(),
+                if dry_run { " (dry run)" } else { " resent" },
+                report.other_webhooks
+            );
+        }
+    }
+    Ok(())
+}
+
+fn immuta_client() -> Result<ImmutaClient, String> {
+    let config = ImmutaConfig::from_lookup(env).map_err(|e| e.to_string())?;
+    ImmutaClient::new(config).map_err(|e| e.to_string())
+}

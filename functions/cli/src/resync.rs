@@ -1,0 +1,76 @@
+//! A full re-sync: every project that is equalized now, plus every project the ledger still has
+//! views for, is reconciled as a project key. That creates what is missing, replaces what
+//! drifted, and drops what Immuta no longer wants (projects closed, deleted or unequalized).
+
+use std::collections::BTreeSet;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use processor::{ReconcileError, Reconciler};
+use receiver::{MessageSink, Outgoing, SendError};
+use view_sync_core::keys::ReconcileKey;
+use view_sync_core::plan::{RowState, Scope};
+use view_sync_core::{
+    BodyShape, Hints, Id, ModelType, Notification, NotificationType, QueueMessage,
+};
+
+/// Projects to reconcile: equalized in Immuta now, or holding managed views in the ledger.
+pub async fn projects(
+    reconciler: &Reconciler,
+    deadline: Instant,
+) -> Result<BTreeSet<Id>, ReconcileError> {
+    let mut ids: BTreeSet<Id> = reconciler
+        .immuta()
+        .equalized_projects(deadline)
+        .await?
+        .into_iter()
+        .map(|p| p.id)
+        .collect();
+    let rows = reconciler.store().rows(&Scope::Everything).await?;
+    ids.extend(
+        rows.into_iter()
+            .filter(|r| r.state != RowState::Dropped)
+            .map(|r| r.view.project_id),
+    );
+    Ok(ids)
+}
+
+/// Reconciles the projects in this process; returns the failures.
+pub async fn run_here(
+    reconciler: &Reconciler,
+    projects: &BTreeSet<Id>,
+    deadline: Instant,
+) -> Vec<(ReconcileKey, ReconcileError)> {
+    let keys: Vec<ReconcileKey> = projects
+        .iter()
+        .map(|id| ReconcileKey::Project {
+            project_id: id.clone(),
+        })
+        .collect();
+    let results = reconciler.reconcile(&keys, deadline).await;
+    keys.into_iter()
+        .zip(results)
+        .filter_map(|(key, result)| result.err().map(|e| (key, e)))
+        .collect()
+}
+
+/// Fans the projects out through the processor's queue, one `projectUpdated` message each, so
+/// the processors do the work with their usual concurrency limits and retries.
+pub async fn enqueue(sink: &impl MessageSink, projects: &BTreeSet<Id>) -> Result<usize, SendError> {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    for id in projects {
+        let notification = Notification {
+            notification_type: NotificationType::ProjectUpdated,
+            shape: BodyShape::Flat,
+            model_type: Some(ModelType::Project),
+            model_id: Some(id.clone()),
+            data_source_id: None,
+            project_id: Some(id.clone()),
+            hints: Hints::default(),
+        };
+        let body = QueueMessage::encode(&notification, now_ms, None);
+        sink.send(&Outgoing { notification, body }).await?;
+    }
+    Ok(projects.len())
+}

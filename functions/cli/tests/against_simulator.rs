@@ -1,0 +1,206 @@
+//! The operator commands against the Immuta simulator (and SQLite for the re-sync).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use cli::register::{self, Registration};
+use cli::{replay, resync};
+use immuta::{ImmutaClient, ImmutaConfig};
+use immuta_simulator::Simulator;
+use immuta_simulator::actions::Action;
+use immuta_simulator::tenant::Tenant;
+use immuta_simulator::webhooks::Shape;
+use processor::{ProcessorConfig, Reconciler};
+use view_sync_core::Id;
+use view_sync_core::plan::{DesiredView, RowState, Scope, Target, ViewKey};
+use view_sync_core::view_sql::ViewSql;
+
+const KEY: &str = "cli-test-key";
+
+fn soon() -> Instant {
+    Instant::now() + Duration::from_secs(30)
+}
+
+fn client(sim: &Simulator) -> ImmutaClient {
+    let url = sim.url.clone();
+    let config = ImmutaConfig::from_lookup(|k| match k {
+        "IMMUTA_URL" => Some(url.clone()),
+        "IMMUTA_API_KEY" => Some(KEY.into()),
+        _ => None,
+    })
+    .unwrap();
+    ImmutaClient::new(config).unwrap()
+}
+
+#[tokio::test]
+async fn registration_is_idempotent() {
+    let sim = Simulator::start(Tenant::demo(), KEY).await.unwrap();
+    let c = client(&sim);
+    let url = "https://abc.lambda-url.us-east-1.on.aws/";
+    let first = register::register(
+        &c,
+        "immuta-view-sync",
+        url,
+        register::default_types(),
+        Some("s".into()),
+        soon(),
+    )
+    .await
+    .unwrap();
+    let Registration::Created { id } = first else {
+        panic!("{first:?}")
+    };
+    let again = register::register(
+        &c,
+        "immuta-view-sync",
+        url,
+        register::default_types(),
+        Some("s".into()),
+        soon(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(again, Registration::AlreadyRegistered { id });
+    let hooks = c.list_webhooks(soon()).await.unwrap();
+    assert_eq!(hooks.len(), 1);
+    assert!(
+        hooks[0]
+            .notification_type
+            .contains(&"policyUpdated".to_owned())
+    );
+    // Same name, other URL: a different webhook.
+    let other = register::register(
+        &c,
+        "immuta-view-sync",
+        "https://other/",
+        vec![],
+        None,
+        soon(),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(other, Registration::Created { .. }));
+}
+
+/// A receiver that answers 503 until told to recover, counting requests.
+async fn flaky_receiver(healthy: Arc<AtomicU32>, hits: Arc<AtomicU32>) -> String {
+    let app = axum::Router::new().fallback(move || {
+        let (healthy, hits) = (healthy.clone(), hits.clone());
+        async move {
+            hits.fetch_add(1, Ordering::SeqCst);
+            if healthy.load(Ordering::SeqCst) == 1 {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+#[tokio::test]
+async fn failed_deliveries_of_our_webhook_are_replayed() {
+    let sim = Simulator::start(Tenant::demo(), KEY).await.unwrap();
+    let (healthy, hits) = (Arc::new(AtomicU32::new(0)), Arc::new(AtomicU32::new(0)));
+    let url = flaky_receiver(healthy.clone(), hits.clone()).await;
+    sim.add_webhook(&url, Some("secret"), Shape::Flat);
+    let c = client(&sim);
+    // Another integration's failed delivery, which must be left alone.
+    let other = register::register(
+        &c,
+        "someone-else",
+        "http://127.0.0.1:1/",
+        vec!["ALL_NOTIFICATIONS".into()],
+        None,
+        soon(),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(other, Registration::Created { .. }));
+
+    sim.act(Action::BumpDataSourcePolicy { data_source_id: 3 })
+        .await
+        .unwrap();
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+
+    let dry = replay::replay(&c, "immuta-view-sync", true, soon())
+        .await
+        .unwrap();
+    assert_eq!((dry.replayed.len(), dry.other_webhooks), (1, 1));
+    assert_eq!(dry.replayed[0].1, None);
+    assert_eq!(hits.load(Ordering::SeqCst), 1, "a dry run sends nothing");
+
+    healthy.store(1, Ordering::SeqCst);
+    let report = replay::replay(&c, "immuta-view-sync", false, soon())
+        .await
+        .unwrap();
+    assert_eq!(report.replayed.len(), 1);
+    assert_eq!(report.replayed[0].1, Some(200));
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+    let last = sim.history().last().cloned().unwrap();
+    assert!(last.succeeded() && last.body["notificationType"] == "policyUpdated");
+}
+
+#[tokio::test]
+async fn a_resync_creates_what_is_missing_and_drops_what_immuta_no_longer_wants() {
+    let sim = Simulator::start(Tenant::demo(), KEY).await.unwrap();
+    let dir = std::env::temp_dir().join(format!("ivs_cli_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let env = [
+        ("IMMUTA_URL", sim.url.clone()),
+        ("IMMUTA_API_KEY", KEY.to_owned()),
+        (
+            "VIEW_SQL_PATH",
+            "/project/{projectId}/dataSource/{dataSourceId}/viewSql".to_owned(),
+        ),
+        ("VIEW_SQL_JSON_POINTER", "/sql".to_owned()),
+        (
+            "DATABASE_URL",
+            format!("sqlite://{}/views.db", dir.display()),
+        ),
+    ];
+    let config =
+        ProcessorConfig::from_lookup(|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))
+            .unwrap();
+    let reconciler = Reconciler::new(config).unwrap();
+    // A view managed for project 10, which is not equalized (any more).
+    let stale = ViewKey {
+        project_id: Id::new("10").unwrap(),
+        data_source_id: Id::new("1").unwrap(),
+    };
+    let sql = ViewSql::classify("SELECT 'stale' AS policy").unwrap();
+    let view = DesiredView::new(
+        stale.clone(),
+        reconciler.store().reference("stale_view"),
+        sql,
+    );
+    reconciler
+        .store()
+        .apply(&Target::Present(view), 1)
+        .await
+        .unwrap();
+
+    let projects = resync::projects(&reconciler, soon()).await.unwrap();
+    let ids: Vec<&str> = projects.iter().map(Id::as_str).collect();
+    assert_eq!(ids, ["10", "20"], "equalized now, or holding managed views");
+    let failures = resync::run_here(&reconciler, &projects, soon()).await;
+    assert!(failures.is_empty(), "{failures:?}");
+
+    let rows = reconciler.store().rows(&Scope::Everything).await.unwrap();
+    let present: Vec<(&str, &str)> = rows
+        .iter()
+        .filter(|r| r.state == RowState::Present)
+        .map(|r| (r.view.project_id.as_str(), r.view.data_source_id.as_str()))
+        .collect();
+    assert_eq!(present, [("20", "3")]);
+    assert!(
+        rows.iter()
+            .any(|r| r.view == stale && r.state == RowState::Dropped)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
