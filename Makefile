@@ -43,8 +43,8 @@ bench: venv ## Receiver hot path (criterion) and the processor storm (figures in
 	cargo build --locked --release -p immuta-simulator
 	SIMULATOR_BIN=$(abspath target/release/immuta-simulator) cargo bench --locked -p e2e --bench storm
 
-demo: venv ## Send the sample webhooks through the receiver into a local SQS (moto)
-	cargo run --locked -q -p e2e --example receiver_demo
+demo: venv ## The whole pipeline on loopback: simulator → receiver → SQS (moto) → processor → SQLite
+	cargo run --locked -q -p e2e --example demo
 
 fixtures: ## Regenerate the signed fixtures and signature vectors
 	python3 scripts/make_fixtures.py

@@ -1,6 +1,7 @@
 //! Logs and metrics as CloudWatch wants them: one JSON object a line.
 #![forbid(unsafe_code)]
 
+use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value, json};
@@ -57,8 +58,9 @@ pub fn emf_line(
     Value::Object(doc).to_string()
 }
 
-/// Writes a metric to stdout, where the Lambda log agent picks up EMF documents.
-/// (`println!` rather than a raw stdout handle so that test harnesses capture it.)
+/// Writes a metric to stdout, where the Lambda log agent picks up EMF documents. Outside Lambda
+/// (no `AWS_LAMBDA_FUNCTION_NAME`: tests, the demo, the CLI) nothing would read them, so nothing
+/// is written. (`println!` rather than a raw stdout handle so that test harnesses capture it.)
 pub fn record(
     metric: &str,
     value: f64,
@@ -66,7 +68,10 @@ pub fn record(
     dimensions: &[(&str, &str)],
     properties: &[(&str, &str)],
 ) {
-    println!("{}", emf_line(metric, value, unit, dimensions, properties));
+    static IN_LAMBDA: OnceLock<bool> = OnceLock::new();
+    if *IN_LAMBDA.get_or_init(|| std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some()) {
+        println!("{}", emf_line(metric, value, unit, dimensions, properties));
+    }
 }
 
 /// One occurrence of `metric`.
