@@ -82,10 +82,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     ];
     for (number, (title, actions)) in story.into_iter().enumerate() {
         println!("\n== step {}: {title}", number + 1);
-        for action in actions {
-            p.act(action).await;
-        }
-        let stats = p.drain().await;
+        let stats = p.play(actions).await;
         println!(
             "   processor: {} batch(es), {} notification(s), {} failed",
             stats.batches, stats.records, stats.failed

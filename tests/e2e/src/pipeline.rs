@@ -209,6 +209,14 @@ impl Pipeline {
         }
     }
 
+    /// Plays `actions` (each sends its webhook), then runs the processor until the queue is empty.
+    pub async fn play(&self, actions: impl IntoIterator<Item = Action>) -> PumpStats {
+        for action in actions {
+            self.act(action).await;
+        }
+        self.drain().await
+    }
+
     /// Runs the processor over the queue until it is empty.
     pub async fn drain(&self) -> PumpStats {
         self.trigger()

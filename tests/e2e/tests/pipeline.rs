@@ -22,10 +22,7 @@ async fn every_seed_workflow_converges() {
         let step = |name: &'static str, actions: Vec<Action>| {
             let p = &p;
             async move {
-                for action in actions {
-                    p.act(action).await;
-                }
-                let stats = p.drain().await;
+                let stats = p.play(actions).await;
                 assert_eq!(stats.failed, 0, "{db_name}: {name}: {stats:?}");
                 p.assert_converged(name).await;
             }
