@@ -141,8 +141,8 @@ impl Reconciler {
         for (observed_at, target, index) in work {
             let applied =
                 retry_while_transient(deadline, || self.store.apply(&target, observed_at)).await;
-            match (applied, &mut results[index]) {
-                (Ok(applied), Ok(outcomes)) => {
+            match applied {
+                Ok(applied) => {
                     let outcome = ViewOutcome {
                         view: target.view().clone(),
                         view_name: applied.view_name,
@@ -156,13 +156,20 @@ impl Reconciler {
                         outcome = outcome.label(),
                         "view reconciled"
                     );
-                    outcomes.push(outcome);
+                    if let Ok(outcomes) = &mut results[index] {
+                        outcomes.push(outcome);
+                    }
                 }
-                (Ok(_), Err(_)) => {}
-                (Err(error), result) => {
-                    warn!(key = %keys[index], project_id = %target.view().project_id, data_source_id = %target.view().data_source_id, error = %error, "could not apply a view");
-                    if result.is_ok() {
-                        *result = Err(error.into());
+                Err(error) => {
+                    warn!(
+                        key = %keys[index],
+                        project_id = %target.view().project_id,
+                        data_source_id = %target.view().data_source_id,
+                        error = %error,
+                        "could not apply a view"
+                    );
+                    if results[index].is_ok() {
+                        results[index] = Err(error.into());
                     }
                 }
             }
