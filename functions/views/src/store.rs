@@ -28,6 +28,8 @@ pub const DEFAULT_LEDGER_TABLE: &str = "immuta_view_sync_ledger";
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Seconds `GET_LOCK` waits for another processor working on the same view.
 const LOCK_WAIT_SECONDS: i64 = 10;
+/// The ledger columns a [`LedgerRow`] is read from.
+const ROW_COLUMNS: &str = "project_id, data_source_id, view_name, sql_digest, state, observed_at";
 
 #[derive(Clone)]
 pub struct StoreConfig {
@@ -175,10 +177,7 @@ impl ViewStore {
     /// Ledger rows in `scope`.
     pub async fn rows(&self, scope: &Scope) -> Result<Vec<LedgerRow>, ViewsError> {
         self.ensure_ledger().await?;
-        let select = format!(
-            "SELECT project_id, data_source_id, view_name, sql_digest, state, observed_at FROM {}",
-            self.ledger
-        );
+        let select = format!("SELECT {ROW_COLUMNS} FROM {}", self.ledger);
         let p = |n| self.dialect.param(n);
         let (sql, binds): (String, Vec<&str>) = match scope {
             Scope::DataSource(id) => (
@@ -190,11 +189,7 @@ impl ViewStore {
                 vec![id.as_str()],
             ),
             Scope::View(view) => (
-                format!(
-                    "{select} WHERE project_id = {} AND data_source_id = {}",
-                    p(1),
-                    p(2)
-                ),
+                format!("{select} WHERE {}", self.view_predicate()),
                 vec![view.project_id.as_str(), view.data_source_id.as_str()],
             ),
             Scope::Everything => (select, vec![]),
@@ -406,6 +401,13 @@ impl ViewStore {
         }
     }
 
+    /// `project_id = ? AND data_source_id = ?`: one view's ledger row, bound as the first two
+    /// parameters.
+    fn view_predicate(&self) -> String {
+        let p = |n| self.dialect.param(n);
+        format!("project_id = {} AND data_source_id = {}", p(1), p(2))
+    }
+
     /// Whether a table or view answers to `name` (a probe that reads no rows).
     async fn exists(&self, conn: &mut AnyConnection, name: &str) -> bool {
         sqlx::raw_sql(AssertSqlSafe(format!("SELECT 1 FROM {name} WHERE 1 = 0")))
@@ -433,12 +435,10 @@ impl ViewStore {
                 .await
             }
             None => {
-                let p = |n| self.dialect.param(n);
                 let sql = format!(
-                    "DELETE FROM {} WHERE project_id = {} AND data_source_id = {}",
+                    "DELETE FROM {} WHERE {}",
                     self.ledger,
-                    p(1),
-                    p(2)
+                    self.view_predicate()
                 );
                 sqlx::query(AssertSqlSafe(sql))
                     .bind(view.project_id.as_str().to_owned())
@@ -459,13 +459,10 @@ impl ViewStore {
         view: &ViewKey,
         for_update: bool,
     ) -> Result<Option<LedgerRow>, ViewsError> {
-        let p = |n| self.dialect.param(n);
         let sql = format!(
-            "SELECT project_id, data_source_id, view_name, sql_digest, state, observed_at FROM {} \
-             WHERE project_id = {} AND data_source_id = {}{}",
+            "SELECT {ROW_COLUMNS} FROM {} WHERE {}{}",
             self.ledger,
-            p(1),
-            p(2),
+            self.view_predicate(),
             if for_update { " FOR UPDATE" } else { "" }
         );
         let row = sqlx::query(AssertSqlSafe(sql))

@@ -308,11 +308,12 @@ async fn webhook_history(State(shared): S, Query(query): Query<HistoryQuery>) ->
 }
 
 async fn retry_delivery(State(shared): S, Path(raw): Path<String>) -> Response {
-    match id(&raw) {
-        Some(id) => match shared.retry(id).await {
-            Some(record) => Json(record.to_json()).into_response(),
-            None => error(StatusCode::NOT_FOUND, "no such history record"),
-        },
+    let record = match id(&raw) {
+        Some(id) => shared.retry(id).await,
+        None => None,
+    };
+    match record {
+        Some(record) => Json(record.to_json()).into_response(),
         None => error(StatusCode::NOT_FOUND, "no such history record"),
     }
 }
