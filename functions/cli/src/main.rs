@@ -11,6 +11,7 @@ use cli::{replay, resync};
 use immuta::{ImmutaClient, ImmutaConfig};
 use processor::{ProcessorConfig, Reconciler};
 use receiver::SqsSink;
+use secrets::ResolvedEnvironment;
 use view_sync_core::ForwardFilter;
 
 const DEFAULT_NAME: &str = "immuta-view-sync";
@@ -106,7 +107,11 @@ async fn run(command: Command) -> Result<(), String> {
             }
         }
         Command::Resync { queue_url } => {
-            let config = ProcessorConfig::from_env().map_err(|e| e.to_string())?;
+            let environment = ResolvedEnvironment::from_environment(processor::SECRET_VARIABLES)
+                .await
+                .map_err(|e| e.to_string())?;
+            let config = ProcessorConfig::from_lookup(|name| environment.lookup(name))
+                .map_err(|e| e.to_string())?;
             let reconciler = Reconciler::new(config).map_err(|e| e.to_string())?;
             let projects = resync::projects(&reconciler, deadline)
                 .await

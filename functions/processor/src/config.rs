@@ -7,6 +7,9 @@ use view_sync_core::naming::ViewNameTemplate;
 use view_sync_core::settings::{ConfigError, Settings};
 use views::StoreConfig;
 
+/// Settings that may come from Secrets Manager (`<NAME>_SECRET_ARN`) instead of the environment.
+pub const SECRET_VARIABLES: &[&str] = &["IMMUTA_API_KEY", "DATABASE_URL"];
+
 #[derive(Debug, Clone)]
 pub struct ProcessorConfig {
     pub immuta: ImmutaConfig,
@@ -20,10 +23,6 @@ pub struct ProcessorConfig {
 }
 
 impl ProcessorConfig {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let immuta = ImmutaConfig::from_lookup(&lookup)?;
         let view_sql = ViewSqlEndpoint::from_lookup(&lookup)?;

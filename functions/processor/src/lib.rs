@@ -6,5 +6,5 @@ pub mod batch;
 pub mod config;
 pub mod reconcile;
 
-pub use config::ProcessorConfig;
+pub use config::{ProcessorConfig, SECRET_VARIABLES};
 pub use reconcile::{ReconcileError, Reconciler, ViewOutcome};

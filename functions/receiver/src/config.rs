@@ -9,6 +9,9 @@ use view_sync_core::signature::{AcceptedAlgorithms, NoSecrets, Secret, Verifier}
 pub const DEFAULT_MAX_BODY_BYTES: usize = 262_144;
 pub const FUNCTION_URL_MAX_BODY_BYTES: usize = 6_291_456;
 
+/// Settings that may come from Secrets Manager (`<NAME>_SECRET_ARN`) instead of the environment.
+pub const SECRET_VARIABLES: &[&str] = &["WEBHOOK_SECRETS"];
+
 /// How bodies are authenticated.
 #[derive(Debug, Clone)]
 pub enum SignatureCheck {
@@ -26,10 +29,6 @@ pub struct ReceiverConfig {
 }
 
 impl ReceiverConfig {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let settings = Settings::new(lookup);
         let queue_url = settings.required(

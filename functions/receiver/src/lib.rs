@@ -7,6 +7,6 @@ pub mod config;
 pub mod handler;
 pub mod queue;
 
-pub use config::ReceiverConfig;
+pub use config::{ReceiverConfig, SECRET_VARIABLES};
 pub use handler::{Receiver, Rejection, Triage};
 pub use queue::{MessageSink, Outgoing, SendError, SqsSink};
