@@ -6,10 +6,16 @@ SHELL := /bin/bash
 VENV := .venv
 PYTHON := $(VENV)/bin/python
 export SAM_CLI_TELEMETRY := 0
-# Tests find moto's server through this interpreter.
+# The template validators need a region to resolve pseudo-parameters; nothing is called in it.
+export AWS_DEFAULT_REGION ?= us-east-1
+# Tests find moto's server and cargo-lambda through these.
 export MOTO_PYTHON := $(abspath $(PYTHON))
+export CARGO_LAMBDA := $(abspath $(VENV)/bin/cargo-lambda)
+# cargo-lambda runs `cargo lambda …` and finds zig (from PyPI's ziglang) on PATH.
+export PATH := $(abspath $(VENV)/bin):$(PATH)
+LAMBDA_ZIPS := target/lambda/receiver/bootstrap.zip target/lambda/processor/bootstrap.zip
 
-.PHONY: help venv test test-all lint fmt bench demo fixtures clean
+.PHONY: help venv test test-all lint fmt bench demo run package fixtures clean
 
 help: ## List the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
@@ -19,9 +25,9 @@ $(VENV)/.installed: requirements-dev.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-venv: $(VENV)/.installed ## Create .venv with the pinned Python tools (moto)
+venv: $(VENV)/.installed ## Create .venv with the pinned Python tools (moto, cargo-lambda, zig, SAM CLI, cfn-lint)
 
-test: venv ## Run every test (unit, handler, moto SQS end-to-end)
+test: venv ## Run every test (unit, handlers, moto SQS end to end, the demo under cargo lambda watch)
 	$(PYTHON) scripts/make_fixtures.py --check
 	cargo test --workspace --locked
 
@@ -31,9 +37,12 @@ test-all: ## `make test` on SQLite, PostgreSQL and MariaDB (starts the local ser
 	TEST_MYSQL_URL=$${TEST_MYSQL_URL:-mysql://root@127.0.0.1:3306/test} \
 	$(MAKE) test
 
-lint: ## rustfmt and clippy, warnings are errors
+lint: venv ## rustfmt, clippy (warnings are errors) and the SAM template (cfn-lint, sam validate --lint, our checks)
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
+	$(VENV)/bin/cfn-lint template.yaml
+	$(VENV)/bin/sam validate --lint --template template.yaml
+	$(PYTHON) scripts/check_template.py
 
 fmt: ## Format the code
 	cargo fmt --all
@@ -43,8 +52,15 @@ bench: venv ## Receiver hot path (criterion) and the processor storm (figures in
 	cargo build --locked --release -p immuta-simulator
 	SIMULATOR_BIN=$(abspath target/release/immuta-simulator) cargo bench --locked -p e2e --bench storm
 
-demo: venv ## The whole pipeline on loopback: simulator → receiver → SQS (moto) → processor → SQLite
+demo: venv ## The whole pipeline on loopback under cargo lambda watch: simulator → receiver → SQS (moto) → processor → SQLite
 	cargo run --locked -q -p e2e --example demo
+
+run: venv ## The same stack, left running until Ctrl-C (receiver URL and curl examples are printed)
+	cargo run --locked -q -p e2e --example demo -- --serve
+
+package: venv ## Both functions as arm64 Lambda zips (target/lambda/*/bootstrap.zip)
+	cargo lambda build --release --arm64 --output-format zip --locked -p receiver -p processor
+	@for zip in $(LAMBDA_ZIPS); do printf '%-40s %6s KiB\n' $$zip $$(( $$(stat -c %s $$zip) / 1024 )); done
 
 fixtures: ## Regenerate the signed fixtures and signature vectors
 	python3 scripts/make_fixtures.py

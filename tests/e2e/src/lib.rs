@@ -1,11 +1,15 @@
 //! Test harness shared by the end-to-end suite, the demo and the benchmarks: a real SQS API
-//! (moto's server) on loopback with queues wired as in production, a Function URL shim for the
-//! receiver, a local SQS trigger with Lambda's partial-batch semantics, and the whole pipeline.
+//! (moto's server) on loopback with queues wired as in production, the functions either in this
+//! process (a Function URL shim for the receiver) or as real binaries under `cargo lambda watch`,
+//! a local SQS trigger with Lambda's partial-batch semantics, and the whole pipeline.
 #![forbid(unsafe_code)]
 
+pub mod demo;
 pub mod function_url;
+pub mod lambda_watch;
 pub mod moto;
 pub mod pipeline;
+pub mod secretsmanager;
 pub mod sqs;
 pub mod trigger;
 
@@ -32,4 +36,20 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .expect("bind to loopback")
         .port()
+}
+
+/// A tool in the project's venv (`.venv/bin/<name>`, made by `make venv`), or the path in
+/// `$variable`. Panics with what to do when it is missing: a skipped test would hide a gap.
+pub fn venv_tool(variable: &str, name: &str, needed_for: &str) -> PathBuf {
+    let path = std::env::var(variable)
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| repo_root().join(".venv/bin").join(name));
+    if !path.exists() {
+        panic!(
+            "{} does not exist: {needed_for} from the project's venv. Run `make venv` (make test \
+             and make demo do) or set {variable}.",
+            path.display()
+        );
+    }
+    path
 }

@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use crate::{free_port, repo_root};
+use crate::{free_port, repo_root, venv_tool};
 
 pub struct Moto {
     pub endpoint: String,
@@ -24,16 +24,7 @@ impl Moto {
 
     /// Starts a server of one's own; it is stopped on drop.
     pub fn start() -> Moto {
-        let python = std::env::var("MOTO_PYTHON")
-            .map(Into::into)
-            .unwrap_or_else(|_| repo_root().join(".venv/bin/python"));
-        if !python.exists() {
-            panic!(
-                "{} does not exist: the SQS tests need moto's server from the project's venv. \
-                 Run `make test` (it creates .venv) or set MOTO_PYTHON to a python with moto[server].",
-                python.display()
-            );
-        }
+        let python = venv_tool("MOTO_PYTHON", "python", "the SQS tests need moto's server");
         let port = free_port();
         let child = Command::new(&python)
             .arg(repo_root().join("tests/support/moto_server.py"))

@@ -1,6 +1,6 @@
 //! The whole pipeline on loopback, assembled from real parts: the simulator's signed webhooks →
-//! the receiver behind a Function URL shim → moto SQS (with a DLQ) → the local trigger → the
-//! processor → SQLite, PostgreSQL or MariaDB.
+//! the receiver's Function URL (a shim in this process, or `cargo lambda watch`) → moto SQS (with
+//! a DLQ) → the local trigger → the processor → SQLite, PostgreSQL or MariaDB.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -12,15 +12,18 @@ use immuta_simulator::tenant::Tenant;
 use immuta_simulator::webhooks::Shape;
 use processor::{ProcessorConfig, Reconciler};
 use receiver::{Receiver, ReceiverConfig, SqsSink};
+use serde_json::json;
 use sqlx::AssertSqlSafe;
 use view_sync_core::plan::{RowState, Scope};
 
 use crate::function_url::FunctionUrl;
+use crate::lambda_watch::LambdaWatch;
 use crate::moto::Moto;
 use crate::sqs::{self, Queues};
-use crate::trigger::{PumpStats, Trigger};
+use crate::trigger::{PumpStats, Trigger, WatchedProcessor};
 
-pub const WEBHOOK_SECRET: &str = "pipeline-test-secret";
+/// The test-only secret the samples under `events/` are signed with (`scripts/make_fixtures.py`).
+pub const WEBHOOK_SECRET: &str = "immuta-view-sync-test-secret";
 pub const API_KEY: &str = "pipeline-api-key";
 pub const VIEW_SQL_PATH: &str = "/project/{projectId}/dataSource/{dataSourceId}/viewSql";
 
@@ -54,8 +57,22 @@ impl Database {
     }
 }
 
+/// How the Lambda functions run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runtime {
+    /// The handlers in this process, driven with `lambda_http` / `aws_lambda_events` types; fast,
+    /// and what the fault-injection tests use.
+    InProcess,
+    /// The `receiver` and `processor` binaries under `cargo lambda watch`, configured as deployed:
+    /// secrets come from (moto's) Secrets Manager at cold start.
+    CargoLambdaWatch,
+}
+
 #[derive(Debug, Clone)]
 pub struct Options {
+    pub runtime: Runtime,
+    /// The Invoke API port of `cargo lambda watch` (a free one when unset).
+    pub watch_port: Option<u16>,
     pub visibility_timeout: Duration,
     pub max_receive_count: u32,
     pub batch_size: usize,
@@ -68,6 +85,8 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Self {
+            runtime: Runtime::InProcess,
+            watch_port: None,
             visibility_timeout: Duration::from_secs(1),
             max_receive_count: 3,
             batch_size: 10,
@@ -81,22 +100,32 @@ impl Default for Options {
 /// (project id, data source id, policy) of a view.
 pub type ViewState = (String, String, String);
 
+enum Functions {
+    InProcess(FunctionUrl),
+    Watched(LambdaWatch),
+}
+
 pub struct Pipeline {
     pub database: Database,
     pub simulator: Simulator,
     pub client: aws_sdk_sqs::Client,
     pub queues: Queues,
+    /// The processor's reconciler in this process: it runs the batches with
+    /// [`Runtime::InProcess`], and reads the database back in both runtimes.
     pub reconciler: Reconciler,
+    /// Where the simulator delivers its webhooks: the receiver's Function URL.
+    pub function_url: String,
     options: Options,
     cleanup: Option<String>,
     dir: Option<std::path::PathBuf>,
-    _function_url: FunctionUrl,
+    functions: Functions,
 }
 
 impl Pipeline {
     pub async fn start(database: &Database, tenant: Tenant, options: Options) -> Pipeline {
         let moto = Moto::shared();
-        let client = sqs::client(&moto.endpoint);
+        let aws = sqs::sdk_config(&moto.endpoint);
+        let client = aws_sdk_sqs::Client::new(&aws);
         let queues = sqs::create_with_dlq(
             &client,
             &crate::unique_name("pipeline"),
@@ -104,82 +133,83 @@ impl Pipeline {
             options.max_receive_count,
         )
         .await;
-
-        let receiver_config = ReceiverConfig::from_lookup(|k| match k {
-            "QUEUE_URL" => Some(queues.url.clone()),
-            "WEBHOOK_SECRETS" => Some(WEBHOOK_SECRET.into()),
-            _ => None,
-        })
-        .expect("receiver configuration");
-        let sink = SqsSink::new(&sqs::sdk_config(&moto.endpoint), queues.url.clone());
-        let function_url = FunctionUrl::start(Arc::new(Receiver::new(receiver_config, sink))).await;
-
         let simulator = Simulator::start(tenant, API_KEY)
             .await
             .expect("start the simulator");
-        simulator.add_webhook(&function_url.url, Some(WEBHOOK_SECRET), options.shape);
+        let target = Target::new(database);
 
-        let (database_url, schema, cleanup, dir) = match database {
-            Database::Sqlite => {
-                let dir = std::env::temp_dir().join(crate::unique_name("ivs_pipeline"));
-                std::fs::create_dir_all(&dir).unwrap();
-                (
-                    format!("sqlite://{}/views.db", dir.display()),
-                    None,
-                    None,
-                    Some(dir),
+        let mut receiver_env = environment(&[
+            ("QUEUE_URL", queues.url.clone()),
+            ("WEBHOOK_SECRETS", WEBHOOK_SECRET.to_owned()),
+        ]);
+        let mut processor_env = environment(&[
+            ("IMMUTA_URL", simulator.url.clone()),
+            ("IMMUTA_API_KEY", API_KEY.to_owned()),
+            ("VIEW_SQL_PATH", VIEW_SQL_PATH.to_owned()),
+            ("VIEW_SQL_JSON_POINTER", "/sql".to_owned()),
+            ("DATABASE_URL", target.url.clone()),
+            ("IMMUTA_TIMEOUT_MS", "2000".to_owned()),
+            ("DEADLINE_MARGIN_MS", "500".to_owned()),
+        ]);
+        if let Some(schema) = &target.schema {
+            processor_env.extend(environment(&[("VIEW_SCHEMA", schema.clone())]));
+        }
+        processor_env.extend(environment(&options.processor_env));
+        let reconciler = Reconciler::new(
+            ProcessorConfig::from_lookup(|k| setting(&processor_env, k))
+                .expect("processor configuration"),
+        )
+        .expect("reconciler");
+
+        let functions = match options.runtime {
+            Runtime::InProcess => {
+                let config = ReceiverConfig::from_lookup(|k| setting(&receiver_env, k))
+                    .expect("receiver configuration");
+                let sink = SqsSink::new(&aws, queues.url.clone());
+                Functions::InProcess(
+                    FunctionUrl::start(Arc::new(Receiver::new(config, sink))).await,
                 )
             }
-            Database::Postgres(url) => {
-                let schema = crate::unique_name("ivs_e2e");
-                (
-                    url.clone(),
-                    Some(schema.clone()),
-                    Some(format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE")),
-                    None,
-                )
-            }
-            Database::MariaDb(url) => {
-                let schema = crate::unique_name("ivs_e2e");
-                (
-                    url.clone(),
-                    Some(schema.clone()),
-                    Some(format!("DROP DATABASE IF EXISTS `{schema}`")),
-                    None,
-                )
+            Runtime::CargoLambdaWatch => {
+                as_deployed(&aws, &mut receiver_env, receiver::SECRET_VARIABLES).await;
+                as_deployed(&aws, &mut processor_env, processor::SECRET_VARIABLES).await;
+                let mut env = environment(&[
+                    ("AWS_ENDPOINT_URL", moto.endpoint.clone()),
+                    ("AWS_REGION", "us-east-1".to_owned()),
+                    ("AWS_ACCESS_KEY_ID", "moto".to_owned()),
+                    ("AWS_SECRET_ACCESS_KEY", "moto".to_owned()),
+                ]);
+                // One env file serves both functions; each reads only its own variables.
+                env.extend(receiver_env);
+                env.extend(processor_env);
+                if let Ok(filter) = std::env::var("RUST_LOG") {
+                    env.push(("RUST_LOG".to_owned(), filter));
+                }
+                let watch = LambdaWatch::start(&env, options.watch_port);
+                let limit = Duration::from_secs(900);
+                watch.warm_up_url("receiver", limit).await;
+                watch
+                    .warm_up_invoke("processor", &json!({"Records": []}), limit)
+                    .await;
+                Functions::Watched(watch)
             }
         };
-        let mut env: Vec<(&str, String)> = vec![
-            ("IMMUTA_URL", simulator.url.clone()),
-            ("IMMUTA_API_KEY", API_KEY.into()),
-            ("VIEW_SQL_PATH", VIEW_SQL_PATH.into()),
-            ("VIEW_SQL_JSON_POINTER", "/sql".into()),
-            ("DATABASE_URL", database_url),
-            ("IMMUTA_TIMEOUT_MS", "2000".into()),
-            ("DEADLINE_MARGIN_MS", "500".into()),
-        ];
-        if let Some(schema) = schema {
-            env.push(("VIEW_SCHEMA", schema));
-        }
-        env.extend(options.processor_env.iter().cloned());
-        let config = ProcessorConfig::from_lookup(|k| {
-            env.iter()
-                .rev()
-                .find(|(n, _)| *n == k)
-                .map(|(_, v)| v.clone())
-        })
-        .expect("processor configuration");
-        let reconciler = Reconciler::new(config).expect("reconciler");
+        let function_url = match &functions {
+            Functions::InProcess(url) => url.url.clone(),
+            Functions::Watched(watch) => watch.function_url("receiver"),
+        };
+        simulator.add_webhook(&function_url, Some(WEBHOOK_SECRET), options.shape);
         Pipeline {
             database: database.clone(),
             simulator,
             client,
             queues,
             reconciler,
+            function_url,
             options,
-            cleanup,
-            dir,
-            _function_url: function_url,
+            cleanup: target.cleanup,
+            dir: target.dir,
+            functions,
         }
     }
 
@@ -219,9 +249,13 @@ impl Pipeline {
 
     /// Runs the processor over the queue until it is empty.
     pub async fn drain(&self) -> PumpStats {
-        self.trigger()
-            .drain(&self.reconciler, Duration::from_secs(120))
-            .await
+        let limit = Duration::from_secs(120);
+        match &self.functions {
+            Functions::InProcess(_) => self.trigger().drain(&self.reconciler, limit).await,
+            Functions::Watched(watch) => {
+                self.trigger().drain(&WatchedProcessor(watch), limit).await
+            }
+        }
     }
 
     /// The views in the database, read back with real queries.
@@ -298,6 +332,83 @@ impl Pipeline {
         }
         if let Some(dir) = &self.dir {
             let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+type Environment = Vec<(String, String)>;
+
+fn environment(pairs: &[(&str, String)]) -> Environment {
+    pairs
+        .iter()
+        .map(|(name, value)| ((*name).to_owned(), value.clone()))
+        .collect()
+}
+
+fn setting(env: &[(String, String)], name: &str) -> Option<String> {
+    env.iter()
+        .rev()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.clone())
+}
+
+/// Moves each of `secret_variables` into moto's Secrets Manager and leaves only its
+/// `<NAME>_SECRET_ARN` in `env`, as the SAM template configures a deployed function.
+async fn as_deployed(
+    aws: &aws_config::SdkConfig,
+    env: &mut Environment,
+    secret_variables: &[&str],
+) {
+    for &variable in secret_variables {
+        let Some(value) = setting(env, variable) else {
+            continue;
+        };
+        env.retain(|(name, _)| name != variable);
+        let secret_name = crate::unique_name(&variable.to_ascii_lowercase());
+        let arn = crate::secretsmanager::create_secret(aws, &secret_name, &value).await;
+        env.push((format!("{variable}{}", secrets::ARN_SUFFIX), arn));
+    }
+}
+
+/// The database a pipeline writes to, and what removes it afterwards.
+struct Target {
+    url: String,
+    schema: Option<String>,
+    cleanup: Option<String>,
+    dir: Option<std::path::PathBuf>,
+}
+
+impl Target {
+    fn new(database: &Database) -> Target {
+        match database {
+            Database::Sqlite => {
+                let dir = std::env::temp_dir().join(crate::unique_name("ivs_pipeline"));
+                std::fs::create_dir_all(&dir).unwrap();
+                Target {
+                    url: format!("sqlite://{}/views.db", dir.display()),
+                    schema: None,
+                    cleanup: None,
+                    dir: Some(dir),
+                }
+            }
+            Database::Postgres(url) => {
+                let schema = crate::unique_name("ivs_e2e");
+                Target {
+                    url: url.clone(),
+                    cleanup: Some(format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE")),
+                    schema: Some(schema),
+                    dir: None,
+                }
+            }
+            Database::MariaDb(url) => {
+                let schema = crate::unique_name("ivs_e2e");
+                Target {
+                    url: url.clone(),
+                    cleanup: Some(format!("DROP DATABASE IF EXISTS `{schema}`")),
+                    schema: Some(schema),
+                    dir: None,
+                }
+            }
         }
     }
 }

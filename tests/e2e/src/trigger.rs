@@ -3,6 +3,7 @@
 //! failed. Failed records become visible again after the visibility timeout, and after
 //! `maxReceiveCount` receives SQS moves them to the dead-letter queue.
 
+use std::future::Future;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::event::sqs::SqsEvent;
@@ -12,7 +13,56 @@ use lambda_runtime::{Context, LambdaEvent};
 use processor::Reconciler;
 use serde_json::{Map, Value, json};
 
+use crate::lambda_watch::LambdaWatch;
 use crate::sqs;
+
+/// A processor the trigger can invoke with the SQS event Lambda would send.
+pub trait BatchProcessor {
+    /// The message ids the invocation reported as failed; `Err` when the invocation itself failed
+    /// (Lambda then retries the whole batch).
+    fn process(
+        &self,
+        event: &Value,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<Vec<String>, String>>;
+}
+
+/// The processor's handler in this process, driven with `aws_lambda_events`' own types.
+impl BatchProcessor for Reconciler {
+    async fn process(&self, event: &Value, timeout: Duration) -> Result<Vec<String>, String> {
+        let event: SqsEvent =
+            serde_json::from_value(event.clone()).expect("the SQS event Lambda sends deserialises");
+        let mut context = Context::default();
+        context.request_id = format!("local-trigger-{}", now_ms());
+        context.deadline = now_ms() + timeout.as_millis() as u64;
+        let response = processor::batch::handle(self, LambdaEvent::new(event, context))
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(failed_ids(&response))
+    }
+}
+
+/// The processor binary under `cargo lambda watch`, invoked through the Invoke API.
+pub struct WatchedProcessor<'a>(pub &'a LambdaWatch);
+
+impl BatchProcessor for WatchedProcessor<'_> {
+    async fn process(&self, event: &Value, _timeout: Duration) -> Result<Vec<String>, String> {
+        let answer = self.0.invoke("processor", event).await?;
+        let response: aws_lambda_events::event::sqs::SqsBatchResponse =
+            serde_json::from_value(answer.clone()).map_err(|e| {
+                format!("the processor's answer {answer} is not a batch response: {e}")
+            })?;
+        Ok(failed_ids(&response))
+    }
+}
+
+fn failed_ids(response: &aws_lambda_events::event::sqs::SqsBatchResponse) -> Vec<String> {
+    response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect()
+}
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct PumpStats {
@@ -33,19 +83,24 @@ pub struct Trigger<'a> {
 
 impl Trigger<'_> {
     /// Invokes the processor until the queue holds nothing, visible or in flight, or `limit` passes.
-    pub async fn drain(&self, reconciler: &Reconciler, limit: Duration) -> PumpStats {
+    pub async fn drain(&self, processor: &impl BatchProcessor, limit: Duration) -> PumpStats {
         let started = Instant::now();
         let mut stats = PumpStats::default();
         while started.elapsed() < limit {
             let messages = self.receive_batch().await;
             if messages.is_empty() {
+                // The two counts are read one after the other, so a message that turns visible
+                // between them is in neither: only two empty readings apart mean empty.
                 if self.is_empty().await {
-                    return stats;
+                    tokio::time::sleep(Duration::from_millis(150)).await;
+                    if self.is_empty().await {
+                        return stats;
+                    }
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
-            let outcome = self.invoke(reconciler, &messages).await;
+            let outcome = self.invoke(processor, &messages).await;
             stats.batches += 1;
             stats.records += messages.len() as u32;
             stats.failed += outcome.failed;
@@ -90,27 +145,19 @@ impl Trigger<'_> {
             == 0
     }
 
-    async fn invoke(&self, reconciler: &Reconciler, messages: &[Message]) -> PumpStats {
-        let event: SqsEvent = serde_json::from_value(
-            json!({"Records": messages.iter().map(record).collect::<Vec<_>>()}),
-        )
-        .expect("the SQS event Lambda sends deserialises");
-        let mut context = Context::default();
-        context.request_id = format!("local-trigger-{}", now_ms());
-        context.deadline = now_ms() + self.function_timeout.as_millis() as u64;
-        let response = processor::batch::handle(reconciler, LambdaEvent::new(event, context)).await;
-        // A handler error fails the whole batch: nothing is deleted.
-        let failed: Vec<String> = match response {
-            Ok(response) => response
-                .batch_item_failures
-                .into_iter()
-                .map(|f| f.item_identifier)
-                .collect(),
-            Err(_) => messages
-                .iter()
-                .filter_map(|m| m.message_id.clone())
-                .collect(),
-        };
+    async fn invoke(&self, processor: &impl BatchProcessor, messages: &[Message]) -> PumpStats {
+        let event = json!({"Records": messages.iter().map(record).collect::<Vec<_>>()});
+        // A failed invocation fails the whole batch: nothing is deleted.
+        let failed = processor
+            .process(&event, self.function_timeout)
+            .await
+            .unwrap_or_else(|error| {
+                eprintln!("the processor invocation failed: {error}");
+                messages
+                    .iter()
+                    .filter_map(|m| m.message_id.clone())
+                    .collect()
+            });
         let to_delete: Vec<&Message> = messages
             .iter()
             .filter(|m| {

@@ -1,0 +1,177 @@
+"""Checks what template.yaml promises, on the CloudFormation that SAM makes of it, offline.
+
+cfn-lint and `sam validate --lint` say the template is valid; this says it is the one we mean:
+the public Function URL has both permissions, each role reaches only its own queue and secrets,
+the queue's visibility timeout covers six processor timeouts plus the batching window, every
+environment variable is one the functions read, and the README's deploy steps name every
+parameter without a default and every output.
+
+Run with the project's venv (it has cfn-lint and SAM's translator): `make lint`.
+"""
+
+import os
+import pathlib
+import re
+import sys
+
+from cfnlint.decode import decode
+from samtranslator.translator.transform import transform
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+failures = []
+
+
+def check(condition, message):
+    if not condition:
+        failures.append(message)
+
+
+def ref(name):
+    return {"Ref": name}
+
+
+def statements(role):
+    found = []
+    for policy in role["Properties"].get("Policies", []):
+        if "Fn::If" in policy:
+            policy = policy["Fn::If"][1]
+        found.extend(policy["PolicyDocument"]["Statement"])
+    return found
+
+
+def grants(role, action):
+    """The resources that `role`'s inline policies grant `action` on."""
+    resources = []
+    for statement in statements(role):
+        actions = statement["Action"]
+        actions = [actions] if isinstance(actions, str) else actions
+        if action in actions and statement["Effect"] == "Allow":
+            resource = statement["Resource"]
+            resources.extend(resource if isinstance(resource, list) else [resource])
+    return resources
+
+
+class NoManagedPolicies:
+    """The template names managed policies by ARN only: nothing to look up in IAM."""
+
+    def load(self):
+        return {}
+
+
+def sam_to_cloudformation(template):
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::Function":
+            # The translator wants the S3 location `sam package` would put there.
+            resource["Properties"]["CodeUri"] = "s3://bucket/key"
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    return transform(template, {}, NoManagedPolicies())
+
+
+def rust_string_literals():
+    literals = set()
+    for path in (ROOT / "functions").rglob("*.rs"):
+        literals.update(re.findall(r'"([A-Z][A-Z0-9_]+)"', path.read_text()))
+    return literals
+
+
+def main():
+    template, matches = decode(str(ROOT / "template.yaml"))
+    if matches:
+        sys.exit(f"template.yaml does not parse: {matches}")
+    parameters = template["Parameters"]
+    mappings = template["Mappings"]
+    cfn = sam_to_cloudformation(template)
+    resources = cfn["Resources"]
+
+    receiver = resources["Receiver"]["Properties"]
+    processor = resources["Processor"]["Properties"]
+    for name, function in (("receiver", receiver), ("processor", processor)):
+        check(function["Runtime"] == "provided.al2023", f"{name}: runtime")
+        check(function["Architectures"] == ["arm64"], f"{name}: arm64")
+        check("LoggingConfig" in function, f"{name}: its own log group")
+    check(receiver["Timeout"] <= 6, "receiver: timeout well under Immuta's 10 s")
+
+    # A public Function URL needs both permissions since October 2025.
+    permissions = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::Permission"]
+    check(
+        any(p["Action"] == "lambda:InvokeFunctionUrl" and p["Principal"] == "*"
+            and p.get("FunctionUrlAuthType") == "NONE" and p["FunctionName"] == ref("Receiver")
+            for p in permissions),
+        "receiver: lambda:InvokeFunctionUrl for principal *",
+    )
+    check(
+        any(p["Action"] == "lambda:InvokeFunction" and p["Principal"] == "*"
+            and p.get("InvokedViaFunctionUrl") is True and p["FunctionName"] == ref("Receiver")
+            for p in permissions),
+        "receiver: lambda:InvokeFunction for principal *, through the URL only",
+    )
+    urls = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::Url"]
+    check(urls == [{"AuthType": "NONE", "TargetFunctionArn": ref("Receiver")}], f"one public URL: {urls}")
+
+    # Least privilege: each role reaches its own queue and its own secrets only.
+    receiver_role, processor_role = resources["ReceiverRole"], resources["ProcessorRole"]
+    check(grants(receiver_role, "sqs:SendMessage") == [{"Fn::GetAtt": ["Queue", "Arn"]}],
+          "receiver: sqs:SendMessage on its queue only")
+    check(grants(receiver_role, "secretsmanager:GetSecretValue") == [ref("WebhookSecretArn")],
+          "receiver: reads the webhook secret only")
+    check(sorted(map(str, grants(processor_role, "secretsmanager:GetSecretValue")))
+          == sorted(map(str, [ref("ImmutaApiKeySecretArn"), ref("DatabaseUrlSecretArn")])),
+          "processor: reads the API key and database URL only")
+    check(not grants(processor_role, "sqs:SendMessage"), "processor: does not send")
+
+    mapping = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::EventSourceMapping"]
+    check(len(mapping) == 1, "one SQS event source")
+    mapping = mapping[0]
+    check(mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"], "partial batch responses")
+    for key in ("BatchSize", "MaximumBatchingWindowInSeconds"):
+        check(mapping[key] == ref(key), f"event source: {key} is a parameter")
+    check(mapping["ScalingConfig"] == {"MaximumConcurrency": ref("MaximumConcurrency")},
+          "event source: MaximumConcurrency is a parameter")
+
+    queue = resources["Queue"]["Properties"]
+    dlq = resources["DeadLetterQueue"]["Properties"]
+    check(queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]},
+        "maxReceiveCount": ref("MaxReceiveCount"),
+    }, "queue: redrive to the DLQ after MaxReceiveCount receives")
+    check(parameters["MaxReceiveCount"]["Default"] == 5, "MaxReceiveCount defaults to 5")
+    check(dlq["MessageRetentionPeriod"] == 14 * 24 * 3600, "DLQ keeps messages 14 days")
+    check(queue.get("SqsManagedSseEnabled") and dlq.get("SqsManagedSseEnabled"), "queues: SSE on")
+    check(queue["VisibilityTimeout"] == {"Fn::FindInMap": ["VisibilityTimeout", ref("ProcessorTimeout"), "Seconds"]},
+          "queue: visibility timeout follows the processor timeout")
+    window = parameters["MaximumBatchingWindowInSeconds"]["MaxValue"]
+    for timeout in parameters["ProcessorTimeout"]["AllowedValues"]:
+        seconds = mappings["VisibilityTimeout"].get(str(timeout), {}).get("Seconds", 0)
+        check(seconds >= 6 * timeout + window,
+              f"visibility timeout {seconds} s < 6 x {timeout} s + {window} s batching window")
+
+    for group in ("ReceiverLogGroup", "ProcessorLogGroup"):
+        check(resources[group]["Properties"]["RetentionInDays"] == ref("LogRetentionInDays"),
+              f"{group}: retention is a parameter")
+    check({"FunctionUrl", "QueueUrl", "DeadLetterQueueUrl"} <= set(cfn["Outputs"]), "outputs")
+
+    # Every variable the template sets is one the code reads (`NAME_SECRET_ARN` names NAME).
+    literals = rust_string_literals()
+    for name, function in (("receiver", receiver), ("processor", processor)):
+        for variable in function["Environment"]["Variables"]:
+            setting = variable.removesuffix("_SECRET_ARN")
+            check(variable == "RUST_LOG" or setting in literals,
+                  f"{name}: {variable} is not a setting the code reads")
+
+    readme = (ROOT / "README.md").read_text()
+    deploy = readme.split("## Deploy", 1)[-1] if "## Deploy" in readme else ""
+    check(deploy, "README: a '## Deploy' section")
+    for name, parameter in parameters.items():
+        if "Default" not in parameter:
+            check(name in deploy, f"README deploy steps: parameter {name} is not mentioned")
+    for name in cfn["Outputs"]:
+        check(name in deploy, f"README deploy steps: output {name} is not mentioned")
+
+    if failures:
+        print("template.yaml:", *failures, sep="\n  ", file=sys.stderr)
+        sys.exit(1)
+    print("template.yaml: functions, permissions, roles, queues and README agree")
+
+
+if __name__ == "__main__":
+    main()

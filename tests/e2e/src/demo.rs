@@ -1,0 +1,238 @@
+//! The story `make demo` tells, and the stack `make run` leaves running: the Immuta simulator's
+//! tenant changes step by step; each change sends a real signed webhook to the receiver's
+//! Function URL, which queues it on moto's SQS; the local trigger feeds the processor in batches
+//! with Lambda's partial-batch semantics; the processor re-reads the simulator and writes views to
+//! SQLite. After each step the views are read back from SQLite and compared with what the
+//! simulator's state calls for.
+
+use std::time::{Duration, Instant};
+
+use immuta_simulator::actions::Action;
+use immuta_simulator::tenant::Tenant;
+use receiver::SqsSink;
+use sqlx::AssertSqlSafe;
+use view_sync_core::plan::{RowState, Scope};
+
+use crate::moto::Moto;
+use crate::pipeline::{Database, Options, Pipeline, Runtime, WEBHOOK_SECRET};
+use crate::sqs;
+
+/// Each step: what happens in Immuta, and the actions that make it happen in the simulator.
+pub fn story() -> Vec<(&'static str, Vec<Action>)> {
+    vec![
+        (
+            "Demo Project is equalized",
+            vec![Action::SetEqualized {
+                project_id: 10,
+                equalized: true,
+            }],
+        ),
+        (
+            "Case and Customer are added to Demo Project",
+            vec![
+                Action::AddToProject {
+                    project_id: 10,
+                    data_source_id: 1,
+                },
+                Action::AddToProject {
+                    project_id: 10,
+                    data_source_id: 2,
+                },
+            ],
+        ),
+        (
+            "a data policy on Customer changes",
+            vec![Action::BumpDataSourcePolicy { data_source_id: 2 }],
+        ),
+        (
+            "Customer is disabled",
+            vec![Action::SetDisabled {
+                data_source_id: 2,
+                disabled: true,
+            }],
+        ),
+        (
+            "Customer is enabled again",
+            vec![Action::SetDisabled {
+                data_source_id: 2,
+                disabled: false,
+            }],
+        ),
+        (
+            "Case is removed from Demo Project",
+            vec![Action::RemoveFromProject {
+                project_id: 10,
+                data_source_id: 1,
+            }],
+        ),
+    ]
+}
+
+/// Starts moto (queue + DLQ), the simulator with the demo tenant, and the functions.
+pub async fn start(runtime: Runtime, watch_port: Option<u16>) -> Pipeline {
+    println!(
+        "starting moto's SQS (queue + DLQ), the Immuta simulator, the receiver and the processor"
+    );
+    if runtime == Runtime::CargoLambdaWatch {
+        println!("(under `cargo lambda watch`: the first start builds both functions)");
+    }
+    let options = Options {
+        runtime,
+        watch_port,
+        // As deployed: a failed batch item is retried after the visibility timeout.
+        visibility_timeout: Duration::from_secs(5),
+        ..Options::default()
+    };
+    let p = Pipeline::start(&Database::Sqlite, Tenant::demo(), options).await;
+    println!("  Immuta simulator   {}", p.simulator.url);
+    println!("  receiver URL       {}", p.function_url);
+    println!("  queue              {}", p.queues.url);
+    println!("  dead-letter queue  {}", p.queues.dlq_url);
+    p
+}
+
+/// A first deployment's re-sync, `view-sync resync --queue-url`: one message per equalized
+/// project, applied by the processor like any notification.
+pub async fn resync(p: &Pipeline) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let projects = cli::resync::projects(&p.reconciler, deadline)
+        .await
+        .map_err(|e| e.to_string())?;
+    let sink = SqsSink::new(
+        &sqs::sdk_config(&Moto::shared().endpoint),
+        p.queues.url.clone(),
+    );
+    let sent = cli::resync::enqueue(&sink, &projects)
+        .await
+        .map_err(|e| e.to_string())?;
+    let stats = p.drain().await;
+    println!(
+        "   queued {sent} equalized project(s); processor: {} batch(es), {} failed",
+        stats.batches, stats.failed
+    );
+    Ok(())
+}
+
+/// Plays the whole story; `Err` says where the database and the simulator first disagreed.
+pub async fn run(runtime: Runtime) -> Result<(), String> {
+    let p = start(runtime, None).await;
+    let outcome = tell(&p).await;
+    p.finish().await;
+    outcome?;
+    println!(
+        "\nok: after every step the views in SQLite are exactly those the simulator's state calls for."
+    );
+    Ok(())
+}
+
+async fn tell(p: &Pipeline) -> Result<(), String> {
+    println!("\n== step 0: first deployment, `view-sync resync`");
+    resync(p).await?;
+    check(p, "the re-sync").await?;
+    for (number, (title, actions)) in story().into_iter().enumerate() {
+        println!("\n== step {}: {title}", number + 1);
+        for action in &actions {
+            println!("   webhook: {}", describe(action));
+        }
+        let stats = p.play(actions).await;
+        println!(
+            "   processor: {} batch(es), {} notification(s), {} failed",
+            stats.batches, stats.records, stats.failed
+        );
+        check(p, title).await?;
+    }
+    let dead = p.dead_letters().await.len();
+    if dead > 0 {
+        return Err(format!("{dead} message(s) reached the dead-letter queue"));
+    }
+    Ok(())
+}
+
+/// Prints the views and compares them with the simulator's expectation.
+async fn check(p: &Pipeline, step: &str) -> Result<(), String> {
+    print_views(p).await.map_err(|e| e.to_string())?;
+    let (actual, expected) = (p.views().await, p.expected(None));
+    if actual != expected {
+        return Err(format!(
+            "after {step}: the database has {actual:?}, the simulator wants {expected:?}"
+        ));
+    }
+    Ok(())
+}
+
+fn describe(action: &Action) -> String {
+    serde_json::to_string(action).unwrap_or_else(|_| format!("{action:?}"))
+}
+
+/// Every managed view, with the SQL SQLite holds for it.
+pub async fn print_views(p: &Pipeline) -> Result<(), Box<dyn std::error::Error>> {
+    let rows = p.reconciler.store().rows(&Scope::Everything).await?;
+    let present: Vec<_> = rows
+        .iter()
+        .filter(|r| r.state == RowState::Present)
+        .collect();
+    if present.is_empty() {
+        println!("   views: none");
+    }
+    for row in present {
+        let name = row.view_name.trim_matches('"');
+        let sql: String = sqlx::query_scalar(AssertSqlSafe(
+            "SELECT sql FROM sqlite_master WHERE type = 'view' AND name = ?".to_owned(),
+        ))
+        .bind(name.to_owned())
+        .fetch_one(p.reconciler.store().pool())
+        .await?;
+        println!("   view {name}\n        {sql}");
+    }
+    Ok(())
+}
+
+/// `make run`: the stack stays up, the trigger keeps feeding the processor, until Ctrl-C.
+pub async fn serve(watch_port: u16) -> Result<(), String> {
+    let p = start(Runtime::CargoLambdaWatch, Some(watch_port)).await;
+    println!("\n== first deployment, `view-sync resync`");
+    resync(&p).await?;
+    print_views(&p).await.map_err(|e| e.to_string())?;
+    let url = &p.function_url;
+    let simulator = &p.simulator.url;
+    println!(
+        r#"
+The stack is running; Ctrl-C stops it. The receiver accepts the webhook secret
+{WEBHOOK_SECRET:?} (test-only), the one the samples under events/ are signed with.
+
+Change the simulator's state; it sends the signed webhook itself:
+  curl -X POST {simulator}/_sim/actions -H 'content-type: application/json' \
+       -d '{{"action":"bumpDataSourcePolicy","dataSourceId":3}}'
+  curl {simulator}/_sim/expected-views
+
+Send a webhook body yourself, signed:
+  body=events/webhooks/policyUpdated-project.json
+  curl -X POST {url} -H 'content-type: application/json' \
+       -H "x-immuta-webhook-signature-sha256: $(openssl dgst -sha256 -hmac {WEBHOOK_SECRET} -r < $body | cut -d' ' -f1)" \
+       --data-binary @$body
+
+Or invoke the receiver with a Function URL event:
+  .venv/bin/cargo-lambda lambda invoke receiver --invoke-address 127.0.0.1 --invoke-port {watch_port} \
+       --data-file events/lambda/function-url-policy-updated.json
+"#
+    );
+    let mut interrupted = std::pin::pin!(tokio::signal::ctrl_c());
+    loop {
+        tokio::select! {
+            _ = &mut interrupted => break,
+            stats = p.drain() => {
+                if stats.records > 0 {
+                    println!(
+                        "processor: {} notification(s) in {} batch(es), {} failed",
+                        stats.records, stats.batches, stats.failed
+                    );
+                    print_views(&p).await.map_err(|e| e.to_string())?;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+    println!("stopping");
+    p.finish().await;
+    Ok(())
+}
