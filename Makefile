@@ -47,10 +47,12 @@ lint: venv ## rustfmt, clippy (warnings are errors) and the SAM template (cfn-li
 fmt: ## Format the code
 	cargo fmt --all
 
-bench: venv ## Receiver hot path (criterion) and the processor storm (figures in BENCHMARKS.md)
+bench: venv ## Receiver hot path (criterion), the processor storm and cold starts (figures in BENCHMARKS.md)
 	cargo bench --locked -p receiver --bench hot_path
-	cargo build --locked --release -p immuta-simulator
+	cargo build --locked --release -p immuta-simulator -p receiver -p processor
 	SIMULATOR_BIN=$(abspath target/release/immuta-simulator) cargo bench --locked -p e2e --bench storm
+	RECEIVER_BIN=$(abspath target/release/receiver) PROCESSOR_BIN=$(abspath target/release/processor) \
+	cargo bench --locked -p e2e --bench cold_start
 
 demo: venv ## The whole pipeline on loopback under cargo lambda watch: simulator → receiver → SQS (moto) → processor → SQLite
 	cargo run --locked -q -p e2e --example demo

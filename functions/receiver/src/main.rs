@@ -7,10 +7,13 @@ use secrets::ResolvedEnvironment;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init_logging();
-    let config = cold_start()
+    let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await;
+    let config = cold_start(&aws)
         .await
         .inspect_err(|e| tracing::error!(error = %e, "cannot start"))?;
-    let sink = SqsSink::from_environment(config.queue_url.clone()).await;
+    let sink = SqsSink::new(&aws, config.queue_url.clone());
     let receiver = Receiver::new(config, sink);
     run(service_fn(|request| async {
         Ok::<_, Infallible>(receiver.handle(request).await)
@@ -18,8 +21,8 @@ async fn main() -> Result<(), Error> {
     .await
 }
 
-async fn cold_start() -> Result<ReceiverConfig, Error> {
-    let environment = ResolvedEnvironment::from_environment(SECRET_VARIABLES).await?;
+async fn cold_start(aws: &aws_config::SdkConfig) -> Result<ReceiverConfig, Error> {
+    let environment = ResolvedEnvironment::from_environment_with(aws, SECRET_VARIABLES).await?;
     Ok(ReceiverConfig::from_lookup(|name| {
         environment.lookup(name)
     })?)

@@ -107,14 +107,26 @@ impl ResolvedEnvironment {
     pub async fn from_environment(
         secret_variables: &[&'static str],
     ) -> Result<ResolvedEnvironment, SecretsError> {
-        let references = references(secret_variables, |name| std::env::var(name).ok())?;
-        if references.is_empty() {
+        if references(secret_variables, |name| std::env::var(name).ok())?.is_empty() {
             return Ok(ResolvedEnvironment::default());
         }
         let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .load()
             .await;
-        Self::fetch(&config, references).await
+        Self::from_environment_with(&config, secret_variables).await
+    }
+
+    /// As [`Self::from_environment`], with the AWS configuration a function loads anyway: its
+    /// HTTP client and credentials are shared rather than built twice at cold start.
+    pub async fn from_environment_with(
+        config: &aws_config::SdkConfig,
+        secret_variables: &[&'static str],
+    ) -> Result<ResolvedEnvironment, SecretsError> {
+        let references = references(secret_variables, |name| std::env::var(name).ok())?;
+        if references.is_empty() {
+            return Ok(ResolvedEnvironment::default());
+        }
+        Self::fetch(config, references).await
     }
 
     /// Reads every referenced secret, concurrently: a cold start waits for the slowest one only.
