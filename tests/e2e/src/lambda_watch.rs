@@ -35,7 +35,13 @@ impl LambdaWatch {
         let env_file = std::env::temp_dir().join(format!("{}.env", crate::unique_name("watch")));
         let lines: String = env.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
         std::fs::write(&env_file, lines).expect("write the functions' env file");
-        let port = port.unwrap_or_else(free_port);
+        let port = match port {
+            Some(port) if std::net::TcpListener::bind(("127.0.0.1", port)).is_err() => panic!(
+                "port {port} on 127.0.0.1 is in use (another `make run` or cargo lambda watch?)"
+            ),
+            Some(port) => port,
+            None => free_port(),
+        };
         // cargo-lambda finds zig and itself through PATH; the venv's bin holds both.
         let path = format!(
             "{}:{}",
@@ -68,7 +74,7 @@ impl LambdaWatch {
         let child = command
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", cargo_lambda.display()));
-        let watch = LambdaWatch {
+        let mut watch = LambdaWatch {
             address: format!("http://127.0.0.1:{port}"),
             child,
             env_file,
@@ -78,11 +84,16 @@ impl LambdaWatch {
         watch
     }
 
-    fn wait_until_listening(&self, port: u16) {
+    fn wait_until_listening(&mut self, port: u16) {
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "cargo lambda watch exited at start-up ({status}); run with WATCH_LOGS=1 to see why"
+                );
             }
             std::thread::sleep(Duration::from_millis(100));
         }
