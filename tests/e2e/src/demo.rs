@@ -5,17 +5,14 @@
 //! SQLite. After each step the views are read back from SQLite and compared with what the
 //! simulator's state calls for.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use immuta_simulator::actions::Action;
 use immuta_simulator::tenant::Tenant;
-use receiver::SqsSink;
 use sqlx::AssertSqlSafe;
 use view_sync_core::plan::{RowState, Scope};
 
-use crate::moto::Moto;
 use crate::pipeline::{Database, Options, Pipeline, Runtime, WEBHOOK_SECRET};
-use crate::sqs;
 
 /// Each step: what happens in Immuta, and the actions that make it happen in the simulator.
 pub fn story() -> Vec<(&'static str, Vec<Action>)> {
@@ -94,17 +91,7 @@ pub async fn start(runtime: Runtime, watch_port: Option<u16>) -> Pipeline {
 /// A first deployment's re-sync, `view-sync resync --queue-url`: one message per equalized
 /// project, applied by the processor like any notification.
 pub async fn resync(p: &Pipeline) -> Result<(), String> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let projects = cli::resync::projects(&p.reconciler, deadline)
-        .await
-        .map_err(|e| e.to_string())?;
-    let sink = SqsSink::new(
-        &sqs::sdk_config(&Moto::shared().endpoint),
-        p.queues.url.clone(),
-    );
-    let sent = cli::resync::enqueue(&sink, &projects)
-        .await
-        .map_err(|e| e.to_string())?;
+    let sent = p.queue_resync().await?;
     let stats = p.drain().await;
     println!(
         "   queued {sent} equalized project(s); processor: {} batch(es), {} failed",

@@ -247,6 +247,22 @@ impl Pipeline {
         self.drain().await
     }
 
+    /// `view-sync resync --queue-url`: one message per project to reconcile, on the processor's
+    /// queue. Returns how many were sent.
+    pub async fn queue_resync(&self) -> Result<usize, String> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let projects = cli::resync::projects(&self.reconciler, deadline)
+            .await
+            .map_err(|e| e.to_string())?;
+        let sink = SqsSink::new(
+            &sqs::sdk_config(&Moto::shared().endpoint),
+            self.queues.url.clone(),
+        );
+        cli::resync::enqueue(&sink, &projects)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
     /// Runs the processor over the queue until it is empty.
     pub async fn drain(&self) -> PumpStats {
         let limit = Duration::from_secs(120);

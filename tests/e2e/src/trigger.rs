@@ -89,13 +89,8 @@ impl Trigger<'_> {
         while started.elapsed() < limit {
             let messages = self.receive_batch().await;
             if messages.is_empty() {
-                // The two counts are read one after the other, so a message that turns visible
-                // between them is in neither: only two empty readings apart mean empty.
-                if self.is_empty().await {
-                    tokio::time::sleep(Duration::from_millis(150)).await;
-                    if self.is_empty().await {
-                        return stats;
-                    }
+                if self.is_drained().await {
+                    return stats;
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
@@ -122,7 +117,18 @@ impl Trigger<'_> {
         batch
     }
 
-    async fn is_empty(&self) -> bool {
+    /// Nothing visible or in flight. A reading takes the two counts one after the other, so a
+    /// message that turns visible between them is in neither: only two empty readings apart
+    /// mean empty.
+    async fn is_drained(&self) -> bool {
+        if !self.looks_empty().await {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        self.looks_empty().await
+    }
+
+    async fn looks_empty(&self) -> bool {
         let attributes = self
             .client
             .get_queue_attributes()
