@@ -24,7 +24,7 @@ pub async fn replay(
     let failed = client.failed_deliveries(deadline).await?;
     let mut report = ReplayReport::default();
     for delivery in failed {
-        if delivery.webhook_name() != Some(webhook_name) {
+        if delivery.webhook_name.as_deref() != Some(webhook_name) {
             report.other_webhooks += 1;
             continue;
         }

@@ -6,6 +6,7 @@
 //! - [`message`]: the versioned SQS message between receiver and processor.
 //! - [`forward`]: which types the receiver forwards.
 //! - [`keys`]: notifications → reconcile keys, merged per batch.
+//! - [`reads`], [`want`]: what was read from Immuta, and which views it wants (the want-rules).
 //! - [`plan`]: which views must exist and what to do about each (create, replace, drop, nothing).
 //! - [`naming`], [`view_sql`]: view names from the template; what the view SQL endpoint returned.
 //! - [`settings`]: configuration read through an injected lookup, with errors naming the variable.
@@ -19,9 +20,11 @@ pub mod message;
 pub mod naming;
 pub mod notification;
 pub mod plan;
+pub mod reads;
 pub mod settings;
 pub mod signature;
 pub mod view_sql;
+pub mod want;
 
 pub use catalog::{Family, ModelType, NotificationType};
 pub use forward::ForwardFilter;

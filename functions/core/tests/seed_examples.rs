@@ -148,11 +148,11 @@ fn seed_002_history_records_hold_parseable_requests() {
     for (name, body) in [
         (
             "history",
-            include_str!("../../../events/immuta-api/webhooks-history-failure.json"),
+            include_str!("../../../events/immuta-api/webhooks-history.failure.seed-002.json"),
         ),
         (
             "retry",
-            include_str!("../../../events/immuta-api/webhooks-history-retry-response.json"),
+            include_str!("../../../events/immuta-api/webhooks-history-retry.seed-002.json"),
         ),
     ] {
         let doc: serde_json::Value = serde_json::from_str(body).unwrap();

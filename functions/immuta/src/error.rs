@@ -1,5 +1,7 @@
 use thiserror::Error;
 
+pub use crate::answer::ShapeError;
+
 /// An Immuta API call that did not succeed. Messages name the request path, never the API key or
 /// token (which travel only in the `Authorization` header).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -22,6 +24,18 @@ pub enum ImmutaError {
     Connect { path: String, detail: String },
     #[error("Immuta's answer to {path} is not what we expect: {detail}")]
     Decode { path: String, detail: String },
+    #[error(transparent)]
+    Shape(#[from] ShapeError),
+    /// A list ended before the count it announced: it may be truncated, which is never a reason
+    /// to drop a view.
+    #[error(
+        "Immuta's list {path} announced {count} item(s) but ended after {received}; it may be truncated, so nothing is decided from it"
+    )]
+    Truncated {
+        path: String,
+        count: u64,
+        received: u64,
+    },
     #[error(
         "gave up on {path} after {attempts} attempt(s): the time budget ran out (last error: {last})"
     )]
@@ -33,12 +47,19 @@ pub enum ImmutaError {
 }
 
 impl ImmutaError {
-    /// Whether trying again later can succeed: rate limits, server errors, timeouts, network.
+    /// Whether trying again later can succeed: rate limits, server errors, timeouts, network, a
+    /// list that changed while it was paged.
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Status { status, .. } => *status == 429 || *status >= 500,
-            Self::Timeout { .. } | Self::Connect { .. } | Self::OutOfTime { .. } => true,
-            Self::NotFound { .. } | Self::Unauthorized { .. } | Self::Decode { .. } => false,
+            Self::Timeout { .. }
+            | Self::Connect { .. }
+            | Self::OutOfTime { .. }
+            | Self::Truncated { .. } => true,
+            Self::NotFound { .. }
+            | Self::Unauthorized { .. }
+            | Self::Decode { .. }
+            | Self::Shape(_) => false,
         }
     }
 }

@@ -1,203 +1,190 @@
-//! What we read from Immuta. Lenient by design: every field we do not strictly need is optional,
-//! unknown fields are ignored, ids may be numbers or strings.
+//! Immuta's answers read into the plain models of `view_sync_core::reads`, with the tolerant
+//! reader of [`crate::answer`]. What each reads, and why, follows `IMMUTA_API.md`.
 
-use serde::{Deserialize, Deserializer};
-use view_sync_core::Id;
+use serde_json::Value;
+use view_sync_core::reads::{DataSource, EqualizationState, Project, ProjectHit, ProjectMember};
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DataSource {
-    pub id: Id,
-    #[serde(default)]
-    pub name: String,
-    #[serde(default)]
-    pub blob_handler_type: Option<String>,
-    #[serde(default, deserialize_with = "lenient_bool")]
-    pub deleted: bool,
-    #[serde(default)]
-    pub status: Option<String>,
-    #[serde(default, deserialize_with = "lenient_bool")]
-    pub disabled: bool,
+use crate::answer::{Fields, ShapeError};
+use crate::endpoint::Endpoint;
+
+pub use view_sync_core::reads;
+
+/// `GET /dataSource/{id}`. Immuta documents no disabled state here; a `disabled` field or a
+/// `status` of `disabled` is honoured if a release carries one. `status` is otherwise a health
+/// state (`passed`, `failed`), which says nothing about views and is not read further.
+pub fn data_source(answer: &Value) -> Result<DataSource, ShapeError> {
+    let f = Fields::of(Endpoint::DataSource, answer)?;
+    let status_disabled = f
+        .raw("status")
+        .and_then(Value::as_str)
+        .filter(|s| s.eq_ignore_ascii_case("disabled"))
+        .map(|_| true);
+    Ok(DataSource {
+        id: f.id("id")?,
+        name: f.text("name")?,
+        blob_handler_type: f.optional_text("blobHandlerType")?,
+        deleted: f.flag("deleted")?.unwrap_or(false),
+        explicit_disabled: f.flag("disabled")?.or(status_disabled),
+    })
 }
 
-impl DataSource {
-    /// Deleted or disabled: its views must go. (Immuta documents no `disabled` field; the
-    /// notification carries `fields.disabled`, so we honour either form in the response.)
-    pub fn is_unavailable(&self) -> bool {
-        self.deleted
-            || self.disabled
-            || self
-                .status
-                .as_deref()
-                .is_some_and(|s| s.eq_ignore_ascii_case("disabled"))
-    }
+/// `GET /project/{id}`. `equalization` (an object or null) is deliberately not read: whether a
+/// non-null object means "equalized now" is not documented; `checkEqualizationState` says.
+pub fn project(answer: &Value) -> Result<Project, ShapeError> {
+    let f = Fields::of(Endpoint::Project, answer)?;
+    Ok(Project {
+        id: f.id("id")?,
+        name: f.text("name")?,
+        status: f.optional_text("status")?,
+        deleted: f.flag("deleted")?.unwrap_or(false),
+        is_equalized: f.flag("isEqualized")?,
+    })
 }
 
-/// A hit of the project search (`GET /project?isEqualized=true&dataSourceId=…`).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ProjectSummary {
-    pub id: Id,
-    #[serde(default)]
-    pub name: String,
-    #[serde(default)]
-    pub status: Option<String>,
-    #[serde(default, deserialize_with = "lenient_bool")]
-    pub deleted: bool,
-    #[serde(default)]
-    pub is_equalized: Option<bool>,
+/// `GET /project/{id}/checkEqualizationState`. An unknown state is an error rather than a guess:
+/// guessing "not equalized" would drop views.
+pub fn equalization_state(answer: &Value) -> Result<EqualizationState, ShapeError> {
+    let f = Fields::of(Endpoint::EqualizationState, answer)?;
+    let state = f.text("equalizationState")?;
+    EqualizationState::parse(&state).ok_or_else(|| ShapeError {
+        endpoint: Endpoint::EqualizationState,
+        field: "equalizationState".into(),
+        problem: format!(
+            "is {state:?}, not one of the documented states (off, recommended, active, upgrade, \
+             nonCompliantMembers)"
+        ),
+    })
 }
 
-impl ProjectSummary {
-    /// Open, not deleted, and (when the hit says) equalized.
-    pub fn is_live_and_equalized(&self) -> bool {
-        !self.deleted && !is_closed(self.status.as_deref()) && self.is_equalized != Some(false)
-    }
-}
-
-/// `GET /project/{id}`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Project {
-    pub id: Id,
-    #[serde(default)]
-    pub name: String,
-    #[serde(default)]
-    pub status: Option<String>,
-    #[serde(default, deserialize_with = "lenient_bool")]
-    pub deleted: bool,
-    #[serde(default)]
-    pub is_equalized: Option<bool>,
-    #[serde(default)]
-    pub equalization: Option<bool>,
-}
-
-impl Project {
-    pub fn is_live(&self) -> bool {
-        !self.deleted && !is_closed(self.status.as_deref())
-    }
-
-    /// `isEqualized`, else `equalization`; `None` when the answer names neither (then ask
-    /// `checkEqualizationState`).
-    pub fn equalized(&self) -> Option<bool> {
-        self.is_equalized.or(self.equalization)
-    }
+/// A hit of the project search.
+pub(crate) fn project_hit(f: Fields<'_>) -> Result<ProjectHit, ShapeError> {
+    Ok(ProjectHit {
+        id: f.id("id")?,
+        name: f.text("name")?,
+        status: f.optional_text("status")?,
+        deleted: f.flag("deleted")?.unwrap_or(false),
+        is_equalized: f.flag("isEqualized")?,
+    })
 }
 
 /// A row of `GET /project/{id}/dataSources`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ProjectDataSource {
-    pub data_source_id: Id,
-    #[serde(default)]
-    pub data_source_name: String,
-    #[serde(default)]
-    pub blob_handler_type: Option<String>,
-    #[serde(default, deserialize_with = "lenient_bool")]
-    pub deleted: bool,
-    #[serde(default, deserialize_with = "lenient_bool")]
-    pub disabled: bool,
+pub(crate) fn project_member(f: Fields<'_>) -> Result<ProjectMember, ShapeError> {
+    Ok(ProjectMember {
+        data_source_id: f.id("dataSourceId")?,
+        data_source_name: f.text("dataSourceName")?,
+        blob_handler_type: f.optional_text("blobHandlerType")?,
+        deleted: f.flag("deleted")?.unwrap_or(false),
+        explicit_disabled: f.flag("disabled")?,
+    })
 }
 
-/// `GET /project/{id}/checkEqualizationState`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct EqualizationState {
-    pub equalization_state: String,
-}
-
-impl EqualizationState {
-    /// `active`, `upgrade` and `nonCompliantMembers` are states of an equalized project; `off`
-    /// and `recommended` are not.
-    pub fn is_equalized(&self) -> bool {
-        ["active", "upgrade", "nonCompliantMembers"]
-            .iter()
-            .any(|s| self.equalization_state.eq_ignore_ascii_case(s))
-    }
-}
-
-/// One page of a list endpoint: `{count, <items>}`. `count` may be a number or a string, or absent.
-#[derive(Debug, Clone, Deserialize)]
-pub(crate) struct Page<T> {
-    #[serde(default, deserialize_with = "lenient_count")]
+/// One page of a list: `{count?, <member>: [...]}`. The list itself is required: an answer
+/// without it is not an empty page, and an empty page would drop views.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
     pub count: Option<u64>,
-    #[serde(default = "Vec::new", alias = "hits", alias = "dataSources")]
     pub items: Vec<T>,
 }
 
-fn is_closed(status: Option<&str>) -> bool {
-    status.is_some_and(|s| s.eq_ignore_ascii_case("closed"))
+impl<T> Page<T> {
+    pub(crate) fn read(
+        endpoint: Endpoint,
+        member: &str,
+        answer: &Value,
+        read_item: impl Fn(Fields<'_>) -> Result<T, ShapeError>,
+    ) -> Result<Self, ShapeError> {
+        let f = Fields::of(endpoint, answer)?;
+        Ok(Self {
+            count: f.count("count")?,
+            items: f.list(member, read_item)?,
+        })
+    }
 }
 
-fn lenient_bool<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
-    Ok(match serde_json::Value::deserialize(deserializer)? {
-        serde_json::Value::Bool(b) => b,
-        serde_json::Value::String(s) => s.eq_ignore_ascii_case("true"),
-        serde_json::Value::Number(n) => n.as_u64().is_some_and(|n| n != 0),
-        _ => false,
-    })
+/// A page of the project search.
+pub fn project_search_page(answer: &Value) -> Result<Page<ProjectHit>, ShapeError> {
+    Page::read(Endpoint::ProjectSearch, "hits", answer, project_hit)
 }
 
-fn lenient_count<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
-    Ok(match serde_json::Value::deserialize(deserializer)? {
-        serde_json::Value::Number(n) => n.as_u64(),
-        serde_json::Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    })
+/// A page of a project's data sources.
+pub fn project_members_page(answer: &Value) -> Result<Page<ProjectMember>, ShapeError> {
+    Page::read(
+        Endpoint::ProjectDataSources,
+        "dataSources",
+        answer,
+        project_member,
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
-    fn seed_003_project_search_parses() {
-        let page: Page<ProjectSummary> = serde_json::from_str(include_str!(
-            "../../../events/immuta-api/project-search.json"
-        ))
+    fn a_project_with_an_equalization_object_reads() {
+        // The shape that broke every project reconcile: `equalization` is an object.
+        let p = project(&json!({
+            "id": 5, "name": "Sales", "status": "open", "deleted": false,
+            "equalization": {"recommended": true, "authsForPolicyHandler": {}, "setNone": false}
+        }))
         .unwrap();
-        assert_eq!(page.count, None, "the seed's example has no count");
-        let ids: Vec<&str> = page.items.iter().map(|p| p.id.as_str()).collect();
-        assert_eq!(ids, ["9", "3"]);
-        assert!(page.items.iter().all(ProjectSummary::is_live_and_equalized));
-        assert_eq!(page.items[0].name, "Regulated Clients");
+        assert_eq!((p.id.as_str(), p.is_equalized), ("5", None));
+        let p = project(&json!({"id": "5", "name": "Sales", "equalization": null})).unwrap();
+        assert_eq!(p.status, None);
     }
 
     #[test]
-    fn seed_003_project_data_sources_parse() {
-        let page: Page<ProjectDataSource> = serde_json::from_str(include_str!(
-            "../../../events/immuta-api/project-datasources.json"
-        ))
+    fn unused_fields_of_any_type_are_ignored_and_used_ones_are_checked() {
+        let ds = data_source(&json!({
+            "id": 3, "name": "Customer", "blobHandlerType": "PostgreSQL",
+            "status": {"health": "weird"}, "tags": "not a list", "policyHandler": 7
+        }))
         .unwrap();
-        assert_eq!(page.count, Some(2));
-        assert_eq!(page.items[1].data_source_id.as_str(), "19");
+        assert_eq!(ds.explicit_disabled, None);
+        let err =
+            data_source(&json!({"id": 3, "name": "Customer", "deleted": {"x": 1}})).unwrap_err();
         assert_eq!(
-            page.items[1].blob_handler_type.as_deref(),
-            Some("Apache Impala")
+            (err.endpoint, err.field.as_str()),
+            (Endpoint::DataSource, "deleted")
         );
+        let err = data_source(&json!({"id": 3})).unwrap_err();
+        assert_eq!(err.field, "name");
     }
 
     #[test]
-    fn data_source_availability() {
-        let parse = |json: &str| serde_json::from_str::<DataSource>(json).unwrap();
-        assert!(
-            !parse(r#"{"id":1,"name":"a","blobHandlerType":"PostgreSQL","extra":{"x":1}}"#)
-                .is_unavailable()
-        );
-        assert!(parse(r#"{"id":"1","deleted":true}"#).is_unavailable());
-        assert!(parse(r#"{"id":1,"disabled":"true"}"#).is_unavailable());
-        assert!(parse(r#"{"id":1,"status":"Disabled"}"#).is_unavailable());
-    }
-
-    #[test]
-    fn equalization_states() {
-        let state = |s: &str| {
-            EqualizationState {
-                equalization_state: s.into(),
-            }
-            .is_equalized()
+    fn an_explicit_disabled_state_is_honoured_when_present() {
+        let read = |extra: Value| {
+            let mut answer = json!({"id": 1, "name": "a"});
+            answer
+                .as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            data_source(&answer).unwrap().explicit_disabled
         };
-        assert!(state("active") && state("nonCompliantMembers") && state("upgrade"));
-        assert!(!state("off") && !state("recommended"));
+        assert_eq!(read(json!({"status": "passed"})), None);
+        assert_eq!(read(json!({"status": "Disabled"})), Some(true));
+        assert_eq!(read(json!({"disabled": false})), Some(false));
+        assert_eq!(read(json!({"disabled": "true"})), Some(true));
+    }
+
+    #[test]
+    fn equalization_states_are_read_and_unknown_ones_refused() {
+        let state = |s: &str| equalization_state(&json!({"equalizationState": s}));
+        assert!(state("active").unwrap().is_equalized());
+        assert!(!state("recommended").unwrap().is_equalized());
+        assert!(state("nonCompliantMembers").unwrap().is_equalized());
+        assert!(state("maybe").unwrap_err().problem.contains("\"maybe\""));
+    }
+
+    #[test]
+    fn a_page_needs_its_list() {
+        let err = project_search_page(&json!({"count": 3})).unwrap_err();
+        assert_eq!(err.field, "hits");
+        let page =
+            project_search_page(&json!({"count": "1", "hits": [{"id": 1, "name": "x"}]})).unwrap();
+        assert_eq!(page.count, Some(1));
+        let err = project_members_page(&json!({"dataSources": [{"dataSourceId": 1}]})).unwrap_err();
+        assert_eq!(err.field, "dataSources[0].dataSourceName");
     }
 }

@@ -4,24 +4,23 @@
 use std::time::Instant;
 
 use reqwest::Method;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 use view_sync_core::Id;
 
 use crate::ImmutaClient;
-use crate::client::{decode_error, encode};
+use crate::answer::{Fields, ShapeError, read_list};
+use crate::client::{Paging, encode};
+use crate::endpoint::Endpoint;
 use crate::error::ImmutaError;
+use crate::model::Page;
 
 /// A registered webhook, as `GET /webhooks` lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Webhook {
     pub id: Id,
-    #[serde(default)]
     pub name: String,
-    #[serde(default)]
     pub url: String,
-    #[serde(default)]
     pub notification_type: Vec<String>,
 }
 
@@ -50,51 +49,119 @@ impl std::fmt::Debug for NewWebhook {
 }
 
 /// A delivery recorded in the webhook history.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Delivery {
     pub id: Id,
-    #[serde(default)]
     pub notification_type: Option<String>,
-    #[serde(default)]
     pub status_code: Option<u16>,
     /// The request as sent (`{text, metadata, webhookId, webhookName}`).
-    #[serde(default)]
     pub request: Value,
-    #[serde(default)]
+    /// The webhook it was sent for: the request's `webhookName`, else the record's `name`.
+    pub webhook_name: Option<String>,
     pub created_at: Option<String>,
 }
 
-impl Delivery {
-    /// The webhook's name, from the request record (`webhookName`) or the record itself (`name`).
-    pub fn webhook_name(&self) -> Option<&str> {
-        self.request.get("webhookName").and_then(Value::as_str)
+fn webhook(endpoint: Endpoint) -> impl Fn(Fields<'_>) -> Result<Webhook, ShapeError> + Copy {
+    move |f| {
+        let types = match f.raw("notificationType") {
+            None => Vec::new(),
+            Some(Value::Array(types)) => types
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect(),
+            Some(_) => {
+                return Err(ShapeError {
+                    endpoint,
+                    field: "notificationType".into(),
+                    problem: "is not a list of notification types".into(),
+                });
+            }
+        };
+        Ok(Webhook {
+            id: f.id("id")?,
+            name: f.optional_text("name")?.unwrap_or_default(),
+            url: f.optional_text("url")?.unwrap_or_default(),
+            notification_type: types,
+        })
     }
 }
 
-/// `GET /webhooks` is documented as a list but one of Immuta's examples shows an object: accept
-/// an array, or an object holding one under `webhooks`/`hits`/`records`, or a single webhook.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum WebhookList {
-    Array(Vec<Webhook>),
-    Wrapped {
-        #[serde(alias = "hits", alias = "records")]
-        webhooks: Vec<Webhook>,
-    },
-    Single(Webhook),
+pub(crate) fn delivery(f: Fields<'_>) -> Result<Delivery, ShapeError> {
+    let request = f.raw("request").cloned().unwrap_or(Value::Null);
+    let webhook_name = match request.get("webhookName").and_then(Value::as_str) {
+        Some(name) => Some(name.to_owned()),
+        None => f.optional_text("name")?,
+    };
+    Ok(Delivery {
+        id: f.id("id")?,
+        notification_type: f.optional_text("notificationType")?,
+        status_code: f
+            .count("statusCode")?
+            .and_then(|status| u16::try_from(status).ok()),
+        request,
+        webhook_name,
+        created_at: f.optional_text("createdAt")?,
+    })
 }
 
-const HISTORY_PAGE: u64 = 100;
+/// `GET /webhooks` is documented as a list, but one of Immuta's examples shows a single webhook:
+/// accept a list, an object holding one under `webhooks`/`hits`/`records`, or a single webhook.
+pub fn webhook_list(answer: &Value) -> Result<Vec<Webhook>, ShapeError> {
+    let read = webhook(Endpoint::WebhookList);
+    if let Value::Array(items) = answer {
+        return read_list(Endpoint::WebhookList, "", items, read);
+    }
+    let f = Fields::of(Endpoint::WebhookList, answer)?;
+    match ["webhooks", "hits", "records"]
+        .into_iter()
+        .find(|m| f.has(m))
+    {
+        Some(member) => f.list(member, read),
+        None => Ok(vec![read(f)?]),
+    }
+}
+
+/// `GET /webhooks/actions`: the notification types a webhook can subscribe to.
+pub fn actions(answer: &Value) -> Result<Vec<String>, ShapeError> {
+    let mistyped = |field: String| ShapeError {
+        endpoint: Endpoint::WebhookActions,
+        field,
+        problem: "is not a list of notification type names".into(),
+    };
+    let Value::Array(items) = answer else {
+        return Err(mistyped("(answer)".into()));
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            item.as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| mistyped(format!("[{i}]")))
+        })
+        .collect()
+}
+
+/// The answer of `POST /webhooks`: `{createdWebhooks: [...], errors: [...]}`.
+pub fn created(answer: &Value) -> Result<Vec<Webhook>, ShapeError> {
+    Fields::of(Endpoint::WebhookCreate, answer)?
+        .list("createdWebhooks", webhook(Endpoint::WebhookCreate))
+}
+
+/// A page of `GET /webhooks/history`.
+pub fn history_page(answer: &Value) -> Result<Page<Delivery>, ShapeError> {
+    Page::read(Endpoint::WebhookHistory, "records", answer, delivery)
+}
 
 impl ImmutaClient {
+    /// The notification types this tenant's webhooks can subscribe to.
+    pub async fn webhook_actions(&self, deadline: Instant) -> Result<Vec<String>, ImmutaError> {
+        Ok(actions(&self.get("/webhooks/actions", deadline).await?)?)
+    }
+
     pub async fn list_webhooks(&self, deadline: Instant) -> Result<Vec<Webhook>, ImmutaError> {
-        Ok(
-            match self.get_json::<WebhookList>("/webhooks", deadline).await? {
-                WebhookList::Array(hooks) | WebhookList::Wrapped { webhooks: hooks } => hooks,
-                WebhookList::Single(hook) => vec![hook],
-            },
-        )
+        Ok(webhook_list(&self.get("/webhooks", deadline).await?)?)
     }
 
     /// Creates webhooks; returns what Immuta says it created.
@@ -105,57 +172,35 @@ impl ImmutaClient {
     ) -> Result<Vec<Webhook>, ImmutaError> {
         let body = serde_json::json!({ "webhooks": webhooks });
         let answer = self
-            .request(Method::POST, "/webhooks", Some(&body), deadline)
+            .send(Method::POST, "/webhooks", Some(&body), deadline)
             .await?;
-        #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Created {
-            #[serde(default)]
-            created_webhooks: Vec<Webhook>,
-            #[serde(default)]
-            errors: Vec<Value>,
-        }
-        let created: Created =
-            serde_json::from_slice(&answer).map_err(|e| decode_error("/webhooks", e))?;
-        if !created.errors.is_empty() {
-            let errors = Value::Array(created.errors).to_string();
+        let f = Fields::of(Endpoint::WebhookCreate, &answer)?;
+        if let Some(Value::Array(errors)) = f.raw("errors")
+            && !errors.is_empty()
+        {
             return Err(ImmutaError::Status {
                 path: "/webhooks".into(),
                 status: 200,
-                body: errors,
+                body: Value::Array(errors.clone()).to_string(),
             });
         }
-        Ok(created.created_webhooks)
+        Ok(created(&answer)?)
     }
 
     /// Every failed delivery in the webhook history, global webhooks included (all pages).
     pub async fn failed_deliveries(&self, deadline: Instant) -> Result<Vec<Delivery>, ImmutaError> {
-        #[derive(Deserialize)]
-        struct Page {
-            #[serde(default)]
-            count: Value,
-            #[serde(default)]
-            records: Vec<Delivery>,
-        }
-        let mut all = Vec::new();
-        loop {
-            let path = format!(
-                "/webhooks/history?successOrFailure=failure&includeGlobal=true&pageSize={HISTORY_PAGE}&offset={}",
-                all.len()
-            );
-            let page: Page = self.get_json(&path, deadline).await?;
-            // `count` is a string in Immuta's examples ("0", "1").
-            let count = page
-                .count
-                .as_u64()
-                .or_else(|| page.count.as_str().and_then(|c| c.parse().ok()));
-            let received = page.records.len() as u64;
-            all.extend(page.records);
-            let done = count.map_or(received < HISTORY_PAGE, |count| all.len() as u64 >= count);
-            if done || received == 0 {
-                return Ok(all);
-            }
-        }
+        let paging = Paging {
+            member: "records",
+            size_parameter: "pageSize",
+        };
+        self.all_pages(
+            Endpoint::WebhookHistory,
+            "/webhooks/history?successOrFailure=failure&includeGlobal=true",
+            paging,
+            delivery,
+            deadline,
+        )
+        .await
     }
 
     /// Asks Immuta to send a recorded delivery again (`POST /webhooks/history/retry/{id}`).
@@ -165,53 +210,14 @@ impl ImmutaClient {
         deadline: Instant,
     ) -> Result<Delivery, ImmutaError> {
         let path = format!("/webhooks/history/retry/{}", encode(id.as_str()));
-        let answer = self.request(Method::POST, &path, None, deadline).await?;
-        serde_json::from_slice(&answer).map_err(|e| decode_error(&path, e))
+        let answer = self.send(Method::POST, &path, None, deadline).await?;
+        Ok(delivery(Fields::of(Endpoint::WebhookRetry, &answer)?)?)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn seed_webhook_lists_parse_in_both_shapes() {
-        for body in [
-            include_str!("../../../events/immuta-api/webhooks-list.json"),
-            include_str!("../../../events/immuta-api/webhook-get.json"),
-        ] {
-            let list: WebhookList = serde_json::from_str(body).unwrap();
-            let hooks = match list {
-                WebhookList::Array(h) | WebhookList::Wrapped { webhooks: h } => h,
-                WebhookList::Single(h) => vec![h],
-            };
-            assert_eq!(hooks[0].name, "internal-automatic-subscription-webhook");
-        }
-        let created: Value = serde_json::from_str(include_str!(
-            "../../../events/immuta-api/webhooks-create-response.json"
-        ))
-        .unwrap();
-        let hook: Webhook = serde_json::from_value(created["createdWebhooks"][0].clone()).unwrap();
-        assert_eq!(hook.name, "ViewMonitorHook");
-    }
-
-    #[test]
-    fn seed_history_records_parse() {
-        let page: Value = serde_json::from_str(include_str!(
-            "../../../events/immuta-api/webhooks-history-failure.json"
-        ))
-        .unwrap();
-        let record: Delivery = serde_json::from_value(page["records"][0].clone()).unwrap();
-        assert_eq!(
-            (record.status_code, record.webhook_name()),
-            (Some(500), Some("webhook"))
-        );
-        let retried: Delivery = serde_json::from_str(include_str!(
-            "../../../events/immuta-api/webhooks-history-retry-response.json"
-        ))
-        .unwrap();
-        assert_eq!(retried.id.as_str(), "228");
-    }
 
     #[test]
     fn secrets_are_not_in_debug_output() {
@@ -224,5 +230,21 @@ mod tests {
             secret: Some("hunter2".into()),
         };
         assert!(!format!("{hook:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn a_delivery_names_its_webhook_from_the_request_or_the_record() {
+        let read = |answer: Value| {
+            delivery(Fields::of(Endpoint::WebhookHistory, &answer).unwrap()).unwrap()
+        };
+        let from_request =
+            read(serde_json::json!({"id": 1, "request": {"webhookName": "a"}, "name": "b"}));
+        assert_eq!(from_request.webhook_name.as_deref(), Some("a"));
+        let from_record =
+            read(serde_json::json!({"id": 1, "request": {}, "name": "b", "statusCode": "500"}));
+        assert_eq!(
+            (from_record.webhook_name.as_deref(), from_record.status_code),
+            (Some("b"), Some(500))
+        );
     }
 }

@@ -82,18 +82,19 @@ async fn reads_objects_and_view_sql_in_both_answer_forms() {
         (
             ds.name.as_str(),
             ds.blob_handler_type.as_deref(),
-            ds.is_unavailable()
+            ds.deleted,
+            ds.explicit_disabled
         ),
-        ("Source 3", Some("PostgreSQL"), false)
+        ("Source 3", Some("PostgreSQL"), false, None),
+        "a data source answer carries no disabled state, as documented"
     );
+    // The project detail does not say whether it is equalized: the state endpoint does.
     let p = c.project(&id(100), soon()).await.unwrap();
-    assert_eq!((p.is_live(), p.equalized()), (true, Some(false)));
-    assert!(
-        !c.equalization_state(&id(100), soon())
-            .await
-            .unwrap()
-            .is_equalized()
-    );
+    assert_eq!((p.status.as_deref(), p.is_equalized), (Some("open"), None));
+    assert!(!c.is_equalized(&p, soon()).await.unwrap());
+    let p = c.project(&id(101), soon()).await.unwrap();
+    assert!(c.is_equalized(&p, soon()).await.unwrap());
+    assert_eq!(sim.count("GET /project/{id}/checkEqualizationState"), 2);
     assert_eq!(c.equalized_projects(soon()).await.unwrap().len(), 21);
 
     let sql = c
@@ -156,6 +157,29 @@ async fn token_auth_exchanges_the_key_and_renews_once_on_401() {
 }
 
 #[tokio::test]
+async fn a_list_that_ends_before_its_count_is_an_error_not_a_shorter_list() {
+    let sim = Simulator::start(tenant(), KEY).await.unwrap();
+    let c = client(&sim, &[("IMMUTA_PAGE_SIZE", "15")]);
+    // Members leave between two pages: the second page comes back empty below the count.
+    sim.set_faults(Faults {
+        truncate_lists_at: Some(15),
+        ..Faults::default()
+    });
+    let err = c.project_data_sources(&id(7), soon()).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ImmutaError::Truncated {
+                count: 40,
+                received: 15,
+                ..
+            }
+        ) && err.is_retryable(),
+        "{err}"
+    );
+}
+
+#[tokio::test]
 async fn rate_limits_and_server_errors_are_retried_with_backoff() {
     let sim = Simulator::start(tenant(), KEY).await.unwrap();
     let c = client(&sim, &[]);
@@ -173,13 +197,29 @@ async fn rate_limits_and_server_errors_are_retried_with_backoff() {
     );
     assert_eq!(sim.count("GET /dataSource/{id}"), 3);
 
+    // Retry-After as an HTTP-date (here two seconds away, whole seconds as HTTP dates are).
+    sim.set_faults(Faults {
+        fail_next: 1,
+        kinds: vec![FaultKind::TooManyRequests],
+        retry_after_date: true,
+        retry_after_secs: 2,
+        ..Faults::default()
+    });
+    let started = Instant::now();
+    c.data_source(&id(1), soon()).await.unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(1_000),
+        "the date form of Retry-After was honoured, not a quick backoff: {:?}",
+        started.elapsed()
+    );
+
     sim.set_faults(Faults {
         fail_next: 3,
         kinds: vec![FaultKind::ServerError],
         ..Faults::default()
     });
     c.data_source(&id(1), soon()).await.unwrap();
-    assert_eq!(sim.count("GET /dataSource/{id}"), 7);
+    assert_eq!(sim.count("GET /dataSource/{id}"), 9);
 }
 
 #[tokio::test]

@@ -7,8 +7,9 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use lambda_runtime::LambdaEvent;
 use thiserror::Error;
 use tracing::{error, info, warn};
-use view_sync_core::QueueMessage;
 use view_sync_core::keys::{self, ReconcileKey};
+use view_sync_core::reads::DisabledHint;
+use view_sync_core::{Id, QueueMessage, want};
 
 use crate::reconcile::Reconciler;
 
@@ -31,6 +32,7 @@ pub async fn handle(
     let records = event.payload.records;
     let mut failed: BTreeSet<usize> = BTreeSet::new();
     let mut keyed: Vec<(ReconcileKey, usize)> = Vec::new();
+    let mut hints: Vec<(usize, (Id, DisabledHint))> = Vec::new();
     for (index, record) in records.iter().enumerate() {
         let id = record.message_id.as_deref().unwrap_or("<no messageId>");
         let message = match QueueMessage::decode(record.body.as_deref().unwrap_or_default()) {
@@ -41,6 +43,9 @@ pub async fn handle(
                 continue;
             }
         };
+        if let Some(hint) = want::disabled_hint(&message.notification, message.received_at_ms) {
+            hints.push((index, hint));
+        }
         match keys::key_for(&message.notification) {
             Ok(Some(key)) => keyed.push((key, index)),
             Ok(None) => {
@@ -50,6 +55,14 @@ pub async fn handle(
                 error!(message_id = id, error = %e, "notification without the ids its type needs");
                 failed.insert(index);
             }
+        }
+    }
+    // The hints are kept before any key is reconciled, so that this batch's reads see them.
+    if !hints.is_empty() {
+        let kept: Vec<(Id, DisabledHint)> = hints.iter().map(|(_, hint)| hint.clone()).collect();
+        if let Err(e) = reconciler.record_disabled_hints(&kept, deadline).await {
+            warn!(records = hints.len(), error = %e, "could not keep the disabled hints; their records will be retried");
+            failed.extend(hints.iter().map(|(index, _)| *index));
         }
     }
     let merged = keys::merge(keyed);

@@ -5,6 +5,7 @@ use std::time::Duration;
 use immuta::{ImmutaConfig, ViewSqlEndpoint};
 use view_sync_core::naming::ViewNameTemplate;
 use view_sync_core::settings::{ConfigError, Settings};
+use view_sync_core::want::HandlerFilter;
 use views::StoreConfig;
 
 /// Settings that may come from Secrets Manager (`<NAME>_SECRET_ARN`) instead of the environment.
@@ -16,8 +17,8 @@ pub struct ProcessorConfig {
     pub view_sql: ViewSqlEndpoint,
     pub store: StoreConfig,
     pub naming: ViewNameTemplate,
-    /// `blobHandlerType`s this deployment serves; `None`: all.
-    pub handler_types: Option<Vec<String>>,
+    /// `blobHandlerType`s this deployment serves (`HANDLER_TYPES`).
+    pub handlers: HandlerFilter,
     /// Kept free before the Lambda deadline to report the batch.
     pub deadline_margin: Duration,
 }
@@ -33,19 +34,24 @@ impl ProcessorConfig {
             ViewNameTemplate::default(),
             ViewNameTemplate::parse,
         )?;
-        let handler_types = settings.optional("HANDLER_TYPES").map(|list| {
-            list.split(',')
-                .map(str::trim)
-                .filter(|h| !h.is_empty())
-                .map(str::to_owned)
-                .collect::<Vec<_>>()
-        });
-        if handler_types.as_ref().is_some_and(Vec::is_empty) {
-            return Err(ConfigError::new(
-                "HANDLER_TYPES",
-                "lists no handler type; leave it unset to serve all",
-            ));
-        }
+        let handlers = match settings.optional("HANDLER_TYPES") {
+            None => HandlerFilter::all(),
+            Some(list) => {
+                let types: Vec<String> = list
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|h| !h.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                if types.is_empty() {
+                    return Err(ConfigError::new(
+                        "HANDLER_TYPES",
+                        "lists no handler type; leave it unset to serve all",
+                    ));
+                }
+                HandlerFilter::only(types)
+            }
+        };
         let deadline_margin =
             Duration::from_millis(settings.number_or("DEADLINE_MARGIN_MS", 2_000, 0..=60_000)?);
         Ok(Self {
@@ -53,18 +59,9 @@ impl ProcessorConfig {
             view_sql,
             store,
             naming,
-            handler_types,
+            handlers,
             deadline_margin,
         })
-    }
-
-    /// Whether views are made for data sources of this `blobHandlerType`.
-    pub fn serves(&self, handler: Option<&str>) -> bool {
-        match (&self.handler_types, handler) {
-            (None, _) => true,
-            (Some(types), Some(handler)) => types.iter().any(|t| t.eq_ignore_ascii_case(handler)),
-            (Some(_), None) => false,
-        }
     }
 }
 
@@ -89,11 +86,13 @@ mod tests {
     }
 
     #[test]
-    fn handler_types_filter_case_insensitively() {
+    fn handler_types_are_a_comma_list() {
         let c = config(&[("HANDLER_TYPES", "PostgreSQL, Apache Impala")]).unwrap();
-        assert!(c.serves(Some("postgresql")) && c.serves(Some("Apache Impala")));
-        assert!(!c.serves(Some("Snowflake")) && !c.serves(None));
-        assert!(config(&[]).unwrap().serves(Some("Anything")));
+        assert_eq!(
+            c.handlers,
+            HandlerFilter::only(vec!["PostgreSQL".into(), "Apache Impala".into()])
+        );
+        assert_eq!(config(&[]).unwrap().handlers, HandlerFilter::all());
     }
 
     #[test]

@@ -16,7 +16,9 @@ use view_sync_core::Id;
 use view_sync_core::keys::ReconcileKey;
 use view_sync_core::naming::NameParts;
 use view_sync_core::plan::{self, Decision, DesiredView, Scope, Target, ViewKey};
+use view_sync_core::reads::DisabledHint;
 use view_sync_core::view_sql::{ViewSql, ViewSqlError};
+use view_sync_core::want::{self, DisabledHints, SourceVerdict, WantedView};
 use views::{ViewStore, ViewsError, now_micros};
 
 use crate::config::ProcessorConfig;
@@ -74,7 +76,6 @@ struct Wanted {
 struct Resolution {
     /// `None`: nothing to do (e.g. a data source of a handler type we do not serve).
     scope: Option<Scope>,
-    observed_at: i64,
     wanted: Vec<Wanted>,
 }
 
@@ -107,10 +108,32 @@ impl Reconciler {
         &self.immuta
     }
 
+    /// Keeps the disabled hints of a batch's notifications (see `views::hints`).
+    pub async fn record_disabled_hints(
+        &self,
+        hints: &[(Id, DisabledHint)],
+        deadline: Instant,
+    ) -> Result<(), ReconcileError> {
+        Ok(retry_while_transient(deadline, || self.store.record_disabled_hints(hints)).await?)
+    }
+
     /// Reconciles every key, finishing before `deadline`. Each key gets its own result, so that
     /// only the notifications behind a failed key are retried.
     pub async fn reconcile(&self, keys: &[ReconcileKey], deadline: Instant) -> Vec<KeyResult> {
-        let resolutions = join_all(keys.iter().map(|key| self.resolve(key, deadline))).await;
+        // Noted before the first read: see "the newer read must win" in DESIGN.md. The disabled
+        // hints are read after it, so a hint kept by a newer reconcile is never missed by a
+        // reconcile that counts as newer.
+        let observed_at = now_micros();
+        let hints = match retry_while_transient(deadline, || self.store.disabled_hints()).await {
+            Ok(hints) => hints,
+            Err(error) => {
+                warn!(error = %error, "could not read the disabled hints; every key of the batch fails");
+                let error = ReconcileError::from(error);
+                return keys.iter().map(|_| Err(copy_error(&error))).collect();
+            }
+        };
+        let resolutions =
+            join_all(keys.iter().map(|key| self.resolve(key, &hints, deadline))).await;
         let wanted: BTreeMap<ViewKey, String> = resolutions
             .iter()
             .filter_map(|r| r.as_ref().ok())
@@ -126,19 +149,21 @@ impl Reconciler {
             wanted.into_keys().zip(fetched).collect();
 
         let mut results: Vec<KeyResult> = Vec::with_capacity(keys.len());
-        let mut work: Vec<(i64, Target, usize)> = Vec::new();
+        let mut work: Vec<(Target, usize)> = Vec::new();
         for (index, resolution) in resolutions.into_iter().enumerate() {
             match self.targets_of(resolution, &sql, deadline).await {
-                Ok((observed_at, targets, failure)) => {
-                    work.extend(targets.into_iter().map(|t| (observed_at, t, index)));
+                Ok((targets, failure)) => {
+                    work.extend(targets.into_iter().map(|t| (t, index)));
                     results.push(failure.map_or(Ok(Vec::new()), Err));
                 }
                 Err(error) => results.push(Err(error)),
             }
         }
-        // Newest decision first: an older one for the same view is then superseded without DDL.
-        work.sort_by_key(|(observed_at, _, _)| std::cmp::Reverse(*observed_at));
-        for (observed_at, target, index) in work {
+        // Every key of the batch read Immuta as of `observed_at`. Two keys disagree about a view
+        // only when Immuta changed between their reads; then absent is applied last and wins,
+        // the outcome that exposes no data (the next notification or re-sync settles it).
+        work.sort_by_key(|(target, _)| matches!(target, Target::Absent(_)));
+        for (target, index) in work {
             let applied =
                 retry_while_transient(deadline, || self.store.apply(&target, observed_at)).await;
             match applied {
@@ -184,10 +209,10 @@ impl Reconciler {
         resolution: Result<Resolution, ReconcileError>,
         sql: &BTreeMap<ViewKey, Result<DesiredView, ReconcileError>>,
         deadline: Instant,
-    ) -> Result<(i64, Vec<Target>, Option<ReconcileError>), ReconcileError> {
+    ) -> Result<(Vec<Target>, Option<ReconcileError>), ReconcileError> {
         let resolution = resolution?;
         let Some(scope) = resolution.scope else {
-            return Ok((resolution.observed_at, Vec::new(), None));
+            return Ok((Vec::new(), None));
         };
         let rows = retry_while_transient(deadline, || self.store.rows(&scope)).await?;
         let mut desired = Vec::new();
@@ -207,7 +232,7 @@ impl Reconciler {
             .into_iter()
             .filter(|t| !matches!(t, Target::Absent(view) if unreadable.contains(view)))
             .collect();
-        Ok((resolution.observed_at, targets, failure))
+        Ok((targets, failure))
     }
 
     async fn desired(
@@ -239,64 +264,14 @@ impl Reconciler {
     async fn resolve(
         &self,
         key: &ReconcileKey,
+        hints: &DisabledHints,
         deadline: Instant,
     ) -> Result<Resolution, ReconcileError> {
-        // Noted before the first read: see "the newer read must win" in DESIGN.md.
-        let observed_at = now_micros();
-        let resolution = |scope, wanted| {
-            Ok(Resolution {
-                scope,
-                observed_at,
-                wanted,
-            })
-        };
         match key {
             ReconcileKey::DataSource { data_source_id } => {
                 let scope = Scope::DataSource(data_source_id.clone());
-                self.resolve_source(scope, data_source_id, None, observed_at, deadline)
+                self.resolve_source(scope, data_source_id, None, hints, deadline)
                     .await
-            }
-            ReconcileKey::Project { project_id } => {
-                let scope = Some(Scope::Project(project_id.clone()));
-                let project = match self.immuta.project(project_id, deadline).await {
-                    Ok(project) if project.is_live() => project,
-                    Ok(_) | Err(ImmutaError::NotFound { .. }) => {
-                        return resolution(scope, Vec::new());
-                    }
-                    Err(e) => return Err(e.into()),
-                };
-                let equalized = match project.equalized() {
-                    Some(equalized) => equalized,
-                    None => self
-                        .immuta
-                        .equalization_state(project_id, deadline)
-                        .await?
-                        .is_equalized(),
-                };
-                if !equalized {
-                    return resolution(scope, Vec::new());
-                }
-                let sources = self
-                    .immuta
-                    .project_data_sources(project_id, deadline)
-                    .await?;
-                let wanted = sources
-                    .iter()
-                    .filter(|s| {
-                        !s.deleted
-                            && !s.disabled
-                            && self.config.serves(s.blob_handler_type.as_deref())
-                    })
-                    .map(|s| {
-                        self.wanted(
-                            project_id,
-                            &project.name,
-                            &s.data_source_id,
-                            &s.data_source_name,
-                        )
-                    })
-                    .collect();
-                resolution(scope, wanted)
             }
             ReconcileKey::Membership {
                 project_id,
@@ -306,15 +281,43 @@ impl Reconciler {
                     project_id: project_id.clone(),
                     data_source_id: data_source_id.clone(),
                 };
-                let only = Some(project_id);
                 self.resolve_source(
                     Scope::View(view),
                     data_source_id,
-                    only,
-                    observed_at,
+                    Some(project_id),
+                    hints,
                     deadline,
                 )
                 .await
+            }
+            ReconcileKey::Project { project_id } => {
+                let scope = Some(Scope::Project(project_id.clone()));
+                let project = found(self.immuta.project(project_id, deadline).await)?;
+                let project = match project {
+                    Some(project) if want::project_is_live(Some(&project)) => project,
+                    _ => {
+                        return Ok(Resolution {
+                            scope,
+                            wanted: Vec::new(),
+                        });
+                    }
+                };
+                if !self.immuta.is_equalized(&project, deadline).await? {
+                    return Ok(Resolution {
+                        scope,
+                        wanted: Vec::new(),
+                    });
+                }
+                let members = self
+                    .immuta
+                    .project_data_sources(project_id, deadline)
+                    .await?;
+                let wanted =
+                    want::views_of_project(&project, &members, hints, &self.config.handlers);
+                Ok(Resolution {
+                    scope,
+                    wanted: self.named(wanted),
+                })
             }
         }
     }
@@ -326,72 +329,58 @@ impl Reconciler {
         scope: Scope,
         data_source_id: &Id,
         only_project: Option<&Id>,
-        observed_at: i64,
+        hints: &DisabledHints,
         deadline: Instant,
     ) -> Result<Resolution, ReconcileError> {
-        let Some(source) = self.available_source(data_source_id, deadline).await? else {
-            return Ok(Resolution {
-                scope: Some(scope),
-                observed_at,
-                wanted: Vec::new(),
-            });
+        let source = found(self.immuta.data_source(data_source_id, deadline).await)?;
+        let source = match want::judge_source(source.as_ref(), hints, &self.config.handlers) {
+            SourceVerdict::Gone => {
+                return Ok(Resolution {
+                    scope: Some(scope),
+                    wanted: Vec::new(),
+                });
+            }
+            SourceVerdict::NotServed => {
+                return Ok(Resolution {
+                    scope: None,
+                    wanted: Vec::new(),
+                });
+            }
+            SourceVerdict::Live => source.expect("a live source was read"),
         };
-        if !self.config.serves(source.blob_handler_type.as_deref()) {
-            return Ok(Resolution {
-                scope: None,
-                observed_at,
-                wanted: Vec::new(),
-            });
-        }
         let projects = self
             .immuta
             .equalized_projects_with(data_source_id, deadline)
             .await?;
-        let wanted = projects
-            .iter()
-            .filter(|p| p.is_live_and_equalized() && only_project.is_none_or(|id| &p.id == id))
-            .map(|p| self.wanted(&p.id, &p.name, data_source_id, &source.name))
-            .collect();
+        let wanted = want::views_of_source(&source, &projects, only_project);
         Ok(Resolution {
             scope: Some(scope),
-            observed_at,
-            wanted,
+            wanted: self.named(wanted),
         })
     }
 
-    /// The data source, or `None` when it is gone, deleted or disabled.
-    async fn available_source(
-        &self,
-        id: &Id,
-        deadline: Instant,
-    ) -> Result<Option<immuta::model::DataSource>, ReconcileError> {
-        match self.immuta.data_source(id, deadline).await {
-            Ok(source) if !source.is_unavailable() => Ok(Some(source)),
-            Ok(_) | Err(ImmutaError::NotFound { .. }) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+    fn named(&self, wanted: Vec<WantedView>) -> Vec<Wanted> {
+        wanted
+            .into_iter()
+            .map(|w| Wanted {
+                name: self.config.naming.render(NameParts {
+                    project_id: w.view.project_id.as_str(),
+                    project_name: &w.project_name,
+                    data_source_id: w.view.data_source_id.as_str(),
+                    data_source_name: &w.data_source_name,
+                }),
+                view: w.view,
+            })
+            .collect()
     }
+}
 
-    fn wanted(
-        &self,
-        project_id: &Id,
-        project_name: &str,
-        data_source_id: &Id,
-        data_source_name: &str,
-    ) -> Wanted {
-        let name = self.config.naming.render(NameParts {
-            project_id: project_id.as_str(),
-            project_name,
-            data_source_id: data_source_id.as_str(),
-            data_source_name,
-        });
-        Wanted {
-            view: ViewKey {
-                project_id: project_id.clone(),
-                data_source_id: data_source_id.clone(),
-            },
-            name,
-        }
+/// An object Immuta answered, or `None` when it does not know it (404).
+fn found<T>(read: Result<T, ImmutaError>) -> Result<Option<T>, ReconcileError> {
+    match read {
+        Ok(object) => Ok(Some(object)),
+        Err(ImmutaError::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
     }
 }
 

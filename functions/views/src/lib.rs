@@ -5,6 +5,7 @@
 
 pub mod dialect;
 mod error;
+mod hints;
 pub mod store;
 
 pub use dialect::Dialect;

@@ -80,6 +80,8 @@ pub struct ViewStore {
     dialect: Dialect,
     schema: Option<String>,
     ledger: String,
+    /// The newest disabled hint per data source (see [`crate::hints`]), named after the ledger.
+    hints: String,
     ledger_ready: OnceCell<()>,
 }
 
@@ -125,11 +127,16 @@ impl ViewStore {
                 ViewsError::Unavailable("DATABASE_URL is not a valid database URL".into())
             })?;
         let ledger = dialect.qualified(config.schema.as_deref(), &config.ledger_table);
+        let hints = dialect.qualified(
+            config.schema.as_deref(),
+            &format!("{}_disabled_hints", config.ledger_table),
+        );
         Ok(Self {
             pool,
             dialect,
             schema: config.schema.clone(),
             ledger,
+            hints,
             ledger_ready: OnceCell::new(),
         })
     }
@@ -147,7 +154,11 @@ impl ViewStore {
         self.dialect.qualified(self.schema.as_deref(), name)
     }
 
-    /// Creates the ledger table (and the schema, if named) once per process.
+    pub(crate) fn hints_table(&self) -> &str {
+        &self.hints
+    }
+
+    /// Creates the ledger and hints tables (and the schema, if named) once per process.
     pub async fn ensure_ledger(&self) -> Result<(), ViewsError> {
         self.ledger_ready
             .get_or_try_init(|| async {
@@ -162,6 +173,7 @@ impl ViewStore {
                      observed_at BIGINT NOT NULL, updated_at BIGINT NOT NULL, PRIMARY KEY (project_id, data_source_id))",
                     self.ledger
                 ));
+                statements.push(self.hints_table_ddl());
                 for statement in statements {
                     sqlx::raw_sql(AssertSqlSafe(statement))
                         .execute(&self.pool)

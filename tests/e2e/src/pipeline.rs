@@ -9,6 +9,7 @@ use std::time::Duration;
 use immuta_simulator::Simulator;
 use immuta_simulator::actions::Action;
 use immuta_simulator::tenant::Tenant;
+use immuta_simulator::view_sql::SqlDialect;
 use immuta_simulator::webhooks::Shape;
 use processor::{ProcessorConfig, Reconciler};
 use receiver::{Receiver, ReceiverConfig, SqsSink};
@@ -133,10 +134,18 @@ impl Pipeline {
             options.max_receive_count,
         )
         .await;
+        let target = Target::new(database);
+        // The simulator writes view SQL for this database, over base tables in the test's schema.
+        let mut tenant = tenant;
+        tenant.sql_dialect = match database {
+            Database::Sqlite => SqlDialect::Sqlite,
+            Database::Postgres(_) => SqlDialect::Postgres,
+            Database::MariaDb(_) => SqlDialect::Mysql,
+        };
+        tenant.table_schema = target.schema.clone();
         let simulator = Simulator::start(tenant, API_KEY)
             .await
             .expect("start the simulator");
-        let target = Target::new(database);
 
         let mut receiver_env = environment(&[
             ("QUEUE_URL", queues.url.clone()),
@@ -160,6 +169,8 @@ impl Pipeline {
                 .expect("processor configuration"),
         )
         .expect("reconciler");
+        let base_tables = simulator.tenant().base_tables();
+        create_base_tables(reconciler.store(), &base_tables).await;
 
         let functions = match options.runtime {
             Runtime::InProcess => {
@@ -284,8 +295,9 @@ impl Pipeline {
             .expect("read the ledger");
         let mut views = BTreeSet::new();
         for row in rows.into_iter().filter(|r| r.state == RowState::Present) {
+            // Every base table has rows in every region, so a filtered view is never empty.
             let sql = format!(
-                "SELECT project_id, data_source_id, policy FROM {}",
+                "SELECT project_id, data_source_id, policy FROM {} LIMIT 1",
                 row.view_name
             );
             let view: (String, String, String) = sqlx::query_as(AssertSqlSafe(sql))
@@ -349,6 +361,21 @@ impl Pipeline {
         if let Some(dir) = &self.dir {
             let _ = std::fs::remove_dir_all(dir);
         }
+    }
+}
+
+/// Creates the simulator's base tables (with their rows) in the target database, in the schema
+/// the views go to.
+pub async fn create_base_tables(store: &views::ViewStore, statements: &[String]) {
+    store
+        .ensure_ledger()
+        .await
+        .expect("create the schema and the ledger");
+    for statement in statements {
+        sqlx::raw_sql(AssertSqlSafe(statement.clone()))
+            .execute(store.pool())
+            .await
+            .unwrap_or_else(|e| panic!("{statement}: {e}"));
     }
 }
 

@@ -3,7 +3,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::tenant::Tenant;
+use crate::tenant::{DataSourceState, ProjectState, Tenant};
+use crate::view_sql::{Masking, next_region};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(
@@ -23,11 +24,23 @@ pub enum Action {
     DeleteDataSource {
         data_source_id: u64,
     },
+    /// A data policy of the source changes: its masking moves to the next in the cycle.
     BumpDataSourcePolicy {
         data_source_id: u64,
     },
+    /// A policy of the project changes: its row filter moves to the next region in the cycle.
     BumpProjectPolicy {
         project_id: u64,
+    },
+    /// The masking policy on the source's `email` column becomes `masking`.
+    SetMasking {
+        data_source_id: u64,
+        masking: Masking,
+    },
+    /// The project's row filter becomes `region` (`None`: every row).
+    SetRowFilter {
+        project_id: u64,
+        region: Option<String>,
     },
     AddToProject {
         project_id: u64,
@@ -42,6 +55,9 @@ pub enum Action {
         equalized: bool,
     },
     CloseProject {
+        project_id: u64,
+    },
+    DeleteProject {
         project_id: u64,
     },
     MarketplaceDataSourcesUpdated {
@@ -99,16 +115,26 @@ impl Action {
             }
             Action::BumpDataSourcePolicy { data_source_id } => {
                 let d = source(tenant, *data_source_id)?;
-                d.policy_version += 1;
-                json!({"dataSourceName": d.name, "triggeredByGlobal": false, "conflictCount": 0, "policyType": "data",
-                       "handlerId": d.policy_version, "previousHandlerId": d.policy_version - 1, "dataSourceType": "queryable",
-                       "notificationType": "policyUpdated", "modelType": "datasource", "modelId": d.id, "notifyInitiator": false})
+                d.masking = d.masking.next();
+                data_policy_changed(d)
+            }
+            Action::SetMasking {
+                data_source_id,
+                masking,
+            } => {
+                let d = source(tenant, *data_source_id)?;
+                d.masking = *masking;
+                data_policy_changed(d)
             }
             Action::BumpProjectPolicy { project_id } => {
                 let p = project(tenant, *project_id)?;
-                p.policy_version += 1;
-                json!({"projectName": p.name, "policyType": "subscription", "hasWorkspace": false,
-                       "notificationType": "policyUpdated", "modelType": "project", "modelId": p.id})
+                p.region = next_region(p.region.as_deref());
+                project_policy_changed(p)
+            }
+            Action::SetRowFilter { project_id, region } => {
+                let p = project(tenant, *project_id)?;
+                p.region = region.clone();
+                project_policy_changed(p)
             }
             Action::AddToProject {
                 project_id,
@@ -136,6 +162,7 @@ impl Action {
             } => {
                 let p = project(tenant, *project_id)?;
                 p.equalized = *equalized;
+                p.equalization_configured |= *equalized;
                 json!({"projectName": p.name, "equalized": equalized, "notificationType": "projectEqualizationToggled",
                        "modelType": "project", "modelId": p.id})
             }
@@ -143,6 +170,11 @@ impl Action {
                 let p = project(tenant, *project_id)?;
                 p.closed = true;
                 json!({"projectName": p.name, "notificationType": "projectDisabled", "modelType": "project", "modelId": p.id})
+            }
+            Action::DeleteProject { project_id } => {
+                let p = project(tenant, *project_id)?;
+                p.deleted = true;
+                json!({"projectName": p.name, "notificationType": "modelDeleted", "modelType": "project", "modelId": p.id})
             }
             Action::MarketplaceDataSourcesUpdated { data_product_id } => {
                 return Ok(json!({
@@ -157,20 +189,27 @@ impl Action {
     }
 }
 
-fn source(
-    tenant: &mut Tenant,
-    id: u64,
-) -> Result<&mut crate::tenant::DataSourceState, UnknownObject> {
+fn data_policy_changed(d: &mut DataSourceState) -> Value {
+    d.policy_version += 1;
+    json!({"dataSourceName": d.name, "triggeredByGlobal": false, "conflictCount": 0, "policyType": "data",
+           "handlerId": d.policy_version, "previousHandlerId": d.policy_version - 1, "dataSourceType": "queryable",
+           "notificationType": "policyUpdated", "modelType": "datasource", "modelId": d.id, "notifyInitiator": false})
+}
+
+fn project_policy_changed(p: &mut ProjectState) -> Value {
+    p.policy_version += 1;
+    json!({"projectName": p.name, "policyType": "subscription", "hasWorkspace": false,
+           "notificationType": "policyUpdated", "modelType": "project", "modelId": p.id})
+}
+
+fn source(tenant: &mut Tenant, id: u64) -> Result<&mut DataSourceState, UnknownObject> {
     tenant
         .data_sources
         .get_mut(&id)
         .ok_or_else(|| UnknownObject(format!("data source {id}")))
 }
 
-fn project(
-    tenant: &mut Tenant,
-    id: u64,
-) -> Result<&mut crate::tenant::ProjectState, UnknownObject> {
+fn project(tenant: &mut Tenant, id: u64) -> Result<&mut ProjectState, UnknownObject> {
     tenant
         .projects
         .get_mut(&id)

@@ -24,7 +24,12 @@ pub struct Faults {
     pub fail_next: u32,
     pub kinds: Vec<FaultKind>,
     pub retry_after_secs: u64,
+    /// Send `Retry-After` as an HTTP-date (`retryAfterSecs` from now) instead of seconds.
+    pub retry_after_date: bool,
     pub hang_ms: u64,
+    /// Lists keep announcing their whole count but hold no items past this offset, as when
+    /// items go away between two pages.
+    pub truncate_lists_at: Option<usize>,
     pub seed: u64,
 }
 
@@ -36,7 +41,9 @@ impl Default for Faults {
             fail_next: 0,
             kinds: vec![FaultKind::ServerError],
             retry_after_secs: 1,
+            retry_after_date: false,
             hang_ms: 30_000,
+            truncate_lists_at: None,
             seed: 0x5EED,
         }
     }

@@ -6,9 +6,11 @@
 #![forbid(unsafe_code)]
 
 pub mod actions;
+pub mod answers;
 pub mod faults;
 mod server;
 pub mod tenant;
+pub mod view_sql;
 pub mod webhooks;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -82,6 +84,7 @@ impl Shared {
             id,
             webhook_id: target.id,
             webhook_name: target.name.clone(),
+            url: target.url.clone(),
             notification_type: notification_type.to_owned(),
             status_code: status.unwrap_or(500),
             body: body.clone(),

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use crate::faults::{FaultKind, Faults};
 use crate::webhooks::{Shape, WebhookTarget};
-use crate::{Shared, actions::Action};
+use crate::{Shared, actions::Action, answers};
 
 type S = State<Arc<Shared>>;
 
@@ -38,6 +38,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
             get(view_sql),
         )
         .route("/webhooks", get(list_webhooks).post(create_webhooks))
+        .route("/webhooks/actions", get(webhook_actions))
         .route("/webhooks/history", get(webhook_history))
         .route("/webhooks/history/retry/{id}", post(retry_delivery))
         .layer(middleware::from_fn_with_state(
@@ -82,10 +83,17 @@ async fn count_and_inject_faults(
     let number = shared.request_number.fetch_add(1, Ordering::Relaxed);
     let (latency, fault, retry_after, hang) = {
         let mut faults = shared.faults.lock().unwrap();
+        let retry_after = if faults.retry_after_date {
+            httpdate::fmt_http_date(
+                std::time::SystemTime::now() + Duration::from_secs(faults.retry_after_secs),
+            )
+        } else {
+            faults.retry_after_secs.to_string()
+        };
         (
             faults.latency_ms,
             faults.draw(number),
-            faults.retry_after_secs,
+            retry_after,
             faults.hang_ms,
         )
     };
@@ -99,9 +107,9 @@ async fn count_and_inject_faults(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate limit exceeded (simulated)",
             );
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, retry_after.into());
+            if let Ok(value) = header::HeaderValue::from_str(&retry_after) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
             response
         }
         Some(FaultKind::ServerError) => error(
@@ -145,7 +153,7 @@ async fn issue_token(State(shared): S, Json(body): Json<Value>) -> Response {
         shared.request_number.fetch_add(1, Ordering::Relaxed)
     );
     shared.tokens.lock().unwrap().insert(token.clone());
-    Json(json!({"token": token})).into_response()
+    Json(json!({"authenticated": true, "token": token})).into_response()
 }
 
 fn id(text: &str) -> Option<u64> {
@@ -153,8 +161,9 @@ fn id(text: &str) -> Option<u64> {
 }
 
 async fn data_source(State(shared): S, Path(raw): Path<String>) -> Response {
-    match id(&raw).and_then(|id| shared.tenant.lock().unwrap().data_source_json(id)) {
-        Some(body) => Json(body).into_response(),
+    let tenant = shared.tenant.lock().unwrap();
+    match id(&raw).and_then(|id| tenant.data_sources.get(&id)) {
+        Some(d) => Json(answers::data_source(&tenant, d)).into_response(),
         None => error(StatusCode::NOT_FOUND, "data source not found"),
     }
 }
@@ -162,7 +171,7 @@ async fn data_source(State(shared): S, Path(raw): Path<String>) -> Response {
 async fn project(State(shared): S, Path(raw): Path<String>) -> Response {
     let tenant = shared.tenant.lock().unwrap();
     match id(&raw).and_then(|id| tenant.projects.get(&id)) {
-        Some(p) => Json(tenant.project_json(p)).into_response(),
+        Some(p) => Json(answers::project(p)).into_response(),
         None => error(StatusCode::NOT_FOUND, "project not found"),
     }
 }
@@ -170,8 +179,7 @@ async fn project(State(shared): S, Path(raw): Path<String>) -> Response {
 async fn equalization_state(State(shared): S, Path(raw): Path<String>) -> Response {
     let tenant = shared.tenant.lock().unwrap();
     match id(&raw).and_then(|id| tenant.projects.get(&id)) {
-        Some(p) => Json(json!({"equalizationState": if p.equalized { "active" } else { "off" }}))
-            .into_response(),
+        Some(p) => Json(answers::equalization_state(p)).into_response(),
         None => error(StatusCode::NOT_FOUND, "project not found"),
     }
 }
@@ -185,22 +193,40 @@ struct PageQuery {
     size: Option<usize>,
 }
 
-fn page(items: Vec<Value>, query: &PageQuery, default_size: usize, member: &str) -> Response {
+fn page(
+    shared: &Shared,
+    items: Vec<Value>,
+    query: &PageQuery,
+    default_size: usize,
+    member: &str,
+) -> Response {
     let count = items.len();
     let offset = query.offset.unwrap_or(0);
     let size = query.size.unwrap_or(default_size).max(1);
-    let page: Vec<Value> = items.into_iter().skip(offset).take(size).collect();
+    let end = shared
+        .faults
+        .lock()
+        .unwrap()
+        .truncate_lists_at
+        .unwrap_or(usize::MAX)
+        .min(count);
+    let page: Vec<Value> = items
+        .into_iter()
+        .take(end)
+        .skip(offset)
+        .take(size)
+        .collect();
     Json(json!({"count": count, member: page})).into_response()
 }
 
 async fn search_projects(State(shared): S, Query(query): Query<PageQuery>) -> Response {
-    let hits = shared
-        .tenant
-        .lock()
-        .unwrap()
-        .search_projects(query.is_equalized.unwrap_or(false), query.data_source_id);
+    let hits = answers::search_projects(
+        &shared.tenant.lock().unwrap(),
+        query.is_equalized.unwrap_or(false),
+        query.data_source_id,
+    );
     // Immuta's Swagger: `size` defaults to 10.
-    page(hits, &query, 10, "hits")
+    page(&shared, hits, &query, 10, "hits")
 }
 
 async fn project_data_sources(
@@ -208,10 +234,14 @@ async fn project_data_sources(
     Path(raw): Path<String>,
     Query(query): Query<PageQuery>,
 ) -> Response {
-    let rows = id(&raw).and_then(|id| shared.tenant.lock().unwrap().project_data_sources(id));
+    let rows = id(&raw).and_then(|id| {
+        let tenant = shared.tenant.lock().unwrap();
+        let project = tenant.projects.get(&id)?;
+        Some(answers::project_data_sources(&tenant, project))
+    });
     match rows {
         // Immuta's default page size here is 15: clients that do not page lose rows.
-        Some(rows) => page(rows, &query, 15, "dataSources"),
+        Some(rows) => page(&shared, rows, &query, 15, "dataSources"),
         None => error(StatusCode::NOT_FOUND, "project not found"),
     }
 }
@@ -239,7 +269,20 @@ async fn view_sql(
 }
 
 async fn list_webhooks(State(shared): S) -> Response {
-    Json(json!(*shared.webhooks.lock().unwrap())).into_response()
+    let hooks: Vec<Value> = shared
+        .webhooks
+        .lock()
+        .unwrap()
+        .iter()
+        .map(WebhookTarget::to_json)
+        .collect();
+    Json(Value::Array(hooks)).into_response()
+}
+
+/// The notification types a webhook can subscribe to: seed 002's list.
+async fn webhook_actions() -> Response {
+    const ACTIONS: &str = include_str!("../../../events/immuta-api/webhooks-actions.seed-002.json");
+    ([(header::CONTENT_TYPE, "application/json")], ACTIONS).into_response()
 }
 
 #[derive(Deserialize)]
@@ -270,7 +313,9 @@ async fn create_webhooks(State(shared): S, Json(body): Json<CreateWebhooks>) -> 
                 shape: Shape::Flat,
                 notification_type: w.notification_type,
             });
-            json!({"id": target.id, "url": target.url, "name": target.name, "global": true, "actionType": "triggered", "createdBy": 1})
+            json!({"id": target.id, "url": target.url, "name": target.name, "global": true,
+                   "actionType": "triggered", "createdBy": 1,
+                   "createdAt": "2026-11-23T00:00:00.000Z", "updatedAt": "2026-11-23T00:00:00.000Z"})
         })
         .collect();
     Json(json!({"createdWebhooks": created, "errors": []})).into_response()
@@ -313,7 +358,7 @@ async fn retry_delivery(State(shared): S, Path(raw): Path<String>) -> Response {
         None => None,
     };
     match record {
-        Some(record) => Json(record.to_json()).into_response(),
+        Some(record) => Json(record.to_retry_json()).into_response(),
         None => error(StatusCode::NOT_FOUND, "no such history record"),
     }
 }

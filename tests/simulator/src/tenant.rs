@@ -1,9 +1,11 @@
-//! The tenant's state: data sources, projects and their policies, and what Immuta would answer.
+//! The tenant's state: data sources, projects and their policies, and the views they call for.
+//! What Immuta answers about them is in [`crate::answers`]; their view SQL in [`crate::view_sql`].
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+
+use crate::view_sql::{self, Masking, SqlDialect};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -17,6 +19,13 @@ pub struct DataSourceState {
     pub deleted: bool,
     #[serde(default = "one")]
     pub policy_version: u32,
+    /// The data policy on the `email` column.
+    #[serde(default)]
+    pub masking: Masking,
+    /// The base table in the target database (fixed when the source is added; renaming the data
+    /// source in Immuta does not move its table).
+    #[serde(default)]
+    pub table: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,6 +35,10 @@ pub struct ProjectState {
     pub name: String,
     #[serde(default)]
     pub equalized: bool,
+    /// Whether equalization was ever switched on: Immuta's `equalization` object then stays in
+    /// the project's answer, even after equalization is switched off.
+    #[serde(default)]
+    pub equalization_configured: bool,
     #[serde(default)]
     pub closed: bool,
     #[serde(default)]
@@ -34,6 +47,9 @@ pub struct ProjectState {
     pub members: BTreeSet<u64>,
     #[serde(default = "one")]
     pub policy_version: u32,
+    /// The project's row filter: only rows of this region are visible (a purpose restriction).
+    #[serde(default)]
+    pub region: Option<String>,
 }
 
 fn one() -> u32 {
@@ -45,6 +61,16 @@ fn one() -> u32 {
 pub struct Tenant {
     pub data_sources: BTreeMap<u64, DataSourceState>,
     pub projects: BTreeMap<u64, ProjectState>,
+    /// The dialect the view SQL is written in: the target database's.
+    #[serde(default)]
+    pub sql_dialect: SqlDialect,
+    /// The schema (PostgreSQL) or database (MariaDB) of the base tables; `None`: the default.
+    #[serde(default)]
+    pub table_schema: Option<String>,
+    /// Whether data source answers carry an explicit `disabled` field. Immuta documents none, so
+    /// this is off unless a test asks for a release that has one.
+    #[serde(default)]
+    pub disabled_in_answers: bool,
 }
 
 /// A view that must exist according to the tenant's state.
@@ -60,19 +86,50 @@ pub struct ExpectedView {
     pub sql: String,
 }
 
+impl DataSourceState {
+    /// The base table's name: the one fixed at creation, or one derived from the name.
+    pub fn table_name(&self) -> String {
+        if !self.table.is_empty() {
+            return self.table.clone();
+        }
+        let derived: String = self
+            .name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let derived = derived.trim_matches('_');
+        if derived.is_empty() {
+            format!("source_{}", self.id)
+        } else {
+            derived.to_owned()
+        }
+    }
+}
+
 impl Tenant {
     pub fn add_data_source(&mut self, id: u64, name: &str, handler: &str) -> &mut Self {
-        self.data_sources.insert(
+        let mut source = DataSourceState {
             id,
-            DataSourceState {
-                id,
-                name: name.into(),
-                handler: handler.into(),
-                disabled: false,
-                deleted: false,
-                policy_version: 1,
-            },
-        );
+            name: name.into(),
+            handler: handler.into(),
+            disabled: false,
+            deleted: false,
+            policy_version: 1,
+            masking: Masking::default(),
+            table: String::new(),
+        };
+        let mut table = source.table_name();
+        if self.data_sources.values().any(|d| d.table_name() == table) {
+            table = format!("{table}_{id}");
+        }
+        source.table = table;
+        self.data_sources.insert(id, source);
         self
     }
 
@@ -89,28 +146,45 @@ impl Tenant {
                 id,
                 name: name.into(),
                 equalized,
+                equalization_configured: equalized,
                 closed: false,
                 deleted: false,
                 members: members.iter().copied().collect(),
                 policy_version: 1,
+                region: None,
             },
         );
         self
     }
 
-    /// The SQL of the view of `data_source` in `project`: it names both policy versions, so a
-    /// policy change really changes the view. Plain SQL that SQLite, PostgreSQL and MariaDB accept.
+    /// The SQL of the view of `data_source` in `project`, as a policy engine would write it for
+    /// the target database: the source's masking and the project's row filter, plus columns that
+    /// name the view and both policy versions, so tests can tell which policies a view carries.
     pub fn view_sql(&self, project: u64, data_source: u64) -> Option<String> {
         let p = self.projects.get(&project).filter(|p| !p.deleted)?;
         let d = self.data_sources.get(&data_source).filter(|d| !d.deleted)?;
-        Some(format!(
-            "SELECT '{}' AS data_source_id, '{}' AS data_source_name, '{}' AS project_id, '{}' AS project_name, '{}' AS policy",
-            d.id,
-            quote(&d.name),
-            p.id,
-            quote(&p.name),
-            policy(d, p)
+        Some(view_sql::view_sql(
+            self.sql_dialect,
+            self.table_schema.as_deref(),
+            d,
+            p,
+            &policy(d, p),
         ))
+    }
+
+    /// The statements that create every data source's base table with its rows in the target
+    /// database (idempotent: a table that exists gets its rows back).
+    pub fn base_tables(&self) -> Vec<String> {
+        self.data_sources
+            .values()
+            .flat_map(|d| {
+                view_sql::base_table(
+                    self.sql_dialect,
+                    self.table_schema.as_deref(),
+                    &d.table_name(),
+                )
+            })
+            .collect()
     }
 
     /// Every view that must exist: open, undeleted, equalized projects × their available sources
@@ -142,67 +216,6 @@ impl Tenant {
         views
     }
 
-    pub fn data_source_json(&self, id: u64) -> Option<Value> {
-        let d = self.data_sources.get(&id)?;
-        Some(json!({
-            "id": d.id,
-            "name": d.name,
-            "blobHandlerType": d.handler,
-            "deleted": d.deleted,
-            "status": if d.disabled { "disabled" } else { "enabled" },
-            "type": "queryable",
-            "sqlSchemaName": "public",
-            "sqlTableName": d.name.to_lowercase().replace(' ', "_"),
-            "connectionString": "read_only@db.example.com:5432/data",
-            "createdAt": "2021-01-11T09:30:12.843Z",
-        }))
-    }
-
-    pub fn project_json(&self, p: &ProjectState) -> Value {
-        json!({
-            "id": p.id,
-            "name": p.name,
-            "status": if p.closed { "closed" } else { "open" },
-            "deleted": p.deleted,
-            "isEqualized": p.equalized,
-            "subscriptionType": "manual",
-            "description": format!("Simulated project {}", p.name),
-        })
-    }
-
-    /// Project search hits: equalized projects holding `data_source` (with `isEqualized=true`).
-    pub fn search_projects(&self, equalized_only: bool, data_source: Option<u64>) -> Vec<Value> {
-        self.projects
-            .values()
-            .filter(|p| !p.deleted && (!equalized_only || p.equalized))
-            .filter(|p| data_source.is_none_or(|d| p.members.contains(&d)))
-            .map(|p| self.project_json(p))
-            .collect()
-    }
-
-    pub fn project_data_sources(&self, project: u64) -> Option<Vec<Value>> {
-        let p = self.projects.get(&project)?;
-        Some(
-            p.members
-                .iter()
-                .filter_map(|id| self.data_sources.get(id))
-                .map(|d| {
-                    json!({
-                        "dataSourceId": d.id,
-                        "dataSourceName": d.name,
-                        "blobHandlerType": d.handler,
-                        "deleted": d.deleted,
-                        "disabled": d.disabled,
-                        "policyHandlerType": "Builder",
-                        "subscriptionType": "manual",
-                        "connectionString": "read_only@db.example.com:5432/data",
-                        "addedOn": "2021-01-15T11:10:23.349Z",
-                    })
-                })
-                .collect(),
-        )
-    }
-
     /// A small tenant for the demo and tests: three PostgreSQL sources, one Snowflake source,
     /// a project not yet equalized and an equalized one holding one source.
     pub fn demo() -> Self {
@@ -219,10 +232,6 @@ impl Tenant {
 
 fn policy(d: &DataSourceState, p: &ProjectState) -> String {
     format!("ds{}-p{}", d.policy_version, p.policy_version)
-}
-
-fn quote(text: &str) -> String {
-    text.replace('\'', "''")
 }
 
 #[cfg(test)]
@@ -242,5 +251,17 @@ mod tests {
         assert!(t.view_sql(9, 2).unwrap().contains("'O''Brien'"));
         t.projects.get_mut(&9).unwrap().equalized = false;
         assert!(t.expected_views(None).is_empty());
+    }
+
+    #[test]
+    fn base_tables_keep_their_name_and_never_share_one() {
+        let mut t = Tenant::default();
+        t.add_data_source(1, "Web Events", "PostgreSQL")
+            .add_data_source(2, "web-events", "PostgreSQL")
+            .add_data_source(3, "注文", "PostgreSQL");
+        let tables: Vec<String> = t.data_sources.values().map(|d| d.table_name()).collect();
+        assert_eq!(tables, ["web_events", "web_events_2", "source_3"]);
+        t.data_sources.get_mut(&1).unwrap().name = "Renamed".into();
+        assert_eq!(t.data_sources[&1].table_name(), "web_events");
     }
 }

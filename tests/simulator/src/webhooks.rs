@@ -31,6 +31,18 @@ pub struct WebhookTarget {
 }
 
 impl WebhookTarget {
+    /// As `GET /webhooks` lists it (seed 002).
+    pub fn to_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "name": self.name,
+            "url": self.url,
+            "notificationType": self.notification_type,
+            "global": true,
+            "createdBy": 1,
+        })
+    }
+
     pub fn wants(&self, notification_type: &str) -> bool {
         self.notification_type.is_empty()
             || self
@@ -57,6 +69,7 @@ pub struct HistoryRecord {
     pub id: u64,
     pub webhook_id: u64,
     pub webhook_name: String,
+    pub url: String,
     pub notification_type: String,
     /// The receiver's status, or 500 when it could not be reached (as Immuta records it).
     pub status_code: u16,
@@ -69,6 +82,19 @@ impl HistoryRecord {
         (200..300).contains(&self.status_code)
     }
 
+    /// The record as `POST /webhooks/history/retry/{id}` answers it (seed 002): the history's
+    /// record without the webhook's own fields.
+    pub fn to_retry_json(&self) -> Value {
+        let mut record = self.to_json();
+        if let Value::Object(fields) = &mut record {
+            for webhook_field in ["webhooksId", "url", "name", "actionType", "createdBy"] {
+                fields.remove(webhook_field);
+            }
+            fields.insert("response".into(), json!({}));
+        }
+        record
+    }
+
     /// The record as `GET /webhooks/history` shows it (seed 002).
     pub fn to_json(&self) -> Value {
         let metadata = self
@@ -76,6 +102,11 @@ impl HistoryRecord {
             .get("metadata")
             .cloned()
             .unwrap_or_else(|| self.body.clone());
+        let response = if self.succeeded() {
+            json!({})
+        } else {
+            json!({"body": {"code": "ESOCKETTIMEDOUT", "connect": false}})
+        };
         json!({
             "id": self.id,
             "request": {
@@ -84,12 +115,17 @@ impl HistoryRecord {
                 "webhookId": self.webhook_id,
                 "webhookName": self.webhook_name,
             },
-            "response": {},
+            "response": response,
             "statusCode": self.status_code,
             "notificationType": self.notification_type,
             "webhooksActivityId": self.id,
             "createdAt": "2026-11-23T00:00:00.000Z",
             "updatedAt": "2026-11-23T00:00:00.000Z",
+            "webhooksId": self.webhook_id,
+            "url": self.url,
+            "name": self.webhook_name,
+            "actionType": null,
+            "createdBy": 1,
         })
     }
 }

@@ -1,0 +1,84 @@
+//! The Immuta endpoints this project calls, named as errors, logs and `view-sync doctor` show them.
+
+use std::fmt;
+
+use serde_json::Value;
+
+use crate::answer::{Fields, ShapeError};
+use crate::{model, webhooks};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Endpoint {
+    Authenticate,
+    DataSource,
+    Project,
+    EqualizationState,
+    ProjectSearch,
+    ProjectDataSources,
+    ViewSql,
+    WebhookList,
+    WebhookActions,
+    WebhookCreate,
+    WebhookHistory,
+    WebhookRetry,
+}
+
+impl Endpoint {
+    pub const ALL: [Self; 12] = [
+        Self::Authenticate,
+        Self::DataSource,
+        Self::Project,
+        Self::EqualizationState,
+        Self::ProjectSearch,
+        Self::ProjectDataSources,
+        Self::ViewSql,
+        Self::WebhookList,
+        Self::WebhookActions,
+        Self::WebhookCreate,
+        Self::WebhookHistory,
+        Self::WebhookRetry,
+    ];
+
+    /// Reads an answer of this endpoint with the model the client uses, for a contract check
+    /// (the corpus test, the simulator test, `view-sync doctor`). The view SQL endpoint has no
+    /// documented shape, so any answer passes here.
+    pub fn check_answer(self, answer: &Value) -> Result<(), ShapeError> {
+        match self {
+            Self::Authenticate => Fields::of(self, answer)?.text("token").map(drop),
+            Self::DataSource => model::data_source(answer).map(drop),
+            Self::Project => model::project(answer).map(drop),
+            Self::EqualizationState => model::equalization_state(answer).map(drop),
+            Self::ProjectSearch => model::project_search_page(answer).map(drop),
+            Self::ProjectDataSources => model::project_members_page(answer).map(drop),
+            Self::ViewSql => Ok(()),
+            Self::WebhookList => webhooks::webhook_list(answer).map(drop),
+            Self::WebhookActions => webhooks::actions(answer).map(drop),
+            Self::WebhookCreate => webhooks::created(answer).map(drop),
+            Self::WebhookHistory => webhooks::history_page(answer).map(drop),
+            Self::WebhookRetry => webhooks::delivery(Fields::of(self, answer)?).map(drop),
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Authenticate => "POST /bim/apikey/authenticate",
+            Self::DataSource => "GET /dataSource/{id}",
+            Self::Project => "GET /project/{id}",
+            Self::EqualizationState => "GET /project/{id}/checkEqualizationState",
+            Self::ProjectSearch => "GET /project (search)",
+            Self::ProjectDataSources => "GET /project/{id}/dataSources",
+            Self::ViewSql => "GET VIEW_SQL_PATH (the view SQL endpoint)",
+            Self::WebhookList => "GET /webhooks",
+            Self::WebhookActions => "GET /webhooks/actions",
+            Self::WebhookCreate => "POST /webhooks",
+            Self::WebhookHistory => "GET /webhooks/history",
+            Self::WebhookRetry => "POST /webhooks/history/retry/{id}",
+        }
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
