@@ -1,6 +1,7 @@
 //! The operator commands of `view-sync`, over the same libraries as the Lambdas.
 #![forbid(unsafe_code)]
 
+pub mod doctor;
 pub mod register;
 pub mod replay;
 pub mod resync;

@@ -5,17 +5,26 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
+use cli::doctor::{self, DoctorOptions};
 use cli::register::{self, Registration};
 use cli::{replay, resync};
 use immuta::{ImmutaClient, ImmutaConfig};
 use processor::{ProcessorConfig, Reconciler};
 use receiver::SqsSink;
 use secrets::ResolvedEnvironment;
-use view_sync_core::ForwardFilter;
+use view_sync_core::{ForwardFilter, Id};
 
 const DEFAULT_NAME: &str = "immuta-view-sync";
 const BUDGET: Duration = Duration::from_secs(600);
+/// The settings any command may take from Secrets Manager (`<NAME>_SECRET_ARN`), as the
+/// functions do.
+const SECRET_VARIABLES: &[&str] = &[
+    "IMMUTA_API_KEY",
+    "DATABASE_URL",
+    "WEBHOOK_SECRET",
+    "WEBHOOK_SECRETS",
+];
 
 /// Operator commands for immuta-view-sync.
 #[derive(Parser)]
@@ -47,6 +56,23 @@ enum Command {
         #[arg(long)]
         queue_url: Option<String>,
     },
+    /// Check a tenant and a database before deploying: Immuta's URL and key, the answers' shapes,
+    /// the view SQL endpoint, the database's rights, and optionally the receiver. Exits non-zero
+    /// naming each failing check and the variable to fix. Needs the processor's configuration.
+    Doctor {
+        /// The equalized project to try the view SQL with [default: the first one found].
+        #[arg(long)]
+        project: Option<String>,
+        /// The data source of that project to try [default: its first one of a served type].
+        #[arg(long)]
+        data_source: Option<String>,
+        /// The receiver's Function URL: send it a signed test notification (needs
+        /// WEBHOOK_SECRET); it is verified and ignored.
+        #[arg(long)]
+        url: Option<String>,
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
     /// Ask Immuta to resend this webhook's failed deliveries (Immuta does not retry on its own).
     Replay {
         /// The webhook's name in Immuta.
@@ -56,6 +82,12 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Output {
+    Text,
+    Json,
 }
 
 #[tokio::main]
@@ -69,12 +101,12 @@ async fn main() -> ExitCode {
     }
 }
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok()
-}
-
 async fn run(command: Command) -> Result<(), String> {
     let deadline = Instant::now() + BUDGET;
+    let environment = ResolvedEnvironment::from_environment(SECRET_VARIABLES)
+        .await
+        .map_err(|e| e.to_string())?;
+    let env = |name: &str| environment.lookup(name);
     match command {
         Command::Register { url, name, types } => {
             let secret = env("WEBHOOK_SECRET").filter(|s| !s.is_empty()).ok_or(
@@ -93,7 +125,7 @@ async fn run(command: Command) -> Result<(), String> {
                     types.iter().map(|t| t.as_str().to_owned()).collect()
                 }
             };
-            let client = immuta_client()?;
+            let client = immuta_client(&env)?;
             match register::register(&client, &name, &url, types, Some(secret), deadline)
                 .await
                 .map_err(|e| e.to_string())?
@@ -107,11 +139,7 @@ async fn run(command: Command) -> Result<(), String> {
             }
         }
         Command::Resync { queue_url } => {
-            let environment = ResolvedEnvironment::from_environment(processor::SECRET_VARIABLES)
-                .await
-                .map_err(|e| e.to_string())?;
-            let config = ProcessorConfig::from_lookup(|name| environment.lookup(name))
-                .map_err(|e| e.to_string())?;
+            let config = ProcessorConfig::from_lookup(env).map_err(|e| e.to_string())?;
             let reconciler = Reconciler::new(config).map_err(|e| e.to_string())?;
             let projects = resync::projects(&reconciler, deadline)
                 .await
@@ -143,8 +171,31 @@ async fn run(command: Command) -> Result<(), String> {
                 }
             }
         }
+        Command::Doctor {
+            project,
+            data_source,
+            url,
+            output,
+        } => {
+            let options = DoctorOptions {
+                project: project.and_then(Id::new),
+                data_source: data_source.and_then(Id::new),
+                receiver_url: url,
+            };
+            let report = doctor::run(&env, &options, deadline).await;
+            match output {
+                Output::Text => print!("{}", report.to_text()),
+                Output::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+                ),
+            }
+            if !report.passed() {
+                return Err("some checks failed (see above)".into());
+            }
+        }
         Command::Replay { name, dry_run } => {
-            let client = immuta_client()?;
+            let client = immuta_client(&env)?;
             let report = replay::replay(&client, &name, dry_run, deadline)
                 .await
                 .map_err(|e| e.to_string())?;
@@ -167,7 +218,7 @@ async fn run(command: Command) -> Result<(), String> {
     Ok(())
 }
 
-fn immuta_client() -> Result<ImmutaClient, String> {
+fn immuta_client(env: &impl Fn(&str) -> Option<String>) -> Result<ImmutaClient, String> {
     let config = ImmutaConfig::from_lookup(env).map_err(|e| e.to_string())?;
     ImmutaClient::new(config).map_err(|e| e.to_string())
 }

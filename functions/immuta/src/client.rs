@@ -80,13 +80,13 @@ impl ImmutaClient {
     /// `GET /dataSource/{id}`.
     pub async fn data_source(&self, id: &Id, deadline: Instant) -> Result<DataSource, ImmutaError> {
         let path = format!("/dataSource/{}", encode(id.as_str()));
-        Ok(model::data_source(&self.get(&path, deadline).await?)?)
+        Ok(model::data_source(&self.get_json(&path, deadline).await?)?)
     }
 
     /// `GET /project/{id}`.
     pub async fn project(&self, id: &Id, deadline: Instant) -> Result<Project, ImmutaError> {
         let path = format!("/project/{}", encode(id.as_str()));
-        Ok(model::project(&self.get(&path, deadline).await?)?)
+        Ok(model::project(&self.get_json(&path, deadline).await?)?)
     }
 
     /// `GET /project/{id}/checkEqualizationState`.
@@ -97,7 +97,7 @@ impl ImmutaClient {
     ) -> Result<EqualizationState, ImmutaError> {
         let path = format!("/project/{}/checkEqualizationState", encode(id.as_str()));
         Ok(model::equalization_state(
-            &self.get(&path, deadline).await?,
+            &self.get_json(&path, deadline).await?,
         )?)
     }
 
@@ -246,7 +246,7 @@ impl ImmutaClient {
                 "{path}{separator}offset={offset}&{}={size}",
                 paging.size_parameter
             );
-            let answer = self.get(&page_path, deadline).await?;
+            let answer = self.get_json(&page_path, deadline).await?;
             let page = Page::read(endpoint, paging.member, &answer, read_item)?;
             let received = page.items.len() as u64;
             items.extend(page.items);
@@ -264,8 +264,9 @@ impl ImmutaClient {
         }
     }
 
-    /// A `GET` whose answer must be JSON.
-    pub(crate) async fn get(&self, path: &str, deadline: Instant) -> Result<Value, ImmutaError> {
+    /// A `GET` whose answer must be JSON, as it came (for checks such as `view-sync doctor`;
+    /// the typed calls above read answers into models).
+    pub async fn get_json(&self, path: &str, deadline: Instant) -> Result<Value, ImmutaError> {
         self.send(Method::GET, path, None, deadline).await
     }
 

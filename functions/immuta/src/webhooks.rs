@@ -157,11 +157,13 @@ pub fn history_page(answer: &Value) -> Result<Page<Delivery>, ShapeError> {
 impl ImmutaClient {
     /// The notification types this tenant's webhooks can subscribe to.
     pub async fn webhook_actions(&self, deadline: Instant) -> Result<Vec<String>, ImmutaError> {
-        Ok(actions(&self.get("/webhooks/actions", deadline).await?)?)
+        Ok(actions(
+            &self.get_json("/webhooks/actions", deadline).await?,
+        )?)
     }
 
     pub async fn list_webhooks(&self, deadline: Instant) -> Result<Vec<Webhook>, ImmutaError> {
-        Ok(webhook_list(&self.get("/webhooks", deadline).await?)?)
+        Ok(webhook_list(&self.get_json("/webhooks", deadline).await?)?)
     }
 
     /// Creates webhooks; returns what Immuta says it created.

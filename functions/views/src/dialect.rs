@@ -28,6 +28,15 @@ impl Dialect {
         }
     }
 
+    /// The database's name, as people write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sqlite => "SQLite",
+            Self::Postgres => "PostgreSQL",
+            Self::MySql => "MariaDB/MySQL",
+        }
+    }
+
     /// Quotes an identifier, doubling the quote character inside it.
     pub fn quote(self, identifier: &str) -> String {
         let quote = match self {

@@ -6,6 +6,7 @@
 pub mod dialect;
 mod error;
 mod hints;
+pub mod probe;
 pub mod store;
 
 pub use dialect::Dialect;

@@ -2,19 +2,24 @@
 //! tenant changes step by step; each change sends a real signed webhook to the receiver's
 //! Function URL, which queues it on moto's SQS; the local trigger feeds the processor in batches
 //! with Lambda's partial-batch semantics; the processor re-reads the simulator and writes views to
-//! SQLite. After each step the views are read back from SQLite and compared with what the
-//! simulator's state calls for.
+//! SQLite. After each step the views and their rows are read back from SQLite (emails masked,
+//! unmasked or redacted, rows filtered by region as the policies change) and compared with what
+//! the simulator's state calls for.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use immuta_simulator::actions::Action;
 use immuta_simulator::tenant::Tenant;
+use immuta_simulator::view_sql::Masking;
 use sqlx::AssertSqlSafe;
 use view_sync_core::plan::{RowState, Scope};
 
 use crate::pipeline::{Database, Options, Pipeline, Runtime, WEBHOOK_SECRET};
 
 /// Each step: what happens in Immuta, and the actions that make it happen in the simulator.
+/// Every data source is a table of four people; a view masks their email as the source's policy
+/// says and shows the regions its project's purpose allows.
 pub fn story() -> Vec<(&'static str, Vec<Action>)> {
     vec![
         (
@@ -25,7 +30,7 @@ pub fn story() -> Vec<(&'static str, Vec<Action>)> {
             }],
         ),
         (
-            "Case and Customer are added to Demo Project",
+            "Case and Customer are added to Demo Project (emails masked: the local part hidden)",
             vec![
                 Action::AddToProject {
                     project_id: 10,
@@ -38,8 +43,25 @@ pub fn story() -> Vec<(&'static str, Vec<Action>)> {
             ],
         ),
         (
-            "a data policy on Customer changes",
-            vec![Action::BumpDataSourcePolicy { data_source_id: 2 }],
+            "the masking policy on Customer's email is lifted",
+            vec![Action::SetMasking {
+                data_source_id: 2,
+                masking: Masking::Clear,
+            }],
+        ),
+        (
+            "Demo Project's purpose now allows EU rows only",
+            vec![Action::SetRowFilter {
+                project_id: 10,
+                region: Some("EU".into()),
+            }],
+        ),
+        (
+            "Customer's email is redacted",
+            vec![Action::SetMasking {
+                data_source_id: 2,
+                masking: Masking::Redacted,
+            }],
         ),
         (
             "Customer is disabled",
@@ -113,9 +135,10 @@ pub async fn run(runtime: Runtime) -> Result<(), String> {
 }
 
 async fn tell(p: &Pipeline) -> Result<(), String> {
+    let mut shown = Shown::default();
     println!("\n== step 0: first deployment, `view-sync resync`");
     resync(p).await?;
-    check(p, "the re-sync").await?;
+    check(p, &mut shown, "the re-sync").await?;
     for (number, (title, actions)) in story().into_iter().enumerate() {
         println!("\n== step {}: {title}", number + 1);
         for action in &actions {
@@ -126,7 +149,7 @@ async fn tell(p: &Pipeline) -> Result<(), String> {
             "   processor: {} batch(es), {} notification(s), {} failed",
             stats.batches, stats.records, stats.failed
         );
-        check(p, title).await?;
+        check(p, &mut shown, title).await?;
     }
     let dead = p.dead_letters().await.len();
     if dead > 0 {
@@ -136,8 +159,8 @@ async fn tell(p: &Pipeline) -> Result<(), String> {
 }
 
 /// Prints the views and compares them with the simulator's expectation.
-async fn check(p: &Pipeline, step: &str) -> Result<(), String> {
-    print_views(p).await.map_err(|e| e.to_string())?;
+async fn check(p: &Pipeline, shown: &mut Shown, step: &str) -> Result<(), String> {
+    shown.print_changes(p).await.map_err(|e| e.to_string())?;
     let (actual, expected) = (p.views().await, p.expected(None));
     if actual != expected {
         return Err(format!(
@@ -151,27 +174,56 @@ fn describe(action: &Action) -> String {
     serde_json::to_string(action).unwrap_or_else(|_| format!("{action:?}"))
 }
 
-/// Every managed view, with the SQL SQLite holds for it.
-pub async fn print_views(p: &Pipeline) -> Result<(), Box<dyn std::error::Error>> {
-    let rows = p.reconciler.store().rows(&Scope::Everything).await?;
-    let present: Vec<_> = rows
-        .iter()
-        .filter(|r| r.state == RowState::Present)
-        .collect();
-    if present.is_empty() {
-        println!("   views: none");
+/// The views as last printed (name → SQL), so that each step shows what changed.
+#[derive(Default)]
+pub struct Shown(BTreeMap<String, String>);
+
+impl Shown {
+    /// Prints each view that is new or whose SQL changed (its SQL as SQLite holds it, and its
+    /// rows), and each view that is gone.
+    pub async fn print_changes(&mut self, p: &Pipeline) -> Result<(), Box<dyn std::error::Error>> {
+        let rows = p.reconciler.store().rows(&Scope::Everything).await?;
+        let pool = p.reconciler.store().pool();
+        let mut now = BTreeMap::new();
+        for row in rows.iter().filter(|r| r.state == RowState::Present) {
+            let name = row.view_name.trim_matches('"').to_owned();
+            let sql: String = sqlx::query_scalar(AssertSqlSafe(
+                "SELECT sql FROM sqlite_master WHERE type = 'view' AND name = ?".to_owned(),
+            ))
+            .bind(name.clone())
+            .fetch_one(pool)
+            .await?;
+            if self.0.get(&name) == Some(&sql) {
+                println!("   view {name}: unchanged");
+            } else {
+                let verb = if self.0.contains_key(&name) {
+                    "replaced"
+                } else {
+                    "created"
+                };
+                println!("   view {name} {verb}:\n        {sql}");
+                let people: Vec<(i64, String, String, String)> =
+                    sqlx::query_as(AssertSqlSafe(format!(
+                        "SELECT id, name, email, region FROM {} ORDER BY id",
+                        row.view_name
+                    )))
+                    .fetch_all(pool)
+                    .await?;
+                for (id, person, email, region) in people {
+                    println!("        | {id} | {person:<17} | {email:<22} | {region} |");
+                }
+            }
+            now.insert(name, sql);
+        }
+        for gone in self.0.keys().filter(|name| !now.contains_key(*name)) {
+            println!("   view {gone}: dropped");
+        }
+        if now.is_empty() {
+            println!("   views: none");
+        }
+        self.0 = now;
+        Ok(())
     }
-    for row in present {
-        let name = row.view_name.trim_matches('"');
-        let sql: String = sqlx::query_scalar(AssertSqlSafe(
-            "SELECT sql FROM sqlite_master WHERE type = 'view' AND name = ?".to_owned(),
-        ))
-        .bind(name.to_owned())
-        .fetch_one(p.reconciler.store().pool())
-        .await?;
-        println!("   view {name}\n        {sql}");
-    }
-    Ok(())
 }
 
 /// `make run`: the stack stays up, the trigger keeps feeding the processor, until Ctrl-C.
@@ -179,7 +231,8 @@ pub async fn serve(watch_port: u16) -> Result<(), String> {
     let p = start(Runtime::CargoLambdaWatch, Some(watch_port)).await;
     println!("\n== first deployment, `view-sync resync`");
     resync(&p).await?;
-    print_views(&p).await.map_err(|e| e.to_string())?;
+    let mut shown = Shown::default();
+    shown.print_changes(&p).await.map_err(|e| e.to_string())?;
     let url = &p.function_url;
     let simulator = &p.simulator.url;
     println!(
@@ -213,7 +266,7 @@ Or invoke the receiver with a Function URL event:
                         "processor: {} notification(s) in {} batch(es), {} failed",
                         stats.records, stats.batches, stats.failed
                     );
-                    print_views(&p).await.map_err(|e| e.to_string())?;
+                    shown.print_changes(&p).await.map_err(|e| e.to_string())?;
                 }
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }

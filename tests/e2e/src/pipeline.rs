@@ -116,6 +116,8 @@ pub struct Pipeline {
     pub reconciler: Reconciler,
     /// Where the simulator delivers its webhooks: the receiver's Function URL.
     pub function_url: String,
+    /// The processor's settings, secrets as plain values (as `view-sync` takes them locally).
+    processor_settings: Environment,
     options: Options,
     cleanup: Option<String>,
     dir: Option<std::path::PathBuf>,
@@ -169,6 +171,7 @@ impl Pipeline {
                 .expect("processor configuration"),
         )
         .expect("reconciler");
+        let processor_settings = processor_env.clone();
         let base_tables = simulator.tenant().base_tables();
         create_base_tables(reconciler.store(), &base_tables).await;
 
@@ -217,11 +220,17 @@ impl Pipeline {
             queues,
             reconciler,
             function_url,
+            processor_settings,
             options,
             cleanup: target.cleanup,
             dir: target.dir,
             functions,
         }
+    }
+
+    /// One of the processor's settings (as `view-sync` would read it from its environment).
+    pub fn processor_setting(&self, name: &str) -> Option<String> {
+        setting(&self.processor_settings, name)
     }
 
     /// Changes the simulator's state; its signed webhook goes through the receiver to the queue.
@@ -345,6 +354,47 @@ impl Pipeline {
             "{}: after {step}",
             self.database.name()
         );
+    }
+
+    /// Takes every queued message off the queue (unprocessed), returning their bodies in the
+    /// order the receiver accepted them.
+    pub async fn take_queued(&self) -> Vec<String> {
+        let mut messages = Vec::new();
+        loop {
+            let batch = sqs::receive(&self.client, &self.queues.url, 10, Duration::ZERO).await;
+            if batch.is_empty() {
+                break;
+            }
+            for message in batch {
+                self.client
+                    .delete_message()
+                    .queue_url(&self.queues.url)
+                    .receipt_handle(message.receipt_handle().unwrap_or_default())
+                    .send()
+                    .await
+                    .expect("delete a received message");
+                messages.push(message);
+            }
+        }
+        let mut bodies: Vec<String> = messages.into_iter().filter_map(|m| m.body).collect();
+        bodies.sort_by_key(|body| {
+            serde_json::from_str::<serde_json::Value>(body)
+                .ok()
+                .and_then(|message| message["receivedAtMs"].as_u64())
+                .unwrap_or_default()
+        });
+        bodies
+    }
+
+    /// Puts a message body on the queue, as the receiver would.
+    pub async fn enqueue(&self, body: &str) {
+        self.client
+            .send_message()
+            .queue_url(&self.queues.url)
+            .message_body(body)
+            .send()
+            .await
+            .expect("send a message");
     }
 
     pub async fn dead_letters(&self) -> Vec<aws_sdk_sqs::types::Message> {

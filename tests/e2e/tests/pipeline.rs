@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use e2e::pipeline::{Database, Options, Pipeline};
-use e2e::sqs;
 use immuta_simulator::actions::Action;
 use immuta_simulator::faults::{FaultKind, Faults};
 use immuta_simulator::tenant::Tenant;
@@ -129,6 +128,12 @@ async fn every_seed_workflow_converges() {
         .await;
         assert!(p.views().await.is_empty());
         assert!(p.dead_letters().await.is_empty());
+        // The project keys asked the documented state endpoint: the project's detail has none.
+        assert!(
+            p.simulator
+                .count("GET /project/{id}/checkEqualizationState")
+                > 0
+        );
         p.finish().await;
     }
 }
@@ -264,23 +269,7 @@ async fn shuffled_and_duplicated_events_give_the_same_database() {
             p.act(action).await;
         }
         // Take every queued message off the queue, then send each twice in a shuffled order.
-        let mut bodies = Vec::new();
-        loop {
-            let batch = sqs::receive(&p.client, &p.queues.url, 10, Duration::ZERO).await;
-            if batch.is_empty() {
-                break;
-            }
-            for message in batch {
-                p.client
-                    .delete_message()
-                    .queue_url(&p.queues.url)
-                    .receipt_handle(message.receipt_handle().unwrap())
-                    .send()
-                    .await
-                    .unwrap();
-                bodies.push(message.body.unwrap());
-            }
-        }
+        let bodies = p.take_queued().await;
         assert_eq!(bodies.len(), 10);
         let mut doubled: Vec<String> = bodies.iter().chain(&bodies).cloned().collect();
         let mut state: u64 = 0x2545_F491;
@@ -291,13 +280,7 @@ async fn shuffled_and_duplicated_events_give_the_same_database() {
             doubled.swap(i, (state >> 33) as usize % (i + 1));
         }
         for body in doubled {
-            p.client
-                .send_message()
-                .queue_url(&p.queues.url)
-                .message_body(body)
-                .send()
-                .await
-                .unwrap();
+            p.enqueue(&body).await;
         }
         let stats = p.drain().await;
         assert_eq!(stats.failed, 0, "{}", db.name());

@@ -1,0 +1,641 @@
+//! `view-sync doctor`: checks a tenant and a database with the processor's configuration before
+//! the first deploy. Each check passes or fails with what to do; a check whose prerequisite
+//! failed is skipped. It changes nothing but the schema and ledger the processor would create
+//! anyway, and a probe view it drops again.
+
+use std::time::Instant;
+
+use immuta::{AuthMode, Endpoint, ImmutaClient, ImmutaConfig, ImmutaError, ViewSqlEndpoint};
+use processor::ProcessorConfig;
+use serde::Serialize;
+use serde_json::Value;
+use view_sync_core::reads::{DataSource, ProjectHit};
+use view_sync_core::signature::{self, Algorithm, Secret};
+use view_sync_core::view_sql::ViewSql;
+use view_sync_core::{Id, NotificationType};
+use views::{StoreConfig, ViewStore};
+
+/// What to check beyond the configuration.
+#[derive(Debug, Clone, Default)]
+pub struct DoctorOptions {
+    /// The equalized project to try the view SQL with (the first one found when unset).
+    pub project: Option<Id>,
+    /// Its data source to try (the first one of a served type when unset).
+    pub data_source: Option<Id>,
+    /// The receiver's Function URL, to send it a signed test notification.
+    pub receiver_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Pass,
+    Fail,
+    Skipped,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Check {
+    pub check: &'static str,
+    pub outcome: Outcome,
+    pub detail: String,
+    /// What to do about a failure, naming the variable to fix.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Report {
+    pub checks: Vec<Check>,
+}
+
+impl Report {
+    pub fn passed(&self) -> bool {
+        self.checks.iter().all(|c| c.outcome == Outcome::Pass)
+    }
+
+    pub fn get(&self, check: &str) -> Option<&Check> {
+        self.checks.iter().find(|c| c.check == check)
+    }
+
+    fn pass(&mut self, check: &'static str, detail: impl Into<String>) {
+        self.checks.push(Check {
+            check,
+            outcome: Outcome::Pass,
+            detail: detail.into(),
+            fix: None,
+        });
+    }
+
+    fn fail(&mut self, check: &'static str, detail: impl Into<String>, fix: impl Into<String>) {
+        self.checks.push(Check {
+            check,
+            outcome: Outcome::Fail,
+            detail: detail.into(),
+            fix: Some(fix.into()),
+        });
+    }
+
+    fn skip(&mut self, check: &'static str, because: &str) {
+        self.checks.push(Check {
+            check,
+            outcome: Outcome::Skipped,
+            detail: format!("skipped: {because}"),
+            fix: None,
+        });
+    }
+
+    /// One line per check (✓, ✗ or ·), the fix under a failure, and a summary.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        for c in &self.checks {
+            let mark = match c.outcome {
+                Outcome::Pass => '✓',
+                Outcome::Fail => '✗',
+                Outcome::Skipped => '·',
+            };
+            out.push_str(&format!("{mark} {}: {}\n", c.check, c.detail));
+            if let Some(fix) = &c.fix {
+                out.push_str(&format!("    fix: {fix}\n"));
+            }
+        }
+        let count = |o| self.checks.iter().filter(|c| c.outcome == o).count();
+        out.push_str(&format!(
+            "\n{} passed, {} failed, {} skipped\n",
+            count(Outcome::Pass),
+            count(Outcome::Fail),
+            count(Outcome::Skipped)
+        ));
+        out
+    }
+}
+
+pub const CONFIGURATION: &str = "configuration";
+pub const IMMUTA_AUTH: &str = "Immuta answers and accepts the key";
+pub const WEBHOOKS: &str = "the key can manage webhooks (APPLICATION_ADMIN)";
+pub const NOTIFICATION_TYPES: &str = "the tenant offers the view-affecting notification types";
+pub const PROJECT_SEARCH: &str = "project search";
+pub const PROJECT: &str = "project detail and equalization state";
+pub const PROJECT_DATA_SOURCES: &str = "project data sources";
+pub const DATA_SOURCE: &str = "data source";
+pub const DISABLED_EVIDENCE: &str = "disabled data sources";
+pub const VIEW_SQL: &str = "view SQL (VIEW_SQL_PATH, VIEW_SQL_JSON_POINTER)";
+pub const DATABASE: &str = "database, VIEW_SCHEMA and the ledger";
+pub const PROBE_VIEW: &str = "the database user can create, read and drop a view";
+pub const RECEIVER: &str = "the receiver accepts a signed notification";
+
+/// The checks that need Immuta's answers.
+const IMMUTA_CHECKS: [&str; 9] = [
+    IMMUTA_AUTH,
+    WEBHOOKS,
+    NOTIFICATION_TYPES,
+    PROJECT_SEARCH,
+    PROJECT,
+    PROJECT_DATA_SOURCES,
+    DATA_SOURCE,
+    DISABLED_EVIDENCE,
+    VIEW_SQL,
+];
+
+/// Runs every check with the configuration `lookup` gives (the processor's variables, secrets
+/// resolved).
+pub async fn run(
+    lookup: &dyn Fn(&str) -> Option<String>,
+    options: &DoctorOptions,
+    deadline: Instant,
+) -> Report {
+    let mut report = Report::default();
+    let immuta = ImmutaConfig::from_lookup(lookup);
+    let view_sql = ViewSqlEndpoint::from_lookup(lookup);
+    let store = StoreConfig::from_lookup(lookup);
+    let processor = match ProcessorConfig::from_lookup(lookup) {
+        Ok(config) => {
+            report.pass(
+                CONFIGURATION,
+                "the processor's settings are complete and valid",
+            );
+            Some(config)
+        }
+        Err(e) => {
+            report.fail(
+                CONFIGURATION,
+                e.to_string(),
+                format!(
+                    "set {} as the README's configuration table says",
+                    e.variable
+                ),
+            );
+            None
+        }
+    };
+    match immuta {
+        Ok(config) => {
+            check_immuta(
+                &mut report,
+                config,
+                view_sql.ok(),
+                processor,
+                options,
+                deadline,
+            )
+            .await
+        }
+        Err(_) => {
+            for check in IMMUTA_CHECKS {
+                report.skip(check, "the Immuta settings are not valid");
+            }
+        }
+    }
+    match store {
+        Ok(config) => check_database(&mut report, &config).await,
+        Err(_) => {
+            report.skip(DATABASE, "DATABASE_URL is not valid");
+            report.skip(PROBE_VIEW, "DATABASE_URL is not valid");
+        }
+    }
+    if let Some(url) = &options.receiver_url {
+        check_receiver(&mut report, lookup, url).await;
+    }
+    report
+}
+
+async fn check_immuta(
+    report: &mut Report,
+    config: ImmutaConfig,
+    view_sql: Option<ViewSqlEndpoint>,
+    processor: Option<ProcessorConfig>,
+    options: &DoctorOptions,
+    deadline: Instant,
+) {
+    let client = match ImmutaClient::new(config.clone()) {
+        Ok(client) => client,
+        Err(e) => {
+            report.fail(IMMUTA_AUTH, e.to_string(), "check IMMUTA_URL");
+            return;
+        }
+    };
+    if !check_auth(report, &client, &config, deadline).await {
+        for check in &IMMUTA_CHECKS[1..] {
+            report.skip(check, "Immuta did not accept the key");
+        }
+        return;
+    }
+    match client.list_webhooks(deadline).await {
+        Ok(hooks) => report.pass(
+            WEBHOOKS,
+            format!("GET /webhooks lists {} webhook(s)", hooks.len()),
+        ),
+        Err(e @ ImmutaError::Unauthorized { .. }) => report.fail(
+            WEBHOOKS,
+            e.to_string(),
+            "give the API key's user APPLICATION_ADMIN: `view-sync register` and `replay` need it, \
+             and only it sees every project",
+        ),
+        Err(e) => report.fail(WEBHOOKS, e.to_string(), fix_for(&e)),
+    }
+    match client.webhook_actions(deadline).await {
+        Ok(actions) => {
+            let missing: Vec<&str> = NotificationType::VIEW_AFFECTING
+                .iter()
+                .map(|t| t.as_str())
+                .filter(|t| !actions.iter().any(|a| a == t))
+                .collect();
+            if missing.is_empty() {
+                report.pass(
+                    NOTIFICATION_TYPES,
+                    format!(
+                        "all {} can be subscribed to",
+                        NotificationType::VIEW_AFFECTING.len()
+                    ),
+                );
+            } else {
+                report.fail(
+                    NOTIFICATION_TYPES,
+                    format!(
+                        "GET /webhooks/actions does not offer {}",
+                        missing.join(", ")
+                    ),
+                    "this release of Immuta names these notifications differently: report it, and \
+                     rely on `view-sync resync` for what they would have announced",
+                );
+            }
+        }
+        Err(e) => report.fail(NOTIFICATION_TYPES, e.to_string(), fix_for(&e)),
+    }
+
+    let hits = match client.equalized_projects(deadline).await {
+        Ok(hits) => {
+            report.pass(
+                PROJECT_SEARCH,
+                format!(
+                    "{} equalized project(s); the answers have the documented shape",
+                    hits.len()
+                ),
+            );
+            hits
+        }
+        Err(e) => {
+            report.fail(PROJECT_SEARCH, e.to_string(), fix_for(&e));
+            Vec::new()
+        }
+    };
+    let Some(project_id) = options.project.clone().or_else(|| first_project(&hits)) else {
+        for check in [
+            PROJECT,
+            PROJECT_DATA_SOURCES,
+            DATA_SOURCE,
+            DISABLED_EVIDENCE,
+            VIEW_SQL,
+        ] {
+            report.skip(
+                check,
+                "no equalized project to try; pass --project and --data-source",
+            );
+        }
+        return;
+    };
+    match client.project(&project_id, deadline).await {
+        Ok(project) => match client.is_equalized(&project, deadline).await {
+            Ok(equalized) => report.pass(
+                PROJECT,
+                format!(
+                    "project {project_id} ({}) is {}equalized",
+                    project.name,
+                    if equalized { "" } else { "not " }
+                ),
+            ),
+            Err(e) => report.fail(PROJECT, e.to_string(), fix_for(&e)),
+        },
+        Err(e) => report.fail(PROJECT, e.to_string(), fix_for(&e)),
+    }
+    let handlers = processor
+        .as_ref()
+        .map(|p| p.handlers.clone())
+        .unwrap_or_default();
+    let data_source_id = match client.project_data_sources(&project_id, deadline).await {
+        Ok(members) => {
+            report.pass(
+                PROJECT_DATA_SOURCES,
+                format!(
+                    "project {project_id} holds {} data source(s)",
+                    members.len()
+                ),
+            );
+            options.data_source.clone().or_else(|| {
+                members
+                    .iter()
+                    .find(|m| !m.deleted && handlers.serves(m.blob_handler_type.as_deref()))
+                    .map(|m| m.data_source_id.clone())
+            })
+        }
+        Err(e) => {
+            report.fail(PROJECT_DATA_SOURCES, e.to_string(), fix_for(&e));
+            options.data_source.clone()
+        }
+    };
+    let Some(data_source_id) = data_source_id else {
+        for check in [DATA_SOURCE, DISABLED_EVIDENCE, VIEW_SQL] {
+            report.skip(
+                check,
+                "the project holds no data source of a served type; pass --data-source",
+            );
+        }
+        return;
+    };
+    check_data_source(report, &client, &data_source_id, deadline).await;
+
+    let Some(endpoint) = view_sql else {
+        report.skip(
+            VIEW_SQL,
+            "VIEW_SQL_PATH or VIEW_SQL_JSON_POINTER is not valid",
+        );
+        return;
+    };
+    match client
+        .view_sql(&endpoint, &project_id, &data_source_id, deadline)
+        .await
+    {
+        Ok(text) => match ViewSql::classify(&text) {
+            Ok(sql) => {
+                report.pass(
+                    VIEW_SQL,
+                    format!(
+                        "project {project_id}, data source {data_source_id}: the answer is {}:\n      {}",
+                        match sql {
+                            ViewSql::Query(_) => "a query, created as a view under VIEW_NAME_TEMPLATE",
+                            ViewSql::Statement { .. } => "a CREATE VIEW statement, run under its own name",
+                        },
+                        sql.text()
+                    ),
+                );
+            }
+            Err(e) => report.fail(
+                VIEW_SQL,
+                format!("project {project_id}, data source {data_source_id}: {e}"),
+                "point VIEW_SQL_PATH (and VIEW_SQL_JSON_POINTER for a JSON answer) at the \
+                 endpoint that answers the view's SQL",
+            ),
+        },
+        Err(e) => {
+            let fix = match e {
+                ImmutaError::NotFound { .. } => {
+                    "VIEW_SQL_PATH answered 404: check the path template \
+                    (with {projectId} and {dataSourceId}) against your tenant"
+                        .to_owned()
+                }
+                ImmutaError::Decode { .. } => {
+                    "check VIEW_SQL_JSON_POINTER (empty for a text answer)".to_owned()
+                }
+                _ => fix_for(&e),
+            };
+            report.fail(
+                VIEW_SQL,
+                format!("project {project_id}, data source {data_source_id}: {e}"),
+                fix,
+            );
+        }
+    }
+}
+
+fn first_project(hits: &[ProjectHit]) -> Option<Id> {
+    hits.iter()
+        .find(|h| !h.deleted && h.is_equalized != Some(false))
+        .map(|h| h.id.clone())
+}
+
+/// Probes the key in the configured mode, and says whether the other mode would work.
+async fn check_auth(
+    report: &mut Report,
+    client: &ImmutaClient,
+    config: &ImmutaConfig,
+    deadline: Instant,
+) -> bool {
+    async fn probe(client: &ImmutaClient, deadline: Instant) -> Result<(), ImmutaError> {
+        let path = format!("{}?size=1", client.config().project_search_path);
+        let answer = client.get_json(&path, deadline).await?;
+        Ok(Endpoint::ProjectSearch.check_answer(&answer)?)
+    }
+    let mode = |auth| match auth {
+        AuthMode::ApiKey => "apikey",
+        AuthMode::Token => "token",
+    };
+    let other_auth = match config.auth {
+        AuthMode::ApiKey => AuthMode::Token,
+        AuthMode::Token => AuthMode::ApiKey,
+    };
+    let other = {
+        let mut other = config.clone();
+        other.auth = other_auth;
+        match ImmutaClient::new(other) {
+            Ok(client) => probe(&client, deadline).await.is_ok(),
+            Err(_) => false,
+        }
+    };
+    let other_says = format!(
+        "IMMUTA_AUTH={} would {}work",
+        mode(other_auth),
+        if other { "also " } else { "not " }
+    );
+    match probe(client, deadline).await {
+        Ok(()) => {
+            report.pass(
+                IMMUTA_AUTH,
+                format!(
+                    "{} accepts the key with IMMUTA_AUTH={} ({other_says})",
+                    config.base_url,
+                    mode(config.auth)
+                ),
+            );
+            true
+        }
+        Err(e @ ImmutaError::Unauthorized { .. }) => {
+            let fix = if other {
+                format!(
+                    "set IMMUTA_AUTH={}: the key works that way",
+                    mode(other_auth)
+                )
+            } else {
+                "check IMMUTA_API_KEY: Immuta refuses it in both modes".to_owned()
+            };
+            report.fail(IMMUTA_AUTH, e.to_string(), fix);
+            false
+        }
+        Err(e) => {
+            report.fail(IMMUTA_AUTH, e.to_string(), fix_for(&e));
+            false
+        }
+    }
+}
+
+async fn check_data_source(report: &mut Report, client: &ImmutaClient, id: &Id, deadline: Instant) {
+    let path = format!("/dataSource/{id}");
+    let answer = match client.get_json(&path, deadline).await {
+        Ok(answer) => answer,
+        Err(e) => {
+            report.fail(DATA_SOURCE, e.to_string(), fix_for(&e));
+            report.skip(DISABLED_EVIDENCE, "the data source could not be read");
+            return;
+        }
+    };
+    let source: DataSource = match immuta::model::data_source(&answer) {
+        Ok(source) => source,
+        Err(e) => {
+            report.fail(DATA_SOURCE, e.to_string(), fix_for(&e.into()));
+            report.skip(DISABLED_EVIDENCE, "the data source could not be read");
+            return;
+        }
+    };
+    match client.equalized_projects_with(id, deadline).await {
+        Ok(projects) => report.pass(
+            DATA_SOURCE,
+            format!(
+                "data source {id} ({}, {}) is in {} equalized project(s)",
+                source.name,
+                source
+                    .blob_handler_type
+                    .as_deref()
+                    .unwrap_or("no handler type"),
+                projects.len()
+            ),
+        ),
+        Err(e) => report.fail(DATA_SOURCE, e.to_string(), fix_for(&e)),
+    }
+    let explicit = answer.get("disabled").is_some_and(|v| !v.is_null());
+    report.pass(
+        DISABLED_EVIDENCE,
+        if explicit {
+            "data source answers carry a `disabled` field: it decides, as read".to_owned()
+        } else {
+            format!(
+                "data source answers carry no disabled state (status {:?} is health): the newest \
+                 `fields.disabled` of a dataSourceUpdated notification decides, kept beside the ledger",
+                answer.get("status").and_then(Value::as_str).unwrap_or("absent")
+            )
+        },
+    );
+}
+
+async fn check_database(report: &mut Report, config: &StoreConfig) {
+    let store = match ViewStore::connect_lazy(config) {
+        Ok(store) => store,
+        Err(e) => {
+            report.fail(DATABASE, e.to_string(), "check DATABASE_URL");
+            report.skip(PROBE_VIEW, "no database connection");
+            return;
+        }
+    };
+    match store.ensure_ledger().await {
+        Ok(()) => report.pass(
+            DATABASE,
+            format!(
+                "{} database reached; schema {} and the ledger {} are ready",
+                store.dialect().name(),
+                config.schema.as_deref().unwrap_or("(default)"),
+                config.ledger_table
+            ),
+        ),
+        Err(e) => {
+            let fix = if e.is_retryable() {
+                "check DATABASE_URL and that the database is reachable from here (network, VPC)"
+            } else {
+                "check VIEW_SCHEMA and LEDGER_TABLE, and that the user may create them"
+            };
+            report.fail(DATABASE, e.to_string(), fix);
+            report.skip(PROBE_VIEW, "the schema or ledger could not be created");
+            return;
+        }
+    }
+    // A constant query: text from Immuta never runs outside the processor's validation.
+    match store.probe_view("SELECT 1 AS probe").await {
+        Ok(()) => report.pass(
+            PROBE_VIEW,
+            format!("{} was created, read and dropped", views::probe::PROBE_VIEW),
+        ),
+        Err(e) => report.fail(
+            PROBE_VIEW,
+            e.to_string(),
+            "grant the user CREATE (and DROP) of views in VIEW_SCHEMA; see the README's security section",
+        ),
+    }
+}
+
+async fn check_receiver(report: &mut Report, lookup: &dyn Fn(&str) -> Option<String>, url: &str) {
+    let secret = lookup("WEBHOOK_SECRET").or_else(|| {
+        lookup("WEBHOOK_SECRETS").and_then(|list| {
+            list.split(',')
+                .map(str::trim)
+                .find(|s| !s.is_empty())
+                .map(str::to_owned)
+        })
+    });
+    let Some(secret) = secret.filter(|s| !s.is_empty()) else {
+        report.fail(
+            RECEIVER,
+            "no secret to sign the test notification with",
+            "set WEBHOOK_SECRET (or WEBHOOK_SECRET_SECRET_ARN) to the secret the receiver verifies",
+        );
+        return;
+    };
+    // An unknown type: the receiver verifies it, answers 200 and queues nothing (the processor
+    // would ignore it even if FORWARD_TYPES=all).
+    let body =
+        br#"{"notificationType":"viewSyncDoctorProbe","modelType":"none","modelId":"doctor"}"#;
+    let secret = Secret::new(secret.as_bytes());
+    let request = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .header(
+            signature::SHA256_HEADER,
+            signature::sign(&secret, body, Algorithm::Sha256),
+        )
+        .header(
+            signature::SHA1_HEADER,
+            signature::sign(&secret, body, Algorithm::Sha1),
+        )
+        .timeout(std::time::Duration::from_secs(10))
+        .body(body.to_vec());
+    match request.send().await {
+        Ok(response) if response.status().is_success() => {
+            let status = response.status().as_u16();
+            let text = response.text().await.unwrap_or_default();
+            report.pass(RECEIVER, format!("{url} answered {status}: {text}"));
+        }
+        Ok(response) if response.status().as_u16() == 401 => report.fail(
+            RECEIVER,
+            format!("{url} refused the signature (401)"),
+            "WEBHOOK_SECRET must be one of the receiver's WEBHOOK_SECRETS",
+        ),
+        Ok(response) => report.fail(
+            RECEIVER,
+            format!("{url} answered {}", response.status()),
+            "read the receiver's log group; a 503 means it could not reach SQS",
+        ),
+        Err(e) => report.fail(
+            RECEIVER,
+            format!("could not reach {url}: {e}"),
+            "pass the FunctionUrl output of the stack as --url",
+        ),
+    }
+}
+
+/// What to do about an Immuta error, naming the variable.
+fn fix_for(error: &ImmutaError) -> String {
+    match error {
+        ImmutaError::Unauthorized { .. } => "check IMMUTA_API_KEY and IMMUTA_AUTH".into(),
+        ImmutaError::Connect { .. }
+        | ImmutaError::Timeout { .. }
+        | ImmutaError::OutOfTime { .. } => {
+            "check IMMUTA_URL and the network path to it (VPC, proxy)".into()
+        }
+        ImmutaError::NotFound { .. } => {
+            "check IMMUTA_URL (and IMMUTA_PROJECT_SEARCH_PATH for the search)".into()
+        }
+        ImmutaError::Shape(_) | ImmutaError::Decode { .. } | ImmutaError::Truncated { .. } => {
+            "this tenant answers in a shape the client does not read: report it with the answer"
+                .into()
+        }
+        ImmutaError::Status { .. } => {
+            "Immuta failed the request; try again, or read its logs".into()
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! `view-sync doctor`, the binary, against the Immuta simulator and SQLite: it passes with the
+//! demo's configuration, and fails naming the check and the variable with a wrong view SQL path,
+//! a wrong API key, or a database it cannot reach.
+
+use std::process::Output;
+
+use immuta_simulator::Simulator;
+use immuta_simulator::tenant::Tenant;
+use serde_json::Value;
+
+const KEY: &str = "doctor-test-key";
+
+struct Setup {
+    sim: Simulator,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+async fn setup(name: &str) -> Setup {
+    let sim = Simulator::start(Tenant::demo(), KEY).await.unwrap();
+    let dir = std::env::temp_dir().join(format!("ivs_doctor_{name}_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    Setup { sim, dir }
+}
+
+impl Setup {
+    /// The demo's configuration, with `changes` applied.
+    async fn doctor(&self, changes: &[(&str, &str)], args: &[&str]) -> Output {
+        let mut env: Vec<(String, String)> = vec![
+            ("IMMUTA_URL".into(), self.sim.url.clone()),
+            ("IMMUTA_API_KEY".into(), KEY.into()),
+            (
+                "VIEW_SQL_PATH".into(),
+                "/project/{projectId}/dataSource/{dataSourceId}/viewSql".into(),
+            ),
+            ("VIEW_SQL_JSON_POINTER".into(), "/sql".into()),
+            (
+                "DATABASE_URL".into(),
+                format!("sqlite://{}/views.db", self.dir.display()),
+            ),
+            ("IMMUTA_TIMEOUT_MS".into(), "2000".into()),
+            ("IMMUTA_MAX_ATTEMPTS".into(), "2".into()),
+        ];
+        for (name, value) in changes {
+            env.retain(|(n, _)| n != name);
+            env.push(((*name).into(), (*value).into()));
+        }
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_view-sync"))
+            .arg("doctor")
+            .args(args)
+            .env_clear()
+            .envs(env)
+            .output()
+            .await
+            .unwrap()
+    }
+}
+
+fn parse(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+fn check<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == name)
+        .unwrap_or_else(|| panic!("no check {name} in {report:#}"))
+}
+
+#[tokio::test]
+async fn the_demo_configuration_passes_every_check() {
+    let s = setup("pass").await;
+    let output = s.doctor(&[], &[]).await;
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(text.contains("✓ view SQL"), "{text}");
+    assert!(
+        text.contains("SELECT '3' AS data_source_id"),
+        "the SQL is shown: {text}"
+    );
+    assert!(text.contains("carry no disabled state"), "{text}");
+    assert!(text.contains("IMMUTA_AUTH=token would also work"), "{text}");
+    assert!(!text.contains('✗'), "{text}");
+}
+
+#[tokio::test]
+async fn a_wrong_view_sql_path_fails_naming_it() {
+    let s = setup("path").await;
+    let output = s
+        .doctor(
+            &[("VIEW_SQL_PATH", "/views/{projectId}/{dataSourceId}")],
+            &["--output", "json"],
+        )
+        .await;
+    assert_eq!(output.status.code(), Some(1));
+    let report = parse(&output);
+    let view_sql = check(&report, "view SQL (VIEW_SQL_PATH, VIEW_SQL_JSON_POINTER)");
+    assert_eq!(view_sql["outcome"], "fail");
+    assert!(
+        view_sql["fix"]
+            .as_str()
+            .unwrap()
+            .contains("VIEW_SQL_PATH answered 404")
+    );
+    assert_eq!(check(&report, "project search")["outcome"], "pass");
+
+    let output = s
+        .doctor(
+            &[("VIEW_SQL_JSON_POINTER", "/query")],
+            &["--output", "json"],
+        )
+        .await;
+    let view_sql = check(
+        &parse(&output),
+        "view SQL (VIEW_SQL_PATH, VIEW_SQL_JSON_POINTER)",
+    )
+    .clone();
+    assert!(
+        view_sql["fix"]
+            .as_str()
+            .unwrap()
+            .contains("VIEW_SQL_JSON_POINTER"),
+        "{view_sql}"
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_api_key_fails_naming_it_and_stays_secret() {
+    let s = setup("key").await;
+    let output = s
+        .doctor(
+            &[("IMMUTA_API_KEY", "not-the-key-s3cret")],
+            &["--output", "json"],
+        )
+        .await;
+    assert_eq!(output.status.code(), Some(1));
+    let everything = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!everything.contains("s3cret"), "{everything}");
+    let report = parse(&output);
+    let auth = check(&report, "Immuta answers and accepts the key");
+    assert_eq!(auth["outcome"], "fail");
+    assert!(
+        auth["fix"].as_str().unwrap().contains("IMMUTA_API_KEY"),
+        "{auth}"
+    );
+    assert_eq!(
+        check(&report, "view SQL (VIEW_SQL_PATH, VIEW_SQL_JSON_POINTER)")["outcome"],
+        "skipped"
+    );
+    // The database is checked all the same.
+    assert_eq!(
+        check(&report, "database, VIEW_SCHEMA and the ledger")["outcome"],
+        "pass"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_database_fails_naming_it() {
+    let s = setup("db").await;
+    let output = s
+        .doctor(
+            &[(
+                "DATABASE_URL",
+                "postgres://view_sync:pa55word@127.0.0.1:1/analytics",
+            )],
+            &["--output", "json"],
+        )
+        .await;
+    assert_eq!(output.status.code(), Some(1));
+    assert!(!String::from_utf8_lossy(&output.stdout).contains("pa55word"));
+    let report = parse(&output);
+    let database = check(&report, "database, VIEW_SCHEMA and the ledger");
+    assert_eq!(database["outcome"], "fail");
+    assert!(
+        database["fix"].as_str().unwrap().contains("DATABASE_URL"),
+        "{database}"
+    );
+    assert_eq!(
+        check(&report, "view SQL (VIEW_SQL_PATH, VIEW_SQL_JSON_POINTER)")["outcome"],
+        "pass"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_setting_is_named() {
+    let s = setup("missing").await;
+    let output = s
+        .doctor(&[("VIEW_SQL_PATH", "")], &["--output", "json"])
+        .await;
+    assert_eq!(output.status.code(), Some(1));
+    let report = parse(&output);
+    let configuration = check(&report, "configuration");
+    assert!(
+        configuration["fix"]
+            .as_str()
+            .unwrap()
+            .contains("VIEW_SQL_PATH"),
+        "{configuration}"
+    );
+}
