@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::Value;
 use view_sync_core::reads::{DataSource, ProjectHit};
 use view_sync_core::signature::{self, Algorithm, Secret};
-use view_sync_core::view_sql::ViewSql;
+use view_sync_core::view_sql::{ViewLocation, ViewSql};
 use view_sync_core::{Id, NotificationType};
 use views::{StoreConfig, ViewStore};
 
@@ -174,6 +174,7 @@ pub async fn run(
                 &mut report,
                 config,
                 view_sql.ok(),
+                store.as_ref().ok().and_then(StoreConfig::location),
                 processor,
                 options,
                 deadline,
@@ -203,6 +204,7 @@ async fn check_immuta(
     report: &mut Report,
     config: ImmutaConfig,
     view_sql: Option<ViewSqlEndpoint>,
+    location: Option<ViewLocation>,
     processor: Option<ProcessorConfig>,
     options: &DoctorOptions,
     deadline: Instant,
@@ -351,21 +353,29 @@ async fn check_immuta(
         );
         return;
     };
+    let Some(location) = location else {
+        report.skip(
+            VIEW_SQL,
+            "DATABASE_URL is not valid, and its dialect decides which view SQL is valid",
+        );
+        return;
+    };
     match client
         .view_sql(&endpoint, &project_id, &data_source_id, deadline)
         .await
     {
-        Ok(text) => match ViewSql::classify(&text) {
+        Ok(text) => match ViewSql::parse(&text, &location) {
             Ok(sql) => {
                 report.pass(
                     VIEW_SQL,
                     format!(
-                        "project {project_id}, data source {data_source_id}: the answer is {}:\n      {}",
-                        match sql {
-                            ViewSql::Query(_) => "a query, created as a view under VIEW_NAME_TEMPLATE",
-                            ViewSql::Statement { .. } => "a CREATE VIEW statement, run under its own name",
+                        "project {project_id}, data source {data_source_id}: the answer is {}, valid {} SQL:\n      {}",
+                        match sql.own_name() {
+                            None => "a query, created as a view under VIEW_NAME_TEMPLATE",
+                            Some(_) => "a CREATE VIEW statement, run under its own name",
                         },
-                        sql.text()
+                        location.dialect.name(),
+                        text.trim()
                     ),
                 );
             }

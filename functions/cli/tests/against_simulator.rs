@@ -173,12 +173,9 @@ async fn a_resync_creates_what_is_missing_and_drops_what_immuta_no_longer_wants(
         project_id: Id::new("10").unwrap(),
         data_source_id: Id::new("1").unwrap(),
     };
-    let sql = ViewSql::classify("SELECT 'stale' AS policy").unwrap();
-    let view = DesiredView::new(
-        stale.clone(),
-        reconciler.store().reference("stale_view"),
-        sql,
-    );
+    let location = reconciler.store().location();
+    let sql = ViewSql::parse("SELECT 'stale' AS policy", location).unwrap();
+    let view = DesiredView::new(stale.clone(), "stale_view", &sql, location);
     reconciler
         .store()
         .apply(&Target::Present(view), 1)

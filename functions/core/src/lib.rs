@@ -8,11 +8,13 @@
 //! - [`keys`]: notifications → reconcile keys, merged per batch.
 //! - [`reads`], [`want`]: what was read from Immuta, and which views it wants (the want-rules).
 //! - [`plan`]: which views must exist and what to do about each (create, replace, drop, nothing).
-//! - [`naming`], [`view_sql`]: view names from the template; what the view SQL endpoint returned.
+//! - [`naming`], [`dialect`]: view names from the template; the target databases' dialects.
+//! - [`view_sql`]: the view SQL endpoint's answer, untrusted: parsed, exactly one statement.
 //! - [`settings`]: configuration read through an injected lookup, with errors naming the variable.
 #![forbid(unsafe_code)]
 
 pub mod catalog;
+pub mod dialect;
 pub mod forward;
 mod hex;
 pub mod keys;

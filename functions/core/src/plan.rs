@@ -10,9 +10,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sha2::{Digest, Sha256};
 
+use crate::dialect::Dialect;
 use crate::hex;
 use crate::notification::Id;
-use crate::view_sql::ViewSql;
+use crate::view_sql::{ViewLocation, ViewSql};
 
 /// One view's identity: a data source in a project.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -63,32 +64,37 @@ pub struct LedgerRow {
     pub observed_at: i64,
 }
 
-/// A view that must exist, with its SQL.
+/// A view that must exist: its name and the statements that create it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DesiredView {
     pub view: ViewKey,
-    /// The name it is created under: the template's, or the statement's own.
+    /// How the view is referred to in SQL (quoted, schema-qualified): the template's name, or
+    /// the name a `CREATE VIEW` statement gives its view.
     pub name: String,
-    pub sql: ViewSql,
+    /// `CREATE VIEW <name> …`: fails if the name is taken, so a create never overwrites a view
+    /// someone else made.
+    pub create: String,
+    /// `CREATE OR REPLACE VIEW <name> …` where the database replaces a view atomically and lets
+    /// its columns change (MariaDB/MySQL); elsewhere a replace is a drop and a create inside one
+    /// transaction.
+    pub create_or_replace: Option<String>,
+    /// Digest of the create statement: an unchanged statement is an unchanged view.
     pub digest: String,
 }
 
 impl DesiredView {
-    /// `template_name` is used unless the SQL is a complete statement naming its own view.
-    pub fn new(view: ViewKey, template_name: String, sql: ViewSql) -> Self {
-        let name = match &sql {
-            ViewSql::Query(_) => template_name,
-            ViewSql::Statement { name, .. } => name.clone(),
-        };
-        let mut hasher = Sha256::new();
-        hasher.update(name.as_bytes());
-        hasher.update([0]);
-        hasher.update(sql.text().as_bytes());
-        let digest = hex::encode(&hasher.finalize());
+    /// `template_name` (unquoted) is used unless the SQL is a statement naming its own view.
+    pub fn new(view: ViewKey, template_name: &str, sql: &ViewSql, location: &ViewLocation) -> Self {
+        let bare = sql.own_name().unwrap_or(template_name);
+        let create = sql.create_statement(location, bare, false);
+        let create_or_replace = (location.dialect == Dialect::MySql)
+            .then(|| sql.create_statement(location, bare, true));
+        let digest = hex::encode(&Sha256::digest(create.as_bytes()));
         Self {
             view,
-            name,
-            sql,
+            name: location.reference(bare),
+            create,
+            create_or_replace,
             digest,
         }
     }
@@ -225,12 +231,14 @@ mod tests {
         }
     }
 
+    const SQLITE: ViewLocation = ViewLocation {
+        dialect: Dialect::Sqlite,
+        schema: None,
+    };
+
     fn desired(p: &str, d: &str, sql: &str) -> DesiredView {
-        DesiredView::new(
-            key(p, d),
-            format!("p{p}__d{d}"),
-            ViewSql::classify(sql).unwrap(),
-        )
+        let sql = ViewSql::parse(sql, &SQLITE).unwrap();
+        DesiredView::new(key(p, d), &format!("p{p}__d{d}"), &sql, &SQLITE)
     }
 
     fn row(view: &DesiredView, state: RowState, observed_at: i64) -> LedgerRow {
@@ -276,7 +284,7 @@ mod tests {
         assert_eq!(
             decide(Some(&row(&v1, RowState::Present, 5)), &absent, 10),
             Decision::Drop {
-                name: "p1__d2".into()
+                name: "\"p1__d2\"".into()
             }
         );
         assert_eq!(
@@ -295,7 +303,7 @@ mod tests {
         assert_eq!(
             decide(Some(&row(&v1, RowState::Pending, 5)), &absent, 10),
             Decision::Drop {
-                name: "p1__d2".into()
+                name: "\"p1__d2\"".into()
             }
         );
         assert_eq!(RowState::parse("pending"), Some(RowState::Pending));
@@ -366,11 +374,10 @@ mod tests {
         assert_eq!(a.digest, desired("1", "2", "SELECT 1").digest);
         assert_ne!(a.digest, desired("1", "2", "SELECT 2").digest);
         assert_ne!(a.digest, desired("1", "3", "SELECT 1").digest);
-        let statement = DesiredView::new(
-            key("1", "2"),
-            "ignored".into(),
-            ViewSql::classify("CREATE VIEW own AS SELECT 1").unwrap(),
-        );
-        assert_eq!(statement.name, "own");
+        let sql = ViewSql::parse("CREATE VIEW own AS SELECT 1", &SQLITE).unwrap();
+        let statement = DesiredView::new(key("1", "2"), "ignored", &sql, &SQLITE);
+        assert_eq!(statement.name, "\"own\"");
+        assert_eq!(statement.create, "CREATE VIEW \"own\" AS SELECT 1");
+        assert_eq!(statement.create_or_replace, None);
     }
 }

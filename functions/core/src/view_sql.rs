@@ -1,153 +1,303 @@
-//! What the view SQL endpoint returned: a query to wrap as a view under our name, or a complete
-//! `CREATE VIEW` statement to run as given under its own name.
+//! The view SQL endpoint's answer: untrusted input that the processor runs with DDL rights.
+//!
+//! It is parsed (sqlparser) in the target database's dialect and accepted only as **exactly one**
+//! statement: a query (`SELECT`, `WITH`, `VALUES`), which becomes our view under the naming
+//! template, or one plain `CREATE [OR REPLACE] VIEW` in the configured schema. Anything else —
+//! a second statement, DDL or DML on another object, `ATTACH`, `COPY`, `GRANT`, `CALL`, a
+//! data-modifying `WITH`, `SELECT … INTO` — is refused with what was found, and nothing runs.
+//!
+//! The statement that runs is printed from the parsed tree, never the text as received: what was
+//! checked is what runs, so a `;` that the parser read inside a literal, a quoted identifier or a
+//! comment cannot become a second statement. The tree keeps literals as written (no unescaping),
+//! so printing gives them back byte for byte. A `CREATE VIEW` statement is printed with our own
+//! `OR REPLACE` choice, never its own, so that a create can never overwrite a view it does not own.
+//!
+//! sqlparser does not know every construct each database accepts: what it cannot parse is
+//! refused (the view fails and keeps its current definition), never run unchecked.
 
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{
+    CreateView, Ident, ObjectName, ObjectNamePart, Query, Select, Statement, Visit, Visitor,
+};
+use sqlparser::dialect::{MySqlDialect, PostgreSqlDialect, SQLiteDialect};
+use sqlparser::parser::{Parser, ParserOptions};
 use thiserror::Error;
 
+use crate::dialect::Dialect;
+
+/// View SQL longer than this is refused before it is parsed (a policy view's SQL is kilobytes).
+pub const MAX_VIEW_SQL_BYTES: usize = 1 << 20;
+
+/// Where views are created: the database's dialect and `VIEW_SCHEMA`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ViewSql {
-    /// A `SELECT` / `WITH` / `VALUES` query, without a trailing `;`.
-    Query(String),
-    /// A `CREATE [OR REPLACE] VIEW name …` statement; `name` is the identifier as written
-    /// (quoted or not, maybe schema-qualified), `sql` the statement without a trailing `;`.
-    Statement { name: String, sql: String },
+pub struct ViewLocation {
+    pub dialect: Dialect,
+    pub schema: Option<String>,
+}
+
+impl ViewLocation {
+    /// How the view `name` is referred to in SQL: quoted, in the schema if one is configured.
+    pub fn reference(&self, name: &str) -> String {
+        self.dialect.qualified(self.schema.as_deref(), name)
+    }
+}
+
+/// View SQL that passed validation; only [`ViewSql::parse`] makes one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViewSql {
+    definition: Definition,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Definition {
+    /// Wrapped as `CREATE VIEW <template name> AS <query>`.
+    Query(Box<Query>),
+    /// Run under its own `name` (as the database resolves it), in the configured schema.
+    Statement { name: String, view: Box<CreateView> },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ViewSqlError {
-    #[error("the view SQL is empty")]
+    #[error("the view SQL is empty (check VIEW_SQL_PATH and VIEW_SQL_JSON_POINTER)")]
     Empty,
+    #[error("the view SQL is {bytes} bytes, over the {MAX_VIEW_SQL_BYTES}-byte limit")]
+    TooLong { bytes: usize },
     #[error(
-        "the view SQL starts with '{0}': expected a SELECT/WITH query or a CREATE VIEW statement \
-         (check VIEW_SQL_PATH and VIEW_SQL_JSON_POINTER)"
+        "the view SQL is not {dialect} SQL that can be checked ({detail}); it is refused rather \
+         than run unchecked (check VIEW_SQL_PATH and VIEW_SQL_JSON_POINTER)"
     )]
-    Unsupported(String),
-    #[error("the CREATE VIEW statement has no view name")]
-    MissingName,
+    Unparsable {
+        dialect: &'static str,
+        detail: String,
+    },
+    #[error(
+        "the view SQL holds {count} statements ({found}): only one query or one CREATE VIEW is \
+         accepted, so none of them runs"
+    )]
+    Statements { count: usize, found: String },
+    #[error(
+        "the view SQL is a {found} statement: expected a SELECT/WITH/VALUES query or one CREATE VIEW"
+    )]
+    Unsupported { found: String },
+    #[error("the view's query contains {found}, which has no place in a view; it is refused")]
+    SideEffect { found: String },
+    #[error("the CREATE VIEW statement {found}: only a plain view is managed")]
+    NotPlainView { found: &'static str },
+    #[error("the CREATE VIEW statement names its view {name}, {why}")]
+    ForeignName { name: String, why: String },
 }
 
 impl ViewSql {
-    pub fn classify(sql: &str) -> Result<Self, ViewSqlError> {
-        let sql = sql.trim().trim_end_matches(';').trim_end();
-        let body = skip_comments(sql);
-        if body.is_empty() {
-            return Err(ViewSqlError::Empty);
+    /// Validates `text` for the database at `location`.
+    pub fn parse(text: &str, location: &ViewLocation) -> Result<Self, ViewSqlError> {
+        if text.len() > MAX_VIEW_SQL_BYTES {
+            return Err(ViewSqlError::TooLong { bytes: text.len() });
         }
-        let mut words = Words(body);
-        let first = words.next_word().unwrap_or_default();
-        if ["select", "with", "values"]
-            .iter()
-            .any(|k| first.eq_ignore_ascii_case(k))
-            || body.starts_with('(')
-        {
-            return Ok(Self::Query(sql.to_owned()));
-        }
-        if !first.eq_ignore_ascii_case("create") {
-            return Err(ViewSqlError::Unsupported(first.chars().take(20).collect()));
-        }
-        let mut word = words.next_word().unwrap_or_default();
-        if word.eq_ignore_ascii_case("or") {
-            if !words
-                .next_word()
-                .is_some_and(|w| w.eq_ignore_ascii_case("replace"))
-            {
-                return Err(ViewSqlError::Unsupported("CREATE OR".into()));
+        let dialect = location.dialect;
+        let unparsable = |error: sqlparser::parser::ParserError| ViewSqlError::Unparsable {
+            dialect: dialect.name(),
+            detail: error.to_string(),
+        };
+        let options = ParserOptions::new().with_unescape(false);
+        let parser = match dialect {
+            Dialect::Postgres => Parser::new(&PostgreSqlDialect {}),
+            Dialect::MySql => Parser::new(&MySqlDialect {}),
+            Dialect::Sqlite => Parser::new(&SQLiteDialect {}),
+        };
+        let mut statements = parser
+            .with_options(options)
+            .try_with_sql(text)
+            .and_then(|mut parser| parser.parse_statements())
+            .map_err(unparsable)?;
+        let statement = match statements.len() {
+            0 => return Err(ViewSqlError::Empty),
+            1 => statements.remove(0),
+            count => {
+                let found = statements.iter().map(kind).collect::<Vec<_>>().join(", ");
+                return Err(ViewSqlError::Statements { count, found });
             }
-            word = words.next_word().unwrap_or_default();
-        }
-        if !word.eq_ignore_ascii_case("view") {
-            return Err(ViewSqlError::Unsupported(format!("CREATE {word}")));
-        }
-        let name = words
-            .identifier()
-            .filter(|n| !n.eq_ignore_ascii_case("as"))
-            .ok_or(ViewSqlError::MissingName)?;
-        Ok(Self::Statement {
-            name,
-            sql: sql.to_owned(),
-        })
+        };
+        let definition = match statement {
+            Statement::Query(query) => {
+                refuse_side_effects(&query)?;
+                Definition::Query(query)
+            }
+            Statement::CreateView(view) => {
+                let name = checked_own_name(&view, location)?;
+                refuse_side_effects(&view.query)?;
+                Definition::Statement {
+                    name,
+                    view: Box::new(view),
+                }
+            }
+            other => {
+                return Err(ViewSqlError::Unsupported {
+                    found: kind(&other),
+                });
+            }
+        };
+        Ok(Self { definition })
     }
 
-    /// The text that defines the view, for digests: an unchanged text means an unchanged view.
-    pub fn text(&self) -> &str {
-        match self {
-            Self::Query(sql) | Self::Statement { sql, .. } => sql,
+    /// The name a `CREATE VIEW` statement gives its view; `None` for a query.
+    pub fn own_name(&self) -> Option<&str> {
+        match &self.definition {
+            Definition::Query(_) => None,
+            Definition::Statement { name, .. } => Some(name),
+        }
+    }
+
+    /// The one statement that creates the view `name` at `location`: `CREATE VIEW`, which fails
+    /// if the name is taken, or `CREATE OR REPLACE VIEW`.
+    pub fn create_statement(
+        &self,
+        location: &ViewLocation,
+        name: &str,
+        or_replace: bool,
+    ) -> String {
+        let replace = if or_replace { "OR REPLACE " } else { "" };
+        match &self.definition {
+            Definition::Query(query) => {
+                format!(
+                    "CREATE {replace}VIEW {} AS {query}",
+                    location.reference(name)
+                )
+            }
+            Definition::Statement { view, .. } => {
+                let quote = match location.dialect {
+                    Dialect::MySql => '`',
+                    Dialect::Sqlite | Dialect::Postgres => '"',
+                };
+                let parts = location
+                    .schema
+                    .iter()
+                    .map(String::as_str)
+                    .chain([name])
+                    .map(|part| Ident::with_quote(quote, part))
+                    .collect::<Vec<_>>();
+                let view = CreateView {
+                    name: ObjectName::from(parts),
+                    or_replace,
+                    if_not_exists: false,
+                    name_before_not_exists: false,
+                    ..(**view).clone()
+                };
+                view.to_string()
+            }
         }
     }
 }
 
-fn skip_comments(mut sql: &str) -> &str {
-    loop {
-        sql = sql.trim_start();
-        if let Some(rest) = sql.strip_prefix("--") {
-            sql = rest.find('\n').map_or("", |i| &rest[i + 1..]);
-        } else if let Some(rest) = sql.strip_prefix("/*") {
-            sql = rest.find("*/").map_or("", |i| &rest[i + 2..]);
-        } else {
-            return sql;
+/// A statement's kind for an error message: its leading keywords (`DROP TABLE`, `ATTACH`, …).
+fn kind(statement: &Statement) -> String {
+    let printed = statement.to_string();
+    let mut kind = String::new();
+    for word in printed.split_whitespace().take(3) {
+        if !word.chars().all(|c| c.is_ascii_uppercase() || c == '_') {
+            break;
         }
+        if !kind.is_empty() {
+            kind.push(' ');
+        }
+        kind.push_str(word);
+    }
+    if kind.is_empty() {
+        "unnamed".into()
+    } else {
+        kind
     }
 }
 
-struct Words<'a>(&'a str);
-
-impl<'a> Words<'a> {
-    fn next_word(&mut self) -> Option<&'a str> {
-        let text = skip_comments(self.0);
-        let end = text
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .unwrap_or(text.len());
-        self.0 = &text[end..];
-        (end > 0).then(|| &text[..end])
+/// Refuses what would make a view's query write: a statement nested in it (a data-modifying
+/// `WITH`, `INSERT … RETURNING` as a set) or `SELECT … INTO`.
+fn refuse_side_effects(query: &Query) -> Result<(), ViewSqlError> {
+    struct SideEffects;
+    impl Visitor for SideEffects {
+        type Break = String;
+        fn pre_visit_statement(&mut self, statement: &Statement) -> ControlFlow<String> {
+            ControlFlow::Break(format!("a nested {} statement", kind(statement)))
+        }
+        fn pre_visit_select(&mut self, select: &Select) -> ControlFlow<String> {
+            match select.into {
+                Some(_) => ControlFlow::Break("SELECT … INTO".into()),
+                None => ControlFlow::Continue(()),
+            }
+        }
     }
+    match query.visit(&mut SideEffects) {
+        ControlFlow::Break(found) => Err(ViewSqlError::SideEffect { found }),
+        ControlFlow::Continue(()) => Ok(()),
+    }
+}
 
-    /// A possibly qualified identifier: parts joined by `.`, each bare or quoted with `"`, `` ` ``
-    /// or `[]`. `IF NOT EXISTS` before it is skipped.
-    fn identifier(&mut self) -> Option<String> {
-        let mut text = skip_comments(self.0);
-        if text.len() >= 3 && text[..3].eq_ignore_ascii_case("if ") {
-            let mut words = Words(text);
-            let (_, not, exists) = (words.next_word(), words.next_word(), words.next_word());
-            if !(not?.eq_ignore_ascii_case("not") && exists?.eq_ignore_ascii_case("exists")) {
-                return None;
-            }
-            text = skip_comments(words.0);
-        }
-        let start = text;
-        let mut rest = text;
-        loop {
-            rest = match rest.chars().next()? {
-                quote @ ('"' | '`' | '[') => {
-                    let close = if quote == '[' { ']' } else { quote };
-                    let mut end = None;
-                    let mut chars = rest.char_indices().skip(1).peekable();
-                    while let Some((i, c)) = chars.next() {
-                        if c == close {
-                            // A doubled quote is an escaped quote inside the identifier.
-                            if close != ']' && chars.peek().is_some_and(|(_, n)| *n == close) {
-                                chars.next();
-                                continue;
-                            }
-                            end = Some(i + c.len_utf8());
-                            break;
-                        }
-                    }
-                    &rest[end?..]
-                }
-                c if c.is_alphanumeric() || c == '_' || c == '$' => {
-                    let end = rest
-                        .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$'))
-                        .unwrap_or(rest.len());
-                    &rest[end..]
-                }
-                _ => return None,
-            };
-            match rest.strip_prefix('.') {
-                Some(after_dot) => rest = after_dot,
-                None => break,
+/// The view a `CREATE VIEW` statement creates, checked to be a plain view in our schema.
+fn checked_own_name(view: &CreateView, location: &ViewLocation) -> Result<String, ViewSqlError> {
+    let refused = [
+        (view.materialized, "is for a MATERIALIZED view"),
+        (view.temporary, "is for a TEMPORARY view"),
+        (view.or_alter, "is CREATE OR ALTER"),
+        (view.secure, "is for a SECURE view"),
+        (view.to.is_some(), "writes its rows TO a table"),
+        (view.copy_grants, "copies grants"),
+        (view.with_no_schema_binding, "has no schema binding"),
+        (
+            view.params.as_ref().is_some_and(|p| p.definer.is_some()),
+            "sets a DEFINER, which would run the view with another user's rights",
+        ),
+    ];
+    if let Some((_, found)) = refused.into_iter().find(|(is, _)| *is) {
+        return Err(ViewSqlError::NotPlainView { found });
+    }
+    let foreign = |why: String| ViewSqlError::ForeignName {
+        name: view.name.to_string(),
+        why,
+    };
+    let mut parts = Vec::new();
+    for part in &view.name.0 {
+        match part {
+            ObjectNamePart::Identifier(ident) => parts.push(resolve(ident, location.dialect)),
+            ObjectNamePart::Function(_) => {
+                return Err(foreign("which is computed, not written".into()));
             }
         }
-        self.0 = rest;
-        Some(start[..start.len() - rest.len()].to_owned())
+    }
+    let (schema, name) = match parts.as_slice() {
+        [name] => (None, name.clone()),
+        [schema, name] => (Some(schema.as_str()), name.clone()),
+        _ => return Err(foreign("with more than a schema and a name".into())),
+    };
+    if name.is_empty()
+        || name
+            .chars()
+            .any(|c| matches!(c, '"' | '`' | '[' | ']') || c.is_control())
+    {
+        return Err(foreign(
+            "which holds a quote, bracket or control character".into(),
+        ));
+    }
+    match (schema, location.schema.as_deref()) {
+        (None, _) => {}
+        (Some(schema), Some(ours)) if schema == ours => {}
+        (Some(schema), Some(ours)) => {
+            return Err(foreign(format!(
+                "in schema {schema}, not in VIEW_SCHEMA ({ours})"
+            )));
+        }
+        (Some(schema), None) => {
+            return Err(foreign(format!(
+                "in schema {schema}, but VIEW_SCHEMA is not set: views go to the default schema"
+            )));
+        }
+    }
+    Ok(name)
+}
+
+/// An identifier as the database resolves it: PostgreSQL folds unquoted names to lower case.
+fn resolve(ident: &Ident, dialect: Dialect) -> String {
+    match (ident.quote_style, dialect) {
+        (None, Dialect::Postgres) => ident.value.to_ascii_lowercase(),
+        _ => ident.value.clone(),
     }
 }
 
@@ -155,64 +305,270 @@ impl<'a> Words<'a> {
 mod tests {
     use super::*;
 
+    const DIALECTS: [Dialect; 3] = [Dialect::Sqlite, Dialect::Postgres, Dialect::MySql];
+
+    fn at(dialect: Dialect, schema: Option<&str>) -> ViewLocation {
+        ViewLocation {
+            dialect,
+            schema: schema.map(str::to_owned),
+        }
+    }
+
+    fn parse(sql: &str, dialect: Dialect) -> Result<ViewSql, ViewSqlError> {
+        ViewSql::parse(sql, &at(dialect, None))
+    }
+
+    /// What runs for `sql` wrapped (or named) as `v`, in every dialect.
+    fn created(sql: &str, dialect: Dialect) -> String {
+        let location = at(dialect, None);
+        ViewSql::parse(sql, &location)
+            .unwrap_or_else(|e| panic!("{sql} ({dialect:?}): {e}"))
+            .create_statement(&location, "v", false)
+    }
+
     #[test]
-    fn queries_are_wrapped() {
-        for sql in [
-            "SELECT 1",
-            "  select a from t;",
-            "WITH x AS (SELECT 1) SELECT * FROM x",
-            "-- masked\nSELECT 1",
-            "/* v3 */ (SELECT 1)",
-        ] {
-            assert!(
-                matches!(ViewSql::classify(sql), Ok(ViewSql::Query(_))),
+    fn queries_are_wrapped_as_our_view() {
+        for dialect in DIALECTS {
+            for sql in [
+                "SELECT 1",
+                "  select a from t;",
+                "WITH x AS (SELECT 1) SELECT * FROM x",
+                "-- masked\nSELECT 1",
+                "/* v3 */ (SELECT 1)",
+                "VALUES (1), (2)",
+            ] {
+                let statement = created(sql, dialect);
+                assert!(statement.starts_with("CREATE VIEW "), "{statement}");
+                assert!(!statement.contains("--") && !statement.contains("/*"));
+            }
+        }
+        assert_eq!(
+            created("select a from t ;\n", Dialect::Postgres),
+            "CREATE VIEW \"v\" AS SELECT a FROM t"
+        );
+        assert_eq!(
+            created("SELECT 1", Dialect::MySql),
+            "CREATE VIEW `v` AS SELECT 1"
+        );
+    }
+
+    #[test]
+    fn a_second_statement_never_runs() {
+        for dialect in DIALECTS {
+            let error = parse("SELECT 1 AS id; DROP TABLE customers", dialect).unwrap_err();
+            assert_eq!(
+                error,
+                ViewSqlError::Statements {
+                    count: 2,
+                    found: "SELECT, DROP TABLE".into()
+                },
+                "{dialect:?}"
+            );
+            assert!(error.to_string().contains("none of them runs"));
+            assert!(matches!(
+                parse("SELECT 1;;SELECT 2", dialect),
+                Err(ViewSqlError::Statements { count: 2, .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn semicolons_in_literals_identifiers_and_comments_are_not_statements() {
+        for dialect in DIALECTS {
+            let quoted = if dialect == Dialect::MySql {
+                "`a;b`"
+            } else {
+                "\"a;b\""
+            };
+            for sql in [
+                "SELECT 'x; DROP TABLE t' AS s".to_owned(),
+                format!("SELECT 1 AS {quoted}"),
+                "SELECT 1 -- ; DROP TABLE t\n".to_owned(),
+                "SELECT /* ; DROP TABLE t; */ 1".to_owned(),
+                "SELECT 'it''s; fine' AS s".to_owned(),
+            ] {
+                let statement = created(&sql, dialect);
+                // What runs is itself exactly one statement when read again.
+                assert!(parse(&statement, dialect).is_ok(), "{statement}");
+            }
+        }
+        // Literals come back exactly as written, escapes included.
+        assert_eq!(
+            created(r"SELECT 'a\\', 'b''c' AS s", Dialect::MySql),
+            r"CREATE VIEW `v` AS SELECT 'a\\', 'b''c' AS s"
+        );
+        assert_eq!(
+            created(r"SELECT 'a\' AS s, E'b\'c' AS t", Dialect::Postgres),
+            r#"CREATE VIEW "v" AS SELECT 'a\' AS s, E'b\'c' AS t"#
+        );
+    }
+
+    #[test]
+    fn other_statements_are_refused_by_what_they_are() {
+        let cases = [
+            (
+                Dialect::Sqlite,
+                "ATTACH DATABASE '/tmp/x.db' AS x",
+                "ATTACH DATABASE",
+            ),
+            (Dialect::Postgres, "COPY customers TO '/tmp/x'", "COPY"),
+            (
+                Dialect::Postgres,
+                "GRANT SELECT ON t TO public",
+                "GRANT SELECT ON",
+            ),
+            (Dialect::Postgres, "CALL cleanup()", "CALL"),
+            (Dialect::MySql, "DROP TABLE users", "DROP TABLE"),
+            (Dialect::Sqlite, "CREATE TABLE t (a INT)", "CREATE TABLE"),
+            (Dialect::Postgres, "DELETE FROM t", "DELETE FROM"),
+        ];
+        for (dialect, sql, found) in cases {
+            assert_eq!(
+                parse(sql, dialect).unwrap_err(),
+                ViewSqlError::Unsupported {
+                    found: found.into()
+                },
                 "{sql}"
             );
         }
+    }
+
+    #[test]
+    fn queries_that_write_are_refused() {
+        let writes = [
+            (
+                Dialect::Postgres,
+                "WITH gone AS (DELETE FROM t RETURNING *) SELECT * FROM gone",
+            ),
+            (Dialect::Postgres, "SELECT * INTO copy_of_t FROM t"),
+            (
+                Dialect::Postgres,
+                "CREATE VIEW v AS WITH x AS (UPDATE t SET a = 1 RETURNING a) SELECT * FROM x",
+            ),
+        ];
+        for (dialect, sql) in writes {
+            assert!(
+                matches!(parse(sql, dialect), Err(ViewSqlError::SideEffect { .. })),
+                "{sql}: {:?}",
+                parse(sql, dialect)
+            );
+        }
+    }
+
+    #[test]
+    fn create_view_statements_run_under_their_own_name_with_our_replace_choice() {
+        let location = at(Dialect::Postgres, Some("analytics"));
+        let sql = ViewSql::parse(
+            "create or replace view Analytics.Masked as select 1 as a",
+            &location,
+        )
+        .unwrap();
+        assert_eq!(sql.own_name(), Some("masked"));
         assert_eq!(
-            ViewSql::classify("SELECT 1 ;\n").unwrap().text(),
-            "SELECT 1"
+            sql.create_statement(&location, "masked", false),
+            "CREATE VIEW \"analytics\".\"masked\" AS SELECT 1 AS a"
+        );
+        assert_eq!(
+            sql.create_statement(&location, "masked", true),
+            "CREATE OR REPLACE VIEW \"analytics\".\"masked\" AS SELECT 1 AS a"
+        );
+        let sqlite = at(Dialect::Sqlite, None);
+        let own =
+            ViewSql::parse("CREATE VIEW IF NOT EXISTS \"V 1\" (a) AS SELECT 1", &sqlite).unwrap();
+        assert_eq!(own.own_name(), Some("V 1"));
+        assert_eq!(
+            own.create_statement(&sqlite, "V 1", false),
+            "CREATE VIEW \"V 1\" (a) AS SELECT 1"
+        );
+        let mysql = at(Dialect::MySql, Some("db"));
+        let own = ViewSql::parse(
+            "CREATE ALGORITHM = MERGE SQL SECURITY INVOKER VIEW `db`.`v` AS SELECT 1",
+            &mysql,
+        )
+        .unwrap();
+        assert_eq!(
+            own.create_statement(&mysql, "v", true),
+            "CREATE OR REPLACE ALGORITHM = MERGE SQL SECURITY INVOKER VIEW `db`.`v` AS SELECT 1"
         );
     }
 
     #[test]
-    fn create_statements_keep_their_name() {
-        let name = |sql: &str| match ViewSql::classify(sql).unwrap() {
-            ViewSql::Statement { name, .. } => name,
-            other => panic!("{other:?}"),
-        };
-        assert_eq!(name("CREATE VIEW v1 AS SELECT 1"), "v1");
-        assert_eq!(
-            name("create or replace view \"Ana\"\"lytics\".\"v 1\" as select 1"),
-            "\"Ana\"\"lytics\".\"v 1\""
-        );
-        assert_eq!(name("CREATE VIEW `db`.`v` (a) AS SELECT 1"), "`db`.`v`");
-        assert_eq!(
-            name("CREATE VIEW IF NOT EXISTS main.v AS SELECT 1"),
-            "main.v"
-        );
-    }
-
-    #[test]
-    fn anything_else_is_refused_with_a_hint() {
-        assert_eq!(ViewSql::classify("  ;"), Err(ViewSqlError::Empty));
+    fn create_view_statements_stay_in_our_schema_and_are_plain_views() {
+        let location = at(Dialect::Postgres, Some("analytics"));
+        let refused = |sql: &str| ViewSql::parse(sql, &location).unwrap_err();
         assert!(matches!(
-            ViewSql::classify("DROP TABLE users"),
-            Err(ViewSqlError::Unsupported(_))
+            refused("CREATE VIEW public.v AS SELECT 1"),
+            ViewSqlError::ForeignName { .. }
         ));
         assert!(matches!(
-            ViewSql::classify("CREATE TABLE t (a int)"),
-            Err(ViewSqlError::Unsupported(_))
+            refused("CREATE VIEW db.analytics.v AS SELECT 1"),
+            ViewSqlError::ForeignName { .. }
         ));
-        assert_eq!(
-            ViewSql::classify("CREATE VIEW AS SELECT 1").unwrap_err(),
-            ViewSqlError::MissingName
-        );
+        assert!(matches!(
+            refused("CREATE MATERIALIZED VIEW v AS SELECT 1"),
+            ViewSqlError::NotPlainView { .. }
+        ));
+        assert!(matches!(
+            refused("CREATE VIEW \"a\"\"b\" AS SELECT 1"),
+            ViewSqlError::ForeignName { .. }
+        ));
+        assert!(matches!(
+            ViewSql::parse(
+                "CREATE TEMPORARY VIEW v AS SELECT 1",
+                &at(Dialect::Sqlite, None)
+            ),
+            Err(ViewSqlError::NotPlainView { .. })
+        ));
+        assert!(matches!(
+            ViewSql::parse(
+                "CREATE DEFINER = 'root'@'%' VIEW v AS SELECT 1",
+                &at(Dialect::MySql, None)
+            ),
+            Err(ViewSqlError::NotPlainView { .. })
+        ));
+        let unset = ViewSql::parse("CREATE VIEW main.v AS SELECT 1", &at(Dialect::Sqlite, None))
+            .unwrap_err();
         assert!(
-            ViewSql::classify("{\"sql\":\"SELECT 1\"}")
-                .unwrap_err()
-                .to_string()
-                .contains("VIEW_SQL_JSON_POINTER")
+            unset.to_string().contains("VIEW_SCHEMA is not set"),
+            "{unset}"
         );
+    }
+
+    #[test]
+    fn empty_unparsable_and_oversized_answers_are_refused_with_a_hint() {
+        for dialect in DIALECTS {
+            assert_eq!(parse("  ;", dialect), Err(ViewSqlError::Empty));
+            assert_eq!(parse("-- nothing", dialect), Err(ViewSqlError::Empty));
+            let json = parse("{\"sql\":\"SELECT 1\"}", dialect).unwrap_err();
+            assert!(matches!(json, ViewSqlError::Unparsable { .. }), "{json:?}");
+            assert!(json.to_string().contains("VIEW_SQL_JSON_POINTER"));
+            assert!(matches!(
+                parse("SELECT 'unterminated", dialect),
+                Err(ViewSqlError::Unparsable { .. })
+            ));
+        }
+        let long = format!("SELECT '{}'", "x".repeat(MAX_VIEW_SQL_BYTES));
+        assert!(matches!(
+            parse(&long, Dialect::Sqlite),
+            Err(ViewSqlError::TooLong { .. })
+        ));
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_on_a_small_stack() {
+        // Tokio's worker threads have 2 MiB stacks; the parser's recursion limit must hold there.
+        let deep = format!("SELECT {}1{}", "(".repeat(5_000), ")".repeat(5_000));
+        let handle = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || {
+                for dialect in DIALECTS {
+                    assert!(matches!(
+                        parse(&deep, dialect),
+                        Err(ViewSqlError::Unparsable { .. })
+                    ));
+                }
+            })
+            .unwrap();
+        handle.join().unwrap();
     }
 }

@@ -250,15 +250,12 @@ impl Reconciler {
                 deadline,
             )
             .await?;
-        let sql = ViewSql::classify(&text).map_err(|error| ReconcileError::ViewSql {
+        let location = self.store.location();
+        let sql = ViewSql::parse(&text, location).map_err(|error| ReconcileError::ViewSql {
             view: view.clone(),
             error,
         })?;
-        Ok(DesiredView::new(
-            view.clone(),
-            self.store.reference(name),
-            sql,
-        ))
+        Ok(DesiredView::new(view.clone(), name, &sql, location))
     }
 
     async fn resolve(

@@ -11,7 +11,7 @@ use view_sync_core::Id;
 use view_sync_core::reads::DisabledHint;
 use view_sync_core::want::DisabledHints;
 
-use crate::dialect::Dialect;
+use crate::dialect::{Dialect, LedgerSql};
 use crate::error::ViewsError;
 use crate::store::ViewStore;
 

@@ -9,6 +9,6 @@ mod hints;
 pub mod probe;
 pub mod store;
 
-pub use dialect::Dialect;
+pub use dialect::{Dialect, LedgerSql};
 pub use error::ViewsError;
 pub use store::{Applied, StoreConfig, ViewStore, now_micros};

@@ -5,7 +5,7 @@
 use sqlx::AssertSqlSafe;
 
 use crate::error::ViewsError;
-use crate::store::ViewStore;
+use crate::store::{ViewStore, one_statement};
 
 /// The probe view's name; nothing else uses it.
 pub const PROBE_VIEW: &str = "immuta_view_sync_doctor_probe";
@@ -17,7 +17,7 @@ impl ViewStore {
         self.ensure_ledger().await?;
         let name = self.reference(PROBE_VIEW);
         let run = |statement: String, action: &'static str| async move {
-            sqlx::raw_sql(AssertSqlSafe(statement))
+            one_statement(statement)
                 .execute(self.pool())
                 .await
                 .map(drop)

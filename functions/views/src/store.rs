@@ -13,15 +13,16 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 use sqlx::AnyConnection;
-use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, AssertSqlSafe, Row};
+use sqlx::any::{AnyArguments, AnyPoolOptions, AnyRow};
+use sqlx::query::Query;
+use sqlx::{Any, AnyPool, AssertSqlSafe, Row};
 use tokio::sync::OnceCell;
 use view_sync_core::Id;
 use view_sync_core::plan::{self, Decision, LedgerRow, RowState, Scope, Target, ViewKey};
 use view_sync_core::settings::{ConfigError, Settings};
-use view_sync_core::view_sql::ViewSql;
+use view_sync_core::view_sql::ViewLocation;
 
-use crate::dialect::Dialect;
+use crate::dialect::{Dialect, LedgerSql};
 use crate::error::ViewsError;
 
 pub const DEFAULT_LEDGER_TABLE: &str = "immuta_view_sync_ledger";
@@ -66,6 +67,14 @@ impl StoreConfig {
                 .unwrap_or_else(|| DEFAULT_LEDGER_TABLE.into()),
         })
     }
+
+    /// Where the views go; `None` if `DATABASE_URL` names no database we serve.
+    pub fn location(&self) -> Option<ViewLocation> {
+        Some(ViewLocation {
+            dialect: Dialect::from_url(&self.database_url).ok()?,
+            schema: self.schema.clone(),
+        })
+    }
 }
 
 /// What [`ViewStore::apply`] did for one view.
@@ -77,8 +86,7 @@ pub struct Applied {
 
 pub struct ViewStore {
     pool: AnyPool,
-    dialect: Dialect,
-    schema: Option<String>,
+    location: ViewLocation,
     ledger: String,
     /// The newest disabled hint per data source (see [`crate::hints`]), named after the ledger.
     hints: String,
@@ -133,8 +141,10 @@ impl ViewStore {
         );
         Ok(Self {
             pool,
-            dialect,
-            schema: config.schema.clone(),
+            location: ViewLocation {
+                dialect,
+                schema: config.schema.clone(),
+            },
             ledger,
             hints,
             ledger_ready: OnceCell::new(),
@@ -142,7 +152,12 @@ impl ViewStore {
     }
 
     pub fn dialect(&self) -> Dialect {
-        self.dialect
+        self.location.dialect
+    }
+
+    /// Where the views go: what view SQL is validated and named for.
+    pub fn location(&self) -> &ViewLocation {
+        &self.location
     }
 
     pub fn pool(&self) -> &AnyPool {
@@ -151,7 +166,7 @@ impl ViewStore {
 
     /// How the view named `name` (from the template) is referred to in SQL.
     pub fn reference(&self, name: &str) -> String {
-        self.dialect.qualified(self.schema.as_deref(), name)
+        self.location.reference(name)
     }
 
     pub(crate) fn hints_table(&self) -> &str {
@@ -163,9 +178,10 @@ impl ViewStore {
         self.ledger_ready
             .get_or_try_init(|| async {
                 let mut statements = Vec::new();
-                if let (Some(schema), Dialect::Postgres | Dialect::MySql) = (&self.schema, self.dialect) {
-                    let kind = if self.dialect == Dialect::Postgres { "SCHEMA" } else { "DATABASE" };
-                    statements.push(format!("CREATE {kind} IF NOT EXISTS {}", self.dialect.quote(schema)));
+                let dialect = self.dialect();
+                if let (Some(schema), Dialect::Postgres | Dialect::MySql) = (&self.location.schema, dialect) {
+                    let kind = if dialect == Dialect::Postgres { "SCHEMA" } else { "DATABASE" };
+                    statements.push(format!("CREATE {kind} IF NOT EXISTS {}", dialect.quote(schema)));
                 }
                 statements.push(format!(
                     "CREATE TABLE IF NOT EXISTS {} (project_id VARCHAR(255) NOT NULL, data_source_id VARCHAR(255) NOT NULL, \
@@ -175,7 +191,7 @@ impl ViewStore {
                 ));
                 statements.push(self.hints_table_ddl());
                 for statement in statements {
-                    sqlx::raw_sql(AssertSqlSafe(statement))
+                    one_statement(statement)
                         .execute(&self.pool)
                         .await
                         .map_err(|e| ViewsError::from_sqlx(e, "create", &self.ledger))?;
@@ -190,7 +206,7 @@ impl ViewStore {
     pub async fn rows(&self, scope: &Scope) -> Result<Vec<LedgerRow>, ViewsError> {
         self.ensure_ledger().await?;
         let select = format!("SELECT {ROW_COLUMNS} FROM {}", self.ledger);
-        let p = |n| self.dialect.param(n);
+        let p = |n| self.dialect().param(n);
         let (sql, binds): (String, Vec<&str>) = match scope {
             Scope::DataSource(id) => (
                 format!("{select} WHERE data_source_id = {}", p(1)),
@@ -223,7 +239,7 @@ impl ViewStore {
         let label = label(target.view());
         let label = label.as_str();
         let sql_error = |action| move |e| ViewsError::from_sqlx(e, action, label);
-        match self.dialect {
+        match self.dialect() {
             Dialect::Sqlite => {
                 let mut tx = self
                     .pool
@@ -239,7 +255,7 @@ impl ViewStore {
             Dialect::Postgres => {
                 let mut tx = self.pool.begin().await.map_err(sql_error("lock"))?;
                 // A row to lock even for a view the ledger has never seen.
-                let p = |n| self.dialect.param(n);
+                let p = |n| self.dialect().param(n);
                 let placeholder = format!(
                     "INSERT INTO {} (project_id, data_source_id, view_name, sql_digest, state, observed_at, updated_at) \
                      VALUES ({}, {}, '', '', 'dropped', 0, 0) ON CONFLICT DO NOTHING",
@@ -331,10 +347,10 @@ impl ViewStore {
             (&decision, target)
         {
             self.check_name_is_free(conn, view, &desired.name).await?;
-            if self.dialect == Dialect::MySql {
+            if self.dialect() == Dialect::MySql {
                 // DDL commits on its own here, so the intent is recorded first; it must never
                 // claim a view that someone else made (under the lock, none of ours is in flight).
-                if decision == Decision::Create && self.exists(conn, &desired.name).await {
+                if takes_a_new_name(&decision) && self.exists(conn, &desired.name).await {
                     return Err(ViewsError::Refused {
                         action: "create",
                         view: label,
@@ -362,10 +378,7 @@ impl ViewStore {
             } else {
                 "create"
             };
-            if let Err(e) = sqlx::raw_sql(AssertSqlSafe(statement))
-                .execute(&mut *conn)
-                .await
-            {
+            if let Err(e) = one_statement(statement).execute(&mut *conn).await {
                 if intent_recorded {
                     // The statement changed nothing: put the ledger back as it was.
                     self.restore_row(conn, view, row.as_ref()).await?;
@@ -382,33 +395,30 @@ impl ViewStore {
     }
 
     /// The statements that carry out `decision`. A view is only ever dropped or replaced when
-    /// the ledger says it is ours; a create fails rather than clobber a view someone else made.
+    /// the ledger says it is ours; a view under a name new to it is made with a plain `CREATE
+    /// VIEW`, which fails rather than clobber a view someone else made.
     fn ddl(&self, decision: &Decision, target: &Target) -> Vec<String> {
         let drop = |name: &str| format!("DROP VIEW IF EXISTS {name}");
         match (decision, target) {
             (Decision::Drop { name }, _) => vec![drop(name)],
-            (Decision::Create, Target::Present(desired)) => {
-                vec![create(&desired.name, &desired.sql, false)]
-            }
-            (Decision::Replace { previous_name }, Target::Present(desired)) => {
-                let mut statements: Vec<String> = previous_name
-                    .iter()
-                    .filter(|old| **old != desired.name)
-                    .map(|old| drop(old))
-                    .collect();
-                match (self.dialect, &desired.sql) {
-                    // Atomic for readers, and MariaDB lets the columns change.
-                    (Dialect::MySql, ViewSql::Query(_)) => {
-                        statements.push(create(&desired.name, &desired.sql, true))
-                    }
-                    // Inside the transaction: readers never see the view missing; the columns may change.
-                    _ => {
-                        statements.push(drop(&desired.name));
-                        statements.push(create(&desired.name, &desired.sql, false));
-                    }
-                }
-                statements
-            }
+            (Decision::Create, Target::Present(desired)) => vec![desired.create.clone()],
+            (
+                Decision::Replace {
+                    previous_name: Some(previous),
+                },
+                Target::Present(desired),
+            ) => vec![drop(previous), desired.create.clone()],
+            (
+                Decision::Replace {
+                    previous_name: None,
+                },
+                Target::Present(desired),
+            ) => match &desired.create_or_replace {
+                // Atomic for readers, and MariaDB lets the columns change.
+                Some(create_or_replace) => vec![create_or_replace.clone()],
+                // Inside the transaction: readers never see the view missing; the columns may change.
+                None => vec![drop(&desired.name), desired.create.clone()],
+            },
             _ => Vec::new(),
         }
     }
@@ -416,13 +426,13 @@ impl ViewStore {
     /// `project_id = ? AND data_source_id = ?`: one view's ledger row, bound as the first two
     /// parameters.
     fn view_predicate(&self) -> String {
-        let p = |n| self.dialect.param(n);
+        let p = |n| self.dialect().param(n);
         format!("project_id = {} AND data_source_id = {}", p(1), p(2))
     }
 
     /// Whether a table or view answers to `name` (a probe that reads no rows).
     async fn exists(&self, conn: &mut AnyConnection, name: &str) -> bool {
-        sqlx::raw_sql(AssertSqlSafe(format!("SELECT 1 FROM {name} WHERE 1 = 0")))
+        one_statement(format!("SELECT 1 FROM {name} WHERE 1 = 0"))
             .execute(&mut *conn)
             .await
             .is_ok()
@@ -492,7 +502,7 @@ impl ViewStore {
         view: &ViewKey,
         name: &str,
     ) -> Result<(), ViewsError> {
-        let p = |n| self.dialect.param(n);
+        let p = |n| self.dialect().param(n);
         let sql = format!(
             "SELECT project_id, data_source_id FROM {} WHERE view_name = {} AND state <> 'dropped' \
              AND NOT (project_id = {} AND data_source_id = {})",
@@ -527,7 +537,7 @@ impl ViewStore {
         state: RowState,
         observed_at: i64,
     ) -> Result<(), ViewsError> {
-        let p = |n| self.dialect.param(n);
+        let p = |n| self.dialect().param(n);
         let sql = format!(
             "INSERT INTO {} (project_id, data_source_id, view_name, sql_digest, state, observed_at, updated_at) \
              VALUES ({}, {}, {}, {}, {}, {}, {}) {}",
@@ -539,7 +549,7 @@ impl ViewStore {
             p(5),
             p(6),
             p(7),
-            self.dialect.upsert_clause()
+            self.dialect().upsert_clause()
         );
         sqlx::query(AssertSqlSafe(sql))
             .bind(view.project_id.as_str().to_owned())
@@ -556,16 +566,24 @@ impl ViewStore {
     }
 }
 
-fn create(name: &str, sql: &ViewSql, or_replace: bool) -> String {
-    match sql {
-        ViewSql::Query(query) => {
-            format!(
-                "CREATE {}VIEW {name} AS {query}",
-                if or_replace { "OR REPLACE " } else { "" }
-            )
-        }
-        ViewSql::Statement { sql, .. } => sql.clone(),
-    }
+/// A statement run so that the driver accepts one statement only: PostgreSQL's extended protocol
+/// and MariaDB's prepared statements refuse a second one, so even a validation bug cannot chain
+/// statements there. (sqlx's SQLite driver runs every statement of a string: there the guarantee
+/// rests on `view_sql`, which prints what runs from one parsed statement.) Not cached: DDL runs
+/// once per change.
+pub(crate) fn one_statement(statement: String) -> Query<'static, Any, AnyArguments> {
+    sqlx::query(AssertSqlSafe(statement)).persistent(false)
+}
+
+/// Whether `decision` creates a view under a name the ledger did not hold for it.
+fn takes_a_new_name(decision: &Decision) -> bool {
+    matches!(
+        decision,
+        Decision::Create
+            | Decision::Replace {
+                previous_name: Some(_)
+            }
+    )
 }
 
 fn ledger_row(row: &AnyRow) -> Option<LedgerRow> {

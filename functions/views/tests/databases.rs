@@ -8,7 +8,7 @@ use sqlx::AssertSqlSafe;
 use view_sync_core::Id;
 use view_sync_core::plan::{Decision, DesiredView, RowState, Scope, Target, ViewKey};
 use view_sync_core::view_sql::ViewSql;
-use views::{Dialect, StoreConfig, ViewStore, ViewsError};
+use views::{Dialect, LedgerSql, StoreConfig, ViewStore, ViewsError};
 
 struct TestDb {
     store: ViewStore,
@@ -35,6 +35,11 @@ fn unique(prefix: &str) -> String {
 
 /// One store per configured database.
 fn databases() -> Vec<TestDb> {
+    databases_in(|| unique("ivs_test"))
+}
+
+/// One store per configured database; PostgreSQL and MariaDB work in a schema named by `schema`.
+fn databases_in(schema: impl Fn() -> String) -> Vec<TestDb> {
     let mut dbs = Vec::new();
     let dir = std::env::temp_dir().join(unique("ivs_views"));
     std::fs::create_dir_all(&dir).unwrap();
@@ -58,16 +63,18 @@ fn databases() -> Vec<TestDb> {
         ("TEST_MYSQL_URL", "mariadb", "DROP DATABASE IF EXISTS {}"),
     ] {
         if let Ok(url) = std::env::var(variable) {
-            let schema = unique("ivs_test");
+            let schema = schema();
             let config = StoreConfig {
                 database_url: url,
                 schema: Some(schema.clone()),
                 ledger_table: "ledger".into(),
             };
+            let store = ViewStore::connect_lazy(&config).unwrap();
+            let cleanup = drop.replace("{}", &store.dialect().quote(&schema));
             dbs.push(TestDb {
-                store: ViewStore::connect_lazy(&config).unwrap(),
+                store,
                 name,
-                cleanup: Some(drop.replace("{}", &schema)),
+                cleanup: Some(cleanup),
                 _dir: None,
             });
         }
@@ -102,11 +109,9 @@ fn key(p: &str, d: &str) -> ViewKey {
 }
 
 fn desired(db: &TestDb, view: ViewKey, name: &str, version: &str) -> DesiredView {
-    DesiredView::new(
-        view,
-        db.store.reference(name),
-        ViewSql::classify(&format!("SELECT '{version}' AS version")).unwrap(),
-    )
+    let location = db.store.location();
+    let sql = ViewSql::parse(&format!("SELECT '{version}' AS version"), location).unwrap();
+    DesiredView::new(view, name, &sql, location)
 }
 
 #[tokio::test]
@@ -347,9 +352,13 @@ async fn two_views_cannot_share_a_name() {
 async fn a_create_statement_runs_under_its_own_name() {
     for db in databases() {
         let name = db.store.reference("from_statement");
-        let sql =
-            ViewSql::classify(&format!("CREATE VIEW {name} AS SELECT 'stmt' AS version")).unwrap();
-        let view = DesiredView::new(key("3", "3"), db.store.reference("template_name"), sql);
+        let location = db.store.location();
+        let sql = ViewSql::parse(
+            &format!("CREATE VIEW {name} AS SELECT 'stmt' AS version"),
+            location,
+        )
+        .unwrap();
+        let view = DesiredView::new(key("3", "3"), "template_name", &sql, location);
         db.store.apply(&Target::Present(view), 10).await.unwrap();
         assert_eq!(db.read(&name).await.as_deref(), Some("stmt"), "{}", db.name);
         assert_eq!(db.read(&db.store.reference("template_name")).await, None);
@@ -416,6 +425,149 @@ async fn an_intent_left_by_a_crash_is_finished_by_the_next_run() {
         );
         let rows = db.store.rows(&Scope::View(key("4", "4"))).await.unwrap();
         assert_eq!(rows[0].state, RowState::Present);
+        db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn hostile_schema_names_are_quoted_everywhere() {
+    // Quotes of both kinds, a statement separator, a comment and non-ASCII letters.
+    let hostile = || unique("ivs \"q`b; -- ü");
+    for db in databases_in(hostile)
+        .into_iter()
+        .filter(|db| db.name != "sqlite")
+    {
+        let v1 = desired(&db, key("1", "2"), "p1_d2", "v1");
+        db.store
+            .apply(&Target::Present(v1.clone()), 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            db.read(&v1.name).await.as_deref(),
+            Some("v1"),
+            "{}",
+            db.name
+        );
+        let v2 = desired(&db, key("1", "2"), "p1_d2", "v2");
+        db.store
+            .apply(&Target::Present(v2.clone()), 20)
+            .await
+            .unwrap();
+        assert_eq!(
+            db.read(&v2.name).await.as_deref(),
+            Some("v2"),
+            "{}",
+            db.name
+        );
+        db.store
+            .apply(&Target::Absent(key("1", "2")), 30)
+            .await
+            .unwrap();
+        assert_eq!(db.read(&v1.name).await, None, "{}", db.name);
+        let rows = db.store.rows(&Scope::Everything).await.unwrap();
+        assert_eq!(rows.len(), 1, "{}", db.name);
+        assert_eq!(rows[0].state, RowState::Dropped);
+        db.finish().await;
+    }
+}
+
+/// A `CREATE [OR REPLACE] VIEW` answer naming `theirs`, for data source 2 in project 1.
+fn statement_naming(db: &TestDb, theirs: &str) -> DesiredView {
+    let location = db.store.location();
+    let sql = ViewSql::parse(
+        &format!("CREATE OR REPLACE VIEW {theirs} AS SELECT 'ours' AS version"),
+        location,
+    )
+    .unwrap();
+    DesiredView::new(key("1", "2"), "p1_d2", &sql, location)
+}
+
+#[tokio::test]
+async fn a_create_view_statement_never_takes_over_a_view_outside_the_ledger() {
+    for db in databases() {
+        let theirs = db.store.reference("someone_elses");
+        db.store.ensure_ledger().await.unwrap();
+        sqlx::raw_sql(AssertSqlSafe(format!(
+            "CREATE VIEW {theirs} AS SELECT 'theirs' AS version"
+        )))
+        .execute(db.store.pool())
+        .await
+        .unwrap();
+        // As a new view: its OR REPLACE is not ours to keep.
+        let err = db
+            .store
+            .apply(&Target::Present(statement_naming(&db, &theirs)), 10)
+            .await
+            .unwrap_err();
+        assert!(!err.is_retryable(), "{}: {err}", db.name);
+        assert_eq!(
+            db.read(&theirs).await.as_deref(),
+            Some("theirs"),
+            "{}",
+            db.name
+        );
+        assert!(db.store.rows(&Scope::Everything).await.unwrap().is_empty());
+
+        // As the new name of a view we manage: the old one stays, theirs is untouched.
+        let ours = desired(&db, key("1", "2"), "p1_d2", "v1");
+        db.store
+            .apply(&Target::Present(ours.clone()), 20)
+            .await
+            .unwrap();
+        let err = db
+            .store
+            .apply(&Target::Present(statement_naming(&db, &theirs)), 30)
+            .await
+            .unwrap_err();
+        assert!(!err.is_retryable(), "{}: {err}", db.name);
+        assert_eq!(
+            db.read(&theirs).await.as_deref(),
+            Some("theirs"),
+            "{}",
+            db.name
+        );
+        assert_eq!(
+            db.read(&ours.name).await.as_deref(),
+            Some("v1"),
+            "{}",
+            db.name
+        );
+        let rows = db.store.rows(&Scope::Everything).await.unwrap();
+        assert_eq!(rows[0].view_name, ours.name, "{}", db.name);
+        assert_eq!(rows[0].state, RowState::Present, "{}", db.name);
+        db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn the_driver_refuses_a_second_statement_even_past_validation() {
+    // Defence in depth: a create statement that validation would never build.
+    for db in databases().into_iter().filter(|db| db.name != "sqlite") {
+        let keep = db.store.reference("must_survive");
+        db.store.ensure_ledger().await.unwrap();
+        sqlx::raw_sql(AssertSqlSafe(format!(
+            "CREATE TABLE {keep} (version VARCHAR(8))"
+        )))
+        .execute(db.store.pool())
+        .await
+        .unwrap();
+        let mut chained = desired(&db, key("1", "2"), "p1_d2", "v1");
+        chained.create = format!("{}; DROP TABLE {keep}", chained.create);
+        let err = db
+            .store
+            .apply(&Target::Present(chained.clone()), 10)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, ViewsError::Refused { .. }),
+            "{}: {err}",
+            db.name
+        );
+        let survived = sqlx::query(AssertSqlSafe(format!("SELECT version FROM {keep}")))
+            .fetch_all(db.store.pool())
+            .await;
+        assert!(survived.is_ok(), "{}: the table was dropped", db.name);
+        assert_eq!(db.read(&chained.name).await, None, "{}", db.name);
         db.finish().await;
     }
 }

@@ -42,6 +42,13 @@ pub enum Action {
         project_id: u64,
         region: Option<String>,
     },
+    /// The view SQL endpoint starts answering `answer` for the source's views (`{sql}` stands
+    /// for the policy engine's SQL), or, with `None`, the policy engine's SQL again. Immuta sends
+    /// a data policy change, so that the views are read anew.
+    ServeViewSql {
+        data_source_id: u64,
+        answer: Option<String>,
+    },
     AddToProject {
         project_id: u64,
         data_source_id: u64,
@@ -124,6 +131,14 @@ impl Action {
             } => {
                 let d = source(tenant, *data_source_id)?;
                 d.masking = *masking;
+                data_policy_changed(d)
+            }
+            Action::ServeViewSql {
+                data_source_id,
+                answer,
+            } => {
+                let d = source(tenant, *data_source_id)?;
+                d.view_sql_override = answer.clone();
                 data_policy_changed(d)
             }
             Action::BumpProjectPolicy { project_id } => {

@@ -26,6 +26,11 @@ pub struct DataSourceState {
     /// source in Immuta does not move its table).
     #[serde(default)]
     pub table: String,
+    /// What the view SQL endpoint answers for this source's views instead of the policy engine's
+    /// SQL, `{sql}` standing for that SQL: a misconfigured endpoint, a proxy in the middle or a
+    /// bug upstream (e.g. `{sql}; DROP TABLE customers`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub view_sql_override: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,6 +108,8 @@ impl DataSourceState {
                 }
             })
             .collect();
+        // A table name every database takes (MariaDB's limit is 64 characters).
+        let derived: String = derived.chars().take(40).collect();
         let derived = derived.trim_matches('_');
         if derived.is_empty() {
             format!("source_{}", self.id)
@@ -123,6 +130,7 @@ impl Tenant {
             policy_version: 1,
             masking: Masking::default(),
             table: String::new(),
+            view_sql_override: None,
         };
         let mut table = source.table_name();
         if self.data_sources.values().any(|d| d.table_name() == table) {
@@ -163,13 +171,17 @@ impl Tenant {
     pub fn view_sql(&self, project: u64, data_source: u64) -> Option<String> {
         let p = self.projects.get(&project).filter(|p| !p.deleted)?;
         let d = self.data_sources.get(&data_source).filter(|d| !d.deleted)?;
-        Some(view_sql::view_sql(
+        let sql = view_sql::view_sql(
             self.sql_dialect,
             self.table_schema.as_deref(),
             d,
             p,
             &policy(d, p),
-        ))
+        );
+        Some(match &d.view_sql_override {
+            Some(answer) => answer.replace("{sql}", &sql),
+            None => sql,
+        })
     }
 
     /// The statements that create every data source's base table with its rows in the target
