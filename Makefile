@@ -14,8 +14,17 @@ export CARGO_LAMBDA := $(abspath $(VENV)/bin/cargo-lambda)
 # cargo-lambda runs `cargo lambda …` and finds zig (from PyPI's ziglang) on PATH.
 export PATH := $(abspath $(VENV)/bin):$(PATH)
 LAMBDA_ZIPS := target/lambda/receiver/bootstrap.zip target/lambda/processor/bootstrap.zip
+# cargo-fuzz (libFuzzer) on the stable toolchain: `--sanitizer none` needs no nightly flag.
+CARGO_FUZZ_VERSION := 0.13.2
+TOOLS := $(abspath target/tools)
+FUZZ_TARGETS := receiver_request view_sql
+FUZZ_RUNS ?= 1000000
+# e.g. FUZZ_ARGS=-seed=1 for a reproducible run
+FUZZ_ARGS ?=
+FUZZ := PATH=$(TOOLS)/bin:$$PATH cargo fuzz
+FUZZ_FLAGS := --fuzz-dir fuzz --sanitizer none --target-dir target/fuzz
 
-.PHONY: help venv test test-all lint fmt bench demo run package fixtures clean
+.PHONY: help venv test test-all lint fmt bench fuzz fuzz-smoke demo run package fixtures clean
 
 help: ## List the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
@@ -53,6 +62,20 @@ bench: venv ## Receiver hot path (criterion), the processor storm and cold start
 	SIMULATOR_BIN=$(abspath target/release/immuta-simulator) cargo bench --locked -p e2e --bench storm
 	RECEIVER_BIN=$(abspath target/release/receiver) PROCESSOR_BIN=$(abspath target/release/processor) \
 	cargo bench --locked -p e2e --bench cold_start
+
+$(TOOLS)/bin/cargo-fuzz:
+	cargo install --locked --quiet cargo-fuzz --version $(CARGO_FUZZ_VERSION) --root $(TOOLS)
+
+fuzz: $(TOOLS)/bin/cargo-fuzz ## Fuzz each target coverage-guided, FUZZ_RUNS inputs each (cargo-fuzz, libFuzzer; stable, no sanitizer)
+	@for target in $(FUZZ_TARGETS); do \
+	  echo "== fuzz $$target ($(FUZZ_RUNS) runs)"; \
+	  mkdir -p target/fuzz-corpus/$$target; \
+	  $(FUZZ) run $(FUZZ_FLAGS) $$target target/fuzz-corpus/$$target fuzz/corpus/$$target -- \
+	    -runs=$(FUZZ_RUNS) -max_len=8192 -timeout=10 -print_final_stats=1 $(FUZZ_ARGS) || exit 1; \
+	done
+
+fuzz-smoke: ## A short, reproducible coverage-guided run of each fuzz target (as CI runs it)
+	$(MAKE) fuzz FUZZ_RUNS=20000 FUZZ_ARGS=-seed=1
 
 demo: venv ## The whole pipeline on loopback under cargo lambda watch: simulator → receiver → SQS (moto) → processor → SQLite
 	cargo run --locked -q -p e2e --example demo

@@ -21,7 +21,7 @@ use sqlparser::ast::{
     CreateView, Ident, ObjectName, ObjectNamePart, Query, Select, Statement, Visit, Visitor,
 };
 use sqlparser::dialect::{MySqlDialect, PostgreSqlDialect, SQLiteDialect};
-use sqlparser::parser::{Parser, ParserOptions};
+use sqlparser::parser::{Parser, ParserError, ParserOptions};
 use thiserror::Error;
 
 use crate::dialect::Dialect;
@@ -72,6 +72,11 @@ pub enum ViewSqlError {
         detail: String,
     },
     #[error(
+        "the view SQL uses {dialect} syntax that the parser does not print back as it reads it; \
+         it is refused rather than run as something else than what was checked"
+    )]
+    NotReproducible { dialect: &'static str },
+    #[error(
         "the view SQL holds {count} statements ({found}): only one query or one CREATE VIEW is \
          accepted, so none of them runs"
     )]
@@ -95,21 +100,10 @@ impl ViewSql {
             return Err(ViewSqlError::TooLong { bytes: text.len() });
         }
         let dialect = location.dialect;
-        let unparsable = |error: sqlparser::parser::ParserError| ViewSqlError::Unparsable {
+        let mut statements = read(text, dialect).map_err(|error| ViewSqlError::Unparsable {
             dialect: dialect.name(),
             detail: error.to_string(),
-        };
-        let options = ParserOptions::new().with_unescape(false);
-        let parser = match dialect {
-            Dialect::Postgres => Parser::new(&PostgreSqlDialect {}),
-            Dialect::MySql => Parser::new(&MySqlDialect {}),
-            Dialect::Sqlite => Parser::new(&SQLiteDialect {}),
-        };
-        let mut statements = parser
-            .with_options(options)
-            .try_with_sql(text)
-            .and_then(|mut parser| parser.parse_statements())
-            .map_err(unparsable)?;
+        })?;
         let statement = match statements.len() {
             0 => return Err(ViewSqlError::Empty),
             1 => statements.remove(0),
@@ -118,6 +112,14 @@ impl ViewSql {
                 return Err(ViewSqlError::Statements { count, found });
             }
         };
+        // What runs is printed from the tree: the printed text must read back as the same tree,
+        // or the database could be handed something other than what was checked.
+        let printed = statement.to_string();
+        if read(&printed, dialect).ok().as_deref() != Some(std::slice::from_ref(&statement)) {
+            return Err(ViewSqlError::NotReproducible {
+                dialect: dialect.name(),
+            });
+        }
         let definition = match statement {
             Statement::Query(query) => {
                 refuse_side_effects(&query)?;
@@ -187,6 +189,19 @@ impl ViewSql {
             }
         }
     }
+}
+
+/// Every statement in `text`, literals kept as written.
+fn read(text: &str, dialect: Dialect) -> Result<Vec<Statement>, ParserError> {
+    let parser = match dialect {
+        Dialect::Postgres => Parser::new(&PostgreSqlDialect {}),
+        Dialect::MySql => Parser::new(&MySqlDialect {}),
+        Dialect::Sqlite => Parser::new(&SQLiteDialect {}),
+    };
+    parser
+        .with_options(ParserOptions::new().with_unescape(false))
+        .try_with_sql(text)?
+        .parse_statements()
 }
 
 /// A statement's kind for an error message: its leading keywords (`DROP TABLE`, `ATTACH`, …).

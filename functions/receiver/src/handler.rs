@@ -25,9 +25,14 @@ pub enum Triage {
 #[derive(Debug)]
 pub enum Rejection {
     MethodNotAllowed(Method),
-    PayloadTooLarge { size: usize, limit: usize },
+    PayloadTooLarge {
+        size: usize,
+        limit: usize,
+    },
     Unauthorized(VerifyError),
     BadRequest(ParseError),
+    /// The event flags its body base64, and it does not decode.
+    InvalidBase64,
 }
 
 pub struct Receiver<S> {
@@ -160,12 +165,12 @@ impl<S: MessageSink> Receiver<S> {
     }
 }
 
-fn reject(rejection: Rejection) -> Response<Body> {
+pub(crate) fn reject(rejection: Rejection) -> Response<Body> {
     let outcome = match &rejection {
         Rejection::MethodNotAllowed(_) => "method_not_allowed",
         Rejection::PayloadTooLarge { .. } => "payload_too_large",
         Rejection::Unauthorized(_) => "unauthorized",
-        Rejection::BadRequest(_) => "bad_request",
+        Rejection::BadRequest(_) | Rejection::InvalidBase64 => "bad_request",
     };
     telemetry::count("Webhooks", &[("Outcome", outcome)], &[]);
     match rejection {
@@ -193,6 +198,16 @@ fn reject(rejection: Rejection) -> Response<Body> {
             respond(
                 StatusCode::UNAUTHORIZED,
                 json!({"error": outcome, "message": "missing or invalid webhook signature"}),
+            )
+        }
+        Rejection::InvalidBase64 => {
+            warn!(
+                outcome,
+                "refused a body flagged base64 that does not decode"
+            );
+            respond(
+                StatusCode::BAD_REQUEST,
+                json!({"error": outcome, "message": "the event flags its body as base64, and it is not valid base64"}),
             )
         }
         Rejection::BadRequest(reason) => {

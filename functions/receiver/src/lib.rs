@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod function_url;
 pub mod handler;
 pub mod queue;
 

@@ -1,6 +1,11 @@
+// lambda_runtime's service stack over the event type nests deeply enough to need more than the default.
+#![recursion_limit = "256"]
+
 use std::convert::Infallible;
 
-use lambda_http::{Error, run, service_fn};
+use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use lambda_http::lambda_runtime::{self, LambdaEvent};
+use lambda_http::{Error, service_fn};
 use receiver::{Receiver, ReceiverConfig, SECRET_VARIABLES, SqsSink};
 use secrets::ResolvedEnvironment;
 
@@ -15,9 +20,11 @@ async fn main() -> Result<(), Error> {
         .inspect_err(|e| tracing::error!(error = %e, "cannot start"))?;
     let sink = SqsSink::new(&aws, config.queue_url.clone());
     let receiver = Receiver::new(config, sink);
-    run(service_fn(|request| async {
-        Ok::<_, Infallible>(receiver.handle(request).await)
-    }))
+    lambda_runtime::run(service_fn(
+        |event: LambdaEvent<ApiGatewayV2httpRequest>| async {
+            Ok::<_, Infallible>(receiver.handle_event(event.payload).await)
+        },
+    ))
     .await
 }
 

@@ -1,10 +1,10 @@
 //! The receiver driven with real Function URL events (events/lambda/, signed by
-//! scripts/make_fixtures.py) through lambda_http's own request conversion.
+//! scripts/make_fixtures.py) through the entry point the runtime calls, `handle_event`.
 
 use std::sync::Mutex;
 
+use lambda_http::aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use lambda_http::http::StatusCode;
-use lambda_http::{Body, Response};
 use receiver::{MessageSink, Outgoing, Receiver, ReceiverConfig, SendError};
 use serde_json::Value;
 use view_sync_core::{BodyShape, Id, NotificationType, QueueMessage};
@@ -61,11 +61,15 @@ fn receiver(extra: &[(&str, &str)]) -> Receiver<RecordingSink> {
 async fn call<S: MessageSink>(
     receiver: &Receiver<S>,
     event: &str,
-) -> (StatusCode, Value, Response<Body>) {
-    let request = lambda_http::request::from_str(event).expect("fixture is a Function URL event");
-    let response = receiver.handle(request).await;
-    let body: Value = serde_json::from_slice(response.body().as_ref()).expect("answers are JSON");
-    (response.status(), body, response)
+) -> (StatusCode, Value, ApiGatewayV2httpResponse) {
+    let event: ApiGatewayV2httpRequest =
+        serde_json::from_str(event).expect("fixture is a Function URL event");
+    let answer = receiver.handle_event(event).await;
+    assert!(!answer.is_base64_encoded);
+    let body = answer.body.as_ref().expect("every answer has a body");
+    let body: Value = serde_json::from_slice(body.as_ref()).expect("answers are JSON");
+    let status = u16::try_from(answer.status_code).expect("an HTTP status");
+    (StatusCode::from_u16(status).unwrap(), body, answer)
 }
 
 fn sent(receiver: &Receiver<RecordingSink>) -> Vec<Outgoing> {
@@ -81,7 +85,7 @@ async fn a_signed_notification_is_queued_with_its_ids_and_original_payload() {
         body,
         serde_json::json!({"status": "queued", "messageId": "msg-1"})
     );
-    assert_eq!(response.headers()["content-type"], "application/json");
+    assert_eq!(response.headers["content-type"], "application/json");
 
     let sent = sent(&r);
     assert_eq!(sent.len(), 1);
@@ -177,7 +181,7 @@ async fn only_post_is_accepted() {
     let r = receiver(&[]);
     let (status, body, response) = call(&r, event!("function-url-get.json")).await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
-    assert_eq!(response.headers()["allow"], "POST");
+    assert_eq!(response.headers["allow"], "POST");
     assert_eq!(body["error"], "method_not_allowed");
 }
 
@@ -268,4 +272,19 @@ async fn unsigned_mode_accepts_without_signatures_only_when_explicit() {
         call(&r, event!("function-url-unsigned.json")).await.0,
         StatusCode::OK
     );
+}
+
+#[tokio::test]
+async fn a_body_flagged_base64_that_does_not_decode_is_a_400_not_a_panic() {
+    let r = receiver(&[]);
+    let mut event: Value =
+        serde_json::from_str(event!("function-url-added-to-project-base64.json")).unwrap();
+    event["body"] = Value::from("not base64 at all!");
+    let (status, body, _) = call(&r, &event.to_string()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["message"].as_str().unwrap().contains("base64"),
+        "{body}"
+    );
+    assert!(sent(&r).is_empty());
 }

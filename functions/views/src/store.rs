@@ -179,7 +179,9 @@ impl ViewStore {
             .get_or_try_init(|| async {
                 let mut statements = Vec::new();
                 let dialect = self.dialect();
-                if let (Some(schema), Dialect::Postgres | Dialect::MySql) = (&self.location.schema, dialect) {
+                if let (Some(schema), Dialect::Postgres | Dialect::MySql) = (&self.location.schema, dialect)
+                    && !self.schema_exists(schema).await?
+                {
                     let kind = if dialect == Dialect::Postgres { "SCHEMA" } else { "DATABASE" };
                     statements.push(format!("CREATE {kind} IF NOT EXISTS {}", dialect.quote(schema)));
                 }
@@ -200,6 +202,22 @@ impl ViewStore {
             })
             .await
             .map(|_| ())
+    }
+
+    /// Whether `schema` exists. PostgreSQL checks the right to create schemas even for
+    /// `CREATE SCHEMA IF NOT EXISTS` of one that exists, so a user that only owns its schema
+    /// (the README's least-privilege user) must not be asked to create it.
+    async fn schema_exists(&self, schema: &str) -> Result<bool, ViewsError> {
+        let sql = format!(
+            "SELECT 'found' AS found FROM information_schema.schemata WHERE schema_name = {}",
+            self.dialect().param(1)
+        );
+        let found = sqlx::query(AssertSqlSafe(sql))
+            .bind(schema.to_owned())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| ViewsError::from_sqlx(e, "look for", schema))?;
+        Ok(found.is_some())
     }
 
     /// Ledger rows in `scope`.

@@ -1,6 +1,6 @@
 //! A Lambda Function URL on loopback for the receiver: each HTTP request becomes the Function URL
-//! event JSON that AWS would deliver, goes through `lambda_http`'s own conversion, and the
-//! receiver handler's response goes back over HTTP. What the simulator's webhooks reach in tests.
+//! event JSON that AWS would deliver, goes to the receiver's runtime entry point
+//! (`Receiver::handle_event`), and its Function URL answer goes back over HTTP. What the simulator's webhooks reach in tests.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,6 +9,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
+use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use receiver::{MessageSink, Receiver};
 use serde_json::{Map, Value, json};
 
@@ -104,8 +105,8 @@ async fn invoke<S: MessageSink + 'static>(
     body: Bytes,
 ) -> Response {
     let event = event_json(&method, &headers, &body);
-    let request = match lambda_http::request::from_str(&event) {
-        Ok(request) => request,
+    let event: ApiGatewayV2httpRequest = match serde_json::from_str(&event) {
+        Ok(event) => event,
         Err(e) => {
             return Response::builder()
                 .status(StatusCode::BAD_GATEWAY)
@@ -113,9 +114,14 @@ async fn invoke<S: MessageSink + 'static>(
                 .unwrap();
         }
     };
-    let response = receiver.handle(request).await;
-    let (parts, body) = response.into_parts();
-    Response::from_parts(parts, Body::from(body.as_ref().to_vec()))
+    let answer = receiver.handle_event(event).await;
+    let mut response = Response::new(Body::from(
+        answer.body.map(|b| b.as_ref().to_vec()).unwrap_or_default(),
+    ));
+    *response.status_mut() =
+        StatusCode::from_u16(u16::try_from(answer.status_code).unwrap_or(500)).unwrap_or_default();
+    *response.headers_mut() = answer.headers;
+    response
 }
 
 #[cfg(test)]
