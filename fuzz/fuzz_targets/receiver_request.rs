@@ -1,4 +1,6 @@
 //! The receiver's whole request path (see `fuzz_targets::receiver_request`).
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| fuzz_targets::receiver_request(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    fuzz_targets::receiver_request(data);
+});

@@ -92,6 +92,28 @@ impl TestDb {
         }
     }
 
+    /// A view this system does not manage, `someone_elses`; returns how it is referred to.
+    async fn create_theirs(&self) -> String {
+        let theirs = self.store.reference("someone_elses");
+        self.store.ensure_ledger().await.unwrap();
+        sqlx::raw_sql(AssertSqlSafe(format!(
+            "CREATE VIEW {theirs} AS SELECT 'theirs' AS version"
+        )))
+        .execute(self.store.pool())
+        .await
+        .unwrap();
+        theirs
+    }
+
+    async fn assert_theirs_untouched(&self, theirs: &str) {
+        assert_eq!(
+            self.read(theirs).await.as_deref(),
+            Some("theirs"),
+            "{}",
+            self.name
+        );
+    }
+
     /// The `version` column of the view, or `None` when it does not exist.
     async fn read(&self, reference: &str) -> Option<String> {
         sqlx::query_scalar::<_, String>(AssertSqlSafe(format!("SELECT version FROM {reference}")))
@@ -280,14 +302,7 @@ async fn concurrent_decisions_converge_to_the_newest() {
 #[tokio::test]
 async fn views_outside_the_ledger_are_never_touched() {
     for db in databases() {
-        let theirs = db.store.reference("someone_elses");
-        db.store.ensure_ledger().await.unwrap();
-        sqlx::raw_sql(AssertSqlSafe(format!(
-            "CREATE VIEW {theirs} AS SELECT 'theirs' AS version"
-        )))
-        .execute(db.store.pool())
-        .await
-        .unwrap();
+        let theirs = db.create_theirs().await;
         let ours = desired(&db, key("1", "2"), "someone_elses", "ours");
         let err = db
             .store
@@ -299,23 +314,13 @@ async fn views_outside_the_ledger_are_never_touched() {
             "{}: {err}",
             db.name
         );
-        assert_eq!(
-            db.read(&theirs).await.as_deref(),
-            Some("theirs"),
-            "{}",
-            db.name
-        );
+        db.assert_theirs_untouched(&theirs).await;
         // Nothing recorded as ours, so a drop leaves it alone too.
         db.store
             .apply(&Target::Absent(key("1", "2")), 20)
             .await
             .unwrap();
-        assert_eq!(
-            db.read(&theirs).await.as_deref(),
-            Some("theirs"),
-            "{}",
-            db.name
-        );
+        db.assert_theirs_untouched(&theirs).await;
         db.finish().await;
     }
 }
@@ -485,14 +490,7 @@ fn statement_naming(db: &TestDb, theirs: &str) -> DesiredView {
 #[tokio::test]
 async fn a_create_view_statement_never_takes_over_a_view_outside_the_ledger() {
     for db in databases() {
-        let theirs = db.store.reference("someone_elses");
-        db.store.ensure_ledger().await.unwrap();
-        sqlx::raw_sql(AssertSqlSafe(format!(
-            "CREATE VIEW {theirs} AS SELECT 'theirs' AS version"
-        )))
-        .execute(db.store.pool())
-        .await
-        .unwrap();
+        let theirs = db.create_theirs().await;
         // As a new view: its OR REPLACE is not ours to keep.
         let err = db
             .store
@@ -500,12 +498,7 @@ async fn a_create_view_statement_never_takes_over_a_view_outside_the_ledger() {
             .await
             .unwrap_err();
         assert!(!err.is_retryable(), "{}: {err}", db.name);
-        assert_eq!(
-            db.read(&theirs).await.as_deref(),
-            Some("theirs"),
-            "{}",
-            db.name
-        );
+        db.assert_theirs_untouched(&theirs).await;
         assert!(db.store.rows(&Scope::Everything).await.unwrap().is_empty());
 
         // As the new name of a view we manage: the old one stays, theirs is untouched.
@@ -520,12 +513,7 @@ async fn a_create_view_statement_never_takes_over_a_view_outside_the_ledger() {
             .await
             .unwrap_err();
         assert!(!err.is_retryable(), "{}: {err}", db.name);
-        assert_eq!(
-            db.read(&theirs).await.as_deref(),
-            Some("theirs"),
-            "{}",
-            db.name
-        );
+        db.assert_theirs_untouched(&theirs).await;
         assert_eq!(
             db.read(&ours.name).await.as_deref(),
             Some("v1"),

@@ -68,8 +68,9 @@ fn block_on<F: Future>(future: F) -> F::Output {
 /// [`flags`]), then header lines (`name: value`), a NUL, and the body — goes through
 /// `Receiver::handle_event`, as the Lambda runtime delivers it. Invariants: every answer is one
 /// of the documented statuses with a JSON body; nothing unsigned reaches the queue; what is
-/// queued fits SQS and decodes as the processor decodes it; a refused send is a 503.
-pub fn receiver_request(data: &[u8]) {
+/// queued fits SQS and decodes as the processor decodes it; a refused send is a 503. Returns the
+/// answer's status (`None` for an empty input).
+pub fn receiver_request(data: &[u8]) -> Option<i64> {
     static QUEUE: OnceLock<Queue> = OnceLock::new();
     static RECEIVER: OnceLock<Receiver<&'static Queue>> = OnceLock::new();
     let queue = QUEUE.get_or_init(Queue::default);
@@ -86,7 +87,7 @@ pub fn receiver_request(data: &[u8]) {
     });
 
     let Some((&flags, rest)) = data.split_first() else {
-        return;
+        return None;
     };
     let (header_lines, body) = match rest.iter().position(|&b| b == 0) {
         Some(at) => (&rest[..at], &rest[at + 1..]),
@@ -181,6 +182,7 @@ pub fn receiver_request(data: &[u8]) {
         };
         assert_eq!(answer.status_code, expected);
     }
+    Some(answer.status_code)
 }
 
 /// View SQL validation in every dialect, with and without a schema. Invariants: no panic; what
