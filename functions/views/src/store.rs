@@ -35,7 +35,7 @@ const ROW_COLUMNS: &str = "project_id, data_source_id, view_name, sql_digest, st
 #[derive(Clone)]
 pub struct StoreConfig {
     pub database_url: String,
-    /// Schema (PostgreSQL), database (MariaDB) or attached database (SQLite) of views and ledger.
+    /// Schema (PostgreSQL) or database (MariaDB) of views and ledger; SQLite has only `main`.
     pub schema: Option<String>,
     pub ledger_table: String,
 }
@@ -58,10 +58,19 @@ impl StoreConfig {
             "DATABASE_URL",
             "set it to sqlite://PATH (created if missing), postgres://… or mysql://…",
         )?;
-        Dialect::from_url(&database_url)?;
+        let schema = settings.optional("VIEW_SCHEMA");
+        if Dialect::from_url(&database_url)? == Dialect::Sqlite
+            && schema.as_deref().is_some_and(|s| s != "main")
+        {
+            return Err(ConfigError::new(
+                "VIEW_SCHEMA",
+                "is for PostgreSQL (a schema) and MariaDB (a database); with SQLite leave it unset \
+                 (views go to the database file)",
+            ));
+        }
         Ok(Self {
             database_url,
-            schema: settings.optional("VIEW_SCHEMA"),
+            schema,
             ledger_table: settings
                 .optional("LEDGER_TABLE")
                 .unwrap_or_else(|| DEFAULT_LEDGER_TABLE.into()),

@@ -559,3 +559,16 @@ async fn the_driver_refuses_a_second_statement_even_past_validation() {
         db.finish().await;
     }
 }
+
+#[test]
+fn a_schema_for_sqlite_is_refused_at_start_up() {
+    let config = |schema: &'static str| {
+        StoreConfig::from_lookup(move |name| match name {
+            "DATABASE_URL" => Some("sqlite:///tmp/views.db".into()),
+            "VIEW_SCHEMA" => Some(schema.into()),
+            _ => None,
+        })
+    };
+    assert_eq!(config("analytics").unwrap_err().variable, "VIEW_SCHEMA");
+    assert_eq!(config("main").unwrap().schema.as_deref(), Some("main"));
+}
