@@ -11,7 +11,7 @@ use cli::register::{self, Registration};
 use cli::{replay, resync};
 use immuta::{ImmutaClient, ImmutaConfig};
 use processor::{ProcessorConfig, Reconciler};
-use receiver::SqsSink;
+use queue::SqsSink;
 use secrets::ResolvedEnvironment;
 use view_sync_core::{ForwardFilter, Id};
 
@@ -146,7 +146,7 @@ async fn run(command: Command) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
             match queue_url {
                 Some(queue_url) => {
-                    let sink = SqsSink::from_environment(queue_url.clone()).await;
+                    let sink = SqsSink::from_environment(queue_url.clone(), queue::command_timeouts()).await;
                     let sent = resync::enqueue(&sink, &projects)
                         .await
                         .map_err(|e| e.to_string())?;

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use processor::{ReconcileError, Reconciler};
-use receiver::{MessageSink, Outgoing, SendError};
+use queue::{MessageSink, Outgoing, SendError};
 use view_sync_core::keys::ReconcileKey;
 use view_sync_core::plan::{RowState, Scope};
 use view_sync_core::{

@@ -23,7 +23,7 @@ use views::{ViewStore, ViewsError, now_micros};
 
 use crate::config::ProcessorConfig;
 
-#[derive(Debug, Error)]
+#[derive(Debug, Clone, Error)]
 pub enum ReconcileError {
     #[error(transparent)]
     Immuta(#[from] ImmutaError),
@@ -69,6 +69,12 @@ impl ViewOutcome {
 struct Wanted {
     view: ViewKey,
     name: String,
+}
+
+/// A view to bring to its target, for the key at `key` in the batch.
+struct Work {
+    target: Target,
+    key: usize,
 }
 
 /// What one key's read of Immuta says.
@@ -129,7 +135,7 @@ impl Reconciler {
             Err(error) => {
                 warn!(error = %error, "could not read the disabled hints; every key of the batch fails");
                 let error = ReconcileError::from(error);
-                return keys.iter().map(|_| Err(copy_error(&error))).collect();
+                return keys.iter().map(|_| Err(error.clone())).collect();
             }
         };
         let resolutions =
@@ -149,11 +155,11 @@ impl Reconciler {
             wanted.into_keys().zip(fetched).collect();
 
         let mut results: Vec<KeyResult> = Vec::with_capacity(keys.len());
-        let mut work: Vec<(Target, usize)> = Vec::new();
-        for (index, resolution) in resolutions.into_iter().enumerate() {
+        let mut work: Vec<Work> = Vec::new();
+        for (key, resolution) in resolutions.into_iter().enumerate() {
             match self.targets_of(resolution, &sql, deadline).await {
                 Ok((targets, failure)) => {
-                    work.extend(targets.into_iter().map(|t| (t, index)));
+                    work.extend(targets.into_iter().map(|target| Work { target, key }));
                     results.push(failure.map_or(Ok(Vec::new()), Err));
                 }
                 Err(error) => results.push(Err(error)),
@@ -162,8 +168,8 @@ impl Reconciler {
         // Every key of the batch read Immuta as of `observed_at`. Two keys disagree about a view
         // only when Immuta changed between their reads; then absent is applied last and wins,
         // the outcome that exposes no data (the next notification or re-sync settles it).
-        work.sort_by_key(|(target, _)| matches!(target, Target::Absent(_)));
-        for (target, index) in work {
+        work.sort_by_key(|work| matches!(work.target, Target::Absent(_)));
+        for Work { target, key: index } in work {
             let applied =
                 retry_while_transient(deadline, || self.store.apply(&target, observed_at)).await;
             match applied {
@@ -223,7 +229,7 @@ impl Reconciler {
                 Some(Ok(view)) => desired.push(view.clone()),
                 Some(Err(error)) => {
                     unreadable.insert(wanted.view.clone());
-                    failure.get_or_insert_with(|| copy_error(error));
+                    failure.get_or_insert_with(|| error.clone());
                 }
                 None => {}
             }
@@ -400,26 +406,5 @@ where
             }
             result => return result,
         }
-    }
-}
-
-/// One failed SQL fetch fails every key that wanted the view; errors are not `Clone` (sqlx's are
-/// not), so keys other than the first get a copy that keeps the message and retryability.
-fn copy_error(error: &ReconcileError) -> ReconcileError {
-    match error {
-        ReconcileError::Immuta(e) => ReconcileError::Immuta(e.clone()),
-        ReconcileError::ViewSql { view, error } => ReconcileError::ViewSql {
-            view: view.clone(),
-            error: error.clone(),
-        },
-        ReconcileError::Views(e) => ReconcileError::Views(if e.is_retryable() {
-            ViewsError::Unavailable(e.to_string())
-        } else {
-            ViewsError::Refused {
-                action: "apply",
-                view: String::new(),
-                detail: e.to_string(),
-            }
-        }),
     }
 }

@@ -12,7 +12,7 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 
 use crate::handler::{Receiver, Rejection, reject};
-use crate::queue::MessageSink;
+use queue::MessageSink;
 
 impl<S: MessageSink> Receiver<S> {
     /// Answers one Function URL invocation. Never fails: every outcome is an explicit status.

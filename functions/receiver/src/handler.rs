@@ -11,7 +11,7 @@ use view_sync_core::signature::{self, SignatureHeaders, UnverifiedBody, VerifyEr
 use view_sync_core::{Notification, ParseError, QueueMessage};
 
 use crate::config::{ReceiverConfig, SignatureCheck};
-use crate::queue::{MessageSink, Outgoing};
+use queue::{MessageSink, Outgoing};
 
 /// What to do with a request that passed every check.
 #[derive(Debug)]

@@ -6,8 +6,7 @@
 pub mod config;
 pub mod function_url;
 pub mod handler;
-pub mod queue;
 
 pub use config::{ReceiverConfig, SECRET_VARIABLES};
 pub use handler::{Receiver, Rejection, Triage};
-pub use queue::{MessageSink, Outgoing, SendError, SqsSink};
+pub use queue::{MessageSink, Outgoing, SendError};

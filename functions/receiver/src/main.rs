@@ -6,7 +6,8 @@ use std::convert::Infallible;
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use lambda_http::lambda_runtime::{self, LambdaEvent};
 use lambda_http::{Error, service_fn};
-use receiver::{Receiver, ReceiverConfig, SECRET_VARIABLES, SqsSink};
+use queue::SqsSink;
+use receiver::{Receiver, ReceiverConfig, SECRET_VARIABLES};
 use secrets::ResolvedEnvironment;
 
 #[tokio::main]
@@ -18,7 +19,7 @@ async fn main() -> Result<(), Error> {
     let config = cold_start(&aws)
         .await
         .inspect_err(|e| tracing::error!(error = %e, "cannot start"))?;
-    let sink = SqsSink::new(&aws, config.queue_url.clone());
+    let sink = SqsSink::new(&aws, config.queue_url.clone(), queue::webhook_timeouts());
     let receiver = Receiver::new(config, sink);
     lambda_runtime::run(service_fn(
         |event: LambdaEvent<ApiGatewayV2httpRequest>| async {

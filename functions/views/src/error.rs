@@ -1,7 +1,8 @@
 use thiserror::Error;
 
 /// A target-database failure. Messages never contain `DATABASE_URL` (it may hold a password).
-#[derive(Debug, Error)]
+/// `Clone`: a driver error is kept as its message, so one failure can fail every key it touches.
+#[derive(Debug, Clone, Error)]
 pub enum ViewsError {
     #[error("cannot reach the target database: {0}")]
     Unavailable(String),

@@ -12,7 +12,8 @@ use immuta_simulator::tenant::Tenant;
 use immuta_simulator::view_sql::SqlDialect;
 use immuta_simulator::webhooks::Shape;
 use processor::{ProcessorConfig, Reconciler};
-use receiver::{Receiver, ReceiverConfig, SqsSink};
+use queue::SqsSink;
+use receiver::{Receiver, ReceiverConfig};
 use serde_json::json;
 use sqlx::AssertSqlSafe;
 use view_sync_core::plan::{RowState, Scope};
@@ -179,7 +180,7 @@ impl Pipeline {
             Runtime::InProcess => {
                 let config = ReceiverConfig::from_lookup(|k| setting(&receiver_env, k))
                     .expect("receiver configuration");
-                let sink = SqsSink::new(&aws, queues.url.clone());
+                let sink = SqsSink::new(&aws, queues.url.clone(), queue::webhook_timeouts());
                 Functions::InProcess(
                     FunctionUrl::start(Arc::new(Receiver::new(config, sink))).await,
                 )
@@ -277,6 +278,7 @@ impl Pipeline {
         let sink = SqsSink::new(
             &sqs::sdk_config(&Moto::shared().endpoint),
             self.queues.url.clone(),
+            queue::command_timeouts(),
         );
         cli::resync::enqueue(&sink, &projects)
             .await

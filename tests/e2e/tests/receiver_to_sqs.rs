@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 use e2e::moto::Moto;
 use e2e::sqs;
 use lambda_http::http::StatusCode;
-use receiver::{Receiver, ReceiverConfig, SqsSink};
+use queue::SqsSink;
+use receiver::{Receiver, ReceiverConfig};
 use serde_json::Value;
 use view_sync_core::message::PayloadOmitted;
 use view_sync_core::signature::{self, Algorithm, Secret};
@@ -27,7 +28,11 @@ fn receiver_for(endpoint: &str, queue_url: &str) -> Receiver<SqsSink> {
         _ => None,
     })
     .unwrap();
-    let sink = SqsSink::new(&sqs::sdk_config(endpoint), config.queue_url.clone());
+    let sink = SqsSink::new(
+        &sqs::sdk_config(endpoint),
+        config.queue_url.clone(),
+        queue::webhook_timeouts(),
+    );
     Receiver::new(config, sink)
 }
 

@@ -1,4 +1,6 @@
-//! Where accepted notifications go: a small trait, with SQS as the production implementation.
+//! Where queue messages go: a small trait, with SQS as the production implementation. The
+//! receiver sends each accepted notification; `view-sync resync --queue-url` sends reconcile keys.
+#![forbid(unsafe_code)]
 
 use std::future::Future;
 use std::time::Duration;
@@ -41,15 +43,26 @@ pub trait MessageSink: Send + Sync {
     fn send(&self, message: &Outgoing) -> impl Future<Output = Result<String, SendError>> + Send;
 }
 
-/// Timeouts that keep a stalled SQS call inside Immuta's 10 s delivery limit. The SDK sets only a
-/// connect timeout by default; without these a hung `SendMessage` would outlive the webhook and
-/// Immuta would record a timeout instead of our 503.
-pub fn sqs_timeouts() -> TimeoutConfig {
+/// Timeouts for the receiver, which must answer within Immuta's 10 s delivery limit. The SDK sets
+/// only a connect timeout by default; without these a hung `SendMessage` would outlive the
+/// webhook and Immuta would record a timeout instead of our 503.
+pub fn webhook_timeouts() -> TimeoutConfig {
     TimeoutConfig::builder()
         .connect_timeout(Duration::from_secs(1))
         .read_timeout(Duration::from_secs(2))
         .operation_attempt_timeout(Duration::from_secs(2))
         .operation_timeout(Duration::from_secs(5))
+        .build()
+}
+
+/// Timeouts for an operator's command (`view-sync resync --queue-url`): nobody's delivery
+/// deadline is at stake, so a slow call may take its time, but a stalled one still ends.
+pub fn command_timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .read_timeout(Duration::from_secs(10))
+        .operation_attempt_timeout(Duration::from_secs(10))
+        .operation_timeout(Duration::from_secs(30))
         .build()
 }
 
@@ -59,10 +72,10 @@ pub struct SqsSink {
 }
 
 impl SqsSink {
-    /// Uses `config` with [`sqs_timeouts`] applied.
-    pub fn new(config: &aws_config::SdkConfig, queue_url: String) -> Self {
+    /// Uses `config` with `timeouts` ([`webhook_timeouts`] or [`command_timeouts`]).
+    pub fn new(config: &aws_config::SdkConfig, queue_url: String, timeouts: TimeoutConfig) -> Self {
         let sqs_config = aws_sdk_sqs::config::Builder::from(config)
-            .timeout_config(sqs_timeouts())
+            .timeout_config(timeouts)
             .build();
         Self {
             client: aws_sdk_sqs::Client::from_conf(sqs_config),
@@ -72,11 +85,11 @@ impl SqsSink {
 
     /// Loads the AWS configuration the standard way: region, credentials, and the endpoint from
     /// `AWS_ENDPOINT_URL_SQS` / `AWS_ENDPOINT_URL` (so the same binary runs against moto).
-    pub async fn from_environment(queue_url: String) -> Self {
+    pub async fn from_environment(queue_url: String, timeouts: TimeoutConfig) -> Self {
         let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .load()
             .await;
-        Self::new(&config, queue_url)
+        Self::new(&config, queue_url, timeouts)
     }
 }
 
