@@ -146,7 +146,9 @@ async fn run(command: Command) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
             match queue_url {
                 Some(queue_url) => {
-                    let sink = SqsSink::from_environment(queue_url.clone(), queue::command_timeouts()).await;
+                    let sink =
+                        SqsSink::from_environment(queue_url.clone(), queue::command_timeouts())
+                            .await;
                     let sent = resync::enqueue(&sink, &projects)
                         .await
                         .map_err(|e| e.to_string())?;

@@ -9,9 +9,7 @@ use processor::{ReconcileError, Reconciler};
 use queue::{MessageSink, Outgoing, SendError};
 use view_sync_core::keys::ReconcileKey;
 use view_sync_core::plan::{RowState, Scope};
-use view_sync_core::{
-    BodyShape, Hints, Id, ModelType, Notification, NotificationType, QueueMessage,
-};
+use view_sync_core::{Id, QueueMessage};
 
 /// Projects to reconcile: equalized in Immuta now, or holding managed views in the ledger.
 pub async fn projects(
@@ -40,12 +38,7 @@ pub async fn run_here(
     projects: &BTreeSet<Id>,
     deadline: Instant,
 ) -> Vec<(ReconcileKey, ReconcileError)> {
-    let keys: Vec<ReconcileKey> = projects
-        .iter()
-        .map(|id| ReconcileKey::Project {
-            project_id: id.clone(),
-        })
-        .collect();
+    let keys: Vec<ReconcileKey> = project_keys(projects).collect();
     let results = reconciler.reconcile(&keys, deadline).await;
     keys.into_iter()
         .zip(results)
@@ -53,24 +46,21 @@ pub async fn run_here(
         .collect()
 }
 
-/// Fans the projects out through the processor's queue, one `projectUpdated` message each, so
-/// the processors do the work with their usual concurrency limits and retries.
+/// Fans the projects out through the processor's queue, one project key each, so the processors
+/// do the work with their usual concurrency limits and retries.
 pub async fn enqueue(sink: &impl MessageSink, projects: &BTreeSet<Id>) -> Result<usize, SendError> {
-    let now_ms = SystemTime::now()
+    let queued_at_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
-    for id in projects {
-        let notification = Notification {
-            notification_type: NotificationType::ProjectUpdated,
-            shape: BodyShape::Flat,
-            model_type: Some(ModelType::Project),
-            model_id: Some(id.clone()),
-            data_source_id: None,
-            project_id: Some(id.clone()),
-            hints: Hints::default(),
-        };
-        let body = QueueMessage::encode(&notification, now_ms, None);
-        sink.send(&Outgoing { notification, body }).await?;
+    for key in project_keys(projects) {
+        let body = QueueMessage::encode_key(&key, queued_at_ms);
+        sink.send(&Outgoing::key(&key, body)).await?;
     }
     Ok(projects.len())
+}
+
+fn project_keys(projects: &BTreeSet<Id>) -> impl Iterator<Item = ReconcileKey> + '_ {
+    projects.iter().map(|id| ReconcileKey::Project {
+        project_id: id.clone(),
+    })
 }

@@ -30,7 +30,7 @@ pub mod want;
 
 pub use catalog::{Family, ModelType, NotificationType};
 pub use forward::ForwardFilter;
-pub use message::QueueMessage;
+pub use message::{Asks, QueueMessage};
 pub use notification::{BodyShape, Hints, Id, JsonText, Notification, ParseError, ParsedBody};
 pub use signature::{
     AcceptedAlgorithms, Algorithm, Secret, SignatureHeaders, UnverifiedBody, VerifiedBody,

@@ -1,5 +1,6 @@
-//! The SQS message the receiver sends and the processor reads: a small versioned JSON document
-//! with what the processor needs (type, ids, hints) and, for debugging, the original payload.
+//! The SQS message the processor reads: a small versioned JSON document. Version 1, which the
+//! receiver writes, carries a notification with what the processor needs (type, ids, hints) and,
+//! for debugging, the original payload:
 //!
 //! ```json
 //! {"version":1,"receivedAtMs":1763859410000,
@@ -7,6 +8,14 @@
 //!                  "modelId":"2","dataSourceId":"2"},
 //!  "payload":{…the body as Immuta sent it…}}
 //! ```
+//!
+//! Version 2, which a re-sync writes, carries a reconcile key as it is:
+//!
+//! ```json
+//! {"version":2,"receivedAtMs":1763859410000,"key":{"kind":"project","projectId":"10"}}
+//! ```
+//!
+//! Notification messages stay at version 1, so a processor that predates keys still reads them.
 
 use std::borrow::Cow;
 
@@ -14,10 +23,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use thiserror::Error;
 
+use crate::keys::ReconcileKey;
 use crate::notification::{JsonText, Notification};
 
-/// The message format this build writes, and the newest it reads.
-pub const MESSAGE_VERSION: u32 = 1;
+/// The newest message format this build reads.
+pub const MESSAGE_VERSION: u32 = 2;
+/// The format of a notification message.
+pub const NOTIFICATION_VERSION: u32 = 1;
+/// The first format that can carry a reconcile key.
+pub const KEY_VERSION: u32 = 2;
 
 /// SQS's limit for a message, body and attributes together (the classic 256 KiB, which every
 /// queue accepts whatever its `MaximumMessageSize`).
@@ -30,9 +44,14 @@ pub const MAX_BODY_BYTES: usize = SQS_MAX_MESSAGE_BYTES - 2_048;
 #[serde(rename_all = "camelCase")]
 pub struct QueueMessage<'a> {
     pub version: u32,
-    /// When the receiver accepted the webhook, in milliseconds since the Unix epoch.
+    /// When the receiver accepted the webhook (or the key was queued), in milliseconds since the
+    /// Unix epoch.
     pub received_at_ms: u64,
-    pub notification: Cow<'a, Notification>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notification: Option<Cow<'a, Notification>>,
+    /// Since version 2: a reconcile key, in place of a notification.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<ReconcileKey>,
     /// Why the payload is missing, when it is: the processor re-reads Immuta and does not need it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload_omitted: Option<PayloadOmitted>,
@@ -49,6 +68,13 @@ pub enum PayloadOmitted {
     CharactersRefusedBySqs,
     /// The payload was not available (e.g. a re-sync or a replay built the message).
     NotAvailable,
+}
+
+/// What a message asks the processor to reconcile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Asks<'m> {
+    Notification(&'m Notification),
+    Key(&'m ReconcileKey),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -73,9 +99,10 @@ impl<'a> QueueMessage<'a> {
         const PAYLOAD_MEMBER: &str = ",\"payload\":";
         let header = |payload_omitted| {
             QueueMessage {
-                version: MESSAGE_VERSION,
+                version: NOTIFICATION_VERSION,
                 received_at_ms,
-                notification: Cow::Borrowed(notification),
+                notification: Some(Cow::Borrowed(notification)),
+                key: None,
                 payload_omitted,
                 payload: None,
             }
@@ -100,6 +127,28 @@ impl<'a> QueueMessage<'a> {
         body
     }
 
+    /// Encodes a message that asks for `key` (a re-sync), queued at `queued_at_ms`.
+    pub fn encode_key(key: &ReconcileKey, queued_at_ms: u64) -> String {
+        QueueMessage {
+            version: KEY_VERSION,
+            received_at_ms: queued_at_ms,
+            notification: None,
+            key: Some(key.clone()),
+            payload_omitted: None,
+            payload: None,
+        }
+        .to_json()
+    }
+
+    /// What the message asks for; [`QueueMessage::decode`] makes sure it is exactly one thing.
+    pub fn asks(&self) -> Asks<'_> {
+        match (&self.key, &self.notification) {
+            (Some(key), _) => Asks::Key(key),
+            (None, Some(notification)) => Asks::Notification(notification),
+            (None, None) => unreachable!("decode refuses a message that asks for nothing"),
+        }
+    }
+
     fn to_json(&self) -> String {
         serde_json::to_string(self).expect("a queue message always serialises")
     }
@@ -114,7 +163,15 @@ impl<'a> QueueMessage<'a> {
         if version > MESSAGE_VERSION {
             return Err(DecodeError::UnsupportedVersion(version));
         }
-        serde_json::from_str(body).map_err(|e| DecodeError::Malformed(e.to_string()))
+        let message: Self =
+            serde_json::from_str(body).map_err(|e| DecodeError::Malformed(e.to_string()))?;
+        match (&message.notification, &message.key) {
+            (Some(_), None) => Ok(message),
+            (None, Some(_)) if version >= KEY_VERSION => Ok(message),
+            _ => Err(DecodeError::Malformed(
+                "a message must carry a notification or (since version 2) a reconcile key".into(),
+            )),
+        }
     }
 }
 
@@ -132,6 +189,7 @@ fn sqs_accepts(json: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::notification::Id;
 
     const BODY: &str =
         r#"{"notificationType":"policyUpdated","modelType":"datasource","modelId":2}"#;
@@ -145,9 +203,9 @@ mod tests {
         let notification = Notification::parse_json(BODY).unwrap();
         let encoded = QueueMessage::encode(&notification, 1_700_000_000_000, json(BODY));
         let decoded = QueueMessage::decode(&encoded).unwrap();
-        assert_eq!(decoded.version, MESSAGE_VERSION);
+        assert_eq!(decoded.version, NOTIFICATION_VERSION);
         assert_eq!(decoded.received_at_ms, 1_700_000_000_000);
-        assert_eq!(*decoded.notification, notification);
+        assert_eq!(decoded.asks(), Asks::Notification(&notification));
         assert_eq!(decoded.payload.unwrap().get(), BODY);
         assert_eq!(decoded.payload_omitted, None);
     }
@@ -222,10 +280,45 @@ mod tests {
     }
 
     #[test]
+    fn a_key_travels_as_itself_and_notification_messages_stay_at_version_1() {
+        let key = ReconcileKey::Project {
+            project_id: Id::new("10").unwrap(),
+        };
+        let encoded = QueueMessage::encode_key(&key, 7);
+        assert_eq!(
+            encoded,
+            r#"{"version":2,"receivedAtMs":7,"key":{"kind":"project","projectId":"10"}}"#
+        );
+        let decoded = QueueMessage::decode(&encoded).unwrap();
+        assert_eq!(
+            (decoded.asks(), decoded.received_at_ms),
+            (Asks::Key(&key), 7)
+        );
+        // A message written before keys existed still decodes.
+        let old = r#"{"version":1,"receivedAtMs":1,"notification":{"notificationType":"projectUpdated","shape":"flat","modelType":"project","modelId":"10","projectId":"10"}}"#;
+        assert!(matches!(
+            QueueMessage::decode(old).unwrap().asks(),
+            Asks::Notification(_)
+        ));
+        let notification = Notification::parse_json(BODY).unwrap();
+        assert!(QueueMessage::encode(&notification, 1, None).starts_with(r#"{"version":1,"#));
+        // Neither, both, or a key in a version-1 message: refused.
+        for odd in [
+            r#"{"version":2,"receivedAtMs":1}"#,
+            r#"{"version":1,"receivedAtMs":1,"key":{"kind":"project","projectId":"10"}}"#,
+        ] {
+            assert!(
+                matches!(QueueMessage::decode(odd), Err(DecodeError::Malformed(_))),
+                "{odd}"
+            );
+        }
+    }
+
+    #[test]
     fn newer_or_foreign_messages_are_refused_clearly() {
         assert_eq!(
-            QueueMessage::decode(r#"{"version":2,"whatever":true}"#).unwrap_err(),
-            DecodeError::UnsupportedVersion(2)
+            QueueMessage::decode(r#"{"version":3,"whatever":true}"#).unwrap_err(),
+            DecodeError::UnsupportedVersion(3)
         );
         assert!(matches!(
             QueueMessage::decode("hello"),

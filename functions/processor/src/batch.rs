@@ -9,7 +9,7 @@ use thiserror::Error;
 use tracing::{error, info, warn};
 use view_sync_core::keys::{self, ReconcileKey};
 use view_sync_core::reads::DisabledHint;
-use view_sync_core::{Id, QueueMessage, want};
+use view_sync_core::{Asks, Id, QueueMessage, want};
 
 use crate::reconcile::Reconciler;
 
@@ -43,13 +43,20 @@ pub async fn handle(
                 continue;
             }
         };
-        if let Some(hint) = want::disabled_hint(&message.notification, message.received_at_ms) {
+        let notification = match message.asks() {
+            Asks::Key(key) => {
+                keyed.push((key.clone(), index));
+                continue;
+            }
+            Asks::Notification(notification) => notification,
+        };
+        if let Some(hint) = want::disabled_hint(notification, message.received_at_ms) {
             hints.push((index, hint));
         }
-        match keys::key_for(&message.notification) {
+        match keys::key_for(notification) {
             Ok(Some(key)) => keyed.push((key, index)),
             Ok(None) => {
-                info!(message_id = id, notification_type = %message.notification.notification_type, "no view can depend on this notification")
+                info!(message_id = id, notification_type = %notification.notification_type, "no view can depend on this notification")
             }
             Err(e) => {
                 error!(message_id = id, error = %e, "notification without the ids its type needs");

@@ -10,27 +10,45 @@ use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::MessageAttributeValue;
 use thiserror::Error;
 use view_sync_core::Notification;
+use view_sync_core::keys::ReconcileKey;
 
-/// A message ready to send: the encoded body plus the notification it came from (for the
-/// message attributes and for logs).
+/// A message ready to send: the encoded body (a `view_sync_core::QueueMessage`) and the
+/// message attributes that let consumers filter or inspect without parsing it.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
-    pub notification: Notification,
     pub body: String,
+    attributes: Vec<(&'static str, String)>,
 }
 
 impl Outgoing {
-    /// SQS message attributes: let consumers filter or inspect without parsing the body.
-    pub fn attributes(&self) -> Vec<(&'static str, &str)> {
+    /// A notification's message; the attributes repeat its type and model type.
+    pub fn notification(notification: &Notification, body: String) -> Self {
         let mut attributes = vec![(
             "notificationType",
-            self.notification.notification_type.as_str(),
+            notification.notification_type.as_str().to_owned(),
         )];
-        if let Some(model_type) = &self.notification.model_type {
-            attributes.push(("modelType", model_type.as_str()));
+        if let Some(model_type) = &notification.model_type {
+            attributes.push(("modelType", model_type.as_str().to_owned()));
         }
+        Self::with(body, attributes)
+    }
+
+    /// A reconcile key's message (a re-sync); the attribute names the key.
+    pub fn key(key: &ReconcileKey, body: String) -> Self {
+        Self::with(body, vec![("reconcileKey", key.to_string())])
+    }
+
+    fn with(body: String, mut attributes: Vec<(&'static str, String)>) -> Self {
         attributes.retain(|(_, value)| !value.is_empty());
-        attributes
+        Self { body, attributes }
+    }
+
+    /// The SQS message attributes (name, string value).
+    pub fn attributes(&self) -> Vec<(&'static str, &str)> {
+        self.attributes
+            .iter()
+            .map(|(name, value)| (*name, value.as_str()))
+            .collect()
     }
 }
 

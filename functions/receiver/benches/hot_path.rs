@@ -109,7 +109,7 @@ fn hot_path(c: &mut Criterion) {
             let headers = headers_for(&body, algorithms);
             assert!(matches!(
                 receiver.triage(&Method::POST, &headers, &body, 1),
-                Ok(Triage::Forward(_))
+                Ok(Triage::Forward { .. })
             ));
             group.bench_with_input(BenchmarkId::new(name, &label), &body, |b, body| {
                 b.iter(|| {

@@ -16,7 +16,10 @@ use queue::{MessageSink, Outgoing};
 /// What to do with a request that passed every check.
 #[derive(Debug)]
 pub enum Triage {
-    Forward(Outgoing),
+    Forward {
+        notification: Notification,
+        outgoing: Outgoing,
+    },
     /// A well-formed, authentic notification of a type outside `FORWARD_TYPES`.
     Ignore(Notification),
 }
@@ -88,10 +91,10 @@ impl<S: MessageSink> Receiver<S> {
             return Ok(Triage::Ignore(parsed.notification));
         }
         let body = QueueMessage::encode(&parsed.notification, received_at_ms, Some(parsed.json));
-        Ok(Triage::Forward(Outgoing {
+        Ok(Triage::Forward {
+            outgoing: Outgoing::notification(&parsed.notification, body),
             notification: parsed.notification,
-            body,
-        }))
+        })
     }
 
     /// Answers one Function URL request. Never fails: every outcome is an explicit status.
@@ -108,7 +111,10 @@ impl<S: MessageSink> Receiver<S> {
         async {
             let (parts, body) = request.into_parts();
             match self.triage(&parts.method, &parts.headers, body.as_ref(), now_ms()) {
-                Ok(Triage::Forward(outgoing)) => self.forward(outgoing).await,
+                Ok(Triage::Forward {
+                    notification,
+                    outgoing,
+                }) => self.forward(&notification, &outgoing).await,
                 Ok(Triage::Ignore(notification)) => {
                     info!(
                         outcome = "ignored",
@@ -126,13 +132,12 @@ impl<S: MessageSink> Receiver<S> {
         .await
     }
 
-    async fn forward(&self, outgoing: Outgoing) -> Response<Body> {
-        let n = &outgoing.notification;
+    async fn forward(&self, n: &Notification, outgoing: &Outgoing) -> Response<Body> {
         let ids = (
             n.data_source_id.as_ref().map(|id| id.as_str()),
             n.project_id.as_ref().map(|id| id.as_str()),
         );
-        match self.sink.send(&outgoing).await {
+        match self.sink.send(outgoing).await {
             Ok(message_id) => {
                 info!(
                     outcome = "queued",

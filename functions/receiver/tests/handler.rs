@@ -91,10 +91,13 @@ async fn a_signed_notification_is_queued_with_its_ids_and_original_payload() {
     assert_eq!(sent.len(), 1);
     let message = QueueMessage::decode(&sent[0].body).unwrap();
     assert_eq!(
-        message.notification.notification_type,
+        message.notification.as_deref().unwrap().notification_type,
         NotificationType::PolicyUpdated
     );
-    assert_eq!(message.notification.data_source_id, Id::new("2"));
+    assert_eq!(
+        message.notification.as_deref().unwrap().data_source_id,
+        Id::new("2")
+    );
     assert!(message.received_at_ms > 1_700_000_000_000);
     let original: Value = serde_json::from_str(message.payload.unwrap().get()).unwrap();
     assert_eq!(original["policyType"], "data");
@@ -114,8 +117,14 @@ async fn base64_bodies_are_decoded_before_verifying() {
     assert_eq!(status, StatusCode::OK);
     let message_body = &sent(&r)[0].body;
     let message = QueueMessage::decode(message_body).unwrap();
-    assert_eq!(message.notification.project_id, Id::new("1"));
-    assert_eq!(message.notification.data_source_id, Id::new("1"));
+    assert_eq!(
+        message.notification.as_deref().unwrap().project_id,
+        Id::new("1")
+    );
+    assert_eq!(
+        message.notification.as_deref().unwrap().data_source_id,
+        Id::new("1")
+    );
 }
 
 #[tokio::test]
@@ -123,7 +132,9 @@ async fn header_names_are_case_insensitive() {
     let r = receiver(&[]);
     let (status, _, _) = call(&r, event!("function-url-mixed-case-headers.json")).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(sent(&r)[0].notification.hints.disabled, Some(true));
+    let sent = sent(&r);
+    let message = QueueMessage::decode(&sent[0].body).unwrap();
+    assert_eq!(message.notification.unwrap().hints.disabled, Some(true));
 }
 
 #[tokio::test]
@@ -237,7 +248,16 @@ async fn forward_types_all_forwards_every_shape() {
         call(&r, event!("function-url-envelope.json")).await.0,
         StatusCode::OK
     );
-    let shapes: Vec<BodyShape> = sent(&r).iter().map(|o| o.notification.shape).collect();
+    let shapes: Vec<BodyShape> = sent(&r)
+        .iter()
+        .map(|o| {
+            QueueMessage::decode(&o.body)
+                .unwrap()
+                .notification
+                .unwrap()
+                .shape
+        })
+        .collect();
     assert_eq!(shapes, vec![BodyShape::Marketplace, BodyShape::Envelope]);
     assert_eq!(
         sent(&r)[0].attributes(),
