@@ -10,6 +10,7 @@ use processor::ProcessorConfig;
 use serde::Serialize;
 use serde_json::Value;
 use view_sync_core::reads::{DataSource, ProjectHit};
+use view_sync_core::settings;
 use view_sync_core::signature::{self, Algorithm, Secret};
 use view_sync_core::view_sql::{ViewLocation, ViewSql};
 use view_sync_core::{Id, NotificationType};
@@ -571,12 +572,7 @@ async fn check_database(report: &mut Report, config: &StoreConfig) {
 
 async fn check_receiver(report: &mut Report, lookup: &dyn Fn(&str) -> Option<String>, url: &str) {
     let secret = lookup("WEBHOOK_SECRET").or_else(|| {
-        lookup("WEBHOOK_SECRETS").and_then(|list| {
-            list.split(',')
-                .map(str::trim)
-                .find(|s| !s.is_empty())
-                .map(str::to_owned)
-        })
+        lookup("WEBHOOK_SECRETS").and_then(|list| settings::items(&list).next().map(str::to_owned))
     });
     let Some(secret) = secret.filter(|s| !s.is_empty()) else {
         report.fail(

@@ -36,7 +36,7 @@ impl ForwardFilter {
             return Ok(Self::All);
         }
         let mut types = Vec::new();
-        for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        for name in crate::settings::items(list) {
             let kind =
                 NotificationType::known(name).ok_or_else(|| UnknownForwardType(name.to_owned()))?;
             if !types.contains(&kind) {

@@ -161,6 +161,21 @@ mod tests {
     }
 
     #[test]
+    fn the_view_affecting_types_are_exactly_those_with_a_key() {
+        // The receiver forwards VIEW_AFFECTING by default; the processor keys by `key_for`. A type
+        // in one list and not the other would be queued for nothing, or never queued.
+        for kind in NotificationType::ALL {
+            let keyed = ["datasource", "project"].iter().any(|model_type| {
+                let body = format!(
+                    r#"{{"notificationType":"{kind}","modelType":"{model_type}","modelId":1,"dataSourceId":2,"projectId":3}}"#
+                );
+                matches!(key(&body), Ok(Some(_)))
+            });
+            assert_eq!(keyed, kind.is_view_affecting(), "{kind}");
+        }
+    }
+
+    #[test]
     fn the_design_table() {
         let ds = |n: &str| {
             Some(ReconcileKey::DataSource {

@@ -22,6 +22,13 @@ impl ConfigError {
     }
 }
 
+/// The items of a comma-separated list, trimmed, blanks skipped (`"a, b,,"` → `a`, `b`).
+pub fn items(list: &str) -> impl Iterator<Item = &str> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+}
+
 /// Typed access to settings; blank values count as unset.
 pub struct Settings<F> {
     lookup: F,

@@ -74,7 +74,7 @@ impl AcceptedAlgorithms {
             sha256: false,
             sha1: false,
         };
-        for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        for name in crate::settings::items(list) {
             if name.eq_ignore_ascii_case("sha256") {
                 accepted.sha256 = true;
             } else if name.eq_ignore_ascii_case("sha1") {

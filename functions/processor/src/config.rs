@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use immuta::{ImmutaConfig, ViewSqlEndpoint};
 use view_sync_core::naming::ViewNameTemplate;
-use view_sync_core::settings::{ConfigError, Settings};
+use view_sync_core::settings::{self, ConfigError, Settings};
 use view_sync_core::want::HandlerFilter;
 use views::StoreConfig;
 
@@ -37,12 +37,7 @@ impl ProcessorConfig {
         let handlers = match settings.optional("HANDLER_TYPES") {
             None => HandlerFilter::all(),
             Some(list) => {
-                let types: Vec<String> = list
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|h| !h.is_empty())
-                    .map(str::to_owned)
-                    .collect();
+                let types: Vec<String> = settings::items(&list).map(str::to_owned).collect();
                 if types.is_empty() {
                     return Err(ConfigError::new(
                         "HANDLER_TYPES",

@@ -1,7 +1,7 @@
 //! The receiver's configuration, read once at cold start.
 
 use view_sync_core::ForwardFilter;
-use view_sync_core::settings::{ConfigError, Settings};
+use view_sync_core::settings::{self, ConfigError, Settings};
 use view_sync_core::signature::{AcceptedAlgorithms, NoSecrets, Secret, Verifier};
 
 /// Default and ceiling of `MAX_BODY_BYTES`: SQS's classic message limit, and the 6 MB a Lambda
@@ -42,13 +42,7 @@ impl ReceiverConfig {
         )?;
         let secrets: Vec<Secret> = settings
             .optional("WEBHOOK_SECRETS")
-            .map(|list| {
-                list.split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(Secret::new)
-                    .collect()
-            })
+            .map(|list| settings::items(&list).map(Secret::new).collect())
             .unwrap_or_default();
         let allow_unsigned = settings.flag_or("ALLOW_UNSIGNED", false)?;
         let signatures = match Verifier::new(&secrets, accepted) {

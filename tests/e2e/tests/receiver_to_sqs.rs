@@ -13,7 +13,8 @@ use view_sync_core::message::PayloadOmitted;
 use view_sync_core::signature::{self, Algorithm, Secret};
 use view_sync_core::{Id, NotificationType, QueueMessage};
 
-const TEST_SECRET: &str = "immuta-view-sync-test-secret";
+/// The secret the samples under `events/` are signed with.
+const TEST_SECRET: &str = e2e::pipeline::WEBHOOK_SECRET;
 
 macro_rules! event {
     ($name:literal) => {
