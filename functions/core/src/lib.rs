@@ -16,7 +16,7 @@
 pub mod catalog;
 pub mod dialect;
 pub mod forward;
-mod hex;
+pub mod hex;
 pub mod keys;
 pub mod message;
 pub mod naming;

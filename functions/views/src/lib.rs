@@ -3,12 +3,18 @@
 //! applies the planner's decisions one view at a time (see [`store`] for the locking per database).
 #![forbid(unsafe_code)]
 
+pub mod config;
+mod ddl;
 pub mod dialect;
 mod error;
 mod hints;
+mod ledger;
 pub mod probe;
+mod section;
 pub mod store;
 
+pub use config::{DEFAULT_LEDGER_TABLE, StoreConfig};
 pub use dialect::{Dialect, LedgerSql};
 pub use error::ViewsError;
-pub use store::{Applied, StoreConfig, ViewStore, now_micros};
+pub use ledger::now_micros;
+pub use store::{Applied, ViewStore};

@@ -1,0 +1,114 @@
+//! The DDL that carries out a decision about one view, and how a statement is run.
+
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
+use sqlx::{Any, AssertSqlSafe};
+use view_sync_core::plan::{Decision, Target};
+
+/// The statements that carry out `decision`. A view is only ever dropped or replaced when
+/// the ledger says it is ours; a view under a name new to it is made with a plain `CREATE
+/// VIEW`, which fails rather than clobber a view someone else made.
+pub(crate) fn statements(decision: &Decision, target: &Target) -> Vec<String> {
+    let drop = |name: &str| format!("DROP VIEW IF EXISTS {name}");
+    match (decision, target) {
+        (Decision::Drop { name }, _) => vec![drop(name)],
+        (Decision::Create, Target::Present(desired)) => vec![desired.create.clone()],
+        (
+            Decision::Replace {
+                previous_name: Some(previous),
+            },
+            Target::Present(desired),
+        ) => vec![drop(previous), desired.create.clone()],
+        (
+            Decision::Replace {
+                previous_name: None,
+            },
+            Target::Present(desired),
+        ) => match &desired.create_or_replace {
+            // Atomic for readers, and MariaDB lets the columns change.
+            Some(create_or_replace) => vec![create_or_replace.clone()],
+            // Inside the transaction: readers never see the view missing; the columns may change.
+            None => vec![drop(&desired.name), desired.create.clone()],
+        },
+        _ => Vec::new(),
+    }
+}
+
+/// A statement run so that the driver accepts one statement only: PostgreSQL's extended protocol
+/// and MariaDB's prepared statements refuse a second one, so even a validation bug cannot chain
+/// statements there. (sqlx's SQLite driver runs every statement of a string: there the guarantee
+/// rests on `view_sql`, which prints what runs from one parsed statement.) Not cached: DDL runs
+/// once per change.
+pub(crate) fn one_statement(statement: String) -> Query<'static, Any, AnyArguments> {
+    sqlx::query(AssertSqlSafe(statement)).persistent(false)
+}
+
+/// Whether `decision` creates a view under a name the ledger did not hold for it.
+pub(crate) fn takes_a_new_name(decision: &Decision) -> bool {
+    matches!(
+        decision,
+        Decision::Create
+            | Decision::Replace {
+                previous_name: Some(_)
+            }
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use view_sync_core::Id;
+    use view_sync_core::dialect::Dialect;
+    use view_sync_core::plan::{DesiredView, ViewKey};
+    use view_sync_core::view_sql::{ViewLocation, ViewSql};
+
+    use super::*;
+
+    fn desired(dialect: Dialect) -> Target {
+        let location = ViewLocation {
+            dialect,
+            schema: None,
+        };
+        let sql = ViewSql::parse("SELECT 1 AS a", &location).unwrap();
+        let view = ViewKey {
+            project_id: Id::new("1").unwrap(),
+            data_source_id: Id::new("2").unwrap(),
+        };
+        Target::Present(DesiredView::new(view, "v", &sql, &location))
+    }
+
+    #[test]
+    fn a_new_name_is_a_plain_create_and_a_replace_keeps_readers_served() {
+        let sqlite = desired(Dialect::Sqlite);
+        assert_eq!(
+            statements(&Decision::Create, &sqlite),
+            ["CREATE VIEW \"v\" AS SELECT 1 AS a"]
+        );
+        let renamed = Decision::Replace {
+            previous_name: Some("\"old\"".into()),
+        };
+        assert_eq!(
+            statements(&renamed, &sqlite),
+            [
+                "DROP VIEW IF EXISTS \"old\"",
+                "CREATE VIEW \"v\" AS SELECT 1 AS a"
+            ]
+        );
+        let same_name = Decision::Replace {
+            previous_name: None,
+        };
+        assert_eq!(
+            statements(&same_name, &sqlite),
+            [
+                "DROP VIEW IF EXISTS \"v\"",
+                "CREATE VIEW \"v\" AS SELECT 1 AS a"
+            ]
+        );
+        assert_eq!(
+            statements(&same_name, &desired(Dialect::MySql)),
+            ["CREATE OR REPLACE VIEW `v` AS SELECT 1 AS a"]
+        );
+        assert!(takes_a_new_name(&Decision::Create) && takes_a_new_name(&renamed));
+        assert!(!takes_a_new_name(&same_name));
+        assert!(statements(&Decision::Unchanged, &sqlite).is_empty());
+    }
+}

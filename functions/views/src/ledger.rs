@@ -1,0 +1,237 @@
+//! The ledger of managed views: one row per (project, data source) with the view's name, the
+//! digest of its create statement, its state, and the `observed_at` of the decision last applied
+//! (a drop leaves a tombstone). Read and written inside the view's critical section.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, AssertSqlSafe, Row};
+use view_sync_core::Id;
+use view_sync_core::plan::{LedgerRow, RowState, Scope, ViewKey};
+
+use crate::dialect::LedgerSql;
+use crate::error::ViewsError;
+use crate::store::{ViewStore, label};
+
+/// The ledger columns a [`LedgerRow`] is read from.
+const ROW_COLUMNS: &str = "project_id, data_source_id, view_name, sql_digest, state, observed_at";
+
+impl ViewStore {
+    /// Inserts a placeholder row (a tombstone observed at 0) unless the view has one, so that
+    /// PostgreSQL has a row to lock even for a view the ledger has never seen.
+    pub(crate) async fn reserve_row(
+        &self,
+        conn: &mut AnyConnection,
+        view: &ViewKey,
+    ) -> Result<(), ViewsError> {
+        let p = |n| self.dialect().param(n);
+        let placeholder = format!(
+            "INSERT INTO {} (project_id, data_source_id, view_name, sql_digest, state, observed_at, updated_at) \
+             VALUES ({}, {}, '', '', 'dropped', 0, 0) ON CONFLICT DO NOTHING",
+            self.ledger,
+            p(1),
+            p(2)
+        );
+        sqlx::query(AssertSqlSafe(placeholder))
+            .bind(view.project_id.as_str().to_owned())
+            .bind(view.data_source_id.as_str().to_owned())
+            .execute(&mut *conn)
+            .await
+            .map(drop)
+            .map_err(|e| ViewsError::from_sqlx(e, "lock", &label(view)))
+    }
+
+    /// `CREATE TABLE` of the ledger.
+    pub(crate) fn ledger_table_ddl(&self) -> String {
+        format!(
+            "CREATE TABLE IF NOT EXISTS {} (project_id VARCHAR(255) NOT NULL, data_source_id VARCHAR(255) NOT NULL, \
+             view_name VARCHAR(1024) NOT NULL, sql_digest VARCHAR(64) NOT NULL, state VARCHAR(16) NOT NULL, \
+             observed_at BIGINT NOT NULL, updated_at BIGINT NOT NULL, PRIMARY KEY (project_id, data_source_id))",
+            self.ledger
+        )
+    }
+
+    /// Ledger rows in `scope`.
+    pub async fn rows(&self, scope: &Scope) -> Result<Vec<LedgerRow>, ViewsError> {
+        self.ensure_ledger().await?;
+        let select = format!("SELECT {ROW_COLUMNS} FROM {}", self.ledger);
+        let p = |n| self.dialect().param(n);
+        let (sql, binds): (String, Vec<&str>) = match scope {
+            Scope::DataSource(id) => (
+                format!("{select} WHERE data_source_id = {}", p(1)),
+                vec![id.as_str()],
+            ),
+            Scope::Project(id) => (
+                format!("{select} WHERE project_id = {}", p(1)),
+                vec![id.as_str()],
+            ),
+            Scope::View(view) => (
+                format!("{select} WHERE {}", self.view_predicate()),
+                vec![view.project_id.as_str(), view.data_source_id.as_str()],
+            ),
+            Scope::Everything => (select, vec![]),
+        };
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for value in binds {
+            query = query.bind(value.to_owned());
+        }
+        let rows = query
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| ViewsError::from_sqlx(e, "read", &self.ledger))?;
+        Ok(rows.iter().filter_map(ledger_row).collect())
+    }
+
+    /// `project_id = ? AND data_source_id = ?`: one view's ledger row, bound as the first two
+    /// parameters.
+    pub(crate) fn view_predicate(&self) -> String {
+        let p = |n| self.dialect().param(n);
+        format!("project_id = {} AND data_source_id = {}", p(1), p(2))
+    }
+
+    pub(crate) async fn restore_row(
+        &self,
+        conn: &mut AnyConnection,
+        view: &ViewKey,
+        previous: Option<&LedgerRow>,
+    ) -> Result<(), ViewsError> {
+        match previous {
+            Some(row) => {
+                self.write_row(
+                    conn,
+                    view,
+                    &row.view_name,
+                    &row.sql_digest,
+                    row.state,
+                    row.observed_at,
+                )
+                .await
+            }
+            None => {
+                let sql = format!(
+                    "DELETE FROM {} WHERE {}",
+                    self.ledger,
+                    self.view_predicate()
+                );
+                sqlx::query(AssertSqlSafe(sql))
+                    .bind(view.project_id.as_str().to_owned())
+                    .bind(view.data_source_id.as_str().to_owned())
+                    .execute(&mut *conn)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| {
+                        ViewsError::from_sqlx(e, "restore the ledger row of", &label(view))
+                    })
+            }
+        }
+    }
+
+    pub(crate) async fn read_row(
+        &self,
+        conn: &mut AnyConnection,
+        view: &ViewKey,
+        lock: &str,
+    ) -> Result<Option<LedgerRow>, ViewsError> {
+        let sql = format!(
+            "SELECT {ROW_COLUMNS} FROM {} WHERE {}{lock}",
+            self.ledger,
+            self.view_predicate()
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(view.project_id.as_str().to_owned())
+            .bind(view.data_source_id.as_str().to_owned())
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(|e| ViewsError::from_sqlx(e, "read the ledger row of", &label(view)))?;
+        Ok(row.as_ref().and_then(ledger_row))
+    }
+
+    pub(crate) async fn check_name_is_free(
+        &self,
+        conn: &mut AnyConnection,
+        view: &ViewKey,
+        name: &str,
+    ) -> Result<(), ViewsError> {
+        let p = |n| self.dialect().param(n);
+        let sql = format!(
+            "SELECT project_id, data_source_id FROM {} WHERE view_name = {} AND state <> 'dropped' \
+             AND NOT (project_id = {} AND data_source_id = {})",
+            self.ledger,
+            p(1),
+            p(2),
+            p(3)
+        );
+        let other = sqlx::query(AssertSqlSafe(sql))
+            .bind(name.to_owned())
+            .bind(view.project_id.as_str().to_owned())
+            .bind(view.data_source_id.as_str().to_owned())
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(|e| ViewsError::from_sqlx(e, "read the ledger for", &label(view)))?;
+        match other {
+            None => Ok(()),
+            Some(row) => Err(ViewsError::NameConflict {
+                name: name.to_owned(),
+                project_id: row.try_get("project_id").unwrap_or_default(),
+                data_source_id: row.try_get("data_source_id").unwrap_or_default(),
+            }),
+        }
+    }
+
+    pub(crate) async fn write_row(
+        &self,
+        conn: &mut AnyConnection,
+        view: &ViewKey,
+        name: &str,
+        digest: &str,
+        state: RowState,
+        observed_at: i64,
+    ) -> Result<(), ViewsError> {
+        let p = |n| self.dialect().param(n);
+        let sql = format!(
+            "INSERT INTO {} (project_id, data_source_id, view_name, sql_digest, state, observed_at, updated_at) \
+             VALUES ({}, {}, {}, {}, {}, {}, {}) {}",
+            self.ledger,
+            p(1),
+            p(2),
+            p(3),
+            p(4),
+            p(5),
+            p(6),
+            p(7),
+            self.dialect().upsert_clause()
+        );
+        sqlx::query(AssertSqlSafe(sql))
+            .bind(view.project_id.as_str().to_owned())
+            .bind(view.data_source_id.as_str().to_owned())
+            .bind(name.to_owned())
+            .bind(digest.to_owned())
+            .bind(state.as_str())
+            .bind(observed_at)
+            .bind(now_micros())
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| ViewsError::from_sqlx(e, "record in the ledger", &label(view)))?;
+        Ok(())
+    }
+}
+
+fn ledger_row(row: &AnyRow) -> Option<LedgerRow> {
+    Some(LedgerRow {
+        view: ViewKey {
+            project_id: Id::new(row.try_get::<String, _>("project_id").ok()?)?,
+            data_source_id: Id::new(row.try_get::<String, _>("data_source_id").ok()?)?,
+        },
+        view_name: row.try_get("view_name").ok()?,
+        sql_digest: row.try_get("sql_digest").ok()?,
+        state: RowState::parse(&row.try_get::<String, _>("state").ok()?)?,
+        observed_at: row.try_get("observed_at").ok()?,
+    })
+}
+
+/// Microseconds since the Unix epoch: the unit of `observed_at`.
+pub fn now_micros() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
+}

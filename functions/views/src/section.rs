@@ -1,0 +1,138 @@
+//! One view's critical section, per database: its ledger row is read, its DDL run and its row
+//! written inside it, so that two processors never interleave on one view and an older decision
+//! can be recognised as superseded.
+//!
+//! | database | critical section per view | DDL and ledger |
+//! | --- | --- | --- |
+//! | SQLite | `BEGIN IMMEDIATE` (one writer) | one transaction |
+//! | PostgreSQL | the ledger row, `SELECT … FOR UPDATE` | one transaction (DDL is transactional) |
+//! | MariaDB/MySQL | a named lock (`GET_LOCK`), since DDL commits implicitly and drops row locks | intent row, then DDL, then the row: a re-run finishes the job |
+//!
+//! A closed enum rather than a trait object: the three dialects are all there will be, and async
+//! methods on `dyn` traits would need boxed futures for no gain.
+
+use sha2::{Digest, Sha256};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, AssertSqlSafe, Transaction};
+use view_sync_core::hex;
+use view_sync_core::plan::ViewKey;
+
+use crate::dialect::Dialect;
+use crate::error::ViewsError;
+use crate::store::{Applied, ViewStore, label};
+
+/// Seconds `GET_LOCK` waits for another processor working on the same view.
+const LOCK_WAIT_SECONDS: i64 = 10;
+
+pub(crate) enum Section {
+    /// SQLite: the one writer's transaction.
+    Writer(Transaction<'static, Any>),
+    /// PostgreSQL: a transaction that locks the view's ledger row when it reads it.
+    RowLock(Transaction<'static, Any>),
+    /// MariaDB/MySQL: a named lock held on one connection.
+    NamedLock {
+        conn: PoolConnection<Any>,
+        lock: String,
+    },
+}
+
+impl Section {
+    pub(crate) async fn enter(store: &ViewStore, view: &ViewKey) -> Result<Self, ViewsError> {
+        let label = label(view);
+        let lock_error = |e| ViewsError::from_sqlx(e, "lock", &label);
+        match store.dialect() {
+            Dialect::Sqlite => Ok(Self::Writer(
+                store
+                    .pool
+                    .begin_with("BEGIN IMMEDIATE")
+                    .await
+                    .map_err(lock_error)?,
+            )),
+            Dialect::Postgres => {
+                let mut tx = store.pool.begin().await.map_err(lock_error)?;
+                store.reserve_row(&mut tx, view).await?;
+                Ok(Self::RowLock(tx))
+            }
+            Dialect::MySql => {
+                let mut conn = store.pool.acquire().await.map_err(lock_error)?;
+                let lock = lock_name(&store.ledger, view);
+                let locked: Option<i64> =
+                    sqlx::query_scalar(AssertSqlSafe("SELECT GET_LOCK(?, ?)"))
+                        .bind(lock.clone())
+                        .bind(LOCK_WAIT_SECONDS)
+                        .fetch_one(&mut *conn)
+                        .await
+                        .map_err(lock_error)?;
+                if locked != Some(1) {
+                    return Err(ViewsError::LockTimeout { view: label });
+                }
+                Ok(Self::NamedLock { conn, lock })
+            }
+        }
+    }
+
+    /// The connection the section's statements run on.
+    pub(crate) fn connection(&mut self) -> &mut AnyConnection {
+        match self {
+            Self::Writer(tx) | Self::RowLock(tx) => tx,
+            Self::NamedLock { conn, .. } => conn,
+        }
+    }
+
+    /// What a read of the ledger row appends to lock the row until the section ends.
+    pub(crate) fn row_lock(&self) -> &'static str {
+        match self {
+            Self::RowLock(_) => " FOR UPDATE",
+            Self::Writer(_) | Self::NamedLock { .. } => "",
+        }
+    }
+
+    /// Whether DDL commits on its own, so that the intent is recorded in the ledger first.
+    pub(crate) fn records_intent(&self) -> bool {
+        matches!(self, Self::NamedLock { .. })
+    }
+
+    /// Ends the section: commits what `applied` did (a failure rolls back where the database
+    /// can), or releases the lock.
+    pub(crate) async fn leave(
+        self,
+        applied: Result<Applied, ViewsError>,
+        label: &str,
+    ) -> Result<Applied, ViewsError> {
+        match self {
+            Self::Writer(tx) | Self::RowLock(tx) => {
+                let applied = applied?;
+                tx.commit()
+                    .await
+                    .map_err(|e| ViewsError::from_sqlx(e, "commit", label))?;
+                Ok(applied)
+            }
+            Self::NamedLock { mut conn, lock } => {
+                let released = sqlx::query(AssertSqlSafe("SELECT RELEASE_LOCK(?)"))
+                    .bind(lock)
+                    .execute(&mut *conn)
+                    .await;
+                if released.is_err() {
+                    // Closing the connection releases the lock for sure.
+                    conn.detach();
+                }
+                applied
+            }
+        }
+    }
+}
+
+/// MariaDB lock names are limited to 64 characters: a digest of ledger and view keeps them unique.
+fn lock_name(ledger: &str, view: &ViewKey) -> String {
+    let mut hasher = Sha256::new();
+    for part in [
+        ledger,
+        view.project_id.as_str(),
+        view.data_source_id.as_str(),
+    ] {
+        hasher.update(part.as_bytes());
+        hasher.update([0]);
+    }
+    let digest = hasher.finalize();
+    format!("immuta_view_sync_{}", hex::encode(&digest[..16]))
+}
