@@ -86,6 +86,11 @@ impl Report {
         });
     }
 
+    /// `{"checks": [...]}`, for scripts (`--output json`).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a report always serialises")
+    }
+
     /// One line per check (✓, ✗ or ·), the fix under a failure, and a summary.
     pub fn to_text(&self) -> String {
         let mut out = String::new();

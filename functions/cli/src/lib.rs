@@ -2,6 +2,9 @@
 #![forbid(unsafe_code)]
 
 pub mod doctor;
+mod error;
 pub mod register;
 pub mod replay;
 pub mod resync;
+
+pub use error::CliError;

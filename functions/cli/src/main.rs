@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use clap::{Parser, Subcommand, ValueEnum};
 use cli::doctor::{self, DoctorOptions};
 use cli::register::{self, Registration};
-use cli::{replay, resync};
+use cli::{CliError, replay, resync};
 use immuta::{ImmutaClient, ImmutaConfig};
 use processor::{ProcessorConfig, Reconciler};
 use queue::SqsSink;
@@ -101,24 +101,16 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(command: Command) -> Result<(), String> {
+async fn run(command: Command) -> Result<(), CliError> {
     let deadline = Instant::now() + BUDGET;
-    let environment = ResolvedEnvironment::from_environment(SECRET_VARIABLES)
-        .await
-        .map_err(|e| e.to_string())?;
+    let environment = ResolvedEnvironment::from_environment(SECRET_VARIABLES).await?;
     let env = |name: &str| environment.lookup(name);
     match command {
         Command::Register { url, name, types } => {
-            let secret = env("WEBHOOK_SECRET").filter(|s| !s.is_empty()).ok_or(
-                "set WEBHOOK_SECRET to the shared secret the receiver verifies \
-                 (it is read from the environment so that it stays out of shell history)",
-            )?;
-            let types = match types
-                .as_deref()
-                .map(ForwardFilter::parse)
-                .transpose()
-                .map_err(|e| e.to_string())?
-            {
+            let secret = env("WEBHOOK_SECRET")
+                .filter(|s| !s.is_empty())
+                .ok_or(CliError::MissingWebhookSecret)?;
+            let types = match types.as_deref().map(ForwardFilter::parse).transpose()? {
                 None => register::default_types(),
                 Some(ForwardFilter::All) => vec!["ALL_NOTIFICATIONS".to_owned()],
                 Some(ForwardFilter::Only(types)) => {
@@ -126,10 +118,7 @@ async fn run(command: Command) -> Result<(), String> {
                 }
             };
             let client = immuta_client(&env)?;
-            match register::register(&client, &name, &url, types, Some(secret), deadline)
-                .await
-                .map_err(|e| e.to_string())?
-            {
+            match register::register(&client, &name, &url, types, Some(secret), deadline).await? {
                 Registration::AlreadyRegistered { id } => {
                     println!("webhook {name} for {url} is already registered (id {id})")
                 }
@@ -139,19 +128,14 @@ async fn run(command: Command) -> Result<(), String> {
             }
         }
         Command::Resync { queue_url } => {
-            let config = ProcessorConfig::from_lookup(env).map_err(|e| e.to_string())?;
-            let reconciler = Reconciler::new(config).map_err(|e| e.to_string())?;
-            let projects = resync::projects(&reconciler, deadline)
-                .await
-                .map_err(|e| e.to_string())?;
+            let reconciler = Reconciler::new(ProcessorConfig::from_lookup(env)?)?;
+            let projects = resync::projects(&reconciler, deadline).await?;
             match queue_url {
                 Some(queue_url) => {
                     let sink =
                         SqsSink::from_environment(queue_url.clone(), queue::command_timeouts())
                             .await;
-                    let sent = resync::enqueue(&sink, &projects)
-                        .await
-                        .map_err(|e| e.to_string())?;
+                    let sent = resync::enqueue(&sink, &projects).await?;
                     println!("queued {sent} project(s) on {queue_url} for the processors");
                 }
                 None => {
@@ -165,10 +149,9 @@ async fn run(command: Command) -> Result<(), String> {
                         eprintln!("  {key}: {error}");
                     }
                     if !failures.is_empty() {
-                        return Err(format!(
-                            "{} project(s) failed; run again to retry them",
-                            failures.len()
-                        ));
+                        return Err(CliError::ProjectsFailed {
+                            failed: failures.len(),
+                        });
                     }
                 }
             }
@@ -187,20 +170,15 @@ async fn run(command: Command) -> Result<(), String> {
             let report = doctor::run(&env, &options, deadline).await;
             match output {
                 Output::Text => print!("{}", report.to_text()),
-                Output::Json => println!(
-                    "{}",
-                    serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
-                ),
+                Output::Json => println!("{}", report.to_json()),
             }
             if !report.passed() {
-                return Err("some checks failed (see above)".into());
+                return Err(CliError::ChecksFailed);
             }
         }
         Command::Replay { name, dry_run } => {
             let client = immuta_client(&env)?;
-            let report = replay::replay(&client, &name, dry_run, deadline)
-                .await
-                .map_err(|e| e.to_string())?;
+            let report = replay::replay(&client, &name, dry_run, deadline).await?;
             for (id, status) in &report.replayed {
                 match status {
                     Some(status) => {
@@ -220,7 +198,6 @@ async fn run(command: Command) -> Result<(), String> {
     Ok(())
 }
 
-fn immuta_client(env: &impl Fn(&str) -> Option<String>) -> Result<ImmutaClient, String> {
-    let config = ImmutaConfig::from_lookup(env).map_err(|e| e.to_string())?;
-    ImmutaClient::new(config).map_err(|e| e.to_string())
+fn immuta_client(env: &impl Fn(&str) -> Option<String>) -> Result<ImmutaClient, CliError> {
+    Ok(ImmutaClient::new(ImmutaConfig::from_lookup(env)?)?)
 }

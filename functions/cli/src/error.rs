@@ -1,0 +1,34 @@
+//! What stops a `view-sync` command, each said so that the operator knows what to do next.
+
+use immuta::ImmutaError;
+use processor::ReconcileError;
+use queue::SendError;
+use secrets::SecretsError;
+use thiserror::Error;
+use view_sync_core::forward::UnknownForwardType;
+use view_sync_core::settings::ConfigError;
+
+#[derive(Debug, Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Immuta(#[from] ImmutaError),
+    #[error(transparent)]
+    Reconcile(#[from] ReconcileError),
+    #[error(transparent)]
+    Queue(#[from] SendError),
+    #[error("--types: {0}")]
+    Types(#[from] UnknownForwardType),
+    #[error(
+        "set WEBHOOK_SECRET to the shared secret the receiver verifies (it is read from the \
+         environment, or WEBHOOK_SECRET_SECRET_ARN, so that it stays out of shell history)"
+    )]
+    MissingWebhookSecret,
+    #[error("{failed} project(s) failed; run again to retry them")]
+    ProjectsFailed { failed: usize },
+    #[error("some checks failed (see above)")]
+    ChecksFailed,
+}
