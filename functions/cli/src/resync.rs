@@ -3,7 +3,7 @@
 //! drifted, and drops what Immuta no longer wants (projects closed, deleted or unequalized).
 
 use std::collections::BTreeSet;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use processor::{ReconcileError, Reconciler};
 use queue::{MessageSink, Outgoing, SendError};
@@ -49,9 +49,7 @@ pub async fn run_here(
 /// Fans the projects out through the processor's queue, one project key each, so the processors
 /// do the work with their usual concurrency limits and retries.
 pub async fn enqueue(sink: &impl MessageSink, projects: &BTreeSet<Id>) -> Result<usize, SendError> {
-    let queued_at_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
+    let queued_at_ms = queue::now_ms();
     for key in project_keys(projects) {
         let body = QueueMessage::encode_key(&key, queued_at_ms);
         sink.send(&Outgoing::key(&key, body)).await?;

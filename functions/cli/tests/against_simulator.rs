@@ -151,19 +151,11 @@ async fn a_resync_creates_what_is_missing_and_drops_what_immuta_no_longer_wants(
     let sim = Simulator::start(Tenant::demo(), KEY).await.unwrap();
     let dir = std::env::temp_dir().join(format!("ivs_cli_{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let env = [
-        ("IMMUTA_URL", sim.url.clone()),
-        ("IMMUTA_API_KEY", KEY.to_owned()),
-        (
-            "VIEW_SQL_PATH",
-            "/project/{projectId}/dataSource/{dataSourceId}/viewSql".to_owned(),
-        ),
-        ("VIEW_SQL_JSON_POINTER", "/sql".to_owned()),
-        (
-            "DATABASE_URL",
-            format!("sqlite://{}/views.db", dir.display()),
-        ),
-    ];
+    let mut env = sim.processor_settings();
+    env.push((
+        "DATABASE_URL",
+        format!("sqlite://{}/views.db", dir.display()),
+    ));
     let config =
         ProcessorConfig::from_lookup(|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))
             .unwrap();

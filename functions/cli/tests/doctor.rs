@@ -31,21 +31,20 @@ async fn setup(name: &str) -> Setup {
 impl Setup {
     /// The demo's configuration, with `changes` applied.
     async fn doctor(&self, changes: &[(&str, &str)], args: &[&str]) -> Output {
-        let mut env: Vec<(String, String)> = vec![
-            ("IMMUTA_URL".into(), self.sim.url.clone()),
-            ("IMMUTA_API_KEY".into(), KEY.into()),
-            (
-                "VIEW_SQL_PATH".into(),
-                "/project/{projectId}/dataSource/{dataSourceId}/viewSql".into(),
-            ),
-            ("VIEW_SQL_JSON_POINTER".into(), "/sql".into()),
-            (
-                "DATABASE_URL".into(),
-                format!("sqlite://{}/views.db", self.dir.display()),
-            ),
-            ("IMMUTA_TIMEOUT_MS".into(), "2000".into()),
-            ("IMMUTA_MAX_ATTEMPTS".into(), "2".into()),
-        ];
+        let mut env: Vec<(String, String)> = self
+            .sim
+            .processor_settings()
+            .into_iter()
+            .chain([
+                (
+                    "DATABASE_URL",
+                    format!("sqlite://{}/views.db", self.dir.display()),
+                ),
+                ("IMMUTA_TIMEOUT_MS", "2000".into()),
+                ("IMMUTA_MAX_ATTEMPTS", "2".into()),
+            ])
+            .map(|(name, value)| (name.to_owned(), value))
+            .collect();
         for (name, value) in changes {
             env.retain(|(n, _)| n != name);
             env.push(((*name).into(), (*value).into()));

@@ -3,7 +3,7 @@
 #![forbid(unsafe_code)]
 
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_sqs::error::DisplayErrorContext;
@@ -50,6 +50,13 @@ impl Outgoing {
             .map(|(name, value)| (*name, value.as_str()))
             .collect()
     }
+}
+
+/// Milliseconds since the Unix epoch: when a message was received or queued (`receivedAtMs`).
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 #[derive(Debug, Error)]

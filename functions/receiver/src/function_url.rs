@@ -11,8 +11,9 @@ use lambda_http::aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 
-use crate::handler::{Receiver, Rejection, reject};
 use queue::MessageSink;
+
+use crate::handler::{Receiver, Rejection, reject};
 
 impl<S: MessageSink> Receiver<S> {
     /// Answers one Function URL invocation. Never fails: every outcome is an explicit status.

@@ -1,8 +1,6 @@
 //! The receiver's request handling: method and size checks, signature verification, parsing and
 //! classification ([`Receiver::triage`], no I/O), then the hand-off to the queue.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use lambda_http::http::{HeaderMap, Method, StatusCode, header};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;
@@ -10,8 +8,9 @@ use tracing::{Instrument, error, info, info_span, warn};
 use view_sync_core::signature::{self, SignatureHeaders, UnverifiedBody, VerifyError};
 use view_sync_core::{Notification, ParseError, QueueMessage};
 
-use crate::config::{ReceiverConfig, SignatureCheck};
 use queue::{MessageSink, Outgoing};
+
+use crate::config::{ReceiverConfig, SignatureCheck};
 
 /// What to do with a request that passed every check.
 #[derive(Debug)]
@@ -110,7 +109,7 @@ impl<S: MessageSink> Receiver<S> {
         let span = info_span!("webhook", request_id = %request_id);
         async {
             let (parts, body) = request.into_parts();
-            match self.triage(&parts.method, &parts.headers, body.as_ref(), now_ms()) {
+            match self.triage(&parts.method, &parts.headers, body.as_ref(), queue::now_ms()) {
                 Ok(Triage::Forward {
                     notification,
                     outgoing,
@@ -233,10 +232,4 @@ fn respond(status: StatusCode, body: serde_json::Value) -> Response<Body> {
         header::HeaderValue::from_static("application/json"),
     );
     response
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }

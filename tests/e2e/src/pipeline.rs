@@ -27,7 +27,6 @@ use crate::trigger::{PumpStats, Trigger, WatchedProcessor};
 /// The test-only secret the samples under `events/` are signed with (`scripts/make_fixtures.py`).
 pub const WEBHOOK_SECRET: &str = "immuta-view-sync-test-secret";
 pub const API_KEY: &str = "pipeline-api-key";
-pub const VIEW_SQL_PATH: &str = "/project/{projectId}/dataSource/{dataSourceId}/viewSql";
 
 /// A target database for one pipeline.
 #[derive(Debug, Clone)]
@@ -154,15 +153,12 @@ impl Pipeline {
             ("QUEUE_URL", queues.url.clone()),
             ("WEBHOOK_SECRETS", WEBHOOK_SECRET.to_owned()),
         ]);
-        let mut processor_env = environment(&[
-            ("IMMUTA_URL", simulator.url.clone()),
-            ("IMMUTA_API_KEY", API_KEY.to_owned()),
-            ("VIEW_SQL_PATH", VIEW_SQL_PATH.to_owned()),
-            ("VIEW_SQL_JSON_POINTER", "/sql".to_owned()),
+        let mut processor_env = environment(&simulator.processor_settings());
+        processor_env.extend(environment(&[
             ("DATABASE_URL", target.url.clone()),
             ("IMMUTA_TIMEOUT_MS", "2000".to_owned()),
             ("DEADLINE_MARGIN_MS", "500".to_owned()),
-        ]);
+        ]));
         if let Some(schema) = &target.schema {
             processor_env.extend(environment(&[("VIEW_SCHEMA", schema.clone())]));
         }

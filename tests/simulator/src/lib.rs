@@ -120,6 +120,10 @@ impl Shared {
 }
 
 /// A running simulator on a loopback port. Dropping it stops the server.
+/// The simulator's view SQL endpoint, as `VIEW_SQL_PATH` names it (its answer is JSON, the SQL at
+/// `/sql`).
+pub const VIEW_SQL_PATH: &str = "/project/{projectId}/dataSource/{dataSourceId}/viewSql";
+
 pub struct Simulator {
     pub url: String,
     shared: Arc<Shared>,
@@ -133,6 +137,17 @@ impl Drop for Simulator {
 }
 
 impl Simulator {
+    /// The processor's settings that point it at this simulator: `IMMUTA_URL`, `IMMUTA_API_KEY`,
+    /// `VIEW_SQL_PATH` and `VIEW_SQL_JSON_POINTER`. A test adds `DATABASE_URL` and its own.
+    pub fn processor_settings(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("IMMUTA_URL", self.url.clone()),
+            ("IMMUTA_API_KEY", self.shared.api_key.clone()),
+            ("VIEW_SQL_PATH", VIEW_SQL_PATH.to_owned()),
+            ("VIEW_SQL_JSON_POINTER", "/sql".to_owned()),
+        ]
+    }
+
     /// Starts on a free port of 127.0.0.1.
     pub async fn start(tenant: Tenant, api_key: &str) -> std::io::Result<Self> {
         Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), tenant, api_key).await
