@@ -5,6 +5,7 @@
 pub mod batch;
 pub mod config;
 pub mod reconcile;
+mod resolve;
 
 pub use config::{ProcessorConfig, SECRET_VARIABLES};
 pub use reconcile::{ReconcileError, Reconciler, ViewOutcome};

@@ -86,9 +86,7 @@ pub fn receiver_request(data: &[u8]) -> Option<i64> {
         Receiver::new(config, queue)
     });
 
-    let Some((&flags, rest)) = data.split_first() else {
-        return None;
-    };
+    let (&flags, rest) = data.split_first()?;
     let (header_lines, body) = match rest.iter().position(|&b| b == 0) {
         Some(at) => (&rest[..at], &rest[at + 1..]),
         None => (&[][..], rest),

@@ -1,0 +1,153 @@
+//! What a key's read of Immuta says: the scope the reconcile is authoritative for and the views
+//! it wants, named by the template. The rules are `view_sync_core::want`'s; this reads Immuta
+//! for them.
+
+use std::time::Instant;
+
+use immuta::ImmutaError;
+use view_sync_core::Id;
+use view_sync_core::keys::ReconcileKey;
+use view_sync_core::naming::NameParts;
+use view_sync_core::plan::{Scope, ViewKey};
+use view_sync_core::want::{self, DisabledHints, SourceVerdict, WantedView};
+
+use crate::reconcile::{ReconcileError, Reconciler};
+
+/// A view a key wants, named by the template.
+#[derive(Debug, Clone)]
+pub(crate) struct Wanted {
+    pub(crate) view: ViewKey,
+    pub(crate) name: String,
+}
+
+/// What one key's read of Immuta says.
+#[derive(Debug)]
+pub(crate) struct Resolution {
+    /// `None`: nothing to do (e.g. a data source of a handler type we do not serve).
+    pub(crate) scope: Option<Scope>,
+    pub(crate) wanted: Vec<Wanted>,
+}
+
+impl Reconciler {
+    pub(crate) async fn resolve(
+        &self,
+        key: &ReconcileKey,
+        hints: &DisabledHints,
+        deadline: Instant,
+    ) -> Result<Resolution, ReconcileError> {
+        match key {
+            ReconcileKey::DataSource { data_source_id } => {
+                let scope = Scope::DataSource(data_source_id.clone());
+                self.resolve_source(scope, data_source_id, None, hints, deadline)
+                    .await
+            }
+            ReconcileKey::Membership {
+                project_id,
+                data_source_id,
+            } => {
+                let view = ViewKey {
+                    project_id: project_id.clone(),
+                    data_source_id: data_source_id.clone(),
+                };
+                self.resolve_source(
+                    Scope::View(view),
+                    data_source_id,
+                    Some(project_id),
+                    hints,
+                    deadline,
+                )
+                .await
+            }
+            ReconcileKey::Project { project_id } => {
+                let scope = Some(Scope::Project(project_id.clone()));
+                let project = found(self.immuta().project(project_id, deadline).await)?;
+                let project = match project {
+                    Some(project) if want::project_is_live(Some(&project)) => project,
+                    _ => {
+                        return Ok(Resolution {
+                            scope,
+                            wanted: Vec::new(),
+                        });
+                    }
+                };
+                if !self.immuta().is_equalized(&project, deadline).await? {
+                    return Ok(Resolution {
+                        scope,
+                        wanted: Vec::new(),
+                    });
+                }
+                let members = self
+                    .immuta()
+                    .project_data_sources(project_id, deadline)
+                    .await?;
+                let wanted =
+                    want::views_of_project(&project, &members, hints, &self.config().handlers);
+                Ok(Resolution {
+                    scope,
+                    wanted: self.named(wanted),
+                })
+            }
+        }
+    }
+
+    /// A data source's views: in every live, equalized project holding it (or in `only_project`).
+    /// One project search answers membership and equalization at once.
+    async fn resolve_source(
+        &self,
+        scope: Scope,
+        data_source_id: &Id,
+        only_project: Option<&Id>,
+        hints: &DisabledHints,
+        deadline: Instant,
+    ) -> Result<Resolution, ReconcileError> {
+        let source = found(self.immuta().data_source(data_source_id, deadline).await)?;
+        let source = match want::judge_source(source.as_ref(), hints, &self.config().handlers) {
+            SourceVerdict::Gone => {
+                return Ok(Resolution {
+                    scope: Some(scope),
+                    wanted: Vec::new(),
+                });
+            }
+            SourceVerdict::NotServed => {
+                return Ok(Resolution {
+                    scope: None,
+                    wanted: Vec::new(),
+                });
+            }
+            SourceVerdict::Live => source.expect("a live source was read"),
+        };
+        let projects = self
+            .immuta()
+            .equalized_projects_with(data_source_id, deadline)
+            .await?;
+        let wanted = want::views_of_source(&source, &projects, only_project);
+        Ok(Resolution {
+            scope: Some(scope),
+            wanted: self.named(wanted),
+        })
+    }
+
+    fn named(&self, wanted: Vec<WantedView>) -> Vec<Wanted> {
+        wanted
+            .into_iter()
+            .map(|w| Wanted {
+                name: self.config().naming.render(NameParts {
+                    project_id: w.view.project_id.as_str(),
+                    project_name: &w.project_name,
+                    data_source_id: w.view.data_source_id.as_str(),
+                    data_source_name: &w.data_source_name,
+                }),
+                view: w.view,
+            })
+            .collect()
+    }
+}
+
+/// An object Immuta answered, or `None` when it does not know it (404).
+fn found<T>(read: Result<T, ImmutaError>) -> Result<Option<T>, ReconcileError> {
+    match read {
+        Ok(object) => Ok(Some(object)),
+        Err(ImmutaError::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
