@@ -138,9 +138,16 @@ impl Target {
 }
 
 /// The targets of a reconcile: every desired view present; every other view in scope that the
-/// ledger shows present, absent. A single-view scope always yields a target, so that even a view
-/// the ledger never saw gets a tombstone that supersedes older in-flight decisions.
-pub fn targets(scope: &Scope, desired: Vec<DesiredView>, ledger: &[LedgerRow]) -> Vec<Target> {
+/// ledger shows present, absent, except those in `kept`: views Immuta wants whose SQL could not be
+/// read, which are left as they are (failing to read a view's SQL is no reason to drop it). A
+/// single-view scope always yields a target (unless kept), so that even a view the ledger never
+/// saw gets a tombstone that supersedes older in-flight decisions.
+pub fn targets(
+    scope: &Scope,
+    desired: Vec<DesiredView>,
+    ledger: &[LedgerRow],
+    kept: &BTreeSet<ViewKey>,
+) -> Vec<Target> {
     let mut by_view: BTreeMap<ViewKey, Target> = BTreeMap::new();
     for view in desired.into_iter().filter(|d| scope.contains(&d.view)) {
         by_view.insert(view.view.clone(), Target::Present(view));
@@ -159,7 +166,18 @@ pub fn targets(scope: &Scope, desired: Vec<DesiredView>, ledger: &[LedgerRow]) -
             .entry(view.clone())
             .or_insert_with(|| Target::Absent(view.clone()));
     }
-    by_view.into_values().collect()
+    by_view
+        .into_values()
+        .filter(|t| !matches!(t, Target::Absent(view) if kept.contains(view)))
+        .collect()
+}
+
+/// The order a batch's targets are applied in: present first, absent last. Every key of a batch
+/// read Immuta as of one `observed_at`, so two keys disagree about a view only when Immuta
+/// changed between their reads; then absent, applied last, wins: the outcome that exposes no
+/// data (the next notification or re-sync settles it).
+pub fn apply_order(target: &Target) -> bool {
+    matches!(target, Target::Absent(_))
 }
 
 /// What to do for one view, given its ledger row read under the view's lock.
@@ -350,22 +368,52 @@ mod tests {
             row(&dropped_before, RowState::Dropped, 1),
         ];
         let project = Scope::Project(Id::new("1").unwrap());
-        let t = targets(&project, vec![keep.clone()], &ledger);
+        let none = BTreeSet::new();
+        let t = targets(&project, vec![keep.clone()], &ledger, &none);
         assert_eq!(
             t,
             vec![Target::Present(keep.clone()), Target::Absent(key("1", "3"))]
         );
 
         let source = Scope::DataSource(Id::new("2").unwrap());
-        let t = targets(&source, vec![], &ledger);
+        let t = targets(&source, vec![], &ledger, &none);
         assert_eq!(
             t,
             vec![Target::Absent(key("1", "2")), Target::Absent(key("9", "2"))]
         );
 
         // A single view always gets a target, even unknown to the ledger.
-        let t = targets(&Scope::View(key("5", "5")), vec![], &ledger);
+        let t = targets(&Scope::View(key("5", "5")), vec![], &ledger, &none);
         assert_eq!(t, vec![Target::Absent(key("5", "5"))]);
+    }
+
+    #[test]
+    fn a_view_whose_sql_could_not_be_read_is_kept_not_dropped() {
+        let readable = desired("1", "2", "SELECT 1");
+        let unreadable = desired("1", "3", "SELECT 1");
+        let ledger = vec![
+            row(&readable, RowState::Present, 1),
+            row(&unreadable, RowState::Present, 1),
+        ];
+        let kept = BTreeSet::from([key("1", "3")]);
+        let project = Scope::Project(Id::new("1").unwrap());
+        assert_eq!(
+            targets(&project, vec![readable.clone()], &ledger, &kept),
+            vec![Target::Present(readable)]
+        );
+        assert!(targets(&Scope::View(key("1", "3")), vec![], &ledger, &kept).is_empty());
+    }
+
+    #[test]
+    fn absent_targets_are_applied_last() {
+        let mut batch = [
+            Target::Absent(key("1", "2")),
+            Target::Present(desired("1", "2", "SELECT 1")),
+            Target::Absent(key("1", "3")),
+        ];
+        batch.sort_by_key(apply_order);
+        assert!(matches!(batch[0], Target::Present(_)));
+        assert!(batch[1..].iter().all(|t| matches!(t, Target::Absent(_))));
     }
 
     #[test]

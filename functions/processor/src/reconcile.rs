@@ -63,6 +63,12 @@ impl ViewOutcome {
     }
 }
 
+/// What one key asks of the database, and the first of its wanted views whose SQL failed.
+struct KeyTargets {
+    targets: Vec<Target>,
+    failure: Option<ReconcileError>,
+}
+
 /// A view to bring to its target, for the key at `key` in the batch.
 struct Work {
     target: Target,
@@ -142,17 +148,14 @@ impl Reconciler {
         let mut work: Vec<Work> = Vec::new();
         for (key, resolution) in resolutions.into_iter().enumerate() {
             match self.targets_of(resolution, &sql, deadline).await {
-                Ok((targets, failure)) => {
+                Ok(KeyTargets { targets, failure }) => {
                     work.extend(targets.into_iter().map(|target| Work { target, key }));
                     results.push(failure.map_or(Ok(Vec::new()), Err));
                 }
                 Err(error) => results.push(Err(error)),
             }
         }
-        // Every key of the batch read Immuta as of `observed_at`. Two keys disagree about a view
-        // only when Immuta changed between their reads; then absent is applied last and wins,
-        // the outcome that exposes no data (the next notification or re-sync settles it).
-        work.sort_by_key(|work| matches!(work.target, Target::Absent(_)));
+        work.sort_by_key(|work| plan::apply_order(&work.target));
         for Work { target, key: index } in work {
             let applied =
                 retry_while_transient(deadline, || self.store.apply(&target, observed_at)).await;
@@ -199,10 +202,13 @@ impl Reconciler {
         resolution: Result<Resolution, ReconcileError>,
         sql: &BTreeMap<ViewKey, Result<DesiredView, ReconcileError>>,
         deadline: Instant,
-    ) -> Result<(Vec<Target>, Option<ReconcileError>), ReconcileError> {
+    ) -> Result<KeyTargets, ReconcileError> {
         let resolution = resolution?;
         let Some(scope) = resolution.scope else {
-            return Ok((Vec::new(), None));
+            return Ok(KeyTargets {
+                targets: Vec::new(),
+                failure: None,
+            });
         };
         let rows = retry_while_transient(deadline, || self.store.rows(&scope)).await?;
         let mut desired = Vec::new();
@@ -218,11 +224,10 @@ impl Reconciler {
                 None => {}
             }
         }
-        let targets = plan::targets(&scope, desired, &rows)
-            .into_iter()
-            .filter(|t| !matches!(t, Target::Absent(view) if unreadable.contains(view)))
-            .collect();
-        Ok((targets, failure))
+        Ok(KeyTargets {
+            targets: plan::targets(&scope, desired, &rows, &unreadable),
+            failure,
+        })
     }
 
     async fn desired(
