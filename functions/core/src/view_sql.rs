@@ -18,16 +18,26 @@
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    CreateView, Ident, ObjectName, ObjectNamePart, Query, Select, Statement, Visit, Visitor,
+    BinaryOperator, CreateView, Expr, Ident, ObjectName, ObjectNamePart, Query, Select, Statement,
+    Visit, Visitor,
 };
 use sqlparser::dialect::{MySqlDialect, PostgreSqlDialect, SQLiteDialect};
 use sqlparser::parser::{Parser, ParserError, ParserOptions};
+use sqlparser::tokenizer::{Token, Tokenizer};
 use thiserror::Error;
 
 use crate::dialect::Dialect;
 
 /// View SQL longer than this is refused before it is parsed (a policy view's SQL is kilobytes).
 pub const MAX_VIEW_SQL_BYTES: usize = 1 << 20;
+/// Tokens (words, literals, operators) beyond this are refused before the tree is built: about a
+/// 1,500-column view with a masking expression on every column.
+pub const MAX_VIEW_SQL_TOKENS: usize = 50_000;
+/// The validation thread's stack: a tree as deep as the token limit allows, with room to spare
+/// (measured in a release build: under 600 bytes per level).
+const VALIDATION_STACK_BYTES: usize = 64 << 20;
+/// The name a `CREATE VIEW` answer is printed under before its reference replaces it.
+const NAME_SENTINEL: &str = "immuta_view_sync_own_view_name";
 
 /// Where views are created: the database's dialect and `VIEW_SCHEMA`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,10 +61,15 @@ pub struct ViewSql {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Definition {
-    /// Wrapped as `CREATE VIEW <template name> AS <query>`.
-    Query(Box<Query>),
-    /// Run under its own `name` (as the database resolves it), in the configured schema.
-    Statement { name: String, view: Box<CreateView> },
+    /// The query as printed from its tree, wrapped as `CREATE VIEW <template name> AS <query>`.
+    Query(String),
+    /// A `CREATE VIEW` statement run under its own `name` (as the database resolves it) in the
+    /// configured schema, printed without and with `OR REPLACE`.
+    Statement {
+        name: String,
+        create: String,
+        create_or_replace: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -63,6 +78,10 @@ pub enum ViewSqlError {
     Empty,
     #[error("the view SQL is {bytes} bytes, over the {MAX_VIEW_SQL_BYTES}-byte limit")]
     TooLong { bytes: usize },
+    #[error("the view SQL has {tokens} tokens, over the limit of {MAX_VIEW_SQL_TOKENS}")]
+    TooComplex { tokens: usize },
+    #[error("the view SQL could not be checked ({0}); it is refused")]
+    Unchecked(String),
     #[error(
         "the view SQL is not {dialect} SQL that can be checked ({detail}); it is refused rather \
          than run unchecked (check VIEW_SQL_PATH and VIEW_SQL_JSON_POINTER)"
@@ -99,47 +118,19 @@ impl ViewSql {
         if text.len() > MAX_VIEW_SQL_BYTES {
             return Err(ViewSqlError::TooLong { bytes: text.len() });
         }
-        let dialect = location.dialect;
-        let mut statements = read(text, dialect).map_err(|error| ViewSqlError::Unparsable {
-            dialect: dialect.name(),
-            detail: error.to_string(),
-        })?;
-        let statement = match statements.len() {
-            0 => return Err(ViewSqlError::Empty),
-            1 => statements.remove(0),
-            count => {
-                let found = statements.iter().map(kind).collect::<Vec<_>>().join(", ");
-                return Err(ViewSqlError::Statements { count, found });
-            }
-        };
-        // What runs is printed from the tree: the printed text must read back as the same tree,
-        // or the database could be handed something other than what was checked.
-        let printed = statement.to_string();
-        if read(&printed, dialect).ok().as_deref() != Some(std::slice::from_ref(&statement)) {
-            return Err(ViewSqlError::NotReproducible {
-                dialect: dialect.name(),
-            });
-        }
-        let definition = match statement {
-            Statement::Query(query) => {
-                refuse_side_effects(&query)?;
-                Definition::Query(query)
-            }
-            Statement::CreateView(view) => {
-                let name = checked_own_name(&view, location)?;
-                refuse_side_effects(&view.query)?;
-                Definition::Statement {
-                    name,
-                    view: Box::new(view),
-                }
-            }
-            other => {
-                return Err(ViewSqlError::Unsupported {
-                    found: kind(&other),
-                });
-            }
-        };
-        Ok(Self { definition })
+        // A chain like `1+1+1…` is parsed in a loop but becomes a tree as deep as it is long,
+        // and printing, comparing and dropping that tree recurse: on a Tokio worker's 2 MiB stack
+        // a few thousand terms would abort the processor. So the tree is built, checked and
+        // printed on a thread with a stack sized for the token limit, and only text leaves it.
+        std::thread::scope(|scope| {
+            std::thread::Builder::new()
+                .name("view-sql".into())
+                .stack_size(VALIDATION_STACK_BYTES)
+                .spawn_scoped(scope, || validate(text, location))
+                .map_err(|e| ViewSqlError::Unchecked(e.to_string()))?
+                .join()
+                .map_err(|_| ViewSqlError::Unchecked("the validation panicked".into()))?
+        })
     }
 
     /// The name a `CREATE VIEW` statement gives its view; `None` for a query.
@@ -150,55 +141,130 @@ impl ViewSql {
         }
     }
 
-    /// The one statement that creates the view `name` at `location`: `CREATE VIEW`, which fails
-    /// if the name is taken, or `CREATE OR REPLACE VIEW`.
+    /// The one statement that creates the view `name` at `location` (the one it was validated
+    /// for): `CREATE VIEW`, which fails if the name is taken, or `CREATE OR REPLACE VIEW`. A
+    /// `CREATE VIEW` answer keeps its own name.
     pub fn create_statement(
         &self,
         location: &ViewLocation,
         name: &str,
         or_replace: bool,
     ) -> String {
-        let replace = if or_replace { "OR REPLACE " } else { "" };
         match &self.definition {
             Definition::Query(query) => {
+                let replace = if or_replace { "OR REPLACE " } else { "" };
                 format!(
                     "CREATE {replace}VIEW {} AS {query}",
                     location.reference(name)
                 )
             }
-            Definition::Statement { view, .. } => {
-                let quote = match location.dialect {
-                    Dialect::MySql => '`',
-                    Dialect::Sqlite | Dialect::Postgres => '"',
-                };
-                let parts = location
-                    .schema
-                    .iter()
-                    .map(String::as_str)
-                    .chain([name])
-                    .map(|part| Ident::with_quote(quote, part))
-                    .collect::<Vec<_>>();
-                let view = CreateView {
-                    name: ObjectName::from(parts),
-                    or_replace,
-                    if_not_exists: false,
-                    name_before_not_exists: false,
-                    ..(**view).clone()
-                };
-                view.to_string()
+            Definition::Statement {
+                create,
+                create_or_replace,
+                ..
+            } => {
+                if or_replace {
+                    create_or_replace.clone()
+                } else {
+                    create.clone()
+                }
             }
         }
     }
 }
 
+/// Parses and checks `text`; see the module documentation.
+fn validate(text: &str, location: &ViewLocation) -> Result<ViewSql, ViewSqlError> {
+    let dialect = location.dialect;
+    let unparsable = |detail: String| ViewSqlError::Unparsable {
+        dialect: dialect.name(),
+        detail,
+    };
+    let tokens = Tokenizer::new(parser_dialect(dialect), text)
+        .with_unescape(false)
+        .tokenize_with_location()
+        .map_err(|e| unparsable(e.to_string()))?;
+    let words = tokens
+        .iter()
+        .filter(|t| !matches!(t.token, Token::Whitespace(_)))
+        .count();
+    if words > MAX_VIEW_SQL_TOKENS {
+        return Err(ViewSqlError::TooComplex { tokens: words });
+    }
+    let mut statements = Parser::new(parser_dialect(dialect))
+        .with_options(ParserOptions::new().with_unescape(false))
+        .with_tokens_with_locations(tokens)
+        .parse_statements()
+        .map_err(|e| unparsable(e.to_string()))?;
+    let statement = match statements.len() {
+        0 => return Err(ViewSqlError::Empty),
+        1 => statements.remove(0),
+        count => {
+            let found = statements.iter().map(kind).collect::<Vec<_>>().join(", ");
+            return Err(ViewSqlError::Statements { count, found });
+        }
+    };
+    // What runs is printed from the tree: the printed text must read back as the same tree,
+    // or the database could be handed something other than what was checked.
+    let printed = statement.to_string();
+    if read(&printed, dialect).ok().as_deref() != Some(std::slice::from_ref(&statement)) {
+        return Err(ViewSqlError::NotReproducible {
+            dialect: dialect.name(),
+        });
+    }
+    let definition = match statement {
+        Statement::Query(query) => {
+            check_query(&query)?;
+            Definition::Query(query.to_string())
+        }
+        Statement::CreateView(view) => {
+            let name = checked_own_name(&view, location)?;
+            check_query(&view.query)?;
+            if text.to_ascii_lowercase().contains(NAME_SENTINEL) {
+                return Err(ViewSqlError::ForeignName {
+                    name: view.name.to_string(),
+                    why: format!("and the answer holds `{NAME_SENTINEL}`, which is reserved"),
+                });
+            }
+            // Printed with a placeholder name that is then replaced by the reference the ledger
+            // and the drops use, so that all of them name the view alike.
+            let print = |or_replace| {
+                CreateView {
+                    name: ObjectName::from(vec![Ident::new(NAME_SENTINEL)]),
+                    or_replace,
+                    if_not_exists: false,
+                    name_before_not_exists: false,
+                    ..view.clone()
+                }
+                .to_string()
+                .replacen(NAME_SENTINEL, &location.reference(&name), 1)
+            };
+            Definition::Statement {
+                create: print(false),
+                create_or_replace: print(true),
+                name,
+            }
+        }
+        other => {
+            return Err(ViewSqlError::Unsupported {
+                found: kind(&other),
+            });
+        }
+    };
+    Ok(ViewSql { definition })
+}
+
+fn parser_dialect(dialect: Dialect) -> &'static dyn sqlparser::dialect::Dialect {
+    match dialect {
+        Dialect::Postgres => &PostgreSqlDialect {},
+        Dialect::MySql => &MySqlDialect {},
+        Dialect::Sqlite => &SQLiteDialect {},
+    }
+}
+
 /// Every statement in `text`, literals kept as written.
 fn read(text: &str, dialect: Dialect) -> Result<Vec<Statement>, ParserError> {
-    let parser = match dialect {
-        Dialect::Postgres => Parser::new(&PostgreSqlDialect {}),
-        Dialect::MySql => Parser::new(&MySqlDialect {}),
-        Dialect::Sqlite => Parser::new(&SQLiteDialect {}),
-    };
-    parser
+    Parser::new(parser_dialect(dialect))
         .with_options(ParserOptions::new().with_unescape(false))
         .try_with_sql(text)?
         .parse_statements()
@@ -224,12 +290,23 @@ fn kind(statement: &Statement) -> String {
     }
 }
 
-/// Refuses what would make a view's query write: a statement nested in it (a data-modifying
-/// `WITH`, `INSERT … RETURNING` as a set) or `SELECT … INTO`.
-fn refuse_side_effects(query: &Query) -> Result<(), ViewSqlError> {
+/// Refuses what would make a view's query write — a statement nested in it (a data-modifying
+/// `WITH`, `INSERT … RETURNING` as a set), `SELECT … INTO` — and operators the parser reads as one
+/// custom operator where the database may not: PostgreSQL ends an operator where `--` or `/*`
+/// begins, so `2 >/* … */ 1` would hide text from the check.
+fn check_query(query: &Query) -> Result<(), ViewSqlError> {
     struct SideEffects;
     impl Visitor for SideEffects {
         type Break = String;
+        fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<String> {
+            match expr {
+                Expr::BinaryOp {
+                    op: op @ (BinaryOperator::Custom(_) | BinaryOperator::PGCustomBinaryOperator(_)),
+                    ..
+                } => ControlFlow::Break(format!("the custom operator `{op}`")),
+                _ => ControlFlow::Continue(()),
+            }
+        }
         fn pre_visit_statement(&mut self, statement: &Statement) -> ControlFlow<String> {
             ControlFlow::Break(format!("a nested {} statement", kind(statement)))
         }
@@ -567,6 +644,43 @@ mod tests {
             parse(&long, Dialect::Sqlite),
             Err(ViewSqlError::TooLong { .. })
         ));
+    }
+
+    #[test]
+    fn long_chains_are_checked_off_the_callers_stack_and_bounded() {
+        // A tree as deep as the chain is long; a Tokio worker's 2 MiB stack could not print or
+        // drop it (about 150 levels in a debug build, 5,000 in release).
+        let chain = format!("SELECT 1{}", "+1".repeat(2_000));
+        let union = format!("SELECT 1{}", " UNION SELECT 1".repeat(1_000));
+        let too_many = format!("SELECT 1{}", "+1".repeat(MAX_VIEW_SQL_TOKENS));
+        std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || {
+                for dialect in DIALECTS {
+                    assert!(parse(&chain, dialect).is_ok(), "{dialect:?}");
+                    assert!(parse(&union, dialect).is_ok(), "{dialect:?}");
+                    assert!(matches!(
+                        parse(&too_many, dialect),
+                        Err(ViewSqlError::TooComplex { .. })
+                    ));
+                }
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+
+    #[test]
+    fn an_operator_that_hides_text_from_the_check_is_refused() {
+        // sqlparser reads `>/*` as one operator; PostgreSQL reads a comment that hides the
+        // first column and turns the literal into a FROM clause.
+        let hidden = "SELECT 2 >/* 1 AS a, '*/ 1 AS hidden FROM secret --' AS s";
+        let error = parse(hidden, Dialect::Postgres).unwrap_err();
+        assert!(
+            matches!(error, ViewSqlError::SideEffect { .. }),
+            "{error:?}"
+        );
+        assert!(parse("SELECT a ->> 'k', b @> c, d || e FROM t", Dialect::Postgres).is_ok());
     }
 
     #[test]

@@ -67,8 +67,12 @@ impl ViewStore {
                     let setting = match dialect {
                         // WAL: readers never block the writer; NORMAL sync is durable in WAL mode.
                         Dialect::Sqlite => "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL",
-                        Dialect::Postgres => "SET statement_timeout = '30s'",
-                        Dialect::MySql => "SET SESSION innodb_lock_wait_timeout = 10",
+                        // Literals and identifiers read as the view SQL validation read them,
+                        // whatever the server's defaults.
+                        Dialect::Postgres => "SET statement_timeout = '30s'; SET standard_conforming_strings = on",
+                        Dialect::MySql => "SET SESSION innodb_lock_wait_timeout = 10; \
+                            SET SESSION sql_mode = TRIM(BOTH ',' FROM REPLACE(REPLACE(CONCAT(',', @@sql_mode, ','), \
+                            ',ANSI_QUOTES,', ','), ',NO_BACKSLASH_ESCAPES,', ','))",
                     };
                     sqlx::raw_sql(setting).execute(conn).await.map(|_| ())
                 })
@@ -222,7 +226,7 @@ impl ViewStore {
             if records_intent {
                 // The intent must never claim a view that someone else made (under the lock,
                 // none of ours is in flight).
-                if ddl::takes_a_new_name(&decision) && self.exists(conn, &desired.name).await {
+                if ddl::takes_a_new_name(&decision) && self.exists(conn, &desired.name).await? {
                     return Err(ViewsError::Refused {
                         action: "create",
                         view: label,
@@ -266,12 +270,18 @@ impl ViewStore {
         })
     }
 
-    /// Whether a table or view answers to `name` (a probe that reads no rows).
-    async fn exists(&self, conn: &mut AnyConnection, name: &str) -> bool {
-        ddl::one_statement(format!("SELECT 1 FROM {name} WHERE 1 = 0"))
+    /// Whether a table or view answers to `name` (a probe that reads no rows). Only "no such
+    /// table" (SQLSTATE 42S02) counts as absent: a view we may not read, or one whose tables are
+    /// gone, still exists and is someone else's.
+    async fn exists(&self, conn: &mut AnyConnection, name: &str) -> Result<bool, ViewsError> {
+        match ddl::one_statement(format!("SELECT 1 FROM {name} WHERE 1 = 0"))
             .execute(&mut *conn)
             .await
-            .is_ok()
+        {
+            Ok(_) => Ok(true),
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42S02") => Ok(false),
+            Err(e) => Err(ViewsError::from_sqlx(e, "look for", name)),
+        }
     }
 }
 
