@@ -4,7 +4,9 @@
 //! statement: a query (`SELECT`, `WITH`, `VALUES`), which becomes our view under the naming
 //! template, or one plain `CREATE [OR REPLACE] VIEW` in the configured schema. Anything else —
 //! a second statement, DDL or DML on another object, `ATTACH`, `COPY`, `GRANT`, `CALL`, a
-//! data-modifying `WITH`, `SELECT … INTO` — is refused with what was found, and nothing runs.
+//! data-modifying `WITH`, `SELECT … INTO`, a custom operator the database may read otherwise
+//! (PostgreSQL ends an operator where `--` or `/*` begins) — is refused with what was found, and
+//! nothing runs.
 //!
 //! The statement that runs is printed from the parsed tree, never the text as received: what was
 //! checked is what runs, so a `;` that the parser read inside a literal, a quoted identifier or a
@@ -13,7 +15,9 @@
 //! `OR REPLACE` choice, never its own, so that a create can never overwrite a view it does not own.
 //!
 //! sqlparser does not know every construct each database accepts: what it cannot parse is
-//! refused (the view fails and keeps its current definition), never run unchecked.
+//! refused (the view fails and keeps its current definition), never run unchecked. Input is
+//! bounded in bytes and tokens, and checked on a thread of its own with a large stack, since the
+//! tree of a long chain (`1+1+…`) is as deep as the chain is long.
 
 use std::ops::ControlFlow;
 
