@@ -9,46 +9,61 @@ use aws_config::timeout::TimeoutConfig;
 use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::MessageAttributeValue;
 use thiserror::Error;
-use view_sync_core::Notification;
 use view_sync_core::keys::ReconcileKey;
+use view_sync_core::{ModelType, Notification, NotificationType};
 
-/// A message ready to send: the encoded body (a `view_sync_core::QueueMessage`) and the
-/// message attributes that let consumers filter or inspect without parsing it.
+/// A message ready to send: the encoded body (a `view_sync_core::QueueMessage`) and what its
+/// message attributes say, so that consumers can filter or inspect without parsing it.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
     pub body: String,
-    attributes: Vec<(&'static str, String)>,
+    about: About,
+}
+
+/// What a message is about; its attributes are derived when it is sent (nothing is allocated
+/// for them on the receiver's hot path).
+#[derive(Debug, Clone)]
+enum About {
+    Notification {
+        notification_type: NotificationType,
+        model_type: Option<ModelType>,
+    },
+    Key(String),
 }
 
 impl Outgoing {
     /// A notification's message; the attributes repeat its type and model type.
     pub fn notification(notification: &Notification, body: String) -> Self {
-        let mut attributes = vec![(
-            "notificationType",
-            notification.notification_type.as_str().to_owned(),
-        )];
-        if let Some(model_type) = &notification.model_type {
-            attributes.push(("modelType", model_type.as_str().to_owned()));
-        }
-        Self::with(body, attributes)
+        let about = About::Notification {
+            notification_type: notification.notification_type.clone(),
+            model_type: notification.model_type.clone(),
+        };
+        Self { body, about }
     }
 
     /// A reconcile key's message (a re-sync); the attribute names the key.
     pub fn key(key: &ReconcileKey, body: String) -> Self {
-        Self::with(body, vec![("reconcileKey", key.to_string())])
+        let about = About::Key(key.to_string());
+        Self { body, about }
     }
 
-    fn with(body: String, mut attributes: Vec<(&'static str, String)>) -> Self {
-        attributes.retain(|(_, value)| !value.is_empty());
-        Self { body, attributes }
-    }
-
-    /// The SQS message attributes (name, string value).
+    /// The SQS message attributes (name, string value); empty values are left out.
     pub fn attributes(&self) -> Vec<(&'static str, &str)> {
-        self.attributes
-            .iter()
-            .map(|(name, value)| (*name, value.as_str()))
-            .collect()
+        let mut attributes = match &self.about {
+            About::Notification {
+                notification_type,
+                model_type,
+            } => {
+                let mut attributes = vec![("notificationType", notification_type.as_str())];
+                if let Some(model_type) = model_type {
+                    attributes.push(("modelType", model_type.as_str()));
+                }
+                attributes
+            }
+            About::Key(key) => vec![("reconcileKey", key.as_str())],
+        };
+        attributes.retain(|(_, value)| !value.is_empty());
+        attributes
     }
 }
 
