@@ -4,7 +4,10 @@
 //!
 //! Ordering rule (DESIGN.md, "the newer read must win"): every reconcile notes `observed_at`
 //! before its first Immuta read; a ledger row remembers the `observed_at` of the decision last
-//! applied to it (drops leave a tombstone); a decision older than the row's is superseded.
+//! applied to it (drops leave a tombstone); a decision older than the row's is superseded. The
+//! same holds per scope, for views that have no row yet: a reconcile of a data source or a
+//! project marks its scope "decided as of" its `observed_at` ([`Scope::mark`]), and a create or
+//! replace older than the newest mark covering its view is superseded ([`check_scope_marks`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -100,8 +103,44 @@ impl DesiredView {
     }
 }
 
+impl ViewKey {
+    /// The marked scopes that cover the view: its data source and its project.
+    pub fn covering_marks(&self) -> [(ScopeKind, &Id); 2] {
+        [
+            (ScopeKind::DataSource, &self.data_source_id),
+            (ScopeKind::Project, &self.project_id),
+        ]
+    }
+
+    /// Every scope that covers the view.
+    fn covering_scopes(&self) -> [Scope; 4] {
+        [
+            Scope::DataSource(self.data_source_id.clone()),
+            Scope::Project(self.project_id.clone()),
+            Scope::View(self.clone()),
+            Scope::Everything,
+        ]
+    }
+}
+
+/// The kinds of scope whose reconciles leave a "decided as of" mark beside the ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ScopeKind {
+    DataSource,
+    Project,
+}
+
+impl ScopeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::DataSource => "dataSource",
+            Self::Project => "project",
+        }
+    }
+}
+
 /// What a reconcile is authoritative for.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Scope {
     DataSource(Id),
     Project(Id),
@@ -117,6 +156,18 @@ impl Scope {
             Self::Project(id) => &view.project_id == id,
             Self::View(key) => key == view,
             Self::Everything => true,
+        }
+    }
+
+    /// The mark a reconcile of this scope leaves beside the ledger, after it has read Immuta and
+    /// before it reads the ledger's rows. A single view needs none: its reconcile always writes
+    /// the view's own ledger row (a tombstone when absent), which orders decisions about it. A
+    /// full re-sync runs as data source and project keys, which leave theirs.
+    pub fn mark(&self) -> Option<(ScopeKind, &Id)> {
+        match self {
+            Self::DataSource(id) => Some((ScopeKind::DataSource, id)),
+            Self::Project(id) => Some((ScopeKind::Project, id)),
+            Self::View(_) | Self::Everything => None,
         }
     }
 }
@@ -138,7 +189,8 @@ impl Target {
 }
 
 /// The targets of a reconcile: every desired view present; every other view in scope that the
-/// ledger shows present, absent, except those in `kept`: views Immuta wants whose SQL could not be
+/// ledger shows present or pending (a create in flight, or one that died half-way), absent,
+/// except those in `kept`: views Immuta wants whose SQL could not be
 /// read, which are left as they are (failing to read a view's SQL is no reason to drop it). A
 /// single-view scope always yields a target (unless kept), so that even a view the ledger never
 /// saw gets a tombstone that supersedes older in-flight decisions.
@@ -154,10 +206,7 @@ pub fn targets(
     }
     let wanted: BTreeSet<ViewKey> = by_view.keys().cloned().collect();
     for row in ledger {
-        if row.state == RowState::Present
-            && scope.contains(&row.view)
-            && !wanted.contains(&row.view)
-        {
+        if row.state.is_owned() && scope.contains(&row.view) && !wanted.contains(&row.view) {
             by_view.insert(row.view.clone(), Target::Absent(row.view.clone()));
         }
     }
@@ -172,12 +221,53 @@ pub fn targets(
         .collect()
 }
 
-/// The order a batch's targets are applied in: present first, absent last. Every key of a batch
-/// read Immuta as of one `observed_at`, so two keys disagree about a view only when Immuta
-/// changed between their reads; then absent, applied last, wins: the outcome that exposes no
-/// data (the next notification or re-sync settles it).
-pub fn apply_order(target: &Target) -> bool {
-    matches!(target, Target::Absent(_))
+/// What one key of a batch decided: the scope it read, the views it wants there (those whose SQL
+/// could not be read included) and its targets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyDecision {
+    pub scope: Scope,
+    pub wanted: BTreeSet<ViewKey>,
+    pub targets: Vec<Target>,
+}
+
+/// Settles what the keys of one batch disagree about. They all read Immuta as of one
+/// `observed_at`, so neither can supersede the other; they disagree about a view only when Immuta
+/// changed between their reads. A view then stays present only if every key whose scope covers it
+/// wants it, and is absent otherwise: the outcome that exposes no data (the next notification or
+/// re-sync settles it). Without this, a key that found a source deleted would lose to another key
+/// of the batch that still saw it, whenever the view did not exist yet.
+pub fn settle(keys: &mut [KeyDecision]) {
+    let denied: BTreeSet<ViewKey> = {
+        let mut wanted_by_scope: BTreeMap<&Scope, Vec<&BTreeSet<ViewKey>>> = BTreeMap::new();
+        for key in keys.iter() {
+            wanted_by_scope
+                .entry(&key.scope)
+                .or_default()
+                .push(&key.wanted);
+        }
+        keys.iter()
+            .flat_map(|key| &key.targets)
+            .filter_map(|target| match target {
+                Target::Present(desired) => Some(&desired.view),
+                Target::Absent(_) => None,
+            })
+            .filter(|view| {
+                view.covering_scopes().iter().any(|scope| {
+                    wanted_by_scope
+                        .get(scope)
+                        .is_some_and(|all| all.iter().any(|wanted| !wanted.contains(view)))
+                })
+            })
+            .cloned()
+            .collect()
+    };
+    for target in keys.iter_mut().flat_map(|key| &mut key.targets) {
+        if let Target::Present(desired) = target
+            && denied.contains(&desired.view)
+        {
+            *target = Target::Absent(desired.view.clone());
+        }
+    }
 }
 
 /// What to do for one view, given its ledger row read under the view's lock.
@@ -204,6 +294,13 @@ pub enum Decision {
 impl Decision {
     pub fn writes_ledger(&self) -> bool {
         !matches!(self, Self::Superseded { .. })
+    }
+
+    /// Whether the decision makes the view exist, or gives it new SQL: what a newer mark of a
+    /// scope covering the view supersedes. (A drop needs no such check: the view's own row
+    /// orders it, and marks are never a reason to drop.)
+    pub fn makes_view(&self) -> bool {
+        matches!(self, Self::Create | Self::Replace { .. })
     }
 }
 
@@ -235,6 +332,23 @@ pub fn decide(row: Option<&LedgerRow>, target: &Target, observed_at: i64) -> Dec
             name: row.view_name.clone(),
         },
         (Target::Absent(_), None) => Decision::RecordAbsent,
+    }
+}
+
+/// A create or replace decided at `observed_at` is superseded when a scope covering the view was
+/// decided later (`newest_mark`, the newest mark of the view's [`ViewKey::covering_marks`]): that
+/// read ruled on every view of its scope, this one included, and applies its own decision if it
+/// wants the view.
+pub fn check_scope_marks(
+    decision: Decision,
+    newest_mark: Option<i64>,
+    observed_at: i64,
+) -> Decision {
+    match newest_mark {
+        Some(mark) if decision.makes_view() && mark > observed_at => Decision::Superseded {
+            applied_observed_at: mark,
+        },
+        _ => decision,
     }
 }
 
@@ -405,15 +519,107 @@ mod tests {
     }
 
     #[test]
-    fn absent_targets_are_applied_last() {
+    fn a_newer_mark_of_a_covering_scope_supersedes_a_create_or_replace_only() {
+        let replace = Decision::Replace {
+            previous_name: None,
+        };
+        for decision in [Decision::Create, replace.clone()] {
+            assert_eq!(
+                check_scope_marks(decision.clone(), Some(200), 100),
+                Decision::Superseded {
+                    applied_observed_at: 200
+                }
+            );
+            // A mark as old as the decision (the same batch) or older, or none: it stands.
+            for mark in [Some(100), Some(50), None] {
+                assert_eq!(check_scope_marks(decision.clone(), mark, 100), decision);
+            }
+        }
+        for decision in [
+            Decision::Unchanged,
+            Decision::RecordAbsent,
+            Decision::Drop { name: "v".into() },
+        ] {
+            assert_eq!(
+                check_scope_marks(decision.clone(), Some(200), 100),
+                decision
+            );
+        }
+    }
+
+    #[test]
+    fn data_sources_and_projects_are_marked_single_views_have_their_row() {
+        let id = Id::new("7").unwrap();
+        assert_eq!(
+            Scope::DataSource(id.clone()).mark(),
+            Some((ScopeKind::DataSource, &id))
+        );
+        assert_eq!(
+            Scope::Project(id.clone()).mark(),
+            Some((ScopeKind::Project, &id))
+        );
+        assert_eq!(Scope::View(key("1", "7")).mark(), None);
+        let view = key("1", "7");
+        let marks = view.covering_marks();
+        assert_eq!(marks[0], (ScopeKind::DataSource, &view.data_source_id));
+        assert_eq!(marks[1], (ScopeKind::Project, &view.project_id));
+    }
+
+    #[test]
+    fn a_pending_row_out_of_the_wanted_set_is_dropped() {
+        let pending = desired("1", "2", "SELECT 1");
+        let ledger = vec![row(&pending, RowState::Pending, 1)];
+        let project = Scope::Project(Id::new("1").unwrap());
+        assert_eq!(
+            targets(&project, vec![], &ledger, &BTreeSet::new()),
+            vec![Target::Absent(key("1", "2"))]
+        );
+    }
+
+    fn decided(scope: Scope, wanted: &[&DesiredView]) -> KeyDecision {
+        KeyDecision {
+            scope,
+            wanted: wanted.iter().map(|d| d.view.clone()).collect(),
+            targets: wanted
+                .iter()
+                .map(|d| Target::Present((*d).clone()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn in_one_batch_a_view_is_present_only_if_every_key_covering_it_wants_it() {
+        let orders = desired("5", "7", "SELECT 1");
+        let elsewhere = desired("6", "8", "SELECT 1");
+        // The project's key still saw source 7; the source's key found it deleted (no row: no
+        // target of its own).
         let mut batch = [
-            Target::Absent(key("1", "2")),
-            Target::Present(desired("1", "2", "SELECT 1")),
-            Target::Absent(key("1", "3")),
+            decided(Scope::Project(Id::new("5").unwrap()), &[&orders]),
+            decided(Scope::DataSource(Id::new("7").unwrap()), &[]),
+            decided(Scope::Project(Id::new("6").unwrap()), &[&elsewhere]),
         ];
-        batch.sort_by_key(apply_order);
-        assert!(matches!(batch[0], Target::Present(_)));
-        assert!(batch[1..].iter().all(|t| matches!(t, Target::Absent(_))));
+        settle(&mut batch);
+        assert_eq!(batch[0].targets, vec![Target::Absent(key("5", "7"))]);
+        assert!(batch[1].targets.is_empty());
+        assert_eq!(batch[2].targets, vec![Target::Present(elsewhere.clone())]);
+
+        // A membership removed, seen by its own key: the same.
+        let mut batch = [
+            decided(Scope::DataSource(Id::new("7").unwrap()), &[&orders]),
+            decided(Scope::View(key("5", "7")), &[]),
+        ];
+        settle(&mut batch);
+        assert_eq!(batch[0].targets, vec![Target::Absent(key("5", "7"))]);
+
+        // Keys that agree, or whose scopes do not cover the view, change nothing.
+        let mut batch = [
+            decided(Scope::DataSource(Id::new("7").unwrap()), &[&orders]),
+            decided(Scope::Project(Id::new("5").unwrap()), &[&orders]),
+            decided(Scope::DataSource(Id::new("9").unwrap()), &[]),
+        ];
+        settle(&mut batch);
+        assert_eq!(batch[0].targets, vec![Target::Present(orders.clone())]);
+        assert_eq!(batch[1].targets, vec![Target::Present(orders)]);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use thiserror::Error;
 use tracing::{info, warn};
 use view_sync_core::Id;
 use view_sync_core::keys::ReconcileKey;
-use view_sync_core::plan::{self, Decision, DesiredView, Target, ViewKey};
+use view_sync_core::plan::{self, Decision, DesiredView, KeyDecision, Scope, ViewKey};
 use view_sync_core::reads::DisabledHint;
 use view_sync_core::view_sql::{ViewSql, ViewSqlError};
 use views::{ViewStore, ViewsError, now_micros};
@@ -63,16 +63,11 @@ impl ViewOutcome {
     }
 }
 
-/// What one key asks of the database, and the first of its wanted views whose SQL failed.
+/// What one key asks of the database (`None`: nothing, e.g. a source of a handler type we do not
+/// serve), and the first of its wanted views whose SQL failed.
 struct KeyTargets {
-    targets: Vec<Target>,
+    decided: Option<KeyDecision>,
     failure: Option<ReconcileError>,
-}
-
-/// A view to bring to its target, for the key at `key` in the batch.
-struct Work {
-    target: Target,
-    key: usize,
 }
 
 pub type KeyResult = Result<Vec<ViewOutcome>, ReconcileError>;
@@ -144,19 +139,48 @@ impl Reconciler {
         let sql: BTreeMap<ViewKey, Result<DesiredView, ReconcileError>> =
             wanted.into_keys().zip(fetched).collect();
 
+        // Every scope read is marked decided before any key reads the ledger's rows (see
+        // DESIGN.md, "the newer read must win"), in one statement for the batch.
+        let scopes: Vec<Scope> = resolutions
+            .iter()
+            .filter_map(|r| r.as_ref().ok()?.scope.clone())
+            .collect();
+        let marked =
+            retry_while_transient(deadline, || self.store.mark_decided(&scopes, observed_at)).await;
+
         let mut results: Vec<KeyResult> = Vec::with_capacity(keys.len());
-        let mut work: Vec<Work> = Vec::new();
+        // (index of the key, what it decided)
+        let mut decided: Vec<(usize, KeyDecision)> = Vec::new();
         for (key, resolution) in resolutions.into_iter().enumerate() {
+            let resolution = match (resolution, &marked) {
+                (Ok(resolution), Err(error)) if resolution.scope.is_some() => {
+                    Err(error.clone().into())
+                }
+                (resolution, _) => resolution,
+            };
             match self.targets_of(resolution, &sql, deadline).await {
-                Ok(KeyTargets { targets, failure }) => {
-                    work.extend(targets.into_iter().map(|target| Work { target, key }));
+                Ok(KeyTargets {
+                    decided: key_decided,
+                    failure,
+                }) => {
+                    decided.extend(key_decided.map(|d| (key, d)));
                     results.push(failure.map_or(Ok(Vec::new()), Err));
                 }
                 Err(error) => results.push(Err(error)),
             }
         }
-        work.sort_by_key(|work| plan::apply_order(&work.target));
-        for Work { target, key: index } in work {
+        let (indices, mut decisions): (Vec<usize>, Vec<KeyDecision>) = decided.into_iter().unzip();
+        plan::settle(&mut decisions);
+        let work = indices
+            .into_iter()
+            .zip(decisions)
+            .flat_map(|(index, decision)| {
+                decision
+                    .targets
+                    .into_iter()
+                    .map(move |target| (index, target))
+            });
+        for (index, target) in work {
             let applied =
                 retry_while_transient(deadline, || self.store.apply(&target, observed_at)).await;
             match applied {
@@ -195,8 +219,8 @@ impl Reconciler {
         results
     }
 
-    /// Targets of a resolved key, with the first failure among its wanted views' SQL (those views
-    /// are left as they are: failing to read a view's SQL is no reason to drop it).
+    /// What a resolved key decides, with the first failure among its wanted views' SQL (those
+    /// views are left as they are: failing to read a view's SQL is no reason to drop it).
     async fn targets_of(
         &self,
         resolution: Result<Resolution, ReconcileError>,
@@ -206,7 +230,7 @@ impl Reconciler {
         let resolution = resolution?;
         let Some(scope) = resolution.scope else {
             return Ok(KeyTargets {
-                targets: Vec::new(),
+                decided: None,
                 failure: None,
             });
         };
@@ -224,8 +248,13 @@ impl Reconciler {
                 None => {}
             }
         }
+        let targets = plan::targets(&scope, desired, &rows, &unreadable);
         Ok(KeyTargets {
-            targets: plan::targets(&scope, desired, &rows, &unreadable),
+            decided: Some(KeyDecision {
+                wanted: resolution.wanted.into_iter().map(|w| w.view).collect(),
+                scope,
+                targets,
+            }),
             failure,
         })
     }

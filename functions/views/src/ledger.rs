@@ -18,23 +18,45 @@ const ROW_COLUMNS: &str = "project_id, data_source_id, view_name, sql_digest, st
 
 impl ViewStore {
     /// Inserts a placeholder row (a tombstone observed at 0) unless the view has one, so that
-    /// PostgreSQL has a row to lock even for a view the ledger has never seen.
+    /// PostgreSQL has a row to lock even for a view the ledger has never seen. With
+    /// `scope_locks`, first takes those shared advisory locks (see [`crate::marks`]) in the same
+    /// statement: they must come before the row lock, and cost no round trip of their own.
     pub(crate) async fn reserve_row(
         &self,
         conn: &mut AnyConnection,
         view: &ViewKey,
+        scope_locks: Option<[i64; 2]>,
     ) -> Result<(), ViewsError> {
         let p = |n| self.dialect().param(n);
-        let placeholder = format!(
-            "INSERT INTO {} (project_id, data_source_id, view_name, sql_digest, state, observed_at, updated_at) \
-             VALUES ({}, {}, '', '', 'dropped', 0, 0) ON CONFLICT DO NOTHING",
-            self.ledger,
-            p(1),
-            p(2)
-        );
-        sqlx::query(AssertSqlSafe(placeholder))
+        let columns =
+            "project_id, data_source_id, view_name, sql_digest, state, observed_at, updated_at";
+        let placeholder = match scope_locks {
+            None => format!(
+                "INSERT INTO {} ({columns}) VALUES ({}, {}, '', '', 'dropped', 0, 0) ON CONFLICT DO NOTHING",
+                self.ledger,
+                p(1),
+                p(2)
+            ),
+            // A CTE with volatile functions is evaluated, once, before the insert reads its row.
+            Some(_) => format!(
+                "WITH scope_locks AS (SELECT pg_advisory_xact_lock_shared({}) AS data_source, \
+                 pg_advisory_xact_lock_shared({}) AS project) \
+                 INSERT INTO {} ({columns}) SELECT {}, {}, '', '', 'dropped', 0, 0 FROM scope_locks \
+                 ON CONFLICT DO NOTHING",
+                p(3),
+                p(4),
+                self.ledger,
+                p(1),
+                p(2)
+            ),
+        };
+        let mut query = sqlx::query(AssertSqlSafe(placeholder))
             .bind(view.project_id.as_str().to_owned())
-            .bind(view.data_source_id.as_str().to_owned())
+            .bind(view.data_source_id.as_str().to_owned());
+        for key in scope_locks.into_iter().flatten() {
+            query = query.bind(key);
+        }
+        query
             .execute(&mut *conn)
             .await
             .map(drop)

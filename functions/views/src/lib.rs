@@ -9,8 +9,10 @@ pub mod dialect;
 mod error;
 mod hints;
 mod ledger;
+mod marks;
 pub mod probe;
 mod section;
+pub mod steps;
 pub mod store;
 
 pub use config::{DEFAULT_LEDGER_TABLE, StoreConfig};

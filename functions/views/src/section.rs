@@ -5,7 +5,7 @@
 //! | database | critical section per view | DDL and ledger |
 //! | --- | --- | --- |
 //! | SQLite | `BEGIN IMMEDIATE` (one writer) | one transaction |
-//! | PostgreSQL | the ledger row, `SELECT … FOR UPDATE` | one transaction (DDL is transactional) |
+//! | PostgreSQL | the ledger row, `SELECT … FOR UPDATE` (and, for a view wanted present, shared locks on its scopes: see [`crate::marks`]) | one transaction (DDL is transactional) |
 //! | MariaDB/MySQL | a named lock (`GET_LOCK`), since DDL commits implicitly and drops row locks | intent row, then DDL, then the row: a re-run finishes the job |
 //!
 //! A closed enum rather than a trait object: the three dialects are all there will be, and async
@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AssertSqlSafe, Transaction};
 use view_sync_core::hex;
-use view_sync_core::plan::ViewKey;
+use view_sync_core::plan::{Target, ViewKey};
 
 use crate::dialect::Dialect;
 use crate::error::ViewsError;
@@ -37,7 +37,8 @@ pub(crate) enum Section {
 }
 
 impl Section {
-    pub(crate) async fn enter(store: &ViewStore, view: &ViewKey) -> Result<Self, ViewsError> {
+    pub(crate) async fn enter(store: &ViewStore, target: &Target) -> Result<Self, ViewsError> {
+        let view = target.view();
         let label = label(view);
         let lock_error = |e| ViewsError::from_sqlx(e, "lock", &label);
         match store.dialect() {
@@ -50,7 +51,9 @@ impl Section {
             )),
             Dialect::Postgres => {
                 let mut tx = store.pool.begin().await.map_err(lock_error)?;
-                store.reserve_row(&mut tx, view).await?;
+                let scope_locks =
+                    matches!(target, Target::Present(_)).then(|| store.scope_lock_keys(view));
+                store.reserve_row(&mut tx, view, scope_locks).await?;
                 Ok(Self::RowLock(tx))
             }
             Dialect::MySql => {

@@ -4,6 +4,7 @@
 //! of [`crate::ddl`].
 
 use std::sync::Once;
+use std::sync::atomic::AtomicI64;
 use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
@@ -17,6 +18,7 @@ use crate::ddl;
 use crate::dialect::{Dialect, LedgerSql};
 use crate::error::ViewsError;
 use crate::section::Section;
+use crate::steps::{Step, StepHook};
 
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -34,7 +36,11 @@ pub struct ViewStore {
     pub(crate) ledger: String,
     /// The newest disabled hint per data source (see [`crate::hints`]), named after the ledger.
     hints: String,
+    /// The "decided as of" marks per scope (see [`crate::marks`]), named after the ledger.
+    marks: String,
+    pub(crate) marks_pruned_at: AtomicI64,
     ledger_ready: OnceCell<()>,
+    step_hook: Option<StepHook>,
 }
 
 impl ViewStore {
@@ -83,10 +89,12 @@ impl ViewStore {
                 ViewsError::Unavailable("DATABASE_URL is not a valid database URL".into())
             })?;
         let ledger = dialect.qualified(config.schema.as_deref(), &config.ledger_table);
-        let hints = dialect.qualified(
-            config.schema.as_deref(),
-            &format!("{}_disabled_hints", config.ledger_table),
-        );
+        let beside_the_ledger = |suffix: &str| {
+            dialect.qualified(
+                config.schema.as_deref(),
+                &format!("{}_{suffix}", config.ledger_table),
+            )
+        };
         Ok(Self {
             pool,
             location: ViewLocation {
@@ -94,9 +102,25 @@ impl ViewStore {
                 schema: config.schema.clone(),
             },
             ledger,
-            hints,
+            hints: beside_the_ledger("disabled_hints"),
+            marks: beside_the_ledger("scope_marks"),
+            marks_pruned_at: AtomicI64::new(0),
             ledger_ready: OnceCell::new(),
+            step_hook: None,
         })
+    }
+
+    /// Calls `hook` at each [`Step`] of every apply: for fault-injection tests.
+    pub fn with_step_hook(mut self, hook: StepHook) -> Self {
+        self.step_hook = Some(hook);
+        self
+    }
+
+    async fn step(&self, view: &ViewKey, step: Step) -> Result<(), ViewsError> {
+        match &self.step_hook {
+            Some(hook) => hook(view, step).await,
+            None => Ok(()),
+        }
     }
 
     pub fn dialect(&self) -> Dialect {
@@ -121,7 +145,11 @@ impl ViewStore {
         &self.hints
     }
 
-    /// Creates the ledger and hints tables (and the schema, if named) once per process.
+    pub(crate) fn marks_table(&self) -> &str {
+        &self.marks
+    }
+
+    /// Creates the ledger, hints and marks tables (and the schema, if named) once per process.
     pub async fn ensure_ledger(&self) -> Result<(), ViewsError> {
         self.ledger_ready
             .get_or_try_init(|| async {
@@ -143,6 +171,7 @@ impl ViewStore {
                 }
                 statements.push(self.ledger_table_ddl());
                 statements.push(self.hints_table_ddl());
+                statements.push(self.marks_table_ddl());
                 for statement in statements {
                     ddl::one_statement(statement)
                         .execute(&self.pool)
@@ -174,7 +203,7 @@ impl ViewStore {
     /// Brings one view to `target`, unless a decision observed later was already applied.
     pub async fn apply(&self, target: &Target, observed_at: i64) -> Result<Applied, ViewsError> {
         self.ensure_ledger().await?;
-        let mut section = Section::enter(self, target.view()).await?;
+        let mut section = Section::enter(self, target).await?;
         let applied = self
             .decide_and_apply(&mut section, target, observed_at)
             .await;
@@ -192,15 +221,21 @@ impl ViewStore {
         let (row_lock, records_intent) = (section.row_lock(), section.records_intent());
         let conn = section.connection();
         let row = self.read_row(conn, view, row_lock).await?;
+        self.step(view, Step::RowRead).await?;
         let decision = plan::decide(row.as_ref(), target, observed_at);
+        let superseded = |decision| {
+            Ok(Applied {
+                decision,
+                view_name: row
+                    .as_ref()
+                    .map(|r| r.view_name.clone())
+                    .unwrap_or_default(),
+            })
+        };
+        if !decision.writes_ledger() {
+            return superseded(decision);
+        }
         let (state, view_name, digest) = match (&decision, target) {
-            (Decision::Superseded { .. }, _) => {
-                let view_name = row.map(|r| r.view_name).unwrap_or_default();
-                return Ok(Applied {
-                    decision,
-                    view_name,
-                });
-            }
             (
                 Decision::Create | Decision::Replace { .. } | Decision::Unchanged,
                 Target::Present(desired),
@@ -246,9 +281,21 @@ impl ViewStore {
                 )
                 .await?;
                 intent_recorded = true;
+                self.step(view, Step::IntentRecorded).await?;
+            }
+            // After the intent: where no lock orders this section and a mark's writer, one of
+            // the two sees the other (see `crate::marks`).
+            let newest_mark = self.newest_mark(conn, view).await?;
+            self.step(view, Step::MarksRead).await?;
+            let checked = plan::check_scope_marks(decision.clone(), newest_mark, observed_at);
+            if !checked.writes_ledger() {
+                if intent_recorded {
+                    self.restore_row(conn, view, row.as_ref()).await?;
+                }
+                return superseded(checked);
             }
         }
-        for statement in ddl::statements(&decision, target) {
+        for (n, statement) in ddl::statements(&decision, target).into_iter().enumerate() {
             let action = if statement.starts_with("DROP") {
                 "drop"
             } else {
@@ -261,9 +308,11 @@ impl ViewStore {
                 }
                 return Err(ViewsError::from_sqlx(e, action, &label));
             }
+            self.step(view, Step::StatementRun(n)).await?;
         }
         self.write_row(conn, view, &view_name, &digest, state, observed_at)
             .await?;
+        self.step(view, Step::RowWritten).await?;
         Ok(Applied {
             decision,
             view_name,

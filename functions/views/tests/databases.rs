@@ -2,139 +2,14 @@
 //! TEST_POSTGRES_URL / TEST_MYSQL_URL are set (`.ci/run` sets both). Every test works in a schema
 //! (database) of its own and removes it afterwards.
 
-use std::sync::atomic::{AtomicU32, Ordering};
-
 use sqlx::AssertSqlSafe;
-use view_sync_core::Id;
-use view_sync_core::plan::{Decision, DesiredView, RowState, Scope, Target, ViewKey};
+use view_sync_core::plan::{Decision, DesiredView, RowState, Scope, Target};
 use view_sync_core::view_sql::ViewSql;
 use views::{Dialect, LedgerSql, StoreConfig, ViewStore, ViewsError};
 
-struct TestDb {
-    store: ViewStore,
-    name: &'static str,
-    cleanup: Option<String>,
-    _dir: Option<TempDir>,
-}
+mod support;
 
-struct TempDir(std::path::PathBuf);
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn unique(prefix: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "{prefix}_{}_{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// One store per configured database.
-fn databases() -> Vec<TestDb> {
-    databases_in(|| unique("ivs_test"))
-}
-
-/// One store per configured database; PostgreSQL and MariaDB work in a schema named by `schema`.
-fn databases_in(schema: impl Fn() -> String) -> Vec<TestDb> {
-    let mut dbs = Vec::new();
-    let dir = std::env::temp_dir().join(unique("ivs_views"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = StoreConfig {
-        database_url: format!("sqlite://{}/views.db", dir.display()),
-        schema: None,
-        ledger_table: "ledger".into(),
-    };
-    dbs.push(TestDb {
-        store: ViewStore::connect_lazy(&config).unwrap(),
-        name: "sqlite",
-        cleanup: None,
-        _dir: Some(TempDir(dir)),
-    });
-    for (variable, name, drop) in [
-        (
-            "TEST_POSTGRES_URL",
-            "postgres",
-            "DROP SCHEMA IF EXISTS {} CASCADE",
-        ),
-        ("TEST_MYSQL_URL", "mariadb", "DROP DATABASE IF EXISTS {}"),
-    ] {
-        if let Ok(url) = std::env::var(variable) {
-            let schema = schema();
-            let config = StoreConfig {
-                database_url: url,
-                schema: Some(schema.clone()),
-                ledger_table: "ledger".into(),
-            };
-            let store = ViewStore::connect_lazy(&config).unwrap();
-            let cleanup = drop.replace("{}", &store.dialect().quote(&schema));
-            dbs.push(TestDb {
-                store,
-                name,
-                cleanup: Some(cleanup),
-                _dir: None,
-            });
-        }
-    }
-    dbs
-}
-
-impl TestDb {
-    async fn finish(self) {
-        if let Some(statement) = self.cleanup {
-            sqlx::raw_sql(AssertSqlSafe(statement))
-                .execute(self.store.pool())
-                .await
-                .unwrap();
-        }
-    }
-
-    /// A view this system does not manage, `someone_elses`; returns how it is referred to.
-    async fn create_theirs(&self) -> String {
-        let theirs = self.store.reference("someone_elses");
-        self.store.ensure_ledger().await.unwrap();
-        sqlx::raw_sql(AssertSqlSafe(format!(
-            "CREATE VIEW {theirs} AS SELECT 'theirs' AS version"
-        )))
-        .execute(self.store.pool())
-        .await
-        .unwrap();
-        theirs
-    }
-
-    async fn assert_theirs_untouched(&self, theirs: &str) {
-        assert_eq!(
-            self.read(theirs).await.as_deref(),
-            Some("theirs"),
-            "{}",
-            self.name
-        );
-    }
-
-    /// The `version` column of the view, or `None` when it does not exist.
-    async fn read(&self, reference: &str) -> Option<String> {
-        sqlx::query_scalar::<_, String>(AssertSqlSafe(format!("SELECT version FROM {reference}")))
-            .fetch_one(self.store.pool())
-            .await
-            .ok()
-    }
-}
-
-fn key(p: &str, d: &str) -> ViewKey {
-    ViewKey {
-        project_id: Id::new(p).unwrap(),
-        data_source_id: Id::new(d).unwrap(),
-    }
-}
-
-fn desired(db: &TestDb, view: ViewKey, name: &str, version: &str) -> DesiredView {
-    let location = db.store.location();
-    let sql = ViewSql::parse(&format!("SELECT '{version}' AS version"), location).unwrap();
-    DesiredView::new(view, name, &sql, location)
-}
+use support::{TestDb, databases, databases_in, desired, key, unique};
 
 #[tokio::test]
 async fn create_unchanged_replace_rename_drop() {

@@ -8,6 +8,7 @@
 pub mod actions;
 pub mod answers;
 pub mod faults;
+mod holds;
 mod server;
 pub mod tenant;
 pub mod view_sql;
@@ -20,6 +21,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use actions::{Action, UnknownObject};
 use faults::Faults;
+use holds::Holds;
 use tenant::Tenant;
 use webhooks::{Delivery, Shape, WebhookTarget};
 
@@ -27,6 +29,7 @@ pub struct Shared {
     tenant: Mutex<Tenant>,
     history: Mutex<Vec<webhooks::HistoryRecord>>,
     faults: Mutex<Faults>,
+    holds: Holds,
     counters: Mutex<BTreeMap<String, u64>>,
     webhooks: Mutex<Vec<WebhookTarget>>,
     tokens: Mutex<BTreeSet<String>>,
@@ -162,6 +165,7 @@ impl Simulator {
             tenant: Mutex::new(tenant),
             history: Mutex::new(Vec::new()),
             faults: Mutex::new(Faults::default()),
+            holds: Holds::default(),
             counters: Mutex::new(BTreeMap::new()),
             webhooks: Mutex::new(Vec::new()),
             tokens: Mutex::new(BTreeSet::new()),
@@ -201,6 +205,21 @@ impl Simulator {
             shape,
             notification_type: vec!["ALL_NOTIFICATIONS".into()],
         })
+    }
+
+    /// Holds back the answers of `route` (as counted: `"GET /dataSource/{id}"`): each is made
+    /// from the state its request arrived in, and sent when the route is released.
+    pub fn hold(&self, route: &str) {
+        self.shared.holds.hold(route);
+    }
+
+    pub fn release(&self, route: &str) {
+        self.shared.holds.release(route);
+    }
+
+    /// Waits until `count` answers are held back, up to `limit`; whether they are.
+    pub async fn until_held(&self, count: usize, limit: std::time::Duration) -> bool {
+        self.shared.holds.until_waiting(count, limit).await
     }
 
     pub fn set_faults(&self, faults: Faults) {

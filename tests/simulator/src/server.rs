@@ -79,7 +79,12 @@ async fn count_and_inject_faults(
         request.method(),
         path.as_ref().map_or(request.uri().path(), |p| p.as_str())
     );
-    *shared.counters.lock().unwrap().entry(route).or_default() += 1;
+    *shared
+        .counters
+        .lock()
+        .unwrap()
+        .entry(route.clone())
+        .or_default() += 1;
     let number = shared.request_number.fetch_add(1, Ordering::Relaxed);
     let (latency, fault, retry_after, hang) = {
         let mut faults = shared.faults.lock().unwrap();
@@ -101,7 +106,11 @@ async fn count_and_inject_faults(
         tokio::time::sleep(Duration::from_millis(latency)).await;
     }
     match fault {
-        None => next.run(request).await,
+        None => {
+            let answer = next.run(request).await;
+            shared.holds.pass(&route).await;
+            answer
+        }
         Some(FaultKind::TooManyRequests) => {
             let mut response = error(
                 StatusCode::TOO_MANY_REQUESTS,

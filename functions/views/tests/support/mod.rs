@@ -1,0 +1,145 @@
+//! What the view store's tests share: one store per configured database (SQLite always;
+//! PostgreSQL and MariaDB when TEST_POSTGRES_URL / TEST_MYSQL_URL are set), each in a schema
+//! (database) of its own that is removed afterwards.
+#![allow(dead_code)] // each test crate uses its own part
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use sqlx::AssertSqlSafe;
+use view_sync_core::Id;
+use view_sync_core::plan::{DesiredView, ViewKey};
+use view_sync_core::view_sql::ViewSql;
+use views::steps::StepHook;
+use views::{StoreConfig, ViewStore};
+
+pub struct TestDb {
+    pub store: ViewStore,
+    pub name: &'static str,
+    cleanup: Option<String>,
+    _dir: Option<TempDir>,
+}
+
+struct TempDir(std::path::PathBuf);
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// One store per configured database.
+pub fn databases() -> Vec<TestDb> {
+    databases_in(|| unique("ivs_test"))
+}
+
+/// One store per configured database; PostgreSQL and MariaDB work in a schema named by `schema`.
+pub fn databases_in(schema: impl Fn() -> String) -> Vec<TestDb> {
+    let mut dbs = Vec::new();
+    let dir = std::env::temp_dir().join(unique("ivs_views"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = StoreConfig {
+        database_url: format!("sqlite://{}/views.db", dir.display()),
+        schema: None,
+        ledger_table: "ledger".into(),
+    };
+    dbs.push(TestDb {
+        store: ViewStore::connect_lazy(&config).unwrap(),
+        name: "sqlite",
+        cleanup: None,
+        _dir: Some(TempDir(dir)),
+    });
+    for (variable, name, drop) in [
+        (
+            "TEST_POSTGRES_URL",
+            "postgres",
+            "DROP SCHEMA IF EXISTS {} CASCADE",
+        ),
+        ("TEST_MYSQL_URL", "mariadb", "DROP DATABASE IF EXISTS {}"),
+    ] {
+        if let Ok(url) = std::env::var(variable) {
+            let schema = schema();
+            let config = StoreConfig {
+                database_url: url,
+                schema: Some(schema.clone()),
+                ledger_table: "ledger".into(),
+            };
+            let store = ViewStore::connect_lazy(&config).unwrap();
+            let cleanup = drop.replace("{}", &store.dialect().quote(&schema));
+            dbs.push(TestDb {
+                store,
+                name,
+                cleanup: Some(cleanup),
+                _dir: None,
+            });
+        }
+    }
+    dbs
+}
+
+impl TestDb {
+    /// The store calls `hook` at each step of an apply.
+    pub fn with_step_hook(mut self, hook: StepHook) -> Self {
+        self.store = self.store.with_step_hook(hook);
+        self
+    }
+
+    pub async fn finish(self) {
+        if let Some(statement) = self.cleanup {
+            sqlx::raw_sql(AssertSqlSafe(statement))
+                .execute(self.store.pool())
+                .await
+                .unwrap();
+        }
+    }
+
+    /// A view this system does not manage, `someone_elses`; returns how it is referred to.
+    pub async fn create_theirs(&self) -> String {
+        let theirs = self.store.reference("someone_elses");
+        self.store.ensure_ledger().await.unwrap();
+        sqlx::raw_sql(AssertSqlSafe(format!(
+            "CREATE VIEW {theirs} AS SELECT 'theirs' AS version"
+        )))
+        .execute(self.store.pool())
+        .await
+        .unwrap();
+        theirs
+    }
+
+    pub async fn assert_theirs_untouched(&self, theirs: &str) {
+        assert_eq!(
+            self.read(theirs).await.as_deref(),
+            Some("theirs"),
+            "{}",
+            self.name
+        );
+    }
+
+    /// The `version` column of the view, or `None` when it does not exist.
+    pub async fn read(&self, reference: &str) -> Option<String> {
+        sqlx::query_scalar::<_, String>(AssertSqlSafe(format!("SELECT version FROM {reference}")))
+            .fetch_one(self.store.pool())
+            .await
+            .ok()
+    }
+}
+
+pub fn key(p: &str, d: &str) -> ViewKey {
+    ViewKey {
+        project_id: Id::new(p).unwrap(),
+        data_source_id: Id::new(d).unwrap(),
+    }
+}
+
+pub fn desired(db: &TestDb, view: ViewKey, name: &str, version: &str) -> DesiredView {
+    let location = db.store.location();
+    let sql = ViewSql::parse(&format!("SELECT '{version}' AS version"), location).unwrap();
+    DesiredView::new(view, name, &sql, location)
+}
