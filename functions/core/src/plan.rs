@@ -67,6 +67,17 @@ pub struct LedgerRow {
     pub observed_at: i64,
 }
 
+impl LedgerRow {
+    /// The row once its view is dropped: a tombstone that keeps the decision's `observed_at`.
+    pub fn dropped(&self) -> Self {
+        Self {
+            sql_digest: String::new(),
+            state: RowState::Dropped,
+            ..self.clone()
+        }
+    }
+}
+
 /// A view that must exist: its name and the statements that create it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DesiredView {

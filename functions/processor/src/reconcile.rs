@@ -14,7 +14,7 @@ use thiserror::Error;
 use tracing::{info, warn};
 use view_sync_core::Id;
 use view_sync_core::keys::ReconcileKey;
-use view_sync_core::plan::{self, Decision, DesiredView, KeyDecision, Scope, ViewKey};
+use view_sync_core::plan::{self, Decision, DesiredView, KeyDecision, Scope, Target, ViewKey};
 use view_sync_core::reads::DisabledHint;
 use view_sync_core::view_sql::{ViewSql, ViewSqlError};
 use views::{ViewStore, ViewsError, now_micros};
@@ -71,6 +71,10 @@ struct KeyTargets {
 }
 
 pub type KeyResult = Result<Vec<ViewOutcome>, ReconcileError>;
+
+/// How long a view's first attempt may wait for its locks (a reader holding the view, another
+/// processor on it), so that one blocked view leaves time for the rest of the batch.
+const FIRST_ATTEMPT_LOCK_WAIT: Duration = Duration::from_secs(3);
 
 pub struct Reconciler {
     immuta: ImmutaClient,
@@ -180,41 +184,27 @@ impl Reconciler {
                     .into_iter()
                     .map(move |target| (index, target))
             });
+        // A view blocked by a lock must not use up the time of the views after it: each gets
+        // one attempt with a bounded wait first, then what failed transiently is retried while
+        // time remains.
+        let mut retry_later = Vec::new();
         for (index, target) in work {
-            let applied =
-                retry_while_transient(deadline, || self.store.apply(&target, observed_at)).await;
-            match applied {
-                Ok(applied) => {
-                    let outcome = ViewOutcome {
-                        view: target.view().clone(),
-                        view_name: applied.view_name,
-                        decision: applied.decision,
-                    };
-                    info!(
-                        key = %keys[index],
-                        project_id = %outcome.view.project_id,
-                        data_source_id = %outcome.view.data_source_id,
-                        view = %outcome.view_name,
-                        outcome = outcome.label(),
-                        "view reconciled"
-                    );
-                    if let Ok(outcomes) = &mut results[index] {
-                        outcomes.push(outcome);
-                    }
-                }
-                Err(error) => {
-                    warn!(
-                        key = %keys[index],
-                        project_id = %target.view().project_id,
-                        data_source_id = %target.view().data_source_id,
-                        error = %error,
-                        "could not apply a view"
-                    );
-                    if results[index].is_ok() {
-                        results[index] = Err(error.into());
-                    }
-                }
+            let first = Instant::now() + FIRST_ATTEMPT_LOCK_WAIT;
+            match self
+                .store
+                .apply_until(&target, observed_at, first.min(deadline))
+                .await
+            {
+                Err(error) if error.is_retryable() => retry_later.push((index, target)),
+                applied => record(keys, &mut results, index, &target, applied),
             }
+        }
+        for (index, target) in retry_later {
+            let applied = retry_while_transient(deadline, || {
+                self.store.apply_until(&target, observed_at, deadline)
+            })
+            .await;
+            record(keys, &mut results, index, &target, applied);
         }
         results
     }
@@ -280,6 +270,48 @@ impl Reconciler {
             error,
         })?;
         Ok(DesiredView::new(view.clone(), name, &sql, location))
+    }
+}
+
+/// Logs what was done to one view and adds it to the result of the key at `index`.
+fn record(
+    keys: &[ReconcileKey],
+    results: &mut [KeyResult],
+    index: usize,
+    target: &Target,
+    applied: Result<views::Applied, ViewsError>,
+) {
+    match applied {
+        Ok(applied) => {
+            let outcome = ViewOutcome {
+                view: target.view().clone(),
+                view_name: applied.view_name,
+                decision: applied.decision,
+            };
+            info!(
+                key = %keys[index],
+                project_id = %outcome.view.project_id,
+                data_source_id = %outcome.view.data_source_id,
+                view = %outcome.view_name,
+                outcome = outcome.label(),
+                "view reconciled"
+            );
+            if let Ok(outcomes) = &mut results[index] {
+                outcomes.push(outcome);
+            }
+        }
+        Err(error) => {
+            warn!(
+                key = %keys[index],
+                project_id = %target.view().project_id,
+                data_source_id = %target.view().data_source_id,
+                error = %error,
+                "could not apply a view"
+            );
+            if results[index].is_ok() {
+                results[index] = Err(error.into());
+            }
+        }
     }
 }
 

@@ -20,7 +20,9 @@ pub enum ViewsError {
         project_id: String,
         data_source_id: String,
     },
-    #[error("timed out waiting for the lock on view {view} (another processor holds it)")]
+    #[error(
+        "timed out waiting for a lock on {view}: another session (a reader, or another processor) holds it"
+    )]
     LockTimeout { view: String },
 }
 
@@ -30,8 +32,16 @@ impl ViewsError {
         matches!(self, Self::Unavailable(_) | Self::LockTimeout { .. })
     }
 
-    /// Maps a database error on `view`: connection-level problems become [`ViewsError::Unavailable`].
+    /// Maps a database error on `view`: connection-level problems become [`ViewsError::Unavailable`],
+    /// a lock not granted in time (or a deadlock) [`ViewsError::LockTimeout`].
     pub(crate) fn from_sqlx(error: sqlx::Error, action: &'static str, view: &str) -> Self {
+        if let sqlx::Error::Database(database) = &error
+            && is_lock_wait(database.as_ref())
+        {
+            return Self::LockTimeout {
+                view: view.to_owned(),
+            };
+        }
         match error {
             sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)
@@ -45,5 +55,30 @@ impl ViewsError {
                 detail: other.to_string(),
             },
         }
+    }
+}
+
+/// Whether the database gave up waiting for a lock, or broke a deadlock: the work may succeed
+/// when it is tried again.
+fn is_lock_wait(error: &dyn sqlx::error::DatabaseError) -> bool {
+    if let Some(mysql) = error.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+        // ER_LOCK_WAIT_TIMEOUT (row and metadata locks), ER_LOCK_DEADLOCK
+        return matches!(mysql.number(), 1205 | 1213);
+    }
+    let code = error.code();
+    match code.as_deref() {
+        // lock_not_available (lock_timeout), query_canceled (statement_timeout), deadlock_detected
+        Some("55P03" | "57014" | "40P01") => true,
+        // SQLITE_BUSY and SQLITE_LOCKED, with their extended codes
+        Some(sqlite)
+            if error
+                .try_downcast_ref::<sqlx::sqlite::SqliteError>()
+                .is_some() =>
+        {
+            sqlite
+                .parse::<i32>()
+                .is_ok_and(|code| matches!(code & 0xff, 5 | 6))
+        }
+        _ => false,
     }
 }

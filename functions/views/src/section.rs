@@ -6,10 +6,16 @@
 //! | --- | --- | --- |
 //! | SQLite | `BEGIN IMMEDIATE` (one writer) | one transaction |
 //! | PostgreSQL | the ledger row, `SELECT … FOR UPDATE` (and, for a view wanted present, shared locks on its scopes: see [`crate::marks`]) | one transaction (DDL is transactional) |
-//! | MariaDB/MySQL | a named lock (`GET_LOCK`), since DDL commits implicitly and drops row locks | intent row, then DDL, then the row: a re-run finishes the job |
+//! | MariaDB/MySQL | a named lock (`GET_LOCK`), since DDL commits implicitly and drops row locks | intent row, then DDL, then the row: a re-run finishes the job (a rename drops the old view before the intent names the new one) |
+//!
+//! No lock is waited for past the caller's deadline: PostgreSQL's `lock_timeout` and
+//! `statement_timeout` for the transaction, MariaDB's lock waits for the session and `GET_LOCK`'s
+//! timeout, SQLite's busy timeout (one second per attempt).
 //!
 //! A closed enum rather than a trait object: the three dialects are all there will be, and async
 //! methods on `dyn` traits would need boxed futures for no gain.
+
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use sqlx::pool::PoolConnection;
@@ -20,9 +26,6 @@ use view_sync_core::plan::{Target, ViewKey};
 use crate::dialect::Dialect;
 use crate::error::ViewsError;
 use crate::store::{Applied, ViewStore, label};
-
-/// Seconds `GET_LOCK` waits for another processor working on the same view.
-const LOCK_WAIT_SECONDS: i64 = 10;
 
 pub(crate) enum Section {
     /// SQLite: the one writer's transaction.
@@ -37,7 +40,13 @@ pub(crate) enum Section {
 }
 
 impl Section {
-    pub(crate) async fn enter(store: &ViewStore, target: &Target) -> Result<Self, ViewsError> {
+    /// Enters the section of `target`'s view; no lock is waited for longer than `wait` (see
+    /// [`ViewStore::apply_until`]).
+    pub(crate) async fn enter(
+        store: &ViewStore,
+        target: &Target,
+        wait: Duration,
+    ) -> Result<Self, ViewsError> {
         let view = target.view();
         let label = label(view);
         let lock_error = |e| ViewsError::from_sqlx(e, "lock", &label);
@@ -51,6 +60,15 @@ impl Section {
             )),
             Dialect::Postgres => {
                 let mut tx = store.pool.begin().await.map_err(lock_error)?;
+                let timeout = format!("{}ms", wait.as_millis().max(1));
+                sqlx::query(AssertSqlSafe(
+                    "SELECT set_config('lock_timeout', $1, true) AS lock_timeout, \
+                     set_config('statement_timeout', $1, true) AS statement_timeout",
+                ))
+                .bind(timeout)
+                .execute(&mut *tx)
+                .await
+                .map_err(lock_error)?;
                 let scope_locks =
                     matches!(target, Target::Present(_)).then(|| store.scope_lock_keys(view));
                 store.reserve_row(&mut tx, view, scope_locks).await?;
@@ -58,11 +76,19 @@ impl Section {
             }
             Dialect::MySql => {
                 let mut conn = store.pool.acquire().await.map_err(lock_error)?;
+                // Whole seconds, at least one: what MariaDB takes.
+                let seconds = wait.as_secs().max(1);
+                sqlx::query(AssertSqlSafe(format!(
+                    "SET SESSION innodb_lock_wait_timeout = {seconds}, lock_wait_timeout = {seconds}"
+                )))
+                .execute(&mut *conn)
+                .await
+                .map_err(lock_error)?;
                 let lock = lock_name(&store.ledger, view);
                 let locked: Option<i64> =
                     sqlx::query_scalar(AssertSqlSafe("SELECT GET_LOCK(?, ?)"))
                         .bind(lock.clone())
-                        .bind(LOCK_WAIT_SECONDS)
+                        .bind(seconds as i64)
                         .fetch_one(&mut *conn)
                         .await
                         .map_err(lock_error)?;

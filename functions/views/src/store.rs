@@ -5,12 +5,12 @@
 
 use std::sync::Once;
 use std::sync::atomic::AtomicI64;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyConnection, AnyPool, AssertSqlSafe};
 use tokio::sync::OnceCell;
-use view_sync_core::plan::{self, Decision, RowState, Target, ViewKey};
+use view_sync_core::plan::{self, Decision, LedgerRow, RowState, Target, ViewKey};
 use view_sync_core::view_sql::ViewLocation;
 
 use crate::config::StoreConfig;
@@ -21,6 +21,9 @@ use crate::section::Section;
 use crate::steps::{Step, StepHook};
 
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long [`ViewStore::apply`] lets a view wait for its locks.
+const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(30);
 
 /// What [`ViewStore::apply`] did for one view.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,11 +75,14 @@ impl ViewStore {
                 Box::pin(async move {
                     let setting = match dialect {
                         // WAL: readers never block the writer; NORMAL sync is durable in WAL mode.
-                        Dialect::Sqlite => "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL",
+                        // A busy timeout of one second per attempt: SQLite has no per-transaction
+                        // timeout, so this stays below the default deadline margin, and the
+                        // processor stops its attempts at the deadline.
+                        Dialect::Sqlite => "PRAGMA busy_timeout = 1000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL",
                         // Literals and identifiers read as the view SQL validation read them,
                         // whatever the server's defaults.
                         Dialect::Postgres => "SET statement_timeout = '30s'; SET standard_conforming_strings = on",
-                        Dialect::MySql => "SET SESSION innodb_lock_wait_timeout = 10; \
+                        Dialect::MySql => "SET SESSION innodb_lock_wait_timeout = 10, lock_wait_timeout = 10; \
                             SET SESSION sql_mode = TRIM(BOTH ',' FROM REPLACE(REPLACE(CONCAT(',', @@sql_mode, ','), \
                             ',ANSI_QUOTES,', ','), ',NO_BACKSLASH_ESCAPES,', ','))",
                     };
@@ -200,10 +206,31 @@ impl ViewStore {
         Ok(found.is_some())
     }
 
-    /// Brings one view to `target`, unless a decision observed later was already applied.
+    /// Brings one view to `target`, unless a decision observed later was already applied,
+    /// waiting for its locks at most 30 s.
     pub async fn apply(&self, target: &Target, observed_at: i64) -> Result<Applied, ViewsError> {
+        self.apply_until(target, observed_at, Instant::now() + DEFAULT_LOCK_WAIT)
+            .await
+    }
+
+    /// [`ViewStore::apply`], giving up on locks not granted by `deadline` (a retryable
+    /// [`ViewsError::LockTimeout`]): PostgreSQL's lock and statement timeouts for the section's
+    /// transaction, MariaDB's lock waits and `GET_LOCK`'s own timeout (whole seconds, at least
+    /// one), SQLite's busy timeout (one second per attempt).
+    pub async fn apply_until(
+        &self,
+        target: &Target,
+        observed_at: i64,
+        deadline: Instant,
+    ) -> Result<Applied, ViewsError> {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        if wait.is_zero() {
+            return Err(ViewsError::LockTimeout {
+                view: label(target.view()),
+            });
+        }
         self.ensure_ledger().await?;
-        let mut section = Section::enter(self, target).await?;
+        let mut section = Section::enter(self, target, wait).await?;
         let applied = self
             .decide_and_apply(&mut section, target, observed_at)
             .await;
@@ -253,6 +280,10 @@ impl ViewStore {
                 String::new(),
             ),
         };
+        let mut statements = ddl::statements(&decision, target).into_iter();
+        let mut statements_run = 0;
+        // What the ledger must say if this apply stops after its intent was recorded.
+        let mut restore_to = row.clone();
         let mut intent_recorded = false;
         if let (Decision::Create | Decision::Replace { .. }, Target::Present(desired)) =
             (&decision, target)
@@ -270,6 +301,20 @@ impl ViewStore {
                             desired.name
                         ),
                     });
+                }
+                // A rename drops the old view before the intent names the new one, so that the
+                // ledger names every view of ours whatever step a run dies at.
+                let renamed = matches!(
+                    decision,
+                    Decision::Replace {
+                        previous_name: Some(_)
+                    }
+                );
+                if let Some(drop_previous) = renamed.then(|| statements.next()).flatten() {
+                    self.run_statement(conn, view, drop_previous).await?;
+                    self.step(view, Step::StatementRun(statements_run)).await?;
+                    statements_run += 1;
+                    restore_to = row.as_ref().map(LedgerRow::dropped);
                 }
                 self.write_row(
                     conn,
@@ -290,25 +335,21 @@ impl ViewStore {
             let checked = plan::check_scope_marks(decision.clone(), newest_mark, observed_at);
             if !checked.writes_ledger() {
                 if intent_recorded {
-                    self.restore_row(conn, view, row.as_ref()).await?;
+                    self.restore_row(conn, view, restore_to.as_ref()).await?;
                 }
                 return superseded(checked);
             }
         }
-        for (n, statement) in ddl::statements(&decision, target).into_iter().enumerate() {
-            let action = if statement.starts_with("DROP") {
-                "drop"
-            } else {
-                "create"
-            };
-            if let Err(e) = ddl::one_statement(statement).execute(&mut *conn).await {
+        for statement in statements {
+            if let Err(error) = self.run_statement(conn, view, statement).await {
                 if intent_recorded {
                     // The statement changed nothing: put the ledger back as it was.
-                    self.restore_row(conn, view, row.as_ref()).await?;
+                    self.restore_row(conn, view, restore_to.as_ref()).await?;
                 }
-                return Err(ViewsError::from_sqlx(e, action, &label));
+                return Err(error);
             }
-            self.step(view, Step::StatementRun(n)).await?;
+            self.step(view, Step::StatementRun(statements_run)).await?;
+            statements_run += 1;
         }
         self.write_row(conn, view, &view_name, &digest, state, observed_at)
             .await?;
@@ -317,6 +358,25 @@ impl ViewStore {
             decision,
             view_name,
         })
+    }
+
+    /// Runs one DDL statement of an apply.
+    async fn run_statement(
+        &self,
+        conn: &mut AnyConnection,
+        view: &ViewKey,
+        statement: String,
+    ) -> Result<(), ViewsError> {
+        let action = if statement.starts_with("DROP") {
+            "drop"
+        } else {
+            "create"
+        };
+        ddl::one_statement(statement)
+            .execute(&mut *conn)
+            .await
+            .map(drop)
+            .map_err(|e| ViewsError::from_sqlx(e, action, &label(view)))
     }
 
     /// Whether a table or view answers to `name` (a probe that reads no rows). Only "no such

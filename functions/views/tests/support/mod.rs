@@ -3,18 +3,20 @@
 //! (database) of its own that is removed afterwards.
 #![allow(dead_code)] // each test crate uses its own part
 
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use sqlx::AssertSqlSafe;
 use view_sync_core::Id;
-use view_sync_core::plan::{DesiredView, ViewKey};
+use view_sync_core::plan::{DesiredView, Scope, ViewKey};
 use view_sync_core::view_sql::ViewSql;
 use views::steps::StepHook;
-use views::{StoreConfig, ViewStore};
+use views::{Dialect, StoreConfig, ViewStore};
 
 pub struct TestDb {
     pub store: ViewStore,
     pub name: &'static str,
+    schema: Option<String>,
     cleanup: Option<String>,
     _dir: Option<TempDir>,
 }
@@ -53,6 +55,7 @@ pub fn databases_in(schema: impl Fn() -> String) -> Vec<TestDb> {
     dbs.push(TestDb {
         store: ViewStore::connect_lazy(&config).unwrap(),
         name: "sqlite",
+        schema: None,
         cleanup: None,
         _dir: Some(TempDir(dir)),
     });
@@ -76,6 +79,7 @@ pub fn databases_in(schema: impl Fn() -> String) -> Vec<TestDb> {
             dbs.push(TestDb {
                 store,
                 name,
+                schema: Some(schema),
                 cleanup: Some(cleanup),
                 _dir: None,
             });
@@ -89,6 +93,43 @@ impl TestDb {
     pub fn with_step_hook(mut self, hook: StepHook) -> Self {
         self.store = self.store.with_step_hook(hook);
         self
+    }
+
+    /// Every view in the store's schema, as the ledger refers to them, from the database's own
+    /// catalog.
+    pub async fn database_views(&self) -> BTreeSet<String> {
+        let sql = match self.store.dialect() {
+            Dialect::Sqlite => "SELECT name FROM sqlite_master WHERE type = 'view'",
+            Dialect::Postgres => {
+                "SELECT CAST(table_name AS TEXT) FROM information_schema.views WHERE table_schema = $1"
+            }
+            Dialect::MySql => {
+                "SELECT CAST(TABLE_NAME AS CHAR) FROM information_schema.VIEWS WHERE TABLE_SCHEMA = ?"
+            }
+        };
+        let mut query = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql));
+        if let Some(schema) = &self.schema {
+            query = query.bind(schema.clone());
+        }
+        query
+            .fetch_all(self.store.pool())
+            .await
+            .unwrap()
+            .iter()
+            .map(|name| self.store.reference(name))
+            .collect()
+    }
+
+    /// The views the ledger says may exist (present or pending).
+    pub async fn ledger_views(&self) -> BTreeSet<String> {
+        self.store
+            .rows(&Scope::Everything)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.state.is_owned())
+            .map(|r| r.view_name)
+            .collect()
     }
 
     pub async fn finish(self) {
