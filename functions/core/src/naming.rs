@@ -2,9 +2,14 @@
 //!
 //! Substituted values are sanitised one by one (lower case, `[a-z0-9_]`, runs of other characters
 //! become one `_`), so names are portable identifiers on every dialect and the template's own
-//! separators (e.g. the `__` of the default) survive. Names longer than [`MAX_NAME_LEN`] (the
-//! PostgreSQL limit, the smallest of our dialects) are cut and suffixed with a digest of the full
-//! name, so two long names never collide by truncation.
+//! separators (e.g. the `__` of the default) survive. A name in another script is transliterated
+//! first (`deunicode`: "営業" → `ying_ye`, "Отчёты" → `otchioty`, "Café" → `cafe`) and, since
+//! transliteration loses what set two names apart, suffixed with a short digest of the name as
+//! written; a name that leaves nothing (symbols only) becomes the object's id (`p42`, `d7`).
+//! Names longer than [`MAX_NAME_LEN`] (the PostgreSQL limit, the smallest of our dialects) are cut
+//! and suffixed with a digest of the full name, so two long names never collide by truncation.
+//! Names that still come out alike (e.g. "Orders" and "orders!") are told apart when the view is
+//! applied: the second one takes [`alternate`].
 
 use sha2::{Digest, Sha256};
 use thiserror::Error;
@@ -96,21 +101,63 @@ impl ViewNameTemplate {
             match part {
                 Part::Literal(text) => name.push_str(text),
                 Part::ProjectId => push_sanitised(&mut name, names.project_id),
-                Part::ProjectName => push_sanitised(&mut name, names.project_name),
+                Part::ProjectName => {
+                    push_name(&mut name, names.project_name, 'p', names.project_id)
+                }
                 Part::DataSourceId => push_sanitised(&mut name, names.data_source_id),
-                Part::DataSourceName => push_sanitised(&mut name, names.data_source_name),
+                Part::DataSourceName => {
+                    push_name(&mut name, names.data_source_name, 'd', names.data_source_id)
+                }
             }
         }
         if name.is_empty() {
             name.push('v');
         }
-        if name.len() > MAX_NAME_LEN {
-            let digest = hex::encode(&Sha256::digest(name.as_bytes())[..4]);
-            name.truncate(MAX_NAME_LEN - digest.len() - 1);
-            name.push('_');
-            name.push_str(&digest);
-        }
-        name
+        fit(name)
+    }
+}
+
+/// The other name of a view whose rendered name another view of ours holds already: the name
+/// with a digest of the view's ids, so it is distinct and the same at every apply.
+pub fn alternate(name: &str, project_id: &str, data_source_id: &str) -> String {
+    let digest = short_digest(&[project_id, data_source_id]);
+    let mut base = name.to_owned();
+    base.truncate(MAX_NAME_LEN - digest.len() - 1);
+    format!("{base}_{digest}")
+}
+
+/// `name`, or if it is too long, its head and a digest of it all.
+fn fit(mut name: String) -> String {
+    if name.len() > MAX_NAME_LEN {
+        let digest = hex::encode(&Sha256::digest(name.as_bytes())[..4]);
+        name.truncate(MAX_NAME_LEN - digest.len() - 1);
+        name.push('_');
+        name.push_str(&digest);
+    }
+    name
+}
+
+/// Six hex digits of a digest of `parts`.
+fn short_digest(parts: &[&str]) -> String {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update(part.as_bytes());
+        hasher.update([0]);
+    }
+    hex::encode(&hasher.finalize()[..3])
+}
+
+/// Appends a name: transliterated to ASCII and sanitised; with a short digest of `value` when
+/// transliteration was needed; the object's id (after `kind`) when nothing is left.
+fn push_name(name: &mut String, value: &str, kind: char, id: &str) {
+    let start = name.len();
+    push_sanitised(name, &deunicode::deunicode(value));
+    if name.len() == start {
+        name.push(kind);
+        push_sanitised(name, id);
+    } else if !value.is_ascii() {
+        name.push('_');
+        name.push_str(&short_digest(&[value]));
     }
 }
 
@@ -168,8 +215,57 @@ mod tests {
         );
         assert_eq!(
             t.render(parts("  Ünïcode--Project!! ", "a.b")),
-            "n_code_project__a_b"
+            format!(
+                "unicode_project_{}__a_b",
+                short_digest(&["  Ünïcode--Project!! "])
+            )
         );
+    }
+
+    #[test]
+    fn names_in_any_script_are_transliterated_and_told_apart() {
+        let t = ViewNameTemplate::default();
+        let sales = t.render(parts("営業", "Orders"));
+        let accounting = t.render(parts("経理", "Orders"));
+        assert!(
+            sales.starts_with("ying_ye_") && sales.ends_with("__orders"),
+            "{sales}"
+        );
+        assert!(accounting.starts_with("jing_li_"), "{accounting}");
+        let orders = t.render(parts("Sales", "注文"));
+        let customers = t.render(parts("Sales", "顧客"));
+        assert_ne!(orders, customers);
+        assert!(orders.starts_with("sales__zhu_wen_"), "{orders}");
+        let reports = t.render(parts("Отчёты", "Café"));
+        assert!(reports.starts_with("otch"), "{reports}");
+        assert!(reports.contains("__cafe_"), "{reports}");
+        // Names alike once transliterated still differ: the digest is of the name as written.
+        assert_ne!(
+            t.render(parts("Café", "x")),
+            t.render(parts("Cafe\u{301}", "x"))
+        );
+        // The same name renders the same name every time.
+        assert_eq!(sales, t.render(parts("営業", "Orders")));
+        // Nothing left: the id.
+        assert_eq!(t.render(parts("!!!", "???")), "p9__d16");
+        for name in [sales, accounting, orders, customers, reports] {
+            assert!(
+                name.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            );
+            assert!(name.len() <= MAX_NAME_LEN);
+        }
+    }
+
+    #[test]
+    fn an_alternate_name_is_distinct_stable_and_short_enough() {
+        let name = "sales__orders";
+        let first = alternate(name, "5", "7");
+        assert!(first.starts_with("sales__orders_"), "{first}");
+        assert_eq!(first, alternate(name, "5", "7"));
+        assert_ne!(first, alternate(name, "5", "8"));
+        let long = alternate(&"a".repeat(MAX_NAME_LEN), "5", "7");
+        assert_eq!(long.len(), MAX_NAME_LEN);
     }
 
     #[test]

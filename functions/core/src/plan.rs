@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::dialect::Dialect;
 use crate::hex;
+use crate::naming;
 use crate::notification::Id;
 use crate::view_sql::{ViewLocation, ViewSql};
 
@@ -94,12 +95,29 @@ pub struct DesiredView {
     pub create_or_replace: Option<String>,
     /// Digest of the create statement: an unchanged statement is an unchanged view.
     pub digest: String,
+    /// The view under its alternate name ([`naming::alternate`]), taken when another view of
+    /// ours holds this one's name; `None` when the SQL names its own view.
+    pub alternate: Option<Box<DesiredView>>,
 }
 
 impl DesiredView {
     /// `template_name` (unquoted) is used unless the SQL is a statement naming its own view.
     pub fn new(view: ViewKey, template_name: &str, sql: &ViewSql, location: &ViewLocation) -> Self {
-        let bare = sql.own_name().unwrap_or(template_name);
+        let alternate = sql.own_name().is_none().then(|| {
+            let name = naming::alternate(
+                template_name,
+                view.project_id.as_str(),
+                view.data_source_id.as_str(),
+            );
+            Box::new(Self::named(view.clone(), &name, sql, location))
+        });
+        Self {
+            alternate,
+            ..Self::named(view, sql.own_name().unwrap_or(template_name), sql, location)
+        }
+    }
+
+    fn named(view: ViewKey, bare: &str, sql: &ViewSql, location: &ViewLocation) -> Self {
         let create = sql.create_statement(location, bare, false);
         let create_or_replace = (location.dialect == Dialect::MySql)
             .then(|| sql.create_statement(location, bare, true));
@@ -110,6 +128,7 @@ impl DesiredView {
             create,
             create_or_replace,
             digest,
+            alternate: None,
         }
     }
 }
@@ -195,6 +214,28 @@ impl Target {
         match self {
             Self::Present(desired) => &desired.view,
             Self::Absent(view) => view,
+        }
+    }
+
+    /// The target as the view's ledger row knows it: a view that lives under its alternate name
+    /// (its name was taken when it was made) keeps it, so its name is the same at every apply.
+    pub fn as_known_by(&self, row: Option<&LedgerRow>) -> Option<Target> {
+        let (Self::Present(desired), Some(row)) = (self, row) else {
+            return None;
+        };
+        let alternate = desired.alternate.as_deref()?;
+        (row.state.is_owned() && row.view_name == alternate.name)
+            .then(|| Self::Present(alternate.clone()))
+    }
+
+    /// The target under its alternate name, if it has one.
+    pub fn alternate(&self) -> Option<Target> {
+        match self {
+            Self::Present(desired) => desired
+                .alternate
+                .as_deref()
+                .map(|alternate| Self::Present(alternate.clone())),
+            Self::Absent(_) => None,
         }
     }
 }

@@ -249,7 +249,10 @@ impl ViewStore {
         let conn = section.connection();
         let row = self.read_row(conn, view, row_lock).await?;
         self.step(view, Step::RowRead).await?;
-        let decision = plan::decide(row.as_ref(), target, observed_at);
+        let (target, decision) = self
+            .named_target(conn, row.as_ref(), target, observed_at)
+            .await?;
+        let target = &target;
         let superseded = |decision| {
             Ok(Applied {
                 decision,
@@ -288,7 +291,6 @@ impl ViewStore {
         if let (Decision::Create | Decision::Replace { .. }, Target::Present(desired)) =
             (&decision, target)
         {
-            self.check_name_is_free(conn, view, &desired.name).await?;
             if records_intent {
                 // The intent must never claim a view that someone else made (under the lock,
                 // none of ours is in flight).
@@ -358,6 +360,46 @@ impl ViewStore {
             decision,
             view_name,
         })
+    }
+
+    /// The target an apply works to, and its decision: the view as its row knows it, and under
+    /// its alternate name when another view of ours holds its name (two names that come out
+    /// alike), so that a collision is never a lasting failure.
+    async fn named_target(
+        &self,
+        conn: &mut AnyConnection,
+        row: Option<&LedgerRow>,
+        target: &Target,
+        observed_at: i64,
+    ) -> Result<(Target, Decision), ViewsError> {
+        let target = target.as_known_by(row).unwrap_or_else(|| target.clone());
+        let decision = plan::decide(row, &target, observed_at);
+        let Target::Present(desired) = &target else {
+            return Ok((target, decision));
+        };
+        if !decision.makes_view() {
+            return Ok((target, decision));
+        }
+        match self
+            .check_name_is_free(conn, target.view(), &desired.name)
+            .await
+        {
+            Ok(()) => Ok((target, decision)),
+            Err(conflict @ ViewsError::NameConflict { .. }) => {
+                let Some(alternate) = target.alternate() else {
+                    return Err(conflict);
+                };
+                let decision = plan::decide(row, &alternate, observed_at);
+                if let Target::Present(desired) = &alternate
+                    && decision.makes_view()
+                {
+                    self.check_name_is_free(conn, alternate.view(), &desired.name)
+                        .await?;
+                }
+                Ok((alternate, decision))
+            }
+            Err(other) => Err(other),
+        }
     }
 
     /// Runs one DDL statement of an apply.

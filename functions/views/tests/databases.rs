@@ -201,27 +201,67 @@ async fn views_outside_the_ledger_are_never_touched() {
 }
 
 #[tokio::test]
-async fn two_views_cannot_share_a_name() {
+async fn two_views_whose_names_come_out_alike_both_exist_under_stable_names() {
     for db in databases() {
+        let name = db.name;
+        let first = desired(&db, key("1", "2"), "same", "a");
+        let second = desired(&db, key("9", "9"), "same", "b");
         db.store
-            .apply(
-                &Target::Present(desired(&db, key("1", "2"), "same", "a")),
-                10,
-            )
+            .apply(&Target::Present(first.clone()), 10)
             .await
             .unwrap();
-        let err = db
+        let applied = db
             .store
-            .apply(
-                &Target::Present(desired(&db, key("9", "9"), "same", "b")),
-                20,
-            )
+            .apply(&Target::Present(second.clone()), 20)
             .await
-            .unwrap_err();
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let alternate = second.alternate.clone().unwrap();
+        assert_eq!(
+            (applied.decision, applied.view_name.as_str()),
+            (Decision::Create, alternate.name.as_str()),
+            "{name}"
+        );
+        assert_eq!(db.read(&first.name).await.as_deref(), Some("a"), "{name}");
+        assert_eq!(
+            db.read(&alternate.name).await.as_deref(),
+            Some("b"),
+            "{name}"
+        );
+        // Both keep their names at every apply, and a new policy replaces the right one.
+        for (view, version) in [(&first, "a"), (&second, "b")] {
+            let again = db
+                .store
+                .apply(&Target::Present(view.clone()), 30)
+                .await
+                .unwrap();
+            assert_eq!(again.decision, Decision::Unchanged, "{name}: {version}");
+        }
+        let second_v2 = desired(&db, key("9", "9"), "same", "b2");
+        let replaced = db
+            .store
+            .apply(&Target::Present(second_v2), 40)
+            .await
+            .unwrap();
+        assert_eq!(replaced.view_name, alternate.name, "{name}");
+        assert_eq!(
+            db.read(&alternate.name).await.as_deref(),
+            Some("b2"),
+            "{name}"
+        );
+        assert_eq!(db.database_views().await, db.ledger_views().await, "{name}");
+
+        // A statement that names its own view has no other name: there a conflict stays one.
+        let location = db.store.location();
+        let own = |view| {
+            let sql =
+                ViewSql::parse("CREATE VIEW fixed AS SELECT 'x' AS version", location).unwrap();
+            Target::Present(DesiredView::new(view, "ignored", &sql, location))
+        };
+        db.store.apply(&own(key("3", "3")), 50).await.unwrap();
+        let err = db.store.apply(&own(key("4", "4")), 60).await.unwrap_err();
         assert!(
             matches!(err, ViewsError::NameConflict { .. }),
-            "{}: {err}",
-            db.name
+            "{name}: {err}"
         );
         assert!(err.to_string().contains("VIEW_NAME_TEMPLATE"));
         db.finish().await;
