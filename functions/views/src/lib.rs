@@ -3,6 +3,7 @@
 //! applies the planner's decisions one view at a time (see [`store`] for the locking per database).
 #![forbid(unsafe_code)]
 
+mod catalog;
 pub mod config;
 mod ddl;
 pub mod dialect;

@@ -329,44 +329,17 @@ impl Pipeline {
         views
     }
 
-    /// Every view in the target schema, as the ledger refers to them, read from the database's
-    /// own catalog: what the ledger does not know is here too.
+    /// Every view in the target schema, from the database's own catalog: what the ledger does
+    /// not know is here too.
     pub async fn database_views(&self) -> BTreeSet<String> {
         let store = self.reconciler.store();
-        let schema = self.processor_setting("VIEW_SCHEMA").unwrap_or_default();
-        let sql = match self.database {
-            Database::Sqlite => "SELECT name FROM sqlite_master WHERE type = 'view'",
-            Database::Postgres(_) => {
-                "SELECT CAST(table_name AS TEXT) FROM information_schema.views WHERE table_schema = $1"
-            }
-            Database::MariaDb(_) => {
-                "SELECT CAST(TABLE_NAME AS CHAR) FROM information_schema.VIEWS WHERE TABLE_SCHEMA = ?"
-            }
-        };
-        let mut query = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql));
-        if !matches!(self.database, Database::Sqlite) {
-            query = query.bind(schema);
-        }
-        query
-            .fetch_all(store.pool())
-            .await
-            .expect("read the database's views")
-            .iter()
-            .map(|name| store.reference(name))
-            .collect()
+        store.views_in_catalog().await.expect("read the catalog")
     }
 
     /// The views the ledger says exist (present or pending), as it refers to them.
     pub async fn ledger_views(&self) -> BTreeSet<String> {
-        self.reconciler
-            .store()
-            .rows(&Scope::Everything)
-            .await
-            .expect("read the ledger")
-            .into_iter()
-            .filter(|r| r.state.is_owned())
-            .map(|r| r.view_name)
-            .collect()
+        let store = self.reconciler.store();
+        store.views_in_ledger().await.expect("read the ledger")
     }
 
     /// Another processor, configured as this pipeline's, that runs only when the test calls it.

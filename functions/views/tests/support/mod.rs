@@ -8,15 +8,14 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use sqlx::AssertSqlSafe;
 use view_sync_core::Id;
-use view_sync_core::plan::{DesiredView, Scope, ViewKey};
+use view_sync_core::plan::{DesiredView, ViewKey};
 use view_sync_core::view_sql::ViewSql;
 use views::steps::StepHook;
-use views::{Dialect, StoreConfig, ViewStore};
+use views::{StoreConfig, ViewStore};
 
 pub struct TestDb {
     pub store: ViewStore,
     pub name: &'static str,
-    schema: Option<String>,
     cleanup: Option<String>,
     _dir: Option<TempDir>,
 }
@@ -55,7 +54,6 @@ pub fn databases_in(schema: impl Fn() -> String) -> Vec<TestDb> {
     dbs.push(TestDb {
         store: ViewStore::connect_lazy(&config).unwrap(),
         name: "sqlite",
-        schema: None,
         cleanup: None,
         _dir: Some(TempDir(dir)),
     });
@@ -79,7 +77,6 @@ pub fn databases_in(schema: impl Fn() -> String) -> Vec<TestDb> {
             dbs.push(TestDb {
                 store,
                 name,
-                schema: Some(schema),
                 cleanup: Some(cleanup),
                 _dir: None,
             });
@@ -95,41 +92,14 @@ impl TestDb {
         self
     }
 
-    /// Every view in the store's schema, as the ledger refers to them, from the database's own
-    /// catalog.
+    /// Every view in the store's schema, from the database's own catalog.
     pub async fn database_views(&self) -> BTreeSet<String> {
-        let sql = match self.store.dialect() {
-            Dialect::Sqlite => "SELECT name FROM sqlite_master WHERE type = 'view'",
-            Dialect::Postgres => {
-                "SELECT CAST(table_name AS TEXT) FROM information_schema.views WHERE table_schema = $1"
-            }
-            Dialect::MySql => {
-                "SELECT CAST(TABLE_NAME AS CHAR) FROM information_schema.VIEWS WHERE TABLE_SCHEMA = ?"
-            }
-        };
-        let mut query = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql));
-        if let Some(schema) = &self.schema {
-            query = query.bind(schema.clone());
-        }
-        query
-            .fetch_all(self.store.pool())
-            .await
-            .unwrap()
-            .iter()
-            .map(|name| self.store.reference(name))
-            .collect()
+        self.store.views_in_catalog().await.unwrap()
     }
 
     /// The views the ledger says may exist (present or pending).
     pub async fn ledger_views(&self) -> BTreeSet<String> {
-        self.store
-            .rows(&Scope::Everything)
-            .await
-            .unwrap()
-            .into_iter()
-            .filter(|r| r.state.is_owned())
-            .map(|r| r.view_name)
-            .collect()
+        self.store.views_in_ledger().await.unwrap()
     }
 
     pub async fn finish(self) {
