@@ -9,7 +9,8 @@ use processor::{ReconcileError, Reconciler};
 use queue::{MessageSink, Outgoing, SendError};
 use view_sync_core::keys::ReconcileKey;
 use view_sync_core::plan::{RowState, Scope};
-use view_sync_core::{Id, QueueMessage};
+use view_sync_core::{Id, QueueMessage, QueuedBy};
+use views::{Cause, Origin};
 
 /// Projects to reconcile: equalized in Immuta now, or holding managed views in the ledger.
 pub async fn projects(
@@ -38,11 +39,17 @@ pub async fn run_here(
     projects: &BTreeSet<Id>,
     deadline: Instant,
 ) -> Vec<(ReconcileKey, ReconcileError)> {
-    let keys: Vec<ReconcileKey> = project_keys(projects).collect();
+    let cause = Cause {
+        origin: Origin::Resync,
+        ..Cause::default()
+    };
+    let keys: Vec<(ReconcileKey, Cause)> = project_keys(projects)
+        .map(|key| (key, cause.clone()))
+        .collect();
     let results = reconciler.reconcile(&keys, deadline).await;
     keys.into_iter()
         .zip(results)
-        .filter_map(|(key, result)| result.err().map(|e| (key, e)))
+        .filter_map(|((key, _), result)| result.err().map(|e| (key, e)))
         .collect()
 }
 
@@ -51,7 +58,7 @@ pub async fn run_here(
 pub async fn enqueue(sink: &impl MessageSink, projects: &BTreeSet<Id>) -> Result<usize, SendError> {
     let queued_at_ms = queue::now_ms();
     for key in project_keys(projects) {
-        let body = QueueMessage::encode_key(&key, queued_at_ms);
+        let body = QueueMessage::encode_key(&key, queued_at_ms, QueuedBy::Resync);
         sink.send(&Outgoing::key(&key, body)).await?;
     }
     Ok(projects.len())

@@ -63,6 +63,41 @@ impl Dialect {
             None => self.quote(name),
         }
     }
+
+    /// The parts of a reference that [`Dialect::qualified`] printed: `(schema, name)`; `None`
+    /// for anything else.
+    pub fn unqualified(self, reference: &str) -> Option<(Option<String>, String)> {
+        let quote = match self {
+            Self::MySql => '`',
+            Self::Sqlite | Self::Postgres => '"',
+        };
+        let mut parts = Vec::new();
+        let mut chars = reference.chars().peekable();
+        loop {
+            if chars.next()? != quote {
+                return None;
+            }
+            let mut part = String::new();
+            loop {
+                match chars.next()? {
+                    c if c == quote && chars.peek() == Some(&quote) => {
+                        chars.next();
+                        part.push(quote);
+                    }
+                    c if c == quote => break,
+                    c => part.push(c),
+                }
+            }
+            parts.push(part);
+            match chars.next() {
+                None => break,
+                Some('.') if parts.len() == 1 => {}
+                Some(_) => return None,
+            }
+        }
+        let name = parts.pop()?;
+        Some((parts.pop(), name))
+    }
 }
 
 #[cfg(test)]
@@ -78,6 +113,23 @@ mod tests {
             "\"main\".\"v\""
         );
         assert_eq!(Dialect::MySql.qualified(None, "v"), "`v`");
+    }
+
+    #[test]
+    fn a_qualified_reference_reads_back_into_its_parts() {
+        for dialect in [Dialect::Sqlite, Dialect::Postgres, Dialect::MySql] {
+            for (schema, name) in [(None, "v"), (Some("s.x"), "a\"b`c"), (Some(""), "")] {
+                let reference = dialect.qualified(schema, name);
+                assert_eq!(
+                    dialect.unqualified(&reference),
+                    Some((schema.map(str::to_owned), name.to_owned())),
+                    "{reference}"
+                );
+            }
+        }
+        for not_ours in ["v", "\"v", "\"a\".\"b\".\"c\"", "\"a\"x", "\"a\"."] {
+            assert_eq!(Dialect::Postgres.unqualified(not_ours), None, "{not_ours}");
+        }
     }
 
     #[test]

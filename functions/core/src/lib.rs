@@ -25,12 +25,13 @@ pub mod plan;
 pub mod reads;
 pub mod settings;
 pub mod signature;
+pub mod sql_diff;
 pub mod view_sql;
 pub mod want;
 
 pub use catalog::{Family, ModelType, NotificationType};
 pub use forward::ForwardFilter;
-pub use message::{Asks, QueueMessage};
+pub use message::{Asks, QueueMessage, QueuedBy};
 pub use notification::{BodyShape, Hints, Id, JsonText, Notification, ParseError, ParsedBody};
 pub use signature::{
     AcceptedAlgorithms, Algorithm, Secret, SignatureHeaders, UnverifiedBody, VerifiedBody,

@@ -52,6 +52,9 @@ pub struct QueueMessage<'a> {
     /// Since version 2: a reconcile key, in place of a notification.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<ReconcileKey>,
+    /// Since version 2, beside a key: who queued it (absent: an operator's re-sync).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queued_by: Option<QueuedBy>,
     /// Why the payload is missing, when it is: the processor re-reads Immuta and does not need it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload_omitted: Option<PayloadOmitted>,
@@ -68,6 +71,25 @@ pub enum PayloadOmitted {
     CharactersRefusedBySqs,
     /// The payload was not available (e.g. a re-sync or a replay built the message).
     NotAvailable,
+}
+
+/// Who queued a reconcile key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum QueuedBy {
+    /// `view-sync resync --queue-url`.
+    Resync,
+    /// The scheduled re-sync of the stack.
+    Schedule,
+}
+
+impl QueuedBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Resync => "resync",
+            Self::Schedule => "schedule",
+        }
+    }
 }
 
 /// What a message asks the processor to reconcile.
@@ -103,6 +125,7 @@ impl<'a> QueueMessage<'a> {
                 received_at_ms,
                 notification: Some(Cow::Borrowed(notification)),
                 key: None,
+                queued_by: None,
                 payload_omitted,
                 payload: None,
             }
@@ -128,12 +151,13 @@ impl<'a> QueueMessage<'a> {
     }
 
     /// Encodes a message that asks for `key` (a re-sync), queued at `queued_at_ms`.
-    pub fn encode_key(key: &ReconcileKey, queued_at_ms: u64) -> String {
+    pub fn encode_key(key: &ReconcileKey, queued_at_ms: u64, queued_by: QueuedBy) -> String {
         QueueMessage {
             version: KEY_VERSION,
             received_at_ms: queued_at_ms,
             notification: None,
             key: Some(key.clone()),
+            queued_by: Some(queued_by),
             payload_omitted: None,
             payload: None,
         }
@@ -284,16 +308,20 @@ mod tests {
         let key = ReconcileKey::Project {
             project_id: Id::new("10").unwrap(),
         };
-        let encoded = QueueMessage::encode_key(&key, 7);
+        let encoded = QueueMessage::encode_key(&key, 7, QueuedBy::Schedule);
         assert_eq!(
             encoded,
-            r#"{"version":2,"receivedAtMs":7,"key":{"kind":"project","projectId":"10"}}"#
+            r#"{"version":2,"receivedAtMs":7,"key":{"kind":"project","projectId":"10"},"queuedBy":"schedule"}"#
         );
         let decoded = QueueMessage::decode(&encoded).unwrap();
         assert_eq!(
-            (decoded.asks(), decoded.received_at_ms),
-            (Asks::Key(&key), 7)
+            (decoded.asks(), decoded.received_at_ms, decoded.queued_by),
+            (Asks::Key(&key), 7, Some(QueuedBy::Schedule))
         );
+        // A key queued before `queuedBy` existed: an operator's re-sync.
+        let unattributed =
+            r#"{"version":2,"receivedAtMs":7,"key":{"kind":"project","projectId":"10"}}"#;
+        assert_eq!(QueueMessage::decode(unattributed).unwrap().queued_by, None);
         // A message written before keys existed still decodes.
         let old = r#"{"version":1,"receivedAtMs":1,"notification":{"notificationType":"projectUpdated","shape":"flat","modelType":"project","modelId":"10","projectId":"10"}}"#;
         assert!(matches!(

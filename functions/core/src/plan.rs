@@ -66,6 +66,9 @@ pub struct LedgerRow {
     pub state: RowState,
     /// Microseconds since the Unix epoch.
     pub observed_at: i64,
+    /// Digest of the view as the database's catalog showed it right after it was applied (see
+    /// [`drift`]); empty when not recorded (a tombstone, or a row of an earlier version).
+    pub catalog_digest: String,
 }
 
 impl LedgerRow {
@@ -73,9 +76,56 @@ impl LedgerRow {
     pub fn dropped(&self) -> Self {
         Self {
             sql_digest: String::new(),
+            catalog_digest: String::new(),
             state: RowState::Dropped,
             ..self.clone()
         }
+    }
+}
+
+/// How a managed view differs from what was applied to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Drift {
+    /// Its definition (or owner, or options) in the catalog is not the one applied: edited by hand.
+    Edited,
+    /// The catalog has no view under its name: dropped by hand.
+    Missing,
+    /// Applied before the ledger recorded catalog digests, so nothing can vouch for it.
+    Unverified,
+}
+
+impl Drift {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Edited => "edited",
+            Self::Missing => "missing",
+            Self::Unverified => "unverified",
+        }
+    }
+}
+
+/// Whether the view of `row` drifted, given the digest of its definition in the catalog now
+/// (`None`: no view of that name). Each database normalises a view's text its own way, so the
+/// catalog's text is compared with the catalog's text as it was right after the apply, never
+/// with the statement we ran. A row that is not `present` has nothing to vouch for.
+pub fn drift(row: &LedgerRow, catalog_digest: Option<&str>) -> Option<Drift> {
+    if row.state != RowState::Present {
+        return None;
+    }
+    match catalog_digest {
+        None => Some(Drift::Missing),
+        Some(_) if row.catalog_digest.is_empty() => Some(Drift::Unverified),
+        Some(now) if now != row.catalog_digest => Some(Drift::Edited),
+        Some(_) => None,
+    }
+}
+
+/// A decision that leaves the view as it is becomes a restore when the view drifted: a view
+/// that Immuta wants as it was applied, but that is no longer so in the database.
+pub fn repair(decision: Decision, drift: Option<Drift>) -> Decision {
+    match (decision, drift) {
+        (Decision::Unchanged, Some(drift)) => Decision::Restore { drift },
+        (decision, _) => decision,
     }
 }
 
@@ -335,6 +385,10 @@ pub enum Decision {
     },
     /// Same name and SQL: no DDL; the row's `observed_at` still advances.
     Unchanged,
+    /// Same name and SQL as applied, but the database's view drifted ([`repair`]): apply it again.
+    Restore {
+        drift: Drift,
+    },
     /// Absent and already known absent (or never known): record a tombstone, no DDL.
     RecordAbsent,
     /// A newer decision was already applied; nothing is done.
@@ -352,7 +406,28 @@ impl Decision {
     /// scope covering the view supersedes. (A drop needs no such check: the view's own row
     /// orders it, and marks are never a reason to drop.)
     pub fn makes_view(&self) -> bool {
-        matches!(self, Self::Create | Self::Replace { .. })
+        matches!(
+            self,
+            Self::Create | Self::Replace { .. } | Self::Restore { .. }
+        )
+    }
+
+    /// Whether the decision changes the database (runs DDL).
+    pub fn changes_view(&self) -> bool {
+        self.makes_view() || matches!(self, Self::Drop { .. })
+    }
+
+    /// How the audit trail, the logs and the metrics name it.
+    pub fn action(&self) -> &'static str {
+        match self {
+            Self::Create => "created",
+            Self::Replace { .. } => "replaced",
+            Self::Restore { .. } => "restored",
+            Self::Drop { .. } => "dropped",
+            Self::Unchanged => "unchanged",
+            Self::RecordAbsent => "absent",
+            Self::Superseded { .. } => "superseded",
+        }
     }
 }
 
@@ -432,6 +507,7 @@ mod tests {
             sql_digest: view.digest.clone(),
             state,
             observed_at,
+            catalog_digest: "c1".into(),
         }
     }
 
@@ -491,6 +567,45 @@ mod tests {
             }
         );
         assert_eq!(RowState::parse("pending"), Some(RowState::Pending));
+    }
+
+    #[test]
+    fn drift_is_the_catalog_against_the_catalog_as_applied() {
+        let v = desired("1", "2", "SELECT 1");
+        let present = row(&v, RowState::Present, 5);
+        assert_eq!(drift(&present, Some("c1")), None);
+        assert_eq!(drift(&present, Some("c2")), Some(Drift::Edited));
+        assert_eq!(drift(&present, None), Some(Drift::Missing));
+        let earlier_version = LedgerRow {
+            catalog_digest: String::new(),
+            ..present.clone()
+        };
+        assert_eq!(drift(&earlier_version, Some("c1")), Some(Drift::Unverified));
+        // Nothing to vouch for: a tombstone's view is not ours; a pending one is replaced anyway.
+        assert_eq!(drift(&row(&v, RowState::Dropped, 5), None), None);
+        assert_eq!(drift(&row(&v, RowState::Pending, 5), None), None);
+
+        let restore = repair(Decision::Unchanged, Some(Drift::Missing));
+        assert_eq!(
+            restore,
+            Decision::Restore {
+                drift: Drift::Missing
+            }
+        );
+        assert!(restore.makes_view() && restore.changes_view());
+        assert_eq!(restore.action(), "restored");
+        // Only a view left as it is becomes a restore: the rest already apply the view anew.
+        assert_eq!(
+            repair(Decision::Create, Some(Drift::Edited)),
+            Decision::Create
+        );
+        assert_eq!(repair(Decision::Unchanged, None), Decision::Unchanged);
+        assert!(!Decision::Unchanged.changes_view() && !Decision::RecordAbsent.changes_view());
+        // A newer mark supersedes a restore as it does a create.
+        assert!(matches!(
+            check_scope_marks(restore, Some(20), 10),
+            Decision::Superseded { .. }
+        ));
     }
 
     #[test]

@@ -258,6 +258,15 @@ fn validate(text: &str, location: &ViewLocation) -> Result<ViewSql, ViewSqlError
     Ok(ViewSql { definition })
 }
 
+/// `statement` printed one clause per line, for a person to read (as written, if it does not
+/// parse as one statement in `dialect`). Never what runs: that is [`ViewSql::create_statement`].
+pub fn pretty(statement: &str, dialect: Dialect) -> String {
+    match read(statement, dialect).as_deref() {
+        Ok([one]) => format!("{one:#}"),
+        _ => statement.to_owned(),
+    }
+}
+
 fn parser_dialect(dialect: Dialect) -> &'static dyn sqlparser::dialect::Dialect {
     match dialect {
         Dialect::Postgres => &PostgreSqlDialect {},

@@ -3,13 +3,14 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::LambdaEvent;
 use thiserror::Error;
 use tracing::{error, info, warn};
 use view_sync_core::keys::{self, ReconcileKey};
 use view_sync_core::reads::DisabledHint;
-use view_sync_core::{Asks, Id, QueueMessage, want};
+use view_sync_core::{Asks, Id, QueueMessage, QueuedBy, want};
+use views::{Cause, Origin};
 
 use crate::reconcile::Reconciler;
 
@@ -33,6 +34,8 @@ pub async fn handle(
     let mut failed: BTreeSet<usize> = BTreeSet::new();
     let mut keyed: Vec<(ReconcileKey, usize)> = Vec::new();
     let mut hints: Vec<(usize, (Id, DisabledHint))> = Vec::new();
+    // What each record contributes to the cause of its key's changes (see `views::audit`).
+    let mut asked: Vec<Option<Asked>> = vec![None; records.len()];
     for (index, record) in records.iter().enumerate() {
         let id = record.message_id.as_deref().unwrap_or("<no messageId>");
         let message = match QueueMessage::decode(record.body.as_deref().unwrap_or_default()) {
@@ -45,11 +48,15 @@ pub async fn handle(
         };
         let notification = match message.asks() {
             Asks::Key(key) => {
+                asked[index] = Some(Asked::Key(message.queued_by.unwrap_or(QueuedBy::Resync)));
                 keyed.push((key.clone(), index));
                 continue;
             }
             Asks::Notification(notification) => notification,
         };
+        asked[index] = Some(Asked::Notification(
+            notification.notification_type.to_string(),
+        ));
         if let Some(hint) = want::disabled_hint(notification, message.received_at_ms) {
             hints.push((index, hint));
         }
@@ -73,7 +80,14 @@ pub async fn handle(
         }
     }
     let merged = keys::merge(keyed);
-    let keys: Vec<ReconcileKey> = merged.keys().cloned().collect();
+    let request_id = Some(event.context.request_id.clone()).filter(|id| !id.is_empty());
+    let keys: Vec<(ReconcileKey, Cause)> = merged
+        .iter()
+        .map(|(key, contributors)| {
+            let cause = cause_of(&records, &asked, contributors, request_id.clone());
+            (key.clone(), cause)
+        })
+        .collect();
     info!(
         records = records.len(),
         keys = keys.len(),
@@ -123,6 +137,47 @@ pub async fn handle(
     );
     info!(records = records.len(), failed = failures, "batch done");
     Ok(response)
+}
+
+/// What a record asked for, as its key's cause records it.
+#[derive(Debug, Clone)]
+enum Asked {
+    Notification(String),
+    Key(QueuedBy),
+}
+
+/// The cause of a key's changes: the records that asked for it.
+fn cause_of(
+    records: &[SqsMessage],
+    asked: &[Option<Asked>],
+    contributors: &[usize],
+    request_id: Option<String>,
+) -> Cause {
+    let mut cause = Cause {
+        origin: Origin::Resync,
+        request_id,
+        ..Cause::default()
+    };
+    let mut scheduled = false;
+    for &index in contributors {
+        if let Some(id) = records[index].message_id.as_deref() {
+            cause.message_ids.push(id.to_owned());
+        }
+        match &asked[index] {
+            Some(Asked::Notification(notification_type)) => {
+                cause.origin = Origin::Webhook;
+                if !cause.notification_types.contains(notification_type) {
+                    cause.notification_types.push(notification_type.clone());
+                }
+            }
+            Some(Asked::Key(QueuedBy::Schedule)) => scheduled = true,
+            Some(Asked::Key(QueuedBy::Resync)) | None => {}
+        }
+    }
+    if scheduled && cause.origin != Origin::Webhook {
+        cause.origin = Origin::Schedule;
+    }
+    cause
 }
 
 fn deadline_of(deadline_ms: u64, margin: Duration) -> Instant {

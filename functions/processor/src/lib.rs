@@ -8,4 +8,4 @@ pub mod reconcile;
 mod resolve;
 
 pub use config::{ProcessorConfig, SECRET_VARIABLES};
-pub use reconcile::{ReconcileError, Reconciler, ViewOutcome};
+pub use reconcile::{PlannedChange, Preview, ReconcileError, Reconciler, ViewOutcome};

@@ -14,10 +14,12 @@ use thiserror::Error;
 use tracing::{info, warn};
 use view_sync_core::Id;
 use view_sync_core::keys::ReconcileKey;
-use view_sync_core::plan::{self, Decision, DesiredView, KeyDecision, Scope, Target, ViewKey};
+use view_sync_core::plan::{
+    self, Decision, DesiredView, KeyDecision, LedgerRow, Scope, Target, ViewKey,
+};
 use view_sync_core::reads::DisabledHint;
 use view_sync_core::view_sql::{ViewSql, ViewSqlError};
-use views::{ViewStore, ViewsError, now_micros};
+use views::{Cause, ViewStore, ViewsError, now_micros};
 
 use crate::config::ProcessorConfig;
 use crate::resolve::Resolution;
@@ -52,14 +54,7 @@ pub struct ViewOutcome {
 
 impl ViewOutcome {
     pub fn label(&self) -> &'static str {
-        match self.decision {
-            Decision::Create => "created",
-            Decision::Replace { .. } => "replaced",
-            Decision::Drop { .. } => "dropped",
-            Decision::Unchanged => "unchanged",
-            Decision::RecordAbsent => "absent",
-            Decision::Superseded { .. } => "superseded",
-        }
+        self.decision.action()
     }
 }
 
@@ -71,6 +66,33 @@ struct KeyTargets {
 }
 
 pub type KeyResult = Result<Vec<ViewOutcome>, ReconcileError>;
+
+/// What one batch read of Immuta found.
+struct BatchRead {
+    observed_at: i64,
+    resolutions: Vec<Result<Resolution, ReconcileError>>,
+    sql: BTreeMap<ViewKey, Result<DesiredView, ReconcileError>>,
+}
+
+/// A change a reconcile would make (see [`Reconciler::preview`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedChange {
+    pub view: ViewKey,
+    pub view_name: String,
+    /// Create, replace, restore or drop.
+    pub decision: Decision,
+    /// The statement last applied, for a replace or a restore (if the ledger kept it).
+    pub old_sql: Option<String>,
+    /// The statement that would run, unless the view is dropped.
+    pub new_sql: Option<String>,
+}
+
+/// What [`Reconciler::preview`] found.
+#[derive(Debug, Default)]
+pub struct Preview {
+    pub changes: Vec<PlannedChange>,
+    pub failures: Vec<(ReconcileKey, ReconcileError)>,
+}
 
 /// How long a view's first attempt may wait for its locks (a reader holding the view, another
 /// processor on it), so that one blocked view leaves time for the rest of the batch.
@@ -112,21 +134,152 @@ impl Reconciler {
         Ok(retry_while_transient(deadline, || self.store.record_disabled_hints(hints)).await?)
     }
 
-    /// Reconciles every key, finishing before `deadline`. Each key gets its own result, so that
-    /// only the notifications behind a failed key are retried.
-    pub async fn reconcile(&self, keys: &[ReconcileKey], deadline: Instant) -> Vec<KeyResult> {
+    /// Reconciles every key for its cause, finishing before `deadline`. Each key gets its own
+    /// result, so that only the notifications behind a failed key are retried.
+    pub async fn reconcile(
+        &self,
+        keys: &[(ReconcileKey, Cause)],
+        deadline: Instant,
+    ) -> Vec<KeyResult> {
+        let only_keys: Vec<ReconcileKey> = keys.iter().map(|(key, _)| key.clone()).collect();
+        let read = match self.read(&only_keys, deadline).await {
+            Ok(read) => read,
+            Err(error) => return keys.iter().map(|_| Err(error.clone())).collect(),
+        };
+        let observed_at = read.observed_at;
+        // Every scope read is marked decided before any key reads the ledger's rows (see
+        // DESIGN.md, "the newer read must win"), in one statement for the batch.
+        let scopes: Vec<Scope> = read
+            .resolutions
+            .iter()
+            .filter_map(|r| r.as_ref().ok()?.scope.clone())
+            .collect();
+        let marked =
+            retry_while_transient(deadline, || self.store.mark_decided(&scopes, observed_at)).await;
+        let (mut results, work) = self.settled(read, marked.err(), deadline).await;
+        // A view blocked by a lock must not use up the time of the views after it: each gets
+        // one attempt with a bounded wait first, then what failed transiently is retried while
+        // time remains.
+        let mut retry_later = Vec::new();
+        for (index, target) in work {
+            let first = Instant::now() + FIRST_ATTEMPT_LOCK_WAIT;
+            let cause = &keys[index].1;
+            match self
+                .store
+                .apply_until(&target, observed_at, first.min(deadline), cause)
+                .await
+            {
+                Err(error) if error.is_retryable() => retry_later.push((index, target)),
+                applied => record(&only_keys, &mut results, index, &target, applied),
+            }
+        }
+        for (index, target) in retry_later {
+            let cause = &keys[index].1;
+            let applied = retry_while_transient(deadline, || {
+                self.store
+                    .apply_until(&target, observed_at, deadline, cause)
+            })
+            .await;
+            record(&only_keys, &mut results, index, &target, applied);
+        }
+        results
+    }
+
+    /// What reconciling `keys` would do now, applying nothing (no marks, no views, no ledger
+    /// rows): each view that would be created, replaced, restored from drift or dropped, and
+    /// the keys whose reads failed.
+    pub async fn preview(&self, keys: &[ReconcileKey], deadline: Instant) -> Preview {
+        let mut preview = Preview::default();
+        let read = match self.read(keys, deadline).await {
+            Ok(read) => read,
+            Err(error) => {
+                preview.failures = keys.iter().map(|k| (k.clone(), error.clone())).collect();
+                return preview;
+            }
+        };
+        let (results, work) = self.settled(read, None, deadline).await;
+        let found = async {
+            let rows =
+                retry_while_transient(deadline, || self.store.rows(&Scope::Everything)).await?;
+            let catalog = retry_while_transient(deadline, || self.store.catalog_digests()).await?;
+            Ok::<_, ViewsError>((rows, catalog))
+        };
+        let (rows, catalog) = match found.await {
+            Ok(found) => found,
+            Err(error) => {
+                preview.failures = keys
+                    .iter()
+                    .map(|k| (k.clone(), error.clone().into()))
+                    .collect();
+                return preview;
+            }
+        };
+        let rows: BTreeMap<ViewKey, LedgerRow> = rows
+            .into_iter()
+            .map(|row| (row.view.clone(), row))
+            .collect();
+        for (key, result) in keys.iter().zip(results) {
+            if let Err(error) = result {
+                preview.failures.push((key.clone(), error));
+            }
+        }
+        let mut seen = BTreeSet::new();
+        for (_, target) in work {
+            if !seen.insert(target.view().clone()) {
+                continue;
+            }
+            let row = rows.get(target.view());
+            let target = target.as_known_by(row).unwrap_or(target);
+            let decision = plan::decide(row, &target, i64::MAX);
+            let decision = match (decision, row) {
+                (Decision::Unchanged, Some(row)) => plan::repair(
+                    Decision::Unchanged,
+                    plan::drift(row, catalog.get(&row.view_name).map(String::as_str)),
+                ),
+                (decision, _) => decision,
+            };
+            if !decision.changes_view() {
+                continue;
+            }
+            let old_sql = match (&decision, row) {
+                (Decision::Replace { .. } | Decision::Restore { .. }, Some(row)) => {
+                    self.store.applied_sql(&row.view).await.ok().flatten()
+                }
+                _ => None,
+            };
+            let (view_name, new_sql) = match (&decision, &target) {
+                (Decision::Drop { name }, _) => (name.clone(), None),
+                (_, Target::Present(desired)) => {
+                    (desired.name.clone(), Some(desired.create.clone()))
+                }
+                (_, Target::Absent(_)) => continue,
+            };
+            preview.changes.push(PlannedChange {
+                view: target.view().clone(),
+                view_name,
+                decision,
+                old_sql,
+                new_sql,
+            });
+        }
+        preview
+    }
+
+    /// The batch's reads of Immuta, all as of one `observed_at`.
+    async fn read(
+        &self,
+        keys: &[ReconcileKey],
+        deadline: Instant,
+    ) -> Result<BatchRead, ReconcileError> {
         // Noted before the first read: see "the newer read must win" in DESIGN.md. The disabled
         // hints are read after it, so a hint kept by a newer reconcile is never missed by a
         // reconcile that counts as newer.
         let observed_at = now_micros();
-        let hints = match retry_while_transient(deadline, || self.store.disabled_hints()).await {
-            Ok(hints) => hints,
-            Err(error) => {
-                warn!(error = %error, "could not read the disabled hints; every key of the batch fails");
-                let error = ReconcileError::from(error);
-                return keys.iter().map(|_| Err(error.clone())).collect();
-            }
-        };
+        let hints = retry_while_transient(deadline, || self.store.disabled_hints())
+            .await
+            .inspect_err(|error| {
+                warn!(error = %error, "could not read the disabled hints; every key of the batch fails")
+            })?;
         let resolutions =
             join_all(keys.iter().map(|key| self.resolve(key, &hints, deadline))).await;
         let wanted: BTreeMap<ViewKey, String> = resolutions
@@ -140,29 +293,34 @@ impl Reconciler {
                 .map(|(view, name)| self.desired(view, name, deadline)),
         )
         .await;
-        let sql: BTreeMap<ViewKey, Result<DesiredView, ReconcileError>> =
-            wanted.into_keys().zip(fetched).collect();
+        let sql = wanted.into_keys().zip(fetched).collect();
+        Ok(BatchRead {
+            observed_at,
+            resolutions,
+            sql,
+        })
+    }
 
-        // Every scope read is marked decided before any key reads the ledger's rows (see
-        // DESIGN.md, "the newer read must win"), in one statement for the batch.
-        let scopes: Vec<Scope> = resolutions
-            .iter()
-            .filter_map(|r| r.as_ref().ok()?.scope.clone())
-            .collect();
-        let marked =
-            retry_while_transient(deadline, || self.store.mark_decided(&scopes, observed_at)).await;
-
-        let mut results: Vec<KeyResult> = Vec::with_capacity(keys.len());
+    /// Each key's result so far and the targets of the batch, settled (see [`plan::settle`]),
+    /// with the index of the key each belongs to. A key whose scope could not be marked
+    /// (`unmarked`) fails with that error.
+    async fn settled(
+        &self,
+        read: BatchRead,
+        unmarked: Option<ViewsError>,
+        deadline: Instant,
+    ) -> (Vec<KeyResult>, Vec<(usize, Target)>) {
+        let mut results: Vec<KeyResult> = Vec::with_capacity(read.resolutions.len());
         // (index of the key, what it decided)
         let mut decided: Vec<(usize, KeyDecision)> = Vec::new();
-        for (key, resolution) in resolutions.into_iter().enumerate() {
-            let resolution = match (resolution, &marked) {
-                (Ok(resolution), Err(error)) if resolution.scope.is_some() => {
+        for (key, resolution) in read.resolutions.into_iter().enumerate() {
+            let resolution = match (resolution, &unmarked) {
+                (Ok(resolution), Some(error)) if resolution.scope.is_some() => {
                     Err(error.clone().into())
                 }
                 (resolution, _) => resolution,
             };
-            match self.targets_of(resolution, &sql, deadline).await {
+            match self.targets_of(resolution, &read.sql, deadline).await {
                 Ok(KeyTargets {
                     decided: key_decided,
                     failure,
@@ -183,30 +341,9 @@ impl Reconciler {
                     .targets
                     .into_iter()
                     .map(move |target| (index, target))
-            });
-        // A view blocked by a lock must not use up the time of the views after it: each gets
-        // one attempt with a bounded wait first, then what failed transiently is retried while
-        // time remains.
-        let mut retry_later = Vec::new();
-        for (index, target) in work {
-            let first = Instant::now() + FIRST_ATTEMPT_LOCK_WAIT;
-            match self
-                .store
-                .apply_until(&target, observed_at, first.min(deadline))
-                .await
-            {
-                Err(error) if error.is_retryable() => retry_later.push((index, target)),
-                applied => record(keys, &mut results, index, &target, applied),
-            }
-        }
-        for (index, target) in retry_later {
-            let applied = retry_while_transient(deadline, || {
-                self.store.apply_until(&target, observed_at, deadline)
             })
-            .await;
-            record(keys, &mut results, index, &target, applied);
-        }
-        results
+            .collect();
+        (results, work)
     }
 
     /// What a resolved key decides, with the first failure among its wanted views' SQL (those

@@ -1,9 +1,18 @@
 //! What the database's own catalog says, beside what the ledger says: the views in the store's
-//! schema, so that a check (and a test) can hold the two side by side.
+//! schema, and each view's definition as the database keeps it, which drift is found by.
+//!
+//! A view's *catalog digest* is the SHA-256 of what the catalog holds for it: the definition as
+//! the database normalised it, and what else decides what the view shows — PostgreSQL's owner and
+//! options (`security_barrier`, `security_invoker`), MariaDB's definer, security type and check
+//! option. It is recorded right after each apply and compared with the catalog's later; the
+//! statement we ran is never compared with the catalog's text, which each database rewrites.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use sqlx::AssertSqlSafe;
+use sha2::{Digest, Sha256};
+use sqlx::any::AnyExecutor;
+use sqlx::{AnyConnection, AssertSqlSafe, Row};
+use view_sync_core::hex;
 use view_sync_core::plan::Scope;
 
 use crate::dialect::Dialect;
@@ -33,6 +42,81 @@ impl ViewStore {
             .await
             .map_err(|e| ViewsError::from_sqlx(e, "read the catalog for", "the views"))?;
         Ok(names.iter().map(|name| self.reference(name)).collect())
+    }
+
+    /// The catalog digest of the view that `reference` names (as the ledger names it), `None`
+    /// when the catalog has no view of that name.
+    pub(crate) async fn catalog_digest(
+        &self,
+        conn: &mut AnyConnection,
+        reference: &str,
+    ) -> Result<Option<String>, ViewsError> {
+        let Some((schema, name)) = self.dialect().unqualified(reference) else {
+            return Ok(None);
+        };
+        let mut found = self.definitions(&mut *conn, schema, Some(name)).await?;
+        Ok(found.pop_first().map(|(_, digest)| digest))
+    }
+
+    /// The catalog digest of every view in the store's schema, by the reference the ledger uses.
+    pub async fn catalog_digests(&self) -> Result<BTreeMap<String, String>, ViewsError> {
+        self.definitions(&self.pool, self.location().schema.clone(), None)
+            .await
+    }
+
+    /// The views of `schema` (the connection's own when `None`), or only the one called `name`,
+    /// with their catalog digests.
+    async fn definitions<'c>(
+        &self,
+        executor: impl AnyExecutor<'c>,
+        schema: Option<String>,
+        name: Option<String>,
+    ) -> Result<BTreeMap<String, String>, ViewsError> {
+        let sql = match self.dialect() {
+            Dialect::Sqlite => format!(
+                "SELECT name, sql AS definition FROM {}sqlite_master \
+                 WHERE type = 'view' AND (?1 IS NULL OR name = ?1)",
+                schema
+                    .as_deref()
+                    .map(|s| format!("{}.", self.dialect().quote(s)))
+                    .unwrap_or_default()
+            ),
+            Dialect::Postgres => "SELECT CAST(c.relname AS TEXT) AS name, \
+                 pg_get_viewdef(c.oid) || '|' || pg_get_userbyid(c.relowner) || '|' || \
+                 COALESCE(array_to_string(c.reloptions, ','), '') AS definition \
+                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE c.relkind = 'v' AND n.nspname = COALESCE($1, current_schema()) \
+                 AND ($2::text IS NULL OR c.relname = $2::text)"
+                .to_owned(),
+            Dialect::MySql => "SELECT CAST(TABLE_NAME AS CHAR) AS name, \
+                 CAST(CONCAT_WS('|', VIEW_DEFINITION, DEFINER, SECURITY_TYPE, CHECK_OPTION) AS CHAR) AS definition \
+                 FROM information_schema.VIEWS WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) \
+                 AND (? IS NULL OR TABLE_NAME = ?)"
+                .to_owned(),
+        };
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        query = match self.dialect() {
+            Dialect::Sqlite => query.bind(name),
+            Dialect::Postgres => query.bind(schema.clone()).bind(name),
+            Dialect::MySql => query.bind(schema.clone()).bind(name.clone()).bind(name),
+        };
+        let rows = query
+            .fetch_all(executor)
+            .await
+            .map_err(|e| ViewsError::from_sqlx(e, "read the catalog for", "the views"))?;
+        let mut found = BTreeMap::new();
+        for row in rows {
+            let name: String = row
+                .try_get("name")
+                .map_err(|e| ViewsError::from_sqlx(e, "read the catalog for", "the views"))?;
+            let definition: Option<String> = row
+                .try_get("definition")
+                .map_err(|e| ViewsError::from_sqlx(e, "read the catalog for", &name))?;
+            let digest = hex::encode(&Sha256::digest(definition.unwrap_or_default().as_bytes()));
+            // Every view of ours is in the store's schema, which `reference` qualifies with.
+            found.insert(self.reference(&name), digest);
+        }
+        Ok(found)
     }
 
     /// The views the ledger says may exist (present or pending), as it refers to them.

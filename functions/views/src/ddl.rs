@@ -3,7 +3,7 @@
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 use sqlx::{Any, AssertSqlSafe};
-use view_sync_core::plan::{Decision, Target};
+use view_sync_core::plan::{Decision, Drift, Target};
 
 /// The statements that carry out `decision`. A view is only ever dropped or replaced when
 /// the ledger says it is ours; a view under a name new to it is made with a plain `CREATE
@@ -19,10 +19,18 @@ pub(crate) fn statements(decision: &Decision, target: &Target) -> Vec<String> {
             },
             Target::Present(desired),
         ) => vec![drop(previous), desired.create.clone()],
+        // Dropped by hand: made again (a plain create, which fails if someone took the name).
+        (
+            Decision::Restore {
+                drift: Drift::Missing,
+            },
+            Target::Present(desired),
+        ) => vec![desired.create.clone()],
         (
             Decision::Replace {
                 previous_name: None,
-            },
+            }
+            | Decision::Restore { .. },
             Target::Present(desired),
         ) => match &desired.create_or_replace {
             // Atomic for readers, and MariaDB lets the columns change.
@@ -106,6 +114,20 @@ mod tests {
         assert_eq!(
             statements(&same_name, &desired(Dialect::MySql)),
             ["CREATE OR REPLACE VIEW `v` AS SELECT 1 AS a"]
+        );
+        let edited = Decision::Restore {
+            drift: Drift::Edited,
+        };
+        assert_eq!(
+            statements(&edited, &sqlite),
+            statements(&same_name, &sqlite)
+        );
+        let dropped_by_hand = Decision::Restore {
+            drift: Drift::Missing,
+        };
+        assert_eq!(
+            statements(&dropped_by_hand, &sqlite),
+            ["CREATE VIEW \"v\" AS SELECT 1 AS a"]
         );
         assert!(takes_a_new_name(&Decision::Create) && takes_a_new_name(&renamed));
         assert!(!takes_a_new_name(&same_name));

@@ -9,12 +9,55 @@ use sqlx::{AnyConnection, AssertSqlSafe, Row};
 use view_sync_core::Id;
 use view_sync_core::plan::{LedgerRow, RowState, Scope, ViewKey};
 
-use crate::dialect::LedgerSql;
+use crate::dialect::{Dialect, LedgerSql};
 use crate::error::ViewsError;
 use crate::store::{ViewStore, label};
 
 /// The ledger columns a [`LedgerRow`] is read from.
-const ROW_COLUMNS: &str = "project_id, data_source_id, view_name, sql_digest, state, observed_at";
+const ROW_COLUMNS: &str =
+    "project_id, data_source_id, view_name, sql_digest, state, observed_at, catalog_digest";
+
+/// Columns added since the ledger's first version, with their definitions: added to a ledger
+/// made earlier when a process first opens it.
+fn added_columns(dialect: Dialect) -> [(&'static str, &'static str); 2] {
+    [
+        ("catalog_digest", "VARCHAR(64) NOT NULL DEFAULT ''"),
+        // The create statement last applied: what `view-sync plan` diffs a replace against.
+        (
+            "applied_sql",
+            match dialect {
+                // View SQL may be up to 1 MiB; TEXT holds 64 KiB there.
+                Dialect::MySql => "MEDIUMTEXT",
+                Dialect::Sqlite | Dialect::Postgres => "TEXT",
+            },
+        ),
+    ]
+}
+
+/// What an apply writes to a view's ledger row.
+pub(crate) struct RowUpdate<'a> {
+    pub name: &'a str,
+    pub digest: &'a str,
+    pub state: RowState,
+    pub observed_at: i64,
+    pub catalog_digest: &'a str,
+    /// `None` keeps the statement the row has.
+    pub applied_sql: Option<&'a str>,
+}
+
+impl<'a> RowUpdate<'a> {
+    /// The row as it was read: what an apply that changed nothing puts back.
+    pub fn restoring(row: &'a LedgerRow) -> Self {
+        Self {
+            name: &row.view_name,
+            digest: &row.sql_digest,
+            state: row.state,
+            observed_at: row.observed_at,
+            catalog_digest: &row.catalog_digest,
+            applied_sql: None,
+        }
+    }
+}
 
 impl ViewStore {
     /// Inserts a placeholder row (a tombstone observed at 0) unless the view has one, so that
@@ -65,12 +108,42 @@ impl ViewStore {
 
     /// `CREATE TABLE` of the ledger.
     pub(crate) fn ledger_table_ddl(&self) -> String {
+        let added: String = added_columns(self.dialect())
+            .iter()
+            .map(|(name, definition)| format!(", {name} {definition}"))
+            .collect();
         format!(
             "CREATE TABLE IF NOT EXISTS {} (project_id VARCHAR(255) NOT NULL, data_source_id VARCHAR(255) NOT NULL, \
              view_name VARCHAR(1024) NOT NULL, sql_digest VARCHAR(64) NOT NULL, state VARCHAR(16) NOT NULL, \
-             observed_at BIGINT NOT NULL, updated_at BIGINT NOT NULL, PRIMARY KEY (project_id, data_source_id))",
+             observed_at BIGINT NOT NULL, updated_at BIGINT NOT NULL{added}, PRIMARY KEY (project_id, data_source_id))",
             self.ledger
         )
+    }
+
+    /// Adds the columns a ledger made by an earlier version lacks. A probe per column, since
+    /// SQLite has no `ADD COLUMN IF NOT EXISTS`; two processes racing to add one: the loser's
+    /// `ALTER` fails, and its probe then finds the column.
+    pub(crate) async fn add_missing_columns(&self) -> Result<(), ViewsError> {
+        for (name, definition) in added_columns(self.dialect()) {
+            let probe = format!("SELECT {name} FROM {} WHERE 1 = 0", self.ledger);
+            if sqlx::query(AssertSqlSafe(probe.clone()))
+                .execute(&self.pool)
+                .await
+                .is_ok()
+            {
+                continue;
+            }
+            let alter = format!("ALTER TABLE {} ADD COLUMN {name} {definition}", self.ledger);
+            if let Err(e) = sqlx::query(AssertSqlSafe(alter)).execute(&self.pool).await
+                && sqlx::query(AssertSqlSafe(probe))
+                    .execute(&self.pool)
+                    .await
+                    .is_err()
+            {
+                return Err(ViewsError::from_sqlx(e, "add a column to", &self.ledger));
+            }
+        }
+        Ok(())
     }
 
     /// Ledger rows in `scope`.
@@ -118,17 +191,7 @@ impl ViewStore {
         previous: Option<&LedgerRow>,
     ) -> Result<(), ViewsError> {
         match previous {
-            Some(row) => {
-                self.write_row(
-                    conn,
-                    view,
-                    &row.view_name,
-                    &row.sql_digest,
-                    row.state,
-                    row.observed_at,
-                )
-                .await
-            }
+            Some(row) => self.write_row(conn, view, &RowUpdate::restoring(row)).await,
             None => {
                 let sql = format!(
                     "DELETE FROM {} WHERE {}",
@@ -204,33 +267,28 @@ impl ViewStore {
         &self,
         conn: &mut AnyConnection,
         view: &ViewKey,
-        name: &str,
-        digest: &str,
-        state: RowState,
-        observed_at: i64,
+        row: &RowUpdate<'_>,
     ) -> Result<(), ViewsError> {
-        let p = |n| self.dialect().param(n);
+        let dialect = self.dialect();
+        let params: Vec<String> = (1..=9).map(|n| dialect.param(n)).collect();
         let sql = format!(
-            "INSERT INTO {} (project_id, data_source_id, view_name, sql_digest, state, observed_at, updated_at) \
-             VALUES ({}, {}, {}, {}, {}, {}, {}) {}",
+            "INSERT INTO {}{} (project_id, data_source_id, view_name, sql_digest, state, observed_at, updated_at, \
+             catalog_digest, applied_sql) VALUES ({}) {}",
             self.ledger,
-            p(1),
-            p(2),
-            p(3),
-            p(4),
-            p(5),
-            p(6),
-            p(7),
-            self.dialect().upsert_clause()
+            dialect.upsert_alias(),
+            params.join(", "),
+            dialect.upsert_clause()
         );
         sqlx::query(AssertSqlSafe(sql))
             .bind(view.project_id.as_str().to_owned())
             .bind(view.data_source_id.as_str().to_owned())
-            .bind(name.to_owned())
-            .bind(digest.to_owned())
-            .bind(state.as_str())
-            .bind(observed_at)
+            .bind(row.name.to_owned())
+            .bind(row.digest.to_owned())
+            .bind(row.state.as_str())
+            .bind(row.observed_at)
             .bind(now_micros())
+            .bind(row.catalog_digest.to_owned())
+            .bind(row.applied_sql.map(str::to_owned))
             .execute(&mut *conn)
             .await
             .map_err(|e| ViewsError::from_sqlx(e, "record in the ledger", &label(view)))?;
@@ -248,6 +306,7 @@ fn ledger_row(row: &AnyRow) -> Option<LedgerRow> {
         sql_digest: row.try_get("sql_digest").ok()?,
         state: RowState::parse(&row.try_get::<String, _>("state").ok()?)?,
         observed_at: row.try_get("observed_at").ok()?,
+        catalog_digest: row.try_get("catalog_digest").ok()?,
     })
 }
 
@@ -256,4 +315,23 @@ pub fn now_micros() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as i64)
+}
+
+impl ViewStore {
+    /// The create statement last applied to `view`, if the ledger kept it (rows of an earlier
+    /// version did not).
+    pub async fn applied_sql(&self, view: &ViewKey) -> Result<Option<String>, ViewsError> {
+        let sql = format!(
+            "SELECT applied_sql FROM {} WHERE {}",
+            self.ledger,
+            self.view_predicate()
+        );
+        let applied: Option<Option<String>> = sqlx::query_scalar(AssertSqlSafe(sql))
+            .bind(view.project_id.as_str().to_owned())
+            .bind(view.data_source_id.as_str().to_owned())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| ViewsError::from_sqlx(e, "read the ledger row of", &label(view)))?;
+        Ok(applied.flatten())
+    }
 }

@@ -3,6 +3,7 @@
 //! applies the planner's decisions one view at a time (see [`store`] for the locking per database).
 #![forbid(unsafe_code)]
 
+pub mod audit;
 mod catalog;
 pub mod config;
 mod ddl;
@@ -16,6 +17,7 @@ mod section;
 pub mod steps;
 pub mod store;
 
+pub use audit::{AuditEntry, AuditQuery, Cause, Origin};
 pub use config::{DEFAULT_LEDGER_TABLE, StoreConfig};
 pub use dialect::{Dialect, LedgerSql};
 pub use error::ViewsError;

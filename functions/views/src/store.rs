@@ -13,10 +13,12 @@ use tokio::sync::OnceCell;
 use view_sync_core::plan::{self, Decision, LedgerRow, RowState, Target, ViewKey};
 use view_sync_core::view_sql::ViewLocation;
 
+use crate::audit::{AuditEntry, Cause};
 use crate::config::StoreConfig;
 use crate::ddl;
 use crate::dialect::{Dialect, LedgerSql};
 use crate::error::ViewsError;
+use crate::ledger::{RowUpdate, now_micros};
 use crate::section::Section;
 use crate::steps::{Step, StepHook};
 
@@ -41,6 +43,9 @@ pub struct ViewStore {
     hints: String,
     /// The "decided as of" marks per scope (see [`crate::marks`]), named after the ledger.
     marks: String,
+    /// The audit trail (see [`crate::audit`]), named after the ledger, and its index.
+    audit: String,
+    audit_index: String,
     pub(crate) marks_pruned_at: AtomicI64,
     ledger_ready: OnceCell<()>,
     step_hook: Option<StepHook>,
@@ -101,6 +106,24 @@ impl ViewStore {
                 &format!("{}_{suffix}", config.ledger_table),
             )
         };
+        let audit_bare = format!("{}_audit", config.ledger_table);
+        let index_name = dialect.quote(&format!("{audit_bare}_applied_at"));
+        let audit_index = match dialect {
+            // SQLite puts the schema on the index, PostgreSQL makes it in the table's schema.
+            Dialect::Sqlite => format!(
+                "CREATE INDEX IF NOT EXISTS {} ON {} (applied_at)",
+                config
+                    .schema
+                    .as_deref()
+                    .map(|s| format!("{}.{index_name}", dialect.quote(s)))
+                    .unwrap_or_else(|| index_name.clone()),
+                dialect.quote(&audit_bare)
+            ),
+            Dialect::Postgres | Dialect::MySql => format!(
+                "CREATE INDEX IF NOT EXISTS {index_name} ON {} (applied_at)",
+                beside_the_ledger("audit")
+            ),
+        };
         Ok(Self {
             pool,
             location: ViewLocation {
@@ -110,6 +133,8 @@ impl ViewStore {
             ledger,
             hints: beside_the_ledger("disabled_hints"),
             marks: beside_the_ledger("scope_marks"),
+            audit: beside_the_ledger("audit"),
+            audit_index,
             marks_pruned_at: AtomicI64::new(0),
             ledger_ready: OnceCell::new(),
             step_hook: None,
@@ -155,7 +180,16 @@ impl ViewStore {
         &self.marks
     }
 
-    /// Creates the ledger, hints and marks tables (and the schema, if named) once per process.
+    pub(crate) fn audit_table(&self) -> &str {
+        &self.audit
+    }
+
+    pub(crate) fn audit_index_ddl(&self) -> String {
+        self.audit_index.clone()
+    }
+
+    /// Creates the ledger, hints, marks and audit tables (and the schema, if named), and adds
+    /// the ledger columns an earlier version did not have, once per process.
     pub async fn ensure_ledger(&self) -> Result<(), ViewsError> {
         self.ledger_ready
             .get_or_try_init(|| async {
@@ -178,13 +212,14 @@ impl ViewStore {
                 statements.push(self.ledger_table_ddl());
                 statements.push(self.hints_table_ddl());
                 statements.push(self.marks_table_ddl());
+                statements.extend(self.audit_table_ddl());
                 for statement in statements {
                     ddl::one_statement(statement)
                         .execute(&self.pool)
                         .await
                         .map_err(|e| ViewsError::from_sqlx(e, "create", &self.ledger))?;
                 }
-                Ok(())
+                self.add_missing_columns().await
             })
             .await
             .map(|_| ())
@@ -207,21 +242,27 @@ impl ViewStore {
     }
 
     /// Brings one view to `target`, unless a decision observed later was already applied,
-    /// waiting for its locks at most 30 s.
+    /// waiting for its locks at most 30 s. The audit trail names no cause.
     pub async fn apply(&self, target: &Target, observed_at: i64) -> Result<Applied, ViewsError> {
-        self.apply_until(target, observed_at, Instant::now() + DEFAULT_LOCK_WAIT)
-            .await
+        self.apply_until(
+            target,
+            observed_at,
+            Instant::now() + DEFAULT_LOCK_WAIT,
+            &Cause::default(),
+        )
+        .await
     }
 
-    /// [`ViewStore::apply`], giving up on locks not granted by `deadline` (a retryable
-    /// [`ViewsError::LockTimeout`]): PostgreSQL's lock and statement timeouts for the section's
-    /// transaction, MariaDB's lock waits and `GET_LOCK`'s own timeout (whole seconds, at least
-    /// one), SQLite's busy timeout (one second per attempt).
+    /// [`ViewStore::apply`] for `cause`, giving up on locks not granted by `deadline` (a
+    /// retryable [`ViewsError::LockTimeout`]): PostgreSQL's lock and statement timeouts for the
+    /// section's transaction, MariaDB's lock waits and `GET_LOCK`'s own timeout (whole seconds,
+    /// at least one), SQLite's busy timeout (one second per attempt).
     pub async fn apply_until(
         &self,
         target: &Target,
         observed_at: i64,
         deadline: Instant,
+        cause: &Cause,
     ) -> Result<Applied, ViewsError> {
         let wait = deadline.saturating_duration_since(Instant::now());
         if wait.is_zero() {
@@ -232,7 +273,7 @@ impl ViewStore {
         self.ensure_ledger().await?;
         let mut section = Section::enter(self, target, wait).await?;
         let applied = self
-            .decide_and_apply(&mut section, target, observed_at)
+            .decide_and_apply(&mut section, target, observed_at, cause)
             .await;
         section.leave(applied, &label(target.view())).await
     }
@@ -242,6 +283,7 @@ impl ViewStore {
         section: &mut Section,
         target: &Target,
         observed_at: i64,
+        cause: &Cause,
     ) -> Result<Applied, ViewsError> {
         let view = target.view();
         let label = label(view);
@@ -252,35 +294,44 @@ impl ViewStore {
         let (target, decision) = self
             .named_target(conn, row.as_ref(), target, observed_at)
             .await?;
+        let decision = match (decision, row.as_ref()) {
+            (Decision::Unchanged, Some(row)) => {
+                let in_catalog = self.catalog_digest(conn, &row.view_name).await?;
+                plan::repair(Decision::Unchanged, plan::drift(row, in_catalog.as_deref()))
+            }
+            (decision, _) => decision,
+        };
         let target = &target;
-        let superseded = |decision| {
-            Ok(Applied {
-                decision,
-                view_name: row
-                    .as_ref()
-                    .map(|r| r.view_name.clone())
-                    .unwrap_or_default(),
-            })
+        let change = Change {
+            view,
+            row: row.as_ref(),
+            observed_at,
+            cause,
         };
         if !decision.writes_ledger() {
-            return superseded(decision);
+            return self.superseded(conn, &change, decision).await;
         }
-        let (state, view_name, digest) = match (&decision, target) {
+        let (state, view_name, digest, applied_sql) = match (&decision, target) {
             (
-                Decision::Create | Decision::Replace { .. } | Decision::Unchanged,
+                Decision::Create
+                | Decision::Replace { .. }
+                | Decision::Restore { .. }
+                | Decision::Unchanged,
                 Target::Present(desired),
             ) => (
                 RowState::Present,
                 desired.name.clone(),
                 desired.digest.clone(),
+                Some(desired.create.as_str()),
             ),
-            (Decision::Drop { name }, _) => (RowState::Dropped, name.clone(), String::new()),
+            (Decision::Drop { name }, _) => (RowState::Dropped, name.clone(), String::new(), None),
             _ => (
                 RowState::Dropped,
                 row.as_ref()
                     .map(|r| r.view_name.clone())
                     .unwrap_or_default(),
                 String::new(),
+                None,
             ),
         };
         let mut statements = ddl::statements(&decision, target).into_iter();
@@ -288,9 +339,7 @@ impl ViewStore {
         // What the ledger must say if this apply stops after its intent was recorded.
         let mut restore_to = row.clone();
         let mut intent_recorded = false;
-        if let (Decision::Create | Decision::Replace { .. }, Target::Present(desired)) =
-            (&decision, target)
-        {
+        if let (true, Target::Present(desired)) = (decision.makes_view(), target) {
             if records_intent {
                 // The intent must never claim a view that someone else made (under the lock,
                 // none of ours is in flight).
@@ -318,15 +367,15 @@ impl ViewStore {
                     statements_run += 1;
                     restore_to = row.as_ref().map(LedgerRow::dropped);
                 }
-                self.write_row(
-                    conn,
-                    view,
-                    &desired.name,
-                    &desired.digest,
-                    RowState::Pending,
+                let intent = RowUpdate {
+                    name: &desired.name,
+                    digest: &desired.digest,
+                    state: RowState::Pending,
                     observed_at,
-                )
-                .await?;
+                    catalog_digest: "",
+                    applied_sql: None,
+                };
+                self.write_row(conn, view, &intent).await?;
                 intent_recorded = true;
                 self.step(view, Step::IntentRecorded).await?;
             }
@@ -339,7 +388,7 @@ impl ViewStore {
                 if intent_recorded {
                     self.restore_row(conn, view, restore_to.as_ref()).await?;
                 }
-                return superseded(checked);
+                return self.superseded(conn, &change, checked).await;
             }
         }
         for statement in statements {
@@ -353,9 +402,45 @@ impl ViewStore {
             self.step(view, Step::StatementRun(statements_run)).await?;
             statements_run += 1;
         }
-        self.write_row(conn, view, &view_name, &digest, state, observed_at)
-            .await?;
+        // The catalog's view as applied: what drift is later found against.
+        let catalog_digest = match (&decision, row.as_ref()) {
+            (Decision::Unchanged, Some(row)) => row.catalog_digest.clone(),
+            _ if decision.makes_view() => self
+                .catalog_digest(conn, &view_name)
+                .await?
+                .unwrap_or_default(),
+            _ => String::new(),
+        };
+        let written = RowUpdate {
+            name: &view_name,
+            digest: &digest,
+            state,
+            observed_at,
+            catalog_digest: &catalog_digest,
+            applied_sql,
+        };
+        self.write_row(conn, view, &written).await?;
+        if decision.changes_view() {
+            self.record_change(conn, &change.entry(&decision, &view_name, &digest))
+                .await?;
+        }
         self.step(view, Step::RowWritten).await?;
+        Ok(Applied {
+            decision,
+            view_name,
+        })
+    }
+
+    /// A decision that a newer one overtook: nothing is changed, and the audit trail says so.
+    async fn superseded(
+        &self,
+        conn: &mut AnyConnection,
+        change: &Change<'_>,
+        decision: Decision,
+    ) -> Result<Applied, ViewsError> {
+        let view_name = change.row.map(|r| r.view_name.clone()).unwrap_or_default();
+        self.record_change(conn, &change.entry(&decision, &view_name, ""))
+            .await?;
         Ok(Applied {
             decision,
             view_name,
@@ -432,6 +517,48 @@ impl ViewStore {
             Ok(_) => Ok(true),
             Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42S02") => Ok(false),
             Err(e) => Err(ViewsError::from_sqlx(e, "look for", name)),
+        }
+    }
+}
+
+/// One apply, as the audit trail records it.
+struct Change<'a> {
+    view: &'a ViewKey,
+    /// The view's ledger row before the apply.
+    row: Option<&'a LedgerRow>,
+    observed_at: i64,
+    cause: &'a Cause,
+}
+
+impl Change<'_> {
+    fn entry(&self, decision: &Decision, view_name: &str, new_digest: &str) -> AuditEntry {
+        let detail = match decision {
+            Decision::Restore { drift } => format!("drift: {}", drift.as_str()),
+            Decision::Replace {
+                previous_name: Some(previous),
+            } => format!("renamed from {previous}"),
+            Decision::Superseded {
+                applied_observed_at,
+            } => format!("a decision observed at {applied_observed_at} was applied first"),
+            _ => String::new(),
+        };
+        AuditEntry {
+            applied_at: now_micros(),
+            view: self.view.clone(),
+            view_name: view_name.to_owned(),
+            action: decision.action().to_owned(),
+            detail,
+            old_digest: self
+                .row
+                .filter(|r| r.state.is_owned())
+                .map(|r| r.sql_digest.clone())
+                .unwrap_or_default(),
+            new_digest: new_digest.to_owned(),
+            observed_at: self.observed_at,
+            origin: self.cause.origin.as_str().to_owned(),
+            message_ids: self.cause.message_ids.clone(),
+            notification_types: self.cause.notification_types.clone(),
+            request_id: self.cause.request_id.clone().unwrap_or_default(),
         }
     }
 }

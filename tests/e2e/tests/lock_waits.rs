@@ -11,6 +11,7 @@ use sqlx::AssertSqlSafe;
 use view_sync_core::Id;
 use view_sync_core::keys::ReconcileKey;
 use view_sync_core::plan::{Decision, RowState, Scope, ViewKey};
+use views::Cause;
 
 /// The invocation's budget: the Lambda deadline less `DEADLINE_MARGIN_MS` (2 s by default).
 const BUDGET: Duration = Duration::from_secs(6);
@@ -77,7 +78,10 @@ async fn a_view_blocked_by_a_reader_fails_alone_and_before_the_deadline() {
         let deadline = started + BUDGET;
         let results = p
             .reconciler
-            .reconcile(&[source(1), source(2)], deadline)
+            .reconcile(
+                &[(source(1), Cause::default()), (source(2), Cause::default())],
+                deadline,
+            )
             .await;
         let took = started.elapsed();
         assert!(
@@ -107,7 +111,10 @@ async fn a_view_blocked_by_a_reader_fails_alone_and_before_the_deadline() {
         reader.rollback().await.unwrap();
         let results = p
             .reconciler
-            .reconcile(&[source(1), source(2)], Instant::now() + BUDGET)
+            .reconcile(
+                &[(source(1), Cause::default()), (source(2), Cause::default())],
+                Instant::now() + BUDGET,
+            )
             .await;
         assert!(results.iter().all(Result::is_ok), "{name}: {results:?}");
         p.drain().await;

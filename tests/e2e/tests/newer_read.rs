@@ -16,6 +16,7 @@ use processor::Reconciler;
 use view_sync_core::Id;
 use view_sync_core::keys::ReconcileKey;
 use view_sync_core::plan::Decision;
+use views::Cause;
 
 const VIEW_SQL: &str = "GET /project/{project}/dataSource/{source}/viewSql";
 
@@ -109,7 +110,7 @@ async fn older_read_against_a_newer_one(
     change: Action,
 ) -> Vec<Decision> {
     p.simulator.hold(VIEW_SQL);
-    let keys = [key.clone()];
+    let keys = [(key.clone(), Cause::default())];
     let older_read = older.reconcile(&keys, deadline());
     let newer_read = async {
         assert!(
@@ -164,7 +165,9 @@ async fn an_older_read_cannot_create_a_view_a_newer_read_ruled_out() {
 
         // Case 7: an older read finds project 17 not equalized and marks it; then it is
         // equalized, and the newer read creates its view.
-        let results = older.reconcile(&[project(17)], deadline()).await;
+        let results = older
+            .reconcile(&[(project(17), Cause::default())], deadline())
+            .await;
         assert!(matches!(&results[..], [Ok(outcomes)] if outcomes.is_empty()));
         p.play([Action::SetEqualized {
             project_id: 17,

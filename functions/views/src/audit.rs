@@ -1,0 +1,264 @@
+//! The audit trail beside the ledger: one row per change applied to a view (created, replaced,
+//! restored from drift, dropped) and per decision superseded by a newer one, written in the
+//! view's critical section: in the transaction of the change on SQLite and PostgreSQL, right
+//! after the change under the view's named lock on MariaDB (whose DDL commits on its own).
+//!
+//! Each row says what was done (old and new SQL digests), what was known when (`observed_at`),
+//! when it was applied, and why: the SQS messages and notification types of the batch's key, or
+//! the re-sync that queued it, and the Lambda request.
+
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, AssertSqlSafe, Row};
+use view_sync_core::Id;
+use view_sync_core::plan::ViewKey;
+
+use crate::dialect::{Dialect, LedgerSql};
+use crate::error::ViewsError;
+use crate::ledger::now_micros;
+use crate::store::{ViewStore, label};
+
+const WHAT: &str = "the audit trail";
+
+/// What started the reconcile that made a change.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Origin {
+    /// Notifications from Immuta, through the queue.
+    Webhook,
+    /// An operator's `view-sync resync`.
+    Resync,
+    /// The stack's scheduled re-sync.
+    Schedule,
+    /// A caller that named no cause (a library call).
+    #[default]
+    Direct,
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Webhook => "webhook",
+            Self::Resync => "resync",
+            Self::Schedule => "schedule",
+            Self::Direct => "direct",
+        }
+    }
+}
+
+/// Why a view was changed: recorded with the change.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cause {
+    pub origin: Origin,
+    /// The SQS message ids behind the change (every message that named its key).
+    pub message_ids: Vec<String>,
+    /// Their notification types, each once.
+    pub notification_types: Vec<String>,
+    /// The Lambda request that applied it.
+    pub request_id: Option<String>,
+}
+
+/// One row of the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// Microseconds since the Unix epoch.
+    pub applied_at: i64,
+    pub view: ViewKey,
+    pub view_name: String,
+    /// `created`, `replaced`, `restored`, `dropped` or `superseded`.
+    pub action: String,
+    /// What else there is to say: the drift restored, the name a rename left, the newer decision.
+    pub detail: String,
+    pub old_digest: String,
+    pub new_digest: String,
+    pub observed_at: i64,
+    pub origin: String,
+    pub message_ids: Vec<String>,
+    pub notification_types: Vec<String>,
+    pub request_id: String,
+}
+
+/// Which entries [`ViewStore::audit`] returns, oldest first.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    /// Applied at or after (microseconds since the Unix epoch).
+    pub since: Option<i64>,
+    /// A view, by its name with or without quotes and schema.
+    pub view_name: Option<String>,
+    pub project_id: Option<Id>,
+    /// At most this many: the newest.
+    pub limit: Option<usize>,
+}
+
+/// Lists are kept as comma-separated text: message ids and notification types have no commas.
+fn joined(items: &[String]) -> String {
+    items.join(",")
+}
+
+fn split(text: String) -> Vec<String> {
+    text.split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+impl ViewStore {
+    /// `CREATE TABLE` of the audit trail (and, outside MariaDB, its index on `applied_at`).
+    pub(crate) fn audit_table_ddl(&self) -> Vec<String> {
+        let dialect = self.dialect();
+        let list = match dialect {
+            Dialect::MySql => "MEDIUMTEXT",
+            Dialect::Sqlite | Dialect::Postgres => "TEXT",
+        };
+        let inline_index = if dialect == Dialect::MySql {
+            ", INDEX (applied_at)"
+        } else {
+            ""
+        };
+        let mut statements = vec![format!(
+            "CREATE TABLE IF NOT EXISTS {} (applied_at BIGINT NOT NULL, project_id VARCHAR(255) NOT NULL, \
+             data_source_id VARCHAR(255) NOT NULL, view_name VARCHAR(1024) NOT NULL, action VARCHAR(16) NOT NULL, \
+             detail VARCHAR(1024) NOT NULL, old_digest VARCHAR(64) NOT NULL, new_digest VARCHAR(64) NOT NULL, \
+             observed_at BIGINT NOT NULL, origin VARCHAR(16) NOT NULL, message_ids {list} NOT NULL, \
+             notification_types {list} NOT NULL, request_id VARCHAR(255) NOT NULL{inline_index})",
+            self.audit_table()
+        )];
+        if dialect != Dialect::MySql {
+            statements.push(self.audit_index_ddl());
+        }
+        statements
+    }
+
+    /// Records one change in the audit trail, on the section's connection.
+    pub(crate) async fn record_change(
+        &self,
+        conn: &mut AnyConnection,
+        entry: &AuditEntry,
+    ) -> Result<(), ViewsError> {
+        let params: Vec<String> = (1..=13).map(|n| self.dialect().param(n)).collect();
+        let sql = format!(
+            "INSERT INTO {} (applied_at, project_id, data_source_id, view_name, action, detail, old_digest, \
+             new_digest, observed_at, origin, message_ids, notification_types, request_id) VALUES ({})",
+            self.audit_table(),
+            params.join(", ")
+        );
+        sqlx::query(AssertSqlSafe(sql))
+            .bind(entry.applied_at)
+            .bind(entry.view.project_id.as_str().to_owned())
+            .bind(entry.view.data_source_id.as_str().to_owned())
+            .bind(entry.view_name.clone())
+            .bind(entry.action.clone())
+            .bind(entry.detail.clone())
+            .bind(entry.old_digest.clone())
+            .bind(entry.new_digest.clone())
+            .bind(entry.observed_at)
+            .bind(entry.origin.clone())
+            .bind(joined(&entry.message_ids))
+            .bind(joined(&entry.notification_types))
+            .bind(entry.request_id.clone())
+            .execute(&mut *conn)
+            .await
+            .map(drop)
+            .map_err(|e| {
+                ViewsError::from_sqlx(
+                    e,
+                    "record the change in the audit trail of",
+                    &label(&entry.view),
+                )
+            })
+    }
+
+    /// The entries `query` asks for, oldest first.
+    pub async fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>, ViewsError> {
+        self.ensure_ledger().await?;
+        let dialect = self.dialect();
+        let mut conditions = Vec::new();
+        let mut binds: Vec<Bind> = Vec::new();
+        if let Some(since) = query.since {
+            binds.push(Bind::Int(since));
+            conditions.push(format!("applied_at >= {}", dialect.param(binds.len())));
+        }
+        if let Some(project) = &query.project_id {
+            binds.push(Bind::Text(project.as_str().to_owned()));
+            conditions.push(format!("project_id = {}", dialect.param(binds.len())));
+        }
+        if let Some(name) = &query.view_name {
+            let reference = match dialect.unqualified(name) {
+                Some(_) => name.clone(),
+                None => self.reference(name),
+            };
+            binds.push(Bind::Text(reference));
+            conditions.push(format!("view_name = {}", dialect.param(binds.len())));
+        }
+        let filter = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", conditions.join(" AND "))
+        };
+        let limit = query
+            .limit
+            .map(|n| format!(" LIMIT {n}"))
+            .unwrap_or_default();
+        let sql = format!(
+            "SELECT applied_at, project_id, data_source_id, view_name, action, detail, old_digest, new_digest, \
+             observed_at, origin, message_ids, notification_types, request_id FROM {}{filter} \
+             ORDER BY applied_at DESC{limit}",
+            self.audit_table()
+        );
+        let mut select = sqlx::query(AssertSqlSafe(sql));
+        for bind in binds {
+            select = match bind {
+                Bind::Int(value) => select.bind(value),
+                Bind::Text(value) => select.bind(value),
+            };
+        }
+        let rows = select
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| ViewsError::from_sqlx(e, "read", WHAT))?;
+        let mut entries: Vec<AuditEntry> = rows.iter().filter_map(audit_entry).collect();
+        entries.reverse();
+        Ok(entries)
+    }
+
+    /// Deletes the entries applied more than `retention_days` ago; returns how many.
+    pub async fn prune_audit(&self, retention_days: u32) -> Result<u64, ViewsError> {
+        self.ensure_ledger().await?;
+        let before = now_micros() - i64::from(retention_days) * 86_400 * 1_000_000;
+        let sql = format!(
+            "DELETE FROM {} WHERE applied_at < {}",
+            self.audit_table(),
+            self.dialect().param(1)
+        );
+        sqlx::query(AssertSqlSafe(sql))
+            .bind(before)
+            .execute(&self.pool)
+            .await
+            .map(|done| done.rows_affected())
+            .map_err(|e| ViewsError::from_sqlx(e, "prune", WHAT))
+    }
+}
+
+enum Bind {
+    Int(i64),
+    Text(String),
+}
+
+fn audit_entry(row: &AnyRow) -> Option<AuditEntry> {
+    let text = |column: &str| row.try_get::<String, _>(column).ok();
+    Some(AuditEntry {
+        applied_at: row.try_get("applied_at").ok()?,
+        view: ViewKey {
+            project_id: Id::new(text("project_id")?)?,
+            data_source_id: Id::new(text("data_source_id")?)?,
+        },
+        view_name: text("view_name")?,
+        action: text("action")?,
+        detail: text("detail")?,
+        old_digest: text("old_digest")?,
+        new_digest: text("new_digest")?,
+        observed_at: row.try_get("observed_at").ok()?,
+        origin: text("origin")?,
+        message_ids: split(text("message_ids")?),
+        notification_types: split(text("notification_types")?),
+        request_id: text("request_id")?,
+    })
+}
