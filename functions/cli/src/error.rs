@@ -20,6 +20,10 @@ pub enum CliError {
     Reconcile(#[from] ReconcileError),
     #[error(transparent)]
     Queue(#[from] SendError),
+    #[error(transparent)]
+    Views(#[from] views::ViewsError),
+    #[error(transparent)]
+    Time(#[from] crate::time::BadTime),
     #[error("--types: {0}")]
     Types(#[from] UnknownForwardType),
     #[error(
@@ -31,4 +35,17 @@ pub enum CliError {
     ProjectsFailed { failed: usize },
     #[error("some checks failed (see above)")]
     ChecksFailed,
+    #[error("{failed} project(s) could not be planned (see above)")]
+    PlanIncomplete { failed: usize },
+}
+
+impl CliError {
+    /// Whether the command's own output already reported it (a failing check, a project that
+    /// failed): a JSON caller then gets that one document, not a second one for the error.
+    pub fn is_in_the_output(&self) -> bool {
+        matches!(
+            self,
+            Self::ChecksFailed | Self::PlanIncomplete { .. } | Self::ProjectsFailed { .. }
+        )
+    }
 }

@@ -8,12 +8,14 @@ use std::time::{Duration, Instant};
 use clap::{Parser, Subcommand, ValueEnum};
 use cli::doctor::{self, DoctorOptions};
 use cli::register::{self, Registration};
-use cli::{CliError, replay, resync};
+use cli::{CliError, audit, plan, replay, resync, time};
 use immuta::{ImmutaClient, ImmutaConfig};
 use processor::{ProcessorConfig, Reconciler};
 use queue::SqsSink;
 use secrets::ResolvedEnvironment;
+use serde_json::{Value, json};
 use view_sync_core::{ForwardFilter, Id};
+use views::{AuditQuery, StoreConfig, ViewStore, now_micros};
 
 const DEFAULT_NAME: &str = "immuta-view-sync";
 const BUDGET: Duration = Duration::from_secs(600);
@@ -32,6 +34,9 @@ const SECRET_VARIABLES: &[&str] = &[
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// How results are printed: for people, or one JSON document for scripts.
+    #[arg(long, value_enum, default_value_t = Output::Text, global = true)]
+    output: Output,
 }
 
 #[derive(Subcommand)]
@@ -56,6 +61,27 @@ enum Command {
         #[arg(long)]
         queue_url: Option<String>,
     },
+    /// What a full re-sync would do now, applying nothing: each view to create, replace (with a
+    /// diff of its SQL), restore from drift (edited or dropped by hand) or drop. Exits 0 when
+    /// nothing would change, 2 when something would, 1 on error. Needs the processor's
+    /// configuration.
+    Plan,
+    /// The changes applied to views (created, replaced, restored, dropped, superseded), oldest
+    /// first, each with its cause. Needs DATABASE_URL (and VIEW_SCHEMA, LEDGER_TABLE if set).
+    Audit {
+        /// Only changes since: an age (30m, 6h, 7d) or a UTC time (2026-12-01T10:00:00Z).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only this view (its name, with or without quotes and schema).
+        #[arg(long)]
+        view: Option<String>,
+        /// Only the views of this project.
+        #[arg(long)]
+        project: Option<String>,
+        /// At most this many, the newest.
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
+    },
     /// Check a tenant and a database before deploying: Immuta's URL and key, the answers' shapes,
     /// the view SQL endpoint, the database's rights, and optionally the receiver. Exits non-zero
     /// naming each failing check and the variable to fix. Needs the processor's configuration.
@@ -70,8 +96,6 @@ enum Command {
         /// WEBHOOK_SECRET); it is verified and ignored.
         #[arg(long)]
         url: Option<String>,
-        #[arg(long, value_enum, default_value_t = Output::Text)]
-        output: Output,
     },
     /// Ask Immuta to resend this webhook's failed deliveries (Immuta does not retry on its own).
     Replay {
@@ -90,18 +114,44 @@ enum Output {
     Json,
 }
 
+/// What a command found, beyond succeeding.
+enum Finding {
+    Nothing,
+    /// Something would change (`plan`): exit 2, so that CI and cron can alert on drift.
+    Changes,
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run(Cli::parse().command).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("view-sync: {message}");
+    let cli = Cli::parse();
+    let output = cli.output;
+    match run(cli.command, output).await {
+        Ok(Finding::Nothing) => ExitCode::SUCCESS,
+        Ok(Finding::Changes) => ExitCode::from(2),
+        Err(error) => {
+            match output {
+                Output::Text => eprintln!("view-sync: {error}"),
+                Output::Json if error.is_in_the_output() => {}
+                Output::Json => println!("{}", json!({ "error": error.to_string() })),
+            }
             ExitCode::FAILURE
         }
     }
 }
 
-async fn run(command: Command) -> Result<(), CliError> {
+/// Prints `text` for people, or `json` for scripts.
+fn show<J: std::fmt::Display>(
+    output: Output,
+    text: impl FnOnce() -> String,
+    json: impl FnOnce() -> J,
+) {
+    match output {
+        Output::Text => print!("{}", text()),
+        Output::Json => println!("{}", json()),
+    }
+}
+
+async fn run(command: Command, output: Output) -> Result<Finding, CliError> {
     let deadline = Instant::now() + BUDGET;
     let environment = ResolvedEnvironment::from_environment(SECRET_VARIABLES).await?;
     let env = |name: &str| environment.lookup(name);
@@ -118,14 +168,20 @@ async fn run(command: Command) -> Result<(), CliError> {
                 }
             };
             let client = immuta_client(&env)?;
-            match register::register(&client, &name, &url, types, Some(secret), deadline).await? {
-                Registration::AlreadyRegistered { id } => {
-                    println!("webhook {name} for {url} is already registered (id {id})")
-                }
-                Registration::Created { id } => {
-                    println!("registered webhook {name} for {url} (id {id})")
-                }
-            }
+            let registration =
+                register::register(&client, &name, &url, types, Some(secret), deadline).await?;
+            let (id, created) = match &registration {
+                Registration::AlreadyRegistered { id } => (id, false),
+                Registration::Created { id } => (id, true),
+            };
+            show(
+                output,
+                || match created {
+                    false => format!("webhook {name} for {url} is already registered (id {id})\n"),
+                    true => format!("registered webhook {name} for {url} (id {id})\n"),
+                },
+                || json!({"name": name, "url": url, "id": id.as_str(), "created": created}),
+            );
         }
         Command::Resync { queue_url } => {
             let reconciler = Reconciler::new(ProcessorConfig::from_lookup(env)?)?;
@@ -136,18 +192,35 @@ async fn run(command: Command) -> Result<(), CliError> {
                         SqsSink::from_environment(queue_url.clone(), queue::command_timeouts())
                             .await;
                     let sent = resync::enqueue(&sink, &projects).await?;
-                    println!("queued {sent} project(s) on {queue_url} for the processors");
+                    show(
+                        output,
+                        || format!("queued {sent} project(s) on {queue_url} for the processors\n"),
+                        || json!({"queued": sent, "queueUrl": queue_url}),
+                    );
                 }
                 None => {
                     let failures = resync::run_here(&reconciler, &projects, deadline).await;
-                    println!(
-                        "reconciled {} project(s), {} failed",
-                        projects.len(),
-                        failures.len()
+                    show(
+                        output,
+                        || {
+                            let mut text = format!(
+                                "reconciled {} project(s), {} failed\n",
+                                projects.len(),
+                                failures.len()
+                            );
+                            for (key, error) in &failures {
+                                text.push_str(&format!("  {key}: {error}\n"));
+                            }
+                            text
+                        },
+                        || {
+                            let failed: Vec<Value> = failures
+                                .iter()
+                                .map(|(key, e)| json!({"key": key.to_string(), "error": e.to_string()}))
+                                .collect();
+                            json!({"reconciled": projects.len(), "failures": failed})
+                        },
                     );
-                    for (key, error) in &failures {
-                        eprintln!("  {key}: {error}");
-                    }
                     if !failures.is_empty() {
                         return Err(CliError::ProjectsFailed {
                             failed: failures.len(),
@@ -156,11 +229,51 @@ async fn run(command: Command) -> Result<(), CliError> {
                 }
             }
         }
+        Command::Plan => {
+            let reconciler = Reconciler::new(ProcessorConfig::from_lookup(env)?)?;
+            let preview = plan::plan(&reconciler, deadline).await?;
+            let dialect = reconciler.store().dialect();
+            show(
+                output,
+                || plan::to_text(&preview, dialect),
+                || plan::to_json(&preview, dialect),
+            );
+            if !preview.failures.is_empty() {
+                return Err(CliError::PlanIncomplete {
+                    failed: preview.failures.len(),
+                });
+            }
+            if !preview.changes.is_empty() {
+                return Ok(Finding::Changes);
+            }
+        }
+        Command::Audit {
+            since,
+            view,
+            project,
+            limit,
+        } => {
+            let store = ViewStore::connect_lazy(&StoreConfig::from_lookup(env)?)?;
+            let query = AuditQuery {
+                since: since
+                    .as_deref()
+                    .map(|text| time::parse_since(text, now_micros()))
+                    .transpose()?,
+                view_name: view,
+                project_id: project.and_then(Id::new),
+                limit: Some(limit),
+            };
+            let entries = store.audit(&query).await?;
+            show(
+                output,
+                || audit::to_text(&entries),
+                || audit::to_json(&entries),
+            );
+        }
         Command::Doctor {
             project,
             data_source,
             url,
-            output,
         } => {
             let options = DoctorOptions {
                 project: project.and_then(Id::new),
@@ -168,10 +281,7 @@ async fn run(command: Command) -> Result<(), CliError> {
                 receiver_url: url,
             };
             let report = doctor::run(&env, &options, deadline).await;
-            match output {
-                Output::Text => print!("{}", report.to_text()),
-                Output::Json => println!("{}", report.to_json()),
-            }
+            show(output, || report.to_text(), || report.to_json());
             if !report.passed() {
                 return Err(CliError::ChecksFailed);
             }
@@ -179,23 +289,38 @@ async fn run(command: Command) -> Result<(), CliError> {
         Command::Replay { name, dry_run } => {
             let client = immuta_client(&env)?;
             let report = replay::replay(&client, &name, dry_run, deadline).await?;
-            for (id, status) in &report.replayed {
-                match status {
-                    Some(status) => {
-                        println!("delivery {id}: resent, the receiver answered {status}")
+            show(
+                output,
+                || {
+                    let mut text = String::new();
+                    for (id, status) in &report.replayed {
+                        text.push_str(&match status {
+                            Some(status) => {
+                                format!("delivery {id}: resent, the receiver answered {status}\n")
+                            }
+                            None => format!("delivery {id}: would be resent\n"),
+                        });
                     }
-                    None => println!("delivery {id}: would be resent"),
-                }
-            }
-            println!(
-                "{} failed deliveries of {name}{}; {} of other webhooks left alone",
-                report.replayed.len(),
-                if dry_run { " (dry run)" } else { " resent" },
-                report.other_webhooks
+                    text.push_str(&format!(
+                        "{} failed deliveries of {name}{}; {} of other webhooks left alone\n",
+                        report.replayed.len(),
+                        if dry_run { " (dry run)" } else { " resent" },
+                        report.other_webhooks
+                    ));
+                    text
+                },
+                || {
+                    let replayed: Vec<Value> = report
+                        .replayed
+                        .iter()
+                        .map(|(id, status)| json!({"deliveryId": id.as_str(), "receiverStatus": status}))
+                        .collect();
+                    json!({"webhook": name, "dryRun": dry_run, "replayed": replayed, "otherWebhooks": report.other_webhooks})
+                },
             );
         }
     }
-    Ok(())
+    Ok(Finding::Nothing)
 }
 
 fn immuta_client(env: &impl Fn(&str) -> Option<String>) -> Result<ImmutaClient, CliError> {

@@ -64,7 +64,8 @@ pub async fn enqueue(sink: &impl MessageSink, projects: &BTreeSet<Id>) -> Result
     Ok(projects.len())
 }
 
-fn project_keys(projects: &BTreeSet<Id>) -> impl Iterator<Item = ReconcileKey> + '_ {
+/// A project key per project.
+pub fn project_keys(projects: &BTreeSet<Id>) -> impl Iterator<Item = ReconcileKey> + '_ {
     projects.iter().map(|id| ReconcileKey::Project {
         project_id: id.clone(),
     })

@@ -4,6 +4,7 @@
 //! a local SQS trigger with Lambda's partial-batch semantics, and the whole pipeline.
 #![forbid(unsafe_code)]
 
+pub mod console;
 pub mod demo;
 pub mod function_url;
 pub mod lambda_watch;

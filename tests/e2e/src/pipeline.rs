@@ -225,6 +225,11 @@ impl Pipeline {
         }
     }
 
+    /// The processor's settings, as `view-sync` reads them from its environment.
+    pub fn processor_environment(&self) -> &[(String, String)] {
+        &self.processor_settings
+    }
+
     /// One of the processor's settings (as `view-sync` would read it from its environment).
     pub fn processor_setting(&self, name: &str) -> Option<String> {
         setting(&self.processor_settings, name)

@@ -1,0 +1,52 @@
+//! `view-sync`, the operator's binary, run as an operator runs it: its configuration in the
+//! environment, its output and exit status read back.
+
+use std::path::PathBuf;
+use std::process::Output;
+use std::sync::OnceLock;
+
+/// The `view-sync` binary of this build, built once per test process (a no-op when it is up to
+/// date): cargo only hands a package's own tests the path of its binaries.
+pub fn binary() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = std::process::Command::new(cargo)
+                .args([
+                    "build",
+                    "--quiet",
+                    "--locked",
+                    "-p",
+                    "cli",
+                    "--bin",
+                    "view-sync",
+                ])
+                .current_dir(crate::repo_root())
+                .status()
+                .expect("run cargo build for view-sync");
+            assert!(
+                status.success(),
+                "cargo build -p cli --bin view-sync failed"
+            );
+            // target/<profile>/deps/<this test> → target/<profile>/view-sync
+            let exe = std::env::current_exe().expect("the test's own path");
+            let profile_dir = exe
+                .parent()
+                .and_then(|deps| deps.parent())
+                .expect("tests run from target/<profile>/deps");
+            profile_dir.join("view-sync")
+        })
+        .clone()
+}
+
+/// Runs `view-sync <args>` with exactly `env` as its environment.
+pub async fn view_sync(env: &[(String, String)], args: &[&str]) -> Output {
+    tokio::process::Command::new(binary())
+        .args(args)
+        .env_clear()
+        .envs(env.iter().cloned())
+        .output()
+        .await
+        .expect("run view-sync")
+}
