@@ -9,6 +9,7 @@ parameter without a default and every output.
 Run with the project's venv (it has cfn-lint and SAM's translator): `make lint`.
 """
 
+import json
 import os
 import pathlib
 import re
@@ -117,7 +118,25 @@ def main():
     check(sorted(map(str, grants(processor_role, "secretsmanager:GetSecretValue")))
           == sorted(map(str, [ref("ImmutaApiKeySecretArn"), ref("DatabaseUrlSecretArn")])),
           "processor: reads the API key and database URL only")
-    check(not grants(processor_role, "sqs:SendMessage"), "processor: does not send")
+    check(grants(processor_role, "sqs:SendMessage") == [{"Fn::GetAtt": ["Queue", "Arn"]}],
+          "processor: sends to its own queue only (the scheduled re-sync's fan-out)")
+    check(processor["Environment"]["Variables"]["QUEUE_URL"] == ref("Queue"),
+          "processor: QUEUE_URL is its own queue")
+
+    # The scheduled re-sync sends exactly the message the processor's sample event carries.
+    schedule = resources["ResyncScheduler"]
+    check(schedule.get("Condition") == "HasResyncSchedule", "schedule: can be turned off")
+    target = schedule["Properties"]["Target"]
+    check(target["Arn"] == {"Fn::GetAtt": ["Queue", "Arn"]}, "schedule: sends to the queue")
+    sample = json.loads((ROOT / "events/lambda/sqs-scheduled-resync.json").read_text())
+    check(json.loads(target["Input"]) == json.loads(sample["Records"][0]["body"]),
+          "schedule: Input is the body of events/lambda/sqs-scheduled-resync.json")
+    check(schedule["Properties"]["ScheduleExpression"] == ref("ResyncSchedule")
+          and parameters["ResyncSchedule"]["Default"] == "rate(6 hours)",
+          "schedule: every 6 hours unless ResyncSchedule says otherwise")
+    scheduler_role = resources["ResyncScheduleRole"]
+    check(grants(scheduler_role, "sqs:SendMessage") == [{"Fn::GetAtt": ["Queue", "Arn"]}],
+          "schedule: its role sends to the queue only")
 
     mapping = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::EventSourceMapping"]
     check(len(mapping) == 1, "one SQS event source")

@@ -14,7 +14,7 @@ use processor::{ProcessorConfig, Reconciler};
 use queue::SqsSink;
 use secrets::ResolvedEnvironment;
 use serde_json::{Value, json};
-use view_sync_core::{ForwardFilter, Id};
+use view_sync_core::{ForwardFilter, Id, QueuedBy};
 use views::{AuditQuery, StoreConfig, ViewStore, now_micros};
 
 const DEFAULT_NAME: &str = "immuta-view-sync";
@@ -191,7 +191,7 @@ async fn run(command: Command, output: Output) -> Result<Finding, CliError> {
                     let sink =
                         SqsSink::from_environment(queue_url.clone(), queue::command_timeouts())
                             .await;
-                    let sent = resync::enqueue(&sink, &projects).await?;
+                    let sent = resync::enqueue(&sink, &projects, QueuedBy::Resync).await?;
                     show(
                         output,
                         || format!("queued {sent} project(s) on {queue_url} for the processors\n"),

@@ -15,6 +15,14 @@
 //! {"version":2,"receivedAtMs":1763859410000,"key":{"kind":"project","projectId":"10"}}
 //! ```
 //!
+//! or, from a scheduled re-sync, a request to fan every project out as keys (written by the
+//! stack's EventBridge schedule, so its `receivedAtMs` is 0: the processor's read of the
+//! record's `SentTimestamp` stands in for it):
+//!
+//! ```json
+//! {"version":2,"receivedAtMs":0,"resync":"allProjects","queuedBy":"schedule"}
+//! ```
+//!
 //! Notification messages stay at version 1, so a processor that predates keys still reads them.
 
 use std::borrow::Cow;
@@ -52,7 +60,10 @@ pub struct QueueMessage<'a> {
     /// Since version 2: a reconcile key, in place of a notification.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<ReconcileKey>,
-    /// Since version 2, beside a key: who queued it (absent: an operator's re-sync).
+    /// Since version 2, in place of a notification or key: a re-sync to fan out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resync: Option<Resync>,
+    /// Since version 2, beside a key or a re-sync: who queued it (absent: an operator's re-sync).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queued_by: Option<QueuedBy>,
     /// Why the payload is missing, when it is: the processor re-reads Immuta and does not need it.
@@ -71,6 +82,14 @@ pub enum PayloadOmitted {
     CharactersRefusedBySqs,
     /// The payload was not available (e.g. a re-sync or a replay built the message).
     NotAvailable,
+}
+
+/// A re-sync a message asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Resync {
+    /// Every equalized project and every project with managed views, one key each.
+    AllProjects,
 }
 
 /// Who queued a reconcile key.
@@ -97,6 +116,7 @@ impl QueuedBy {
 pub enum Asks<'m> {
     Notification(&'m Notification),
     Key(&'m ReconcileKey),
+    Resync(Resync),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -125,6 +145,7 @@ impl<'a> QueueMessage<'a> {
                 received_at_ms,
                 notification: Some(Cow::Borrowed(notification)),
                 key: None,
+                resync: None,
                 queued_by: None,
                 payload_omitted,
                 payload: None,
@@ -157,6 +178,22 @@ impl<'a> QueueMessage<'a> {
             received_at_ms: queued_at_ms,
             notification: None,
             key: Some(key.clone()),
+            resync: None,
+            queued_by: Some(queued_by),
+            payload_omitted: None,
+            payload: None,
+        }
+        .to_json()
+    }
+
+    /// Encodes a message that asks for a re-sync of every project.
+    pub fn encode_resync(queued_at_ms: u64, queued_by: QueuedBy) -> String {
+        QueueMessage {
+            version: KEY_VERSION,
+            received_at_ms: queued_at_ms,
+            notification: None,
+            key: None,
+            resync: Some(Resync::AllProjects),
             queued_by: Some(queued_by),
             payload_omitted: None,
             payload: None,
@@ -166,10 +203,11 @@ impl<'a> QueueMessage<'a> {
 
     /// What the message asks for; [`QueueMessage::decode`] makes sure it is exactly one thing.
     pub fn asks(&self) -> Asks<'_> {
-        match (&self.key, &self.notification) {
-            (Some(key), _) => Asks::Key(key),
-            (None, Some(notification)) => Asks::Notification(notification),
-            (None, None) => unreachable!("decode refuses a message that asks for nothing"),
+        match (&self.key, &self.notification, self.resync) {
+            (Some(key), _, _) => Asks::Key(key),
+            (None, Some(notification), _) => Asks::Notification(notification),
+            (None, None, Some(resync)) => Asks::Resync(resync),
+            (None, None, None) => unreachable!("decode refuses a message that asks for nothing"),
         }
     }
 
@@ -189,11 +227,13 @@ impl<'a> QueueMessage<'a> {
         }
         let message: Self =
             serde_json::from_str(body).map_err(|e| DecodeError::Malformed(e.to_string()))?;
-        match (&message.notification, &message.key) {
-            (Some(_), None) => Ok(message),
-            (None, Some(_)) if version >= KEY_VERSION => Ok(message),
+        match (&message.notification, &message.key, message.resync) {
+            (Some(_), None, None) => Ok(message),
+            (None, Some(_), None) | (None, None, Some(_)) if version >= KEY_VERSION => Ok(message),
             _ => Err(DecodeError::Malformed(
-                "a message must carry a notification or (since version 2) a reconcile key".into(),
+                "a message must carry one of a notification or (since version 2) a reconcile key \
+                 or a re-sync"
+                    .into(),
             )),
         }
     }
@@ -330,9 +370,23 @@ mod tests {
         ));
         let notification = Notification::parse_json(BODY).unwrap();
         assert!(QueueMessage::encode(&notification, 1, None).starts_with(r#"{"version":1,"#));
-        // Neither, both, or a key in a version-1 message: refused.
+        // What the stack's schedule sends (template.yaml) asks for a re-sync of every project.
+        let scheduled =
+            r#"{"version":2,"receivedAtMs":0,"resync":"allProjects","queuedBy":"schedule"}"#;
+        assert_eq!(
+            QueueMessage::encode_resync(0, QueuedBy::Schedule),
+            scheduled
+        );
+        let decoded = QueueMessage::decode(scheduled).unwrap();
+        assert_eq!(
+            (decoded.asks(), decoded.queued_by),
+            (Asks::Resync(Resync::AllProjects), Some(QueuedBy::Schedule))
+        );
+        // Neither, two things, or a key in a version-1 message: refused.
         for odd in [
             r#"{"version":2,"receivedAtMs":1}"#,
+            r#"{"version":2,"receivedAtMs":1,"resync":"allProjects","key":{"kind":"project","projectId":"10"}}"#,
+            r#"{"version":1,"receivedAtMs":1,"resync":"allProjects"}"#,
             r#"{"version":1,"receivedAtMs":1,"key":{"kind":"project","projectId":"10"}}"#,
         ] {
             assert!(

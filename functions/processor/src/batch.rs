@@ -13,6 +13,7 @@ use view_sync_core::{Asks, Id, QueueMessage, QueuedBy, want};
 use views::{Cause, Origin};
 
 use crate::reconcile::Reconciler;
+use crate::resync;
 
 /// Budget when the invocation carries no deadline (tests, local runs).
 const DEFAULT_BUDGET: Duration = Duration::from_secs(300);
@@ -36,6 +37,8 @@ pub async fn handle(
     let mut hints: Vec<(usize, (Id, DisabledHint))> = Vec::new();
     // What each record contributes to the cause of its key's changes (see `views::audit`).
     let mut asked: Vec<Option<Asked>> = vec![None; records.len()];
+    // Records that ask for a scheduled re-sync: one fan-out serves them all.
+    let mut resyncs: Vec<usize> = Vec::new();
     for (index, record) in records.iter().enumerate() {
         let id = record.message_id.as_deref().unwrap_or("<no messageId>");
         let message = match QueueMessage::decode(record.body.as_deref().unwrap_or_default()) {
@@ -50,6 +53,10 @@ pub async fn handle(
             Asks::Key(key) => {
                 asked[index] = Some(Asked::Key(message.queued_by.unwrap_or(QueuedBy::Resync)));
                 keyed.push((key.clone(), index));
+                continue;
+            }
+            Asks::Resync(_) => {
+                resyncs.push(index);
                 continue;
             }
             Asks::Notification(notification) => notification,
@@ -93,6 +100,15 @@ pub async fn handle(
         keys = keys.len(),
         "reconciling a batch"
     );
+    if !resyncs.is_empty() {
+        match resync::scheduled(reconciler, deadline).await {
+            Ok(projects) => info!(records = resyncs.len(), projects, "re-sync fanned out"),
+            Err(e) => {
+                warn!(records = resyncs.len(), retryable = e.is_retryable(), error = %e, "the re-sync could not be fanned out; its records will be retried");
+                failed.extend(&resyncs);
+            }
+        }
+    }
     let results = reconciler.reconcile(&keys, deadline).await;
     for ((key, contributors), result) in merged.iter().zip(&results) {
         if let Err(e) = result {

@@ -21,6 +21,10 @@ pub struct ProcessorConfig {
     pub handlers: HandlerFilter,
     /// Kept free before the Lambda deadline to report the batch.
     pub deadline_margin: Duration,
+    /// The processor's own queue (`QUEUE_URL`): where a scheduled re-sync fans its projects out.
+    pub queue_url: Option<String>,
+    /// How long the audit trail keeps a change (`AUDIT_RETENTION_DAYS`, default 90).
+    pub audit_retention_days: u32,
 }
 
 impl ProcessorConfig {
@@ -49,6 +53,8 @@ impl ProcessorConfig {
         };
         let deadline_margin =
             Duration::from_millis(settings.number_or("DEADLINE_MARGIN_MS", 2_000, 0..=60_000)?);
+        let audit_retention_days =
+            settings.number_or("AUDIT_RETENTION_DAYS", 90, 1..=36_500)? as u32;
         Ok(Self {
             immuta,
             view_sql,
@@ -56,6 +62,8 @@ impl ProcessorConfig {
             naming,
             handlers,
             deadline_margin,
+            queue_url: settings.optional("QUEUE_URL"),
+            audit_retention_days,
         })
     }
 }

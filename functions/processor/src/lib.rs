@@ -6,6 +6,7 @@ pub mod batch;
 pub mod config;
 pub mod reconcile;
 mod resolve;
+pub mod resync;
 
 pub use config::{ProcessorConfig, SECRET_VARIABLES};
 pub use reconcile::{PlannedChange, Preview, ReconcileError, Reconciler, ViewOutcome};

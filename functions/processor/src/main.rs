@@ -1,5 +1,6 @@
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use processor::{ProcessorConfig, Reconciler, SECRET_VARIABLES, batch};
+use queue::SqsSink;
 use secrets::ResolvedEnvironment;
 
 #[tokio::main]
@@ -17,5 +18,13 @@ async fn main() -> Result<(), Error> {
 async fn cold_start() -> Result<Reconciler, Error> {
     let environment = ResolvedEnvironment::from_environment(SECRET_VARIABLES).await?;
     let config = ProcessorConfig::from_lookup(|name| environment.lookup(name))?;
-    Ok(Reconciler::new(config)?)
+    let queue_url = config.queue_url.clone();
+    let reconciler = Reconciler::new(config)?;
+    Ok(match queue_url {
+        // The scheduled re-sync's fan-out; an operator command's timeouts, since no webhook
+        // waits on it.
+        Some(url) => reconciler
+            .with_fan_out_queue(SqsSink::from_environment(url, queue::command_timeouts()).await),
+        None => reconciler,
+    })
 }

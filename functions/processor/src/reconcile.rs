@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use immuta::{ImmutaClient, ImmutaError};
+use queue::{SendError, SqsSink};
 use thiserror::Error;
 use tracing::{info, warn};
 use view_sync_core::Id;
@@ -32,6 +33,8 @@ pub enum ReconcileError {
     Views(#[from] ViewsError),
     #[error("the view SQL of data source {} in project {} is unusable: {error}", .view.data_source_id, .view.project_id)]
     ViewSql { view: ViewKey, error: ViewSqlError },
+    #[error(transparent)]
+    Queue(#[from] SendError),
 }
 
 impl ReconcileError {
@@ -40,6 +43,7 @@ impl ReconcileError {
             Self::Immuta(e) => e.is_retryable(),
             Self::Views(e) => e.is_retryable(),
             Self::ViewSql { .. } => false,
+            Self::Queue(_) => true,
         }
     }
 }
@@ -102,6 +106,8 @@ pub struct Reconciler {
     immuta: ImmutaClient,
     store: ViewStore,
     config: ProcessorConfig,
+    /// Where a scheduled re-sync queues its project keys (see [`crate::resync::scheduled`]).
+    fan_out: Option<SqsSink>,
 }
 
 impl Reconciler {
@@ -110,7 +116,18 @@ impl Reconciler {
             immuta: ImmutaClient::new(config.immuta.clone())?,
             store: ViewStore::connect_lazy(&config.store)?,
             config,
+            fan_out: None,
         })
+    }
+
+    /// Queues the scheduled re-sync's project keys on `sink` (the processor's own queue).
+    pub fn with_fan_out_queue(mut self, sink: SqsSink) -> Self {
+        self.fan_out = Some(sink);
+        self
+    }
+
+    pub fn fan_out_queue(&self) -> Option<&SqsSink> {
+        self.fan_out.as_ref()
     }
 
     pub fn config(&self) -> &ProcessorConfig {

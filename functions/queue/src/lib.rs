@@ -74,14 +74,31 @@ pub fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-#[derive(Debug, Error)]
+#[derive(Debug, Clone, Error)]
 #[error("the queue did not accept the message: {0}")]
 pub struct SendError(pub String);
 
 pub trait MessageSink: Send + Sync {
     /// Sends the message and returns the queue's message id.
     fn send(&self, message: &Outgoing) -> impl Future<Output = Result<String, SendError>> + Send;
+
+    /// Sends every message (small ones: a batch request holds at most 256 KiB); fails if any was
+    /// not accepted, after those that were.
+    fn send_all(
+        &self,
+        messages: &[Outgoing],
+    ) -> impl Future<Output = Result<usize, SendError>> + Send {
+        async move {
+            for message in messages {
+                self.send(message).await?;
+            }
+            Ok(messages.len())
+        }
+    }
 }
+
+/// What one `SendMessageBatch` request may hold.
+const SEND_BATCH: usize = 10;
 
 /// Timeouts for the receiver, which must answer within Immuta's 10 s delivery limit. The SDK sets
 /// only a connect timeout by default; without these a hung `SendMessage` would outlive the
@@ -141,12 +158,7 @@ impl MessageSink for SqsSink {
             .queue_url(&self.queue_url)
             .message_body(&message.body);
         for (name, value) in message.attributes() {
-            let attribute = MessageAttributeValue::builder()
-                .data_type("String")
-                .string_value(value)
-                .build()
-                .map_err(|e| SendError(e.to_string()))?;
-            request = request.message_attributes(name, attribute);
+            request = request.message_attributes(name, string_attribute(value)?);
         }
         let output = request
             .send()
@@ -154,4 +166,44 @@ impl MessageSink for SqsSink {
             .map_err(|e| SendError(DisplayErrorContext(e).to_string()))?;
         Ok(output.message_id.unwrap_or_default())
     }
+
+    /// `SendMessageBatch`, ten at a time; the entries SQS did not accept are sent once more, one
+    /// by one, before giving up on them.
+    async fn send_all(&self, messages: &[Outgoing]) -> Result<usize, SendError> {
+        for chunk in messages.chunks(SEND_BATCH) {
+            let mut request = self.client.send_message_batch().queue_url(&self.queue_url);
+            for (index, message) in chunk.iter().enumerate() {
+                let mut entry = aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                    .id(index.to_string())
+                    .message_body(&message.body);
+                for (name, value) in message.attributes() {
+                    entry = entry.message_attributes(name, string_attribute(value)?);
+                }
+                request = request.entries(entry.build().map_err(|e| SendError(e.to_string()))?);
+            }
+            let output = request
+                .send()
+                .await
+                .map_err(|e| SendError(DisplayErrorContext(e).to_string()))?;
+            for failed in output.failed {
+                let index: usize = failed.id.parse().unwrap_or(usize::MAX);
+                let message = chunk.get(index).ok_or_else(|| {
+                    SendError(format!(
+                        "SQS refused an entry it was not sent: {}",
+                        failed.id
+                    ))
+                })?;
+                self.send(message).await?;
+            }
+        }
+        Ok(messages.len())
+    }
+}
+
+fn string_attribute(value: &str) -> Result<MessageAttributeValue, SendError> {
+    MessageAttributeValue::builder()
+        .data_type("String")
+        .string_value(value)
+        .build()
+        .map_err(|e| SendError(e.to_string()))
 }

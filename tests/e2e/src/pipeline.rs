@@ -158,6 +158,8 @@ impl Pipeline {
             ("DATABASE_URL", target.url.clone()),
             ("IMMUTA_TIMEOUT_MS", "2000".to_owned()),
             ("DEADLINE_MARGIN_MS", "500".to_owned()),
+            // The scheduled re-sync's fan-out goes to the processor's own queue, as deployed.
+            ("QUEUE_URL", queues.url.clone()),
         ]));
         if let Some(schema) = &target.schema {
             processor_env.extend(environment(&[("VIEW_SCHEMA", schema.clone())]));
@@ -167,7 +169,12 @@ impl Pipeline {
             ProcessorConfig::from_lookup(|k| setting(&processor_env, k))
                 .expect("processor configuration"),
         )
-        .expect("reconciler");
+        .expect("reconciler")
+        .with_fan_out_queue(SqsSink::new(
+            &aws,
+            queues.url.clone(),
+            queue::command_timeouts(),
+        ));
         let processor_settings = processor_env.clone();
         let base_tables = simulator.tenant().base_tables();
         create_base_tables(reconciler.store(), &base_tables).await;
@@ -281,7 +288,7 @@ impl Pipeline {
             self.queues.url.clone(),
             queue::command_timeouts(),
         );
-        cli::resync::enqueue(&sink, &projects)
+        cli::resync::enqueue(&sink, &projects, view_sync_core::QueuedBy::Resync)
             .await
             .map_err(|e| e.to_string())
     }
