@@ -6,7 +6,7 @@ use std::fmt::Write;
 use serde_json::{Value, json};
 use views::AuditEntry;
 
-use crate::time::format_utc;
+use view_sync_core::time::format_utc;
 
 pub fn to_text(entries: &[AuditEntry]) -> String {
     let mut out = String::new();

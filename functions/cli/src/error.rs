@@ -23,7 +23,9 @@ pub enum CliError {
     #[error(transparent)]
     Views(#[from] views::ViewsError),
     #[error(transparent)]
-    Time(#[from] crate::time::BadTime),
+    QueueAdmin(#[from] queue::admin::QueueError),
+    #[error("--since {0}")]
+    Time(#[from] view_sync_core::time::BadTime),
     #[error("--types: {0}")]
     Types(#[from] UnknownForwardType),
     #[error(

@@ -7,13 +7,18 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand, ValueEnum};
 use cli::doctor::{self, DoctorOptions};
+use cli::progress::Progress;
 use cli::register::{self, Registration};
-use cli::{CliError, audit, plan, replay, resync, time};
+use cli::status::Status;
+use cli::{CliError, audit, dlq, history, plan, replay, resync};
 use immuta::{ImmutaClient, ImmutaConfig};
 use processor::{ProcessorConfig, Reconciler};
 use queue::SqsSink;
+use queue::admin::{QueueAdmin, Redriven};
 use secrets::ResolvedEnvironment;
 use serde_json::{Value, json};
+use view_sync_core::plan::Scope;
+use view_sync_core::time;
 use view_sync_core::{ForwardFilter, Id, QueuedBy};
 use views::{AuditQuery, StoreConfig, ViewStore, now_micros};
 
@@ -82,6 +87,21 @@ enum Command {
         #[arg(long, default_value_t = 1000)]
         limit: usize,
     },
+    /// The dead-letter queue: what is stuck, and moving it back.
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCommand,
+    },
+    /// Views managed per project and their last change, the notifications still failing (the
+    /// oldest one's age), and the queues' depth. Needs DATABASE_URL; the queues with their flags.
+    Status {
+        /// The processor's queue (the stack's QueueUrl output).
+        #[arg(long)]
+        queue_url: Option<String>,
+        /// The dead-letter queue (the stack's DeadLetterQueueUrl output).
+        #[arg(long)]
+        dlq_url: Option<String>,
+    },
     /// Check a tenant and a database before deploying: Immuta's URL and key, the answers' shapes,
     /// the view SQL endpoint, the database's rights, and optionally the receiver. Exits non-zero
     /// naming each failing check and the variable to fix. Needs the processor's configuration.
@@ -97,7 +117,8 @@ enum Command {
         #[arg(long)]
         url: Option<String>,
     },
-    /// Ask Immuta to resend this webhook's failed deliveries (Immuta does not retry on its own).
+    /// Ask Immuta to resend this webhook's failed deliveries (Immuta does not retry on its own),
+    /// each notification once, skipping those a later delivery already brought through.
     Replay {
         /// The webhook's name in Immuta.
         #[arg(long, default_value = DEFAULT_NAME)]
@@ -105,6 +126,45 @@ enum Command {
         /// List what would be replayed without replaying it.
         #[arg(long)]
         dry_run: bool,
+        /// Only deliveries since: an age (30m, 6h, 7d) or a UTC time (2026-12-01T10:00:00Z).
+        #[arg(long)]
+        since: Option<String>,
+    },
+    /// This webhook's deliveries, from Immuta's webhook history. Needs IMMUTA_URL, IMMUTA_API_KEY.
+    History {
+        /// The webhook's name in Immuta.
+        #[arg(long, default_value = DEFAULT_NAME)]
+        name: String,
+        /// Only the failed ones.
+        #[arg(long)]
+        failed: bool,
+        /// Only deliveries since: an age (30m, 6h, 7d) or a UTC time (2026-12-01T10:00:00Z).
+        #[arg(long)]
+        since: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum DlqCommand {
+    /// The dead letters decoded, with the error the processor last kept for each (DATABASE_URL
+    /// set), left in the queue.
+    List {
+        #[arg(long)]
+        dlq_url: String,
+        /// At most this many.
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
+    },
+    /// Moves the dead letters back to the queue: SQS's message move task where the API has
+    /// one, else receive, send and delete, a batch at a time (never losing one).
+    Redrive {
+        #[arg(long)]
+        dlq_url: String,
+        #[arg(long)]
+        queue_url: String,
+        /// Move at most this many (one batch at a time, without a move task).
+        #[arg(long)]
+        max: Option<usize>,
     },
 }
 
@@ -255,10 +315,7 @@ async fn run(command: Command, output: Output) -> Result<Finding, CliError> {
         } => {
             let store = ViewStore::connect_lazy(&StoreConfig::from_lookup(env)?)?;
             let query = AuditQuery {
-                since: since
-                    .as_deref()
-                    .map(|text| time::parse_since(text, now_micros()))
-                    .transpose()?,
+                since: since_micros(since.as_deref())?,
                 view_name: view,
                 project_id: project.and_then(Id::new),
                 limit: Some(limit),
@@ -269,6 +326,75 @@ async fn run(command: Command, output: Output) -> Result<Finding, CliError> {
                 || audit::to_text(&entries),
                 || audit::to_json(&entries),
             );
+        }
+        Command::Dlq {
+            command: DlqCommand::List { dlq_url, limit },
+        } => {
+            let admin = QueueAdmin::from_environment(queue::command_timeouts()).await;
+            let peeked = admin.peek(&dlq_url, limit).await?;
+            // The errors are kept in the target database; without it they are unknown.
+            let failures = match StoreConfig::from_lookup(env) {
+                Ok(config) => ViewStore::connect_lazy(&config)?
+                    .failures()
+                    .await
+                    .unwrap_or_else(|e| {
+                        eprintln!("view-sync: the processor's errors could not be read: {e}");
+                        Vec::new()
+                    }),
+                Err(_) => Vec::new(),
+            };
+            let letters = dlq::dead_letters(peeked, &failures);
+            show(
+                output,
+                || dlq::to_text(&letters, &dlq_url),
+                || dlq::to_json(&letters),
+            );
+        }
+        Command::Dlq {
+            command:
+                DlqCommand::Redrive {
+                    dlq_url,
+                    queue_url,
+                    max,
+                },
+        } => {
+            let admin = QueueAdmin::from_environment(queue::command_timeouts()).await;
+            let mut progress = Progress::new("moved back", None);
+            let redriven = admin
+                .redrive(&dlq_url, &queue_url, max, deadline, |moved| {
+                    progress.set(moved)
+                })
+                .await;
+            progress.finish();
+            let (moved, how) = match redriven? {
+                Redriven::MoveTask { moved } => (moved, "SQS's message move task"),
+                Redriven::Copied { moved } => (moved as u64, "receive, send, delete"),
+            };
+            show(
+                output,
+                || format!("moved {moved} dead letter(s) back to {queue_url} ({how})\n"),
+                || json!({"moved": moved, "method": how, "queueUrl": queue_url}),
+            );
+        }
+        Command::Status { queue_url, dlq_url } => {
+            let store = ViewStore::connect_lazy(&StoreConfig::from_lookup(env)?)?;
+            let rows = store.rows(&Scope::Everything).await?;
+            let mut status = Status::new(
+                &rows,
+                store.last_change_per_project().await?,
+                &store.failures().await?,
+                now_micros(),
+            );
+            if queue_url.is_some() || dlq_url.is_some() {
+                let admin = QueueAdmin::from_environment(queue::command_timeouts()).await;
+                if let Some(url) = &queue_url {
+                    status.queue = Some(admin.depth(url).await?);
+                }
+                if let Some(url) = &dlq_url {
+                    status.dead_letters = Some(admin.depth(url).await?);
+                }
+            }
+            show(output, || status.to_text(), || status.to_json());
         }
         Command::Doctor {
             project,
@@ -286,9 +412,23 @@ async fn run(command: Command, output: Output) -> Result<Finding, CliError> {
                 return Err(CliError::ChecksFailed);
             }
         }
-        Command::Replay { name, dry_run } => {
+        Command::Replay {
+            name,
+            dry_run,
+            since,
+        } => {
             let client = immuta_client(&env)?;
-            let report = replay::replay(&client, &name, dry_run, deadline).await?;
+            let since = since_micros(since.as_deref())?;
+            let mut progress: Option<Progress> = None;
+            let report = replay::replay(&client, &name, dry_run, since, deadline, |done, total| {
+                progress
+                    .get_or_insert_with(|| Progress::new("deliveries resent", Some(total as u64)))
+                    .set(done as u64)
+            })
+            .await?;
+            if let Some(progress) = progress {
+                progress.finish();
+            }
             show(
                 output,
                 || {
@@ -302,9 +442,12 @@ async fn run(command: Command, output: Output) -> Result<Finding, CliError> {
                         });
                     }
                     text.push_str(&format!(
-                        "{} failed deliveries of {name}{}; {} of other webhooks left alone\n",
+                        "{} failed deliveries of {name}{}; {} delivered later and {} older left alone; \
+                         {} of other webhooks left alone\n",
                         report.replayed.len(),
                         if dry_run { " (dry run)" } else { " resent" },
+                        report.already_delivered,
+                        report.older,
                         report.other_webhooks
                     ));
                     text
@@ -315,12 +458,35 @@ async fn run(command: Command, output: Output) -> Result<Finding, CliError> {
                         .iter()
                         .map(|(id, status)| json!({"deliveryId": id.as_str(), "receiverStatus": status}))
                         .collect();
-                    json!({"webhook": name, "dryRun": dry_run, "replayed": replayed, "otherWebhooks": report.other_webhooks})
+                    json!({"webhook": name, "dryRun": dry_run, "replayed": replayed,
+                           "alreadyDelivered": report.already_delivered, "older": report.older,
+                           "otherWebhooks": report.other_webhooks})
                 },
+            );
+        }
+        Command::History {
+            name,
+            failed,
+            since,
+        } => {
+            let client = immuta_client(&env)?;
+            let since = since_micros(since.as_deref())?;
+            let entries = history::history(&client, &name, failed, since, deadline).await?;
+            show(
+                output,
+                || history::to_text(&entries, &name),
+                || history::to_json(&entries),
             );
         }
     }
     Ok(Finding::Nothing)
+}
+
+/// `--since` as microseconds since the Unix epoch.
+fn since_micros(since: Option<&str>) -> Result<Option<i64>, CliError> {
+    Ok(since
+        .map(|text| time::parse_since(text, now_micros()))
+        .transpose()?)
 }
 
 fn immuta_client(env: &impl Fn(&str) -> Option<String>) -> Result<ImmutaClient, CliError> {

@@ -11,13 +11,19 @@ use view_sync_core::dialect::Dialect;
 use view_sync_core::plan::Decision;
 use view_sync_core::sql_diff::{self, DiffLine};
 
+use crate::progress::Progress;
 use crate::resync;
 
 /// What a full re-sync would do now.
 pub async fn plan(reconciler: &Reconciler, deadline: Instant) -> Result<Preview, ReconcileError> {
     let projects = resync::projects(reconciler, deadline).await?;
     let keys: Vec<_> = resync::project_keys(&projects).collect();
-    Ok(reconciler.preview(&keys, deadline).await)
+    let mut progress = Progress::new("projects read", Some(keys.len() as u64));
+    let preview = reconciler
+        .preview(&keys, deadline, |read| progress.set(read as u64))
+        .await;
+    progress.finish();
+    Ok(preview)
 }
 
 /// What the plan would do to one view, as an operator reads it.

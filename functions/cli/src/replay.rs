@@ -1,33 +1,84 @@
 //! Replays failed deliveries: Immuta gives a receiver 10 s and does not retry on its own, so
 //! deliveries that failed (receiver down, queue unavailable) stay in its webhook history until
-//! someone asks for them again. Only this system's webhook is replayed.
+//! someone asks for them again. Only this system's webhook is replayed, each notification once,
+//! and none that a later delivery (an earlier replay) already brought through.
 
+use std::collections::BTreeSet;
 use std::time::Instant;
 
+use immuta::webhooks::{Delivery, HistoryFilter};
 use immuta::{ImmutaClient, ImmutaError};
 use view_sync_core::Id;
+use view_sync_core::time::parse_rfc3339_utc;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReplayReport {
     /// Each replayed delivery and the status the receiver answered the retry with.
     pub replayed: Vec<(Id, Option<u16>)>,
+    /// Failed deliveries whose notification a later delivery brought through: left alone.
+    pub already_delivered: usize,
+    /// Failed deliveries from before `--since`: left alone.
+    pub older: usize,
     /// Failed deliveries of other webhooks, left alone.
     pub other_webhooks: usize,
+}
+
+/// This webhook's deliveries, oldest first, since `since` (microseconds) if given.
+pub fn ours<'a>(
+    history: &'a [Delivery],
+    webhook_name: &'a str,
+) -> impl Iterator<Item = &'a Delivery> + 'a {
+    history
+        .iter()
+        .filter(move |d| d.webhook_name.as_deref() == Some(webhook_name))
+}
+
+/// Whether `delivery` was made before `since` (a delivery without a readable time is not).
+pub fn before(delivery: &Delivery, since: Option<i64>) -> bool {
+    match (
+        since,
+        delivery.created_at.as_deref().and_then(parse_rfc3339_utc),
+    ) {
+        (Some(since), Some(at)) => at < since,
+        _ => false,
+    }
+}
+
+/// The notifications (activities) of `webhook_name` that some delivery brought through.
+pub fn delivered_activities(history: &[Delivery], webhook_name: &str) -> BTreeSet<Id> {
+    ours(history, webhook_name)
+        .filter(|d| d.succeeded())
+        .filter_map(|d| d.activity_id.clone())
+        .collect()
 }
 
 pub async fn replay(
     client: &ImmutaClient,
     webhook_name: &str,
     dry_run: bool,
+    since: Option<i64>,
     deadline: Instant,
+    mut progress: impl FnMut(usize, usize),
 ) -> Result<ReplayReport, ImmutaError> {
-    let failed = client.failed_deliveries(deadline).await?;
+    let history = client.deliveries(HistoryFilter::All, deadline).await?;
+    let delivered = delivered_activities(&history, webhook_name);
     let mut report = ReplayReport::default();
-    for delivery in failed {
+    let mut to_replay: Vec<&Delivery> = Vec::new();
+    let mut chosen: BTreeSet<Id> = BTreeSet::new();
+    for delivery in history.iter().filter(|d| !d.succeeded()) {
         if delivery.webhook_name.as_deref() != Some(webhook_name) {
             report.other_webhooks += 1;
-            continue;
+        } else if before(delivery, since) {
+            report.older += 1;
+        } else if delivery.activity_id.as_ref().is_some_and(|activity| {
+            delivered.contains(activity) || !chosen.insert(activity.clone())
+        }) {
+            report.already_delivered += 1;
+        } else {
+            to_replay.push(delivery);
         }
+    }
+    for (done, delivery) in to_replay.iter().enumerate() {
         // A replay costs one extra reconcile at most: the processor re-reads Immuta anyway.
         let status = if dry_run {
             None
@@ -37,7 +88,8 @@ pub async fn replay(
                 .await?
                 .status_code
         };
-        report.replayed.push((delivery.id, status));
+        report.replayed.push((delivery.id.clone(), status));
+        progress(done + 1, to_replay.len());
     }
     Ok(report)
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use cli::register::{self, Registration};
-use cli::{replay, resync};
+use cli::{history, replay, resync};
 use immuta::{ImmutaClient, ImmutaConfig};
 use immuta_simulator::Simulator;
 use immuta_simulator::actions::Action;
@@ -128,7 +128,7 @@ async fn failed_deliveries_of_our_webhook_are_replayed() {
         .unwrap();
     assert_eq!(hits.load(Ordering::SeqCst), 1);
 
-    let dry = replay::replay(&c, "immuta-view-sync", true, soon())
+    let dry = replay::replay(&c, "immuta-view-sync", true, None, soon(), |_, _| {})
         .await
         .unwrap();
     assert_eq!((dry.replayed.len(), dry.other_webhooks), (1, 1));
@@ -136,7 +136,7 @@ async fn failed_deliveries_of_our_webhook_are_replayed() {
     assert_eq!(hits.load(Ordering::SeqCst), 1, "a dry run sends nothing");
 
     healthy.store(1, Ordering::SeqCst);
-    let report = replay::replay(&c, "immuta-view-sync", false, soon())
+    let report = replay::replay(&c, "immuta-view-sync", false, None, soon(), |_, _| {})
         .await
         .unwrap();
     assert_eq!(report.replayed.len(), 1);
@@ -144,6 +144,47 @@ async fn failed_deliveries_of_our_webhook_are_replayed() {
     assert_eq!(hits.load(Ordering::SeqCst), 2);
     let last = sim.history().last().cloned().unwrap();
     assert!(last.succeeded() && last.body["notificationType"] == "policyUpdated");
+
+    // Replayed successfully once: a second replay leaves it alone, and the history says why.
+    let again = replay::replay(&c, "immuta-view-sync", false, None, soon(), |_, _| {})
+        .await
+        .unwrap();
+    assert_eq!((again.replayed.len(), again.already_delivered), (0, 1));
+    assert_eq!(hits.load(Ordering::SeqCst), 2, "nothing was resent");
+    let entries = history::history(&c, "immuta-view-sync", false, None, soon())
+        .await
+        .unwrap();
+    let states: Vec<(bool, bool)> = entries
+        .iter()
+        .map(|e| (e.delivery.succeeded(), e.delivered_later))
+        .collect();
+    assert_eq!(states, [(false, true), (true, false)]);
+    let failed_only = history::history(&c, "immuta-view-sync", true, None, soon())
+        .await
+        .unwrap();
+    assert_eq!(failed_only.len(), 1);
+
+    // A new failure; `--since` after it leaves it for later.
+    healthy.store(0, Ordering::SeqCst);
+    sim.act(Action::BumpDataSourcePolicy { data_source_id: 3 })
+        .await
+        .unwrap();
+    let tomorrow = view_sync_core::time::now_micros() + 86_400_000_000;
+    let later = replay::replay(
+        &c,
+        "immuta-view-sync",
+        true,
+        Some(tomorrow),
+        soon(),
+        |_, _| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!((later.replayed.len(), later.older), (0, 2));
+    let now = replay::replay(&c, "immuta-view-sync", true, Some(0), soon(), |_, _| {})
+        .await
+        .unwrap();
+    assert_eq!((now.replayed.len(), now.already_delivered), (1, 1));
 }
 
 #[tokio::test]

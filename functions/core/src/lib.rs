@@ -26,6 +26,7 @@ pub mod reads;
 pub mod settings;
 pub mod signature;
 pub mod sql_diff;
+pub mod time;
 pub mod view_sql;
 pub mod want;
 

@@ -98,6 +98,14 @@ impl<'a> Fields<'a> {
         Id::new(text).ok_or_else(|| self.error(name, "is blank"))
     }
 
+    /// An id (a number or a non-blank string), absent or null.
+    pub fn optional_id(&self, name: &str) -> Result<Option<Id>, ShapeError> {
+        match self.present(name) {
+            None => Ok(None),
+            Some(_) => self.id(name).map(Some),
+        }
+    }
+
     /// A required string.
     pub fn text(&self, name: &str) -> Result<String, ShapeError> {
         self.optional_text(name)?

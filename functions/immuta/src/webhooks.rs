@@ -59,6 +59,23 @@ pub struct Delivery {
     /// The webhook it was sent for: the request's `webhookName`, else the record's `name`.
     pub webhook_name: Option<String>,
     pub created_at: Option<String>,
+    /// The notification delivered (`webhooksActivityId`): a retry delivers the same activity
+    /// again, under a record of its own.
+    pub activity_id: Option<Id>,
+}
+
+impl Delivery {
+    pub fn succeeded(&self) -> bool {
+        self.status_code
+            .is_some_and(|status| (200..300).contains(&status))
+    }
+}
+
+/// Which deliveries of the webhook history to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HistoryFilter {
+    All,
+    Failed,
 }
 
 fn webhook(endpoint: Endpoint) -> impl Fn(Fields<'_>) -> Result<Webhook, ShapeError> + Copy {
@@ -102,6 +119,7 @@ pub(crate) fn delivery(f: Fields<'_>) -> Result<Delivery, ShapeError> {
         request,
         webhook_name,
         created_at: f.optional_text("createdAt")?,
+        activity_id: f.optional_id("webhooksActivityId")?,
     })
 }
 
@@ -191,18 +209,27 @@ impl ImmutaClient {
 
     /// Every failed delivery in the webhook history, global webhooks included (all pages).
     pub async fn failed_deliveries(&self, deadline: Instant) -> Result<Vec<Delivery>, ImmutaError> {
+        self.deliveries(HistoryFilter::Failed, deadline).await
+    }
+
+    /// The deliveries of the webhook history, global webhooks included (all pages).
+    pub async fn deliveries(
+        &self,
+        filter: HistoryFilter,
+        deadline: Instant,
+    ) -> Result<Vec<Delivery>, ImmutaError> {
         let paging = Paging {
             member: "records",
             size_parameter: "pageSize",
         };
-        self.all_pages(
-            Endpoint::WebhookHistory,
-            "/webhooks/history?successOrFailure=failure&includeGlobal=true",
-            paging,
-            delivery,
-            deadline,
-        )
-        .await
+        let path = match filter {
+            HistoryFilter::All => "/webhooks/history?includeGlobal=true",
+            HistoryFilter::Failed => {
+                "/webhooks/history?successOrFailure=failure&includeGlobal=true"
+            }
+        };
+        self.all_pages(Endpoint::WebhookHistory, path, paging, delivery, deadline)
+            .await
     }
 
     /// Asks Immuta to send a recorded delivery again (`POST /webhooks/history/retry/{id}`).

@@ -1,6 +1,6 @@
 //! The SQS batch: decode, key, merge, reconcile, and report exactly the items that failed.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
@@ -10,7 +10,7 @@ use tracing::{error, info, warn};
 use view_sync_core::keys::{self, ReconcileKey};
 use view_sync_core::reads::DisabledHint;
 use view_sync_core::{Asks, Id, QueueMessage, QueuedBy, want};
-use views::{Cause, Origin};
+use views::{Cause, MessageFailure, Origin, now_micros};
 
 use crate::reconcile::Reconciler;
 use crate::resync;
@@ -32,7 +32,19 @@ pub async fn handle(
 ) -> Result<SqsBatchResponse, UnreportableFailure> {
     let deadline = deadline_of(event.context.deadline, reconciler.config().deadline_margin);
     let records = event.payload.records;
-    let mut failed: BTreeSet<usize> = BTreeSet::new();
+    // The records that failed, with their error.
+    let mut failed: BTreeMap<usize, String> = BTreeMap::new();
+    // When each record reached the queue: the receiver's `receivedAtMs`, else (an undecodable
+    // body, the schedule's message) SQS's `SentTimestamp`.
+    let mut received_at_ms: Vec<u64> = records
+        .iter()
+        .map(|r| {
+            r.attributes
+                .get("SentTimestamp")
+                .and_then(|ms| ms.parse().ok())
+                .unwrap_or(0)
+        })
+        .collect();
     let mut keyed: Vec<(ReconcileKey, usize)> = Vec::new();
     let mut hints: Vec<(usize, (Id, DisabledHint))> = Vec::new();
     // What each record contributes to the cause of its key's changes (see `views::audit`).
@@ -45,10 +57,13 @@ pub async fn handle(
             Ok(message) => message,
             Err(e) => {
                 error!(message_id = id, error = %e, "undecodable message: it fails alone and reaches the DLQ after maxReceiveCount");
-                failed.insert(index);
+                failed.insert(index, e.to_string());
                 continue;
             }
         };
+        if message.received_at_ms > 0 {
+            received_at_ms[index] = message.received_at_ms;
+        }
         let notification = match message.asks() {
             Asks::Key(key) => {
                 asked[index] = Some(Asked::Key(message.queued_by.unwrap_or(QueuedBy::Resync)));
@@ -56,6 +71,7 @@ pub async fn handle(
                 continue;
             }
             Asks::Resync(_) => {
+                asked[index] = Some(Asked::Resync);
                 resyncs.push(index);
                 continue;
             }
@@ -74,7 +90,7 @@ pub async fn handle(
             }
             Err(e) => {
                 error!(message_id = id, error = %e, "notification without the ids its type needs");
-                failed.insert(index);
+                failed.insert(index, e.to_string());
             }
         }
     }
@@ -83,7 +99,7 @@ pub async fn handle(
         let kept: Vec<(Id, DisabledHint)> = hints.iter().map(|(_, hint)| hint.clone()).collect();
         if let Err(e) = reconciler.record_disabled_hints(&kept, deadline).await {
             warn!(records = hints.len(), error = %e, "could not keep the disabled hints; their records will be retried");
-            failed.extend(hints.iter().map(|(index, _)| *index));
+            failed.extend(hints.iter().map(|(index, _)| (*index, e.to_string())));
         }
     }
     let merged = keys::merge(keyed);
@@ -105,7 +121,7 @@ pub async fn handle(
             Ok(projects) => info!(records = resyncs.len(), projects, "re-sync fanned out"),
             Err(e) => {
                 warn!(records = resyncs.len(), retryable = e.is_retryable(), error = %e, "the re-sync could not be fanned out; its records will be retried");
-                failed.extend(&resyncs);
+                failed.extend(resyncs.iter().map(|index| (*index, e.to_string())));
             }
         }
     }
@@ -113,12 +129,17 @@ pub async fn handle(
     for ((key, contributors), result) in merged.iter().zip(&results) {
         if let Err(e) = result {
             warn!(key = %key, records = contributors.len(), retryable = e.is_retryable(), error = %e, "reconcile failed; its records will be retried");
-            failed.extend(contributors);
+            for index in contributors {
+                failed
+                    .entry(*index)
+                    .or_insert_with(|| format!("{key}: {e}"));
+            }
         }
     }
+    keep_failures(reconciler, &records, &asked, &received_at_ms, &failed).await;
     let mut response = SqsBatchResponse::default();
     let mut unnamed = 0;
-    for index in failed {
+    for &index in failed.keys() {
         match records[index]
             .message_id
             .as_deref()
@@ -160,6 +181,70 @@ pub async fn handle(
 enum Asked {
     Notification(String),
     Key(QueuedBy),
+    Resync,
+}
+
+impl Asked {
+    fn describe(asked: Option<&Asked>) -> String {
+        match asked {
+            Some(Self::Notification(notification_type)) => notification_type.clone(),
+            Some(Self::Key(queued_by)) => format!("a key queued by {}", queued_by.as_str()),
+            Some(Self::Resync) => "a scheduled re-sync".into(),
+            None => "an undecodable message".into(),
+        }
+    }
+}
+
+/// Keeps each failed record's error for `view-sync dlq list` and `status`, and forgets those of
+/// retried records that have now succeeded (see `views::failures`). Best effort: the failure
+/// is already reported to SQS, and the database may be what failed.
+async fn keep_failures(
+    reconciler: &Reconciler,
+    records: &[SqsMessage],
+    asked: &[Option<Asked>],
+    received_at_ms: &[u64],
+    failed: &BTreeMap<usize, String>,
+) {
+    let receive_count = |record: &SqsMessage| {
+        record
+            .attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|count| count.parse::<i64>().ok())
+            .unwrap_or(1)
+    };
+    let failures: Vec<MessageFailure> = failed
+        .iter()
+        .filter_map(|(&index, error)| {
+            Some(MessageFailure {
+                message_id: records[index]
+                    .message_id
+                    .clone()
+                    .filter(|id| !id.is_empty())?,
+                asked: Asked::describe(asked[index].as_ref()),
+                error: error.clone(),
+                received_at_ms: received_at_ms[index] as i64,
+                receive_count: receive_count(&records[index]),
+                failed_at: now_micros(),
+            })
+        })
+        .collect();
+    // Only a record received before can have failed before.
+    let succeeded: Vec<String> = records
+        .iter()
+        .enumerate()
+        .filter(|(index, record)| !failed.contains_key(index) && receive_count(record) > 1)
+        .filter_map(|(_, record)| record.message_id.clone())
+        .collect();
+    if !failures.is_empty()
+        && let Err(e) = reconciler.store().record_failures(&failures).await
+    {
+        warn!(records = failures.len(), error = %e, "could not keep the errors of the failed records");
+    }
+    if !succeeded.is_empty()
+        && let Err(e) = reconciler.store().clear_failures(&succeeded).await
+    {
+        warn!(records = succeeded.len(), error = %e, "could not forget the errors of records that succeeded");
+    }
 }
 
 /// The cause of a key's changes: the records that asked for it.
@@ -187,7 +272,7 @@ fn cause_of(
                 }
             }
             Some(Asked::Key(QueuedBy::Schedule)) => scheduled = true,
-            Some(Asked::Key(QueuedBy::Resync)) | None => {}
+            Some(Asked::Key(QueuedBy::Resync) | Asked::Resync) | None => {}
         }
     }
     if scheduled && cause.origin != Origin::Webhook {

@@ -98,6 +98,9 @@ pub struct Preview {
     pub failures: Vec<(ReconcileKey, ReconcileError)>,
 }
 
+/// Keys a preview reads from Immuta at a time, between reports of its progress.
+const KEYS_PER_PREVIEW_STEP: usize = 25;
+
 /// How long a view's first attempt may wait for its locks (a reader holding the view, another
 /// processor on it), so that one blocked view leaves time for the rest of the batch.
 const FIRST_ATTEMPT_LOCK_WAIT: Duration = Duration::from_secs(3);
@@ -204,17 +207,35 @@ impl Reconciler {
 
     /// What reconciling `keys` would do now, applying nothing (no marks, no views, no ledger
     /// rows): each view that would be created, replaced, restored from drift or dropped, and
-    /// the keys whose reads failed.
-    pub async fn preview(&self, keys: &[ReconcileKey], deadline: Instant) -> Preview {
+    /// the keys whose reads failed. Reads Immuta `KEYS_PER_PREVIEW_STEP` keys at a time and
+    /// tells `progress` how many keys are read.
+    pub async fn preview(
+        &self,
+        keys: &[ReconcileKey],
+        deadline: Instant,
+        mut progress: impl FnMut(usize),
+    ) -> Preview {
         let mut preview = Preview::default();
-        let read = match self.read(keys, deadline).await {
-            Ok(read) => read,
-            Err(error) => {
-                preview.failures = keys.iter().map(|k| (k.clone(), error.clone())).collect();
-                return preview;
+        let mut work = Vec::new();
+        for (step, chunk) in keys.chunks(KEYS_PER_PREVIEW_STEP).enumerate() {
+            let read = match self.read(chunk, deadline).await {
+                Ok(read) => read,
+                Err(error) => {
+                    preview
+                        .failures
+                        .extend(chunk.iter().map(|k| (k.clone(), error.clone())));
+                    continue;
+                }
+            };
+            let (results, settled) = self.settled(read, None, deadline).await;
+            for (key, result) in chunk.iter().zip(results) {
+                if let Err(error) = result {
+                    preview.failures.push((key.clone(), error));
+                }
             }
-        };
-        let (results, work) = self.settled(read, None, deadline).await;
+            work.extend(settled.into_iter().map(|(_, target)| target));
+            progress(step * KEYS_PER_PREVIEW_STEP + chunk.len());
+        }
         let found = async {
             let rows =
                 retry_while_transient(deadline, || self.store.rows(&Scope::Everything)).await?;
@@ -235,13 +256,8 @@ impl Reconciler {
             .into_iter()
             .map(|row| (row.view.clone(), row))
             .collect();
-        for (key, result) in keys.iter().zip(results) {
-            if let Err(error) = result {
-                preview.failures.push((key.clone(), error));
-            }
-        }
         let mut seen = BTreeSet::new();
-        for (_, target) in work {
+        for target in work {
             if !seen.insert(target.view().clone()) {
                 continue;
             }

@@ -2,6 +2,8 @@
 //! receiver sends each accepted notification; `view-sync resync --queue-url` sends reconcile keys.
 #![forbid(unsafe_code)]
 
+pub mod admin;
+
 use std::future::Future;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

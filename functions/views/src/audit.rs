@@ -262,3 +262,31 @@ fn audit_entry(row: &AnyRow) -> Option<AuditEntry> {
         request_id: text("request_id")?,
     })
 }
+
+impl ViewStore {
+    /// When each project's views last changed (microseconds since the Unix epoch), as far as
+    /// the audit trail remembers.
+    pub async fn last_change_per_project(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, i64>, ViewsError> {
+        self.ensure_ledger().await?;
+        let sql = format!(
+            "SELECT project_id, MAX(applied_at) AS last_change FROM {} \
+             WHERE action <> 'superseded' GROUP BY project_id",
+            self.audit_table()
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| ViewsError::from_sqlx(e, "read", WHAT))?;
+        Ok(rows
+            .iter()
+            .filter_map(|row| {
+                Some((
+                    row.try_get::<String, _>("project_id").ok()?,
+                    row.try_get::<i64, _>("last_change").ok()?,
+                ))
+            })
+            .collect())
+    }
+}

@@ -2,8 +2,6 @@
 //! digest of its create statement, its state, and the `observed_at` of the decision last applied
 //! (a drop leaves a tombstone). Read and written inside the view's critical section.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 use view_sync_core::Id;
@@ -311,11 +309,7 @@ fn ledger_row(row: &AnyRow) -> Option<LedgerRow> {
 }
 
 /// Microseconds since the Unix epoch: the unit of `observed_at`.
-pub fn now_micros() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as i64)
-}
+pub use view_sync_core::time::now_micros;
 
 impl ViewStore {
     /// The create statement last applied to `view`, if the ledger kept it (rows of an earlier

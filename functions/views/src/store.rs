@@ -46,6 +46,8 @@ pub struct ViewStore {
     /// The audit trail (see [`crate::audit`]), named after the ledger, and its index.
     audit: String,
     audit_index: String,
+    /// The last failure of queue messages (see [`crate::failures`]), named after the ledger.
+    failures: String,
     pub(crate) marks_pruned_at: AtomicI64,
     ledger_ready: OnceCell<()>,
     step_hook: Option<StepHook>,
@@ -135,6 +137,7 @@ impl ViewStore {
             marks: beside_the_ledger("scope_marks"),
             audit: beside_the_ledger("audit"),
             audit_index,
+            failures: beside_the_ledger("failures"),
             marks_pruned_at: AtomicI64::new(0),
             ledger_ready: OnceCell::new(),
             step_hook: None,
@@ -184,11 +187,15 @@ impl ViewStore {
         &self.audit
     }
 
+    pub(crate) fn failures_table(&self) -> &str {
+        &self.failures
+    }
+
     pub(crate) fn audit_index_ddl(&self) -> String {
         self.audit_index.clone()
     }
 
-    /// Creates the ledger, hints, marks and audit tables (and the schema, if named), and adds
+    /// Creates the ledger, hints, marks, audit and failures tables (and the schema, if named), and adds
     /// the ledger columns an earlier version did not have, once per process.
     pub async fn ensure_ledger(&self) -> Result<(), ViewsError> {
         self.ledger_ready
@@ -213,6 +220,7 @@ impl ViewStore {
                 statements.push(self.hints_table_ddl());
                 statements.push(self.marks_table_ddl());
                 statements.extend(self.audit_table_ddl());
+                statements.push(self.failures_table_ddl());
                 for statement in statements {
                     ddl::one_statement(statement)
                         .execute(&self.pool)

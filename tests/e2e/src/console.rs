@@ -42,7 +42,11 @@ pub fn binary() -> PathBuf {
 
 /// Runs `view-sync <args>` with exactly `env` as its environment.
 pub async fn view_sync(env: &[(String, String)], args: &[&str]) -> Output {
-    tokio::process::Command::new(binary())
+    // The first call builds: off the runtime's thread, which other pipelines of the test share.
+    let binary = tokio::task::spawn_blocking(binary)
+        .await
+        .expect("build view-sync");
+    tokio::process::Command::new(binary)
         .args(args)
         .env_clear()
         .envs(env.iter().cloned())

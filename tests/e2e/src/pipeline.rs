@@ -49,6 +49,16 @@ impl Database {
         all
     }
 
+    /// Runs `scenario` on every database at once (each in a pipeline of its own): a test's
+    /// time is then its slowest database's, not their sum.
+    pub async fn each_at_once<F, Fut>(scenario: F)
+    where
+        F: Fn(Database) -> Fut,
+        Fut: std::future::Future<Output = ()>,
+    {
+        futures_util::future::join_all(Self::all().into_iter().map(scenario)).await;
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Database::Sqlite => "sqlite",

@@ -59,7 +59,7 @@ async fn sql(p: &Pipeline, statement: &str) {
 
 #[tokio::test]
 async fn plan_finds_what_resync_repairs_and_audit_says_why() {
-    for db in Database::all() {
+    Database::each_at_once(|db| async move {
         let mut tenant = Tenant::demo();
         tenant.add_project(30, "Everything", true, &[1, 2, 3]);
         let p = Pipeline::start(&db, tenant, Options::default()).await;
@@ -215,5 +215,6 @@ async fn plan_finds_what_resync_repairs_and_audit_says_why() {
         assert_eq!(status, 1);
         assert!(bad["error"].as_str().unwrap().contains("--since"), "{bad}");
         p.finish().await;
-    }
+    })
+    .await;
 }

@@ -63,9 +63,10 @@ async fn scheduled_resync_converges_and_prunes(db: &Database, options: Options) 
 
 #[tokio::test]
 async fn the_scheduled_resync_fans_out_converges_and_prunes_on_every_database() {
-    for db in Database::all() {
+    Database::each_at_once(|db| async move {
         scheduled_resync_converges_and_prunes(&db, Options::default()).await;
-    }
+    })
+    .await;
 }
 
 /// The processor binary as deployed (under `cargo lambda watch`): `QUEUE_URL` makes its fan-out

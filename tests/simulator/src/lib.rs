@@ -68,7 +68,7 @@ impl Shared {
             } else {
                 webhooks::shaped(&target, &flat)
             };
-            deliveries.push(self.deliver(&target, &notification_type, body).await);
+            deliveries.push(self.deliver(&target, &notification_type, body, None).await);
         }
         Ok(deliveries)
     }
@@ -79,12 +79,17 @@ impl Shared {
         target: &WebhookTarget,
         notification_type: &str,
         body: serde_json::Value,
+        activity_id: Option<u64>,
     ) -> Delivery {
         let status = webhooks::deliver(&self.http, target, &body).await;
         let mut history = self.history.lock().unwrap();
         let id = history.len() as u64 + 1;
         history.push(webhooks::HistoryRecord {
             id,
+            // A retry is another delivery of the same activity (seed 002's retry answer: record
+            // 228 of activity 11).
+            activity_id: activity_id.unwrap_or(id),
+            created_at: view_sync_core::time::format_utc(view_sync_core::time::now_micros()),
             webhook_id: target.id,
             webhook_name: target.name.clone(),
             url: target.url.clone(),
@@ -116,8 +121,13 @@ impl Shared {
             .iter()
             .find(|t| t.id == record.webhook_id)
             .cloned()?;
-        self.deliver(&target, &record.notification_type, record.body)
-            .await;
+        self.deliver(
+            &target,
+            &record.notification_type,
+            record.body,
+            Some(record.activity_id),
+        )
+        .await;
         self.history.lock().unwrap().last().cloned()
     }
 }

@@ -67,6 +67,9 @@ pub struct Delivery {
 #[derive(Debug, Clone)]
 pub struct HistoryRecord {
     pub id: u64,
+    /// The notification this delivers; its retries share it.
+    pub activity_id: u64,
+    pub created_at: String,
     pub webhook_id: u64,
     pub webhook_name: String,
     pub url: String,
@@ -118,9 +121,9 @@ impl HistoryRecord {
             "response": response,
             "statusCode": self.status_code,
             "notificationType": self.notification_type,
-            "webhooksActivityId": self.id,
-            "createdAt": "2026-11-23T00:00:00.000Z",
-            "updatedAt": "2026-11-23T00:00:00.000Z",
+            "webhooksActivityId": self.activity_id,
+            "createdAt": self.created_at,
+            "updatedAt": self.created_at,
             "webhooksId": self.webhook_id,
             "url": self.url,
             "name": self.webhook_name,

@@ -1,6 +1,7 @@
-//! Times on the command line: `--since` as an age (`90m`, `6h`, `7d`) or an RFC 3339 UTC time
-//! (`2026-12-01T10:00:00Z`), and timestamps printed as RFC 3339 UTC. Microseconds since the Unix
-//! epoch throughout, the ledger's unit.
+//! Times as people and Immuta write them: an age (`90m`, `6h`, `7d`) or an RFC 3339 UTC time
+//! (`2026-12-01T10:00:00Z`, as in Immuta's `createdAt`), and timestamps printed as RFC 3339 UTC.
+//! Microseconds since the Unix epoch throughout, the ledger's unit. (No date crate: this is all
+//! of it that the project needs.)
 
 use thiserror::Error;
 
@@ -34,8 +35,8 @@ pub fn parse_since(text: &str, now_micros: i64) -> Result<i64, BadTime> {
     parse_rfc3339_utc(text).ok_or_else(bad)
 }
 
-/// `YYYY-MM-DDTHH:MM:SS[.fraction](Z|+00:00)`.
-fn parse_rfc3339_utc(text: &str) -> Option<i64> {
+/// `YYYY-MM-DDTHH:MM:SS[.fraction](Z|+00:00)` as microseconds since the Unix epoch.
+pub fn parse_rfc3339_utc(text: &str) -> Option<i64> {
     let text = text
         .strip_suffix('Z')
         .or_else(|| text.strip_suffix("+00:00"))?;
@@ -57,6 +58,13 @@ fn parse_rfc3339_utc(text: &str) -> Option<i64> {
     let micros: i64 = format!("{fraction:0<6}").get(..6)?.parse().ok()?;
     let seconds = days_from_civil(year, month, day) * 86_400 + hour * 3_600 + minute * 60 + second;
     Some(seconds * MICROS_PER_SECOND + micros)
+}
+
+/// Microseconds since the Unix epoch, now.
+pub fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
 }
 
 /// `micros` since the Unix epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ`.

@@ -1,0 +1,138 @@
+//! The last error of each queue message that failed, beside the ledger: what `view-sync dlq list`
+//! shows for a dead letter, and `view-sync status` for the oldest notification still failing.
+//! Written by the processor when a record fails; removed when a retried record succeeds (only a
+//! record received more than once can have a row, so the first delivery costs nothing); rows
+//! older than SQS keeps any message (14 days) are removed with them.
+
+use sqlx::any::AnyRow;
+use sqlx::{AssertSqlSafe, Row};
+
+use crate::dialect::{Dialect, LedgerSql};
+use crate::error::ViewsError;
+use crate::ledger::now_micros;
+use crate::store::ViewStore;
+
+const WHAT: &str = "the failures of queue messages";
+
+/// SQS keeps a message at most 14 days: a failure older than that has no message left.
+const RETENTION_MICROS: i64 = 14 * 86_400 * 1_000_000;
+
+/// Message ids per statement.
+const IDS_PER_STATEMENT: usize = 500;
+
+/// A queue message's last failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageFailure {
+    pub message_id: String,
+    /// What the message asked for (a key, a notification type), for a person to read.
+    pub asked: String,
+    pub error: String,
+    /// When the receiver accepted it (milliseconds since the Unix epoch; 0 if unknown).
+    pub received_at_ms: i64,
+    /// SQS's receive count when it failed.
+    pub receive_count: i64,
+    /// Microseconds since the Unix epoch.
+    pub failed_at: i64,
+}
+
+impl ViewStore {
+    pub(crate) fn failures_table_ddl(&self) -> String {
+        let text = match self.dialect() {
+            Dialect::MySql => "MEDIUMTEXT",
+            Dialect::Sqlite | Dialect::Postgres => "TEXT",
+        };
+        format!(
+            "CREATE TABLE IF NOT EXISTS {} (message_id VARCHAR(255) NOT NULL PRIMARY KEY, asked VARCHAR(1024) NOT NULL, \
+             error {text} NOT NULL, received_at BIGINT NOT NULL, receive_count BIGINT NOT NULL, failed_at BIGINT NOT NULL)",
+            self.failures_table()
+        )
+    }
+
+    /// Keeps each message's failure, replacing an earlier one.
+    pub async fn record_failures(&self, failures: &[MessageFailure]) -> Result<(), ViewsError> {
+        self.ensure_ledger().await?;
+        let dialect = self.dialect();
+        let upsert = match dialect {
+            Dialect::Sqlite | Dialect::Postgres => {
+                "ON CONFLICT (message_id) DO UPDATE SET asked = excluded.asked, error = excluded.error, \
+                 received_at = excluded.received_at, receive_count = excluded.receive_count, \
+                 failed_at = excluded.failed_at"
+            }
+            Dialect::MySql => {
+                "ON DUPLICATE KEY UPDATE asked = VALUES(asked), error = VALUES(error), \
+                 received_at = VALUES(received_at), receive_count = VALUES(receive_count), \
+                 failed_at = VALUES(failed_at)"
+            }
+        };
+        let params: Vec<String> = (1..=6).map(|n| dialect.param(n)).collect();
+        let sql = format!(
+            "INSERT INTO {} (message_id, asked, error, received_at, receive_count, failed_at) VALUES ({}) {upsert}",
+            self.failures_table(),
+            params.join(", ")
+        );
+        for failure in failures {
+            sqlx::query(AssertSqlSafe(sql.clone()))
+                .bind(failure.message_id.clone())
+                .bind(failure.asked.clone())
+                .bind(failure.error.clone())
+                .bind(failure.received_at_ms)
+                .bind(failure.receive_count)
+                .bind(failure.failed_at)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| ViewsError::from_sqlx(e, "record", WHAT))?;
+        }
+        Ok(())
+    }
+
+    /// Forgets the failures of messages that have now succeeded, and those older than any
+    /// message can be.
+    pub async fn clear_failures(&self, message_ids: &[String]) -> Result<(), ViewsError> {
+        self.ensure_ledger().await?;
+        for chunk in message_ids.chunks(IDS_PER_STATEMENT) {
+            let dialect = self.dialect();
+            let ids: Vec<String> = (2..chunk.len() + 2).map(|n| dialect.param(n)).collect();
+            let sql = format!(
+                "DELETE FROM {} WHERE failed_at < {} OR message_id IN ({})",
+                self.failures_table(),
+                dialect.param(1),
+                ids.join(", ")
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(now_micros() - RETENTION_MICROS);
+            for id in chunk {
+                query = query.bind(id.clone());
+            }
+            query
+                .execute(&self.pool)
+                .await
+                .map_err(|e| ViewsError::from_sqlx(e, "clear", WHAT))?;
+        }
+        Ok(())
+    }
+
+    /// Every failure kept, oldest message first.
+    pub async fn failures(&self) -> Result<Vec<MessageFailure>, ViewsError> {
+        self.ensure_ledger().await?;
+        let sql = format!(
+            "SELECT message_id, asked, error, received_at, receive_count, failed_at FROM {} \
+             ORDER BY received_at",
+            self.failures_table()
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| ViewsError::from_sqlx(e, "read", WHAT))?;
+        Ok(rows.iter().filter_map(failure).collect())
+    }
+}
+
+fn failure(row: &AnyRow) -> Option<MessageFailure> {
+    Some(MessageFailure {
+        message_id: row.try_get("message_id").ok()?,
+        asked: row.try_get("asked").ok()?,
+        error: row.try_get("error").ok()?,
+        received_at_ms: row.try_get("received_at").ok()?,
+        receive_count: row.try_get("receive_count").ok()?,
+        failed_at: row.try_get("failed_at").ok()?,
+    })
+}
