@@ -431,37 +431,8 @@ async fn run(command: Command, output: Output) -> Result<Finding, CliError> {
             }
             show(
                 output,
-                || {
-                    let mut text = String::new();
-                    for (id, status) in &report.replayed {
-                        text.push_str(&match status {
-                            Some(status) => {
-                                format!("delivery {id}: resent, the receiver answered {status}\n")
-                            }
-                            None => format!("delivery {id}: would be resent\n"),
-                        });
-                    }
-                    text.push_str(&format!(
-                        "{} failed deliveries of {name}{}; {} delivered later and {} older left alone; \
-                         {} of other webhooks left alone\n",
-                        report.replayed.len(),
-                        if dry_run { " (dry run)" } else { " resent" },
-                        report.already_delivered,
-                        report.older,
-                        report.other_webhooks
-                    ));
-                    text
-                },
-                || {
-                    let replayed: Vec<Value> = report
-                        .replayed
-                        .iter()
-                        .map(|(id, status)| json!({"deliveryId": id.as_str(), "receiverStatus": status}))
-                        .collect();
-                    json!({"webhook": name, "dryRun": dry_run, "replayed": replayed,
-                           "alreadyDelivered": report.already_delivered, "older": report.older,
-                           "otherWebhooks": report.other_webhooks})
-                },
+                || report.to_text(&name, dry_run),
+                || report.to_json(&name, dry_run),
             );
         }
         Command::History {

@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use immuta::webhooks::{Delivery, HistoryFilter};
 use immuta::{ImmutaClient, ImmutaError};
+use serde_json::{Value, json};
 use view_sync_core::Id;
 use view_sync_core::time::parse_rfc3339_utc;
 
@@ -23,7 +24,45 @@ pub struct ReplayReport {
     pub other_webhooks: usize,
 }
 
-/// This webhook's deliveries, oldest first, since `since` (microseconds) if given.
+impl ReplayReport {
+    pub fn to_text(&self, webhook_name: &str, dry_run: bool) -> String {
+        let mut text = String::new();
+        for (id, status) in &self.replayed {
+            text.push_str(&match status {
+                Some(status) => format!("delivery {id}: resent, the receiver answered {status}\n"),
+                None => format!("delivery {id}: would be resent\n"),
+            });
+        }
+        text.push_str(&format!(
+            "{} failed deliveries of {webhook_name}{}; {} delivered later and {} older left alone; \
+             {} of other webhooks left alone\n",
+            self.replayed.len(),
+            if dry_run { " (dry run)" } else { " resent" },
+            self.already_delivered,
+            self.older,
+            self.other_webhooks
+        ));
+        text
+    }
+
+    pub fn to_json(&self, webhook_name: &str, dry_run: bool) -> Value {
+        let replayed: Vec<Value> = self
+            .replayed
+            .iter()
+            .map(|(id, status)| json!({"deliveryId": id.as_str(), "receiverStatus": status}))
+            .collect();
+        json!({
+            "webhook": webhook_name,
+            "dryRun": dry_run,
+            "replayed": replayed,
+            "alreadyDelivered": self.already_delivered,
+            "older": self.older,
+            "otherWebhooks": self.other_webhooks,
+        })
+    }
+}
+
+/// This webhook's deliveries, in the history's order.
 pub fn ours<'a>(
     history: &'a [Delivery],
     webhook_name: &'a str,
