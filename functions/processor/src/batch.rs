@@ -247,6 +247,9 @@ async fn keep_failures(
     }
 }
 
+/// Message ids an audit entry names: a storm's key can have thousands, which the log has.
+const MAX_MESSAGE_IDS_PER_CAUSE: usize = 50;
+
 /// The cause of a key's changes: the records that asked for it.
 fn cause_of(
     records: &[SqsMessage],
@@ -261,7 +264,9 @@ fn cause_of(
     };
     let mut scheduled = false;
     for &index in contributors {
-        if let Some(id) = records[index].message_id.as_deref() {
+        if let Some(id) = records[index].message_id.as_deref()
+            && cause.message_ids.len() < MAX_MESSAGE_IDS_PER_CAUSE
+        {
             cause.message_ids.push(id.to_owned());
         }
         match &asked[index] {
@@ -274,6 +279,10 @@ fn cause_of(
             Some(Asked::Key(QueuedBy::Schedule)) => scheduled = true,
             Some(Asked::Key(QueuedBy::Resync) | Asked::Resync) | None => {}
         }
+    }
+    let unnamed = contributors.len().saturating_sub(MAX_MESSAGE_IDS_PER_CAUSE);
+    if unnamed > 0 {
+        cause.message_ids.push(format!("+{unnamed} more"));
     }
     if scheduled && cause.origin != Origin::Webhook {
         cause.origin = Origin::Schedule;
@@ -293,4 +302,51 @@ fn deadline_of(deadline_ms: u64, margin: Duration) -> Instant {
         + remaining
             .saturating_sub(margin)
             .max(Duration::from_millis(100))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn records(n: usize) -> Vec<SqsMessage> {
+        (0..n)
+            .map(|i| {
+                let mut record = SqsMessage::default();
+                record.message_id = Some(format!("m{i}"));
+                record
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_cause_names_its_messages_and_what_started_them() {
+        let records = records(60);
+        let webhook = Asked::Notification("policyUpdated".into());
+        let schedule = Asked::Key(QueuedBy::Schedule);
+        let mut asked = vec![Some(schedule.clone()); 60];
+        asked[1] = Some(webhook.clone());
+        asked[2] = Some(webhook);
+        let all: Vec<usize> = (0..60).collect();
+        let cause = cause_of(&records, &asked, &all, Some("r".into()));
+        // Any notification makes it a webhook's change; its type is named once.
+        assert_eq!(cause.origin, Origin::Webhook);
+        assert_eq!(cause.notification_types, ["policyUpdated"]);
+        assert_eq!(cause.message_ids.len(), MAX_MESSAGE_IDS_PER_CAUSE + 1);
+        assert_eq!(cause.message_ids.last().unwrap(), "+10 more");
+        assert_eq!(cause.request_id.as_deref(), Some("r"));
+
+        let scheduled = cause_of(&records, &asked, &[0, 3], None);
+        assert_eq!(
+            (scheduled.origin, scheduled.message_ids.as_slice()),
+            (
+                Origin::Schedule,
+                ["m0".to_owned(), "m3".to_owned()].as_slice()
+            )
+        );
+        let by_hand = vec![Some(Asked::Key(QueuedBy::Resync)); 60];
+        assert_eq!(
+            cause_of(&records, &by_hand, &[0], None).origin,
+            Origin::Resync
+        );
+    }
 }

@@ -63,7 +63,8 @@ pub async fn enqueue(
 
 /// The scheduled re-sync, in the processor: every project fanned out as a key through the
 /// processor's queue (`QUEUE_URL`), or reconciled in this invocation when no queue is set; then
-/// the audit trail is pruned to `AUDIT_RETENTION_DAYS`. Returns how many projects it covered.
+/// the audit trail is pruned to `AUDIT_RETENTION_DAYS`, and the kept failures of messages SQS no
+/// longer holds are removed. Returns how many projects it covered.
 pub async fn scheduled(
     reconciler: &Reconciler,
     deadline: Instant,
@@ -96,10 +97,14 @@ pub async fn scheduled(
         }
     }
     let retention = reconciler.config().audit_retention_days;
-    match reconciler.store().prune_audit(retention).await {
+    let store = reconciler.store();
+    // The re-sync itself is done: a prune that fails is tried again next time.
+    match store.prune_audit(retention).await {
         Ok(pruned) => info!(pruned, retention_days = retention, "audit trail pruned"),
-        // The re-sync itself is done: a prune that fails is tried again next time.
         Err(error) => warn!(error = %error, "could not prune the audit trail"),
+    }
+    if let Err(error) = store.prune_failures().await {
+        warn!(error = %error, "could not prune the kept failures of queue messages");
     }
     Ok(projects.len())
 }

@@ -110,6 +110,22 @@ impl ViewStore {
         Ok(())
     }
 
+    /// Forgets the failures older than any message can be (the scheduled re-sync calls it).
+    pub async fn prune_failures(&self) -> Result<u64, ViewsError> {
+        self.ensure_ledger().await?;
+        let sql = format!(
+            "DELETE FROM {} WHERE failed_at < {}",
+            self.failures_table(),
+            self.dialect().param(1)
+        );
+        sqlx::query(AssertSqlSafe(sql))
+            .bind(now_micros() - RETENTION_MICROS)
+            .execute(&self.pool)
+            .await
+            .map(|done| done.rows_affected())
+            .map_err(|e| ViewsError::from_sqlx(e, "prune", WHAT))
+    }
+
     /// Every failure kept, oldest message first.
     pub async fn failures(&self) -> Result<Vec<MessageFailure>, ViewsError> {
         self.ensure_ledger().await?;

@@ -320,11 +320,15 @@ impl ViewStore {
             return self.superseded(conn, &change, decision).await;
         }
         let (state, view_name, digest, applied_sql) = match (&decision, target) {
+            // The statement is kept for `plan`'s diffs; an unchanged view's is already there.
+            (Decision::Unchanged, Target::Present(desired)) => (
+                RowState::Present,
+                desired.name.clone(),
+                desired.digest.clone(),
+                None,
+            ),
             (
-                Decision::Create
-                | Decision::Replace { .. }
-                | Decision::Restore { .. }
-                | Decision::Unchanged,
+                Decision::Create | Decision::Replace { .. } | Decision::Restore { .. },
                 Target::Present(desired),
             ) => (
                 RowState::Present,
