@@ -22,26 +22,7 @@ use crate::store::ViewStore;
 impl ViewStore {
     /// Every view in the store's schema (SQLite: the database), as the ledger refers to them.
     pub async fn views_in_catalog(&self) -> Result<BTreeSet<String>, ViewsError> {
-        let sql = match self.dialect() {
-            Dialect::Sqlite => "SELECT name FROM sqlite_master WHERE type = 'view'",
-            Dialect::Postgres => {
-                "SELECT CAST(table_name AS TEXT) FROM information_schema.views \
-                 WHERE table_schema = COALESCE($1, current_schema())"
-            }
-            Dialect::MySql => {
-                "SELECT CAST(TABLE_NAME AS CHAR) FROM information_schema.VIEWS \
-                 WHERE TABLE_SCHEMA = COALESCE(?, DATABASE())"
-            }
-        };
-        let mut query = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql));
-        if self.dialect() != Dialect::Sqlite {
-            query = query.bind(self.location().schema.clone());
-        }
-        let names = query
-            .fetch_all(self.pool())
-            .await
-            .map_err(|e| ViewsError::from_sqlx(e, "read the catalog for", "the views"))?;
-        Ok(names.iter().map(|name| self.reference(name)).collect())
+        Ok(self.catalog_digests().await?.into_keys().collect())
     }
 
     /// The catalog digest of the view that `reference` names (as the ledger names it), `None`

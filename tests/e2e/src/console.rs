@@ -40,6 +40,17 @@ pub fn binary() -> PathBuf {
         .clone()
 }
 
+/// The one JSON document `view-sync --output json` printed (panics showing what it printed).
+pub fn json_of(output: &Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
 /// Runs `view-sync <args>` with exactly `env` as its environment.
 pub async fn view_sync(env: &[(String, String)], args: &[&str]) -> Output {
     // The first call builds: off the runtime's thread, which other pipelines of the test share.

@@ -3,9 +3,7 @@
 //! by hand and a view dropped by hand, naming each view; `resync` repairs all three and `plan`
 //! returns to 0; `audit` lists each change with its cause.
 
-use std::process::Output;
-
-use e2e::console::view_sync;
+use e2e::console::{json_of, view_sync};
 use e2e::pipeline::{Database, Options, Pipeline};
 use immuta_simulator::actions::Action;
 use immuta_simulator::tenant::Tenant;
@@ -14,19 +12,9 @@ use sqlx::AssertSqlSafe;
 use view_sync_core::plan::{RowState, Scope};
 use views::Dialect;
 
-fn json(output: &Output) -> Value {
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{e}: {}\n{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        )
-    })
-}
-
 async fn run(p: &Pipeline, args: &[&str]) -> (i32, Value) {
     let output = view_sync(p.processor_environment(), args).await;
-    (output.status.code().unwrap_or(-1), json(&output))
+    (output.status.code().unwrap_or(-1), json_of(&output))
 }
 
 /// `plan`'s changes as (action, view, drift).

@@ -3,7 +3,7 @@
 //! it there; `status` counts what is failing and stuck; `dlq redrive` moves the dead letters
 //! back to the queue, a bounded number first, without losing one.
 
-use e2e::console::view_sync;
+use e2e::console::{json_of, view_sync};
 use e2e::moto::Moto;
 use e2e::pipeline::{Database, Options, Pipeline};
 use immuta_simulator::tenant::Tenant;
@@ -36,7 +36,7 @@ async fn console(p: &Pipeline, args: &[&str]) -> Value {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    serde_json::from_slice(&output.stdout).unwrap()
+    json_of(&output)
 }
 
 #[tokio::test]
