@@ -80,13 +80,17 @@ impl ImmutaClient {
     /// `GET /dataSource/{id}`.
     pub async fn data_source(&self, id: &Id, deadline: Instant) -> Result<DataSource, ImmutaError> {
         let path = format!("/dataSource/{}", encode(id.as_str()));
-        Ok(model::data_source(&self.get_json(&path, deadline).await?)?)
+        Ok(model::data_source(
+            &self.get_json(Endpoint::DataSource, &path, deadline).await?,
+        )?)
     }
 
     /// `GET /project/{id}`.
     pub async fn project(&self, id: &Id, deadline: Instant) -> Result<Project, ImmutaError> {
         let path = format!("/project/{}", encode(id.as_str()));
-        Ok(model::project(&self.get_json(&path, deadline).await?)?)
+        Ok(model::project(
+            &self.get_json(Endpoint::Project, &path, deadline).await?,
+        )?)
     }
 
     /// `GET /project/{id}/checkEqualizationState`.
@@ -97,7 +101,9 @@ impl ImmutaClient {
     ) -> Result<EqualizationState, ImmutaError> {
         let path = format!("/project/{}/checkEqualizationState", encode(id.as_str()));
         Ok(model::equalization_state(
-            &self.get_json(&path, deadline).await?,
+            &self
+                .get_json(Endpoint::EqualizationState, &path, deadline)
+                .await?,
         )?)
     }
 
@@ -194,7 +200,7 @@ impl ImmutaClient {
             .replace("{dataSourceId}", &encode(data_source.as_str()));
         let body = self
             .transport
-            .request(Method::GET, &path, None, deadline)
+            .request(Endpoint::ViewSql, Method::GET, &path, None, deadline)
             .await?;
         let text =
             String::from_utf8(body).map_err(|_| decode_error(&path, "the answer is not UTF-8"))?;
@@ -246,7 +252,7 @@ impl ImmutaClient {
                 "{path}{separator}offset={offset}&{}={size}",
                 paging.size_parameter
             );
-            let answer = self.get_json(&page_path, deadline).await?;
+            let answer = self.get_json(endpoint, &page_path, deadline).await?;
             let page = Page::read(endpoint, paging.member, &answer, read_item)?;
             let received = page.items.len() as u64;
             items.extend(page.items);
@@ -266,19 +272,28 @@ impl ImmutaClient {
 
     /// A `GET` whose answer must be JSON, as it came (for checks such as `view-sync doctor`;
     /// the typed calls above read answers into models).
-    pub async fn get_json(&self, path: &str, deadline: Instant) -> Result<Value, ImmutaError> {
-        self.send(Method::GET, path, None, deadline).await
+    pub async fn get_json(
+        &self,
+        endpoint: Endpoint,
+        path: &str,
+        deadline: Instant,
+    ) -> Result<Value, ImmutaError> {
+        self.send(endpoint, Method::GET, path, None, deadline).await
     }
 
     /// A request whose answer must be JSON.
     pub(crate) async fn send(
         &self,
+        endpoint: Endpoint,
         method: Method,
         path: &str,
         body: Option<&Value>,
         deadline: Instant,
     ) -> Result<Value, ImmutaError> {
-        let bytes = self.transport.request(method, path, body, deadline).await?;
+        let bytes = self
+            .transport
+            .request(endpoint, method, path, body, deadline)
+            .await?;
         serde_json::from_slice(&bytes)
             .map_err(|e| decode_error(path, format!("the answer is not JSON ({e})")))
     }

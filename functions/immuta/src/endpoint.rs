@@ -59,6 +59,24 @@ impl Endpoint {
         }
     }
 
+    /// The endpoint as a metric dimension value.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Authenticate => "Authenticate",
+            Self::DataSource => "DataSource",
+            Self::Project => "Project",
+            Self::EqualizationState => "EqualizationState",
+            Self::ProjectSearch => "ProjectSearch",
+            Self::ProjectDataSources => "ProjectDataSources",
+            Self::ViewSql => "ViewSql",
+            Self::WebhookList => "WebhookList",
+            Self::WebhookActions => "WebhookActions",
+            Self::WebhookCreate => "WebhookCreate",
+            Self::WebhookHistory => "WebhookHistory",
+            Self::WebhookRetry => "WebhookRetry",
+        }
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Self::Authenticate => "POST /bim/apikey/authenticate",

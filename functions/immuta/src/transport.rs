@@ -11,6 +11,8 @@ use reqwest::{Method, StatusCode};
 use tokio::sync::{RwLock, Semaphore};
 
 use crate::config::{AuthMode, ImmutaConfig};
+use telemetry::{Metric, dimension};
+
 use crate::endpoint::Endpoint;
 use crate::error::ImmutaError;
 
@@ -70,6 +72,7 @@ impl Transport {
     /// deadline. The concurrency permit is held only while a request is on the wire.
     pub async fn request(
         &self,
+        endpoint: Endpoint,
         method: Method,
         path: &str,
         body: Option<&serde_json::Value>,
@@ -93,13 +96,17 @@ impl Transport {
                     .acquire()
                     .await
                     .expect("the semaphore is never closed");
-                self.attempt(
-                    method.clone(),
-                    path,
-                    body,
-                    remaining.min(self.config.request_timeout),
-                )
-                .await
+                let started = Instant::now();
+                let outcome = self
+                    .attempt(
+                        method.clone(),
+                        path,
+                        body,
+                        remaining.min(self.config.request_timeout),
+                    )
+                    .await;
+                count_attempt(endpoint, started, &outcome);
+                outcome
             };
             let (error, retry_after) = match outcome {
                 Attempt::Done(bytes) => return Ok(bytes),
@@ -128,6 +135,10 @@ impl Transport {
                     last: format!("{error}; the next try was due in {} ms", wait.as_millis()),
                 });
             }
+            telemetry::count(
+                Metric::ImmutaRetries,
+                &[(dimension::ENDPOINT, endpoint.name())],
+            );
             tracing::debug!(path, attempts, wait_ms = wait.as_millis() as u64, error = %error, "retrying an Immuta request");
             tokio::time::sleep(wait).await;
         }
@@ -195,6 +206,17 @@ impl Transport {
     }
 
     async fn authenticate(&self, timeout: Duration) -> Result<String, ImmutaError> {
+        let started = Instant::now();
+        let token = self.exchange_key(timeout).await;
+        let outcome = match &token {
+            Ok(_) => "ok",
+            Err(error) => error_outcome(error),
+        };
+        count_request(Endpoint::Authenticate, started, outcome);
+        token
+    }
+
+    async fn exchange_key(&self, timeout: Duration) -> Result<String, ImmutaError> {
         const PATH: &str = "/bim/apikey/authenticate";
         let response = self
             .http
@@ -233,6 +255,40 @@ impl Transport {
         self.jitter_state.store(x, Ordering::Relaxed);
         let scale = 0.5 + (x % 1_000) as f64 / 2_000.0;
         exponential.mul_f64(scale)
+    }
+}
+
+/// One attempt in the metrics: `ImmutaRequests` by endpoint and outcome, `ImmutaLatency`.
+fn count_attempt(endpoint: Endpoint, started: Instant, attempt: &Attempt) {
+    let outcome = match attempt {
+        Attempt::Done(_) => "ok",
+        Attempt::Retry { error, .. } | Attempt::Fail(error) => error_outcome(error),
+        Attempt::Reauthenticate => "client_error",
+    };
+    count_request(endpoint, started, outcome);
+}
+
+fn count_request(endpoint: Endpoint, started: Instant, outcome: &'static str) {
+    let name = endpoint.name();
+    telemetry::count(
+        Metric::ImmutaRequests,
+        &[(dimension::ENDPOINT, name), (dimension::OUTCOME, outcome)],
+    );
+    telemetry::record(
+        Metric::ImmutaLatency,
+        telemetry::elapsed_ms(started),
+        &[(dimension::ENDPOINT, name)],
+    );
+}
+
+/// How `ImmutaRequests` names a failed attempt.
+fn error_outcome(error: &ImmutaError) -> &'static str {
+    match error {
+        ImmutaError::Status { status: 429, .. } => "429",
+        ImmutaError::Status { status, .. } if *status >= 500 => "5xx",
+        ImmutaError::Timeout { .. } => "timeout",
+        ImmutaError::Connect { .. } => "network",
+        _ => "client_error",
     }
 }
 

@@ -176,12 +176,18 @@ impl ImmutaClient {
     /// The notification types this tenant's webhooks can subscribe to.
     pub async fn webhook_actions(&self, deadline: Instant) -> Result<Vec<String>, ImmutaError> {
         Ok(actions(
-            &self.get_json("/webhooks/actions", deadline).await?,
+            &self
+                .get_json(Endpoint::WebhookActions, "/webhooks/actions", deadline)
+                .await?,
         )?)
     }
 
     pub async fn list_webhooks(&self, deadline: Instant) -> Result<Vec<Webhook>, ImmutaError> {
-        Ok(webhook_list(&self.get_json("/webhooks", deadline).await?)?)
+        Ok(webhook_list(
+            &self
+                .get_json(Endpoint::WebhookList, "/webhooks", deadline)
+                .await?,
+        )?)
     }
 
     /// Creates webhooks; returns what Immuta says it created.
@@ -192,7 +198,13 @@ impl ImmutaClient {
     ) -> Result<Vec<Webhook>, ImmutaError> {
         let body = serde_json::json!({ "webhooks": webhooks });
         let answer = self
-            .send(Method::POST, "/webhooks", Some(&body), deadline)
+            .send(
+                Endpoint::WebhookCreate,
+                Method::POST,
+                "/webhooks",
+                Some(&body),
+                deadline,
+            )
             .await?;
         let f = Fields::of(Endpoint::WebhookCreate, &answer)?;
         if let Some(Value::Array(errors)) = f.raw("errors")
@@ -239,7 +251,9 @@ impl ImmutaClient {
         deadline: Instant,
     ) -> Result<Delivery, ImmutaError> {
         let path = format!("/webhooks/history/retry/{}", encode(id.as_str()));
-        let answer = self.send(Method::POST, &path, None, deadline).await?;
+        let answer = self
+            .send(Endpoint::WebhookRetry, Method::POST, &path, None, deadline)
+            .await?;
         Ok(delivery(Fields::of(Endpoint::WebhookRetry, &answer)?)?)
     }
 }

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::LambdaEvent;
+use telemetry::Metric;
 use thiserror::Error;
 use tracing::{error, info, warn};
 use view_sync_core::keys::{self, ReconcileKey};
@@ -30,6 +31,7 @@ pub async fn handle(
     reconciler: &Reconciler,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, UnreportableFailure> {
+    let started = Instant::now();
     let deadline = deadline_of(event.context.deadline, reconciler.config().deadline_margin);
     let records = event.payload.records;
     // The records that failed, with their error.
@@ -107,13 +109,21 @@ pub async fn handle(
     let keys: Vec<(ReconcileKey, Cause)> = merged
         .iter()
         .map(|(key, contributors)| {
-            let cause = cause_of(&records, &asked, contributors, request_id.clone());
+            let mut cause = cause_of(&records, &asked, contributors, request_id.clone());
+            cause.received_at_ms = contributors
+                .iter()
+                .map(|&index| received_at_ms[index])
+                .filter(|&ms| ms > 0)
+                .min();
             (key.clone(), cause)
         })
         .collect();
     info!(
         records = records.len(),
         keys = keys.len(),
+        budget_ms = deadline
+            .saturating_duration_since(Instant::now())
+            .as_millis() as u64,
         "reconciling a batch"
     );
     if !resyncs.is_empty() {
@@ -158,20 +168,10 @@ pub async fn handle(
         return Err(UnreportableFailure(unnamed));
     }
     let failures = response.batch_item_failures.len();
-    telemetry::record(
-        "BatchRecords",
-        records.len() as f64,
-        "Count",
-        &[("Function", "processor")],
-        &[],
-    );
-    telemetry::record(
-        "BatchItemFailures",
-        failures as f64,
-        "Count",
-        &[("Function", "processor")],
-        &[],
-    );
+    telemetry::record(Metric::BatchRecords, records.len() as f64, &[]);
+    telemetry::record(Metric::BatchKeys, keys.len() as f64, &[]);
+    telemetry::record(Metric::BatchItemFailures, failures as f64, &[]);
+    telemetry::record(Metric::BatchDuration, telemetry::elapsed_ms(started), &[]);
     info!(records = records.len(), failed = failures, "batch done");
     Ok(response)
 }
@@ -290,14 +290,20 @@ fn cause_of(
     cause
 }
 
+/// Epoch milliseconds before 2001-09-09: no invocation deadline is that old.
+const EPOCH_MS_FLOOR: u64 = 1_000_000_000_000;
+
 fn deadline_of(deadline_ms: u64, margin: Duration) -> Instant {
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
-    if deadline_ms == 0 {
-        return Instant::now() + DEFAULT_BUDGET;
-    }
-    let remaining = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+    let remaining = match deadline_ms {
+        0 => return Instant::now() + DEFAULT_BUDGET,
+        // `cargo lambda watch` sends the function's timeout itself (600000) where Lambda sends
+        // the epoch time of the deadline; read as a time, it would leave no budget at all.
+        ms if ms < EPOCH_MS_FLOOR => Duration::from_millis(ms),
+        ms => Duration::from_millis(ms.saturating_sub(now_ms)),
+    };
     Instant::now()
         + remaining
             .saturating_sub(margin)
@@ -316,6 +322,26 @@ mod tests {
                 record
             })
             .collect()
+    }
+
+    #[test]
+    fn the_budget_is_the_time_to_the_deadline_less_the_margin() {
+        let budget = |deadline_ms: u64| {
+            deadline_of(deadline_ms, Duration::from_secs(2))
+                .saturating_duration_since(Instant::now())
+        };
+        let now_ms = queue::now_ms();
+        let in_a_minute = budget(now_ms + 60_000);
+        assert!(
+            (57..=58).contains(&in_a_minute.as_secs()),
+            "{in_a_minute:?}"
+        );
+        // A deadline already past still leaves a moment to report the batch.
+        assert!(budget(now_ms - 5_000) <= Duration::from_millis(100));
+        // cargo lambda watch's 600000: the timeout, not a time.
+        let emulated = budget(600_000);
+        assert!((597..=598).contains(&emulated.as_secs()), "{emulated:?}");
+        assert!(budget(0) > Duration::from_secs(290));
     }
 
     #[test]

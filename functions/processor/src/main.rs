@@ -1,3 +1,7 @@
+// lambda_runtime's service stack over the event type, with the metrics scope around the handler,
+// nests deeply enough to need more than the default.
+#![recursion_limit = "256"]
+
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use processor::{ProcessorConfig, Reconciler, SECRET_VARIABLES, batch};
 use queue::SqsSink;
@@ -10,7 +14,10 @@ async fn main() -> Result<(), Error> {
         .await
         .inspect_err(|e| tracing::error!(error = %e, "cannot start"))?;
     run(service_fn(|event: LambdaEvent<_>| async {
-        batch::handle(&reconciler, event).await.map_err(Error::from)
+        let request_id = event.context.request_id.clone();
+        telemetry::invocation(&request_id, batch::handle(&reconciler, event))
+            .await
+            .map_err(Error::from)
     }))
     .await
 }

@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 use immuta::{ImmutaClient, ImmutaError};
 use queue::{SendError, SqsSink};
+use telemetry::{Metric, dimension};
 use thiserror::Error;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 use view_sync_core::Id;
 use view_sync_core::keys::ReconcileKey;
 use view_sync_core::plan::{
@@ -167,6 +168,16 @@ impl Reconciler {
             Err(error) => return keys.iter().map(|_| Err(error.clone())).collect(),
         };
         let observed_at = read.observed_at;
+        // A view whose SQL could not be read or was refused is a failed change (once a batch,
+        // however many keys want it).
+        let unusable = read.sql.values().filter(|sql| sql.is_err()).count();
+        if unusable > 0 {
+            telemetry::record(
+                Metric::ViewChanges,
+                unusable as f64,
+                &[(dimension::ACTION, "failed")],
+            );
+        }
         // Every scope read is marked decided before any key reads the ledger's rows (see
         // DESIGN.md, "the newer read must win"), in one statement for the batch.
         let scopes: Vec<Scope> = read
@@ -189,8 +200,11 @@ impl Reconciler {
                 .apply_until(&target, observed_at, first.min(deadline), cause)
                 .await
             {
-                Err(error) if error.is_retryable() => retry_later.push((index, target)),
-                applied => record(&only_keys, &mut results, index, &target, applied),
+                Err(error) if error.is_retryable() => {
+                    telemetry::count(Metric::DatabaseRetries, &[]);
+                    retry_later.push((index, target));
+                }
+                applied => record(&keys[index], &mut results, index, &target, applied),
             }
         }
         for (index, target) in retry_later {
@@ -200,7 +214,7 @@ impl Reconciler {
                     .apply_until(&target, observed_at, deadline, cause)
             })
             .await;
-            record(&only_keys, &mut results, index, &target, applied);
+            record(&keys[index], &mut results, index, &target, applied);
         }
         results
     }
@@ -443,9 +457,9 @@ impl Reconciler {
     }
 }
 
-/// Logs what was done to one view and adds it to the result of the key at `index`.
+/// Logs and counts what was done to one view, and adds it to the result of the key at `index`.
 fn record(
-    keys: &[ReconcileKey],
+    (key, cause): &(ReconcileKey, Cause),
     results: &mut [KeyResult],
     index: usize,
     target: &Target,
@@ -458,23 +472,18 @@ fn record(
                 view_name: applied.view_name,
                 decision: applied.decision,
             };
-            info!(
-                key = %keys[index],
-                project_id = %outcome.view.project_id,
-                data_source_id = %outcome.view.data_source_id,
-                view = %outcome.view_name,
-                outcome = outcome.label(),
-                "view reconciled"
-            );
+            report(key, cause, &outcome);
             if let Ok(outcomes) = &mut results[index] {
                 outcomes.push(outcome);
             }
         }
         Err(error) => {
+            telemetry::count(Metric::ViewChanges, &[(dimension::ACTION, "failed")]);
             warn!(
-                key = %keys[index],
+                key = %key,
                 project_id = %target.view().project_id,
                 data_source_id = %target.view().data_source_id,
+                action = "failed",
                 error = %error,
                 "could not apply a view"
             );
@@ -483,6 +492,37 @@ fn record(
             }
         }
     }
+}
+
+/// One view's outcome in the logs and the metrics: a change is a JSON line that follows it from
+/// the notifications (message ids, types) to the view, with its freshness lag.
+fn report(key: &ReconcileKey, cause: &Cause, outcome: &ViewOutcome) {
+    let action = outcome.label();
+    let decision = &outcome.decision;
+    if !decision.changes_view() && !matches!(decision, Decision::Superseded { .. }) {
+        debug!(key = %key, view = %outcome.view_name, action, "view unchanged");
+        return;
+    }
+    telemetry::count(Metric::ViewChanges, &[(dimension::ACTION, action)]);
+    let lag_ms = cause
+        .received_at_ms
+        .filter(|_| decision.changes_view())
+        .map(|received| queue::now_ms().saturating_sub(received));
+    if let Some(lag) = lag_ms {
+        telemetry::record(Metric::FreshnessLag, lag as f64, &[]);
+    }
+    info!(
+        key = %key,
+        project_id = %outcome.view.project_id,
+        data_source_id = %outcome.view.data_source_id,
+        view = %outcome.view_name,
+        action,
+        lag_ms,
+        origin = cause.origin.as_str(),
+        notification_types = %cause.notification_types.join(","),
+        message_ids = %cause.message_ids.join(","),
+        "view changed"
+    );
 }
 
 /// Retries a database operation while its error is transient and time remains.
@@ -498,6 +538,7 @@ where
     loop {
         match operation().await {
             Err(error) if error.is_retryable() && Instant::now() + wait < deadline => {
+                telemetry::count(Metric::DatabaseRetries, &[]);
                 warn!(error = %error, wait_ms = wait.as_millis() as u64, "the target database failed; retrying");
                 tokio::time::sleep(wait).await;
                 wait = (wait * 2).min(Duration::from_secs(5));

@@ -69,6 +69,7 @@ pub async fn scheduled(
     reconciler: &Reconciler,
     deadline: Instant,
 ) -> Result<usize, ReconcileError> {
+    let started_ms = queue::now_ms();
     let projects = projects(reconciler, deadline).await?;
     match reconciler.fan_out_queue() {
         Some(sink) => {
@@ -81,6 +82,7 @@ pub async fn scheduled(
         None => {
             let cause = Cause {
                 origin: Origin::Schedule,
+                received_at_ms: Some(started_ms),
                 ..Cause::default()
             };
             let keys: Vec<(ReconcileKey, Cause)> = project_keys(&projects)

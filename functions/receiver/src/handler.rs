@@ -9,6 +9,7 @@ use view_sync_core::signature::{self, SignatureHeaders, UnverifiedBody, VerifyEr
 use view_sync_core::{Notification, ParseError, QueueMessage};
 
 use queue::{MessageSink, Outgoing};
+use telemetry::{Metric, dimension};
 
 use crate::config::{ReceiverConfig, SignatureCheck};
 
@@ -121,7 +122,7 @@ impl<S: MessageSink> Receiver<S> {
                         model_id = notification.model_id.as_ref().map(|id| id.as_str()),
                         "notification type is not forwarded (FORWARD_TYPES)"
                     );
-                    telemetry::count("Webhooks", &[("Outcome", "ignored")], &[("notificationType", notification.notification_type.as_str())]);
+                    count_webhook("ignored");
                     respond(StatusCode::OK, json!({"status": "ignored", "notificationType": notification.notification_type}))
                 }
                 Err(rejection) => reject(rejection),
@@ -136,7 +137,14 @@ impl<S: MessageSink> Receiver<S> {
             n.data_source_id.as_ref().map(|id| id.as_str()),
             n.project_id.as_ref().map(|id| id.as_str()),
         );
-        match self.sink.send(outgoing).await {
+        let started = std::time::Instant::now();
+        let sent = self.sink.send(outgoing).await;
+        telemetry::record(
+            Metric::QueueSendLatency,
+            telemetry::elapsed_ms(started),
+            &[],
+        );
+        match sent {
             Ok(message_id) => {
                 info!(
                     outcome = "queued",
@@ -147,11 +155,7 @@ impl<S: MessageSink> Receiver<S> {
                     message_id = %message_id,
                     "notification queued"
                 );
-                telemetry::count(
-                    "Webhooks",
-                    &[("Outcome", "queued")],
-                    &[("notificationType", n.notification_type.as_str())],
-                );
+                count_webhook("queued");
                 respond(
                     StatusCode::OK,
                     json!({"status": "queued", "messageId": message_id}),
@@ -159,7 +163,7 @@ impl<S: MessageSink> Receiver<S> {
             }
             Err(e) => {
                 error!(outcome = "queue_failed", notification_type = %n.notification_type, error = %e, "could not queue the notification");
-                telemetry::count("Webhooks", &[("Outcome", "queue_failed")], &[]);
+                count_webhook("queue_failed");
                 respond(
                     StatusCode::SERVICE_UNAVAILABLE,
                     json!({"error": "queue_unavailable", "message": "the notification could not be queued; Immuta records the delivery as failed and it can be retried"}),
@@ -176,7 +180,13 @@ pub(crate) fn reject(rejection: Rejection) -> Response<Body> {
         Rejection::Unauthorized(_) => "unauthorized",
         Rejection::BadRequest(_) | Rejection::InvalidBase64 => "bad_request",
     };
-    telemetry::count("Webhooks", &[("Outcome", outcome)], &[]);
+    count_webhook(match &rejection {
+        Rejection::MethodNotAllowed(_) => "rejected_method",
+        Rejection::PayloadTooLarge { .. } => "rejected_size",
+        Rejection::Unauthorized(_) => "rejected_signature",
+        Rejection::BadRequest(_) => "rejected_json",
+        Rejection::InvalidBase64 => "rejected_base64",
+    });
     match rejection {
         Rejection::MethodNotAllowed(method) => {
             warn!(outcome, method = %method, "refused a request that is not a POST");
@@ -222,6 +232,11 @@ pub(crate) fn reject(rejection: Rejection) -> Response<Body> {
             )
         }
     }
+}
+
+/// One request's outcome, as the `Webhooks` metric counts it.
+fn count_webhook(outcome: &'static str) {
+    telemetry::count(Metric::Webhooks, &[(dimension::OUTCOME, outcome)]);
 }
 
 fn respond(status: StatusCode, body: serde_json::Value) -> Response<Body> {

@@ -23,7 +23,10 @@ async fn main() -> Result<(), Error> {
     let receiver = Receiver::new(config, sink);
     lambda_runtime::run(service_fn(
         |event: LambdaEvent<ApiGatewayV2httpRequest>| async {
-            Ok::<_, Infallible>(receiver.handle_event(event.payload).await)
+            let request_id = event.context.request_id;
+            let answer =
+                telemetry::invocation(&request_id, receiver.handle_event(event.payload)).await;
+            Ok::<_, Infallible>(answer)
         },
     ))
     .await

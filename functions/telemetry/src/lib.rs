@@ -1,18 +1,27 @@
 //! Logs and metrics as CloudWatch wants them: one JSON object a line.
 #![forbid(unsafe_code)]
 
-use std::sync::OnceLock;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use serde_json::{Map, Value, json};
+pub mod emf;
+pub mod metric;
+
+pub use emf::Recorded;
+pub use metric::{Metric, Unit, dimension};
 
 /// CloudWatch namespace of every metric this project emits.
 pub const NAMESPACE: &str = "ImmutaViewSync";
 
+static PROCESS_START: OnceLock<Instant> = OnceLock::new();
+
 /// Installs a JSON `tracing` subscriber: one object a line, with the fields of the enclosing
 /// spans (the Lambda runtime's span carries the request id). `RUST_LOG` filters (default `info`).
-/// Calling it twice is harmless (tests do).
+/// Calling it twice is harmless (tests do). Call it first in `main`: it also notes the process's
+/// start, from which the first invocation's `InitDuration` is measured.
 pub fn init_logging() {
+    let _ = PROCESS_START.set(Instant::now());
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
@@ -26,84 +35,110 @@ pub fn init_logging() {
         .try_init();
 }
 
-/// One metric in CloudWatch embedded metric format: `dimensions` become both the metric's
-/// dimensions and top-level members, `properties` are searchable in Logs Insights only.
-pub fn emf_line(
-    metric: &str,
-    value: f64,
-    unit: &str,
-    dimensions: &[(&str, &str)],
-    properties: &[(&str, &str)],
-) -> String {
-    let timestamp_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    let names: Vec<&str> = dimensions.iter().map(|(name, _)| *name).collect();
-    let mut doc = Map::new();
-    doc.insert(
-        "_aws".into(),
-        json!({
-            "Timestamp": timestamp_ms,
-            "CloudWatchMetrics": [{
-                "Namespace": NAMESPACE,
-                "Dimensions": [names],
-                "Metrics": [{"Name": metric, "Unit": unit}],
-            }],
-        }),
-    );
-    for (name, value) in dimensions.iter().chain(properties) {
-        doc.insert((*name).into(), Value::from(*value));
-    }
-    doc.insert(metric.into(), Value::from(value));
-    Value::Object(doc).to_string()
-}
-
-/// Writes a metric to stdout, where the Lambda log agent picks up EMF documents. Outside Lambda
-/// (no `AWS_LAMBDA_FUNCTION_NAME`: tests, the demo, the CLI) nothing would read them, so nothing
-/// is written. (`println!` rather than a raw stdout handle so that test harnesses capture it.)
-pub fn record(
-    metric: &str,
-    value: f64,
-    unit: &str,
-    dimensions: &[(&str, &str)],
-    properties: &[(&str, &str)],
-) {
-    static IN_LAMBDA: OnceLock<bool> = OnceLock::new();
-    if *IN_LAMBDA.get_or_init(|| std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some()) {
-        println!("{}", emf_line(metric, value, unit, dimensions, properties));
-    }
+/// Records a value of `metric` in the current invocation's metrics (see [`invocation`]). Outside
+/// an invocation (the CLI, tests that drive a handler directly) it does nothing.
+pub fn record(metric: Metric, value: f64, dimensions: &[(&'static str, &str)]) {
+    let _ = CURRENT.try_with(|recorded| {
+        recorded
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .record(metric, value, dimensions);
+    });
 }
 
 /// One occurrence of `metric`.
-pub fn count(metric: &str, dimensions: &[(&str, &str)], properties: &[(&str, &str)]) {
-    record(metric, 1.0, "Count", dimensions, properties);
+pub fn count(metric: Metric, dimensions: &[(&'static str, &str)]) {
+    record(metric, 1.0, dimensions);
+}
+
+/// Milliseconds since `start`, as a metric value.
+pub fn elapsed_ms(start: Instant) -> f64 {
+    start.elapsed().as_secs_f64() * 1_000.0
+}
+
+tokio::task_local! {
+    // Task-local rather than global: each invocation reports exactly what it recorded, even when
+    // a test runs several handlers at once in one process, and the Immuta and database code
+    // records without a handle passed down to it. Nothing on that path spawns tasks.
+    static CURRENT: Arc<Mutex<Recorded>>;
+}
+
+/// Runs `work` with metrics of its own: returns its output and what it recorded.
+pub async fn collect<F: Future>(work: F) -> (F::Output, Recorded) {
+    let recorded = Arc::new(Mutex::new(Recorded::default()));
+    let output = CURRENT.scope(Arc::clone(&recorded), work).await;
+    let recorded = std::mem::take(&mut *recorded.lock().unwrap_or_else(PoisonError::into_inner));
+    (output, recorded)
+}
+
+/// Runs one Lambda invocation: collects its metrics (on the process's first invocation also
+/// `ColdStart` and `InitDuration`) and writes them to stdout as EMF documents, one a line, where
+/// Lambda's log agent extracts them. Outside Lambda (no `AWS_LAMBDA_FUNCTION_NAME`) nothing
+/// would read them, so nothing is written.
+pub async fn invocation<F: Future>(request_id: &str, work: F) -> F::Output {
+    static WARM: AtomicBool = AtomicBool::new(false);
+    let started = Instant::now();
+    let (output, mut recorded) = collect(work).await;
+    if !WARM.swap(true, Ordering::Relaxed) {
+        recorded.record(Metric::ColdStart, 1.0, &[]);
+        if let Some(process_start) = PROCESS_START.get() {
+            let init = started.saturating_duration_since(*process_start);
+            recorded.record(Metric::InitDuration, init.as_secs_f64() * 1_000.0, &[]);
+        }
+    }
+    if let Some(function_name) = lambda_function_name() {
+        write_documents(&recorded, function_name, request_id);
+    }
+    output
+}
+
+fn lambda_function_name() -> Option<&'static str> {
+    static NAME: OnceLock<Option<String>> = OnceLock::new();
+    NAME.get_or_init(|| std::env::var("AWS_LAMBDA_FUNCTION_NAME").ok())
+        .as_deref()
+}
+
+fn write_documents(recorded: &Recorded, function_name: &str, request_id: &str) {
+    let timestamp_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let documents = recorded.documents(
+        timestamp_ms,
+        &[(dimension::FUNCTION_NAME, function_name)],
+        &[("requestId", request_id)],
+    );
+    let mut lines = String::new();
+    for document in documents {
+        lines.push_str(&document.to_string());
+        lines.push('\n');
+    }
+    // `print!` rather than a raw stdout handle so that test harnesses capture it.
+    print!("{lines}");
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn emf_document_names_its_dimensions_and_value() {
-        let line = emf_line(
-            "Webhooks",
-            1.0,
-            "Count",
-            &[("Outcome", "ignored")],
-            &[("notificationType", "userCreated")],
-        );
-        let doc: Value = serde_json::from_str(&line).unwrap();
-        assert_eq!(doc["_aws"]["CloudWatchMetrics"][0]["Namespace"], NAMESPACE);
+    #[tokio::test]
+    async fn an_invocation_collects_what_its_own_work_records() {
+        let work = |action: &'static str| async move {
+            count(Metric::ViewChanges, &[(dimension::ACTION, action)]);
+            tokio::task::yield_now().await;
+            count(Metric::ViewChanges, &[(dimension::ACTION, action)]);
+        };
+        // Two invocations at once in one process keep their metrics apart.
+        let ((_, a), (_, b)) = tokio::join!(collect(work("created")), collect(work("dropped")));
         assert_eq!(
-            doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
-            json!([["Outcome"]])
+            a.values(Metric::ViewChanges, &[(dimension::ACTION, "created")]),
+            [2.0]
         );
+        assert_eq!(a.total(Metric::ViewChanges, &[]), 2.0);
         assert_eq!(
-            doc["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"],
-            "Webhooks"
+            b.values(Metric::ViewChanges, &[(dimension::ACTION, "dropped")]),
+            [2.0]
         );
-        assert_eq!(doc["Outcome"], "ignored");
-        assert_eq!(doc["notificationType"], "userCreated");
-        assert_eq!(doc["Webhooks"], 1.0);
+        // Outside an invocation a recording goes nowhere (and does not panic).
+        count(Metric::ViewChanges, &[]);
     }
 }

@@ -54,6 +54,10 @@ pub struct Cause {
     pub notification_types: Vec<String>,
     /// The Lambda request that applied it.
     pub request_id: Option<String>,
+    /// When the oldest of those messages reached the queue (the receiver's `receivedAtMs`; a
+    /// re-sync's start), in milliseconds since the Unix epoch: where the change's freshness lag
+    /// starts. Not kept in the audit trail.
+    pub received_at_ms: Option<u64>,
 }
 
 /// One row of the audit trail.

@@ -15,6 +15,8 @@ pub struct LambdaWatch {
     pub address: String,
     child: Child,
     env_file: PathBuf,
+    /// What the emulator and the functions print (stdout and stderr), unless WATCH_LOGS is set.
+    output_file: PathBuf,
     http: reqwest::Client,
 }
 
@@ -66,8 +68,12 @@ impl LambdaWatch {
                 command.env_remove(name);
             }
         }
+        let output_file = env_file.with_extension("out");
         if std::env::var_os("WATCH_LOGS").is_none() {
-            command.stdout(Stdio::null()).stderr(Stdio::null());
+            let output =
+                std::fs::File::create(&output_file).expect("create the watch's output file");
+            let errors = output.try_clone().expect("share the watch's output file");
+            command.stdout(output).stderr(errors);
         }
         // Its own process group, so that stopping it also stops cargo and the functions.
         std::os::unix::process::CommandExt::process_group(&mut command, 0);
@@ -78,6 +84,7 @@ impl LambdaWatch {
             address: format!("http://127.0.0.1:{port}"),
             child,
             env_file,
+            output_file,
             http: reqwest::Client::new(),
         };
         watch.wait_until_listening(port);
@@ -98,6 +105,12 @@ impl LambdaWatch {
             std::thread::sleep(Duration::from_millis(100));
         }
         panic!("cargo lambda watch did not listen on port {port} within 60 s");
+    }
+
+    /// Everything printed so far by the emulator and the functions: their log lines and EMF
+    /// documents (empty with WATCH_LOGS, which sends it to the terminal instead).
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.output_file).unwrap_or_default()
     }
 
     /// Where a function's Function URL is served.
@@ -186,5 +199,6 @@ impl Drop for LambdaWatch {
         }
         let _ = self.child.wait();
         let _ = std::fs::remove_file(&self.env_file);
+        let _ = std::fs::remove_file(&self.output_file);
     }
 }

@@ -242,6 +242,15 @@ impl Pipeline {
         }
     }
 
+    /// What the functions printed so far under `cargo lambda watch` (log lines, EMF documents);
+    /// `None` in process.
+    pub fn function_output(&self) -> Option<String> {
+        match &self.functions {
+            Functions::InProcess(_) => None,
+            Functions::Watched(watch) => Some(watch.output()),
+        }
+    }
+
     /// The processor's settings, as `view-sync` reads them from its environment.
     pub fn processor_environment(&self) -> &[(String, String)] {
         &self.processor_settings

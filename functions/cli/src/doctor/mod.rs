@@ -342,7 +342,9 @@ async fn check_auth(
 ) -> bool {
     async fn probe(client: &ImmutaClient, deadline: Instant) -> Result<(), ImmutaError> {
         let path = format!("{}?size=1", client.config().project_search_path);
-        let answer = client.get_json(&path, deadline).await?;
+        let answer = client
+            .get_json(Endpoint::ProjectSearch, &path, deadline)
+            .await?;
         Ok(Endpoint::ProjectSearch.check_answer(&answer)?)
     }
     let mode = |auth| match auth {
@@ -399,7 +401,7 @@ async fn check_auth(
 
 async fn check_data_source(report: &mut Report, client: &ImmutaClient, id: &Id, deadline: Instant) {
     let path = format!("/dataSource/{id}");
-    let answer = match client.get_json(&path, deadline).await {
+    let answer = match client.get_json(Endpoint::DataSource, &path, deadline).await {
         Ok(answer) => answer,
         Err(e) => {
             report.fail(DATA_SOURCE, e.to_string(), fix_for(&e));

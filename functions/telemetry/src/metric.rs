@@ -1,0 +1,145 @@
+//! Every metric this project emits, with its unit and how an invocation's values are kept.
+//! The template's alarms and dashboard name only these (`scripts/check_template.py` checks).
+
+/// A CloudWatch unit, as EMF spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    Count,
+    Milliseconds,
+}
+
+impl Unit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Count => "Count",
+            Self::Milliseconds => "Milliseconds",
+        }
+    }
+}
+
+/// How an invocation's recordings of one metric (with one set of dimensions) are reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Occurrences: summed into one value per invocation (the `Sum` statistic is the total).
+    Total,
+    /// A distribution: every value is reported (percentiles are meaningful).
+    Values,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Metric {
+    /// From the receiver's acceptance of a notification (`receivedAtMs`) to its view change
+    /// applied; for a re-sync's changes, from the re-sync's start. One value per applied change.
+    FreshnessLag,
+    /// View changes by `Action`: created, replaced, dropped, restored, superseded, failed.
+    ViewChanges,
+    BatchRecords,
+    BatchKeys,
+    BatchItemFailures,
+    BatchDuration,
+    /// Immuta HTTP attempts by `Endpoint` and `Outcome` (ok, 429, 5xx, timeout, network,
+    /// client_error).
+    ImmutaRequests,
+    /// Attempts that were retried, by `Endpoint`.
+    ImmutaRetries,
+    /// Time on the wire of each attempt, by `Endpoint`.
+    ImmutaLatency,
+    /// Target-database operations retried after a transient error.
+    DatabaseRetries,
+    /// Receiver requests by `Outcome`: queued, ignored, queue_failed, rejected_signature,
+    /// rejected_size, rejected_json, rejected_base64, rejected_method.
+    Webhooks,
+    /// The receiver's SendMessage, from call to answer.
+    QueueSendLatency,
+    /// The first invocation of a process.
+    ColdStart,
+    /// From the process's start to its first invocation (configuration, secrets, clients).
+    InitDuration,
+}
+
+// `ALL` lists every variant: the last one's discriminant is its length less one.
+const _: () = assert!(Metric::ALL.len() == Metric::InitDuration as usize + 1);
+
+impl Metric {
+    pub const ALL: [Self; 14] = [
+        Self::FreshnessLag,
+        Self::ViewChanges,
+        Self::BatchRecords,
+        Self::BatchKeys,
+        Self::BatchItemFailures,
+        Self::BatchDuration,
+        Self::ImmutaRequests,
+        Self::ImmutaRetries,
+        Self::ImmutaLatency,
+        Self::DatabaseRetries,
+        Self::Webhooks,
+        Self::QueueSendLatency,
+        Self::ColdStart,
+        Self::InitDuration,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::FreshnessLag => "FreshnessLag",
+            Self::ViewChanges => "ViewChanges",
+            Self::BatchRecords => "BatchRecords",
+            Self::BatchKeys => "BatchKeys",
+            Self::BatchItemFailures => "BatchItemFailures",
+            Self::BatchDuration => "BatchDuration",
+            Self::ImmutaRequests => "ImmutaRequests",
+            Self::ImmutaRetries => "ImmutaRetries",
+            Self::ImmutaLatency => "ImmutaLatency",
+            Self::DatabaseRetries => "DatabaseRetries",
+            Self::Webhooks => "Webhooks",
+            Self::QueueSendLatency => "QueueSendLatency",
+            Self::ColdStart => "ColdStart",
+            Self::InitDuration => "InitDuration",
+        }
+    }
+
+    pub fn unit(self) -> Unit {
+        match self {
+            Self::FreshnessLag
+            | Self::BatchDuration
+            | Self::ImmutaLatency
+            | Self::QueueSendLatency
+            | Self::InitDuration => Unit::Milliseconds,
+            _ => Unit::Count,
+        }
+    }
+
+    pub fn kind(self) -> Kind {
+        match self {
+            Self::ViewChanges
+            | Self::BatchItemFailures
+            | Self::ImmutaRequests
+            | Self::ImmutaRetries
+            | Self::DatabaseRetries
+            | Self::Webhooks
+            | Self::ColdStart => Kind::Total,
+            _ => Kind::Values,
+        }
+    }
+}
+
+/// Dimension names (each metric's documentation says which it has). Every metric also has
+/// [`FUNCTION_NAME`], so that two stacks in one account stay apart.
+pub mod dimension {
+    pub const FUNCTION_NAME: &str = "FunctionName";
+    pub const ACTION: &str = "Action";
+    pub const ENDPOINT: &str = "Endpoint";
+    pub const OUTCOME: &str = "Outcome";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique() {
+        let mut names: Vec<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Metric::ALL.len());
+    }
+}
