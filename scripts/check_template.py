@@ -3,8 +3,10 @@
 cfn-lint and `sam validate --lint` say the template is valid; this says it is the one we mean:
 the public Function URL has both permissions, each role reaches only its own queue and secrets,
 the queue's visibility timeout covers six processor timeouts plus the batching window, every
-environment variable is one the functions read, and the README's deploy steps name every
-parameter without a default and every output.
+environment variable is one the functions read, every alarm notifies the optional topic and
+watches what it says, the dashboard is valid JSON once substituted, and the README's deploy steps
+name every parameter without a default and every output (and its "Operating it" section every
+alarm).
 
 Run with the project's venv (it has cfn-lint and SAM's translator): `make lint`.
 """
@@ -73,6 +75,70 @@ def rust_string_literals():
     for path in (ROOT / "functions").rglob("*.rs"):
         literals.update(re.findall(r'"([A-Z][A-Z0-9_]+)"', path.read_text()))
     return literals
+
+
+ALARMS = {
+    # alarm: (namespace, metric, statistic, dimension value, threshold)
+    "DeadLettersAlarm": ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum",
+                         {"Fn::GetAtt": ["DeadLetterQueue", "QueueName"]}, 1),
+    "ReceiverErrorsAlarm": ("AWS/Lambda", "Url5xxCount", "Sum", ref("Receiver"), 1),
+    "QueueAgeAlarm": ("AWS/SQS", "ApproximateAgeOfOldestMessage", "Maximum",
+                      {"Fn::GetAtt": ["Queue", "QueueName"]}, ref("QueueAgeAlarmSeconds")),
+    "ProcessorErrorsAlarm": ("AWS/Lambda", "Errors", "Sum", ref("Processor"), 1),
+    "ProcessorThrottlesAlarm": ("AWS/Lambda", "Throttles", "Sum", ref("Processor"), 1),
+}
+
+
+def check_alarms(resources, parameters):
+    alarms = {name: r["Properties"] for name, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    check(set(alarms) == set(ALARMS) | {"FreshnessAlarm"}, f"alarms: {sorted(alarms)}")
+    topic = {"Fn::If": ["HasAlarmTopic", [ref("AlarmTopicArn")], ref("AWS::NoValue")]}
+    for name, alarm in alarms.items():
+        for actions in ("AlarmActions", "OKActions"):
+            check(alarm.get(actions) == topic, f"{name}: {actions} go to the optional SNS topic")
+        check(alarm.get("TreatMissingData") == "notBreaching", f"{name}: no data is no breach")
+    for name, (namespace, metric, statistic, dimension, threshold) in ALARMS.items():
+        alarm = alarms.get(name, {})
+        check((alarm.get("Namespace"), alarm.get("MetricName"), alarm.get("Statistic"))
+              == (namespace, metric, statistic), f"{name}: watches {statistic} of {namespace} {metric}")
+        check([d["Value"] for d in alarm.get("Dimensions", [])] == [dimension], f"{name}: of {dimension}")
+        check(alarm.get("Threshold") == threshold, f"{name}: threshold {threshold}")
+    freshness = alarms.get("FreshnessAlarm", {})
+    lag = next((m for m in freshness.get("Metrics", []) if "MetricStat" in m), {}).get("MetricStat", {})
+    check(lag.get("Stat") == "p99"
+          and lag.get("Metric", {}).get("Namespace") == "ImmutaViewSync"
+          and lag.get("Metric", {}).get("MetricName") == "FreshnessLag"
+          and lag.get("Metric", {}).get("Dimensions") == [{"Name": "FunctionName", "Value": ref("Processor")}],
+          "FreshnessAlarm: p99 of the processor's FreshnessLag")
+    check(any(m.get("Expression") == "lag / 1000" and m.get("ReturnData") for m in freshness.get("Metrics", [])),
+          "FreshnessAlarm: compares seconds (FreshnessLag is in milliseconds)")
+    check(freshness.get("Threshold") == ref("FreshnessAlarmSeconds")
+          and parameters["FreshnessAlarmSeconds"]["Default"] == 300,
+          "FreshnessAlarm: threshold FreshnessAlarmSeconds, 5 minutes by default")
+
+
+def check_dashboard(resources, parameters):
+    body = resources["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    names = set(parameters) | set(resources)
+
+    def substitute(match):
+        variable = match.group(1)
+        check(variable.startswith("AWS::") or variable.split(".")[0] in names,
+              f"dashboard: ${{{variable}}} names nothing in the template")
+        return "300" if variable in parameters else "x"
+
+    try:
+        dashboard = json.loads(re.sub(r"\$\{([^}]+)\}", substitute, body))
+    except json.JSONDecodeError as e:
+        check(False, f"dashboard: the body is not JSON once substituted: {e}")
+        return
+    shown = json.dumps(dashboard)
+    for expected in ("FreshnessLag", "ViewChanges", "Webhooks", "ImmutaRequests",
+                     "ApproximateAgeOfOldestMessage", "ApproximateNumberOfMessagesVisible",
+                     "DeadLetterQueue.QueueName", "Errors", "Throttles"):
+        check(expected in shown or expected in body, f"dashboard: shows {expected}")
+    for widget in dashboard["widgets"]:
+        check(widget["properties"].get("region") == "x", f"dashboard: {widget['properties']['title']}: region")
 
 
 def main():
@@ -177,6 +243,9 @@ def main():
             check(variable == "RUST_LOG" or setting in literals,
                   f"{name}: {variable} is not a setting the code reads")
 
+    check_alarms(resources, parameters)
+    check_dashboard(resources, parameters)
+
     readme = (ROOT / "README.md").read_text()
     deploy = readme.split("## Deploy", 1)[-1] if "## Deploy" in readme else ""
     check(deploy, "README: a '## Deploy' section")
@@ -185,6 +254,11 @@ def main():
             check(name in deploy, f"README deploy steps: parameter {name} is not mentioned")
     for name in cfn["Outputs"]:
         check(name in deploy, f"README deploy steps: output {name} is not mentioned")
+    operating = readme.split("## Operating it", 1)[-1].split("\n## ", 1)[0] if "## Operating it" in readme else ""
+    check(operating, "README: an '## Operating it' section")
+    for name, resource in resources.items():
+        if resource["Type"] == "AWS::CloudWatch::Alarm":
+            check(name in operating, f"README 'Operating it': alarm {name} is not explained")
 
     if failures:
         print("template.yaml:", *failures, sep="\n  ", file=sys.stderr)

@@ -30,6 +30,15 @@ pub struct Recorded {
 
 impl Recorded {
     pub fn record(&mut self, metric: Metric, value: f64, dimensions: &[(&'static str, &str)]) {
+        debug_assert!(
+            dimensions.len() == metric.dimensions().len()
+                && dimensions
+                    .iter()
+                    .all(|(name, _)| metric.dimensions().contains(name)),
+            "{} is recorded with {:?}, not {dimensions:?}",
+            metric.name(),
+            metric.dimensions()
+        );
         let dimensions: Dimensions = dimensions
             .iter()
             .map(|(name, value)| (*name, (*value).to_owned()))

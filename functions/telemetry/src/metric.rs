@@ -108,6 +108,19 @@ impl Metric {
         }
     }
 
+    /// The dimensions it is recorded with, besides [`dimension::FUNCTION_NAME`], which every
+    /// metric has.
+    pub fn dimensions(self) -> &'static [&'static str] {
+        use dimension::{ACTION, ENDPOINT, OUTCOME};
+        match self {
+            Self::ViewChanges => &[ACTION],
+            Self::ImmutaRequests => &[ENDPOINT, OUTCOME],
+            Self::ImmutaRetries | Self::ImmutaLatency => &[ENDPOINT],
+            Self::Webhooks => &[OUTCOME],
+            _ => &[],
+        }
+    }
+
     pub fn kind(self) -> Kind {
         match self {
             Self::ViewChanges
@@ -134,6 +147,69 @@ pub mod dimension {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const TEMPLATE: &str = include_str!("../../../template.yaml");
+
+    /// Each `"ImmutaViewSync", "Name", "Dim", value, ...` metric of the template's dashboard, and
+    /// each `SEARCH('{ImmutaViewSync,Dim,...} MetricName="Name"` of its expressions, as (name,
+    /// sorted dimension names).
+    fn metrics_in_template() -> Vec<(String, Vec<String>)> {
+        let mut found = Vec::new();
+        for line in TEMPLATE.lines() {
+            if let Some(rest) = line.split(r#"["ImmutaViewSync", ""#).nth(1) {
+                let fields: Vec<&str> = rest.split(", ").collect();
+                let name = fields[0].trim_end_matches('"').to_owned();
+                // Dimension name, value, name, value, ... up to the options object.
+                let mut dimensions: Vec<String> = fields[1..]
+                    .iter()
+                    .take_while(|f| !f.starts_with('{'))
+                    .step_by(2)
+                    .map(|f| f.trim_matches('"').to_owned())
+                    .collect();
+                dimensions.sort();
+                found.push((name, dimensions));
+            }
+            if let Some(rest) = line.split("SEARCH('{ImmutaViewSync,").nth(1) {
+                let (schema, rest) = rest.split_once('}').unwrap();
+                let name = rest
+                    .split(r#"MetricName=\""#)
+                    .nth(1)
+                    .and_then(|r| r.split('\\').next())
+                    .unwrap()
+                    .to_owned();
+                let mut dimensions: Vec<String> = schema.split(',').map(str::to_owned).collect();
+                dimensions.sort();
+                found.push((name, dimensions));
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn the_dashboard_names_our_metrics_with_their_dimensions() {
+        let found = metrics_in_template();
+        for (name, dimensions) in &found {
+            let metric = Metric::ALL
+                .into_iter()
+                .find(|m| m.name() == name)
+                .unwrap_or_else(|| panic!("template.yaml: {name} is not a metric we emit"));
+            let mut expected: Vec<String> = metric
+                .dimensions()
+                .iter()
+                .chain(&[dimension::FUNCTION_NAME])
+                .map(|d| (*d).to_owned())
+                .collect();
+            expected.sort();
+            assert_eq!(dimensions, &expected, "template.yaml: {name}'s dimensions");
+        }
+        let names: Vec<&str> = found.iter().map(|(name, _)| name.as_str()).collect();
+        for shown in ["FreshnessLag", "ViewChanges", "Webhooks", "ImmutaRequests"] {
+            assert!(
+                names.contains(&shown),
+                "the dashboard shows {shown}: {names:?}"
+            );
+        }
+    }
 
     #[test]
     fn names_are_unique() {

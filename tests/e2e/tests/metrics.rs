@@ -76,6 +76,12 @@ fn data(document: &Value) -> Vec<Datum> {
                 .find(|m| m.name() == name)
                 .unwrap_or_else(|| panic!("{name} is not in the catalog"));
             assert_eq!(definition["Unit"], metric.unit().as_str(), "{document}");
+            let mut expected: Vec<&str> = metric.dimensions().to_vec();
+            expected.push("FunctionName");
+            expected.sort_unstable();
+            let mut named = names.clone();
+            named.sort_unstable();
+            assert_eq!(named, expected, "{name}'s dimensions in {document}");
             let values: Vec<f64> = match &document[name] {
                 Value::Number(n) => vec![n.as_f64().unwrap()],
                 Value::Array(values) => values.iter().map(|v| v.as_f64().unwrap()).collect(),
