@@ -96,17 +96,21 @@ impl Transport {
                     .acquire()
                     .await
                     .expect("the semaphore is never closed");
-                let started = Instant::now();
-                let outcome = self
-                    .attempt(
-                        method.clone(),
-                        path,
-                        body,
-                        remaining.min(self.config.request_timeout),
-                    )
-                    .await;
-                count_attempt(endpoint, started, &outcome);
-                outcome
+                let timeout = remaining.min(self.config.request_timeout);
+                // A token exchange is counted as its own endpoint's request (`authenticate`), so
+                // that this endpoint's count and latency are its own requests on the wire.
+                match self.authorization(timeout).await {
+                    Err(error) if error.is_retryable() => Attempt::Retry { error, after: None },
+                    Err(error) => Attempt::Fail(error),
+                    Ok(authorization) => {
+                        let started = Instant::now();
+                        let outcome = self
+                            .attempt(method.clone(), path, body, authorization, timeout)
+                            .await;
+                        count_attempt(endpoint, started, &outcome);
+                        outcome
+                    }
+                }
             };
             let (error, retry_after) = match outcome {
                 Attempt::Done(bytes) => return Ok(bytes),
@@ -149,13 +153,9 @@ impl Transport {
         method: Method,
         path: &str,
         body: Option<&serde_json::Value>,
+        authorization: String,
         timeout: Duration,
     ) -> Attempt {
-        let authorization = match self.authorization(timeout).await {
-            Ok(value) => value,
-            Err(error) if error.is_retryable() => return Attempt::Retry { error, after: None },
-            Err(error) => return Attempt::Fail(error),
-        };
         let mut request = self
             .http
             .request(method, format!("{}{path}", self.config.base_url))
@@ -263,7 +263,7 @@ fn count_attempt(endpoint: Endpoint, started: Instant, attempt: &Attempt) {
     let outcome = match attempt {
         Attempt::Done(_) => "ok",
         Attempt::Retry { error, .. } | Attempt::Fail(error) => error_outcome(error),
-        Attempt::Reauthenticate => "client_error",
+        Attempt::Reauthenticate => "unauthorized",
     };
     count_request(endpoint, started, outcome);
 }

@@ -147,6 +147,11 @@ pub async fn handle(
         }
     }
     keep_failures(reconciler, &records, &asked, &received_at_ms, &failed).await;
+    // Before any return: a batch that fails as a whole is the one to see on the dashboard.
+    telemetry::record(Metric::BatchRecords, records.len() as f64, &[]);
+    telemetry::record(Metric::BatchKeys, keys.len() as f64, &[]);
+    telemetry::record(Metric::BatchItemFailures, failed.len() as f64, &[]);
+    telemetry::record(Metric::BatchDuration, telemetry::elapsed_ms(started), &[]);
     let mut response = SqsBatchResponse::default();
     let mut unnamed = 0;
     for &index in failed.keys() {
@@ -168,10 +173,6 @@ pub async fn handle(
         return Err(UnreportableFailure(unnamed));
     }
     let failures = response.batch_item_failures.len();
-    telemetry::record(Metric::BatchRecords, records.len() as f64, &[]);
-    telemetry::record(Metric::BatchKeys, keys.len() as f64, &[]);
-    telemetry::record(Metric::BatchItemFailures, failures as f64, &[]);
-    telemetry::record(Metric::BatchDuration, telemetry::elapsed_ms(started), &[]);
     info!(records = records.len(), failed = failures, "batch done");
     Ok(response)
 }

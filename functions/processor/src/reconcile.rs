@@ -168,16 +168,14 @@ impl Reconciler {
             Err(error) => return keys.iter().map(|_| Err(error.clone())).collect(),
         };
         let observed_at = read.observed_at;
-        // A view whose SQL could not be read or was refused is a failed change (once a batch,
-        // however many keys want it).
-        let unusable = read.sql.values().filter(|sql| sql.is_err()).count();
-        if unusable > 0 {
-            telemetry::record(
-                Metric::ViewChanges,
-                unusable as f64,
-                &[(dimension::ACTION, "failed")],
-            );
-        }
+        // Views whose change failed, each counted once a batch however many keys want it: its
+        // SQL could not be read or was refused, or its apply failed.
+        let mut failed_views: BTreeSet<ViewKey> = read
+            .sql
+            .iter()
+            .filter(|(_, sql)| sql.is_err())
+            .map(|(view, _)| view.clone())
+            .collect();
         // Every scope read is marked decided before any key reads the ledger's rows (see
         // DESIGN.md, "the newer read must win"), in one statement for the batch.
         let scopes: Vec<Scope> = read
@@ -204,7 +202,9 @@ impl Reconciler {
                     telemetry::count(Metric::DatabaseRetries, &[]);
                     retry_later.push((index, target));
                 }
-                applied => record(&keys[index], &mut results, index, &target, applied),
+                applied => {
+                    failed_views.extend(record(&keys[index], &mut results, index, &target, applied))
+                }
             }
         }
         for (index, target) in retry_later {
@@ -214,7 +214,14 @@ impl Reconciler {
                     .apply_until(&target, observed_at, deadline, cause)
             })
             .await;
-            record(&keys[index], &mut results, index, &target, applied);
+            failed_views.extend(record(&keys[index], &mut results, index, &target, applied));
+        }
+        if !failed_views.is_empty() {
+            telemetry::record(
+                Metric::ViewChanges,
+                failed_views.len() as f64,
+                &[(dimension::ACTION, "failed")],
+            );
         }
         results
     }
@@ -458,13 +465,14 @@ impl Reconciler {
 }
 
 /// Logs and counts what was done to one view, and adds it to the result of the key at `index`.
+/// Returns the view if its apply failed.
 fn record(
     (key, cause): &(ReconcileKey, Cause),
     results: &mut [KeyResult],
     index: usize,
     target: &Target,
     applied: Result<views::Applied, ViewsError>,
-) {
+) -> Option<ViewKey> {
     match applied {
         Ok(applied) => {
             let outcome = ViewOutcome {
@@ -476,9 +484,9 @@ fn record(
             if let Ok(outcomes) = &mut results[index] {
                 outcomes.push(outcome);
             }
+            None
         }
         Err(error) => {
-            telemetry::count(Metric::ViewChanges, &[(dimension::ACTION, "failed")]);
             warn!(
                 key = %key,
                 project_id = %target.view().project_id,
@@ -490,6 +498,7 @@ fn record(
             if results[index].is_ok() {
                 results[index] = Err(error.into());
             }
+            Some(target.view().clone())
         }
     }
 }

@@ -38,7 +38,8 @@ pub enum Metric {
     BatchItemFailures,
     BatchDuration,
     /// Immuta HTTP attempts by `Endpoint` and `Outcome` (ok, 429, 5xx, timeout, network,
-    /// client_error).
+    /// unauthorized (an expired token, renewed once), client_error). A token exchange is an
+    /// attempt of `Authenticate`, not of the request that needed the token.
     ImmutaRequests,
     /// Attempts that were retried, by `Endpoint`.
     ImmutaRetries,
