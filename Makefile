@@ -56,10 +56,13 @@ lint: venv ## rustfmt, clippy (warnings are errors) and the SAM template (cfn-li
 fmt: ## Format the code
 	cargo fmt --all
 
-bench: venv ## Receiver hot path (criterion), the processor storm and cold starts (figures in BENCHMARKS.md)
+bench: venv ## Receiver hot path, processor storm, full re-sync at scale (SQLite, PostgreSQL), end-to-end latency, cold starts (figures in BENCHMARKS.md)
+	scripts/start-databases.sh
 	cargo bench --locked -p receiver --bench hot_path
 	cargo build --locked --release -p immuta-simulator -p receiver -p processor
 	SIMULATOR_BIN=$(abspath target/release/immuta-simulator) cargo bench --locked -p e2e --bench storm
+	PROCESSOR_BIN=$(abspath target/release/processor) cargo bench --locked -p e2e --bench resync_scale
+	PROCESSOR_BIN=$(abspath target/release/processor) cargo bench --locked -p e2e --bench latency
 	RECEIVER_BIN=$(abspath target/release/receiver) PROCESSOR_BIN=$(abspath target/release/processor) \
 	cargo bench --locked -p e2e --bench cold_start
 

@@ -148,6 +148,22 @@ pub fn merge<T>(
     merged
 }
 
+/// How a batch's keys are reconciled: in units, each read from Immuta as of its own moment and
+/// then applied, so that one unit's work in the database overlaps the next one's reads. A
+/// project key (a re-sync's, typically hundreds of views) is a unit of its own; the other keys
+/// share one, so that they share one listing of the projects and one fetch of each view's SQL.
+/// Each unit is as a batch of its own would be: the newer read wins between them as between two
+/// processors (DESIGN.md). Units hold indices into `keys`; the shared unit comes first.
+pub fn reconcile_units(keys: &[ReconcileKey]) -> Vec<Vec<usize>> {
+    let (projects, others): (Vec<usize>, Vec<usize>) =
+        (0..keys.len()).partition(|&i| matches!(keys[i], ReconcileKey::Project { .. }));
+    let shared = Some(others).filter(|others| !others.is_empty());
+    shared
+        .into_iter()
+        .chain(projects.into_iter().map(|i| vec![i]))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,6 +189,28 @@ mod tests {
             });
             assert_eq!(keyed, kind.is_view_affecting(), "{kind}");
         }
+    }
+
+    #[test]
+    fn a_project_key_is_a_unit_of_its_own_and_the_other_keys_share_one() {
+        let ds = |n: &str| ReconcileKey::DataSource {
+            data_source_id: id(n),
+        };
+        let project = |n: &str| ReconcileKey::Project { project_id: id(n) };
+        let membership = |p: &str, d: &str| ReconcileKey::Membership {
+            project_id: id(p),
+            data_source_id: id(d),
+        };
+        assert!(reconcile_units(&[]).is_empty());
+        assert_eq!(reconcile_units(&[ds("1"), ds("2")]), vec![vec![0, 1]]);
+        assert_eq!(
+            reconcile_units(&[project("1"), project("2")]),
+            vec![vec![0], vec![1]]
+        );
+        assert_eq!(
+            reconcile_units(&[project("9"), ds("1"), membership("8", "2"), project("7")]),
+            vec![vec![1, 2], vec![0], vec![3]]
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! - [`forward`]: which types the receiver forwards.
 //! - [`keys`]: notifications → reconcile keys, merged per batch.
 //! - [`reads`], [`want`]: what was read from Immuta, and which views it wants (the want-rules).
+//! - [`memberships`]: which equalized projects hold a batch's sources, searched or listed.
 //! - [`plan`]: which views must exist and what to do about each (create, replace, drop, nothing).
 //! - [`naming`], [`dialect`]: view names from the template; the target databases' dialects.
 //! - [`view_sql`]: the view SQL endpoint's answer, untrusted: parsed, exactly one statement.
@@ -18,6 +19,7 @@ pub mod dialect;
 pub mod forward;
 pub mod hex;
 pub mod keys;
+pub mod memberships;
 pub mod message;
 pub mod naming;
 pub mod notification;

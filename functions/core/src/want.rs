@@ -176,7 +176,8 @@ pub fn views_of_project(
 
 /// A search hit that is open, not deleted and (when the hit says) equalized. The search asked
 /// for equalized projects only, so a hit that does not say is taken as equalized.
-fn hit_is_live_and_equalized(hit: &ProjectHit) -> bool {
+/// Open, not deleted, and not said to be unequalized: a search hit that can want views.
+pub fn hit_is_live_and_equalized(hit: &ProjectHit) -> bool {
     !hit.deleted && !is_closed(hit.status.as_deref()) && hit.is_equalized != Some(false)
 }
 

@@ -35,6 +35,11 @@ pub(crate) struct Paging {
     pub size_parameter: &'static str,
 }
 
+const PROJECT_SEARCH: Paging = Paging {
+    member: "hits",
+    size_parameter: "size",
+};
+
 /// What to do after a page of a list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum NextPage {
@@ -146,19 +151,34 @@ impl ImmutaClient {
         self.search_projects(&path, deadline).await
     }
 
+    /// Every equalized project, or `None` as soon as the listing shows more than `at_most`
+    /// (from the first page's `count`, or from the hits received when the answer has none).
+    pub async fn equalized_projects_up_to(
+        &self,
+        at_most: usize,
+        deadline: Instant,
+    ) -> Result<Option<Vec<ProjectHit>>, ImmutaError> {
+        let path = format!("{}?isEqualized=true", self.config().project_search_path);
+        self.pages_up_to(
+            Endpoint::ProjectSearch,
+            &path,
+            PROJECT_SEARCH,
+            model::project_hit,
+            Some(at_most),
+            deadline,
+        )
+        .await
+    }
+
     async fn search_projects(
         &self,
         path: &str,
         deadline: Instant,
     ) -> Result<Vec<ProjectHit>, ImmutaError> {
-        let paging = Paging {
-            member: "hits",
-            size_parameter: "size",
-        };
         self.all_pages(
             Endpoint::ProjectSearch,
             path,
-            paging,
+            PROJECT_SEARCH,
             model::project_hit,
             deadline,
         )
@@ -242,8 +262,25 @@ impl ImmutaClient {
         read_item: impl Fn(Fields<'_>) -> Result<T, ShapeError> + Copy,
         deadline: Instant,
     ) -> Result<Vec<T>, ImmutaError> {
+        let items = self
+            .pages_up_to(endpoint, path, paging, read_item, None, deadline)
+            .await?;
+        Ok(items.expect("a list without a limit is never cut short"))
+    }
+
+    /// [`Self::all_pages`], or `None` once the list shows more than `at_most` items.
+    async fn pages_up_to<T>(
+        &self,
+        endpoint: Endpoint,
+        path: &str,
+        paging: Paging,
+        read_item: impl Fn(Fields<'_>) -> Result<T, ShapeError> + Copy,
+        at_most: Option<usize>,
+        deadline: Instant,
+    ) -> Result<Option<Vec<T>>, ImmutaError> {
         let size = u64::from(self.config().page_size);
         let separator = if path.contains('?') { '&' } else { '?' };
+        let exceeds = |n: u64| at_most.is_some_and(|at_most| n > at_most as u64);
         let mut items = Vec::new();
         let mut previous = None;
         loop {
@@ -256,9 +293,12 @@ impl ImmutaClient {
             let page = Page::read(endpoint, paging.member, &answer, read_item)?;
             let received = page.items.len() as u64;
             items.extend(page.items);
+            if page.count.is_some_and(exceeds) || exceeds(items.len() as u64) {
+                return Ok(None);
+            }
             match next_page(page.count, offset + received, received, size, previous) {
                 NextPage::Fetch => previous = Some(received),
-                NextPage::Done => return Ok(items),
+                NextPage::Done => return Ok(Some(items)),
                 NextPage::Truncated => {
                     return Err(ImmutaError::Truncated {
                         path: path.to_owned(),

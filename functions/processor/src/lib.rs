@@ -4,6 +4,7 @@
 
 pub mod batch;
 pub mod config;
+mod memberships;
 pub mod reconcile;
 mod resolve;
 pub mod resync;

@@ -13,9 +13,10 @@ use immuta::{ImmutaClient, ImmutaError};
 use queue::{SendError, SqsSink};
 use telemetry::{Metric, dimension};
 use thiserror::Error;
+use tokio::sync::Semaphore;
 use tracing::{debug, info, warn};
 use view_sync_core::Id;
-use view_sync_core::keys::ReconcileKey;
+use view_sync_core::keys::{ReconcileKey, reconcile_units};
 use view_sync_core::plan::{
     self, Decision, DesiredView, KeyDecision, LedgerRow, Scope, Target, ViewKey,
 };
@@ -24,6 +25,7 @@ use view_sync_core::view_sql::{ViewSql, ViewSqlError};
 use views::{Cause, ViewStore, ViewsError, now_micros};
 
 use crate::config::ProcessorConfig;
+use crate::memberships::{BatchMemberships, ProjectsSeen};
 use crate::resolve::Resolution;
 
 #[derive(Debug, Clone, Error)]
@@ -99,6 +101,10 @@ pub struct Preview {
     pub failures: Vec<(ReconcileKey, ReconcileError)>,
 }
 
+/// Units of a batch reading Immuta at once (see [`Reconciler::reconcile`]): two keep Immuta busy
+/// while one unit turns from its few sequential reads (a project, its pages) to its view SQL.
+const UNITS_READING: usize = 2;
+
 /// Keys a preview reads from Immuta at a time, between reports of its progress.
 const KEYS_PER_PREVIEW_STEP: usize = 25;
 
@@ -112,6 +118,7 @@ pub struct Reconciler {
     config: ProcessorConfig,
     /// Where a scheduled re-sync queues its project keys (see [`crate::resync::scheduled`]).
     fan_out: Option<SqsSink>,
+    projects_seen: ProjectsSeen,
 }
 
 impl Reconciler {
@@ -121,6 +128,7 @@ impl Reconciler {
             store: ViewStore::connect_lazy(&config.store)?,
             config,
             fan_out: None,
+            projects_seen: ProjectsSeen::default(),
         })
     }
 
@@ -146,6 +154,10 @@ impl Reconciler {
         &self.immuta
     }
 
+    pub(crate) fn projects_seen(&self) -> &ProjectsSeen {
+        &self.projects_seen
+    }
+
     /// Keeps the disabled hints of a batch's notifications (see `views::hints`).
     pub async fn record_disabled_hints(
         &self,
@@ -157,18 +169,71 @@ impl Reconciler {
 
     /// Reconciles every key for its cause, finishing before `deadline`. Each key gets its own
     /// result, so that only the notifications behind a failed key are retried.
+    ///
+    /// The keys are reconciled in units (see [`reconcile_units`]) as a pipeline: up to
+    /// `UNITS_READING` units read Immuta at once, one applies at a time, and a unit that has
+    /// read keeps its place among the readers until it may apply, which bounds what is held in
+    /// memory when the database is slower than Immuta.
     pub async fn reconcile(
         &self,
         keys: &[(ReconcileKey, Cause)],
         deadline: Instant,
     ) -> Vec<KeyResult> {
         let only_keys: Vec<ReconcileKey> = keys.iter().map(|(key, _)| key.clone()).collect();
-        let read = match self.read(&only_keys, deadline).await {
-            Ok(read) => read,
-            Err(error) => return keys.iter().map(|_| Err(error.clone())).collect(),
-        };
+        let units = reconcile_units(&only_keys);
+        let reading = Semaphore::new(UNITS_READING);
+        let applying = Semaphore::new(1);
+        let unit_results = join_all(units.iter().map(|unit| async {
+            let unit_keys: Vec<(ReconcileKey, Cause)> =
+                unit.iter().map(|&index| keys[index].clone()).collect();
+            let reader = reading.acquire().await.expect("never closed");
+            let read = self.read_unit(&unit_keys, deadline).await;
+            let _applier = applying.acquire().await.expect("never closed");
+            drop(reader);
+            match read {
+                Ok(read) => self.apply_unit(&unit_keys, read, deadline).await,
+                Err(error) => unit_keys.iter().map(|_| Err(error.clone())).collect(),
+            }
+        }))
+        .await;
+        let mut results: Vec<Option<KeyResult>> = keys.iter().map(|_| None).collect();
+        for (unit, unit_results) in units.iter().zip(unit_results) {
+            for (&index, result) in unit.iter().zip(unit_results) {
+                results[index] = Some(result);
+            }
+        }
+        results
+            .into_iter()
+            .map(|result| result.expect("every key is in one unit"))
+            .collect()
+    }
+
+    async fn read_unit(
+        &self,
+        keys: &[(ReconcileKey, Cause)],
+        deadline: Instant,
+    ) -> Result<BatchRead, ReconcileError> {
+        let only_keys: Vec<ReconcileKey> = keys.iter().map(|(key, _)| key.clone()).collect();
+        let reading = Instant::now();
+        let read = self.read(&only_keys, deadline).await;
+        telemetry::record(
+            Metric::BatchReadDuration,
+            telemetry::elapsed_ms(reading),
+            &[],
+        );
+        read
+    }
+
+    /// Marks the unit's scopes decided, settles its targets and applies them.
+    async fn apply_unit(
+        &self,
+        keys: &[(ReconcileKey, Cause)],
+        read: BatchRead,
+        deadline: Instant,
+    ) -> Vec<KeyResult> {
+        let applying = Instant::now();
         let observed_at = read.observed_at;
-        // Views whose change failed, each counted once a batch however many keys want it: its
+        // Views whose change failed, each counted once a unit however many keys want it: its
         // SQL could not be read or was refused, or its apply failed.
         let mut failed_views: BTreeSet<ViewKey> = read
             .sql
@@ -177,7 +242,7 @@ impl Reconciler {
             .map(|(view, _)| view.clone())
             .collect();
         // Every scope read is marked decided before any key reads the ledger's rows (see
-        // DESIGN.md, "the newer read must win"), in one statement for the batch.
+        // DESIGN.md, "the newer read must win"), in one statement for the unit.
         let scopes: Vec<Scope> = read
             .resolutions
             .iter()
@@ -223,6 +288,11 @@ impl Reconciler {
                 &[(dimension::ACTION, "failed")],
             );
         }
+        telemetry::record(
+            Metric::BatchApplyDuration,
+            telemetry::elapsed_ms(applying),
+            &[],
+        );
         results
     }
 
@@ -334,8 +404,13 @@ impl Reconciler {
             .inspect_err(|error| {
                 warn!(error = %error, "could not read the disabled hints; every key of the batch fails")
             })?;
-        let resolutions =
-            join_all(keys.iter().map(|key| self.resolve(key, &hints, deadline))).await;
+        let memberships =
+            BatchMemberships::for_keys(keys, self.immuta.config().page_size, &self.projects_seen);
+        let resolutions = join_all(
+            keys.iter()
+                .map(|key| self.resolve(key, &hints, &memberships, deadline)),
+        )
+        .await;
         let wanted: BTreeMap<ViewKey, String> = resolutions
             .iter()
             .filter_map(|r| r.as_ref().ok())

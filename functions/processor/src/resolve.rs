@@ -11,6 +11,7 @@ use view_sync_core::naming::NameParts;
 use view_sync_core::plan::{Scope, ViewKey};
 use view_sync_core::want::{self, DisabledHints, SourceVerdict, WantedView};
 
+use crate::memberships::BatchMemberships;
 use crate::reconcile::{ReconcileError, Reconciler};
 
 /// A view a key wants, named by the template.
@@ -33,12 +34,13 @@ impl Reconciler {
         &self,
         key: &ReconcileKey,
         hints: &DisabledHints,
+        memberships: &BatchMemberships,
         deadline: Instant,
     ) -> Result<Resolution, ReconcileError> {
         match key {
             ReconcileKey::DataSource { data_source_id } => {
                 let scope = Scope::DataSource(data_source_id.clone());
-                self.resolve_source(scope, data_source_id, None, hints, deadline)
+                self.resolve_source(scope, data_source_id, None, hints, memberships, deadline)
                     .await
             }
             ReconcileKey::Membership {
@@ -54,6 +56,7 @@ impl Reconciler {
                     data_source_id,
                     Some(project_id),
                     hints,
+                    memberships,
                     deadline,
                 )
                 .await
@@ -91,13 +94,14 @@ impl Reconciler {
     }
 
     /// A data source's views: in every live, equalized project holding it (or in `only_project`).
-    /// One project search answers membership and equalization at once.
+    /// One project search answers membership and equalization at once, or the batch's listing.
     async fn resolve_source(
         &self,
         scope: Scope,
         data_source_id: &Id,
         only_project: Option<&Id>,
         hints: &DisabledHints,
+        memberships: &BatchMemberships,
         deadline: Instant,
     ) -> Result<Resolution, ReconcileError> {
         let source = found(self.immuta().data_source(data_source_id, deadline).await)?;
@@ -117,8 +121,7 @@ impl Reconciler {
             SourceVerdict::Live => source.expect("a live source was read"),
         };
         let projects = self
-            .immuta()
-            .equalized_projects_with(data_source_id, deadline)
+            .equalized_projects_holding(memberships, data_source_id, deadline)
             .await?;
         let wanted = want::views_of_source(&source, &projects, only_project);
         Ok(Resolution {

@@ -37,6 +37,12 @@ pub enum Metric {
     BatchKeys,
     BatchItemFailures,
     BatchDuration,
+    /// A reconcile unit's reads of Immuta: its keys resolved and their views' SQL fetched. A
+    /// batch's project keys are a unit each, its other keys one (`keys::reconcile_units`).
+    BatchReadDuration,
+    /// A reconcile unit's work in the target database after its reads: scope marks, ledger
+    /// rows, DDL. Units overlap: one applies while the next reads.
+    BatchApplyDuration,
     /// Immuta HTTP attempts by `Endpoint` and `Outcome` (ok, 429, 5xx, timeout, network,
     /// unauthorized (an expired token, renewed once), client_error). A token exchange is an
     /// attempt of `Authenticate`, not of the request that needed the token.
@@ -62,13 +68,15 @@ pub enum Metric {
 const _: () = assert!(Metric::ALL.len() == Metric::InitDuration as usize + 1);
 
 impl Metric {
-    pub const ALL: [Self; 14] = [
+    pub const ALL: [Self; 16] = [
         Self::FreshnessLag,
         Self::ViewChanges,
         Self::BatchRecords,
         Self::BatchKeys,
         Self::BatchItemFailures,
         Self::BatchDuration,
+        Self::BatchReadDuration,
+        Self::BatchApplyDuration,
         Self::ImmutaRequests,
         Self::ImmutaRetries,
         Self::ImmutaLatency,
@@ -87,6 +95,8 @@ impl Metric {
             Self::BatchKeys => "BatchKeys",
             Self::BatchItemFailures => "BatchItemFailures",
             Self::BatchDuration => "BatchDuration",
+            Self::BatchReadDuration => "BatchReadDuration",
+            Self::BatchApplyDuration => "BatchApplyDuration",
             Self::ImmutaRequests => "ImmutaRequests",
             Self::ImmutaRetries => "ImmutaRetries",
             Self::ImmutaLatency => "ImmutaLatency",
@@ -102,6 +112,8 @@ impl Metric {
         match self {
             Self::FreshnessLag
             | Self::BatchDuration
+            | Self::BatchReadDuration
+            | Self::BatchApplyDuration
             | Self::ImmutaLatency
             | Self::QueueSendLatency
             | Self::InitDuration => Unit::Milliseconds,

@@ -1,7 +1,8 @@
 //! Test harness shared by the end-to-end suite, the demo and the benchmarks: a real SQS API
 //! (moto's server) on loopback with queues wired as in production, the functions either in this
 //! process (a Function URL shim for the receiver) or as real binaries under `cargo lambda watch`,
-//! a local SQS trigger with Lambda's partial-batch semantics, and the whole pipeline.
+//! a local SQS trigger with Lambda's partial-batch semantics, the whole pipeline, and release
+//! binaries run against a stand-in Lambda Runtime API (the benchmarks).
 #![forbid(unsafe_code)]
 
 pub mod console;
@@ -10,6 +11,7 @@ pub mod function_url;
 pub mod lambda_watch;
 pub mod moto;
 pub mod pipeline;
+pub mod runtime_api;
 pub mod secretsmanager;
 pub mod sqs;
 pub mod trigger;

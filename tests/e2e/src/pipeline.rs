@@ -21,8 +21,9 @@ use view_sync_core::plan::{RowState, Scope};
 use crate::function_url::FunctionUrl;
 use crate::lambda_watch::LambdaWatch;
 use crate::moto::Moto;
+use crate::runtime_api::LambdaProcess;
 use crate::sqs::{self, Queues};
-use crate::trigger::{PumpStats, Trigger, WatchedProcessor};
+use crate::trigger::{BatchProcessor, PumpStats, Trigger, WatchedProcessor};
 
 /// The test-only secret the samples under `events/` are signed with (`scripts/make_fixtures.py`).
 pub const WEBHOOK_SECRET: &str = "immuta-view-sync-test-secret";
@@ -77,6 +78,10 @@ pub enum Runtime {
     /// The `receiver` and `processor` binaries under `cargo lambda watch`, configured as deployed:
     /// secrets come from (moto's) Secrets Manager at cold start.
     CargoLambdaWatch,
+    /// The receiver in this process; the processor the release binary named by `PROCESSOR_BIN`,
+    /// started as Lambda starts it against a stand-in Runtime API (the benchmarks: what they
+    /// measure is the deployed build's).
+    ReleaseProcessor,
 }
 
 #[derive(Debug, Clone)]
@@ -108,12 +113,34 @@ impl Default for Options {
     }
 }
 
+/// The processor of a pipeline, however it runs.
+enum Processor<'a> {
+    InProcess(&'a Reconciler),
+    Watched(WatchedProcessor<'a>),
+    Release(&'a LambdaProcess),
+}
+
+impl BatchProcessor for Processor<'_> {
+    async fn process(
+        &self,
+        event: &serde_json::Value,
+        timeout: Duration,
+    ) -> Result<Vec<String>, String> {
+        match self {
+            Self::InProcess(reconciler) => reconciler.process(event, timeout).await,
+            Self::Watched(watch) => watch.process(event, timeout).await,
+            Self::Release(process) => process.process(event, timeout).await,
+        }
+    }
+}
+
 /// (project id, data source id, policy) of a view.
 pub type ViewState = (String, String, String);
 
 enum Functions {
     InProcess(FunctionUrl),
     Watched(LambdaWatch),
+    ReleaseProcessor(FunctionUrl, LambdaProcess),
 }
 
 pub struct Pipeline {
@@ -189,14 +216,33 @@ impl Pipeline {
         let base_tables = simulator.tenant().base_tables();
         create_base_tables(reconciler.store(), &base_tables).await;
 
+        let receiver_in_process = || async {
+            let config = ReceiverConfig::from_lookup(|k| setting(&receiver_env, k))
+                .expect("receiver configuration");
+            let sink = SqsSink::new(&aws, queues.url.clone(), queue::webhook_timeouts());
+            FunctionUrl::start(Arc::new(Receiver::new(config, sink))).await
+        };
         let functions = match options.runtime {
-            Runtime::InProcess => {
-                let config = ReceiverConfig::from_lookup(|k| setting(&receiver_env, k))
-                    .expect("receiver configuration");
-                let sink = SqsSink::new(&aws, queues.url.clone(), queue::webhook_timeouts());
-                Functions::InProcess(
-                    FunctionUrl::start(Arc::new(Receiver::new(config, sink))).await,
-                )
+            Runtime::InProcess => Functions::InProcess(receiver_in_process().await),
+            Runtime::ReleaseProcessor => {
+                let binary = std::env::var("PROCESSOR_BIN")
+                    .map(std::path::PathBuf::from)
+                    .unwrap_or_else(|_| crate::repo_root().join("target/release/processor"));
+                let mut env = environment(&[
+                    ("AWS_ENDPOINT_URL", moto.endpoint.clone()),
+                    ("AWS_REGION", "us-east-1".to_owned()),
+                    ("AWS_ACCESS_KEY_ID", "moto".to_owned()),
+                    ("AWS_SECRET_ACCESS_KEY", "moto".to_owned()),
+                    (
+                        "RUST_LOG",
+                        std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned()),
+                    ),
+                ]);
+                env.extend(processor_env.iter().cloned());
+                let env: Vec<(&str, String)> =
+                    env.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+                let processor = LambdaProcess::start(&binary, "processor", &env).await;
+                Functions::ReleaseProcessor(receiver_in_process().await, processor)
             }
             Runtime::CargoLambdaWatch => {
                 as_deployed(&aws, &mut receiver_env, receiver::SECRET_VARIABLES).await;
@@ -223,7 +269,7 @@ impl Pipeline {
             }
         };
         let function_url = match &functions {
-            Functions::InProcess(url) => url.url.clone(),
+            Functions::InProcess(url) | Functions::ReleaseProcessor(url, _) => url.url.clone(),
             Functions::Watched(watch) => watch.function_url("receiver"),
         };
         simulator.add_webhook(&function_url, Some(WEBHOOK_SECRET), options.shape);
@@ -248,6 +294,15 @@ impl Pipeline {
         match &self.functions {
             Functions::InProcess(_) => None,
             Functions::Watched(watch) => Some(watch.output()),
+            Functions::ReleaseProcessor(_, processor) => Some(processor.output()),
+        }
+    }
+
+    /// The processor process's peak resident memory in MB ([`Runtime::ReleaseProcessor`] only).
+    pub fn processor_peak_rss_mb(&self) -> Option<f64> {
+        match &self.functions {
+            Functions::ReleaseProcessor(_, processor) => Some(processor.peak_rss_mb()),
+            _ => None,
         }
     }
 
@@ -314,12 +369,24 @@ impl Pipeline {
 
     /// Runs the processor over the queue until it is empty.
     pub async fn drain(&self) -> PumpStats {
-        let limit = Duration::from_secs(120);
+        self.drain_within(Duration::from_secs(120)).await
+    }
+
+    /// Runs the processor over the queue until it is empty; panics if that takes over `limit`.
+    pub async fn drain_within(&self, limit: Duration) -> PumpStats {
+        self.trigger().drain(&self.processor(), limit).await
+    }
+
+    /// One poll of the event source mapping with no batching window (see [`Trigger::poll_once`]).
+    pub async fn poll_once(&self, wait: Duration) -> PumpStats {
+        self.trigger().poll_once(&self.processor(), wait).await
+    }
+
+    fn processor(&self) -> Processor<'_> {
         match &self.functions {
-            Functions::InProcess(_) => self.trigger().drain(&self.reconciler, limit).await,
-            Functions::Watched(watch) => {
-                self.trigger().drain(&WatchedProcessor(watch), limit).await
-            }
+            Functions::InProcess(_) => Processor::InProcess(&self.reconciler),
+            Functions::Watched(watch) => Processor::Watched(WatchedProcessor(watch)),
+            Functions::ReleaseProcessor(_, process) => Processor::Release(process),
         }
     }
 

@@ -56,7 +56,9 @@ impl BatchProcessor for WatchedProcessor<'_> {
     }
 }
 
-fn failed_ids(response: &aws_lambda_events::event::sqs::SqsBatchResponse) -> Vec<String> {
+pub(crate) fn failed_ids(
+    response: &aws_lambda_events::event::sqs::SqsBatchResponse,
+) -> Vec<String> {
     response
         .batch_item_failures
         .iter()
@@ -102,6 +104,18 @@ impl Trigger<'_> {
             stats.deleted += outcome.deleted;
         }
         panic!("the queue did not drain within {limit:?}: {stats:?}");
+    }
+
+    /// One poll as the event source mapping makes it with no batching window: a receive that
+    /// waits up to `wait` for a message (long polling), then an invocation with what it got
+    /// (at most `batch_size`, at most 10), without gathering more.
+    pub async fn poll_once(&self, processor: &impl BatchProcessor, wait: Duration) -> PumpStats {
+        let want = self.batch_size.clamp(1, 10) as i32;
+        let messages = sqs::receive(self.client, self.queue_url, want, wait).await;
+        if messages.is_empty() {
+            return PumpStats::default();
+        }
+        self.invoke(processor, &messages).await
     }
 
     async fn receive_batch(&self) -> Vec<Message> {
@@ -234,7 +248,7 @@ fn record(message: &Message) -> Value {
     })
 }
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)

@@ -54,7 +54,9 @@ async fn a_view_blocked_by_a_reader_fails_alone_and_before_the_deadline() {
         // A reader holds view 1 open in a transaction: PostgreSQL's replace needs an exclusive
         // lock on it, MariaDB's a metadata lock; SQLite's reader blocks nobody, so there the
         // blocker holds the write lock (and, SQLite having one writer, blocks both views).
-        let mut reader = p.reconciler.store().pool().begin().await.unwrap();
+        // Another session: on SQLite the processor's pool has its one connection.
+        let other = p.second_processor();
+        let mut reader = other.store().pool().begin().await.unwrap();
         let hold = match db {
             Database::Sqlite => {
                 "INSERT INTO immuta_view_sync_ledger_disabled_hints VALUES ('held', 0, 0)"

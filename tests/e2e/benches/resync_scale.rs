@@ -1,0 +1,143 @@
+//! `make bench`, a full re-sync at scale: a tenant of SCALE_SOURCES data sources (500) in each of
+//! SCALE_PROJECTS equalized projects (20), so 10,000 views, with 20 ms of latency on every Immuta
+//! call. `view-sync resync --queue-url` queues one key per project on (moto's) SQS; the processor,
+//! the release binary started as Lambda starts it, takes them in batches as the event source
+//! mapping would (the template's BatchSize 50 and 60 s timeout, IMMUTA_MAX_CONCURRENCY=8), on
+//! SQLite, then on PostgreSQL (TEST_POSTGRES_URL, or the local server). Reports the Immuta calls
+//! against the floor, wall time against the ideal (calls × latency ÷ concurrency), the batches'
+//! database time, and the processor's peak RSS.
+//!
+//! PROCESSOR_BIN names the processor binary (`make bench` builds it with `cargo build --release`).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use e2e::pipeline::{Database, Options, Pipeline, Runtime};
+use e2e::runtime_api::metric_values;
+use immuta_simulator::faults::Faults;
+use immuta_simulator::tenant::Tenant;
+use view_sync_core::plan::{RowState, Scope};
+
+const LATENCY_MS: u64 = 20;
+const CONCURRENCY: u64 = 8;
+const BATCH_SIZE: usize = 50;
+const FUNCTION_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn setting(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn tenant(sources: u64, projects: u64) -> Tenant {
+    let mut t = Tenant::default();
+    for d in 1..=sources {
+        t.add_data_source(d, &format!("Source {d}"), "PostgreSQL");
+    }
+    let members: Vec<u64> = (1..=sources).collect();
+    for p in 1..=projects {
+        t.add_project(10_000 + p, &format!("Project {p}"), true, &members);
+    }
+    t
+}
+
+fn sum(values: &[f64]) -> f64 {
+    values.iter().sum()
+}
+
+async fn run(database: Database, sources: u64, projects: u64, page_size: u64) {
+    let options = Options {
+        runtime: Runtime::ReleaseProcessor,
+        batch_size: BATCH_SIZE,
+        function_timeout: FUNCTION_TIMEOUT,
+        // As the template sets it: six times the timeout.
+        visibility_timeout: FUNCTION_TIMEOUT * 6,
+        max_receive_count: 5,
+        processor_env: vec![
+            ("IMMUTA_MAX_CONCURRENCY", CONCURRENCY.to_string()),
+            ("IMMUTA_PAGE_SIZE", page_size.to_string()),
+            ("IMMUTA_TIMEOUT_MS", "5000".to_owned()),
+        ],
+        ..Options::default()
+    };
+    let name = database.name();
+    let p = Pipeline::start(&database, tenant(sources, projects), options).await;
+    p.simulator.set_faults(Faults {
+        latency_ms: LATENCY_MS,
+        ..Faults::default()
+    });
+    let queued = p.queue_resync().await.expect("queue the re-sync");
+    p.simulator.reset_counters();
+
+    let started = Instant::now();
+    let stats = p.drain_within(Duration::from_secs(900)).await;
+    let wall = started.elapsed();
+
+    let rows = p.reconciler.store().rows(&Scope::Everything).await.unwrap();
+    let present = rows.iter().filter(|r| r.state == RowState::Present).count() as u64;
+    let in_database = p.database_views().await.len() as u64;
+    let counters: BTreeMap<String, u64> = p.simulator.counters();
+    let calls: u64 = counters.values().sum();
+    let output = p.function_output().unwrap_or_default();
+    let read_ms = sum(&metric_values(&output, "BatchReadDuration"));
+    let apply_ms = sum(&metric_values(&output, "BatchApplyDuration"));
+    let batch_ms = metric_values(&output, "BatchDuration");
+    let rss = p.processor_peak_rss_mb().unwrap_or_default();
+
+    let views = sources * projects;
+    // Per project key: its record, its equalization state (GET /project carries none), and its
+    // data sources a page at a time; per view, one SQL fetch.
+    let floor = projects * (2 + sources.div_ceil(page_size)) + views;
+    let ideal = Duration::from_millis(floor * LATENCY_MS / CONCURRENCY);
+
+    println!(
+        "== {name}: full re-sync, {projects} projects x {sources} data sources = {views} views"
+    );
+    println!("project keys queued           {queued}");
+    println!(
+        "batches                       {} ({} records, {} failed), BatchSize {BATCH_SIZE}",
+        stats.batches, stats.records, stats.failed
+    );
+    println!("views in the ledger / catalog {present} / {in_database} (expected {views})");
+    println!("Immuta calls                  {calls}");
+    for (route, count) in &counters {
+        println!("  {route:<50} {count}");
+    }
+    println!(
+        "floor                         {floor} (per project: GET /project, checkEqualizationState, {} page(s) of data sources; per view: one SQL fetch)",
+        sources.div_ceil(page_size)
+    );
+    println!("wall time                     {:.2} s", wall.as_secs_f64());
+    println!(
+        "ideal at the floor            {:.2} s (floor x {LATENCY_MS} ms / {CONCURRENCY})",
+        ideal.as_secs_f64()
+    );
+    println!(
+        "wall / ideal                  {:.2}x (target <= 1.3x)",
+        wall.as_secs_f64() / ideal.as_secs_f64()
+    );
+    println!(
+        "batch time: reads {:.2} s, database {:.2} s, whole batches {:.2} s ({} invocations)",
+        read_ms / 1e3,
+        apply_ms / 1e3,
+        sum(&batch_ms) / 1e3,
+        batch_ms.len()
+    );
+    println!("peak RSS of the processor     {rss:.1} MB (target <= 64 MB)");
+    assert_eq!(stats.failed, 0, "{name}: failed batch items");
+    assert_eq!(present, views, "{name}: views in the ledger");
+    assert_eq!(in_database, views, "{name}: views in the database");
+    p.finish().await;
+}
+
+#[tokio::main]
+async fn main() {
+    let sources = setting("SCALE_SOURCES", 500);
+    let projects = setting("SCALE_PROJECTS", 20);
+    let page_size = setting("IMMUTA_PAGE_SIZE", 100);
+    let postgres = std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    run(Database::Sqlite, sources, projects, page_size).await;
+    run(Database::Postgres(postgres), sources, projects, page_size).await;
+}
