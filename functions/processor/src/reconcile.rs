@@ -184,10 +184,12 @@ impl Reconciler {
         let reading = Semaphore::new(UNITS_READING);
         let applying = Semaphore::new(1);
         let unit_results = join_all(units.iter().map(|unit| async {
-            let unit_keys: Vec<(ReconcileKey, Cause)> =
-                unit.iter().map(|&index| keys[index].clone()).collect();
+            let unit_keys: Vec<&(ReconcileKey, Cause)> =
+                unit.iter().map(|&index| &keys[index]).collect();
+            let unit_only_keys: Vec<ReconcileKey> =
+                unit.iter().map(|&index| only_keys[index].clone()).collect();
             let reader = reading.acquire().await.expect("never closed");
-            let read = self.read_unit(&unit_keys, deadline).await;
+            let read = self.read_unit(&unit_only_keys, deadline).await;
             let _applier = applying.acquire().await.expect("never closed");
             drop(reader);
             match read {
@@ -210,12 +212,11 @@ impl Reconciler {
 
     async fn read_unit(
         &self,
-        keys: &[(ReconcileKey, Cause)],
+        keys: &[ReconcileKey],
         deadline: Instant,
     ) -> Result<BatchRead, ReconcileError> {
-        let only_keys: Vec<ReconcileKey> = keys.iter().map(|(key, _)| key.clone()).collect();
         let reading = Instant::now();
-        let read = self.read(&only_keys, deadline).await;
+        let read = self.read(keys, deadline).await;
         telemetry::record(
             Metric::BatchReadDuration,
             telemetry::elapsed_ms(reading),
@@ -227,7 +228,7 @@ impl Reconciler {
     /// Marks the unit's scopes decided, settles its targets and applies them.
     async fn apply_unit(
         &self,
-        keys: &[(ReconcileKey, Cause)],
+        keys: &[&(ReconcileKey, Cause)],
         read: BatchRead,
         deadline: Instant,
     ) -> Vec<KeyResult> {
@@ -268,7 +269,7 @@ impl Reconciler {
                     retry_later.push((index, target));
                 }
                 applied => {
-                    failed_views.extend(record(&keys[index], &mut results, index, &target, applied))
+                    failed_views.extend(record(keys[index], &mut results, index, &target, applied))
                 }
             }
         }
@@ -279,7 +280,7 @@ impl Reconciler {
                     .apply_until(&target, observed_at, deadline, cause)
             })
             .await;
-            failed_views.extend(record(&keys[index], &mut results, index, &target, applied));
+            failed_views.extend(record(keys[index], &mut results, index, &target, applied));
         }
         if !failed_views.is_empty() {
             telemetry::record(

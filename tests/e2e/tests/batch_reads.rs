@@ -45,8 +45,8 @@ async fn storm(p: &Pipeline, sources: impl IntoIterator<Item = u64>) {
     }
 }
 
-#[tokio::test]
-async fn a_batch_of_many_sources_lists_the_projects_once_and_gets_the_same_views() {
+/// A pipeline over `tenant()` whose batches hold up to 50 messages, after a first re-sync.
+async fn resynced() -> Pipeline {
     let options = Options {
         batch_size: 50,
         ..Options::default()
@@ -54,6 +54,12 @@ async fn a_batch_of_many_sources_lists_the_projects_once_and_gets_the_same_views
     let p = Pipeline::start(&Database::Sqlite, tenant(), options).await;
     p.queue_resync().await.unwrap();
     p.drain().await;
+    p
+}
+
+#[tokio::test]
+async fn a_batch_of_many_sources_lists_the_projects_once_and_gets_the_same_views() {
+    let p = resynced().await;
     p.assert_converged("the first re-sync").await;
     assert_eq!(p.views().await.len(), 32);
 
@@ -85,13 +91,7 @@ async fn a_batch_of_many_sources_lists_the_projects_once_and_gets_the_same_views
 
 #[tokio::test]
 async fn a_batch_of_few_sources_searches_per_source_when_listing_would_cost_more() {
-    let options = Options {
-        batch_size: 50,
-        ..Options::default()
-    };
-    let p = Pipeline::start(&Database::Sqlite, tenant(), options).await;
-    p.queue_resync().await.unwrap();
-    p.drain().await;
+    let p = resynced().await;
 
     // Three sources: a listing pays only with at most one equalized project. The first listing
     // page says there are four, so the batch searches per source: 1 + 3 calls.
