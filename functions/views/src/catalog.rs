@@ -19,6 +19,14 @@ use crate::dialect::Dialect;
 use crate::error::ViewsError;
 use crate::store::ViewStore;
 
+/// Which of the catalog's rows [`ViewStore::definitions`] reads (SQLite).
+#[derive(Clone, Copy)]
+enum Rows {
+    All,
+    /// Only `sqlite_master`'s last row, the one a CREATE VIEW has just written.
+    LastOnly,
+}
+
 impl ViewStore {
     /// Every view in the store's schema (SQLite: the database), as the ledger refers to them.
     pub async fn views_in_catalog(&self) -> Result<BTreeSet<String>, ViewsError> {
@@ -35,13 +43,38 @@ impl ViewStore {
         let Some((schema, name)) = self.dialect().unqualified(reference) else {
             return Ok(None);
         };
-        let mut found = self.definitions(&mut *conn, schema, Some(name)).await?;
+        let mut found = self
+            .definitions(&mut *conn, schema, Some(name), Rows::All)
+            .await?;
         Ok(found.pop_first().map(|(_, digest)| digest))
+    }
+
+    /// [`Self::catalog_digest`] of a view that this connection has just created. SQLite finds a
+    /// view by name only by reading all of `sqlite_master` (it has no index on it), which at
+    /// thousands of views costs as much as the CREATE VIEW itself; but the row a CREATE VIEW has
+    /// just written is the table's last (a new rowid is one past the largest), found by a seek.
+    /// When that row is not the view, or on the other databases, the catalog is read as usual.
+    pub(crate) async fn created_view_digest(
+        &self,
+        conn: &mut AnyConnection,
+        reference: &str,
+    ) -> Result<Option<String>, ViewsError> {
+        if self.dialect() == Dialect::Sqlite
+            && let Some((schema, name)) = self.dialect().unqualified(reference)
+        {
+            let mut found = self
+                .definitions(&mut *conn, schema, Some(name), Rows::LastOnly)
+                .await?;
+            if let Some((_, digest)) = found.pop_first() {
+                return Ok(Some(digest));
+            }
+        }
+        self.catalog_digest(conn, reference).await
     }
 
     /// The catalog digest of every view in the store's schema, by the reference the ledger uses.
     pub async fn catalog_digests(&self) -> Result<BTreeMap<String, String>, ViewsError> {
-        self.definitions(&self.pool, self.location().schema.clone(), None)
+        self.definitions(&self.pool, self.location().schema.clone(), None, Rows::All)
             .await
     }
 
@@ -52,16 +85,26 @@ impl ViewStore {
         executor: impl AnyExecutor<'c>,
         schema: Option<String>,
         name: Option<String>,
+        rows: Rows,
     ) -> Result<BTreeMap<String, String>, ViewsError> {
         let sql = match self.dialect() {
-            Dialect::Sqlite => format!(
-                "SELECT name, sql AS definition FROM {}sqlite_master \
-                 WHERE type = 'view' AND (?1 IS NULL OR name = ?1)",
-                schema
-                    .as_deref()
-                    .map(|s| format!("{}.", self.dialect().quote(s)))
-                    .unwrap_or_default()
-            ),
+            Dialect::Sqlite => {
+                let master = format!(
+                    "{}sqlite_master",
+                    schema
+                        .as_deref()
+                        .map(|s| format!("{}.", self.dialect().quote(s)))
+                        .unwrap_or_default()
+                );
+                let last_only = match rows {
+                    Rows::All => String::new(),
+                    Rows::LastOnly => format!(" AND rowid = (SELECT max(rowid) FROM {master})"),
+                };
+                format!(
+                    "SELECT name, sql AS definition FROM {master} \
+                     WHERE type = 'view' AND (?1 IS NULL OR name = ?1){last_only}"
+                )
+            }
             Dialect::Postgres => "SELECT CAST(c.relname AS TEXT) AS name, \
                  pg_get_viewdef(c.oid) || '|' || pg_get_userbyid(c.relowner) || '|' || \
                  COALESCE(array_to_string(c.reloptions, ','), '') AS definition \
