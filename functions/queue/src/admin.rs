@@ -82,9 +82,7 @@ impl QueueAdmin {
 
     /// The AWS configuration loaded the standard way (see [`crate::SqsSink::from_environment`]).
     pub async fn from_environment(timeouts: TimeoutConfig) -> Self {
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .load()
-            .await;
+        let config = aws_https::load().await;
         Self::new(&config, timeouts)
     }
 

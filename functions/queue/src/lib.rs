@@ -145,9 +145,7 @@ impl SqsSink {
     /// Loads the AWS configuration the standard way: region, credentials, and the endpoint from
     /// `AWS_ENDPOINT_URL_SQS` / `AWS_ENDPOINT_URL` (so the same binary runs against moto).
     pub async fn from_environment(queue_url: String, timeouts: TimeoutConfig) -> Self {
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .load()
-            .await;
+        let config = aws_https::load().await;
         Self::new(&config, queue_url, timeouts)
     }
 }

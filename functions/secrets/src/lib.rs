@@ -110,9 +110,7 @@ impl ResolvedEnvironment {
         if references(secret_variables, |name| std::env::var(name).ok())?.is_empty() {
             return Ok(ResolvedEnvironment::default());
         }
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .load()
-            .await;
+        let config = aws_https::load().await;
         Self::from_environment_with(&config, secret_variables).await
     }
 

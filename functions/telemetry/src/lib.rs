@@ -17,22 +17,47 @@ pub const NAMESPACE: &str = "ImmutaViewSync";
 static PROCESS_START: OnceLock<Instant> = OnceLock::new();
 
 /// Installs a JSON `tracing` subscriber: one object a line, with the fields of the enclosing
-/// spans (the Lambda runtime's span carries the request id). `RUST_LOG` filters (default `info`).
-/// Calling it twice is harmless (tests do). Call it first in `main`: it also notes the process's
-/// start, from which the first invocation's `InitDuration` is measured.
+/// spans (the Lambda runtime's span carries the request id). `RUST_LOG` filters by target and
+/// level (`warn`, `info,sqlx=warn`; default `info`); a value that does not parse falls back to
+/// `info` and says so in the log. Calling it twice is harmless (tests do). Call it first in
+/// `main`: it also notes the process's start, from which the first invocation's `InitDuration`
+/// is measured.
 pub fn init_logging() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+
     let _ = PROCESS_START.set(Instant::now());
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let (filter, unparsed) = log_filter(std::env::var("RUST_LOG").ok().as_deref());
+    let installed = tracing_subscriber::fmt()
         .json()
         .flatten_event(true)
         .with_current_span(false)
         .with_span_list(true)
         .with_target(false)
         .with_ansi(false)
-        .with_env_filter(filter)
+        .finish()
+        .with(filter)
         .try_init();
+    if let (Ok(()), Some(error)) = (installed, unparsed) {
+        tracing::warn!(%error, "RUST_LOG does not parse; logging at info");
+    }
+}
+
+/// The filter `RUST_LOG` asks for: `target=level` directives as `tracing_subscriber`'s
+/// `Targets` reads them (not `EnvFilter`'s span and field directives: that filter's regex engine
+/// would be the largest part of the log code in both packages).
+fn log_filter(rust_log: Option<&str>) -> (tracing_subscriber::filter::Targets, Option<String>) {
+    let default = || {
+        tracing_subscriber::filter::Targets::new()
+            .with_default(tracing_subscriber::filter::LevelFilter::INFO)
+    };
+    match rust_log.map(str::trim).filter(|value| !value.is_empty()) {
+        None => (default(), None),
+        Some(value) => match value.parse() {
+            Ok(filter) => (filter, None),
+            Err(error) => (default(), Some(error.to_string())),
+        },
+    }
 }
 
 /// Records a value of `metric` in the current invocation's metrics (see [`invocation`]). Outside
@@ -140,5 +165,28 @@ mod tests {
         );
         // Outside an invocation a recording goes nowhere (and does not panic).
         count(Metric::ViewChanges, &[]);
+    }
+
+    #[test]
+    fn rust_log_filters_by_target_and_level() {
+        use tracing_subscriber::filter::LevelFilter;
+
+        let (filter, unparsed) = log_filter(Some("warn,processor::reconcile=debug"));
+        assert_eq!(unparsed, None);
+        assert!(filter.would_enable("processor::reconcile", &tracing::Level::DEBUG));
+        assert!(!filter.would_enable("sqlx::query", &tracing::Level::INFO));
+        assert!(filter.would_enable("sqlx::query", &tracing::Level::WARN));
+
+        for unset in [None, Some(""), Some("  ")] {
+            let (filter, unparsed) = log_filter(unset);
+            assert_eq!(
+                (filter.default_level(), unparsed),
+                (Some(LevelFilter::INFO), None)
+            );
+        }
+
+        let (filter, unparsed) = log_filter(Some("processor=loud"));
+        assert_eq!(filter.default_level(), Some(LevelFilter::INFO));
+        assert!(unparsed.is_some_and(|error| !error.is_empty()));
     }
 }
