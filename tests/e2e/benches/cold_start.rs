@@ -5,7 +5,9 @@
 //! cold-start secret resolution shows as a ratio measured in the same run.
 //!
 //! RECEIVER_BIN and PROCESSOR_BIN name the binaries (`make bench` builds them with
-//! `cargo build --release`).
+//! `cargo build --release`). BASELINE_RECEIVER_BIN and BASELINE_PROCESSOR_BIN, when set, name a
+//! second build of each (another profile, say) measured in the same run, its starts taking turns
+//! with the first's, with the ratio between them.
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -34,46 +36,77 @@ fn binary(variable: &str) -> PathBuf {
     path
 }
 
-/// Median time from spawn to the first `next` request, over RUNS starts.
+/// The build `variable` names, with the one `BASELINE_{variable}` names when it is set.
+fn builds(variable: &str) -> Vec<PathBuf> {
+    let baseline = format!("BASELINE_{variable}");
+    let mut builds = vec![binary(variable)];
+    if std::env::var_os(&baseline).is_some() {
+        builds.push(binary(&baseline));
+    }
+    builds
+}
+
+fn size_mib(bin: &PathBuf) -> f64 {
+    std::fs::metadata(bin).map_or(0.0, |m| m.len() as f64 / (1024.0 * 1024.0))
+}
+
+/// Median time from spawn to the first `next` request, over RUNS starts, of each build; the
+/// builds start in turn so that the machine's drift falls on all of them alike.
+async fn cold_starts(
+    builds: &[PathBuf],
+    env: &[(&str, String)],
+    runtime_api: &str,
+    inits: &mut mpsc::UnboundedReceiver<Instant>,
+) -> Vec<Duration> {
+    let mut times = vec![Vec::with_capacity(RUNS); builds.len()];
+    for _ in 0..RUNS {
+        for (bin, times) in builds.iter().zip(&mut times) {
+            times.push(cold_start(bin, env, runtime_api, inits).await);
+        }
+    }
+    times
+        .into_iter()
+        .map(|mut times| {
+            times.sort();
+            times[RUNS / 2]
+        })
+        .collect()
+}
+
 async fn cold_start(
     bin: &PathBuf,
     env: &[(&str, String)],
     runtime_api: &str,
     inits: &mut mpsc::UnboundedReceiver<Instant>,
 ) -> Duration {
-    let mut times = Vec::with_capacity(RUNS);
-    for _ in 0..RUNS {
-        let spawned = Instant::now();
-        let mut child = Command::new(bin)
-            .env_clear()
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .env("AWS_LAMBDA_RUNTIME_API", runtime_api)
-            .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-            .env("AWS_LAMBDA_LOG_GROUP_NAME", "bench")
-            .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
-            .env("RUST_LOG", "error")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the function");
-        let ready = tokio::time::timeout(Duration::from_secs(10), inits.recv())
-            .await
-            .expect("the function asked for an event within 10 s")
-            .expect("the runtime API is up");
-        times.push(ready - spawned);
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    times.sort();
-    times[RUNS / 2]
+    let spawned = Instant::now();
+    let mut child = Command::new(bin)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .env("AWS_LAMBDA_RUNTIME_API", runtime_api)
+        .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "bench")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the function");
+    let ready = tokio::time::timeout(Duration::from_secs(10), inits.recv())
+        .await
+        .expect("the function asked for an event within 10 s")
+        .expect("the runtime API is up");
+    let _ = child.kill();
+    let _ = child.wait();
+    ready - spawned
 }
 
 #[tokio::main]
 async fn main() {
-    let receiver = binary("RECEIVER_BIN");
-    let processor = binary("PROCESSOR_BIN");
+    let receiver = builds("RECEIVER_BIN");
+    let processor = builds("PROCESSOR_BIN");
     let moto = Moto::shared();
     let aws = sqs::sdk_config(&moto.endpoint);
 
@@ -148,14 +181,26 @@ async fn main() {
         ),
     ];
     println!("cold start: spawn → first `next` request, median of {RUNS} starts");
-    for (name, bin, plain, with_secrets, secrets) in cases {
-        let plain = cold_start(bin, plain, &runtime_api, &mut inits).await;
-        let with_secrets = cold_start(bin, with_secrets, &runtime_api, &mut inits).await;
-        println!(
-            "  {name:<10} plain settings {:>6.2} ms   {secrets} secret(s) from Secrets Manager {:>6.2} ms   ({:.2}x)",
-            plain.as_secs_f64() * 1e3,
-            with_secrets.as_secs_f64() * 1e3,
-            with_secrets.as_secs_f64() / plain.as_secs_f64()
-        );
+    for (name, builds, plain, with_secrets, secrets) in cases {
+        let plain = cold_starts(builds, plain, &runtime_api, &mut inits).await;
+        let with_secrets = cold_starts(builds, with_secrets, &runtime_api, &mut inits).await;
+        for (index, bin) in builds.iter().enumerate() {
+            let label = if index == 0 { name } else { "baseline" };
+            println!(
+                "  {label:<10} plain settings {:>6.2} ms   {secrets} secret(s) from Secrets Manager {:>6.2} ms   ({:.2}x)   {:.2} MiB {}",
+                plain[index].as_secs_f64() * 1e3,
+                with_secrets[index].as_secs_f64() * 1e3,
+                with_secrets[index].as_secs_f64() / plain[index].as_secs_f64(),
+                size_mib(bin),
+                bin.display()
+            );
+        }
+        if builds.len() > 1 {
+            println!(
+                "  {name} ÷ baseline: plain {:.2}x, with secrets {:.2}x",
+                plain[0].as_secs_f64() / plain[1].as_secs_f64(),
+                with_secrets[0].as_secs_f64() / with_secrets[1].as_secs_f64()
+            );
+        }
     }
 }

@@ -3,7 +3,8 @@
 //! call. `view-sync resync --queue-url` queues one key per project on (moto's) SQS; the processor,
 //! the release binary started as Lambda starts it, takes them in batches as the event source
 //! mapping would (the template's BatchSize 50 and 60 s timeout, IMMUTA_MAX_CONCURRENCY=8), on
-//! SQLite, then on PostgreSQL (TEST_POSTGRES_URL, or the local server). Reports the Immuta calls
+//! SQLite, then on PostgreSQL (TEST_POSTGRES_URL, or the local server); SCALE_DATABASES picks
+//! some of them (`postgres`, or `sqlite,postgres`, the default). Reports the Immuta calls
 //! against the floor, wall time against the ideal (calls × latency ÷ concurrency), the batches'
 //! database time, and the processor's peak RSS.
 //!
@@ -138,6 +139,13 @@ async fn main() {
     let page_size = setting("IMMUTA_PAGE_SIZE", 100);
     let postgres = std::env::var("TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
-    run(Database::Sqlite, sources, projects, page_size).await;
-    run(Database::Postgres(postgres), sources, projects, page_size).await;
+    let databases = std::env::var("SCALE_DATABASES").unwrap_or_else(|_| "sqlite,postgres".into());
+    for name in databases.split(',').map(str::trim) {
+        let database = match name {
+            "sqlite" => Database::Sqlite,
+            "postgres" => Database::Postgres(postgres.clone()),
+            other => panic!("SCALE_DATABASES: {other:?} is not sqlite or postgres"),
+        };
+        run(database, sources, projects, page_size).await;
+    }
 }
