@@ -6,6 +6,7 @@ use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use processor::{ProcessorConfig, Reconciler, SECRET_VARIABLES, batch};
 use queue::SqsSink;
 use secrets::ResolvedEnvironment;
+use tokio::sync::OnceCell;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -23,15 +24,20 @@ async fn main() -> Result<(), Error> {
 }
 
 async fn cold_start() -> Result<Reconciler, Error> {
-    let environment = ResolvedEnvironment::from_environment(SECRET_VARIABLES).await?;
+    // One AWS configuration for the secrets and the fan-out queue, loaded only if one needs it.
+    let aws = OnceCell::new();
+    let environment = ResolvedEnvironment::from_environment_sharing(&aws, SECRET_VARIABLES).await?;
     let config = ProcessorConfig::from_lookup(|name| environment.lookup(name))?;
     let queue_url = config.queue_url.clone();
     let reconciler = Reconciler::new(config)?;
     Ok(match queue_url {
         // The scheduled re-sync's fan-out; an operator command's timeouts, since no webhook
         // waits on it.
-        Some(url) => reconciler
-            .with_fan_out_queue(SqsSink::from_environment(url, queue::command_timeouts()).await),
+        Some(url) => reconciler.with_fan_out_queue(SqsSink::new(
+            aws.get_or_init(aws_https::load).await,
+            url,
+            queue::command_timeouts(),
+        )),
         None => reconciler,
     })
 }
