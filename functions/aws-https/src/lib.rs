@@ -1,5 +1,6 @@
 //! The AWS SDK's configuration as every function and tool here loads it: the standard chain of
-//! region, credentials and endpoint settings, over an HTTPS client whose TLS is rustls with ring.
+//! region, credentials and endpoint settings for tools, the variables Lambda sets for the
+//! functions, over an HTTPS client whose TLS is rustls with ring.
 //!
 //! The SDK's default client uses aws-lc, a C library beside the ring that the processor's Immuta
 //! and database clients already link: two crypto stacks in one binary, and a C build in every
@@ -11,10 +12,15 @@
 //! Unlike the default client, this one does not read `HTTPS_PROXY` / `HTTP_PROXY`: a function in
 //! a VPC reaches SQS and Secrets Manager through VPC endpoints or a NAT gateway, not a proxy.
 
-use aws_config::{BehaviorVersion, SdkConfig};
+use std::sync::Arc;
+
+use aws_config::environment::EnvironmentVariableCredentialsProvider;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_smithy_http_client::Builder;
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use aws_types::sdk_config::SharedCredentialsProvider;
+use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
 
 /// The HTTPS client for SDK clients (plain HTTP too, for a local endpoint such as moto's). The
 /// trusted roots are the system's, loaded when a client first uses it.
@@ -31,4 +37,130 @@ pub async fn load() -> SdkConfig {
         .http_client(https_client())
         .load()
         .await
+}
+
+/// The AWS configuration of a Lambda function, from the variables Lambda sets: `AWS_REGION` and
+/// the execution role's `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`;
+/// also the endpoint overrides `AWS_ENDPOINT_URL_<SERVICE>` and `AWS_ENDPOINT_URL` (a local SQS
+/// such as moto's) and `AWS_USE_FIPS_ENDPOINT`.
+///
+/// Lambda always hands a function its role's credentials in the environment, so the rest of the
+/// standard chain (profile files, web identity through STS, container and instance metadata)
+/// can never answer there. Leaving [`load`] out of the functions leaves that chain and the STS
+/// client out of their packages, and out of their cold start: nothing here reads a file or
+/// waits. Without credentials in the environment, the first call fails and names the variable.
+pub fn from_lambda_environment() -> SdkConfig {
+    lambda_config(Arc::new(|name: &str| std::env::var(name).ok()))
+}
+
+type Lookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+fn lambda_config(variable: Lookup) -> SdkConfig {
+    let environment = Environment(variable);
+    let mut config = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .credentials_provider(SharedCredentialsProvider::new(
+            EnvironmentVariableCredentialsProvider::new(),
+        ))
+        .http_client(https_client());
+    config.set_region(
+        environment
+            .value("AWS_REGION")
+            .or_else(|| environment.value("AWS_DEFAULT_REGION"))
+            .map(Region::new),
+    );
+    config.set_endpoint_url(environment.value("AWS_ENDPOINT_URL"));
+    config.set_use_fips(
+        environment
+            .value("AWS_USE_FIPS_ENDPOINT")
+            .map(|value| value.eq_ignore_ascii_case("true")),
+    );
+    config.service_config(environment).build()
+}
+
+/// The process environment, blank values counting as unset. As each SDK client's service
+/// configuration it answers with the client's own endpoint override (`AWS_ENDPOINT_URL_SQS`,
+/// `AWS_ENDPOINT_URL_SECRETS_MANAGER`) before the shared one, as the standard chain does.
+struct Environment(Lookup);
+
+impl Environment {
+    fn value(&self, name: &str) -> Option<String> {
+        (self.0)(name).filter(|value| !value.trim().is_empty())
+    }
+}
+
+impl std::fmt::Debug for Environment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Environment")
+    }
+}
+
+impl LoadServiceConfig for Environment {
+    fn load_config(&self, key: ServiceConfigKey<'_>) -> Option<String> {
+        let service = key.service_id().to_uppercase().replace(' ', "_");
+        self.value(&format!("{}_{service}", key.env()))
+            .or_else(|| self.value(key.env()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(variables: &'static [(&'static str, &'static str)]) -> SdkConfig {
+        lambda_config(Arc::new(|name: &str| {
+            variables
+                .iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| value.to_string())
+        }))
+    }
+
+    fn endpoint_of(config: &SdkConfig, service: &str) -> Option<String> {
+        let key = ServiceConfigKey::builder()
+            .service_id(service)
+            .env("AWS_ENDPOINT_URL")
+            .profile("endpoint_url")
+            .build()
+            .unwrap();
+        config.service_config()?.load_config(key)
+    }
+
+    #[test]
+    fn lambda_config_takes_the_region_endpoints_and_fips_setting_from_the_environment() {
+        let config = config(&[
+            ("AWS_REGION", "eu-west-1"),
+            ("AWS_DEFAULT_REGION", "us-east-1"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
+            ("AWS_ENDPOINT_URL_SECRETS_MANAGER", "http://127.0.0.1:5001"),
+            ("AWS_USE_FIPS_ENDPOINT", "TRUE"),
+        ]);
+        assert_eq!(config.region().map(Region::as_ref), Some("eu-west-1"));
+        assert_eq!(config.endpoint_url(), Some("http://127.0.0.1:5000"));
+        assert_eq!(
+            endpoint_of(&config, "Secrets Manager").as_deref(),
+            Some("http://127.0.0.1:5001")
+        );
+        assert_eq!(
+            endpoint_of(&config, "SQS").as_deref(),
+            Some("http://127.0.0.1:5000")
+        );
+        assert_eq!(config.use_fips(), Some(true));
+        assert!(config.credentials_provider().is_some());
+        assert!(config.http_client().is_some());
+        assert_eq!(config.behavior_version(), Some(BehaviorVersion::latest()));
+    }
+
+    #[test]
+    fn lambda_config_falls_back_to_the_default_region_and_ignores_empty_values() {
+        let config = config(&[
+            ("AWS_REGION", " "),
+            ("AWS_DEFAULT_REGION", "us-east-2"),
+            ("AWS_ENDPOINT_URL_SQS", ""),
+        ]);
+        assert_eq!(config.region().map(Region::as_ref), Some("us-east-2"));
+        assert_eq!(config.endpoint_url(), None);
+        assert_eq!(endpoint_of(&config, "SQS"), None);
+        assert_eq!(config.use_fips(), None);
+    }
 }

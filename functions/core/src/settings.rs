@@ -22,6 +22,12 @@ impl ConfigError {
     }
 }
 
+impl From<view_sql::dialect::UnknownDatabase> for ConfigError {
+    fn from(_: view_sql::dialect::UnknownDatabase) -> Self {
+        ConfigError::new("DATABASE_URL", view_sql::dialect::UnknownDatabase::PROBLEM)
+    }
+}
+
 /// The items of a comma-separated list, trimmed, blanks skipped (`"a, b,,"` → `a`, `b`).
 pub fn items(list: &str) -> impl Iterator<Item = &str> {
     list.split(',')

@@ -6,7 +6,6 @@ use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use processor::{ProcessorConfig, Reconciler, SECRET_VARIABLES, batch};
 use queue::SqsSink;
 use secrets::ResolvedEnvironment;
-use tokio::sync::OnceCell;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -24,20 +23,17 @@ async fn main() -> Result<(), Error> {
 }
 
 async fn cold_start() -> Result<Reconciler, Error> {
-    // One AWS configuration for the secrets and the fan-out queue, loaded only if one needs it.
-    let aws = OnceCell::new();
-    let environment = ResolvedEnvironment::from_environment_sharing(&aws, SECRET_VARIABLES).await?;
+    let aws = aws_https::from_lambda_environment();
+    let environment = ResolvedEnvironment::from_environment_with(&aws, SECRET_VARIABLES).await?;
     let config = ProcessorConfig::from_lookup(|name| environment.lookup(name))?;
     let queue_url = config.queue_url.clone();
     let reconciler = Reconciler::new(config)?;
     Ok(match queue_url {
         // The scheduled re-sync's fan-out; an operator command's timeouts, since no webhook
         // waits on it.
-        Some(url) => reconciler.with_fan_out_queue(SqsSink::new(
-            aws.get_or_init(aws_https::load).await,
-            url,
-            queue::command_timeouts(),
-        )),
+        Some(url) => {
+            reconciler.with_fan_out_queue(SqsSink::new(&aws, url, queue::command_timeouts()))
+        }
         None => reconciler,
     })
 }

@@ -13,7 +13,7 @@ use secrets::ResolvedEnvironment;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init_logging();
-    let aws = aws_https::load().await;
+    let aws = aws_https::from_lambda_environment();
     let config = cold_start(&aws)
         .await
         .inspect_err(|e| tracing::error!(error = %e, "cannot start"))?;

@@ -14,7 +14,6 @@ use aws_config::timeout::TimeoutConfig;
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
 use futures_util::future::try_join_all;
 use thiserror::Error;
-use tokio::sync::OnceCell;
 use view_sync_core::settings::{ConfigError, Settings};
 
 /// Suffix of the variable that holds a secret's ARN instead of its value.
@@ -108,25 +107,15 @@ impl ResolvedEnvironment {
     pub async fn from_environment(
         secret_variables: &[&'static str],
     ) -> Result<ResolvedEnvironment, SecretsError> {
-        Self::from_environment_sharing(&OnceCell::new(), secret_variables).await
-    }
-
-    /// As [`Self::from_environment`], loading the AWS configuration into `aws` (unless it is
-    /// there already) when a secret needs it: a function that may need it for another client
-    /// too loads it at most once, and only if one of them does.
-    pub async fn from_environment_sharing(
-        aws: &OnceCell<aws_config::SdkConfig>,
-        secret_variables: &[&'static str],
-    ) -> Result<ResolvedEnvironment, SecretsError> {
         let references = references(secret_variables, |name| std::env::var(name).ok())?;
         if references.is_empty() {
             return Ok(ResolvedEnvironment::default());
         }
-        Self::fetch(aws.get_or_init(aws_https::load).await, references).await
+        Self::fetch(&aws_https::load().await, references).await
     }
 
-    /// As [`Self::from_environment`], with the AWS configuration a function loads anyway: its
-    /// HTTP client and credentials are shared rather than built twice at cold start.
+    /// As [`Self::from_environment`], with the AWS configuration a function has anyway (see
+    /// [`aws_https::from_lambda_environment`]): one HTTP client and credentials at cold start.
     pub async fn from_environment_with(
         config: &aws_config::SdkConfig,
         secret_variables: &[&'static str],

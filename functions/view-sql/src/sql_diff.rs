@@ -2,7 +2,6 @@
 //! clause per line, then a line diff of the two.
 
 use crate::dialect::Dialect;
-use crate::view_sql;
 
 /// One line of a diff.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,8 +29,8 @@ const MAX_CELLS: usize = 4_000_000;
 /// The diff of two view statements, each printed one clause per line where it parses in
 /// `dialect` (as written otherwise).
 pub fn diff_statements(old: &str, new: &str, dialect: Dialect) -> Vec<DiffLine> {
-    let old = view_sql::pretty(old, dialect);
-    let new = view_sql::pretty(new, dialect);
+    let old = crate::pretty(old, dialect);
+    let new = crate::pretty(new, dialect);
     diff_lines(&old, &new)
 }
 
