@@ -1,4 +1,5 @@
-//! The store's configuration: `DATABASE_URL`, `VIEW_SCHEMA` and `LEDGER_TABLE`, read once.
+//! The store's configuration: `DATABASE_URL` (a URL, or an RDS-style secret's JSON),
+//! `VIEW_SCHEMA` and `LEDGER_TABLE`, read once.
 
 use std::fmt;
 
@@ -6,6 +7,7 @@ use view_sync_core::settings::{ConfigError, Settings};
 use view_sync_core::view_sql::ViewLocation;
 
 use crate::dialect::Dialect;
+use crate::rds_secret;
 
 pub const DEFAULT_LEDGER_TABLE: &str = "immuta_view_sync_ledger";
 
@@ -31,10 +33,10 @@ impl fmt::Debug for StoreConfig {
 impl StoreConfig {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let settings = Settings::new(lookup);
-        let database_url = settings.required(
+        let database_url = rds_secret::database_url(&settings.required(
             "DATABASE_URL",
             "set it to sqlite://PATH (created if missing), postgres://… or mysql://…",
-        )?;
+        )?)?;
         let schema = settings.optional("VIEW_SCHEMA");
         if Dialect::from_url(&database_url)? == Dialect::Sqlite
             && schema.as_deref().is_some_and(|s| s != "main")

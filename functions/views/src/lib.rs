@@ -14,6 +14,7 @@ mod hints;
 mod ledger;
 mod marks;
 pub mod probe;
+mod rds_secret;
 mod section;
 pub mod steps;
 pub mod store;

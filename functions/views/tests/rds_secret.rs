@@ -1,0 +1,122 @@
+//! `DATABASE_URL` holding an RDS-style secret's JSON: the store connects as the secret's user,
+//! whose password is full of URL delimiters, and a wrong password is refused without being
+//! repeated. MariaDB checks the password (its test user is created with one); the local
+//! PostgreSQL trusts loopback, so there the assembled URL is checked to parse and connect.
+//! Each runs when TEST_MYSQL_URL / TEST_POSTGRES_URL is set.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use sqlx::AssertSqlSafe;
+use sqlx::any::AnyPoolOptions;
+use views::{StoreConfig, ViewStore};
+
+const PASSWORD: &str = "p@ss:w/rd%#?&= é";
+
+fn unique_user() -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "ivs_rds_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn secret(engine: &str, user: &str, password: &str, port: u16, dbname: &str) -> String {
+    serde_json::json!({
+        "engine": engine,
+        "host": "127.0.0.1",
+        "port": port,
+        "username": user,
+        "password": password,
+        "dbname": dbname,
+        "dbInstanceIdentifier": "local",
+    })
+    .to_string()
+}
+
+async fn select_one_as(secret_json: &str) -> Result<String, String> {
+    let config = StoreConfig::from_lookup(|name| match name {
+        "DATABASE_URL" => Some(secret_json.to_owned()),
+        _ => None,
+    })
+    .map_err(|e| e.to_string())?;
+    let store = ViewStore::connect_lazy(&config).map_err(|e| e.to_string())?;
+    let (answer,): (String,) = sqlx::query_as(AssertSqlSafe("SELECT 'connected'".to_owned()))
+        .fetch_one(store.pool())
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(answer)
+}
+
+async fn admin(url: &str) -> sqlx::AnyPool {
+    sqlx::any::install_default_drivers();
+    AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(url)
+        .await
+        .unwrap()
+}
+
+async fn run(pool: &sqlx::AnyPool, statement: String) {
+    sqlx::raw_sql(AssertSqlSafe(statement))
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn mariadb_connects_with_the_secrets_user_and_encoded_password() {
+    let Ok(admin_url) = std::env::var("TEST_MYSQL_URL") else {
+        return;
+    };
+    let admin = admin(&admin_url).await;
+    let user = unique_user();
+    let quoted = PASSWORD.replace('\'', "''");
+    run(
+        &admin,
+        format!("CREATE USER '{user}'@'127.0.0.1' IDENTIFIED BY '{quoted}'"),
+    )
+    .await;
+    run(
+        &admin,
+        format!("CREATE USER '{user}'@'localhost' IDENTIFIED BY '{quoted}'"),
+    )
+    .await;
+    for host in ["127.0.0.1", "localhost"] {
+        run(
+            &admin,
+            format!("GRANT SELECT ON test.* TO '{user}'@'{host}'"),
+        )
+        .await;
+    }
+
+    let connected = select_one_as(&secret("mariadb", &user, PASSWORD, 3306, "test")).await;
+    let refused = select_one_as(&secret("mariadb", &user, "hunter2-wrong", 3306, "test")).await;
+
+    run(&admin, format!("DROP USER '{user}'@'127.0.0.1'")).await;
+    run(&admin, format!("DROP USER '{user}'@'localhost'")).await;
+    assert_eq!(connected.as_deref(), Ok("connected"));
+    let refused = refused.unwrap_err();
+    assert!(refused.contains("1045"), "{refused}");
+    assert!(!refused.contains("hunter2"), "{refused}");
+}
+
+#[tokio::test]
+async fn postgres_connects_through_the_assembled_url() {
+    let Ok(admin_url) = std::env::var("TEST_POSTGRES_URL") else {
+        return;
+    };
+    let admin = admin(&admin_url).await;
+    let user = unique_user();
+    let quoted = PASSWORD.replace('\'', "''");
+    run(
+        &admin,
+        format!("CREATE ROLE {user} LOGIN PASSWORD '{quoted}'"),
+    )
+    .await;
+
+    let connected = select_one_as(&secret("postgres", &user, PASSWORD, 5432, "test")).await;
+
+    run(&admin, format!("DROP ROLE {user}")).await;
+    assert_eq!(connected.as_deref(), Ok("connected"));
+}
