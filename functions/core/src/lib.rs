@@ -10,6 +10,7 @@
 //! - [`memberships`]: which equalized projects hold a batch's sources, searched or listed.
 //! - [`plan`]: which views must exist and what to do about each (create, replace, drop, nothing).
 //! - [`naming`], [`dialect`]: view names from the template; the target databases' dialects.
+//! - [`percent`]: percent-encoding for the URLs we assemble.
 //! - [`view_sql`] (the view-sql crate): the view SQL endpoint's answer, untrusted: parsed,
 //!   exactly one statement; with it [`dialect`] and [`sql_diff`].
 //! - [`settings`]: configuration read through an injected lookup, with errors naming the variable.
@@ -23,6 +24,7 @@ pub mod memberships;
 pub mod message;
 pub mod naming;
 pub mod notification;
+pub mod percent;
 pub mod plan;
 pub mod reads;
 pub mod settings;

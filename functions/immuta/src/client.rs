@@ -349,18 +349,8 @@ fn looks_like_html(text: &str) -> bool {
     start.starts_with("<!doctype html") || start.starts_with("<html")
 }
 
-/// Percent-encodes an id for use as a path segment or query value.
-pub(crate) fn encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
+/// Ids in paths and query values are percent-encoded.
+pub(crate) use view_sync_core::percent::encode;
 
 #[cfg(test)]
 mod tests {

@@ -4,6 +4,7 @@
 //! `/` in it still makes a valid URL. Nothing of the secret's text appears in an error.
 
 use serde_json::{Map, Value};
+use view_sync_core::percent::encode;
 use view_sync_core::settings::ConfigError;
 
 const VARIABLE: &str = "DATABASE_URL";
@@ -95,19 +96,6 @@ fn host(host: &str) -> Result<String, ConfigError> {
     } else {
         bare.to_owned()
     })
-}
-
-/// Percent-encodes all but RFC 3986's unreserved characters.
-fn encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]
