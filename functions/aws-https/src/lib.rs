@@ -73,7 +73,7 @@ fn lambda_config(variable: Lookup) -> SdkConfig {
     config.set_use_fips(
         environment
             .value("AWS_USE_FIPS_ENDPOINT")
-            .map(|value| value.eq_ignore_ascii_case("true")),
+            .and_then(|value| value.trim().to_ascii_lowercase().parse::<bool>().ok()),
     );
     config.service_config(environment).build()
 }
@@ -114,6 +114,10 @@ mod tests {
                 .find(|(key, _)| *key == name)
                 .map(|(_, value)| value.to_string())
         }))
+    }
+
+    fn config_of_yes() -> SdkConfig {
+        config(&[("AWS_USE_FIPS_ENDPOINT", "yes")])
     }
 
     fn endpoint_of(config: &SdkConfig, service: &str) -> Option<String> {
@@ -162,5 +166,6 @@ mod tests {
         assert_eq!(config.endpoint_url(), None);
         assert_eq!(endpoint_of(&config, "SQS"), None);
         assert_eq!(config.use_fips(), None);
+        assert_eq!(config_of_yes().use_fips(), None);
     }
 }

@@ -24,11 +24,11 @@ pub fn database_url(value: &str) -> Result<String, ConfigError> {
         "postgres" | "postgresql" | "aurora-postgresql" => ("postgres", 5432),
         "mysql" | "mariadb" | "aurora-mysql" | "aurora" => ("mysql", 3306),
         _ => {
-            return Err(problem(format!(
-                "holds a secret for engine `{}`; only PostgreSQL and MySQL/MariaDB engines are \
-                 served",
-                engine.escape_default()
-            )));
+            return Err(problem(
+                "holds a secret whose `engine` is none we serve: postgres, aurora-postgresql, \
+                 mysql, mariadb or aurora-mysql"
+                    .to_owned(),
+            ));
         }
     };
     let host = host(text(&secret, "host")?)?;
@@ -81,21 +81,22 @@ fn port(secret: &Map<String, Value>) -> Result<Option<u16>, ConfigError> {
     }
 }
 
-/// A host name or IP address, which must not change the URL's structure; an IPv6 address is
-/// bracketed.
-fn host(host: &str) -> Result<String, ConfigError> {
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':');
-    if !bare.chars().all(allowed) {
+/// A host name or an IPv4 address: nothing that could change the URL's structure. An IPv6
+/// address is refused: sqlx hands a URL's bracketed host to the resolver as it is.
+fn host(host: &str) -> Result<&str, ConfigError> {
+    if host.contains(':') {
         return Err(problem(format!(
-            "has a `host` that is not a host name or an IP address; {SHAPE}"
+            "has a `host` that is an IPv6 address or holds a port; give a host name (the port \
+             goes in `port`); {SHAPE}"
         )));
     }
-    Ok(if bare.contains(':') {
-        format!("[{bare}]")
-    } else {
-        bare.to_owned()
-    })
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_');
+    if !host.chars().all(allowed) {
+        return Err(problem(format!(
+            "has a `host` that is not a host name or an IPv4 address; {SHAPE}"
+        )));
+    }
+    Ok(host)
 }
 
 #[cfg(test)]
@@ -136,8 +137,11 @@ mod tests {
                 format!(r#"{{"engine":"{engine}","host":"h","username":"u","password":"p"}}"#);
             assert_eq!(database_url(&secret).unwrap(), url, "{engine}");
         }
-        let text_port = r#"{"engine":"mysql","host":"::1","port":"3307","username":"u","password":"p","dbname":null}"#;
-        assert_eq!(database_url(text_port).unwrap(), "mysql://u:p@[::1]:3307");
+        let text_port = r#"{"engine":"mysql","host":"10.0.0.7","port":"3307","username":"u","password":"p","dbname":null}"#;
+        assert_eq!(
+            database_url(text_port).unwrap(),
+            "mysql://u:p@10.0.0.7:3307"
+        );
     }
 
     #[test]
@@ -145,8 +149,8 @@ mod tests {
         for (secret, expected) in [
             (r#"{"engine":"postgres","#, "not an object"),
             (
-                r#"{"engine":"oracle","host":"h","username":"u","password":"hunter2"}"#,
-                "engine `oracle`",
+                r#"{"engine":"hunter2","host":"h","username":"u","password":"hunter2"}"#,
+                "`engine` is none we serve",
             ),
             (
                 r#"{"engine":"postgres","host":"h","username":"u"}"#,
@@ -154,6 +158,14 @@ mod tests {
             ),
             (
                 r#"{"engine":"postgres","host":"h/evil","username":"u","password":"hunter2"}"#,
+                "`host`",
+            ),
+            (
+                r#"{"engine":"postgres","host":"::1","username":"u","password":"hunter2"}"#,
+                "IPv6",
+            ),
+            (
+                r#"{"engine":"postgres","host":"[h]","username":"u","password":"hunter2"}"#,
                 "`host`",
             ),
             (

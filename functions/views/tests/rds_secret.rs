@@ -21,10 +21,33 @@ fn unique_user() -> String {
     )
 }
 
-fn secret(engine: &str, user: &str, password: &str, port: u16, dbname: &str) -> String {
+/// The host and port of a test database's URL (`scheme://user@host:port/db`).
+fn host_and_port(url: &str, default_port: u16) -> (String, u16) {
+    let authority = url.split_once("://").unwrap().1;
+    let authority = authority.split('/').next().unwrap();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    match host_port.split_once(':') {
+        Some((host, port)) => (host.to_owned(), port.parse().unwrap()),
+        None => (host_port.to_owned(), default_port),
+    }
+}
+
+/// The database a test database's URL names.
+fn database_of(url: &str) -> String {
+    let path = url
+        .split_once("://")
+        .unwrap()
+        .1
+        .split_once('/')
+        .map_or("", |(_, p)| p);
+    path.split('?').next().unwrap().to_owned()
+}
+
+fn secret(engine: &str, user: &str, password: &str, at: &(String, u16), dbname: &str) -> String {
+    let (host, port) = at;
     serde_json::json!({
         "engine": engine,
-        "host": "127.0.0.1",
+        "host": host,
         "port": port,
         "username": user,
         "password": password,
@@ -72,29 +95,23 @@ async fn mariadb_connects_with_the_secrets_user_and_encoded_password() {
     let admin = admin(&admin_url).await;
     let user = unique_user();
     let quoted = PASSWORD.replace('\'', "''");
+    let database = database_of(&admin_url);
     run(
         &admin,
-        format!("CREATE USER '{user}'@'127.0.0.1' IDENTIFIED BY '{quoted}'"),
+        format!("CREATE USER '{user}'@'%' IDENTIFIED BY '{quoted}'"),
     )
     .await;
     run(
         &admin,
-        format!("CREATE USER '{user}'@'localhost' IDENTIFIED BY '{quoted}'"),
+        format!("GRANT SELECT ON `{database}`.* TO '{user}'@'%'"),
     )
     .await;
-    for host in ["127.0.0.1", "localhost"] {
-        run(
-            &admin,
-            format!("GRANT SELECT ON test.* TO '{user}'@'{host}'"),
-        )
-        .await;
-    }
 
-    let connected = select_one_as(&secret("mariadb", &user, PASSWORD, 3306, "test")).await;
-    let refused = select_one_as(&secret("mariadb", &user, "hunter2-wrong", 3306, "test")).await;
+    let at = host_and_port(&admin_url, 3306);
+    let connected = select_one_as(&secret("mariadb", &user, PASSWORD, &at, &database)).await;
+    let refused = select_one_as(&secret("mariadb", &user, "hunter2-wrong", &at, &database)).await;
 
-    run(&admin, format!("DROP USER '{user}'@'127.0.0.1'")).await;
-    run(&admin, format!("DROP USER '{user}'@'localhost'")).await;
+    run(&admin, format!("DROP USER '{user}'@'%'")).await;
     assert_eq!(connected.as_deref(), Ok("connected"));
     let refused = refused.unwrap_err();
     assert!(refused.contains("1045"), "{refused}");
@@ -115,7 +132,15 @@ async fn postgres_connects_through_the_assembled_url() {
     )
     .await;
 
-    let connected = select_one_as(&secret("postgres", &user, PASSWORD, 5432, "test")).await;
+    let at = host_and_port(&admin_url, 5432);
+    let connected = select_one_as(&secret(
+        "postgres",
+        &user,
+        PASSWORD,
+        &at,
+        &database_of(&admin_url),
+    ))
+    .await;
 
     run(&admin, format!("DROP ROLE {user}")).await;
     assert_eq!(connected.as_deref(), Ok("connected"));
