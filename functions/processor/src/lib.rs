@@ -4,10 +4,13 @@
 
 pub mod batch;
 pub mod config;
+mod credentials;
 mod memberships;
 pub mod reconcile;
 mod resolve;
 pub mod resync;
+mod start;
 
 pub use config::{ProcessorConfig, SECRET_VARIABLES};
 pub use reconcile::{PlannedChange, Preview, ReconcileError, Reconciler, ViewOutcome};
+pub use start::{StartError, cold_start};

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 use immuta::{ImmutaClient, ImmutaError};
 use queue::{SendError, SqsSink};
+use secrets::SecretReader;
 use telemetry::{Metric, dimension};
 use thiserror::Error;
 use tokio::sync::Semaphore;
@@ -25,6 +26,7 @@ use view_sync_core::view_sql::{ViewSql, ViewSqlError};
 use views::{Cause, ViewStore, ViewsError, now_micros};
 
 use crate::config::ProcessorConfig;
+use crate::credentials::CredentialRenewal;
 use crate::memberships::{BatchMemberships, ProjectsSeen};
 use crate::resolve::Resolution;
 
@@ -119,6 +121,8 @@ pub struct Reconciler {
     /// Where a scheduled re-sync queues its project keys (see [`crate::resync::scheduled`]).
     fan_out: Option<SqsSink>,
     projects_seen: ProjectsSeen,
+    /// Reads the database's secret again when the database refuses its credentials.
+    credentials: Option<CredentialRenewal>,
 }
 
 impl Reconciler {
@@ -129,7 +133,15 @@ impl Reconciler {
             config,
             fan_out: None,
             projects_seen: ProjectsSeen::default(),
+            credentials: None,
         })
+    }
+
+    /// Reads `DATABASE_URL` again from `secret` when the database refuses the credentials in use
+    /// (a rotated password), and retries with what it holds now.
+    pub fn with_database_secret(mut self, secret: SecretReader) -> Self {
+        self.credentials = Some(CredentialRenewal::new(secret));
+        self
     }
 
     /// Queues the scheduled re-sync's project keys on `sink` (the processor's own queue).
@@ -158,13 +170,56 @@ impl Reconciler {
         &self.projects_seen
     }
 
+    /// Retries a database operation while its error is transient and time remains, and once
+    /// after credentials the database refused were renewed.
+    async fn retry_while_transient<T, F, Fut>(
+        &self,
+        deadline: Instant,
+        mut operation: F,
+    ) -> Result<T, ViewsError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, ViewsError>>,
+    {
+        let mut wait = Duration::from_millis(200);
+        let mut renewed = false;
+        loop {
+            let result = operation().await;
+            if let (Err(ViewsError::Unauthenticated(_)), false) = (&result, renewed) {
+                renewed = true;
+                if self.renew_credentials().await {
+                    telemetry::count(Metric::DatabaseRetries, &[]);
+                    continue;
+                }
+            }
+            match result {
+                Err(error) if error.is_retryable() && Instant::now() + wait < deadline => {
+                    telemetry::count(Metric::DatabaseRetries, &[]);
+                    warn!(error = %error, wait_ms = wait.as_millis() as u64, "the target database failed; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(5));
+                }
+                result => return result,
+            }
+        }
+    }
+
+    async fn renew_credentials(&self) -> bool {
+        match &self.credentials {
+            Some(credentials) => credentials.renew(&self.store).await,
+            None => false,
+        }
+    }
+
     /// Keeps the disabled hints of a batch's notifications (see `views::hints`).
     pub async fn record_disabled_hints(
         &self,
         hints: &[(Id, DisabledHint)],
         deadline: Instant,
     ) -> Result<(), ReconcileError> {
-        Ok(retry_while_transient(deadline, || self.store.record_disabled_hints(hints)).await?)
+        Ok(self
+            .retry_while_transient(deadline, || self.store.record_disabled_hints(hints))
+            .await?)
     }
 
     /// Reconciles every key for its cause, finishing before `deadline`. Each key gets its own
@@ -249,8 +304,9 @@ impl Reconciler {
             .iter()
             .filter_map(|r| r.as_ref().ok()?.scope.clone())
             .collect();
-        let marked =
-            retry_while_transient(deadline, || self.store.mark_decided(&scopes, observed_at)).await;
+        let marked = self
+            .retry_while_transient(deadline, || self.store.mark_decided(&scopes, observed_at))
+            .await;
         let (mut results, work) = self.settled(read, marked.err(), deadline).await;
         // A view blocked by a lock must not use up the time of the views after it: each gets
         // one attempt with a bounded wait first, then what failed transiently is retried while
@@ -264,7 +320,9 @@ impl Reconciler {
                 .apply_until(&target, observed_at, first.min(deadline), cause)
                 .await
             {
-                Err(error) if error.is_retryable() => {
+                Err(error)
+                    if error.is_retryable() || matches!(error, ViewsError::Unauthenticated(_)) =>
+                {
                     telemetry::count(Metric::DatabaseRetries, &[]);
                     retry_later.push((index, target));
                 }
@@ -275,11 +333,12 @@ impl Reconciler {
         }
         for (index, target) in retry_later {
             let cause = &keys[index].1;
-            let applied = retry_while_transient(deadline, || {
-                self.store
-                    .apply_until(&target, observed_at, deadline, cause)
-            })
-            .await;
+            let applied = self
+                .retry_while_transient(deadline, || {
+                    self.store
+                        .apply_until(&target, observed_at, deadline, cause)
+                })
+                .await;
             failed_views.extend(record(keys[index], &mut results, index, &target, applied));
         }
         if !failed_views.is_empty() {
@@ -329,9 +388,12 @@ impl Reconciler {
             progress(step * KEYS_PER_PREVIEW_STEP + chunk.len());
         }
         let found = async {
-            let rows =
-                retry_while_transient(deadline, || self.store.rows(&Scope::Everything)).await?;
-            let catalog = retry_while_transient(deadline, || self.store.catalog_digests()).await?;
+            let rows = self
+                .retry_while_transient(deadline, || self.store.rows(&Scope::Everything))
+                .await?;
+            let catalog = self
+                .retry_while_transient(deadline, || self.store.catalog_digests())
+                .await?;
             Ok::<_, ViewsError>((rows, catalog))
         };
         let (rows, catalog) = match found.await {
@@ -400,7 +462,7 @@ impl Reconciler {
         // hints are read after it, so a hint kept by a newer reconcile is never missed by a
         // reconcile that counts as newer.
         let observed_at = now_micros();
-        let hints = retry_while_transient(deadline, || self.store.disabled_hints())
+        let hints = self.retry_while_transient(deadline, || self.store.disabled_hints())
             .await
             .inspect_err(|error| {
                 warn!(error = %error, "could not read the disabled hints; every key of the batch fails")
@@ -491,7 +553,9 @@ impl Reconciler {
                 failure: None,
             });
         };
-        let rows = retry_while_transient(deadline, || self.store.rows(&scope)).await?;
+        let rows = self
+            .retry_while_transient(deadline, || self.store.rows(&scope))
+            .await?;
         let mut desired = Vec::new();
         let mut unreadable = BTreeSet::new();
         let mut failure = None;
@@ -608,27 +672,4 @@ fn report(key: &ReconcileKey, cause: &Cause, outcome: &ViewOutcome) {
         message_ids = %cause.message_ids.join(","),
         "view changed"
     );
-}
-
-/// Retries a database operation while its error is transient and time remains.
-async fn retry_while_transient<T, F, Fut>(
-    deadline: Instant,
-    mut operation: F,
-) -> Result<T, ViewsError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, ViewsError>>,
-{
-    let mut wait = Duration::from_millis(200);
-    loop {
-        match operation().await {
-            Err(error) if error.is_retryable() && Instant::now() + wait < deadline => {
-                telemetry::count(Metric::DatabaseRetries, &[]);
-                warn!(error = %error, wait_ms = wait.as_millis() as u64, "the target database failed; retrying");
-                tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(Duration::from_secs(5));
-            }
-            result => return result,
-        }
-    }
 }

@@ -4,8 +4,9 @@
 //! directly, as local runs and tests do, or as `<NAME>_SECRET_ARN`: the ARN (or name) of an AWS
 //! Secrets Manager secret whose `SecretString` is the value. Deployed functions get only ARNs in
 //! their environment, so the values never appear in the Lambda console, in CloudFormation or in
-//! logs. Rotation takes effect at the next cold start; the receiver accepts several webhook
-//! secrets at once so a rotation never rejects a delivery.
+//! logs. Rotation takes effect at the next cold start, with two exceptions: the receiver accepts
+//! several webhook secrets at once so a rotation never rejects a delivery, and the processor reads
+//! the database's secret again when the database refuses its credentials ([`SecretReader`]).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -91,10 +92,12 @@ impl std::fmt::Debug for ResolvedEnvironment {
 impl ResolvedEnvironment {
     /// The value of `name`: a resolved secret, else the environment variable.
     pub fn lookup(&self, name: &str) -> Option<String> {
-        self.secrets
-            .get(name)
-            .cloned()
-            .or_else(|| std::env::var(name).ok())
+        self.secret(name).or_else(|| std::env::var(name).ok())
+    }
+
+    /// The value of `name` if it came from Secrets Manager.
+    pub fn secret(&self, name: &str) -> Option<String> {
+        self.secrets.get(name).cloned()
     }
 
     /// The variables whose values came from Secrets Manager.
@@ -121,6 +124,14 @@ impl ResolvedEnvironment {
         secret_variables: &[&'static str],
     ) -> Result<ResolvedEnvironment, SecretsError> {
         let references = references(secret_variables, |name| std::env::var(name).ok())?;
+        Self::resolve(config, references).await
+    }
+
+    /// Reads the referenced secrets; none (a local run) calls nothing.
+    pub async fn resolve(
+        config: &aws_config::SdkConfig,
+        references: Vec<SecretReference>,
+    ) -> Result<ResolvedEnvironment, SecretsError> {
         if references.is_empty() {
             return Ok(ResolvedEnvironment::default());
         }
@@ -140,6 +151,32 @@ impl ResolvedEnvironment {
             "read secret settings from Secrets Manager"
         );
         Ok(ResolvedEnvironment { secrets })
+    }
+}
+
+/// One secret setting, read again whenever its user asks (a database password that was rotated),
+/// with the client built once.
+#[derive(Debug, Clone)]
+pub struct SecretReader {
+    client: aws_sdk_secretsmanager::Client,
+    reference: SecretReference,
+}
+
+impl SecretReader {
+    pub fn new(config: &aws_config::SdkConfig, reference: SecretReference) -> Self {
+        Self {
+            client: client(config),
+            reference,
+        }
+    }
+
+    pub fn reference(&self) -> &SecretReference {
+        &self.reference
+    }
+
+    /// The secret's current value (`AWSCURRENT`).
+    pub async fn read(&self) -> Result<String, SecretsError> {
+        read(&self.client, &self.reference).await
     }
 }
 

@@ -6,6 +6,10 @@ use thiserror::Error;
 pub enum ViewsError {
     #[error("cannot reach the target database: {0}")]
     Unavailable(String),
+    /// The database refused the credentials of `DATABASE_URL` (a rotated password, say): the
+    /// processor reads its secret again (see [`crate::ViewStore::use_database_url`]).
+    #[error("the target database refused our credentials: {0}")]
+    Unauthenticated(String),
     #[error("the target database refused to {action} {view}: {detail}")]
     Refused {
         action: &'static str,
@@ -27,20 +31,26 @@ pub enum ViewsError {
 }
 
 impl ViewsError {
-    /// Unavailability and lock waits pass; a refused statement or a name conflict does not.
+    /// Unavailability and lock waits pass; a refused statement, a name conflict or refused
+    /// credentials do not (credentials that change are read again before a retry).
     pub fn is_retryable(&self) -> bool {
         matches!(self, Self::Unavailable(_) | Self::LockTimeout { .. })
     }
 
     /// Maps a database error on `view`: connection-level problems become [`ViewsError::Unavailable`],
-    /// a lock not granted in time (or a deadlock) [`ViewsError::LockTimeout`].
+    /// a lock not granted in time (or a deadlock) [`ViewsError::LockTimeout`], refused
+    /// credentials [`ViewsError::Unauthenticated`].
     pub(crate) fn from_sqlx(error: sqlx::Error, action: &'static str, view: &str) -> Self {
-        if let sqlx::Error::Database(database) = &error
-            && is_lock_wait(database.as_ref())
-        {
-            return Self::LockTimeout {
-                view: view.to_owned(),
-            };
+        if let sqlx::Error::Database(database) = &error {
+            if is_lock_wait(database.as_ref()) {
+                return Self::LockTimeout {
+                    view: view.to_owned(),
+                };
+            }
+            if is_authentication_failure(database.as_ref()) {
+                // The server's message names the user, never the password.
+                return Self::Unauthenticated(database.to_string());
+            }
         }
         match error {
             sqlx::Error::Io(_)
@@ -56,6 +66,21 @@ impl ViewsError {
             },
         }
     }
+}
+
+/// Whether the server refused to log us in: SQLSTATE class 28 (invalid authorization
+/// specification; PostgreSQL's 28P01 for a wrong password, MariaDB's 28000 with
+/// ER_ACCESS_DENIED_ERROR).
+fn is_authentication_failure(error: &dyn sqlx::error::DatabaseError) -> bool {
+    let class_28 = || error.code().is_some_and(|code| code.starts_with("28"));
+    if let Some(mysql) = error.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+        return mysql.number() == 1045 || class_28();
+    }
+    // SQLite's codes are numbers, and 28 is one of them (SQLITE_WARNING).
+    error
+        .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+        .is_some()
+        && class_28()
 }
 
 /// Whether the database gave up waiting for a lock, or broke a deadlock: the work may succeed

@@ -3,11 +3,11 @@
 //! ([`crate::section`]), from the ledger row read there ([`crate::ledger`]), with the statements
 //! of [`crate::ddl`].
 
-use std::sync::Once;
 use std::sync::atomic::AtomicI64;
+use std::sync::{Mutex, Once, PoisonError};
 use std::time::{Duration, Instant};
 
-use sqlx::any::AnyPoolOptions;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyConnection, AnyPool, AssertSqlSafe};
 use tokio::sync::OnceCell;
 use view_sync_core::plan::{self, Decision, LedgerRow, RowState, Target, ViewKey};
@@ -19,6 +19,7 @@ use crate::ddl;
 use crate::dialect::{Dialect, LedgerSql};
 use crate::error::ViewsError;
 use crate::ledger::{RowUpdate, now_micros};
+use crate::rds_secret;
 use crate::section::Section;
 use crate::steps::{Step, StepHook};
 
@@ -62,6 +63,27 @@ pub struct ViewStore {
     pub(crate) marks_pruned_at: AtomicI64,
     ledger_ready: OnceCell<()>,
     step_hook: Option<StepHook>,
+    /// What the pool connects with (see [`ViewStore::use_database_url`]).
+    database_url: Mutex<String>,
+}
+
+/// The URL the pool connects with: a SQLite file is created if missing.
+fn pool_url(dialect: Dialect, database_url: &str) -> String {
+    match dialect {
+        Dialect::Sqlite
+            if !database_url.contains("mode=") && !database_url.contains(":memory:") =>
+        {
+            let separator = if database_url.contains('?') { '&' } else { '?' };
+            format!("{database_url}{separator}mode=rwc")
+        }
+        _ => database_url.to_owned(),
+    }
+}
+
+/// The URL may hold a password: sqlx's parse error, which can quote it, is never shown.
+fn connect_options(url: &str) -> Result<AnyConnectOptions, ViewsError> {
+    url.parse()
+        .map_err(|_| ViewsError::Unavailable("DATABASE_URL is not a valid database URL".into()))
 }
 
 impl ViewStore {
@@ -72,20 +94,7 @@ impl ViewStore {
         DRIVERS.call_once(sqlx::any::install_default_drivers);
         let dialect = Dialect::from_url(&config.database_url)
             .map_err(|e| ViewsError::Unavailable(e.to_string()))?;
-        let url = match dialect {
-            Dialect::Sqlite
-                if !config.database_url.contains("mode=")
-                    && !config.database_url.contains(":memory:") =>
-            {
-                let separator = if config.database_url.contains('?') {
-                    '&'
-                } else {
-                    '?'
-                };
-                format!("{}{separator}mode=rwc", config.database_url)
-            }
-            _ => config.database_url.clone(),
-        };
+        let url = pool_url(dialect, &config.database_url);
         let pool = AnyPoolOptions::new()
             .max_connections(connections(dialect))
             .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -112,11 +121,7 @@ impl ViewStore {
                     sqlx::raw_sql(setting).execute(conn).await.map(|_| ())
                 })
             })
-            // The URL may hold a password: never show sqlx's parse error, which can quote it.
-            .connect_lazy(&url)
-            .map_err(|_| {
-                ViewsError::Unavailable("DATABASE_URL is not a valid database URL".into())
-            })?;
+            .connect_lazy_with(connect_options(&url)?);
         let ledger = dialect.qualified(config.schema.as_deref(), &config.ledger_table);
         let beside_the_ledger = |suffix: &str| {
             dialect.qualified(
@@ -157,7 +162,37 @@ impl ViewStore {
             marks_pruned_at: AtomicI64::new(0),
             ledger_ready: OnceCell::new(),
             step_hook: None,
+            database_url: Mutex::new(config.database_url.clone()),
         })
+    }
+
+    /// Connects with `database_url` from now on (a secret read again after a rotation; a URL or
+    /// an RDS-style secret's JSON). Open connections stay as they are: the database ends them
+    /// when it needs to. `false` when it is the URL already in use. A URL for another kind of
+    /// database is refused: the views and the ledger are where this store found them.
+    pub fn use_database_url(&self, database_url: &str) -> Result<bool, ViewsError> {
+        let database_url = rds_secret::database_url(database_url)
+            .map_err(|e| ViewsError::Unavailable(e.to_string()))?;
+        let dialect =
+            Dialect::from_url(&database_url).map_err(|e| ViewsError::Unavailable(e.to_string()))?;
+        if dialect != self.dialect() {
+            return Err(ViewsError::Unavailable(format!(
+                "DATABASE_URL now names a {} database; this store serves {} (restart to move)",
+                dialect.name(),
+                self.dialect().name()
+            )));
+        }
+        let mut in_use = self
+            .database_url
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if *in_use == database_url {
+            return Ok(false);
+        }
+        self.pool
+            .set_connect_options(connect_options(&pool_url(dialect, &database_url))?);
+        *in_use = database_url;
+        Ok(true)
     }
 
     /// Calls `hook` at each [`Step`] of every apply: for fault-injection tests.

@@ -1,6 +1,6 @@
 //! `DATABASE_URL` holding an RDS-style secret's JSON: the store connects as the secret's user,
 //! whose password is full of URL delimiters, and a wrong password is refused without being
-//! repeated. MariaDB checks the password (its test user is created with one); the local
+//! repeated, and a store told the right secret afterwards connects with it. MariaDB checks the password (its test user is created with one); the local
 //! PostgreSQL trusts loopback, so there the assembled URL is checked to parse and connect.
 //! Each runs when TEST_MYSQL_URL / TEST_POSTGRES_URL is set.
 
@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use sqlx::AssertSqlSafe;
 use sqlx::any::AnyPoolOptions;
-use views::{StoreConfig, ViewStore};
+use views::{StoreConfig, ViewStore, ViewsError};
 
 const PASSWORD: &str = "p@ss:w/rd%#?&= é";
 
@@ -111,11 +111,43 @@ async fn mariadb_connects_with_the_secrets_user_and_encoded_password() {
     let connected = select_one_as(&secret("mariadb", &user, PASSWORD, &at, &database)).await;
     let refused = select_one_as(&secret("mariadb", &user, "hunter2-wrong", &at, &database)).await;
 
+    let renewed = renew_after_refusal(
+        &secret("mariadb", &user, "hunter2-wrong", &at, &database),
+        &secret("mariadb", &user, PASSWORD, &at, &database),
+    )
+    .await;
+
     run(&admin, format!("DROP USER '{user}'@'%'")).await;
     assert_eq!(connected.as_deref(), Ok("connected"));
     let refused = refused.unwrap_err();
     assert!(refused.contains("1045"), "{refused}");
     assert!(!refused.contains("hunter2"), "{refused}");
+    renewed.unwrap();
+}
+
+/// A store started with `wrong` is refused as unauthenticated, without the password; it
+/// connects once told to use `right`, which is then the URL in use.
+async fn renew_after_refusal(wrong: &str, right: &str) -> Result<(), String> {
+    let config =
+        StoreConfig::from_lookup(|name| (name == "DATABASE_URL").then(|| wrong.to_owned()))
+            .map_err(|e| e.to_string())?;
+    let store = ViewStore::connect_lazy(&config).map_err(|e| e.to_string())?;
+    match store.views_in_catalog().await {
+        Err(ViewsError::Unauthenticated(message))
+            if message.contains("1045") && !message.contains("hunter2") => {}
+        other => return Err(format!("expected a refusal of the credentials: {other:?}")),
+    }
+    assert!(!ViewsError::Unauthenticated(String::new()).is_retryable());
+    let use_url = |url| store.use_database_url(url).map_err(|e| e.to_string());
+    assert!(!use_url(wrong)?, "the URL in use is no change");
+    assert!(use_url(right)?, "another URL is");
+    assert!(!use_url(right)?, "and is then the URL in use");
+    store.views_in_catalog().await.map_err(|e| e.to_string())?;
+    let elsewhere = store
+        .use_database_url("postgres://views@db.example/views")
+        .expect_err("another kind of database is refused");
+    assert!(elsewhere.to_string().contains("PostgreSQL"), "{elsewhere}");
+    Ok(())
 }
 
 #[tokio::test]

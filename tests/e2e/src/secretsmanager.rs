@@ -14,3 +14,14 @@ pub async fn create_secret(config: &SdkConfig, name: &str, value: &str) -> Strin
         .arn
         .expect("moto answers with the ARN")
 }
+
+/// Stores `value` as the secret's new current version, as rotation's finishSecret step leaves it.
+pub async fn put_secret_value(config: &SdkConfig, secret_id: &str, value: &str) {
+    aws_sdk_secretsmanager::Client::new(config)
+        .put_secret_value()
+        .secret_id(secret_id)
+        .secret_string(value)
+        .send()
+        .await
+        .expect("put the secret's new value");
+}

@@ -469,6 +469,9 @@ async fn check_database(report: &mut Report, config: &StoreConfig) {
         Err(e) => {
             let fix = if e.is_retryable() {
                 "check DATABASE_URL and that the database is reachable from here (network, VPC)"
+            } else if matches!(e, views::ViewsError::Unauthenticated(_)) {
+                "check the user and password in DATABASE_URL (or its secret): after a rotation, \
+                 that the secret's current version holds the password the database has"
             } else {
                 "check VIEW_SCHEMA and LEDGER_TABLE, and that the user may create them"
             };
