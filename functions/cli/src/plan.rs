@@ -8,7 +8,7 @@ use std::time::Instant;
 use processor::{PlannedChange, Preview, ReconcileError, Reconciler};
 use serde_json::{Value, json};
 use view_sync_core::dialect::Dialect;
-use view_sync_core::plan::Decision;
+use view_sync_core::plan::{Decision, Drift};
 use view_sync_core::sql_diff::{self, DiffLine};
 
 use crate::progress::Progress;
@@ -39,16 +39,22 @@ fn verb(change: &PlannedChange) -> &'static str {
 
 fn reason(change: &PlannedChange) -> String {
     match &change.decision {
-        Decision::Restore { drift } => match drift.as_str() {
-            "edited" => "its definition was changed by hand".into(),
-            "missing" => "it was dropped by hand".into(),
-            _ => {
+        Decision::Restore { drift } => match drift {
+            Drift::Edited => "its definition was changed by hand".into(),
+            Drift::Missing => "it was dropped by hand".into(),
+            Drift::Grants => {
+                "who may read it was changed by hand (a grant revoked, or one added)".into()
+            }
+            Drift::Unverified => {
                 "it was applied by an earlier version and is re-applied once to be verified".into()
             }
         },
         Decision::Replace {
             previous_name: Some(previous),
         } => format!("renamed from {previous}"),
+        Decision::Replace { .. } if change.same_sql() => {
+            "the roles that may read it changed (VIEW_GRANT_ROLES, or the project's name)".into()
+        }
         Decision::Replace { .. } => "its SQL changed in Immuta".into(),
         Decision::Create => "Immuta wants it and it does not exist".into(),
         Decision::Drop { .. } => "Immuta no longer wants it".into(),

@@ -33,6 +33,12 @@ pub enum TemplateError {
     NotUnique,
     #[error("literal text in the template may use only letters, digits and '_' (found '{0}')")]
     BadLiteral(char),
+    #[error("an empty role template; give a role name, e.g. readers_{{project_id}}")]
+    Empty,
+    #[error(
+        "a role is per project: a role template may use {{project_id}} and {{project_name}}, not a data source's"
+    )]
+    NotPerProject,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,22 +73,7 @@ impl Default for ViewNameTemplate {
 
 impl ViewNameTemplate {
     pub fn parse(template: &str) -> Result<Self, TemplateError> {
-        let mut parts = Vec::new();
-        let mut rest = template;
-        while let Some(open) = rest.find('{') {
-            push_literal(&mut parts, &rest[..open])?;
-            let close = rest[open..].find('}').ok_or(TemplateError::Unclosed)? + open;
-            let name = &rest[open + 1..close];
-            parts.push(match name {
-                "project_id" => Part::ProjectId,
-                "project_name" => Part::ProjectName,
-                "data_source_id" => Part::DataSourceId,
-                "data_source_name" => Part::DataSourceName,
-                _ => return Err(TemplateError::UnknownPlaceholder(name.to_owned())),
-            });
-            rest = &rest[close + 1..];
-        }
-        push_literal(&mut parts, rest)?;
+        let parts = parse_parts(template)?;
         let names_project = parts
             .iter()
             .any(|p| matches!(p, Part::ProjectId | Part::ProjectName));
@@ -96,25 +87,101 @@ impl ViewNameTemplate {
     }
 
     pub fn render(&self, names: NameParts<'_>) -> String {
-        let mut name = String::new();
-        for part in &self.parts {
-            match part {
-                Part::Literal(text) => name.push_str(text),
-                Part::ProjectId => push_sanitised(&mut name, names.project_id),
-                Part::ProjectName => {
-                    push_name(&mut name, names.project_name, 'p', names.project_id)
-                }
-                Part::DataSourceId => push_sanitised(&mut name, names.data_source_id),
-                Part::DataSourceName => {
-                    push_name(&mut name, names.data_source_name, 'd', names.data_source_id)
-                }
+        render_parts(&self.parts, names, 'v')
+    }
+}
+
+/// A validated role-name template of `VIEW_GRANT_ROLES`: the role (PostgreSQL) or MariaDB role
+/// that may read a project's views. It may name the project (`{project_id}`, `{project_name}`)
+/// or be a fixed role; roles are per project, so it never names a data source. Rendered and
+/// sanitised as view names are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleTemplate {
+    parts: Vec<Part>,
+}
+
+impl RoleTemplate {
+    pub fn parse(template: &str) -> Result<Self, TemplateError> {
+        let parts = parse_parts(template.trim())?;
+        if parts.is_empty() {
+            return Err(TemplateError::Empty);
+        }
+        if parts
+            .iter()
+            .any(|p| matches!(p, Part::DataSourceId | Part::DataSourceName))
+        {
+            return Err(TemplateError::NotPerProject);
+        }
+        Ok(Self { parts })
+    }
+
+    /// Comma-separated templates (`VIEW_GRANT_ROLES`), at least one.
+    pub fn parse_list(list: &str) -> Result<Vec<Self>, TemplateError> {
+        list.split(',').map(Self::parse).collect()
+    }
+
+    pub fn render(&self, project_id: &str, project_name: &str) -> String {
+        let names = NameParts {
+            project_id,
+            project_name,
+            data_source_id: "",
+            data_source_name: "",
+        };
+        render_parts(&self.parts, names, 'r')
+    }
+}
+
+/// The roles `templates` name for a project, sorted and without repeats.
+pub fn project_roles(
+    templates: &[RoleTemplate],
+    project_id: &str,
+    project_name: &str,
+) -> Vec<String> {
+    let roles: std::collections::BTreeSet<String> = templates
+        .iter()
+        .map(|t| t.render(project_id, project_name))
+        .collect();
+    roles.into_iter().collect()
+}
+
+fn parse_parts(template: &str) -> Result<Vec<Part>, TemplateError> {
+    let mut parts = Vec::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        push_literal(&mut parts, &rest[..open])?;
+        let close = rest[open..].find('}').ok_or(TemplateError::Unclosed)? + open;
+        let name = &rest[open + 1..close];
+        parts.push(match name {
+            "project_id" => Part::ProjectId,
+            "project_name" => Part::ProjectName,
+            "data_source_id" => Part::DataSourceId,
+            "data_source_name" => Part::DataSourceName,
+            _ => return Err(TemplateError::UnknownPlaceholder(name.to_owned())),
+        });
+        rest = &rest[close + 1..];
+    }
+    push_literal(&mut parts, rest)?;
+    Ok(parts)
+}
+
+/// The name `parts` make of `names`; `fallback` alone if that is empty.
+fn render_parts(parts: &[Part], names: NameParts<'_>, fallback: char) -> String {
+    let mut name = String::new();
+    for part in parts {
+        match part {
+            Part::Literal(text) => name.push_str(text),
+            Part::ProjectId => push_sanitised(&mut name, names.project_id),
+            Part::ProjectName => push_name(&mut name, names.project_name, 'p', names.project_id),
+            Part::DataSourceId => push_sanitised(&mut name, names.data_source_id),
+            Part::DataSourceName => {
+                push_name(&mut name, names.data_source_name, 'd', names.data_source_id)
             }
         }
-        if name.is_empty() {
-            name.push('v');
-        }
-        fit(name)
     }
+    if name.is_empty() {
+        name.push(fallback);
+    }
+    fit(name)
 }
 
 /// The other name of a view whose rendered name another view of ours holds already: the name
@@ -301,5 +368,37 @@ mod tests {
             ViewNameTemplate::parse("{project_name}_{data_source_name"),
             Err(TemplateError::Unclosed)
         );
+    }
+
+    #[test]
+    fn role_templates_name_a_project_or_a_fixed_role() {
+        let templates =
+            RoleTemplate::parse_list("readers_{project_id}, {project_name}_analysts,auditors")
+                .unwrap();
+        assert_eq!(
+            project_roles(&templates, "10", "Regulated Clients!"),
+            ["auditors", "readers_10", "regulated_clients_analysts"]
+        );
+        let twice = RoleTemplate::parse_list("r_{project_id},r_{project_id}").unwrap();
+        assert_eq!(project_roles(&twice, "7", "x"), ["r_7"]);
+        assert_eq!(
+            RoleTemplate::parse("r_{data_source_id}"),
+            Err(TemplateError::NotPerProject)
+        );
+        assert_eq!(RoleTemplate::parse_list("a,,b"), Err(TemplateError::Empty));
+        assert_eq!(
+            RoleTemplate::parse("readers; DROP"),
+            Err(TemplateError::BadLiteral(';'))
+        );
+        assert_eq!(
+            RoleTemplate::parse("{project}"),
+            Err(TemplateError::UnknownPlaceholder("project".into()))
+        );
+        let symbols_only = RoleTemplate::parse("{project_name}").unwrap();
+        assert_eq!(symbols_only.render("42", "!!"), "p42");
+        let long = RoleTemplate::parse("{project_name}")
+            .unwrap()
+            .render("1", &"x".repeat(100));
+        assert_eq!(long.len(), MAX_NAME_LEN);
     }
 }

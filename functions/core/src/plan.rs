@@ -69,6 +69,9 @@ pub struct LedgerRow {
     /// Digest of the view as the database's catalog showed it right after it was applied (see
     /// [`drift`]); empty when not recorded (a tombstone, or a row of an earlier version).
     pub catalog_digest: String,
+    /// Digest of who may read the view, as the catalog showed it right after it was applied;
+    /// empty unless grants are managed (`VIEW_GRANT_ROLES`).
+    pub grants_digest: String,
 }
 
 impl LedgerRow {
@@ -77,6 +80,7 @@ impl LedgerRow {
         Self {
             sql_digest: String::new(),
             catalog_digest: String::new(),
+            grants_digest: String::new(),
             state: RowState::Dropped,
             ..self.clone()
         }
@@ -92,6 +96,9 @@ pub enum Drift {
     Missing,
     /// Applied before the ledger recorded catalog digests, so nothing can vouch for it.
     Unverified,
+    /// Its definition is as applied, but who may read it is not: a grant revoked, or one added,
+    /// by hand.
+    Grants,
 }
 
 impl Drift {
@@ -100,23 +107,39 @@ impl Drift {
             Self::Edited => "edited",
             Self::Missing => "missing",
             Self::Unverified => "unverified",
+            Self::Grants => "grants",
         }
     }
 }
 
-/// Whether the view of `row` drifted, given the digest of its definition in the catalog now
-/// (`None`: no view of that name). Each database normalises a view's text its own way, so the
-/// catalog's text is compared with the catalog's text as it was right after the apply, never
-/// with the statement we ran. A row that is not `present` has nothing to vouch for.
-pub fn drift(row: &LedgerRow, catalog_digest: Option<&str>) -> Option<Drift> {
+/// What the catalog holds for a view now (see [`drift`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InCatalog<'a> {
+    /// Digest of its definition.
+    pub definition: &'a str,
+    /// Digest of who may read it; `None` unless grants are managed.
+    pub grants: Option<&'a str>,
+}
+
+/// Whether the view of `row` drifted, given what the catalog holds for it now (`None`: no view
+/// of that name). Each database normalises a view's text its own way, so the catalog's text is
+/// compared with the catalog's text as it was right after the apply, never with the statement
+/// we ran; grants likewise. A row that is not `present` has nothing to vouch for.
+pub fn drift(row: &LedgerRow, in_catalog: Option<InCatalog<'_>>) -> Option<Drift> {
     if row.state != RowState::Present {
         return None;
     }
-    match catalog_digest {
-        None => Some(Drift::Missing),
-        Some(_) if row.catalog_digest.is_empty() => Some(Drift::Unverified),
-        Some(now) if now != row.catalog_digest => Some(Drift::Edited),
-        Some(_) => None,
+    let now = match in_catalog {
+        None => return Some(Drift::Missing),
+        Some(_) if row.catalog_digest.is_empty() => return Some(Drift::Unverified),
+        Some(now) => now,
+    };
+    if now.definition != row.catalog_digest {
+        return Some(Drift::Edited);
+    }
+    match now.grants {
+        Some(grants) if grants != row.grants_digest => Some(Drift::Grants),
+        _ => None,
     }
 }
 
@@ -143,7 +166,10 @@ pub struct DesiredView {
     /// its columns change (MariaDB/MySQL); elsewhere a replace is a drop and a create inside one
     /// transaction.
     pub create_or_replace: Option<String>,
-    /// Digest of the create statement: an unchanged statement is an unchanged view.
+    /// The roles granted `SELECT` on the view (`VIEW_GRANT_ROLES`, rendered for its project),
+    /// sorted; empty when grants are not managed.
+    pub grants: Vec<String>,
+    /// Digest of the create statement and the grants: unchanged, the view is unchanged.
     pub digest: String,
     /// The view under its alternate name ([`naming::alternate`]), taken when another view of
     /// ours holds this one's name; `None` when the SQL names its own view.
@@ -171,16 +197,39 @@ impl DesiredView {
         let create = sql.create_statement(location, bare, false);
         let create_or_replace = (location.dialect == Dialect::MySql)
             .then(|| sql.create_statement(location, bare, true));
-        let digest = hex::encode(&Sha256::digest(create.as_bytes()));
+        let digest = statement_digest(&create, &[]);
         Self {
             view,
             name: location.reference(bare),
             create,
             create_or_replace,
+            grants: Vec::new(),
             digest,
             alternate: None,
         }
     }
+
+    /// The view, readable by `roles` (sorted, without repeats; see [`naming::project_roles`]).
+    pub fn with_grants(mut self, roles: Vec<String>) -> Self {
+        self.alternate = self
+            .alternate
+            .map(|a| Box::new(a.with_grants(roles.clone())));
+        self.digest = statement_digest(&self.create, &roles);
+        self.grants = roles;
+        self
+    }
+}
+
+/// A view without grants keeps the digest of its statement alone: turning grants on changes
+/// every digest (each view is then replaced once, and granted), leaving them off changes none.
+fn statement_digest(create: &str, grants: &[String]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(create.as_bytes());
+    for role in grants {
+        hasher.update(b"\n-- GRANT SELECT TO ");
+        hasher.update(role.as_bytes());
+    }
+    hex::encode(&hasher.finalize())
 }
 
 impl ViewKey {
@@ -508,7 +557,12 @@ mod tests {
             state,
             observed_at,
             catalog_digest: "c1".into(),
+            grants_digest: "g1".into(),
         }
+    }
+
+    fn catalog<'a>(definition: &'a str, grants: Option<&'a str>) -> Option<InCatalog<'a>> {
+        Some(InCatalog { definition, grants })
     }
 
     #[test]
@@ -570,17 +624,59 @@ mod tests {
     }
 
     #[test]
+    fn grants_are_part_of_what_a_view_is_and_none_change_nothing() {
+        let plain = desired("1", "2", "SELECT 1");
+        assert_eq!(
+            plain.digest,
+            hex::encode(&Sha256::digest(plain.create.as_bytes()))
+        );
+        let readers = plain.clone().with_grants(vec!["readers_1".into()]);
+        assert_ne!(readers.digest, plain.digest);
+        assert_eq!(readers.grants, ["readers_1"]);
+        let alternate = readers.alternate.as_ref().unwrap();
+        assert_eq!(alternate.grants, ["readers_1"]);
+        let both = plain
+            .clone()
+            .with_grants(vec!["a".into(), "readers_1".into()]);
+        assert_ne!(both.digest, readers.digest);
+        assert_eq!(plain.clone().with_grants(Vec::new()).digest, plain.digest);
+        assert_eq!(
+            decide(
+                Some(&row(&plain, RowState::Present, 1)),
+                &Target::Present(readers),
+                2
+            ),
+            Decision::Replace {
+                previous_name: None
+            }
+        );
+    }
+
+    #[test]
     fn drift_is_the_catalog_against_the_catalog_as_applied() {
         let v = desired("1", "2", "SELECT 1");
         let present = row(&v, RowState::Present, 5);
-        assert_eq!(drift(&present, Some("c1")), None);
-        assert_eq!(drift(&present, Some("c2")), Some(Drift::Edited));
+        assert_eq!(drift(&present, catalog("c1", None)), None);
+        assert_eq!(drift(&present, catalog("c2", None)), Some(Drift::Edited));
         assert_eq!(drift(&present, None), Some(Drift::Missing));
         let earlier_version = LedgerRow {
             catalog_digest: String::new(),
             ..present.clone()
         };
-        assert_eq!(drift(&earlier_version, Some("c1")), Some(Drift::Unverified));
+        assert_eq!(
+            drift(&earlier_version, catalog("c1", None)),
+            Some(Drift::Unverified)
+        );
+        // Grants count where they are managed, after the definition.
+        assert_eq!(drift(&present, catalog("c1", Some("g1"))), None);
+        assert_eq!(
+            drift(&present, catalog("c1", Some("g2"))),
+            Some(Drift::Grants)
+        );
+        assert_eq!(
+            drift(&present, catalog("c2", Some("g2"))),
+            Some(Drift::Edited)
+        );
         // Nothing to vouch for: a tombstone's view is not ours; a pending one is replaced anyway.
         assert_eq!(drift(&row(&v, RowState::Dropped, 5), None), None);
         assert_eq!(drift(&row(&v, RowState::Pending, 5), None), None);

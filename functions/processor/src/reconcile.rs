@@ -28,7 +28,7 @@ use views::{Cause, ViewStore, ViewsError, now_micros};
 use crate::config::ProcessorConfig;
 use crate::credentials::CredentialRenewal;
 use crate::memberships::{BatchMemberships, ProjectsSeen};
-use crate::resolve::Resolution;
+use crate::resolve::{Resolution, Wanted};
 
 #[derive(Debug, Clone, Error)]
 pub enum ReconcileError {
@@ -94,6 +94,18 @@ pub struct PlannedChange {
     pub old_sql: Option<String>,
     /// The statement that would run, unless the view is dropped.
     pub new_sql: Option<String>,
+}
+
+impl PlannedChange {
+    /// Whether the view's create statement is as applied, so that only who may read it changes.
+    pub fn same_sql(&self) -> bool {
+        match (&self.old_sql, &self.new_sql) {
+            (Some(old), Some(new)) => {
+                views::create_statement_of(old) == views::create_statement_of(new)
+            }
+            _ => false,
+        }
+    }
 }
 
 /// What [`Reconciler::preview`] found.
@@ -392,7 +404,7 @@ impl Reconciler {
                 .retry_while_transient(deadline, || self.store.rows(&Scope::Everything))
                 .await?;
             let catalog = self
-                .retry_while_transient(deadline, || self.store.catalog_digests())
+                .retry_while_transient(deadline, || self.store.catalog_state())
                 .await?;
             Ok::<_, ViewsError>((rows, catalog))
         };
@@ -421,7 +433,7 @@ impl Reconciler {
             let decision = match (decision, row) {
                 (Decision::Unchanged, Some(row)) => plan::repair(
                     Decision::Unchanged,
-                    plan::drift(row, catalog.get(&row.view_name).map(String::as_str)),
+                    plan::drift(row, catalog.get(&row.view_name)),
                 ),
                 (decision, _) => decision,
             };
@@ -436,9 +448,10 @@ impl Reconciler {
             };
             let (view_name, new_sql) = match (&decision, &target) {
                 (Decision::Drop { name }, _) => (name.clone(), None),
-                (_, Target::Present(desired)) => {
-                    (desired.name.clone(), Some(desired.create.clone()))
-                }
+                (_, Target::Present(desired)) => (
+                    desired.name.clone(),
+                    Some(self.store.statements_of(desired)),
+                ),
                 (_, Target::Absent(_)) => continue,
             };
             preview.changes.push(PlannedChange {
@@ -474,17 +487,12 @@ impl Reconciler {
                 .map(|key| self.resolve(key, &hints, &memberships, deadline)),
         )
         .await;
-        let wanted: BTreeMap<ViewKey, String> = resolutions
+        let wanted: BTreeMap<ViewKey, &Wanted> = resolutions
             .iter()
             .filter_map(|r| r.as_ref().ok())
-            .flat_map(|r| r.wanted.iter().map(|w| (w.view.clone(), w.name.clone())))
+            .flat_map(|r| r.wanted.iter().map(|w| (w.view.clone(), w)))
             .collect();
-        let fetched = join_all(
-            wanted
-                .iter()
-                .map(|(view, name)| self.desired(view, name, deadline)),
-        )
-        .await;
+        let fetched = join_all(wanted.values().map(|w| self.desired(w, deadline))).await;
         let sql = wanted.into_keys().zip(fetched).collect();
         Ok(BatchRead {
             observed_at,
@@ -582,10 +590,10 @@ impl Reconciler {
 
     async fn desired(
         &self,
-        view: &ViewKey,
-        name: &str,
+        wanted: &Wanted,
         deadline: Instant,
     ) -> Result<DesiredView, ReconcileError> {
+        let view = &wanted.view;
         let text = self
             .immuta
             .view_sql(
@@ -600,7 +608,8 @@ impl Reconciler {
             view: view.clone(),
             error,
         })?;
-        Ok(DesiredView::new(view.clone(), name, &sql, location))
+        Ok(DesiredView::new(view.clone(), &wanted.name, &sql, location)
+            .with_grants(wanted.grants.clone()))
     }
 }
 

@@ -3,7 +3,8 @@
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 use sqlx::{Any, AssertSqlSafe};
-use view_sync_core::plan::{Decision, Drift, Target};
+use view_sync_core::dialect::Dialect;
+use view_sync_core::plan::{Decision, DesiredView, Drift, Target};
 
 /// The statements that carry out `decision`. A view is only ever dropped or replaced when
 /// the ledger says it is ours; a view under a name new to it is made with a plain `CREATE
@@ -19,6 +20,13 @@ pub(crate) fn statements(decision: &Decision, target: &Target) -> Vec<String> {
             },
             Target::Present(desired),
         ) => vec![drop(previous), desired.create.clone()],
+        // Only who may read it changed: the grants are brought back (see `crate::grants`).
+        (
+            Decision::Restore {
+                drift: Drift::Grants,
+            },
+            _,
+        ) => Vec::new(),
         // Dropped by hand: made again (a plain create, which fails if someone took the name).
         (
             Decision::Restore {
@@ -40,6 +48,29 @@ pub(crate) fn statements(decision: &Decision, target: &Target) -> Vec<String> {
         },
         _ => Vec::new(),
     }
+}
+
+/// The statements that make `desired` as the ledger keeps them for `view-sync plan`'s diffs:
+/// its create statement, then a GRANT per role that may read it.
+pub(crate) fn as_applied(dialect: Dialect, desired: &DesiredView) -> String {
+    let mut applied = desired.create.clone();
+    for role in &desired.grants {
+        applied.push_str(&format!(
+            "{GRANTS_FOLLOW}{} TO {}",
+            desired.name,
+            dialect.quote(role)
+        ));
+    }
+    applied
+}
+
+/// What separates the statements of [`as_applied`].
+const GRANTS_FOLLOW: &str = ";\nGRANT SELECT ON ";
+
+/// The create statement of what [`as_applied`] made, for `view-sync plan` to word a change
+/// (a string literal holding the separator would only cut the statement short there).
+pub fn create_statement_of(applied: &str) -> &str {
+    applied.split(GRANTS_FOLLOW).next().unwrap_or(applied)
 }
 
 /// A statement run so that the driver accepts one statement only: PostgreSQL's extended protocol

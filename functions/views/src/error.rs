@@ -69,18 +69,18 @@ impl ViewsError {
 }
 
 /// Whether the server refused to log us in: SQLSTATE class 28 (invalid authorization
-/// specification; PostgreSQL's 28P01 for a wrong password, MariaDB's 28000 with
-/// ER_ACCESS_DENIED_ERROR).
+/// specification) on PostgreSQL (28P01 for a wrong password), ER_ACCESS_DENIED_ERROR on MariaDB.
 fn is_authentication_failure(error: &dyn sqlx::error::DatabaseError) -> bool {
-    let class_28 = || error.code().is_some_and(|code| code.starts_with("28"));
     if let Some(mysql) = error.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
-        return mysql.number() == 1045 || class_28();
+        // ER_ACCESS_DENIED_ERROR, ER_ACCESS_DENIED_NO_PASSWORD_ERROR. Not SQLSTATE 28000 as
+        // such: MariaDB gives it to a GRANT to a role that does not exist (1133) too.
+        return matches!(mysql.number(), 1045 | 1698);
     }
     // SQLite's codes are numbers, and 28 is one of them (SQLITE_WARNING).
     error
         .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
         .is_some()
-        && class_28()
+        && error.code().is_some_and(|code| code.starts_with("28"))
 }
 
 /// Whether the database gave up waiting for a lock, or broke a deadlock: the work may succeed

@@ -12,12 +12,12 @@ use crate::error::ViewsError;
 use crate::store::{ViewStore, label};
 
 /// The ledger columns a [`LedgerRow`] is read from.
-const ROW_COLUMNS: &str =
-    "project_id, data_source_id, view_name, sql_digest, state, observed_at, catalog_digest";
+const ROW_COLUMNS: &str = "project_id, data_source_id, view_name, sql_digest, state, observed_at, \
+     catalog_digest, grants_digest";
 
 /// Columns added since the ledger's first version, with their definitions: added to a ledger
 /// made earlier when a process first opens it.
-fn added_columns(dialect: Dialect) -> [(&'static str, &'static str); 2] {
+fn added_columns(dialect: Dialect) -> [(&'static str, &'static str); 3] {
     [
         ("catalog_digest", "VARCHAR(64) NOT NULL DEFAULT ''"),
         // The create statement last applied: what `view-sync plan` diffs a replace against.
@@ -29,6 +29,8 @@ fn added_columns(dialect: Dialect) -> [(&'static str, &'static str); 2] {
                 Dialect::Sqlite | Dialect::Postgres => "TEXT",
             },
         ),
+        // Who could read the view right after it was applied (see `crate::grants`).
+        ("grants_digest", "VARCHAR(64) NOT NULL DEFAULT ''"),
     ]
 }
 
@@ -39,6 +41,7 @@ pub(crate) struct RowUpdate<'a> {
     pub state: RowState,
     pub observed_at: i64,
     pub catalog_digest: &'a str,
+    pub grants_digest: &'a str,
     /// `None` keeps the statement the row has.
     pub applied_sql: Option<&'a str>,
 }
@@ -52,6 +55,7 @@ impl<'a> RowUpdate<'a> {
             state: row.state,
             observed_at: row.observed_at,
             catalog_digest: &row.catalog_digest,
+            grants_digest: &row.grants_digest,
             applied_sql: None,
         }
     }
@@ -268,10 +272,10 @@ impl ViewStore {
         row: &RowUpdate<'_>,
     ) -> Result<(), ViewsError> {
         let dialect = self.dialect();
-        let params: Vec<String> = (1..=9).map(|n| dialect.param(n)).collect();
+        let params: Vec<String> = (1..=10).map(|n| dialect.param(n)).collect();
         let sql = format!(
             "INSERT INTO {}{} (project_id, data_source_id, view_name, sql_digest, state, observed_at, updated_at, \
-             catalog_digest, applied_sql) VALUES ({}) {}",
+             catalog_digest, applied_sql, grants_digest) VALUES ({}) {}",
             self.ledger,
             dialect.upsert_alias(),
             params.join(", "),
@@ -287,6 +291,7 @@ impl ViewStore {
             .bind(now_micros())
             .bind(row.catalog_digest.to_owned())
             .bind(row.applied_sql.map(str::to_owned))
+            .bind(row.grants_digest.to_owned())
             .execute(&mut *conn)
             .await
             .map_err(|e| ViewsError::from_sqlx(e, "record in the ledger", &label(view)))?;
@@ -305,6 +310,7 @@ fn ledger_row(row: &AnyRow) -> Option<LedgerRow> {
         state: RowState::parse(&row.try_get::<String, _>("state").ok()?)?,
         observed_at: row.try_get("observed_at").ok()?,
         catalog_digest: row.try_get("catalog_digest").ok()?,
+        grants_digest: row.try_get("grants_digest").ok()?,
     })
 }
 

@@ -10,6 +10,7 @@ mod ddl;
 pub mod dialect;
 mod error;
 pub mod failures;
+mod grants;
 mod hints;
 mod ledger;
 mod marks;
@@ -21,8 +22,10 @@ pub mod store;
 
 pub use audit::{AuditEntry, AuditQuery, Cause, Origin};
 pub use config::{DEFAULT_LEDGER_TABLE, StoreConfig};
+pub use ddl::create_statement_of;
 pub use dialect::{Dialect, LedgerSql};
 pub use error::ViewsError;
 pub use failures::MessageFailure;
+pub use grants::CatalogState;
 pub use ledger::now_micros;
 pub use store::{Applied, ViewStore};

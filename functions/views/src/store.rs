@@ -3,6 +3,7 @@
 //! ([`crate::section`]), from the ledger row read there ([`crate::ledger`]), with the statements
 //! of [`crate::ddl`].
 
+use std::collections::BTreeSet;
 use std::sync::atomic::AtomicI64;
 use std::sync::{Mutex, Once, PoisonError};
 use std::time::{Duration, Instant};
@@ -10,7 +11,9 @@ use std::time::{Duration, Instant};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyConnection, AnyPool, AssertSqlSafe};
 use tokio::sync::OnceCell;
-use view_sync_core::plan::{self, Decision, LedgerRow, RowState, Target, ViewKey};
+use view_sync_core::plan::{
+    self, Decision, DesiredView, Drift, InCatalog, LedgerRow, RowState, Target, ViewKey,
+};
 use view_sync_core::view_sql::ViewLocation;
 
 use crate::audit::{AuditEntry, Cause};
@@ -65,6 +68,16 @@ pub struct ViewStore {
     step_hook: Option<StepHook>,
     /// What the pool connects with (see [`ViewStore::use_database_url`]).
     database_url: Mutex<String>,
+    pub(crate) grants: GrantSettings,
+}
+
+/// How grants are managed (see [`crate::grants`]).
+pub(crate) struct GrantSettings {
+    /// Whether `VIEW_GRANT_ROLES` is set.
+    pub manages: bool,
+    pub create_roles: bool,
+    /// Roles seen to exist: not looked for again.
+    pub roles_seen: Mutex<BTreeSet<String>>,
 }
 
 /// The URL the pool connects with: a SQLite file is created if missing.
@@ -163,6 +176,11 @@ impl ViewStore {
             ledger_ready: OnceCell::new(),
             step_hook: None,
             database_url: Mutex::new(config.database_url.clone()),
+            grants: GrantSettings {
+                manages: !config.grant_roles.is_empty(),
+                create_roles: config.create_roles,
+                roles_seen: Mutex::new(BTreeSet::new()),
+            },
         })
     }
 
@@ -219,6 +237,12 @@ impl ViewStore {
 
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// The statements that make `desired` as the ledger keeps them for `view-sync plan`: its
+    /// create statement and, with `VIEW_GRANT_ROLES`, a GRANT per role.
+    pub fn statements_of(&self, desired: &DesiredView) -> String {
+        ddl::as_applied(self.dialect(), desired)
     }
 
     /// How the view named `name` (from the template) is referred to in SQL.
@@ -355,8 +379,16 @@ impl ViewStore {
             .await?;
         let decision = match (decision, row.as_ref()) {
             (Decision::Unchanged, Some(row)) => {
-                let in_catalog = self.catalog_digest(conn, &row.view_name).await?;
-                plan::repair(Decision::Unchanged, plan::drift(row, in_catalog.as_deref()))
+                let definition = self.catalog_digest(conn, &row.view_name).await?;
+                let grants = match definition {
+                    Some(_) => self.grants_digest(conn, &row.view_name).await?,
+                    None => None,
+                };
+                let in_catalog = definition.as_deref().map(|definition| InCatalog {
+                    definition,
+                    grants: grants.as_deref(),
+                });
+                plan::repair(Decision::Unchanged, plan::drift(row, in_catalog))
             }
             (decision, _) => decision,
         };
@@ -425,6 +457,9 @@ impl ViewStore {
                     }
                 );
                 if let Some(drop_previous) = renamed.then(|| statements.next()).flatten() {
+                    if let Some(previous) = row.as_ref().map(|r| r.view_name.as_str()) {
+                        self.revoke_before_drop(conn, view, previous).await?;
+                    }
                     self.run_statement(conn, view, drop_previous).await?;
                     self.step(view, Step::StatementRun(statements_run)).await?;
                     statements_run += 1;
@@ -436,6 +471,7 @@ impl ViewStore {
                     state: RowState::Pending,
                     observed_at,
                     catalog_digest: "",
+                    grants_digest: "",
                     applied_sql: None,
                 };
                 self.write_row(conn, view, &intent).await?;
@@ -454,6 +490,9 @@ impl ViewStore {
                 return self.superseded(conn, &change, checked).await;
             }
         }
+        if let Decision::Drop { name } = &decision {
+            self.revoke_before_drop(conn, view, name).await?;
+        }
         for statement in statements {
             if let Err(error) = self.run_statement(conn, view, statement).await {
                 if intent_recorded {
@@ -465,14 +504,34 @@ impl ViewStore {
             self.step(view, Step::StatementRun(statements_run)).await?;
             statements_run += 1;
         }
+        // Who may read it; on MariaDB the view is made, so a failure leaves the intent for a
+        // re-run to finish. PostgreSQL rolls the whole section back.
+        let grants_digest = match (&decision, target, row.as_ref()) {
+            (Decision::Unchanged, _, Some(row)) => row.grants_digest.clone(),
+            (_, Target::Present(desired), _) if decision.makes_view() => {
+                self.apply_grants(conn, view, &view_name, &desired.grants)
+                    .await?
+            }
+            _ => String::new(),
+        };
         // The catalog's view as applied: what drift is later found against.
         let catalog_digest = match (&decision, row.as_ref()) {
-            (Decision::Unchanged, Some(row)) => row.catalog_digest.clone(),
+            (
+                Decision::Unchanged
+                | Decision::Restore {
+                    drift: Drift::Grants,
+                },
+                Some(row),
+            ) => row.catalog_digest.clone(),
             _ if decision.makes_view() => self
                 .created_view_digest(conn, &view_name)
                 .await?
                 .unwrap_or_default(),
             _ => String::new(),
+        };
+        let applied_sql = match (applied_sql, target) {
+            (Some(_), Target::Present(desired)) => Some(ddl::as_applied(self.dialect(), desired)),
+            _ => None,
         };
         let written = RowUpdate {
             name: &view_name,
@@ -480,7 +539,8 @@ impl ViewStore {
             state,
             observed_at,
             catalog_digest: &catalog_digest,
-            applied_sql,
+            grants_digest: &grants_digest,
+            applied_sql: applied_sql.as_deref(),
         };
         self.write_row(conn, view, &written).await?;
         if decision.changes_view() {

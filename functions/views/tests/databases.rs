@@ -292,6 +292,8 @@ async fn an_unreachable_database_is_a_retryable_error_without_the_password() {
         database_url: "postgres://user:hunter2@127.0.0.1:1/nowhere".into(),
         schema: None,
         ledger_table: "ledger".into(),
+        grant_roles: Vec::new(),
+        create_roles: false,
     };
     assert!(!format!("{config:?}").contains("hunter2"));
     let store = ViewStore::connect_lazy(&config).unwrap();

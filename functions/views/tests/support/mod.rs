@@ -50,6 +50,8 @@ pub fn databases_in(schema: impl Fn() -> String) -> Vec<TestDb> {
         database_url: format!("sqlite://{}/views.db", dir.display()),
         schema: None,
         ledger_table: "ledger".into(),
+        grant_roles: Vec::new(),
+        create_roles: false,
     };
     dbs.push(TestDb {
         store: ViewStore::connect_lazy(&config).unwrap(),
@@ -71,6 +73,8 @@ pub fn databases_in(schema: impl Fn() -> String) -> Vec<TestDb> {
                 database_url: url,
                 schema: Some(schema.clone()),
                 ledger_table: "ledger".into(),
+                grant_roles: Vec::new(),
+                create_roles: false,
             };
             let store = ViewStore::connect_lazy(&config).unwrap();
             let cleanup = drop.replace("{}", &store.dialect().quote(&schema));
