@@ -33,12 +33,17 @@ pub enum TemplateError {
     NotUnique,
     #[error("literal text in the template may use only letters, digits and '_' (found '{0}')")]
     BadLiteral(char),
-    #[error("an empty role template; give a role name, e.g. readers_{{project_id}}")]
+    #[error("an empty template; give a name, e.g. readers_{{project_id}}")]
     Empty,
     #[error(
-        "a role is per project: a role template may use {{project_id}} and {{project_name}}, not a data source's"
+        "this name is per project: its template may use {{project_id}} and {{project_name}}, not a data source's"
     )]
     NotPerProject,
+    #[error(
+        "a role named by {{project_name}} must have {{project_id}} too (e.g. {{project_name}}_{{project_id}}): \
+         two projects whose names come out alike would share it"
+    )]
+    RoleByNameOnly,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,16 +96,16 @@ impl ViewNameTemplate {
     }
 }
 
-/// A validated role-name template of `VIEW_GRANT_ROLES`: the role (PostgreSQL) or MariaDB role
-/// that may read a project's views. It may name the project (`{project_id}`, `{project_name}`)
-/// or be a fixed role; roles are per project, so it never names a data source. Rendered and
+/// A validated template of a name per project: a role of `VIEW_GRANT_ROLES` (that may read the
+/// project's views) or the schema of `VIEW_SCHEMA` (that holds them). It may name the project
+/// (`{project_id}`, `{project_name}`) or be fixed; it never names a data source. Rendered and
 /// sanitised as view names are.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RoleTemplate {
+pub struct ProjectTemplate {
     parts: Vec<Part>,
 }
 
-impl RoleTemplate {
+impl ProjectTemplate {
     pub fn parse(template: &str) -> Result<Self, TemplateError> {
         let parts = parse_parts(template.trim())?;
         if parts.is_empty() {
@@ -115,9 +120,27 @@ impl RoleTemplate {
         Ok(Self { parts })
     }
 
-    /// Comma-separated templates (`VIEW_GRANT_ROLES`), at least one.
-    pub fn parse_list(list: &str) -> Result<Vec<Self>, TemplateError> {
-        list.split(',').map(Self::parse).collect()
+    /// Whether it names the project, rather than one name for all.
+    pub fn is_per_project(&self) -> bool {
+        self.parts
+            .iter()
+            .any(|p| matches!(p, Part::ProjectId | Part::ProjectName))
+    }
+
+    /// Comma-separated role templates (`VIEW_GRANT_ROLES`), at least one. A role that names the
+    /// project by its name must name its id too: names are sanitised, and two projects whose
+    /// names come out alike ("Finance", "finance!") would share a role, each reading the
+    /// other's views.
+    pub fn parse_roles(list: &str) -> Result<Vec<Self>, TemplateError> {
+        let templates: Vec<Self> = list.split(',').map(Self::parse).collect::<Result<_, _>>()?;
+        for template in &templates {
+            if template.parts.contains(&Part::ProjectName)
+                && !template.parts.contains(&Part::ProjectId)
+            {
+                return Err(TemplateError::RoleByNameOnly);
+            }
+        }
+        Ok(templates)
     }
 
     pub fn render(&self, project_id: &str, project_name: &str) -> String {
@@ -127,13 +150,13 @@ impl RoleTemplate {
             data_source_id: "",
             data_source_name: "",
         };
-        render_parts(&self.parts, names, 'r')
+        render_parts(&self.parts, names, 'p')
     }
 }
 
 /// The roles `templates` name for a project, sorted and without repeats.
 pub fn project_roles(
-    templates: &[RoleTemplate],
+    templates: &[ProjectTemplate],
     project_id: &str,
     project_name: &str,
 ) -> Vec<String> {
@@ -372,31 +395,39 @@ mod tests {
 
     #[test]
     fn role_templates_name_a_project_or_a_fixed_role() {
-        let templates =
-            RoleTemplate::parse_list("readers_{project_id}, {project_name}_analysts,auditors")
-                .unwrap();
+        let templates = ProjectTemplate::parse_roles(
+            "readers_{project_id}, {project_name}_analysts_{project_id},auditors",
+        )
+        .unwrap();
         assert_eq!(
             project_roles(&templates, "10", "Regulated Clients!"),
-            ["auditors", "readers_10", "regulated_clients_analysts"]
+            ["auditors", "readers_10", "regulated_clients_analysts_10"]
         );
-        let twice = RoleTemplate::parse_list("r_{project_id},r_{project_id}").unwrap();
+        assert_eq!(
+            ProjectTemplate::parse_roles("{project_name}_readers"),
+            Err(TemplateError::RoleByNameOnly)
+        );
+        let twice = ProjectTemplate::parse_roles("r_{project_id},r_{project_id}").unwrap();
         assert_eq!(project_roles(&twice, "7", "x"), ["r_7"]);
         assert_eq!(
-            RoleTemplate::parse("r_{data_source_id}"),
+            ProjectTemplate::parse("r_{data_source_id}"),
             Err(TemplateError::NotPerProject)
         );
-        assert_eq!(RoleTemplate::parse_list("a,,b"), Err(TemplateError::Empty));
         assert_eq!(
-            RoleTemplate::parse("readers; DROP"),
+            ProjectTemplate::parse_roles("a,,b"),
+            Err(TemplateError::Empty)
+        );
+        assert_eq!(
+            ProjectTemplate::parse("readers; DROP"),
             Err(TemplateError::BadLiteral(';'))
         );
         assert_eq!(
-            RoleTemplate::parse("{project}"),
+            ProjectTemplate::parse("{project}"),
             Err(TemplateError::UnknownPlaceholder("project".into()))
         );
-        let symbols_only = RoleTemplate::parse("{project_name}").unwrap();
+        let symbols_only = ProjectTemplate::parse("{project_name}").unwrap();
         assert_eq!(symbols_only.render("42", "!!"), "p42");
-        let long = RoleTemplate::parse("{project_name}")
+        let long = ProjectTemplate::parse("{project_name}")
             .unwrap()
             .render("1", &"x".repeat(100));
         assert_eq!(long.len(), MAX_NAME_LEN);

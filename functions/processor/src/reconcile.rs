@@ -184,7 +184,7 @@ impl Reconciler {
 
     /// Retries a database operation while its error is transient and time remains, and once
     /// after credentials the database refused were renewed.
-    async fn retry_while_transient<T, F, Fut>(
+    pub(crate) async fn retry_while_transient<T, F, Fut>(
         &self,
         deadline: Instant,
         mut operation: F,
@@ -603,7 +603,7 @@ impl Reconciler {
                 deadline,
             )
             .await?;
-        let location = self.store.location();
+        let location = &wanted.location;
         let sql = ViewSql::parse(&text, location).map_err(|error| ReconcileError::ViewSql {
             view: view.clone(),
             error,

@@ -9,17 +9,19 @@ use view_sync_core::Id;
 use view_sync_core::keys::ReconcileKey;
 use view_sync_core::naming::{self, NameParts};
 use view_sync_core::plan::{Scope, ViewKey};
+use view_sync_core::view_sql::ViewLocation;
 use view_sync_core::want::{self, DisabledHints, SourceVerdict, WantedView};
 
 use crate::memberships::BatchMemberships;
 use crate::reconcile::{ReconcileError, Reconciler};
 
-/// A view a key wants, named by the template, and the roles that may read it
-/// (`VIEW_GRANT_ROLES` rendered for its project).
+/// A view a key wants, named by the template, where it goes (its project's schema) and the roles
+/// that may read it (`VIEW_GRANT_ROLES` rendered for its project).
 #[derive(Debug, Clone)]
 pub(crate) struct Wanted {
     pub(crate) view: ViewKey,
     pub(crate) name: String,
+    pub(crate) location: ViewLocation,
     pub(crate) grants: Vec<String>,
 }
 
@@ -142,6 +144,9 @@ impl Reconciler {
                     data_source_id: w.view.data_source_id.as_str(),
                     data_source_name: &w.data_source_name,
                 }),
+                location: self
+                    .store()
+                    .location_of(w.view.project_id.as_str(), &w.project_name),
                 grants: naming::project_roles(
                     &self.config().store.grant_roles,
                     w.view.project_id.as_str(),

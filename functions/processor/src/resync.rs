@@ -29,7 +29,9 @@ pub async fn projects(
         .into_iter()
         .map(|p| p.id)
         .collect();
-    let rows = reconciler.store().rows(&Scope::Everything).await?;
+    let rows = reconciler
+        .retry_while_transient(deadline, || reconciler.store().rows(&Scope::Everything))
+        .await?;
     ids.extend(
         rows.into_iter()
             .filter(|r| r.state != RowState::Dropped)

@@ -28,7 +28,7 @@ enum Rows {
 }
 
 impl ViewStore {
-    /// Every view in the store's schema (SQLite: the database), as the ledger refers to them.
+    /// Every view in the schemas of the views (SQLite: the database), as the ledger refers to them.
     pub async fn views_in_catalog(&self) -> Result<BTreeSet<String>, ViewsError> {
         Ok(self.catalog_digests().await?.into_keys().collect())
     }
@@ -72,10 +72,17 @@ impl ViewStore {
         self.catalog_digest(conn, reference).await
     }
 
-    /// The catalog digest of every view in the store's schema, by the reference the ledger uses.
+    /// The catalog digest of every view in the schemas of the views (see
+    /// [`ViewStore::view_schemas`]), by the reference the ledger uses.
     pub async fn catalog_digests(&self) -> Result<BTreeMap<String, String>, ViewsError> {
-        self.definitions(&self.pool, self.location().schema.clone(), None, Rows::All)
-            .await
+        let mut found = BTreeMap::new();
+        for schema in self.view_schemas().await? {
+            found.extend(
+                self.definitions(&self.pool, schema, None, Rows::All)
+                    .await?,
+            );
+        }
+        Ok(found)
     }
 
     /// The views of `schema` (the connection's own when `None`), or only the one called `name`,
@@ -137,8 +144,13 @@ impl ViewStore {
                 .try_get("definition")
                 .map_err(|e| ViewsError::from_sqlx(e, "read the catalog for", &name))?;
             let digest = hex::encode(&Sha256::digest(definition.unwrap_or_default().as_bytes()));
-            // Every view of ours is in the store's schema, which `reference` qualifies with.
-            found.insert(self.reference(&name), digest);
+            found.insert(
+                self.dialect().qualified(
+                    schema.as_deref().or(self.location().schema.as_deref()),
+                    &name,
+                ),
+                digest,
+            );
         }
         Ok(found)
     }

@@ -1,9 +1,10 @@
 //! The store's configuration: `DATABASE_URL` (a URL, or an RDS-style secret's JSON),
-//! `VIEW_SCHEMA`, `LEDGER_TABLE`, `VIEW_GRANT_ROLES` and `VIEW_CREATE_ROLES`, read once.
+//! `VIEW_SCHEMA` (one, or one per project with `LEDGER_SCHEMA`), `LEDGER_TABLE`,
+//! `VIEW_GRANT_ROLES` and `VIEW_CREATE_ROLES`, read once.
 
 use std::fmt;
 
-use view_sync_core::naming::RoleTemplate;
+use view_sync_core::naming::ProjectTemplate;
 use view_sync_core::settings::{ConfigError, Settings};
 use view_sync_core::view_sql::ViewLocation;
 
@@ -15,11 +16,15 @@ pub const DEFAULT_LEDGER_TABLE: &str = "immuta_view_sync_ledger";
 #[derive(Clone)]
 pub struct StoreConfig {
     pub database_url: String,
-    /// Schema (PostgreSQL) or database (MariaDB) of views and ledger; SQLite has only `main`.
+    /// Schema (PostgreSQL) or database (MariaDB) of the ledger, and of the views unless
+    /// `view_schemas` gives each project its own; SQLite has only `main`.
     pub schema: Option<String>,
+    /// A schema per project (`VIEW_SCHEMA` with `{project_id}` / `{project_name}`); the ledger
+    /// is then in `LEDGER_SCHEMA` (`schema`).
+    pub view_schemas: Option<ProjectTemplate>,
     pub ledger_table: String,
     /// Who may read a project's views (`VIEW_GRANT_ROLES`); empty: grants are left alone.
-    pub grant_roles: Vec<RoleTemplate>,
+    pub grant_roles: Vec<ProjectTemplate>,
     /// Whether a role of `grant_roles` that does not exist is created (`VIEW_CREATE_ROLES`).
     pub create_roles: bool,
 }
@@ -30,6 +35,7 @@ impl fmt::Debug for StoreConfig {
         f.debug_struct("StoreConfig")
             .field("database_url", &format_args!("{scheme}://<redacted>"))
             .field("schema", &self.schema)
+            .field("view_schemas", &self.view_schemas)
             .field("ledger_table", &self.ledger_table)
             .field("grant_roles", &self.grant_roles)
             .field("create_roles", &self.create_roles)
@@ -44,17 +50,36 @@ impl StoreConfig {
             "DATABASE_URL",
             "set it to sqlite://PATH (created if missing), postgres://… or mysql://…",
         )?)?;
-        let schema = settings.optional("VIEW_SCHEMA");
+        let view_schema = settings.optional("VIEW_SCHEMA");
         let sqlite = Dialect::from_url(&database_url)? == Dialect::Sqlite;
-        if sqlite && schema.as_deref().is_some_and(|s| s != "main") {
+        if sqlite && view_schema.as_deref().is_some_and(|s| s != "main") {
             return Err(ConfigError::new(
                 "VIEW_SCHEMA",
                 "is for PostgreSQL (a schema) and MariaDB (a database); with SQLite leave it unset \
                  (views go to the database file)",
             ));
         }
+        let view_schemas = match &view_schema {
+            Some(template) if template.contains('{') => Some(
+                ProjectTemplate::parse(template)
+                    .map_err(|e| ConfigError::new("VIEW_SCHEMA", e.to_string()))?,
+            ),
+            _ => None,
+        };
+        let ledger_schema = settings.optional("LEDGER_SCHEMA");
+        let schema = match (&view_schemas, ledger_schema) {
+            (Some(_), ledger_schema) => ledger_schema,
+            (None, None) => view_schema,
+            (None, Some(_)) => {
+                return Err(ConfigError::new(
+                    "LEDGER_SCHEMA",
+                    "is for a VIEW_SCHEMA per project ({project_id} or {project_name}); \
+                     otherwise the ledger is in VIEW_SCHEMA",
+                ));
+            }
+        };
         let grant_roles =
-            settings.parse_or("VIEW_GRANT_ROLES", Vec::new(), RoleTemplate::parse_list)?;
+            settings.parse_or("VIEW_GRANT_ROLES", Vec::new(), ProjectTemplate::parse_roles)?;
         if sqlite && !grant_roles.is_empty() {
             return Err(ConfigError::new(
                 "VIEW_GRANT_ROLES",
@@ -72,6 +97,7 @@ impl StoreConfig {
         Ok(Self {
             database_url,
             schema,
+            view_schemas,
             ledger_table: settings
                 .optional("LEDGER_TABLE")
                 .unwrap_or_else(|| DEFAULT_LEDGER_TABLE.into()),
@@ -140,5 +166,47 @@ mod tests {
         ])
         .unwrap_err();
         assert_eq!(alone.variable, "VIEW_CREATE_ROLES");
+    }
+
+    #[test]
+    fn a_schema_per_project_puts_the_ledger_in_ledger_schema() {
+        let per_project = config(&[
+            ("DATABASE_URL", "postgres://db/views"),
+            ("VIEW_SCHEMA", "views_{project_id}"),
+            ("LEDGER_SCHEMA", "view_sync"),
+        ])
+        .unwrap();
+        let template = per_project.view_schemas.as_ref().unwrap();
+        assert_eq!(template.render("10", "x"), "views_10");
+        assert_eq!(per_project.schema.as_deref(), Some("view_sync"));
+        let default_ledger = config(&[
+            ("DATABASE_URL", "mysql://db/views"),
+            ("VIEW_SCHEMA", "{project_name}"),
+        ])
+        .unwrap();
+        assert_eq!(default_ledger.schema, None);
+        let one = config(&[
+            ("DATABASE_URL", "postgres://db/v"),
+            ("VIEW_SCHEMA", "views"),
+        ])
+        .unwrap();
+        assert!(one.view_schemas.is_none());
+        assert_eq!(one.schema.as_deref(), Some("views"));
+
+        let stray =
+            config(&[("DATABASE_URL", "postgres://db/v"), ("LEDGER_SCHEMA", "x")]).unwrap_err();
+        assert_eq!(stray.variable, "LEDGER_SCHEMA");
+        let bad = config(&[
+            ("DATABASE_URL", "postgres://db/v"),
+            ("VIEW_SCHEMA", "v_{data_source_id}"),
+        ])
+        .unwrap_err();
+        assert_eq!(bad.variable, "VIEW_SCHEMA");
+        let sqlite = config(&[
+            ("DATABASE_URL", "sqlite://v.db"),
+            ("VIEW_SCHEMA", "v_{project_id}"),
+        ])
+        .unwrap_err();
+        assert_eq!(sqlite.variable, "VIEW_SCHEMA");
     }
 }

@@ -12,6 +12,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::sync::{MutexGuard, PoisonError};
 
 use sha2::{Digest, Sha256};
 use sqlx::any::AnyExecutor;
@@ -58,14 +59,50 @@ impl Grantee {
     }
 }
 
+/// `SELECT` on a view held by a grantee, on the whole view or on some of its columns.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Grant {
+    grantee: Grantee,
+    columns: bool,
+}
+
+impl Grant {
+    fn on_the_view(role: &str) -> Self {
+        Self {
+            grantee: Grantee::Role(role.to_owned()),
+            columns: false,
+        }
+    }
+}
+
+impl fmt::Display for Grant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.columns {
+            false => write!(f, "{}", self.grantee),
+            true => write!(f, "{} (on columns)", self.grantee),
+        }
+    }
+}
+
 /// The digest of who may read a view: what the ledger records and drift is found by.
-fn digest(grantees: &BTreeSet<Grantee>) -> String {
+fn digest(grants: &BTreeSet<Grant>) -> String {
     let mut hasher = Sha256::new();
-    for grantee in grantees {
-        hasher.update(grantee.to_string().as_bytes());
+    for grant in grants {
+        hasher.update(grant.to_string().as_bytes());
         hasher.update([0]);
     }
     hex::encode(&hasher.finalize())
+}
+
+fn listed(grants: &BTreeSet<Grant>) -> String {
+    match grants.is_empty() {
+        true => "nobody".to_owned(),
+        false => grants
+            .iter()
+            .map(Grant::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
 }
 
 /// What the catalog holds for every view of the store's schema: definitions and, where grants
@@ -99,9 +136,11 @@ impl ViewStore {
     pub async fn catalog_state(&self) -> Result<CatalogState, ViewsError> {
         let definitions = self.catalog_digests().await?;
         let grants = if self.manages_grants() {
-            let mut by_view: BTreeMap<String, BTreeSet<Grantee>> = BTreeMap::new();
-            for (view, grantee) in self.grantees(&self.pool, None).await? {
-                by_view.entry(view).or_default().insert(grantee);
+            let mut by_view: BTreeMap<String, BTreeSet<Grant>> = BTreeMap::new();
+            for schema in self.view_schemas().await? {
+                for (view, grant) in self.grants(&self.pool, schema, None).await? {
+                    by_view.entry(view).or_default().insert(grant);
+                }
             }
             Some(
                 by_view
@@ -129,12 +168,13 @@ impl ViewStore {
         if !self.manages_grants() {
             return Ok(None);
         }
-        let grantees = self.grantees_of(conn, reference).await?;
-        Ok(Some(digest(&grantees)))
+        Ok(Some(digest(&self.grants_on(conn, reference).await?)))
     }
 
-    /// Grants `SELECT` on the view `reference` names to `roles`, and takes it from everyone else.
-    /// Returns the digest of who may read it now (empty when grants are not managed).
+    /// Grants `SELECT` on the view `reference` names to `roles`, and takes it from everyone else:
+    /// first taken, so that a failure on the way (MariaDB has no transaction to roll back)
+    /// leaves the view readable by fewer, never by more. Returns the digest of who may read it
+    /// as the catalog shows it then (empty when grants are not managed).
     pub(crate) async fn apply_grants(
         &self,
         conn: &mut AnyConnection,
@@ -145,33 +185,51 @@ impl ViewStore {
         if !self.manages_grants() {
             return Ok(String::new());
         }
-        self.ensure_roles(conn, view, roles).await?;
         let dialect = self.dialect();
-        let wanted: BTreeSet<Grantee> = roles.iter().map(|r| Grantee::Role(r.clone())).collect();
-        let held = self.grantees_of(conn, reference).await?;
-        for extra in held.difference(&wanted) {
-            let revoke = format!(
-                "REVOKE SELECT ON {reference} FROM {}",
-                extra.in_sql(dialect)
-            );
-            self.run_grant(conn, view, revoke, extra).await?;
+        let wanted: BTreeSet<Grant> = roles.iter().map(|r| Grant::on_the_view(r)).collect();
+        let mut held = self.grants_on(conn, reference).await?;
+        let extra: Vec<Grant> = held.difference(&wanted).cloned().collect();
+        for grant in &extra {
+            self.revoke(conn, view, reference, grant).await?;
         }
-        for missing in wanted.difference(&held) {
+        if !extra.is_empty() {
+            held = self.grants_on(conn, reference).await?;
+        }
+        self.ensure_roles(conn, view, roles).await?;
+        for grant in wanted.difference(&held) {
+            let grantee = &grant.grantee;
             // PostgreSQL: a view is read through its schema. Granted again with each view (a
             // no-op once held), so that it is there whenever a view is; never revoked, since
-            // the schema holds other projects' views too.
-            if let (Dialect::Postgres, Some(schema)) = (dialect, &self.location().schema) {
+            // the schema may hold other projects' views too.
+            if let (Dialect::Postgres, Some((Some(schema), _))) =
+                (dialect, dialect.unqualified(reference))
+            {
                 let usage = format!(
                     "GRANT USAGE ON SCHEMA {} TO {}",
-                    dialect.quote(schema),
-                    missing.in_sql(dialect)
+                    dialect.quote(&schema),
+                    grantee.in_sql(dialect)
                 );
-                self.run_grant(conn, view, usage, missing).await?;
+                self.run_grant(conn, view, usage, grantee).await?;
             }
-            let grant = format!("GRANT SELECT ON {reference} TO {}", missing.in_sql(dialect));
-            self.run_grant(conn, view, grant, missing).await?;
+            let statement = format!("GRANT SELECT ON {reference} TO {}", grantee.in_sql(dialect));
+            self.run_grant(conn, view, statement, grantee).await?;
         }
-        Ok(digest(&wanted))
+        // What drift is later found against is the catalog as it is now; anything but the
+        // wanted set (a grant by another grantor, which the owner's REVOKE leaves; a role that
+        // owns the view) fails the view rather than be restored at every apply.
+        let now = self.grants_on(conn, reference).await?;
+        if now != wanted {
+            return Err(refused(
+                view,
+                format!(
+                    "after granting, SELECT on {reference} is held by {} instead of {}: \
+                     revoke the rest by hand (as the role that granted it)",
+                    listed(&now),
+                    listed(&wanted)
+                ),
+            ));
+        }
+        Ok(digest(&now))
     }
 
     /// Takes `SELECT` on the view `reference` names from whoever holds it, before it is dropped:
@@ -187,14 +245,69 @@ impl ViewStore {
         if !self.manages_grants() || self.dialect() != Dialect::MySql {
             return Ok(());
         }
-        for grantee in self.grantees_of(conn, reference).await? {
-            let revoke = format!(
-                "REVOKE SELECT ON {reference} FROM {}",
-                grantee.in_sql(self.dialect())
-            );
-            self.run_grant(conn, view, revoke, &grantee).await?;
+        for grant in self.grants_on(conn, reference).await? {
+            self.revoke(conn, view, reference, &grant).await?;
         }
         Ok(())
+    }
+
+    /// Takes `grant` away. PostgreSQL's REVOKE on the view takes its columns' grants too;
+    /// MariaDB's column grants are revoked by column.
+    async fn revoke(
+        &self,
+        conn: &mut AnyConnection,
+        view: &ViewKey,
+        reference: &str,
+        grant: &Grant,
+    ) -> Result<(), ViewsError> {
+        let dialect = self.dialect();
+        let grantee = grant.grantee.in_sql(dialect);
+        let statement = match (dialect, grant.columns) {
+            (Dialect::MySql, true) => {
+                let columns = self
+                    .granted_columns(conn, reference, &grant.grantee)
+                    .await?;
+                if columns.is_empty() {
+                    return Ok(());
+                }
+                let columns: Vec<String> = columns.iter().map(|c| dialect.quote(c)).collect();
+                format!(
+                    "REVOKE SELECT ({}) ON {reference} FROM {grantee}",
+                    columns.join(", ")
+                )
+            }
+            _ => format!("REVOKE SELECT ON {reference} FROM {grantee}"),
+        };
+        self.run_grant(conn, view, statement, &grant.grantee).await
+    }
+
+    /// MariaDB: the columns of the view `reference` names on which `grantee` holds `SELECT`.
+    async fn granted_columns(
+        &self,
+        conn: &mut AnyConnection,
+        reference: &str,
+        grantee: &Grantee,
+    ) -> Result<Vec<String>, ViewsError> {
+        let Some((schema, name)) = self.dialect().unqualified(reference) else {
+            return Ok(Vec::new());
+        };
+        let (user, host) = match grantee {
+            Grantee::Role(role) => (role.clone(), String::new()),
+            Grantee::Account { user, host } => (user.clone(), host.clone()),
+            Grantee::Public => return Ok(Vec::new()),
+        };
+        sqlx::query_scalar(AssertSqlSafe(
+            "SELECT CAST(Column_name AS CHAR) FROM mysql.columns_priv \
+             WHERE Db = COALESCE(?, DATABASE()) AND Table_name = ? AND User = ? AND Host = ? \
+             AND FIND_IN_SET('Select', Column_priv) > 0",
+        ))
+        .bind(schema)
+        .bind(name)
+        .bind(user)
+        .bind(host)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(|e| catalog_error(e, self.dialect()))
     }
 
     /// Makes sure every role of `roles` exists: created if missing with `VIEW_CREATE_ROLES`,
@@ -206,11 +319,7 @@ impl ViewStore {
         roles: &[String],
     ) -> Result<(), ViewsError> {
         let unseen: Vec<&String> = {
-            let seen = self
-                .grants
-                .roles_seen
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
+            let seen = self.roles_seen();
             roles.iter().filter(|r| !seen.contains(*r)).collect()
         };
         if unseen.is_empty() {
@@ -247,7 +356,7 @@ impl ViewStore {
                     // Two processors may create it at once: the loser's error is caught inside
                     // the block, and the transaction goes on.
                     let create = format!(
-                        "DO $$ BEGIN CREATE ROLE {}; EXCEPTION WHEN duplicate_object THEN NULL; END $$",
+                        "DO $$ BEGIN CREATE ROLE {}; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$",
                         Dialect::Postgres.quote(role)
                     );
                     self.run_statement_for(conn, view, create, "create a role for")
@@ -272,12 +381,15 @@ impl ViewStore {
         Ok(())
     }
 
-    fn remember_roles(&self, roles: impl IntoIterator<Item = String>) {
+    fn roles_seen(&self) -> MutexGuard<'_, BTreeSet<String>> {
         self.grants
             .roles_seen
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend(roles);
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn remember_roles(&self, roles: impl IntoIterator<Item = String>) {
+        self.roles_seen().extend(roles);
     }
 
     async fn run_statement_for(
@@ -307,11 +419,7 @@ impl ViewStore {
             Ok(_) => Ok(()),
             Err(sqlx::Error::Database(e)) if is_missing_role(e.as_ref()) => {
                 if let Grantee::Role(role) = grantee {
-                    self.grants
-                        .roles_seen
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .remove(role);
+                    self.roles_seen().remove(role);
                 }
                 Err(missing_role(view, &grantee.to_string()))
             }
@@ -320,66 +428,78 @@ impl ViewStore {
     }
 
     /// Who holds `SELECT` on the view `reference` names.
-    async fn grantees_of(
+    async fn grants_on(
         &self,
         conn: &mut AnyConnection,
         reference: &str,
-    ) -> Result<BTreeSet<Grantee>, ViewsError> {
-        let Some((_, name)) = self.dialect().unqualified(reference) else {
+    ) -> Result<BTreeSet<Grant>, ViewsError> {
+        let Some((schema, name)) = self.dialect().unqualified(reference) else {
             return Ok(BTreeSet::new());
         };
         Ok(self
-            .grantees(&mut *conn, Some(name))
+            .grants(&mut *conn, schema, Some(name))
             .await?
             .into_iter()
-            .map(|(_, grantee)| grantee)
+            .map(|(_, grant)| grant)
             .collect())
     }
 
-    /// Who holds `SELECT` on the views of the store's schema (or only the one called `name`), by
-    /// the reference the ledger uses.
-    async fn grantees<'c>(
+    /// Who holds `SELECT` on the views of `schema` (the connection's own when `None`), or only
+    /// the one called `name`, on the view or on its columns, by the reference the ledger uses.
+    /// (Grants on a whole schema or database, and roles that read everything, such as
+    /// PostgreSQL's superusers and `pg_read_all_data`, are not on any view: the README says so.)
+    async fn grants<'c>(
         &self,
         executor: impl AnyExecutor<'c>,
+        schema: Option<String>,
         name: Option<String>,
-    ) -> Result<Vec<(String, Grantee)>, ViewsError> {
-        let schema = self.location().schema.clone();
+    ) -> Result<Vec<(String, Grant)>, ViewsError> {
+        let qualify = schema.clone().or_else(|| self.location().schema.clone());
         let query = match self.dialect() {
             Dialect::Sqlite => return Ok(Vec::new()),
             Dialect::Postgres => sqlx::query(AssertSqlSafe(
                 "SELECT CAST(c.relname AS TEXT) AS name, \
                  CASE WHEN a.grantee = 0 THEN '' ELSE CAST(pg_get_userbyid(a.grantee) AS TEXT) END AS grantee, \
-                 CAST(NULL AS TEXT) AS host \
+                 CAST(NULL AS TEXT) AS host, a.level \
                  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-                 CROSS JOIN LATERAL aclexplode(c.relacl) a \
+                 CROSS JOIN LATERAL ( \
+                   SELECT t.grantee, t.privilege_type, 'view' AS level FROM aclexplode(c.relacl) t \
+                   UNION ALL \
+                   SELECT t.grantee, t.privilege_type, 'columns' FROM pg_attribute col \
+                   CROSS JOIN LATERAL aclexplode(col.attacl) t \
+                   WHERE col.attrelid = c.oid AND col.attnum > 0 AND NOT col.attisdropped \
+                 ) a \
                  WHERE c.relkind = 'v' AND n.nspname = COALESCE($1, current_schema()) \
                  AND ($2::text IS NULL OR c.relname = $2::text) AND a.grantee <> c.relowner \
                  AND a.privilege_type = 'SELECT'",
             ))
             .bind(schema)
             .bind(name),
-            Dialect::MySql => sqlx::query(AssertSqlSafe(
-                "SELECT DISTINCT CAST(Table_name AS CHAR) AS name, CAST(User AS CHAR) AS grantee, \
-                 CAST(Host AS CHAR) AS host FROM mysql.tables_priv \
-                 WHERE Db = COALESCE(?, DATABASE()) AND (? IS NULL OR Table_name = ?) \
-                 AND FIND_IN_SET('Select', Table_priv) > 0",
-            ))
-            .bind(schema)
-            .bind(name.clone())
-            .bind(name),
-        };
-        let rows = query.fetch_all(executor).await.map_err(|e| {
-            let mut error = ViewsError::from_sqlx(e, "read the grants of", "the views");
-            if let (ViewsError::Refused { detail, .. }, Dialect::MySql) =
-                (&mut error, self.dialect())
-            {
-                detail.push_str(
-                    " (to manage grants, the processor's user must read mysql.tables_priv: \
-                     GRANT SELECT ON mysql.tables_priv TO it; see the README)",
+            Dialect::MySql => {
+                let select = |level: &str, privileges: &str| {
+                    format!(
+                        "SELECT CAST(Table_name AS CHAR) AS name, CAST(User AS CHAR) AS grantee, \
+                         CAST(Host AS CHAR) AS host, '{level}' AS level FROM mysql.tables_priv \
+                         WHERE Db = COALESCE(?, DATABASE()) AND (? IS NULL OR Table_name = ?) \
+                         AND FIND_IN_SET('Select', {privileges}) > 0"
+                    )
+                };
+                let sql = format!(
+                    "{} UNION ALL {}",
+                    select("view", "Table_priv"),
+                    select("columns", "Column_priv")
                 );
+                let mut query = sqlx::query(AssertSqlSafe(sql));
+                for _ in 0..2 {
+                    query = query.bind(schema.clone()).bind(name.clone()).bind(name.clone());
+                }
+                query
             }
-            error
-        })?;
+        };
+        let rows = query
+            .fetch_all(executor)
+            .await
+            .map_err(|e| catalog_error(e, self.dialect()))?;
         let mut found = Vec::with_capacity(rows.len());
         for row in rows {
             let read = |column| {
@@ -398,10 +518,26 @@ impl ViewStore {
                     host,
                 },
             };
-            found.push((self.reference(&view), grantee));
+            let grant = Grant {
+                grantee,
+                columns: read("level")?.as_deref() == Some("columns"),
+            };
+            found.push((self.dialect().qualified(qualify.as_deref(), &view), grant));
         }
         Ok(found)
     }
+}
+
+/// A failed read of the grants; on MariaDB, with the rights it takes.
+fn catalog_error(error: sqlx::Error, dialect: Dialect) -> ViewsError {
+    let mut error = ViewsError::from_sqlx(error, "read the grants of", "the views");
+    if let (ViewsError::Refused { detail, .. }, Dialect::MySql) = (&mut error, dialect) {
+        detail.push_str(
+            " (to manage grants, the processor's user must read mysql.tables_priv and \
+             mysql.columns_priv: see the README)",
+        );
+    }
+    error
 }
 
 /// Whether a GRANT failed for want of its grantee: PostgreSQL's undefined_object, MariaDB's

@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyConnection, AnyPool, AssertSqlSafe};
 use tokio::sync::OnceCell;
+use view_sync_core::naming::ProjectTemplate;
 use view_sync_core::plan::{
-    self, Decision, DesiredView, Drift, InCatalog, LedgerRow, RowState, Target, ViewKey,
+    self, Decision, DesiredView, Drift, InCatalog, LedgerRow, RowState, Scope, Target, ViewKey,
 };
 use view_sync_core::view_sql::ViewLocation;
 
@@ -69,6 +70,10 @@ pub struct ViewStore {
     /// What the pool connects with (see [`ViewStore::use_database_url`]).
     database_url: Mutex<String>,
     pub(crate) grants: GrantSettings,
+    /// A schema per project (`VIEW_SCHEMA` as a template); `None`: every view in `location`'s.
+    view_schemas: Option<ProjectTemplate>,
+    /// Schemas of views seen to exist: not looked for again.
+    schemas_seen: Mutex<BTreeSet<String>>,
 }
 
 /// How grants are managed (see [`crate::grants`]).
@@ -127,9 +132,13 @@ impl ViewStore {
                         // Literals and identifiers read as the view SQL validation read them,
                         // whatever the server's defaults.
                         Dialect::Postgres => "SET statement_timeout = '30s'; SET standard_conforming_strings = on",
+                        // And on MariaDB (the executable comment; MySQL 8 has no such mode and
+                        // never creates users so), a GRANT to a role that does not exist fails
+                        // rather than create a user of that name with no password.
                         Dialect::MySql => "SET SESSION innodb_lock_wait_timeout = 10, lock_wait_timeout = 10; \
                             SET SESSION sql_mode = TRIM(BOTH ',' FROM REPLACE(REPLACE(CONCAT(',', @@sql_mode, ','), \
-                            ',ANSI_QUOTES,', ','), ',NO_BACKSLASH_ESCAPES,', ','))",
+                            ',ANSI_QUOTES,', ','), ',NO_BACKSLASH_ESCAPES,', ',')); \
+                            /*M! SET SESSION sql_mode = CONCAT(@@sql_mode, ',NO_AUTO_CREATE_USER') */",
                     };
                     sqlx::raw_sql(setting).execute(conn).await.map(|_| ())
                 })
@@ -181,6 +190,8 @@ impl ViewStore {
                 create_roles: config.create_roles,
                 roles_seen: Mutex::new(BTreeSet::new()),
             },
+            view_schemas: config.view_schemas.clone(),
+            schemas_seen: Mutex::new(BTreeSet::new()),
         })
     }
 
@@ -230,9 +241,103 @@ impl ViewStore {
         self.location.dialect
     }
 
-    /// Where the views go: what view SQL is validated and named for.
+    /// Where the ledger is, and the views unless each project has a schema of its own (see
+    /// [`ViewStore::location_of`]).
     pub fn location(&self) -> &ViewLocation {
         &self.location
+    }
+
+    /// Where the views of a project go: what their SQL is validated and named for.
+    pub fn location_of(&self, project_id: &str, project_name: &str) -> ViewLocation {
+        match &self.view_schemas {
+            Some(template) => ViewLocation {
+                dialect: self.dialect(),
+                schema: Some(template.render(project_id, project_name)),
+            },
+            None => self.location.clone(),
+        }
+    }
+
+    /// The schemas the views are in: the one of [`ViewStore::location`], or with a schema per
+    /// project, those of the views the ledger holds.
+    pub(crate) async fn view_schemas(&self) -> Result<BTreeSet<Option<String>>, ViewsError> {
+        if self.view_schemas.is_none() {
+            return Ok(BTreeSet::from([self.location.schema.clone()]));
+        }
+        Ok(self
+            .rows(&Scope::Everything)
+            .await?
+            .into_iter()
+            .filter(|row| row.state.is_owned())
+            .filter_map(|row| self.dialect().unqualified(&row.view_name))
+            .map(|(schema, _)| schema)
+            .collect())
+    }
+
+    /// Creates the schema that `reference` names its view in, if it is a project's own and
+    /// missing. A schema is remembered only once seen to exist before this section, since
+    /// PostgreSQL may yet roll back the one it creates.
+    async fn ensure_view_schema(
+        &self,
+        conn: &mut AnyConnection,
+        view: &ViewKey,
+        reference: &str,
+    ) -> Result<(), ViewsError> {
+        let Some((Some(schema), _)) = self
+            .view_schemas
+            .as_ref()
+            .and_then(|_| self.dialect().unqualified(reference))
+        else {
+            return Ok(());
+        };
+        if self
+            .schemas_seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(&schema)
+        {
+            return Ok(());
+        }
+        let create_error = |e| ViewsError::from_sqlx(e, "create the schema of", &label(view));
+        match self.dialect() {
+            Dialect::Postgres => {
+                let found = sqlx::query(AssertSqlSafe(
+                    "SELECT 'found' AS found FROM pg_namespace WHERE nspname = $1",
+                ))
+                .bind(schema.clone())
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(create_error)?;
+                if found.is_none() {
+                    // Rendered from a template, `[a-z0-9_]`: it can go inside the block, which
+                    // keeps a concurrent creator's win from aborting this transaction.
+                    ddl::one_statement(format!(
+                        "DO $$ BEGIN CREATE SCHEMA IF NOT EXISTS {}; \
+                         EXCEPTION WHEN unique_violation OR duplicate_schema THEN NULL; END $$",
+                        self.dialect().quote(&schema)
+                    ))
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(create_error)?;
+                    return Ok(());
+                }
+            }
+            Dialect::MySql => {
+                ddl::one_statement(format!(
+                    "CREATE DATABASE IF NOT EXISTS {}",
+                    self.dialect().quote(&schema)
+                ))
+                .execute(&mut *conn)
+                .await
+                .map_err(create_error)?;
+            }
+            Dialect::Sqlite => return Ok(()),
+        }
+        self.schemas_seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(schema);
+        Ok(())
     }
 
     pub fn pool(&self) -> &AnyPool {
@@ -435,6 +540,7 @@ impl ViewStore {
         let mut restore_to = row.clone();
         let mut intent_recorded = false;
         if let (true, Target::Present(desired)) = (decision.makes_view(), target) {
+            self.ensure_view_schema(conn, view, &desired.name).await?;
             if records_intent {
                 // The intent must never claim a view that someone else made (under the lock,
                 // none of ours is in flight).

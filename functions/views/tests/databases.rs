@@ -291,6 +291,7 @@ async fn an_unreachable_database_is_a_retryable_error_without_the_password() {
     let config = StoreConfig {
         database_url: "postgres://user:hunter2@127.0.0.1:1/nowhere".into(),
         schema: None,
+        view_schemas: None,
         ledger_table: "ledger".into(),
         grant_roles: Vec::new(),
         create_roles: false,

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use sqlx::AssertSqlSafe;
 use sqlx::any::AnyPoolOptions;
 use view_sync_core::Id;
-use view_sync_core::naming::RoleTemplate;
+use view_sync_core::naming::ProjectTemplate;
 use view_sync_core::plan::{Decision, DesiredView, Target, ViewKey};
 use view_sync_core::view_sql::ViewSql;
 use views::{StoreConfig, ViewStore};
@@ -67,6 +67,7 @@ impl Names {
             .replace("immuta_view_sync", &self.user)
             .replace("immuta_views", &self.schema)
             .replace("warehouse", &self.warehouse)
+            .replace("immuta\\_views", &self.schema.replace('_', "\\_"))
             .replace("immuta_readers", &self.readers)
             .replace("alice", &self.reader)
     }
@@ -142,7 +143,10 @@ impl Fixture {
             .await;
         for script in scripts {
             for statement in readme_script(script) {
-                let statement = fixture.names.apply(&statement);
+                let statement = fixture
+                    .names
+                    .apply(&statement)
+                    .replace("analytics", database_of(admin_url));
                 run(&fixture.admin, &statement)
                     .await
                     .unwrap_or_else(|e| panic!("{script}: {statement}: {e}"));
@@ -176,14 +180,25 @@ impl Fixture {
 
     /// The store as the README's processor user, with `VIEW_GRANT_ROLES` = `grant_roles`.
     fn store(&self, admin_url: &str, grant_roles: &str) -> ViewStore {
+        self.store_with_schemas(admin_url, grant_roles, None)
+    }
+
+    /// [`Fixture::store`], with a `VIEW_SCHEMA` template (the ledger in the README's schema).
+    fn store_with_schemas(
+        &self,
+        admin_url: &str,
+        grant_roles: &str,
+        view_schemas: Option<&str>,
+    ) -> ViewStore {
         ViewStore::connect_lazy(&StoreConfig {
             database_url: self.url_of(admin_url, &self.names.user),
             schema: Some(self.names.schema.clone()),
+            view_schemas: view_schemas.map(|t| ProjectTemplate::parse(t).unwrap()),
             ledger_table: "immuta_view_sync_ledger".into(),
             grant_roles: if grant_roles.is_empty() {
                 Vec::new()
             } else {
-                RoleTemplate::parse_list(grant_roles).unwrap()
+                ProjectTemplate::parse_roles(grant_roles).unwrap()
             },
             create_roles: false,
         })
@@ -359,6 +374,102 @@ async fn the_readme_postgres_user_can_do_the_processors_work_and_nothing_else() 
 async fn the_readme_mariadb_user_can_do_the_processors_work_and_nothing_else() {
     if let Ok(url) = std::env::var("TEST_MYSQL_URL") {
         check(&url, "mariadb", true).await;
+    }
+}
+
+/// The database a URL names (`scheme://…/database?…`).
+fn database_of(url: &str) -> &str {
+    let path = url.rsplit_once('/').map_or("", |(_, path)| path);
+    path.split('?').next().unwrap_or_default()
+}
+
+/// The README's schema per project, as its processor user makes them: each project's view in
+/// its own schema, created on demand, read by that project's reader only.
+async fn check_schemas(admin_url: &str, scripts: &[&str], mariadb: bool) {
+    let fixture = Fixture::new(admin_url, scripts, mariadb).await;
+    let names = &fixture.names;
+    let template = format!("{}_{{project_id}}", names.schema);
+    let store = fixture.store_with_schemas(
+        admin_url,
+        &format!("{}_{{project_id}}", names.readers),
+        Some(&template),
+    );
+    let roles = [
+        format!("{}_10", names.readers),
+        format!("{}_20", names.readers),
+    ];
+    let mut references = Vec::new();
+    for (project_id, role) in [("10", &roles[0]), ("20", &roles[1])] {
+        let location = store.location_of(project_id, "ignored");
+        let sql = ViewSql::parse(
+            &format!("SELECT count(*) AS n FROM {}", fixture.warehouse_table),
+            &location,
+        )
+        .unwrap();
+        let key = ViewKey {
+            project_id: Id::new(project_id).unwrap(),
+            data_source_id: Id::new("2").unwrap(),
+        };
+        let desired = DesiredView::new(key, "d2", &sql, &location).with_grants(vec![role.clone()]);
+        assert!(
+            desired
+                .name
+                .contains(&format!("{}_{project_id}", names.schema)),
+            "{}",
+            desired.name
+        );
+        references.push(desired.name.clone());
+        store
+            .apply(&Target::Present(desired), 10)
+            .await
+            .unwrap_or_else(|e| panic!("{scripts:?}: a view in its project's schema: {e}"));
+    }
+    let reader = AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(&url_as(
+            admin_url,
+            &names.reader,
+            mariadb.then_some(&*format!("{}_10", names.schema)),
+        ))
+        .await
+        .unwrap();
+    run(&reader, &format!("SELECT * FROM {}", references[0]))
+        .await
+        .unwrap_or_else(|e| panic!("{scripts:?}: project 10's reader reads its view: {e}"));
+    run(&reader, &format!("SELECT * FROM {}", references[1]))
+        .await
+        .expect_err("project 10's reader reads project 20's view");
+    reader.close().await;
+    store.pool().close().await;
+    if mariadb {
+        for project_id in ["10", "20"] {
+            fixture
+                .run(&format!(
+                    "DROP DATABASE IF EXISTS `{}_{project_id}`",
+                    names.schema
+                ))
+                .await;
+        }
+    }
+    fixture.finish(&roles).await;
+}
+
+#[tokio::test]
+async fn the_readme_postgres_schemas_per_project_hold_their_projects_views() {
+    if let Ok(url) = std::env::var("TEST_POSTGRES_URL") {
+        check_schemas(
+            &url,
+            &["postgres", "postgres-roles", "postgres-schemas"],
+            false,
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn the_readme_mariadb_schemas_per_project_hold_their_projects_views() {
+    if let Ok(url) = std::env::var("TEST_MYSQL_URL") {
+        check_schemas(&url, &["mariadb", "mariadb-roles", "mariadb-schemas"], true).await;
     }
 }
 

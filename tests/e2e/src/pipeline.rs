@@ -94,7 +94,8 @@ pub struct Options {
     pub batch_size: usize,
     pub function_timeout: Duration,
     pub shape: Shape,
-    /// Extra processor settings (e.g. IMMUTA_MAX_ATTEMPTS, HANDLER_TYPES).
+    /// Extra processor settings (e.g. IMMUTA_MAX_ATTEMPTS, HANDLER_TYPES), in place of the
+    /// pipeline's own of the same name.
     pub processor_env: Vec<(&'static str, String)>,
 }
 
@@ -110,6 +111,15 @@ impl Default for Options {
             shape: Shape::Flat,
             processor_env: Vec::new(),
         }
+    }
+}
+
+impl Options {
+    /// Whether the test gives each project a schema of its own (`VIEW_SCHEMA` as a template).
+    fn schema_per_project(&self) -> bool {
+        self.processor_env
+            .iter()
+            .any(|(name, value)| *name == "VIEW_SCHEMA" && value.contains('{'))
     }
 }
 
@@ -201,7 +211,13 @@ impl Pipeline {
         if let Some(schema) = &target.schema {
             processor_env.extend(environment(&[("VIEW_SCHEMA", schema.clone())]));
         }
+        // The test's settings win over the pipeline's (VIEW_SCHEMA, say).
+        processor_env.retain(|(name, _)| !options.processor_env.iter().any(|(n, _)| n == name));
         processor_env.extend(environment(&options.processor_env));
+        // A schema per project: the pipeline's own holds the ledger and the base tables.
+        if let (Some(schema), true) = (&target.schema, options.schema_per_project()) {
+            processor_env.extend(environment(&[("LEDGER_SCHEMA", schema.clone())]));
+        }
         let reconciler = Reconciler::new(
             ProcessorConfig::from_lookup(|k| setting(&processor_env, k))
                 .expect("processor configuration"),
@@ -521,6 +537,9 @@ impl Pipeline {
 
     /// Removes the test's schema or database file.
     pub async fn finish(self) {
+        if self.options.schema_per_project() {
+            self.drop_project_schemas().await;
+        }
         if let Some(statement) = &self.cleanup {
             let _ = sqlx::raw_sql(AssertSqlSafe(statement.clone()))
                 .execute(self.reconciler.store().pool())
@@ -528,6 +547,29 @@ impl Pipeline {
         }
         if let Some(dir) = &self.dir {
             let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+impl Pipeline {
+    /// Drops every schema the ledger named a view in (a schema per project).
+    async fn drop_project_schemas(&self) {
+        let store = self.reconciler.store();
+        let Ok(rows) = store.rows(&Scope::Everything).await else {
+            return;
+        };
+        let schemas: BTreeSet<String> = rows
+            .iter()
+            .filter_map(|row| store.dialect().unqualified(&row.view_name)?.0)
+            .collect();
+        for schema in schemas {
+            let statement = match store.dialect() {
+                views::Dialect::MySql => format!("DROP DATABASE IF EXISTS `{schema}`"),
+                _ => format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"),
+            };
+            let _ = sqlx::raw_sql(AssertSqlSafe(statement))
+                .execute(store.pool())
+                .await;
         }
     }
 }

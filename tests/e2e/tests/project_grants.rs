@@ -155,10 +155,13 @@ async fn grantees_of(pipeline: &Pipeline, name: &str) -> Vec<String> {
     let schema = pipeline.processor_setting("VIEW_SCHEMA").unwrap();
     let sql = match pipeline.database {
         Database::MariaDb(_) => format!(
-            "SELECT CAST(User AS CHAR) FROM mysql.tables_priv WHERE Db = '{schema}' AND Table_name = '{name}'"
+            "SELECT CAST(User AS CHAR) FROM mysql.tables_priv WHERE Db = '{schema}' AND Table_name = '{name}' \
+             UNION SELECT CAST(User AS CHAR) FROM mysql.columns_priv WHERE Db = '{schema}' AND Table_name = '{name}'"
         ),
         _ => format!(
             "SELECT CAST(grantee AS TEXT) FROM information_schema.role_table_grants \
+             WHERE table_schema = '{schema}' AND table_name = '{name}' AND grantee <> current_user \
+             UNION SELECT CAST(grantee AS TEXT) FROM information_schema.role_column_grants \
              WHERE table_schema = '{schema}' AND table_name = '{name}' AND grantee <> current_user"
         ),
     };
@@ -245,7 +248,16 @@ async fn each_projects_role_reads_its_views_only_and_drift_in_grants_is_put_righ
             .expect_err("project 30's role reads project 20's view");
         assert!(plan_drift(&p).await.is_empty(), "{name}: nothing to do");
 
-        // By hand: project 30's role loses a view of its own and gains project 20's.
+        // By hand: project 30's role loses a view of its own and gains project 20's, and
+        // project 20's role gains a column of another of project 30's.
+        run(
+            &p,
+            format!(
+                "GRANT SELECT (policy) ON {v30_2} TO {}",
+                quoted(&db, &role_20)
+            ),
+        )
+        .await;
         run(
             &p,
             format!("REVOKE SELECT ON {v30} FROM {}", quoted(&db, &role_30)),
@@ -263,10 +275,15 @@ async fn each_projects_role_reads_its_views_only_and_drift_in_grants_is_put_righ
         };
         let mut expected = vec![
             (v20.clone(), grants_drift.clone()),
-            (v30.clone(), grants_drift),
+            (v30.clone(), grants_drift.clone()),
+            (v30_2.clone(), grants_drift),
         ];
         expected.sort_by(|a, b| a.0.cmp(&b.0));
-        assert_eq!(plan_drift(&p).await, expected, "{name}: plan reports both");
+        assert_eq!(
+            plan_drift(&p).await,
+            expected,
+            "{name}: plan reports all three"
+        );
 
         resync(&p, "the re-sync after the hand-made grants").await;
         readers.can_read(&role_30, &v30).await.unwrap();
@@ -275,6 +292,11 @@ async fn each_projects_role_reads_its_views_only_and_drift_in_grants_is_put_righ
             .await
             .expect_err("the hand-made grant was revoked");
         readers.can_read(&role_20, &v20).await.unwrap();
+        assert_eq!(
+            grantees_of(&p, &bare(&v30_2)).await,
+            std::slice::from_ref(&role_30),
+            "{name}: the column grant was revoked"
+        );
         assert!(plan_drift(&p).await.is_empty(), "{name}: put right");
 
         // A dropped view takes its grants with it (MariaDB would keep them for its name).
@@ -354,5 +376,85 @@ fn quoted(db: &Database, role: &str) -> String {
     match db {
         Database::MariaDb(_) => format!("`{role}`"),
         _ => format!("\"{role}\""),
+    }
+}
+
+/// The schema a reference names its view in.
+fn schema_of(reference: &str) -> String {
+    let (schema, _) = reference.split_once('.').expect("a qualified reference");
+    schema.trim_matches(['"', '`']).to_owned()
+}
+
+#[tokio::test]
+async fn a_schema_per_project_holds_its_views_and_its_role_reads_only_those() {
+    for db in databases() {
+        let prefix = unique_name("ivs_proj");
+        let readers = Readers {
+            db: db.clone(),
+            login: unique_name("ivs_reader"),
+            prefix: prefix.clone(),
+        };
+        let options = Options {
+            processor_env: vec![
+                ("VIEW_SCHEMA", format!("{prefix}_{{project_name}}")),
+                ("VIEW_GRANT_ROLES", format!("{prefix}_{{project_id}}")),
+                ("VIEW_CREATE_ROLES", "true".to_owned()),
+            ],
+            ..Options::default()
+        };
+        let p = Pipeline::start(&db, tenant(), options).await;
+        let name = db.name();
+        let roles = [readers.role("20"), readers.role("30")];
+
+        resync(&p, "the first re-sync").await;
+        p.assert_converged("the first re-sync").await;
+        let views = views_by_key(&p).await;
+        let v20 = &views[&("20".to_owned(), "3".to_owned())];
+        let v30 = &views[&("30".to_owned(), "1".to_owned())];
+        assert_eq!(
+            schema_of(v20),
+            format!("{prefix}_regulated_clients"),
+            "{name}"
+        );
+        assert_eq!(schema_of(v30), format!("{prefix}_everything"), "{name}");
+        assert_eq!(
+            schema_of(&views[&("30".to_owned(), "2".to_owned())]),
+            schema_of(v30),
+            "{name}: a project's views share its schema"
+        );
+        // The ledger stays in the pipeline's schema.
+        let ledger_schema = p.processor_setting("LEDGER_SCHEMA").unwrap();
+        assert!(
+            !views.values().any(|v| schema_of(v) == ledger_schema),
+            "{name}: {views:?}"
+        );
+        readers.create_login(&p, &roles).await;
+        readers.can_read(&roles[0], v20).await.unwrap();
+        readers.can_read(&roles[1], v30).await.unwrap();
+        readers
+            .can_read(&roles[0], v30)
+            .await
+            .expect_err("project 20's role reads project 30's view");
+        // Every schema's views are in the catalog as applied: nothing to do.
+        assert!(plan_drift(&p).await.is_empty(), "{name}");
+        assert_eq!(p.database_views().await, p.ledger_views().await, "{name}");
+
+        // A renamed project (Immuta sends no notification we act on: a re-sync finds it) moves
+        // its views to the schema of its new name.
+        p.simulator.tenant().projects.get_mut(&30).unwrap().name = "Everything Else".into();
+        resync(&p, "a project renamed").await;
+        p.assert_converged("a project renamed").await;
+        let moved = views_by_key(&p).await;
+        let v30 = &moved[&("30".to_owned(), "1".to_owned())];
+        assert_eq!(
+            schema_of(v30),
+            format!("{prefix}_everything_else"),
+            "{name}"
+        );
+        readers.can_read(&roles[1], v30).await.unwrap();
+        assert_eq!(p.database_views().await, p.ledger_views().await, "{name}");
+
+        p.finish().await;
+        readers.drop_all_roles(&roles).await;
     }
 }

@@ -49,6 +49,7 @@ pub fn databases_in(schema: impl Fn() -> String) -> Vec<TestDb> {
     let config = StoreConfig {
         database_url: format!("sqlite://{}/views.db", dir.display()),
         schema: None,
+        view_schemas: None,
         ledger_table: "ledger".into(),
         grant_roles: Vec::new(),
         create_roles: false,
@@ -72,6 +73,7 @@ pub fn databases_in(schema: impl Fn() -> String) -> Vec<TestDb> {
             let config = StoreConfig {
                 database_url: url,
                 schema: Some(schema.clone()),
+                view_schemas: None,
                 ledger_table: "ledger".into(),
                 grant_roles: Vec::new(),
                 create_roles: false,
