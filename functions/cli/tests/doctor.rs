@@ -218,3 +218,77 @@ async fn a_missing_setting_is_named() {
         "{configuration}"
     );
 }
+
+/// With `VIEW_GRANT_ROLES` on MariaDB: a user that may not read `mysql.tables_priv` fails the
+/// grants check, naming the table; one that may passes it. When TEST_MYSQL_URL is set.
+#[tokio::test]
+async fn grants_that_cannot_be_read_fail_naming_the_rights() {
+    let Ok(admin_url) = std::env::var("TEST_MYSQL_URL") else {
+        return;
+    };
+    sqlx::any::install_default_drivers();
+    let admin = sqlx::AnyPool::connect(&admin_url).await.unwrap();
+    let user = format!("ivs_doctor_{}", std::process::id());
+    let run = |statement: String| {
+        let admin = admin.clone();
+        async move {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
+                .execute(&admin)
+                .await
+                .unwrap();
+        }
+    };
+    run(format!("CREATE DATABASE `{user}`")).await;
+    run(format!("CREATE USER '{user}'@'%' IDENTIFIED BY 'pw'")).await;
+    run(format!(
+        "GRANT ALL PRIVILEGES ON `{user}`.* TO '{user}'@'%'"
+    ))
+    .await;
+    let host = admin_url
+        .split_once('@')
+        .unwrap()
+        .1
+        .split('/')
+        .next()
+        .unwrap();
+    let user_url = format!("mysql://{user}:pw@{host}/{user}");
+
+    let s = setup("grants").await;
+    let grant_roles = ("VIEW_GRANT_ROLES", "readers_{project_id}");
+    let schema = ("VIEW_SCHEMA", user.as_str());
+    let refused = s
+        .doctor(
+            &[("DATABASE_URL", user_url.as_str()), schema, grant_roles],
+            &["--output", "json"],
+        )
+        .await;
+    let allowed = s
+        .doctor(
+            &[("DATABASE_URL", admin_url.as_str()), schema, grant_roles],
+            &["--output", "json"],
+        )
+        .await;
+    run(format!("DROP DATABASE IF EXISTS `{user}`")).await;
+    run(format!("DROP USER IF EXISTS '{user}'@'%'")).await;
+
+    assert_eq!(refused.status.code(), Some(1));
+    let report = parse(&refused);
+    let grants = check(
+        &report,
+        "the database user can see who reads the views (VIEW_GRANT_ROLES)",
+    );
+    assert_eq!(grants["outcome"], "fail", "{grants}");
+    assert!(
+        grants["detail"]
+            .as_str()
+            .unwrap()
+            .contains("mysql.tables_priv"),
+        "{grants}"
+    );
+    let report = parse(&allowed);
+    let grants = check(
+        &report,
+        "the database user can see who reads the views (VIEW_GRANT_ROLES)",
+    );
+    assert_eq!(grants["outcome"], "pass", "{grants}");
+}

@@ -132,6 +132,21 @@ impl ViewStore {
         self.grants.manages
     }
 
+    /// Whether the processor's user can read who holds `SELECT` on the views (on MariaDB,
+    /// `mysql.tables_priv` and `mysql.columns_priv`): `view-sync doctor`'s check.
+    pub async fn check_grants_readable(&self) -> Result<(), ViewsError> {
+        self.catalog_state().await?;
+        if self.dialect() == Dialect::MySql {
+            sqlx::query(AssertSqlSafe(
+                "SELECT Column_name FROM mysql.columns_priv WHERE 1 = 0",
+            ))
+            .execute(&self.pool)
+            .await
+            .map_err(|e| catalog_error(e, Dialect::MySql))?;
+        }
+        Ok(())
+    }
+
     /// [`CatalogState`] of every view in the store's schema.
     pub async fn catalog_state(&self) -> Result<CatalogState, ViewsError> {
         let definitions = self.catalog_digests().await?;

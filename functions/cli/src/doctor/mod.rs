@@ -42,6 +42,7 @@ pub const DISABLED_EVIDENCE: &str = "disabled data sources";
 pub const VIEW_SQL: &str = "view SQL (VIEW_SQL_PATH, VIEW_SQL_JSON_POINTER)";
 pub const DATABASE: &str = "database, VIEW_SCHEMA and the ledger";
 pub const PROBE_VIEW: &str = "the database user can create, read and drop a view";
+pub const GRANTS: &str = "the database user can see who reads the views (VIEW_GRANT_ROLES)";
 pub const RECEIVER: &str = "the receiver accepts a signed notification";
 
 /// The checks that need Immuta's answers.
@@ -491,6 +492,19 @@ async fn check_database(report: &mut Report, config: &StoreConfig) {
             e.to_string(),
             "grant the user CREATE (and DROP) of views in VIEW_SCHEMA; see the README's security section",
         ),
+    }
+    if store.manages_grants() {
+        match store.check_grants_readable().await {
+            Ok(()) => report.pass(
+                GRANTS,
+                "the grants on the views can be read, so they can be managed",
+            ),
+            Err(e) => report.fail(
+                GRANTS,
+                e.to_string(),
+                "see the README's \"Who may read the views\" for the rights the user needs",
+            ),
+        }
     }
 }
 
