@@ -120,11 +120,10 @@ impl ProjectTemplate {
         Ok(Self { parts })
     }
 
-    /// Whether it names the project, rather than one name for all.
-    pub fn is_per_project(&self) -> bool {
-        self.parts
-            .iter()
-            .any(|p| matches!(p, Part::ProjectId | Part::ProjectName))
+    /// Whether it has text of its own beside its placeholders (`views_{project_id}`), so that
+    /// no project's name or id alone can name an existing schema (`public`, say).
+    pub fn has_literal(&self) -> bool {
+        self.parts.iter().any(|p| matches!(p, Part::Literal(_)))
     }
 
     /// Comma-separated role templates (`VIEW_GRANT_ROLES`), at least one. A role that names the

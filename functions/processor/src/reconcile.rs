@@ -404,7 +404,7 @@ impl Reconciler {
                 .retry_while_transient(deadline, || self.store.rows(&Scope::Everything))
                 .await?;
             let catalog = self
-                .retry_while_transient(deadline, || self.store.catalog_state())
+                .retry_while_transient(deadline, || self.store.catalog_state_of(&rows))
                 .await?;
             Ok::<_, ViewsError>((rows, catalog))
         };

@@ -75,8 +75,16 @@ impl ViewStore {
     /// The catalog digest of every view in the schemas of the views (see
     /// [`ViewStore::view_schemas`]), by the reference the ledger uses.
     pub async fn catalog_digests(&self) -> Result<BTreeMap<String, String>, ViewsError> {
+        self.catalog_digests_in(self.view_schemas().await?).await
+    }
+
+    /// [`Self::catalog_digests`] of the views in `schemas`.
+    pub(crate) async fn catalog_digests_in(
+        &self,
+        schemas: BTreeSet<Option<String>>,
+    ) -> Result<BTreeMap<String, String>, ViewsError> {
         let mut found = BTreeMap::new();
-        for schema in self.view_schemas().await? {
+        for schema in schemas {
             found.extend(
                 self.definitions(&self.pool, schema, None, Rows::All)
                     .await?,

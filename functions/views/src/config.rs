@@ -60,10 +60,18 @@ impl StoreConfig {
             ));
         }
         let view_schemas = match &view_schema {
-            Some(template) if template.contains('{') => Some(
-                ProjectTemplate::parse(template)
-                    .map_err(|e| ConfigError::new("VIEW_SCHEMA", e.to_string()))?,
-            ),
+            Some(template) if template.contains('{') => {
+                let template = ProjectTemplate::parse(template)
+                    .map_err(|e| ConfigError::new("VIEW_SCHEMA", e.to_string()))?;
+                if !template.has_literal() {
+                    return Err(ConfigError::new(
+                        "VIEW_SCHEMA",
+                        "needs text of its own beside the placeholders (e.g. views_{project_id}), \
+                         so that no project's name can name an existing schema",
+                    ));
+                }
+                Some(template)
+            }
             _ => None,
         };
         let ledger_schema = settings.optional("LEDGER_SCHEMA");
@@ -181,10 +189,16 @@ mod tests {
         assert_eq!(per_project.schema.as_deref(), Some("view_sync"));
         let default_ledger = config(&[
             ("DATABASE_URL", "mysql://db/views"),
-            ("VIEW_SCHEMA", "{project_name}"),
+            ("VIEW_SCHEMA", "{project_name}_views"),
         ])
         .unwrap();
         assert_eq!(default_ledger.schema, None);
+        let bare = config(&[
+            ("DATABASE_URL", "mysql://db/views"),
+            ("VIEW_SCHEMA", "{project_name}"),
+        ])
+        .unwrap_err();
+        assert!(bare.to_string().contains("text of its own"), "{bare}");
         let one = config(&[
             ("DATABASE_URL", "postgres://db/v"),
             ("VIEW_SCHEMA", "views"),

@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use sqlx::any::AnyExecutor;
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 use view_sync_core::hex;
-use view_sync_core::plan::{self, ViewKey};
+use view_sync_core::plan::{self, LedgerRow, Scope, ViewKey};
 
 use crate::ddl;
 use crate::dialect::Dialect;
@@ -27,7 +27,7 @@ use crate::store::{ViewStore, label};
 
 /// Who holds a privilege on a view, as the catalog names it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum Grantee {
+pub(crate) enum Grantee {
     /// PostgreSQL's `PUBLIC`: every role.
     Public,
     /// A PostgreSQL role, or a MariaDB role (an account with an empty host).
@@ -61,7 +61,7 @@ impl Grantee {
 
 /// `SELECT` on a view held by a grantee, on the whole view or on some of its columns.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct Grant {
+pub(crate) struct Grant {
     grantee: Grantee,
     columns: bool,
 }
@@ -94,6 +94,11 @@ fn digest(grants: &BTreeSet<Grant>) -> String {
     hex::encode(&hasher.finalize())
 }
 
+/// `SELECT` on the view for each of `roles`: all a view's grants should be.
+fn wanted(roles: &[String]) -> BTreeSet<Grant> {
+    roles.iter().map(|r| Grant::on_the_view(r)).collect()
+}
+
 fn listed(grants: &BTreeSet<Grant>) -> String {
     match grants.is_empty() {
         true => "nobody".to_owned(),
@@ -105,8 +110,8 @@ fn listed(grants: &BTreeSet<Grant>) -> String {
     }
 }
 
-/// What the catalog holds for every view of the store's schema: definitions and, where grants
-/// are managed, who may read each.
+/// What the catalog holds for every view in the schemas of the views: definitions and, where
+/// grants are managed, who may read each.
 pub struct CatalogState {
     definitions: BTreeMap<String, String>,
     grants: Option<BTreeMap<String, String>>,
@@ -147,12 +152,19 @@ impl ViewStore {
         Ok(())
     }
 
-    /// [`CatalogState`] of every view in the store's schema.
+    /// [`CatalogState`] of every view in the schemas of the views.
     pub async fn catalog_state(&self) -> Result<CatalogState, ViewsError> {
-        let definitions = self.catalog_digests().await?;
+        self.catalog_state_of(&self.rows(&Scope::Everything).await?)
+            .await
+    }
+
+    /// [`Self::catalog_state`], given every row of the ledger (they name the schemas).
+    pub async fn catalog_state_of(&self, rows: &[LedgerRow]) -> Result<CatalogState, ViewsError> {
+        let schemas = self.schemas_of(rows);
+        let definitions = self.catalog_digests_in(schemas.clone()).await?;
         let grants = if self.manages_grants() {
             let mut by_view: BTreeMap<String, BTreeSet<Grant>> = BTreeMap::new();
-            for schema in self.view_schemas().await? {
+            for schema in schemas {
                 for (view, grant) in self.grants(&self.pool, schema, None).await? {
                     by_view.entry(view).or_default().insert(grant);
                 }
@@ -201,15 +213,10 @@ impl ViewStore {
             return Ok(String::new());
         }
         let dialect = self.dialect();
-        let wanted: BTreeSet<Grant> = roles.iter().map(|r| Grant::on_the_view(r)).collect();
-        let mut held = self.grants_on(conn, reference).await?;
-        let extra: Vec<Grant> = held.difference(&wanted).cloned().collect();
-        for grant in &extra {
-            self.revoke(conn, view, reference, grant).await?;
-        }
-        if !extra.is_empty() {
-            held = self.grants_on(conn, reference).await?;
-        }
+        let wanted = wanted(roles);
+        let held = self
+            .revoke_extra_grants(conn, view, reference, roles)
+            .await?;
         self.ensure_roles(conn, view, roles).await?;
         for grant in wanted.difference(&held) {
             let grantee = &grant.grantee;
@@ -245,6 +252,31 @@ impl ViewStore {
             ));
         }
         Ok(digest(&now))
+    }
+
+    /// Takes `SELECT` on the view `reference` names from anyone but `roles`; returns who holds
+    /// it then. Also run before MariaDB replaces a view in place, since `CREATE OR REPLACE`
+    /// keeps its grants: a project's view never carries someone else's reader into new SQL.
+    pub(crate) async fn revoke_extra_grants(
+        &self,
+        conn: &mut AnyConnection,
+        view: &ViewKey,
+        reference: &str,
+        roles: &[String],
+    ) -> Result<BTreeSet<Grant>, ViewsError> {
+        if !self.manages_grants() {
+            return Ok(BTreeSet::new());
+        }
+        let held = self.grants_on(conn, reference).await?;
+        let wanted = wanted(roles);
+        let extra: Vec<&Grant> = held.difference(&wanted).collect();
+        if extra.is_empty() {
+            return Ok(held);
+        }
+        for grant in extra {
+            self.revoke(conn, view, reference, grant).await?;
+        }
+        self.grants_on(conn, reference).await
     }
 
     /// Takes `SELECT` on the view `reference` names from whoever holds it, before it is dropped:
@@ -527,6 +559,8 @@ impl ViewStore {
             let grantee = match read("host")? {
                 None if grantee.is_empty() => Grantee::Public,
                 None => Grantee::Role(grantee),
+                // MariaDB 10.11's PUBLIC is kept as a role with that name.
+                Some(host) if host.is_empty() && grantee == "PUBLIC" => Grantee::Public,
                 Some(host) if host.is_empty() => Grantee::Role(grantee),
                 Some(host) => Grantee::Account {
                     user: grantee,

@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicI64;
 use std::sync::{Mutex, Once, PoisonError};
 use std::time::{Duration, Instant};
 
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::any::{AnyConnectOptions, AnyExecutor, AnyPoolOptions};
 use sqlx::{AnyConnection, AnyPool, AssertSqlSafe};
 use tokio::sync::OnceCell;
 use view_sync_core::naming::ProjectTemplate;
@@ -20,7 +20,7 @@ use view_sync_core::view_sql::ViewLocation;
 use crate::audit::{AuditEntry, Cause};
 use crate::config::StoreConfig;
 use crate::ddl;
-use crate::dialect::{Dialect, LedgerSql};
+use crate::dialect::Dialect;
 use crate::error::ViewsError;
 use crate::ledger::{RowUpdate, now_micros};
 use crate::rds_secret;
@@ -72,8 +72,6 @@ pub struct ViewStore {
     pub(crate) grants: GrantSettings,
     /// A schema per project (`VIEW_SCHEMA` as a template); `None`: every view in `location`'s.
     view_schemas: Option<ProjectTemplate>,
-    /// Schemas of views seen to exist: not looked for again.
-    schemas_seen: Mutex<BTreeSet<String>>,
 }
 
 /// How grants are managed (see [`crate::grants`]).
@@ -191,7 +189,6 @@ impl ViewStore {
                 roles_seen: Mutex::new(BTreeSet::new()),
             },
             view_schemas: config.view_schemas.clone(),
-            schemas_seen: Mutex::new(BTreeSet::new()),
         })
     }
 
@@ -262,21 +259,26 @@ impl ViewStore {
     /// project, those of the views the ledger holds.
     pub(crate) async fn view_schemas(&self) -> Result<BTreeSet<Option<String>>, ViewsError> {
         if self.view_schemas.is_none() {
-            return Ok(BTreeSet::from([self.location.schema.clone()]));
+            return Ok(self.schemas_of(&[]));
         }
-        Ok(self
-            .rows(&Scope::Everything)
-            .await?
-            .into_iter()
+        Ok(self.schemas_of(&self.rows(&Scope::Everything).await?))
+    }
+
+    /// [`ViewStore::view_schemas`], given every row of the ledger.
+    pub(crate) fn schemas_of(&self, rows: &[LedgerRow]) -> BTreeSet<Option<String>> {
+        if self.view_schemas.is_none() {
+            return BTreeSet::from([self.location.schema.clone()]);
+        }
+        rows.iter()
             .filter(|row| row.state.is_owned())
             .filter_map(|row| self.dialect().unqualified(&row.view_name))
             .map(|(schema, _)| schema)
-            .collect())
+            .collect()
     }
 
     /// Creates the schema that `reference` names its view in, if it is a project's own and
-    /// missing. A schema is remembered only once seen to exist before this section, since
-    /// PostgreSQL may yet roll back the one it creates.
+    /// missing. Looked for at each create or replace, not remembered: a schema dropped by hand
+    /// (or one PostgreSQL rolled back) is made again.
     async fn ensure_view_schema(
         &self,
         conn: &mut AnyConnection,
@@ -290,54 +292,27 @@ impl ViewStore {
         else {
             return Ok(());
         };
-        if self
-            .schemas_seen
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .contains(&schema)
-        {
+        if self.dialect() == Dialect::Sqlite || self.schema_exists(&mut *conn, &schema).await? {
             return Ok(());
         }
-        let create_error = |e| ViewsError::from_sqlx(e, "create the schema of", &label(view));
-        match self.dialect() {
-            Dialect::Postgres => {
-                let found = sqlx::query(AssertSqlSafe(
-                    "SELECT 'found' AS found FROM pg_namespace WHERE nspname = $1",
-                ))
-                .bind(schema.clone())
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(create_error)?;
-                if found.is_none() {
-                    // Rendered from a template, `[a-z0-9_]`: it can go inside the block, which
-                    // keeps a concurrent creator's win from aborting this transaction.
-                    ddl::one_statement(format!(
-                        "DO $$ BEGIN CREATE SCHEMA IF NOT EXISTS {}; \
-                         EXCEPTION WHEN unique_violation OR duplicate_schema THEN NULL; END $$",
-                        self.dialect().quote(&schema)
-                    ))
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(create_error)?;
-                    return Ok(());
-                }
-            }
-            Dialect::MySql => {
-                ddl::one_statement(format!(
-                    "CREATE DATABASE IF NOT EXISTS {}",
-                    self.dialect().quote(&schema)
-                ))
-                .execute(&mut *conn)
-                .await
-                .map_err(create_error)?;
-            }
-            Dialect::Sqlite => return Ok(()),
-        }
-        self.schemas_seen
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(schema);
-        Ok(())
+        let create = match self.dialect() {
+            // Rendered from a template, `[a-z0-9_]`: it can go inside the block, which keeps a
+            // concurrent creator's win from aborting this transaction.
+            Dialect::Postgres => format!(
+                "DO $$ BEGIN CREATE SCHEMA IF NOT EXISTS {}; \
+                 EXCEPTION WHEN unique_violation OR duplicate_schema THEN NULL; END $$",
+                self.dialect().quote(&schema)
+            ),
+            _ => format!(
+                "CREATE DATABASE IF NOT EXISTS {}",
+                self.dialect().quote(&schema)
+            ),
+        };
+        ddl::one_statement(create)
+            .execute(&mut *conn)
+            .await
+            .map(drop)
+            .map_err(|e| ViewsError::from_sqlx(e, "create the schema of", &label(view)))
     }
 
     pub fn pool(&self) -> &AnyPool {
@@ -384,7 +359,7 @@ impl ViewStore {
                 let dialect = self.dialect();
                 if let (Some(schema), Dialect::Postgres | Dialect::MySql) =
                     (&self.location.schema, dialect)
-                    && !self.schema_exists(schema).await?
+                    && !self.schema_exists(&self.pool, schema).await?
                 {
                     let kind = if dialect == Dialect::Postgres {
                         "SCHEMA"
@@ -416,14 +391,20 @@ impl ViewStore {
     /// Whether `schema` exists. PostgreSQL checks the right to create schemas even for
     /// `CREATE SCHEMA IF NOT EXISTS` of one that exists, so a user that only owns its schema
     /// (the README's least-privilege user) must not be asked to create it.
-    async fn schema_exists(&self, schema: &str) -> Result<bool, ViewsError> {
-        let sql = format!(
-            "SELECT 'found' AS found FROM information_schema.schemata WHERE schema_name = {}",
-            self.dialect().param(1)
-        );
+    /// (`pg_namespace` lists every schema; PostgreSQL's `information_schema` only those the user
+    /// may use.)
+    async fn schema_exists<'c>(
+        &self,
+        executor: impl AnyExecutor<'c>,
+        schema: &str,
+    ) -> Result<bool, ViewsError> {
+        let sql = match self.dialect() {
+            Dialect::Postgres => "SELECT 'found' AS found FROM pg_namespace WHERE nspname = $1",
+            _ => "SELECT 'found' AS found FROM information_schema.schemata WHERE schema_name = ?",
+        };
         let found = sqlx::query(AssertSqlSafe(sql))
             .bind(schema.to_owned())
-            .fetch_optional(&self.pool)
+            .fetch_optional(executor)
             .await
             .map_err(|e| ViewsError::from_sqlx(e, "look for", schema))?;
         Ok(found.is_some())
@@ -596,8 +577,21 @@ impl ViewStore {
                 return self.superseded(conn, &change, checked).await;
             }
         }
-        if let Decision::Drop { name } = &decision {
-            self.revoke_before_drop(conn, view, name).await?;
+        match (&decision, target) {
+            (Decision::Drop { name }, _) => self.revoke_before_drop(conn, view, name).await?,
+            (
+                Decision::Replace {
+                    previous_name: None,
+                }
+                | Decision::Restore {
+                    drift: Drift::Edited | Drift::Unverified | Drift::Grants,
+                },
+                Target::Present(desired),
+            ) if self.dialect() == Dialect::MySql => {
+                self.revoke_extra_grants(conn, view, &desired.name, &desired.grants)
+                    .await?;
+            }
+            _ => {}
         }
         for statement in statements {
             if let Err(error) = self.run_statement(conn, view, statement).await {

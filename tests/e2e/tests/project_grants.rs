@@ -39,6 +39,15 @@ struct Readers {
 }
 
 impl Readers {
+    /// Roles named `<prefix>_<n>_<project id>` for this run.
+    fn new(db: &Database, prefix: &str) -> Self {
+        Self {
+            db: db.clone(),
+            prefix: unique_name(prefix),
+            login: unique_name("ivs_reader"),
+        }
+    }
+
     fn role(&self, project_id: &str) -> String {
         format!("{}_{project_id}", self.prefix)
     }
@@ -151,8 +160,8 @@ async fn views_by_key(pipeline: &Pipeline) -> BTreeMap<(String, String), String>
 }
 
 /// Who holds a privilege on the view called `name`, from the catalog as the admin sees it.
-async fn grantees_of(pipeline: &Pipeline, name: &str) -> Vec<String> {
-    let schema = pipeline.processor_setting("VIEW_SCHEMA").unwrap();
+async fn grantees_of(pipeline: &Pipeline, reference: &str) -> Vec<String> {
+    let (schema, name) = (schema_of(reference), bare(reference));
     let sql = match pipeline.database {
         Database::MariaDb(_) => format!(
             "SELECT CAST(User AS CHAR) FROM mysql.tables_priv WHERE Db = '{schema}' AND Table_name = '{name}' \
@@ -212,12 +221,8 @@ fn tenant() -> Tenant {
 #[tokio::test]
 async fn each_projects_role_reads_its_views_only_and_drift_in_grants_is_put_right() {
     for db in databases() {
-        let prefix = unique_name("ivs_readers");
-        let readers = Readers {
-            db: db.clone(),
-            login: unique_name("ivs_reader"),
-            prefix: prefix.clone(),
-        };
+        let readers = Readers::new(&db, "ivs_readers");
+        let prefix = readers.prefix.clone();
         let options = Options {
             processor_env: vec![
                 ("VIEW_GRANT_ROLES", format!("{prefix}_{{project_id}}")),
@@ -293,7 +298,7 @@ async fn each_projects_role_reads_its_views_only_and_drift_in_grants_is_put_righ
             .expect_err("the hand-made grant was revoked");
         readers.can_read(&role_20, &v20).await.unwrap();
         assert_eq!(
-            grantees_of(&p, &bare(&v30_2)).await,
+            grantees_of(&p, &v30_2).await,
             std::slice::from_ref(&role_30),
             "{name}: the column grant was revoked"
         );
@@ -310,12 +315,12 @@ async fn each_projects_role_reads_its_views_only_and_drift_in_grants_is_put_righ
         p.assert_converged("a data source removed from project 30")
             .await;
         assert_eq!(
-            grantees_of(&p, &bare(&v30_2)).await,
+            grantees_of(&p, &v30_2).await,
             Vec::<String>::new(),
             "{name}"
         );
         assert_eq!(
-            grantees_of(&p, &bare(&v30)).await,
+            grantees_of(&p, &v30).await,
             std::slice::from_ref(&role_30),
             "{name}"
         );
@@ -357,6 +362,18 @@ async fn each_projects_role_reads_its_views_only_and_drift_in_grants_is_put_righ
             error.contains("does not exist") && error.contains("VIEW_CREATE_ROLES"),
             "{name}: {error}"
         );
+        if let Database::MariaDb(_) = db {
+            let users: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
+                "SELECT COUNT(*) FROM mysql.user WHERE User = '{prefix}_missing_20'"
+            )))
+            .fetch_one(p.reconciler.store().pool())
+            .await
+            .unwrap();
+            assert_eq!(
+                users, 0,
+                "{name}: a GRANT to a missing role created no user"
+            );
+        }
         // PostgreSQL rolls the view's section back; MariaDB's DDL commits by itself, and the
         // view's grants were taken before the GRANT failed: nobody reads it until it applies.
         let still_reads = readers.can_read(&role_20, &v20).await;
@@ -379,6 +396,23 @@ fn quoted(db: &Database, role: &str) -> String {
     }
 }
 
+/// How many views the catalog has in `schema`.
+async fn views_in_schema(pipeline: &Pipeline, schema: &str) -> i64 {
+    sqlx::query_scalar(AssertSqlSafe(format!(
+        "SELECT COUNT(*) FROM information_schema.views WHERE table_schema = '{schema}'"
+    )))
+    .fetch_one(pipeline.reconciler.store().pool())
+    .await
+    .unwrap()
+}
+
+fn drop_schema(db: &Database, schema: &str) -> String {
+    match db {
+        Database::MariaDb(_) => format!("DROP DATABASE IF EXISTS `{schema}`"),
+        _ => format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"),
+    }
+}
+
 /// The schema a reference names its view in.
 fn schema_of(reference: &str) -> String {
     let (schema, _) = reference.split_once('.').expect("a qualified reference");
@@ -388,12 +422,8 @@ fn schema_of(reference: &str) -> String {
 #[tokio::test]
 async fn a_schema_per_project_holds_its_views_and_its_role_reads_only_those() {
     for db in databases() {
-        let prefix = unique_name("ivs_proj");
-        let readers = Readers {
-            db: db.clone(),
-            login: unique_name("ivs_reader"),
-            prefix: prefix.clone(),
-        };
+        let readers = Readers::new(&db, "ivs_proj");
+        let prefix = readers.prefix.clone();
         let options = Options {
             processor_env: vec![
                 ("VIEW_SCHEMA", format!("{prefix}_{{project_name}}")),
@@ -435,6 +465,9 @@ async fn a_schema_per_project_holds_its_views_and_its_role_reads_only_those() {
             .can_read(&roles[0], v30)
             .await
             .expect_err("project 20's role reads project 30's view");
+        // Not only for want of USAGE on the other schema: each view is its own project's.
+        assert_eq!(grantees_of(&p, v20).await, [roles[0].clone()], "{name}");
+        assert_eq!(grantees_of(&p, v30).await, [roles[1].clone()], "{name}");
         // Every schema's views are in the catalog as applied: nothing to do.
         assert!(plan_drift(&p).await.is_empty(), "{name}");
         assert_eq!(p.database_views().await, p.ledger_views().await, "{name}");
@@ -453,7 +486,14 @@ async fn a_schema_per_project_holds_its_views_and_its_role_reads_only_those() {
         );
         readers.can_read(&roles[1], v30).await.unwrap();
         assert_eq!(p.database_views().await, p.ledger_views().await, "{name}");
+        let old_schema = format!("{prefix}_everything");
+        assert_eq!(
+            views_in_schema(&p, &old_schema).await,
+            0,
+            "{name}: the views left the old schema"
+        );
 
+        run(&p, drop_schema(&db, &old_schema)).await;
         p.finish().await;
         readers.drop_all_roles(&roles).await;
     }
