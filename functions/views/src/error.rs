@@ -48,8 +48,15 @@ impl ViewsError {
                 };
             }
             if is_authentication_failure(database.as_ref()) {
-                // The server's message names the user, never the password.
-                return Self::Unauthenticated(database.to_string());
+                // The server's message names the user, never the password. MariaDB's shows its
+                // codes; PostgreSQL's does not.
+                let message = database.to_string();
+                return Self::Unauthenticated(match database.code() {
+                    Some(code) if !message.contains(code.as_ref()) => {
+                        format!("{message} (SQLSTATE {code})")
+                    }
+                    _ => message,
+                });
             }
         }
         match error {

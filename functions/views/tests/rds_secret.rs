@@ -114,6 +114,7 @@ async fn mariadb_connects_with_the_secrets_user_and_encoded_password() {
     let renewed = renew_after_refusal(
         &secret("mariadb", &user, "hunter2-wrong", &at, &database),
         &secret("mariadb", &user, PASSWORD, &at, &database),
+        "1045",
     )
     .await;
 
@@ -127,14 +128,14 @@ async fn mariadb_connects_with_the_secrets_user_and_encoded_password() {
 
 /// A store started with `wrong` is refused as unauthenticated, without the password; it
 /// connects once told to use `right`, which is then the URL in use.
-async fn renew_after_refusal(wrong: &str, right: &str) -> Result<(), String> {
+async fn renew_after_refusal(wrong: &str, right: &str, code: &str) -> Result<(), String> {
     let config =
         StoreConfig::from_lookup(|name| (name == "DATABASE_URL").then(|| wrong.to_owned()))
             .map_err(|e| e.to_string())?;
     let store = ViewStore::connect_lazy(&config).map_err(|e| e.to_string())?;
     match store.views_in_catalog().await {
         Err(ViewsError::Unauthenticated(message))
-            if message.contains("1045") && !message.contains("hunter2") => {}
+            if message.contains(code) && !message.contains("hunter2") => {}
         other => return Err(format!("expected a refusal of the credentials: {other:?}")),
     }
     assert!(!ViewsError::Unauthenticated(String::new()).is_retryable());
@@ -143,10 +144,14 @@ async fn renew_after_refusal(wrong: &str, right: &str) -> Result<(), String> {
     assert!(use_url(right)?, "another URL is");
     assert!(!use_url(right)?, "and is then the URL in use");
     store.views_in_catalog().await.map_err(|e| e.to_string())?;
+    let (elsewhere, named) = match store.dialect() {
+        views::Dialect::Postgres => ("mysql://views@db.example/views", "MariaDB"),
+        _ => ("postgres://views@db.example/views", "PostgreSQL"),
+    };
     let elsewhere = store
-        .use_database_url("postgres://views@db.example/views")
+        .use_database_url(elsewhere)
         .expect_err("another kind of database is refused");
-    assert!(elsewhere.to_string().contains("PostgreSQL"), "{elsewhere}");
+    assert!(elsewhere.to_string().contains(named), "{elsewhere}");
     Ok(())
 }
 
@@ -176,4 +181,21 @@ async fn postgres_connects_through_the_assembled_url() {
 
     run(&admin, format!("DROP ROLE {user}")).await;
     assert_eq!(connected.as_deref(), Ok("connected"));
+}
+
+/// PostgreSQL refuses a role it does not know (SQLSTATE 28000; loopback trusts every role it
+/// knows, so a wrong password cannot be tried here): the store says the credentials were
+/// refused, and connects once told the secret that holds a known role.
+#[tokio::test]
+async fn postgres_refuses_an_unknown_role_as_unauthenticated_and_takes_new_credentials() {
+    let Ok(admin_url) = std::env::var("TEST_POSTGRES_URL") else {
+        return;
+    };
+    let at = host_and_port(&admin_url, 5432);
+    let database = database_of(&admin_url);
+    let unknown = secret("postgres", &unique_user(), "hunter2-wrong", &at, &database);
+    let known = secret("postgres", "postgres", "any", &at, &database);
+    renew_after_refusal(&unknown, &known, "28000")
+        .await
+        .unwrap();
 }
