@@ -400,13 +400,12 @@ impl ViewStore {
                     if !self.grants.create_roles {
                         return Err(missing_role(view, role));
                     }
-                    // Two processors may create it at once: the loser's error is caught inside
-                    // the block, and the transaction goes on.
-                    let create = format!(
-                        "DO $$ BEGIN CREATE ROLE {}; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$",
+                    // Two processors may create it at once.
+                    let create = ddl::tolerating_a_concurrent_create(&format!(
+                        "CREATE ROLE {}",
                         Dialect::Postgres.quote(role)
-                    );
-                    self.run_statement_for(conn, view, create, "create a role for")
+                    ));
+                    self.run_ddl(conn, view, create, "create a role for")
                         .await?;
                 }
                 self.remember_roles(found);
@@ -417,7 +416,7 @@ impl ViewStore {
                     for role in &unseen {
                         let create =
                             format!("CREATE ROLE IF NOT EXISTS {}", Dialect::MySql.quote(role));
-                        self.run_statement_for(conn, view, create, "create a role for")
+                        self.run_ddl(conn, view, create, "create a role for")
                             .await?;
                     }
                     self.remember_roles(unseen.iter().map(|r| (*r).clone()));
@@ -437,20 +436,6 @@ impl ViewStore {
 
     fn remember_roles(&self, roles: impl IntoIterator<Item = String>) {
         self.roles_seen().extend(roles);
-    }
-
-    async fn run_statement_for(
-        &self,
-        conn: &mut AnyConnection,
-        view: &ViewKey,
-        statement: String,
-        action: &'static str,
-    ) -> Result<(), ViewsError> {
-        ddl::one_statement(statement)
-            .execute(&mut *conn)
-            .await
-            .map(drop)
-            .map_err(|e| ViewsError::from_sqlx(e, action, &label(view)))
     }
 
     /// Runs a GRANT or REVOKE; a grantee that does not exist (a role dropped since it was seen)

@@ -295,24 +295,13 @@ impl ViewStore {
         if self.dialect() == Dialect::Sqlite || self.schema_exists(&mut *conn, &schema).await? {
             return Ok(());
         }
+        let create = ddl::create_schema(self.dialect(), &schema);
         let create = match self.dialect() {
-            // Rendered from a template, `[a-z0-9_]`: it can go inside the block, which keeps a
-            // concurrent creator's win from aborting this transaction.
-            Dialect::Postgres => format!(
-                "DO $$ BEGIN CREATE SCHEMA IF NOT EXISTS {}; \
-                 EXCEPTION WHEN unique_violation OR duplicate_schema THEN NULL; END $$",
-                self.dialect().quote(&schema)
-            ),
-            _ => format!(
-                "CREATE DATABASE IF NOT EXISTS {}",
-                self.dialect().quote(&schema)
-            ),
+            Dialect::Postgres => ddl::tolerating_a_concurrent_create(&create),
+            _ => create,
         };
-        ddl::one_statement(create)
-            .execute(&mut *conn)
+        self.run_ddl(conn, view, create, "create the schema of")
             .await
-            .map(drop)
-            .map_err(|e| ViewsError::from_sqlx(e, "create the schema of", &label(view)))
     }
 
     pub fn pool(&self) -> &AnyPool {
@@ -361,15 +350,7 @@ impl ViewStore {
                     (&self.location.schema, dialect)
                     && !self.schema_exists(&self.pool, schema).await?
                 {
-                    let kind = if dialect == Dialect::Postgres {
-                        "SCHEMA"
-                    } else {
-                        "DATABASE"
-                    };
-                    statements.push(format!(
-                        "CREATE {kind} IF NOT EXISTS {}",
-                        dialect.quote(schema)
-                    ));
+                    statements.push(ddl::create_schema(dialect, schema));
                 }
                 statements.push(self.ledger_table_ddl());
                 statements.push(self.hints_table_ddl());
@@ -722,6 +703,17 @@ impl ViewStore {
         } else {
             "create"
         };
+        self.run_ddl(conn, view, statement, action).await
+    }
+
+    /// Runs one statement of `view`'s section; a failure says it was `action` that failed.
+    pub(crate) async fn run_ddl(
+        &self,
+        conn: &mut AnyConnection,
+        view: &ViewKey,
+        statement: String,
+        action: &'static str,
+    ) -> Result<(), ViewsError> {
         ddl::one_statement(statement)
             .execute(&mut *conn)
             .await

@@ -531,6 +531,15 @@ impl Pipeline {
             .expect("send a message");
     }
 
+    /// Runs `statement` on the target database as the pipeline's processor user (the test's
+    /// admin); panics, naming it, if it fails.
+    pub async fn run_sql(&self, statement: String) {
+        sqlx::raw_sql(AssertSqlSafe(statement.clone()))
+            .execute(self.reconciler.store().pool())
+            .await
+            .unwrap_or_else(|e| panic!("{statement}: {e}"));
+    }
+
     pub async fn dead_letters(&self) -> Vec<aws_sdk_sqs::types::Message> {
         sqs::drain(&self.client, &self.queues.dlq_url).await
     }

@@ -56,16 +56,16 @@ impl Readers {
     /// is a superuser, which `SET ROLE` to a plain role leaves behind.
     async fn create_login(&self, pipeline: &Pipeline, roles: &[String]) {
         if let Database::MariaDb(_) = self.db {
-            run(
-                pipeline,
-                format!(
+            pipeline
+                .run_sql(format!(
                     "CREATE USER '{}'@'%' IDENTIFIED BY '{READER_PASSWORD}'",
                     self.login
-                ),
-            )
-            .await;
+                ))
+                .await;
             for role in roles {
-                run(pipeline, format!("GRANT `{role}` TO '{}'@'%'", self.login)).await;
+                pipeline
+                    .run_sql(format!("GRANT `{role}` TO '{}'@'%'", self.login))
+                    .await;
             }
         }
     }
@@ -128,13 +128,6 @@ impl Readers {
             .await;
         }
     }
-}
-
-async fn run(pipeline: &Pipeline, statement: String) {
-    sqlx::raw_sql(AssertSqlSafe(statement.clone()))
-        .execute(pipeline.reconciler.store().pool())
-        .await
-        .unwrap_or_else(|e| panic!("{statement}: {e}"));
 }
 
 /// The views the ledger holds, by (project, data source).
@@ -255,23 +248,20 @@ async fn each_projects_role_reads_its_views_only_and_drift_in_grants_is_put_righ
 
         // By hand: project 30's role loses a view of its own and gains project 20's, and
         // project 20's role gains a column of another of project 30's.
-        run(
-            &p,
-            format!(
-                "GRANT SELECT (policy) ON {v30_2} TO {}",
-                quoted(&db, &role_20)
-            ),
-        )
+        p.run_sql(format!(
+            "GRANT SELECT (policy) ON {v30_2} TO {}",
+            quoted(&db, &role_20)
+        ))
         .await;
-        run(
-            &p,
-            format!("REVOKE SELECT ON {v30} FROM {}", quoted(&db, &role_30)),
-        )
+        p.run_sql(format!(
+            "REVOKE SELECT ON {v30} FROM {}",
+            quoted(&db, &role_30)
+        ))
         .await;
-        run(
-            &p,
-            format!("GRANT SELECT ON {v20} TO {}", quoted(&db, &role_30)),
-        )
+        p.run_sql(format!(
+            "GRANT SELECT ON {v20} TO {}",
+            quoted(&db, &role_30)
+        ))
         .await;
         readers.can_read(&role_30, &v30).await.unwrap_err();
         readers.can_read(&role_30, &v20).await.unwrap();
@@ -493,7 +483,7 @@ async fn a_schema_per_project_holds_its_views_and_its_role_reads_only_those() {
             "{name}: the views left the old schema"
         );
 
-        run(&p, drop_schema(&db, &old_schema)).await;
+        p.run_sql(drop_schema(&db, &old_schema)).await;
         p.finish().await;
         readers.drop_all_roles(&roles).await;
     }

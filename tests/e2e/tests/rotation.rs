@@ -30,13 +30,6 @@ fn rds_secret(user: &str, password: &str, schema: &str) -> String {
     .to_string()
 }
 
-async fn run(pipeline: &Pipeline, statement: String) {
-    sqlx::raw_sql(AssertSqlSafe(statement.clone()))
-        .execute(pipeline.reconciler.store().pool())
-        .await
-        .unwrap_or_else(|e| panic!("{statement}: {e}"));
-}
-
 /// Ends every session of `user`, as a database does to a rotated user's connections (or as
 /// they end by themselves, idle).
 async fn end_sessions_of(pipeline: &Pipeline, user: &str) {
@@ -51,7 +44,7 @@ async fn end_sessions_of(pipeline: &Pipeline, user: &str) {
         "the processor had no session open as {user}"
     );
     for (id,) in ids {
-        run(pipeline, format!("KILL CONNECTION {id}")).await;
+        pipeline.run_sql(format!("KILL CONNECTION {id}")).await;
     }
 }
 
@@ -81,16 +74,16 @@ async fn a_rotated_rds_secret_is_read_again_when_the_database_refuses_the_old_pa
         Pipeline::start(&Database::MariaDb(url), Tenant::demo(), Options::default()).await;
     let schema = pipeline.processor_setting("VIEW_SCHEMA").expect("a schema");
     let user = unique_name("ivs_rot");
-    run(
-        &pipeline,
-        format!("CREATE USER '{user}'@'%' IDENTIFIED BY '{FIRST_PASSWORD}'"),
-    )
-    .await;
-    run(
-        &pipeline,
-        format!("GRANT ALL PRIVILEGES ON `{schema}`.* TO '{user}'@'%'"),
-    )
-    .await;
+    pipeline
+        .run_sql(format!(
+            "CREATE USER '{user}'@'%' IDENTIFIED BY '{FIRST_PASSWORD}'"
+        ))
+        .await;
+    pipeline
+        .run_sql(format!(
+            "GRANT ALL PRIVILEGES ON `{schema}`.* TO '{user}'@'%'"
+        ))
+        .await;
     let aws = sqs::sdk_config(&Moto::shared().endpoint);
     let secret_arn = create_secret(
         &aws,
@@ -111,11 +104,11 @@ async fn a_rotated_rds_secret_is_read_again_when_the_database_refuses_the_old_pa
         .await;
 
     // Rotation: the password changes, then the secret's current version (setSecret, finishSecret).
-    run(
-        &pipeline,
-        format!("ALTER USER '{user}'@'%' IDENTIFIED BY '{SECOND_PASSWORD}'"),
-    )
-    .await;
+    pipeline
+        .run_sql(format!(
+            "ALTER USER '{user}'@'%' IDENTIFIED BY '{SECOND_PASSWORD}'"
+        ))
+        .await;
     put_secret_value(
         &aws,
         &secret_arn,
@@ -134,11 +127,11 @@ async fn a_rotated_rds_secret_is_read_again_when_the_database_refuses_the_old_pa
         .await;
 
     // A password changed with no new secret stays refused: the batch item fails, to be retried.
-    run(
-        &pipeline,
-        format!("ALTER USER '{user}'@'%' IDENTIFIED BY 'third-unknown'"),
-    )
-    .await;
+    pipeline
+        .run_sql(format!(
+            "ALTER USER '{user}'@'%' IDENTIFIED BY 'third-unknown'"
+        ))
+        .await;
     end_sessions_of(&pipeline, &user).await;
     pipeline
         .act(Action::BumpProjectPolicy { project_id: 20 })
@@ -150,6 +143,6 @@ async fn a_rotated_rds_secret_is_read_again_when_the_database_refuses_the_old_pa
     assert_eq!(refused.failed, refused.records, "{refused:?}");
     assert!(refused.records > 0, "{refused:?}");
 
-    run(&pipeline, format!("DROP USER '{user}'@'%'")).await;
+    pipeline.run_sql(format!("DROP USER '{user}'@'%'")).await;
     pipeline.finish().await;
 }
