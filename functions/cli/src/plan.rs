@@ -9,6 +9,7 @@ use processor::{PlannedChange, Preview, ReconcileError, Reconciler};
 use serde_json::{Value, json};
 use view_sync_core::dialect::Dialect;
 use view_sync_core::plan::{Decision, Drift};
+use view_sync_core::printable::printable;
 use view_sync_core::sql_diff::{self, DiffLine};
 
 use crate::progress::Progress;
@@ -38,6 +39,16 @@ fn verb(change: &PlannedChange) -> &'static str {
 }
 
 fn reason(change: &PlannedChange) -> String {
+    if let Some(blockers) = &change.blocked_by {
+        return format!(
+            "it is closed (it shows no rows): {} while objects we do not manage depend on it: {}",
+            match change.decision {
+                Decision::Drop { .. } => "it cannot be dropped",
+                _ => "its new definition cannot replace the old one in place",
+            },
+            printable(blockers)
+        );
+    }
     match &change.decision {
         Decision::Restore { drift } => match drift {
             Drift::Edited => "its definition was changed by hand".into(),
@@ -127,6 +138,7 @@ pub fn to_json(preview: &Preview, dialect: Dialect) -> Value {
                 "reason": reason(change),
                 "drift": drift,
                 "sql": change.new_sql,
+                "blockedBy": change.blocked_by,
                 "diff": diff(change, dialect).iter().map(DiffLine::to_text).collect::<Vec<_>>(),
             })
         })
@@ -137,4 +149,77 @@ pub fn to_json(preview: &Preview, dialect: Dialect) -> Value {
         .map(|(key, error)| json!({"key": key.to_string(), "error": error.to_string()}))
         .collect();
     json!({"changes": changes, "failures": failures})
+}
+
+#[cfg(test)]
+mod tests {
+    use view_sync_core::Id;
+    use view_sync_core::plan::ViewKey;
+
+    use super::*;
+
+    fn change(decision: Decision, blocked_by: Option<&str>) -> PlannedChange {
+        PlannedChange {
+            view: ViewKey {
+                project_id: Id::new("10").unwrap(),
+                data_source_id: Id::new("20").unwrap(),
+            },
+            view_name: "\"public\".\"sales__orders\"".into(),
+            decision,
+            old_sql: Some("CREATE VIEW \"public\".\"sales__orders\" AS SELECT 1 AS a".into()),
+            new_sql: Some("CREATE VIEW \"public\".\"sales__orders\" AS SELECT 'x' AS a".into()),
+            blocked_by: blocked_by.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn a_closed_view_is_planned_with_what_blocks_it() {
+        let preview = Preview {
+            changes: vec![change(
+                Decision::Replace {
+                    previous_name: None,
+                },
+                Some("view analytics.mine (owner bob)"),
+            )],
+            failures: Vec::new(),
+        };
+        let text = to_text(&preview, Dialect::Postgres);
+        assert!(
+            text.starts_with(
+                "replace \"public\".\"sales__orders\" (project 10, data source 20): it is closed \
+                 (it shows no rows): its new definition cannot replace the old one in place while \
+                 objects we do not manage depend on it: view analytics.mine (owner bob)\n"
+            ),
+            "{text}"
+        );
+        let json = to_json(&preview, Dialect::Postgres);
+        assert_eq!(
+            json["changes"][0]["blockedBy"],
+            "view analytics.mine (owner bob)"
+        );
+        let drop = to_text(
+            &Preview {
+                changes: vec![change(
+                    Decision::Drop {
+                        name: "\"public\".\"sales__orders\"".into(),
+                    },
+                    Some("view a.b (owner c)"),
+                )],
+                failures: Vec::new(),
+            },
+            Dialect::Postgres,
+        );
+        assert!(
+            drop.contains("it cannot be dropped while objects"),
+            "{drop}"
+        );
+        let open = to_text(
+            &Preview {
+                changes: vec![change(Decision::Create, None)],
+                failures: Vec::new(),
+            },
+            Dialect::Postgres,
+        );
+        assert!(!open.contains("closed"), "{open}");
+    }
 }

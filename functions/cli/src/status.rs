@@ -1,5 +1,6 @@
-//! `view-sync status`: the views managed per project and their last change, the notifications
-//! still failing (the oldest one's age), and the depth of the queue and the dead-letter queue.
+//! `view-sync status`: the views managed per project and their last change, the views closed
+//! because objects we do not manage depend on them (and those objects), the notifications still
+//! failing (the oldest one's age), and the depth of the queue and the dead-letter queue.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -9,6 +10,7 @@ use serde_json::{Value, json};
 use view_sync_core::plan::{LedgerRow, RowState};
 use views::MessageFailure;
 
+use view_sync_core::printable::printable;
 use view_sync_core::time::format_utc;
 
 #[derive(Debug, Clone, Default)]
@@ -18,9 +20,19 @@ pub struct ProjectStatus {
     pub last_change: Option<i64>,
 }
 
+/// A view that shows no rows until what depends on it is dropped (see `views::closing`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClosedView {
+    pub project_id: String,
+    pub data_source_id: String,
+    pub view_name: String,
+    pub blocked_by: String,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Status {
     pub projects: BTreeMap<String, ProjectStatus>,
+    pub closed: Vec<ClosedView>,
     /// Messages the processor failed on and has not since applied.
     pub failing: usize,
     /// The oldest of them: when the receiver accepted it (milliseconds), and its error.
@@ -47,12 +59,23 @@ impl Status {
         for (project, last_change) in last_changes {
             projects.entry(project).or_default().last_change = Some(last_change);
         }
+        let closed = rows
+            .iter()
+            .filter(|r| r.state == RowState::Closed)
+            .map(|r| ClosedView {
+                project_id: r.view.project_id.as_str().to_owned(),
+                data_source_id: r.view.data_source_id.as_str().to_owned(),
+                view_name: r.view_name.clone(),
+                blocked_by: r.blocked_by.clone(),
+            })
+            .collect();
         let oldest_failing = failures
             .iter()
             .min_by_key(|f| f.received_at_ms)
-            .map(|f| (f.received_at_ms, f.error.clone()));
+            .map(|f| (f.received_at_ms, printable(&f.error).into_owned()));
         Self {
             projects,
+            closed,
             failing: failures.len(),
             oldest_failing,
             now_micros,
@@ -89,6 +112,23 @@ impl Status {
                 status.views
             );
         }
+        if !self.closed.is_empty() {
+            let _ = writeln!(
+                out,
+                "{} view(s) closed (they show no rows) until what depends on them is dropped:",
+                self.closed.len()
+            );
+            for closed in &self.closed {
+                let _ = writeln!(
+                    out,
+                    "  {} (project {}, data source {}): blocked by {}",
+                    printable(&closed.view_name),
+                    closed.project_id,
+                    closed.data_source_id,
+                    printable(&closed.blocked_by)
+                );
+            }
+        }
         match &self.oldest_failing {
             None => out.push_str("no notification is failing\n"),
             Some((received_at_ms, error)) => {
@@ -124,8 +164,16 @@ impl Status {
                 json!({"projectId": project, "views": s.views, "lastChange": s.last_change.map(format_utc)})
             })
             .collect();
+        let closed: Vec<Value> = self
+            .closed
+            .iter()
+            .map(|c| {
+                json!({"view": c.view_name, "projectId": c.project_id, "dataSourceId": c.data_source_id, "blockedBy": c.blocked_by})
+            })
+            .collect();
         json!({
             "projects": projects,
+            "closed": closed,
             "failing": self.failing,
             "oldestFailing": self.oldest_failing.as_ref().map(|(ms, error)| json!({
                 "receivedAt": format_utc(ms * 1_000),
@@ -135,5 +183,66 @@ impl Status {
             "queue": depth(&self.queue),
             "deadLetterQueue": depth(&self.dead_letters),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use view_sync_core::Id;
+    use view_sync_core::plan::ViewKey;
+
+    use super::*;
+
+    fn row(data_source: &str, state: RowState, blocked_by: &str) -> LedgerRow {
+        LedgerRow {
+            view: ViewKey {
+                project_id: Id::new("10").unwrap(),
+                data_source_id: Id::new(data_source).unwrap(),
+            },
+            view_name: format!("\"public\".\"v{data_source}\""),
+            sql_digest: String::new(),
+            state,
+            observed_at: 1,
+            catalog_digest: String::new(),
+            grants_digest: String::new(),
+            blocked_by: blocked_by.to_owned(),
+        }
+    }
+
+    #[test]
+    fn closed_views_are_listed_with_what_blocks_them() {
+        let rows = [
+            row("1", RowState::Present, ""),
+            row(
+                "2",
+                RowState::Closed,
+                "view analytics.mine (owner bob), temporary view pg_temp_3.\"x\u{1b}[2J\" (owner eve)",
+            ),
+        ];
+        let status = Status::new(&rows, BTreeMap::new(), &[], 0);
+        let text = status.to_text();
+        assert!(
+            text.starts_with("2 view(s) managed in 1 project(s)"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "1 view(s) closed (they show no rows) until what depends on them is dropped:\n  \
+                 \"public\".\"v2\" (project 10, data source 2): blocked by view analytics.mine (owner bob), \
+                 temporary view pg_temp_3.\"x\\u{1b}[2J\" (owner eve)"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains('\u{1b}'));
+        let json = status.to_json();
+        assert_eq!(json["closed"][0]["dataSourceId"], "2");
+        assert!(
+            json["closed"][0]["blockedBy"]
+                .as_str()
+                .unwrap()
+                .contains("analytics.mine")
+        );
+        let open = Status::new(&rows[..1], BTreeMap::new(), &[], 0);
+        assert!(!open.to_text().contains("closed"));
     }
 }

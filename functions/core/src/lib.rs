@@ -11,6 +11,7 @@
 //! - [`plan`]: which views must exist and what to do about each (create, replace, drop, nothing).
 //! - [`naming`], [`dialect`]: view names from the template; the target databases' dialects.
 //! - [`percent`]: percent-encoding for the URLs we assemble.
+//! - [`printable`]: text others wrote, made safe for a terminal or a log.
 //! - [`view_sql`] (the view-sql crate): the view SQL endpoint's answer, untrusted: parsed,
 //!   exactly one statement; with it [`dialect`] and [`sql_diff`].
 //! - [`settings`]: configuration read through an injected lookup, with errors naming the variable.
@@ -26,6 +27,7 @@ pub mod naming;
 pub mod notification;
 pub mod percent;
 pub mod plan;
+pub mod printable;
 pub mod reads;
 pub mod settings;
 pub mod signature;

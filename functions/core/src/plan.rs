@@ -34,6 +34,12 @@ pub enum RowState {
     /// A create or replace was recorded before its DDL ran (databases whose DDL commits on its
     /// own, i.e. MariaDB): the view may or may not exist, but if it does, it is ours.
     Pending,
+    /// The view could not take its newest definition (or be dropped) because objects we do not
+    /// manage depend on it (PostgreSQL): it was replaced in place by a view of the same columns
+    /// that shows no rows, so that nobody reads the older definition through it or through
+    /// what is built on it ([`LedgerRow::blocked_by`] names them). Every later apply tries
+    /// again.
+    Closed,
 }
 
 impl RowState {
@@ -42,18 +48,25 @@ impl RowState {
             Self::Present => "present",
             Self::Dropped => "dropped",
             Self::Pending => "pending",
+            Self::Closed => "closed",
         }
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        [Self::Present, Self::Dropped, Self::Pending]
+        [Self::Present, Self::Dropped, Self::Pending, Self::Closed]
             .into_iter()
             .find(|s| s.as_str() == text)
     }
 
     /// Whether the view may exist under the row's name and is ours to replace or drop.
     pub fn is_owned(self) -> bool {
-        matches!(self, Self::Present | Self::Pending)
+        matches!(self, Self::Present | Self::Pending | Self::Closed)
+    }
+
+    /// Whether the view is not as its row says it was applied, so that an apply must run its
+    /// DDL even when the SQL is unchanged.
+    pub fn needs_apply(self) -> bool {
+        matches!(self, Self::Pending | Self::Closed)
     }
 }
 
@@ -72,6 +85,9 @@ pub struct LedgerRow {
     /// Digest of who may read the view, as the catalog showed it right after it was applied;
     /// empty unless grants are managed (`VIEW_GRANT_ROLES`).
     pub grants_digest: String,
+    /// What keeps a [`RowState::Closed`] view closed: the objects that depend on it, as the
+    /// database named them; empty otherwise.
+    pub blocked_by: String,
 }
 
 impl LedgerRow {
@@ -81,6 +97,7 @@ impl LedgerRow {
             sql_digest: String::new(),
             catalog_digest: String::new(),
             grants_digest: String::new(),
+            blocked_by: String::new(),
             state: RowState::Dropped,
             ..self.clone()
         }
@@ -162,8 +179,11 @@ pub struct DesiredView {
     /// `CREATE VIEW <name> …`: fails if the name is taken, so a create never overwrites a view
     /// someone else made.
     pub create: String,
-    /// `CREATE OR REPLACE VIEW <name> …` where the database replaces a view atomically and lets
-    /// its columns change (MariaDB/MySQL); elsewhere a replace is a drop and a create inside one
+    /// `CREATE OR REPLACE VIEW <name> …` where the database replaces a view in place, so that
+    /// objects built on it (a reader's view) see the new definition and cannot hold the old
+    /// one: MariaDB/MySQL (the columns may change) and PostgreSQL (the old columns must come
+    /// first, as they were: otherwise the store falls back to a drop and a create, and fails
+    /// closed where something else depends on the view). SQLite: a drop and a create in one
     /// transaction.
     pub create_or_replace: Option<String>,
     /// The roles granted `SELECT` on the view (`VIEW_GRANT_ROLES`, rendered for its project),
@@ -195,7 +215,7 @@ impl DesiredView {
 
     fn named(view: ViewKey, bare: &str, sql: &ViewSql, location: &ViewLocation) -> Self {
         let create = sql.create_statement(location, bare, false);
-        let create_or_replace = (location.dialect == Dialect::MySql)
+        let create_or_replace = (location.dialect != Dialect::Sqlite)
             .then(|| sql.create_statement(location, bare, true));
         let digest = statement_digest(&create, &[]);
         Self {
@@ -497,7 +517,7 @@ pub fn decide(row: Option<&LedgerRow>, target: &Target, observed_at: i64) -> Dec
             }
         }
         (Target::Present(desired), Some(row))
-            if row.sql_digest != desired.digest || row.state == RowState::Pending =>
+            if row.sql_digest != desired.digest || row.state.needs_apply() =>
         {
             Decision::Replace {
                 previous_name: None,
@@ -542,6 +562,7 @@ mod tests {
     const SQLITE: ViewLocation = ViewLocation {
         dialect: Dialect::Sqlite,
         schema: None,
+        barrier: true,
     };
 
     fn desired(p: &str, d: &str, sql: &str) -> DesiredView {
@@ -558,6 +579,7 @@ mod tests {
             observed_at,
             catalog_digest: "c1".into(),
             grants_digest: "g1".into(),
+            blocked_by: String::new(),
         }
     }
 
@@ -621,6 +643,22 @@ mod tests {
             }
         );
         assert_eq!(RowState::parse("pending"), Some(RowState::Pending));
+
+        // A closed view is tried again at every apply, as it is: it shows no rows.
+        assert_eq!(
+            decide(Some(&row(&v2, RowState::Closed, 5)), &present, 10),
+            Decision::Replace {
+                previous_name: None
+            }
+        );
+        assert_eq!(
+            decide(Some(&row(&v1, RowState::Closed, 5)), &absent, 10),
+            Decision::Drop {
+                name: "\"p1__d2\"".into()
+            }
+        );
+        assert_eq!(drift(&row(&v2, RowState::Closed, 5), None), None);
+        assert_eq!(RowState::parse("closed"), Some(RowState::Closed));
     }
 
     #[test]

@@ -19,7 +19,7 @@ use tracing::{debug, info, warn};
 use view_sync_core::Id;
 use view_sync_core::keys::{ReconcileKey, reconcile_units};
 use view_sync_core::plan::{
-    self, Decision, DesiredView, KeyDecision, LedgerRow, Scope, Target, ViewKey,
+    self, Decision, DesiredView, KeyDecision, LedgerRow, RowState, Scope, Target, ViewKey,
 };
 use view_sync_core::reads::DisabledHint;
 use view_sync_core::view_sql::{ViewSql, ViewSqlError};
@@ -94,6 +94,9 @@ pub struct PlannedChange {
     pub old_sql: Option<String>,
     /// The statement that would run, unless the view is dropped.
     pub new_sql: Option<String>,
+    /// The objects that keep the view closed (it shows no rows) since an apply could neither
+    /// replace it in place nor drop it; `None` unless its ledger row says `closed`.
+    pub blocked_by: Option<String>,
 }
 
 impl PlannedChange {
@@ -460,6 +463,9 @@ impl Reconciler {
                 decision,
                 old_sql,
                 new_sql,
+                blocked_by: row
+                    .filter(|row| row.state == RowState::Closed)
+                    .map(|row| row.blocked_by.clone()),
             });
         }
         preview

@@ -24,6 +24,7 @@
 //! path), and none of the receiver's work.
 #![forbid(unsafe_code)]
 
+mod barrier;
 pub mod dialect;
 pub mod sql_diff;
 
@@ -38,6 +39,7 @@ use sqlparser::parser::{Parser, ParserError, ParserOptions};
 use sqlparser::tokenizer::{Token, Tokenizer};
 use thiserror::Error;
 
+use crate::barrier::Protection;
 use crate::dialect::Dialect;
 
 /// View SQL longer than this is refused before it is parsed (a policy view's SQL is kilobytes).
@@ -51,14 +53,26 @@ const VALIDATION_STACK_BYTES: usize = 64 << 20;
 /// The name a `CREATE VIEW` answer is printed under before its reference replaces it.
 const NAME_SENTINEL: &str = "immuta_view_sync_own_view_name";
 
-/// Where views are created: the database's dialect and `VIEW_SCHEMA`.
+/// Where and how views are created: the database's dialect, `VIEW_SCHEMA`, and whether they keep
+/// their readers from the rows their filter excludes (`VIEW_BARRIER`; see [`barrier`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ViewLocation {
     pub dialect: Dialect,
     pub schema: Option<String>,
+    /// Always on PostgreSQL (`security_barrier`); MariaDB's `VIEW_BARRIER=off` turns it off.
+    pub barrier: bool,
 }
 
 impl ViewLocation {
+    /// Views of `dialect` in `schema`, with the barrier on.
+    pub fn new(dialect: Dialect, schema: Option<String>) -> Self {
+        Self {
+            dialect,
+            schema,
+            barrier: true,
+        }
+    }
+
     /// How the view `name` is referred to in SQL: quoted, in the schema if one is configured.
     pub fn reference(&self, name: &str) -> String {
         self.dialect.qualified(self.schema.as_deref(), name)
@@ -73,8 +87,12 @@ pub struct ViewSql {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Definition {
-    /// The query as printed from its tree, wrapped as `CREATE VIEW <template name> AS <query>`.
-    Query(String),
+    /// The query as printed from its tree, wrapped as `CREATE VIEW <template name> AS <query>`
+    /// with its protection's clauses.
+    Query {
+        query: String,
+        protection: Protection,
+    },
     /// A `CREATE VIEW` statement run under its own `name` (as the database resolves it) in the
     /// configured schema, printed without and with `OR REPLACE`.
     Statement {
@@ -148,7 +166,7 @@ impl ViewSql {
     /// The name a `CREATE VIEW` statement gives its view; `None` for a query.
     pub fn own_name(&self) -> Option<&str> {
         match &self.definition {
-            Definition::Query(_) => None,
+            Definition::Query { .. } => None,
             Definition::Statement { name, .. } => Some(name),
         }
     }
@@ -163,10 +181,11 @@ impl ViewSql {
         or_replace: bool,
     ) -> String {
         match &self.definition {
-            Definition::Query(query) => {
+            Definition::Query { query, protection } => {
                 let replace = if or_replace { "OR REPLACE " } else { "" };
+                let (before_view, after_name) = protection.clauses();
                 format!(
-                    "CREATE {replace}VIEW {} AS {query}",
+                    "CREATE {replace}{before_view}VIEW {}{after_name} AS {query}",
                     location.reference(name)
                 )
             }
@@ -208,13 +227,27 @@ fn validate(text: &str, location: &ViewLocation) -> Result<ViewSql, ViewSqlError
         .with_tokens_with_locations(tokens)
         .parse_statements()
         .map_err(|e| unparsable(e.to_string()))?;
-    let statement = match statements.len() {
+    let mut statement = match statements.len() {
         0 => return Err(ViewSqlError::Empty),
         1 => statements.remove(0),
         count => {
             let found = statements.iter().map(kind).collect::<Vec<_>>().join(", ");
             return Err(ViewSqlError::Statements { count, found });
         }
+    };
+    // The view's protection from its readers is part of the tree that is checked and printed.
+    let protection = match &mut statement {
+        Statement::Query(query) => {
+            let protection = Protection::of(dialect, location.barrier, query);
+            protection.apply_to_query(query);
+            protection
+        }
+        Statement::CreateView(view) => {
+            let protection = Protection::of(dialect, location.barrier, &view.query);
+            protection.apply_to_view(view);
+            protection
+        }
+        _ => Protection::None,
     };
     // What runs is printed from the tree: the printed text must read back as the same tree,
     // or the database could be handed something other than what was checked.
@@ -227,7 +260,10 @@ fn validate(text: &str, location: &ViewLocation) -> Result<ViewSql, ViewSqlError
     let definition = match statement {
         Statement::Query(query) => {
             check_query(&query)?;
-            Definition::Query(query.to_string())
+            Definition::Query {
+                query: query.to_string(),
+                protection,
+            }
         }
         Statement::CreateView(view) => {
             let name = checked_own_name(&view, location)?;
@@ -421,10 +457,7 @@ mod tests {
     const DIALECTS: [Dialect; 3] = [Dialect::Sqlite, Dialect::Postgres, Dialect::MySql];
 
     fn at(dialect: Dialect, schema: Option<&str>) -> ViewLocation {
-        ViewLocation {
-            dialect,
-            schema: schema.map(str::to_owned),
-        }
+        ViewLocation::new(dialect, schema.map(str::to_owned))
     }
 
     fn parse(sql: &str, dialect: Dialect) -> Result<ViewSql, ViewSqlError> {
@@ -451,17 +484,123 @@ mod tests {
                 "VALUES (1), (2)",
             ] {
                 let statement = created(sql, dialect);
-                assert!(statement.starts_with("CREATE VIEW "), "{statement}");
+                assert!(statement.starts_with("CREATE "), "{statement}");
+                assert!(!statement.contains("OR REPLACE"), "{statement}");
                 assert!(!statement.contains("--") && !statement.contains("/*"));
             }
         }
         assert_eq!(
             created("select a from t ;\n", Dialect::Postgres),
-            "CREATE VIEW \"v\" AS SELECT a FROM t"
+            "CREATE VIEW \"v\" WITH (security_barrier = true) AS SELECT a FROM t"
         );
         assert_eq!(
             created("SELECT 1", Dialect::MySql),
             "CREATE VIEW `v` AS SELECT 1"
+        );
+        assert_eq!(
+            created("SELECT a FROM t", Dialect::Sqlite),
+            "CREATE VIEW \"v\" AS SELECT a FROM t"
+        );
+    }
+
+    #[test]
+    fn views_that_can_exclude_rows_hold_against_their_readers() {
+        let filtered = "SELECT id, email FROM people WHERE region = 'EU'";
+        assert_eq!(
+            created(filtered, Dialect::Postgres),
+            "CREATE VIEW \"v\" WITH (security_barrier = true) AS SELECT id, email FROM people WHERE region = 'EU' \
+             OFFSET 0"
+        );
+        assert_eq!(
+            created(filtered, Dialect::MySql),
+            "CREATE ALGORITHM = TEMPTABLE VIEW `v` AS SELECT id, email FROM people WHERE region = 'EU' \
+             LIMIT 18446744073709551615"
+        );
+        let mysql = at(Dialect::MySql, None);
+        assert_eq!(
+            ViewSql::parse(filtered, &mysql)
+                .unwrap()
+                .create_statement(&mysql, "v", true),
+            "CREATE OR REPLACE ALGORITHM = TEMPTABLE VIEW `v` AS SELECT id, email FROM people \
+             WHERE region = 'EU' LIMIT 18446744073709551615"
+        );
+        // A projection of one table hides no row: the server may optimise it as it likes.
+        assert_eq!(
+            created("SELECT id, MD5(email) AS email FROM people", Dialect::MySql),
+            "CREATE VIEW `v` AS SELECT id, MD5(email) AS email FROM people"
+        );
+        assert_eq!(
+            created(
+                "SELECT id, MD5(email) AS email FROM people",
+                Dialect::Postgres
+            ),
+            "CREATE VIEW \"v\" WITH (security_barrier = true) AS SELECT id, MD5(email) AS email FROM people"
+        );
+        // VIEW_BARRIER=false: MariaDB's views are left to the server's choice; PostgreSQL's keep
+        // the barrier alone.
+        for (dialect, statement) in [
+            (
+                Dialect::MySql,
+                "CREATE VIEW `v` AS SELECT id, email FROM people WHERE region = 'EU'",
+            ),
+            (
+                Dialect::Postgres,
+                "CREATE VIEW \"v\" WITH (security_barrier = true) AS SELECT id, email FROM people \
+                 WHERE region = 'EU'",
+            ),
+        ] {
+            let trusted = ViewLocation {
+                barrier: false,
+                ..at(dialect, None)
+            };
+            assert_eq!(
+                ViewSql::parse(filtered, &trusted)
+                    .unwrap()
+                    .create_statement(&trusted, "v", false),
+                statement
+            );
+        }
+        assert_eq!(
+            created(filtered, Dialect::Sqlite),
+            "CREATE VIEW \"v\" AS SELECT id, email FROM people WHERE region = 'EU'"
+        );
+    }
+
+    #[test]
+    fn a_create_view_answer_gets_the_protection_whatever_it_asked_for() {
+        let postgres = at(Dialect::Postgres, None);
+        for answer in [
+            "CREATE VIEW v AS SELECT a FROM t WHERE b",
+            "CREATE VIEW v WITH (security_barrier = false) AS SELECT a FROM t WHERE b",
+            "CREATE VIEW v WITH (SECURITY_BARRIER) AS SELECT a FROM t WHERE b",
+            "CREATE VIEW v WITH (\"security_barrier\" = false) AS SELECT a FROM t WHERE b",
+        ] {
+            assert_eq!(
+                ViewSql::parse(answer, &postgres)
+                    .unwrap()
+                    .create_statement(&postgres, "v", false),
+                "CREATE VIEW \"v\" WITH (security_barrier = true) AS SELECT a FROM t WHERE b OFFSET 0",
+                "{answer}"
+            );
+        }
+        let kept = ViewSql::parse(
+            "CREATE VIEW v WITH (check_option = local) AS SELECT a FROM t",
+            &postgres,
+        )
+        .unwrap();
+        assert_eq!(
+            kept.create_statement(&postgres, "v", true),
+            "CREATE OR REPLACE VIEW \"v\" WITH (check_option = local, security_barrier = true) AS SELECT a FROM t"
+        );
+        let mysql = at(Dialect::MySql, None);
+        let merged = ViewSql::parse(
+            "CREATE ALGORITHM = MERGE SQL SECURITY DEFINER VIEW v AS SELECT a FROM t WHERE b LIMIT 3",
+            &mysql,
+        )
+        .unwrap();
+        assert_eq!(
+            merged.create_statement(&mysql, "v", false),
+            "CREATE ALGORITHM = TEMPTABLE SQL SECURITY DEFINER VIEW `v` AS SELECT a FROM t WHERE b LIMIT 3"
         );
     }
 
@@ -512,7 +651,7 @@ mod tests {
         );
         assert_eq!(
             created(r"SELECT 'a\' AS s, E'b\'c' AS t", Dialect::Postgres),
-            r#"CREATE VIEW "v" AS SELECT 'a\' AS s, E'b\'c' AS t"#
+            r#"CREATE VIEW "v" WITH (security_barrier = true) AS SELECT 'a\' AS s, E'b\'c' AS t"#
         );
     }
 
@@ -579,11 +718,11 @@ mod tests {
         assert_eq!(sql.own_name(), Some("masked"));
         assert_eq!(
             sql.create_statement(&location, "masked", false),
-            "CREATE VIEW \"analytics\".\"masked\" AS SELECT 1 AS a"
+            "CREATE VIEW \"analytics\".\"masked\" WITH (security_barrier = true) AS SELECT 1 AS a"
         );
         assert_eq!(
             sql.create_statement(&location, "masked", true),
-            "CREATE OR REPLACE VIEW \"analytics\".\"masked\" AS SELECT 1 AS a"
+            "CREATE OR REPLACE VIEW \"analytics\".\"masked\" WITH (security_barrier = true) AS SELECT 1 AS a"
         );
         let sqlite = at(Dialect::Sqlite, None);
         let own =

@@ -1,6 +1,6 @@
 //! The store's configuration: `DATABASE_URL` (a URL, or an RDS-style secret's JSON),
 //! `VIEW_SCHEMA` (one, or one per project with `LEDGER_SCHEMA`), `LEDGER_TABLE`,
-//! `VIEW_GRANT_ROLES` and `VIEW_CREATE_ROLES`, read once.
+//! `VIEW_GRANT_ROLES`, `VIEW_CREATE_ROLES` and `VIEW_BARRIER`, read once.
 
 use std::fmt;
 
@@ -12,6 +12,8 @@ use crate::dialect::Dialect;
 use crate::rds_secret;
 
 pub const DEFAULT_LEDGER_TABLE: &str = "immuta_view_sync_ledger";
+/// PostgreSQL's schema when `VIEW_SCHEMA` (or `LEDGER_SCHEMA`) is unset.
+pub const DEFAULT_POSTGRES_SCHEMA: &str = "public";
 
 #[derive(Clone)]
 pub struct StoreConfig {
@@ -27,6 +29,10 @@ pub struct StoreConfig {
     pub grant_roles: Vec<ProjectTemplate>,
     /// Whether a role of `grant_roles` that does not exist is created (`VIEW_CREATE_ROLES`).
     pub create_roles: bool,
+    /// Whether a view that can exclude rows is worked out in full before a reader's conditions
+    /// touch it (`VIEW_BARRIER`, see `view_sync_core::view_sql`); PostgreSQL's views are security
+    /// barriers either way.
+    pub barrier: bool,
 }
 
 impl fmt::Debug for StoreConfig {
@@ -39,6 +45,7 @@ impl fmt::Debug for StoreConfig {
             .field("ledger_table", &self.ledger_table)
             .field("grant_roles", &self.grant_roles)
             .field("create_roles", &self.create_roles)
+            .field("barrier", &self.barrier)
             .finish()
     }
 }
@@ -51,7 +58,8 @@ impl StoreConfig {
             "set it to sqlite://PATH (created if missing), postgres://… or mysql://…",
         )?)?;
         let view_schema = settings.optional("VIEW_SCHEMA");
-        let sqlite = Dialect::from_url(&database_url)? == Dialect::Sqlite;
+        let dialect = Dialect::from_url(&database_url)?;
+        let sqlite = dialect == Dialect::Sqlite;
         if sqlite && view_schema.as_deref().is_some_and(|s| s != "main") {
             return Err(ConfigError::new(
                 "VIEW_SCHEMA",
@@ -102,6 +110,13 @@ impl StoreConfig {
                 "creates the roles of VIEW_GRANT_ROLES, which is not set",
             ));
         }
+        let barrier = settings.flag_or("VIEW_BARRIER", true)?;
+        if !barrier && sqlite {
+            return Err(ConfigError::new(
+                "VIEW_BARRIER",
+                "is for PostgreSQL and MariaDB: SQLite has no readers of its own",
+            ));
+        }
         Ok(Self {
             database_url,
             schema,
@@ -111,15 +126,31 @@ impl StoreConfig {
                 .unwrap_or_else(|| DEFAULT_LEDGER_TABLE.into()),
             grant_roles,
             create_roles,
+            barrier,
         })
     }
 
-    /// Where the views go; `None` if `DATABASE_URL` names no database we serve.
+    /// Where the views go (see [`StoreConfig::schema_of`]); `None` if `DATABASE_URL` names no
+    /// database we serve.
     pub fn location(&self) -> Option<ViewLocation> {
+        let dialect = Dialect::from_url(&self.database_url).ok()?;
         Some(ViewLocation {
-            dialect: Dialect::from_url(&self.database_url).ok()?,
-            schema: self.schema.clone(),
+            dialect,
+            schema: self.schema_of(dialect),
+            barrier: self.barrier,
         })
+    }
+
+    /// The schema of the ledger, and of the views unless each project has its own. PostgreSQL's
+    /// default is `public`, never whatever a session's `search_path` resolves: a `search_path`
+    /// changed later (`ALTER DATABASE … SET search_path`) would otherwise start a second ledger
+    /// and leave the views readers have unmanaged. MariaDB has no `search_path`: the database of
+    /// `DATABASE_URL` is configuration, and no session of ours changes it.
+    pub fn schema_of(&self, dialect: Dialect) -> Option<String> {
+        match (&self.schema, dialect) {
+            (None, Dialect::Postgres) => Some(DEFAULT_POSTGRES_SCHEMA.to_owned()),
+            (schema, _) => schema.clone(),
+        }
     }
 }
 
@@ -174,6 +205,58 @@ mod tests {
         ])
         .unwrap_err();
         assert_eq!(alone.variable, "VIEW_CREATE_ROLES");
+    }
+
+    #[test]
+    fn the_barrier_is_for_databases_with_readers() {
+        for url in ["mysql://db/views", "postgres://db/views"] {
+            let on = config(&[("DATABASE_URL", url)]).unwrap();
+            assert!(on.barrier && on.location().unwrap().barrier);
+            let off = config(&[("DATABASE_URL", url), ("VIEW_BARRIER", "false")]).unwrap();
+            assert!(!off.location().unwrap().barrier);
+        }
+        let refused = config(&[
+            ("DATABASE_URL", "sqlite://views.db"),
+            ("VIEW_BARRIER", "false"),
+        ])
+        .unwrap_err();
+        assert_eq!(refused.variable, "VIEW_BARRIER");
+        assert!(
+            refused.to_string().contains("no readers of its own"),
+            "{refused}"
+        );
+    }
+
+    #[test]
+    fn postgresql_views_are_in_a_fixed_schema_whatever_the_search_path() {
+        let unset = config(&[("DATABASE_URL", "postgres://db/views")]).unwrap();
+        assert_eq!(unset.schema, None);
+        assert_eq!(unset.location().unwrap().schema.as_deref(), Some("public"));
+        let set = config(&[
+            ("DATABASE_URL", "postgres://db/v"),
+            ("VIEW_SCHEMA", "views"),
+        ])
+        .unwrap();
+        assert_eq!(set.location().unwrap().schema.as_deref(), Some("views"));
+        let per_project = config(&[
+            ("DATABASE_URL", "postgres://db/v"),
+            ("VIEW_SCHEMA", "views_{project_id}"),
+        ])
+        .unwrap();
+        assert_eq!(
+            per_project.schema_of(Dialect::Postgres).as_deref(),
+            Some("public")
+        );
+        for url in ["mysql://db/views", "sqlite://views.db"] {
+            assert_eq!(
+                config(&[("DATABASE_URL", url)])
+                    .unwrap()
+                    .location()
+                    .unwrap()
+                    .schema,
+                None
+            );
+        }
     }
 
     #[test]

@@ -6,20 +6,50 @@ use sqlx::{Any, AssertSqlSafe};
 use view_sync_core::dialect::Dialect;
 use view_sync_core::plan::{Decision, DesiredView, Drift, Target};
 
-/// The statements that carry out `decision`. A view is only ever dropped or replaced when
-/// the ledger says it is ours; a view under a name new to it is made with a plain `CREATE
-/// VIEW`, which fails rather than clobber a view someone else made.
-pub(crate) fn statements(decision: &Decision, target: &Target) -> Vec<String> {
-    let drop = |name: &str| format!("DROP VIEW IF EXISTS {name}");
+/// One DDL step of a decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Ddl {
+    /// A plain `CREATE VIEW`, which fails rather than take a name someone else holds.
+    Create(String),
+    /// `CREATE OR REPLACE VIEW` of the view `name`, which keeps what is built on it. PostgreSQL
+    /// refuses it where the new columns do not extend the old ones as they are: the view is then
+    /// dropped as [`Ddl::Drop`] drops it, and made with `create`.
+    ReplaceInPlace {
+        name: String,
+        create_or_replace: String,
+        create: String,
+    },
+    /// `DROP VIEW IF EXISTS name`. On PostgreSQL something we do not manage may depend on the
+    /// view: it is then closed instead (see `crate::closing`), never dropped with `CASCADE`.
+    Drop(String),
+}
+
+impl Ddl {
+    /// What a failure of the step says was being done.
+    pub(crate) fn action(&self) -> &'static str {
+        match self {
+            Self::Drop(_) => "drop",
+            Self::Create(_) | Self::ReplaceInPlace { .. } => "create",
+        }
+    }
+}
+
+/// The steps that carry out `decision`. A view is only ever dropped or replaced when the
+/// ledger says it is ours; a view under a name new to it is made with a plain `CREATE VIEW`,
+/// which fails rather than clobber a view someone else made.
+pub(crate) fn statements(decision: &Decision, target: &Target) -> Vec<Ddl> {
     match (decision, target) {
-        (Decision::Drop { name }, _) => vec![drop(name)],
-        (Decision::Create, Target::Present(desired)) => vec![desired.create.clone()],
+        (Decision::Drop { name }, _) => vec![Ddl::Drop(name.clone())],
+        (Decision::Create, Target::Present(desired)) => vec![Ddl::Create(desired.create.clone())],
         (
             Decision::Replace {
                 previous_name: Some(previous),
             },
             Target::Present(desired),
-        ) => vec![drop(previous), desired.create.clone()],
+        ) => vec![
+            Ddl::Drop(previous.clone()),
+            Ddl::Create(desired.create.clone()),
+        ],
         // Only who may read it changed: the grants are brought back (see `crate::grants`).
         (
             Decision::Restore {
@@ -33,7 +63,7 @@ pub(crate) fn statements(decision: &Decision, target: &Target) -> Vec<String> {
                 drift: Drift::Missing,
             },
             Target::Present(desired),
-        ) => vec![desired.create.clone()],
+        ) => vec![Ddl::Create(desired.create.clone())],
         (
             Decision::Replace {
                 previous_name: None,
@@ -41,13 +71,24 @@ pub(crate) fn statements(decision: &Decision, target: &Target) -> Vec<String> {
             | Decision::Restore { .. },
             Target::Present(desired),
         ) => match &desired.create_or_replace {
-            // Atomic for readers, and MariaDB lets the columns change.
-            Some(create_or_replace) => vec![create_or_replace.clone()],
-            // Inside the transaction: readers never see the view missing; the columns may change.
-            None => vec![drop(&desired.name), desired.create.clone()],
+            Some(create_or_replace) => vec![Ddl::ReplaceInPlace {
+                name: desired.name.clone(),
+                create_or_replace: create_or_replace.clone(),
+                create: desired.create.clone(),
+            }],
+            // SQLite, inside the transaction: readers never see the view missing.
+            None => vec![
+                Ddl::Drop(desired.name.clone()),
+                Ddl::Create(desired.create.clone()),
+            ],
         },
         _ => Vec::new(),
     }
+}
+
+/// `DROP VIEW IF EXISTS` of the view `name`.
+pub(crate) fn drop_view(name: &str) -> String {
+    format!("DROP VIEW IF EXISTS {name}")
 }
 
 /// The statements that make `desired` as the ledger keeps them for `view-sync plan`'s diffs:
@@ -122,10 +163,7 @@ mod tests {
     use super::*;
 
     fn desired(dialect: Dialect) -> Target {
-        let location = ViewLocation {
-            dialect,
-            schema: None,
-        };
+        let location = ViewLocation::new(dialect, None);
         let sql = ViewSql::parse("SELECT 1 AS a", &location).unwrap();
         let view = ViewKey {
             project_id: Id::new("1").unwrap(),
@@ -137,9 +175,10 @@ mod tests {
     #[test]
     fn a_new_name_is_a_plain_create_and_a_replace_keeps_readers_served() {
         let sqlite = desired(Dialect::Sqlite);
+        let create = |sql: &str| Ddl::Create(sql.to_owned());
         assert_eq!(
             statements(&Decision::Create, &sqlite),
-            ["CREATE VIEW \"v\" AS SELECT 1 AS a"]
+            [create("CREATE VIEW \"v\" AS SELECT 1 AS a")]
         );
         let renamed = Decision::Replace {
             previous_name: Some("\"old\"".into()),
@@ -147,8 +186,8 @@ mod tests {
         assert_eq!(
             statements(&renamed, &sqlite),
             [
-                "DROP VIEW IF EXISTS \"old\"",
-                "CREATE VIEW \"v\" AS SELECT 1 AS a"
+                Ddl::Drop("\"old\"".into()),
+                create("CREATE VIEW \"v\" AS SELECT 1 AS a")
             ]
         );
         let same_name = Decision::Replace {
@@ -157,13 +196,28 @@ mod tests {
         assert_eq!(
             statements(&same_name, &sqlite),
             [
-                "DROP VIEW IF EXISTS \"v\"",
-                "CREATE VIEW \"v\" AS SELECT 1 AS a"
+                Ddl::Drop("\"v\"".into()),
+                create("CREATE VIEW \"v\" AS SELECT 1 AS a")
             ]
         );
+        // In place where the database can: what readers built on the view follows it.
         assert_eq!(
             statements(&same_name, &desired(Dialect::MySql)),
-            ["CREATE OR REPLACE VIEW `v` AS SELECT 1 AS a"]
+            [Ddl::ReplaceInPlace {
+                name: "`v`".into(),
+                create_or_replace: "CREATE OR REPLACE VIEW `v` AS SELECT 1 AS a".into(),
+                create: "CREATE VIEW `v` AS SELECT 1 AS a".into(),
+            }]
+        );
+        assert_eq!(
+            statements(&same_name, &desired(Dialect::Postgres)),
+            [Ddl::ReplaceInPlace {
+                name: "\"v\"".into(),
+                create_or_replace:
+                    "CREATE OR REPLACE VIEW \"v\" WITH (security_barrier = true) AS SELECT 1 AS a"
+                        .into(),
+                create: "CREATE VIEW \"v\" WITH (security_barrier = true) AS SELECT 1 AS a".into(),
+            }]
         );
         let edited = Decision::Restore {
             drift: Drift::Edited,
@@ -177,7 +231,7 @@ mod tests {
         };
         assert_eq!(
             statements(&dropped_by_hand, &sqlite),
-            ["CREATE VIEW \"v\" AS SELECT 1 AS a"]
+            [create("CREATE VIEW \"v\" AS SELECT 1 AS a")]
         );
         assert!(takes_a_new_name(&Decision::Create) && takes_a_new_name(&renamed));
         assert!(!takes_a_new_name(&same_name));

@@ -28,13 +28,13 @@ impl LedgerSql for Dialect {
                  sql_digest = excluded.sql_digest, state = excluded.state, observed_at = excluded.observed_at, \
                  updated_at = excluded.updated_at, catalog_digest = excluded.catalog_digest, \
                  applied_sql = COALESCE(excluded.applied_sql, ledger_row.applied_sql), \
-                 grants_digest = excluded.grants_digest"
+                 grants_digest = excluded.grants_digest, blocked_by = excluded.blocked_by"
             }
             Self::MySql => {
                 "ON DUPLICATE KEY UPDATE view_name = VALUES(view_name), sql_digest = VALUES(sql_digest), \
                  state = VALUES(state), observed_at = VALUES(observed_at), updated_at = VALUES(updated_at), \
                  catalog_digest = VALUES(catalog_digest), applied_sql = COALESCE(VALUES(applied_sql), applied_sql), \
-                 grants_digest = VALUES(grants_digest)"
+                 grants_digest = VALUES(grants_digest), blocked_by = VALUES(blocked_by)"
             }
         }
     }

@@ -24,15 +24,37 @@ pub enum ViewsError {
         project_id: String,
         data_source_id: String,
     },
+    #[error("timed out waiting for a lock on {view}: {}", holders(held_by))]
+    LockTimeout {
+        view: String,
+        /// The sessions that hold it, where the database says (PostgreSQL, for a view's DDL).
+        held_by: String,
+    },
+    /// The view could not take its newest definition, or be dropped, because objects we do not
+    /// manage depend on it: it was closed (it shows no rows) until they are gone.
     #[error(
-        "timed out waiting for a lock on {view}: another session (a reader, or another processor) holds it"
+        "{view} ({name}) cannot be replaced in place or dropped while objects we do not manage \
+         depend on it: {blockers}. It is closed (it and what is built on it show no rows) and \
+         is tried again until they are dropped"
     )]
-    LockTimeout { view: String },
+    Blocked {
+        view: String,
+        name: String,
+        blockers: String,
+    },
+}
+
+fn holders(held_by: &str) -> String {
+    match held_by {
+        "" => "another session (a reader, or another processor) holds it".to_owned(),
+        held_by => format!("held by {held_by}"),
+    }
 }
 
 impl ViewsError {
-    /// Unavailability and lock waits pass; a refused statement, a name conflict or refused
-    /// credentials do not (credentials that change are read again before a retry).
+    /// Unavailability and lock waits pass; a refused statement, a name conflict, refused
+    /// credentials (read again before a retry) or a view blocked by what depends on it do not
+    /// within one invocation: its message comes back, and each re-sync tries it again.
     pub fn is_retryable(&self) -> bool {
         matches!(self, Self::Unavailable(_) | Self::LockTimeout { .. })
     }
@@ -45,6 +67,7 @@ impl ViewsError {
             if is_lock_wait(database.as_ref()) {
                 return Self::LockTimeout {
                     view: view.to_owned(),
+                    held_by: String::new(),
                 };
             }
             if is_authentication_failure(database.as_ref()) {

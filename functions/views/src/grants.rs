@@ -4,11 +4,19 @@
 //! are then are recorded (the ledger's `grants_digest`), so that a grant revoked or added by hand
 //! is drift ([`plan::Drift::Grants`]) like an edited definition.
 //!
-//! The catalog says who holds `SELECT`: PostgreSQL's `pg_class.relacl` (the owner left out, since
-//! it needs no grant), MariaDB's `mysql.tables_priv`, which the processor's user must be allowed
-//! to read (`information_schema` shows a user only its own grants). MariaDB keeps a view's grants
-//! when the view is dropped, so a view of ours is stripped of them before it is dropped, and a
-//! view made again under an old name finds the old grants and has them brought to the set.
+//! The catalog says who holds `SELECT`, and whether they may pass it on (a grant option):
+//! PostgreSQL's `pg_class.relacl` (the owner left out, since it needs no grant), MariaDB's
+//! `mysql.tables_priv`, which the processor's user must be allowed to read (`information_schema`
+//! shows a user only its own grants). A grant option is never wanted: added by hand, it is drift,
+//! and it is taken back with what it let its holder grant (PostgreSQL: `REVOKE … CASCADE`, which
+//! only reaches privileges; MariaDB records no such chain, so those grants are others' and go
+//! like any other). MariaDB keeps a view's grants when the view is dropped, so a view of ours is
+//! stripped of them before it is dropped, and a view made again under an old name finds the old
+//! grants and has them brought to the set.
+//!
+//! Grants go to roles only. A MariaDB `GRANT … TO name` goes to a user account `name@'%'` when no
+//! role of that name exists, so each role is looked up as a role (`mysql.user.is_role`) before
+//! every grant; a role that is the views' own owner is refused, since it reads them regardless.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -21,7 +29,7 @@ use view_sync_core::hex;
 use view_sync_core::plan::{self, LedgerRow, Scope, ViewKey};
 
 use crate::ddl;
-use crate::dialect::Dialect;
+use crate::dialect::{Dialect, LedgerSql};
 use crate::error::ViewsError;
 use crate::store::{ViewStore, label};
 
@@ -59,11 +67,16 @@ impl Grantee {
     }
 }
 
-/// `SELECT` on a view held by a grantee, on the whole view or on some of its columns.
+/// `SELECT` on a view held by a grantee, on the whole view or on some of its columns, with or
+/// without the right to grant it on; or (MariaDB) that right alone, which lets its holder pass
+/// on `SELECT` as soon as they hold it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct Grant {
     grantee: Grantee,
     columns: bool,
+    grantable: bool,
+    /// `false` for a grant option alone.
+    selects: bool,
 }
 
 impl Grant {
@@ -71,16 +84,26 @@ impl Grant {
         Self {
             grantee: Grantee::Role(role.to_owned()),
             columns: false,
+            grantable: false,
+            selects: true,
         }
     }
 }
 
+/// As the digest reads it: a grant without grant option is written as before grant options
+/// were read, so that the digests the ledger holds stay valid.
 impl fmt::Display for Grant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.columns {
-            false => write!(f, "{}", self.grantee),
-            true => write!(f, "{} (on columns)", self.grantee),
+        write!(f, "{}", self.grantee)?;
+        if self.columns {
+            f.write_str(" (on columns)")?;
         }
+        match (self.grantable, self.selects) {
+            (true, true) => f.write_str(" (with grant option)")?,
+            (true, false) => f.write_str(" (grant option alone)")?,
+            _ => {}
+        }
+        Ok(())
     }
 }
 
@@ -142,12 +165,15 @@ impl ViewStore {
     pub async fn check_grants_readable(&self) -> Result<(), ViewsError> {
         self.catalog_state().await?;
         if self.dialect() == Dialect::MySql {
-            sqlx::query(AssertSqlSafe(
+            for probe in [
                 "SELECT Column_name FROM mysql.columns_priv WHERE 1 = 0",
-            ))
-            .execute(&self.pool)
-            .await
-            .map_err(|e| catalog_error(e, Dialect::MySql))?;
+                "SELECT User, Host, is_role FROM mysql.user WHERE 1 = 0",
+            ] {
+                sqlx::query(AssertSqlSafe(probe))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| catalog_error(e, Dialect::MySql))?;
+            }
         }
         Ok(())
     }
@@ -241,6 +267,11 @@ impl ViewStore {
         // owns the view) fails the view rather than be restored at every apply.
         let now = self.grants_on(conn, reference).await?;
         if now != wanted {
+            // MariaDB has no transaction to roll back: what should not be there goes first.
+            if dialect == Dialect::MySql {
+                self.revoke_extra_grants(conn, view, reference, roles)
+                    .await?;
+            }
             return Err(refused(
                 view,
                 format!(
@@ -269,10 +300,13 @@ impl ViewStore {
         }
         let held = self.grants_on(conn, reference).await?;
         let wanted = wanted(roles);
-        let extra: Vec<&Grant> = held.difference(&wanted).collect();
+        let mut extra: Vec<&Grant> = held.difference(&wanted).collect();
         if extra.is_empty() {
             return Ok(held);
         }
+        // Grant options first: on PostgreSQL their holders' own grants go with them (CASCADE),
+        // which the owner's REVOKE of those grants would not reach.
+        extra.sort_by_key(|grant| !grant.grantable);
         for grant in extra {
             self.revoke(conn, view, reference, grant).await?;
         }
@@ -298,8 +332,9 @@ impl ViewStore {
         Ok(())
     }
 
-    /// Takes `grant` away. PostgreSQL's REVOKE on the view takes its columns' grants too;
-    /// MariaDB's column grants are revoked by column.
+    /// Takes `grant` away, with its grant option. PostgreSQL's REVOKE on the view takes its
+    /// columns' grants too, and with `CASCADE` the grants its holder made with the option
+    /// (privileges only: no object is dropped); MariaDB's column grants are revoked by column.
     async fn revoke(
         &self,
         conn: &mut AnyConnection,
@@ -322,6 +357,15 @@ impl ViewStore {
                     "REVOKE SELECT ({}) ON {reference} FROM {grantee}",
                     columns.join(", ")
                 )
+            }
+            (Dialect::MySql, false) if !grant.selects => {
+                format!("REVOKE GRANT OPTION ON {reference} FROM {grantee}")
+            }
+            (Dialect::MySql, false) if grant.grantable => {
+                format!("REVOKE SELECT, GRANT OPTION ON {reference} FROM {grantee}")
+            }
+            (Dialect::Postgres, _) => {
+                format!("REVOKE SELECT ON {reference} FROM {grantee} CASCADE")
             }
             _ => format!("REVOKE SELECT ON {reference} FROM {grantee}"),
         };
@@ -357,8 +401,11 @@ impl ViewStore {
         .map_err(|e| catalog_error(e, self.dialect()))
     }
 
-    /// Makes sure every role of `roles` exists: created if missing with `VIEW_CREATE_ROLES`,
-    /// else the view fails with what to do. Roles seen to exist are not looked for again.
+    /// Makes sure every role of `roles` exists as a role, and is not the views' owner: created
+    /// if missing with `VIEW_CREATE_ROLES`, else the view fails with what to do. PostgreSQL:
+    /// roles seen to exist are not looked for again (a PostgreSQL grantee is always a role).
+    /// MariaDB: looked for before every grant, since a `GRANT` to a name that is no role goes to
+    /// the user account of that name.
     async fn ensure_roles(
         &self,
         conn: &mut AnyConnection,
@@ -378,53 +425,97 @@ impl ViewStore {
                 return Err(refused(view, format!("{role:?} is not a role name")));
             }
         }
-        match self.dialect() {
-            Dialect::Postgres => {
-                let params: Vec<String> = (1..=unseen.len()).map(|n| format!("${n}")).collect();
-                let sql = format!(
-                    "SELECT CAST(rolname AS TEXT) AS rolname FROM pg_roles WHERE rolname IN ({})",
-                    params.join(", ")
-                );
-                let mut query = sqlx::query(AssertSqlSafe(sql));
-                for role in &unseen {
-                    query = query.bind((*role).clone());
-                }
-                let found: BTreeSet<String> = query
-                    .fetch_all(&mut *conn)
-                    .await
-                    .map_err(|e| ViewsError::from_sqlx(e, "look for the roles of", &label(view)))?
-                    .iter()
-                    .filter_map(|row| row.try_get("rolname").ok())
-                    .collect();
-                for role in unseen.iter().filter(|r| !found.contains(**r)) {
-                    if !self.grants.create_roles {
-                        return Err(missing_role(view, role));
-                    }
-                    // Two processors may create it at once.
-                    let create = ddl::tolerating_a_concurrent_create(&format!(
-                        "CREATE ROLE {}",
-                        Dialect::Postgres.quote(role)
-                    ));
-                    self.run_ddl(conn, view, create, "create a role for")
-                        .await?;
-                }
-                self.remember_roles(found);
+        let found = self.roles_found(conn, view, &unseen).await?;
+        if let Some(owner) = unseen.iter().find(|r| found.owner == ***r) {
+            return Err(refused(
+                view,
+                format!(
+                    "role {owner} of VIEW_GRANT_ROLES is the views' owner (the processor's own \
+                     user), which reads every view it owns whatever is granted: name a role \
+                     for the project's readers instead"
+                ),
+            ));
+        }
+        for role in unseen.iter().filter(|r| !found.roles.contains(**r)) {
+            if !self.grants.create_roles {
+                return Err(missing_role(view, role, found.accounts.contains(*role)));
             }
-            Dialect::MySql => {
-                // Without access to `mysql.user`, a missing role shows as the GRANT's error.
-                if self.grants.create_roles {
-                    for role in &unseen {
-                        let create =
-                            format!("CREATE ROLE IF NOT EXISTS {}", Dialect::MySql.quote(role));
-                        self.run_ddl(conn, view, create, "create a role for")
-                            .await?;
-                    }
-                    self.remember_roles(unseen.iter().map(|r| (*r).clone()));
-                }
-            }
-            Dialect::Sqlite => {}
+            let create = match self.dialect() {
+                // Two processors may create it at once.
+                Dialect::Postgres => ddl::tolerating_a_concurrent_create(&format!(
+                    "CREATE ROLE {}",
+                    Dialect::Postgres.quote(role)
+                )),
+                _ => format!("CREATE ROLE IF NOT EXISTS {}", Dialect::MySql.quote(role)),
+            };
+            self.run_ddl(conn, view, create, "create a role for")
+                .await?;
+        }
+        // Only roles seen to exist: one created here is gone again if the section rolls back.
+        if self.dialect() == Dialect::Postgres {
+            self.remember_roles(found.roles);
         }
         Ok(())
+    }
+
+    /// Which of `roles` exist as roles, which only as user accounts (MariaDB), and the name of
+    /// the processor's own user.
+    async fn roles_found(
+        &self,
+        conn: &mut AnyConnection,
+        view: &ViewKey,
+        roles: &[&String],
+    ) -> Result<RolesFound, ViewsError> {
+        let dialect = self.dialect();
+        let params: Vec<String> = (1..=roles.len()).map(|n| dialect.param(n)).collect();
+        let sql = match dialect {
+            Dialect::Postgres => format!(
+                "SELECT CAST(rolname AS TEXT) AS name, 'role' AS kind FROM pg_roles WHERE rolname IN ({}) \
+                 UNION ALL SELECT CAST(current_user AS TEXT), 'self'",
+                params.join(", ")
+            ),
+            // Roles have an empty host; `mysql.user` shows this user only the columns it needs
+            // (see the README).
+            _ => format!(
+                "SELECT CAST(User AS CHAR) AS name, \
+                 CASE WHEN is_role = 'Y' AND Host = '' THEN 'role' ELSE 'account' END AS kind \
+                 FROM mysql.user WHERE User IN ({}) \
+                 UNION ALL SELECT SUBSTRING_INDEX(CURRENT_USER(), '@', 1), 'self'",
+                params.join(", ")
+            ),
+        };
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for role in roles {
+            query = query.bind((*role).clone());
+        }
+        let rows = query.fetch_all(&mut *conn).await.map_err(|e| {
+            let mut error = ViewsError::from_sqlx(e, "look for the roles of", &label(view));
+            if let (ViewsError::Refused { detail, .. }, Dialect::MySql) = (&mut error, dialect) {
+                detail.push_str(
+                    " (to tell roles from user accounts, the processor's user must read \
+                     mysql.user's User, Host and is_role columns: see the README)",
+                );
+            }
+            error
+        })?;
+        let mut found = RolesFound::default();
+        for row in &rows {
+            let (Ok(name), Ok(kind)) = (
+                row.try_get::<String, _>("name"),
+                row.try_get::<String, _>("kind"),
+            ) else {
+                continue;
+            };
+            match kind.as_str() {
+                "role" => found.roles.insert(name),
+                "account" => found.accounts.insert(name),
+                _ => {
+                    found.owner = name;
+                    true
+                }
+            };
+        }
+        Ok(found)
     }
 
     fn roles_seen(&self) -> MutexGuard<'_, BTreeSet<String>> {
@@ -453,7 +544,7 @@ impl ViewStore {
                 if let Grantee::Role(role) = grantee {
                     self.roles_seen().remove(role);
                 }
-                Err(missing_role(view, &grantee.to_string()))
+                Err(missing_role(view, &grantee.to_string(), false))
             }
             Err(e) => Err(ViewsError::from_sqlx(e, "grant or revoke on", &label(view))),
         }
@@ -492,12 +583,13 @@ impl ViewStore {
             Dialect::Postgres => sqlx::query(AssertSqlSafe(
                 "SELECT CAST(c.relname AS TEXT) AS name, \
                  CASE WHEN a.grantee = 0 THEN '' ELSE CAST(pg_get_userbyid(a.grantee) AS TEXT) END AS grantee, \
-                 CAST(NULL AS TEXT) AS host, a.level \
+                 CAST(NULL AS TEXT) AS host, a.level, CASE WHEN a.is_grantable THEN 'yes' ELSE 'no' END AS grantable, \
+                 'yes' AS selects \
                  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
                  CROSS JOIN LATERAL ( \
-                   SELECT t.grantee, t.privilege_type, 'view' AS level FROM aclexplode(c.relacl) t \
+                   SELECT t.grantee, t.privilege_type, t.is_grantable, 'view' AS level FROM aclexplode(c.relacl) t \
                    UNION ALL \
-                   SELECT t.grantee, t.privilege_type, 'columns' FROM pg_attribute col \
+                   SELECT t.grantee, t.privilege_type, t.is_grantable, 'columns' FROM pg_attribute col \
                    CROSS JOIN LATERAL aclexplode(col.attacl) t \
                    WHERE col.attrelid = c.oid AND col.attnum > 0 AND NOT col.attisdropped \
                  ) a \
@@ -508,18 +600,26 @@ impl ViewStore {
             .bind(schema)
             .bind(name),
             Dialect::MySql => {
-                let select = |level: &str, privileges: &str| {
+                // A column grant has no grant option of its own (`columns_priv` has none); a
+                // grant option alone is held on the view.
+                let select = |level: &str, privileges: &str, grantable: &str| {
                     format!(
                         "SELECT CAST(Table_name AS CHAR) AS name, CAST(User AS CHAR) AS grantee, \
-                         CAST(Host AS CHAR) AS host, '{level}' AS level FROM mysql.tables_priv \
+                         CAST(Host AS CHAR) AS host, '{level}' AS level, {grantable} AS grantable, \
+                         CASE WHEN FIND_IN_SET('Select', {privileges}) > 0 THEN 'yes' ELSE 'no' END AS selects \
+                         FROM mysql.tables_priv \
                          WHERE Db = COALESCE(?, DATABASE()) AND (? IS NULL OR Table_name = ?) \
-                         AND FIND_IN_SET('Select', {privileges}) > 0"
+                         AND (FIND_IN_SET('Select', {privileges}) > 0 OR {grantable} = 'yes')"
                     )
                 };
                 let sql = format!(
                     "{} UNION ALL {}",
-                    select("view", "Table_priv"),
-                    select("columns", "Column_priv")
+                    select(
+                        "view",
+                        "Table_priv",
+                        "CASE WHEN FIND_IN_SET('Grant', Table_priv) > 0 THEN 'yes' ELSE 'no' END"
+                    ),
+                    select("columns", "Column_priv", "'no'")
                 );
                 let mut query = sqlx::query(AssertSqlSafe(sql));
                 for _ in 0..2 {
@@ -555,6 +655,8 @@ impl ViewStore {
             let grant = Grant {
                 grantee,
                 columns: read("level")?.as_deref() == Some("columns"),
+                grantable: read("grantable")?.as_deref() == Some("yes"),
+                selects: read("selects")?.as_deref() == Some("yes"),
             };
             found.push((self.dialect().qualified(qualify.as_deref(), &view), grant));
         }
@@ -567,8 +669,8 @@ fn catalog_error(error: sqlx::Error, dialect: Dialect) -> ViewsError {
     let mut error = ViewsError::from_sqlx(error, "read the grants of", "the views");
     if let (ViewsError::Refused { detail, .. }, Dialect::MySql) = (&mut error, dialect) {
         detail.push_str(
-            " (to manage grants, the processor's user must read mysql.tables_priv and \
-             mysql.columns_priv: see the README)",
+            " (to manage grants, the processor's user must read mysql.tables_priv, \
+             mysql.columns_priv and mysql.user's User, Host and is_role: see the README)",
         );
     }
     error
@@ -583,12 +685,30 @@ fn is_missing_role(error: &dyn sqlx::error::DatabaseError) -> bool {
     error.code().as_deref() == Some("42704")
 }
 
-fn missing_role(view: &ViewKey, role: &str) -> ViewsError {
+/// What [`ViewStore::roles_found`] found.
+#[derive(Default)]
+struct RolesFound {
+    roles: BTreeSet<String>,
+    /// MariaDB user accounts named like a wanted role, which is not a role.
+    accounts: BTreeSet<String>,
+    /// The processor's own user: the owner of the views.
+    owner: String,
+}
+
+fn missing_role(view: &ViewKey, role: &str, an_account: bool) -> ViewsError {
+    let account = if an_account {
+        format!(
+            " (a user account named {role} exists, but grants go to roles only: it is never \
+             granted)"
+        )
+    } else {
+        String::new()
+    };
     refused(
         view,
         format!(
-            "role {role} of VIEW_GRANT_ROLES does not exist: create it (see the README) or set \
-             VIEW_CREATE_ROLES=true"
+            "role {role} of VIEW_GRANT_ROLES does not exist{account}: create it (see the README) \
+             or set VIEW_CREATE_ROLES=true"
         ),
     )
 }

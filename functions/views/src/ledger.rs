@@ -6,6 +6,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 use view_sync_core::Id;
 use view_sync_core::plan::{LedgerRow, RowState, Scope, ViewKey};
+use view_sync_core::printable::printable;
 
 use crate::dialect::{Dialect, LedgerSql};
 use crate::error::ViewsError;
@@ -13,11 +14,11 @@ use crate::store::{ViewStore, label};
 
 /// The ledger columns a [`LedgerRow`] is read from.
 const ROW_COLUMNS: &str = "project_id, data_source_id, view_name, sql_digest, state, observed_at, \
-     catalog_digest, grants_digest";
+     catalog_digest, grants_digest, blocked_by";
 
 /// Columns added since the ledger's first version, with their definitions: added to a ledger
 /// made earlier when a process first opens it.
-fn added_columns(dialect: Dialect) -> [(&'static str, &'static str); 3] {
+fn added_columns(dialect: Dialect) -> [(&'static str, &'static str); 4] {
     [
         ("catalog_digest", "VARCHAR(64) NOT NULL DEFAULT ''"),
         // The create statement last applied: what `view-sync plan` diffs a replace against.
@@ -31,6 +32,8 @@ fn added_columns(dialect: Dialect) -> [(&'static str, &'static str); 3] {
         ),
         // Who could read the view right after it was applied (see `crate::grants`).
         ("grants_digest", "VARCHAR(64) NOT NULL DEFAULT ''"),
+        // What keeps a closed view closed (see `crate::closing`); NULL otherwise.
+        ("blocked_by", "TEXT"),
     ]
 }
 
@@ -44,6 +47,8 @@ pub(crate) struct RowUpdate<'a> {
     pub grants_digest: &'a str,
     /// `None` keeps the statement the row has.
     pub applied_sql: Option<&'a str>,
+    /// What keeps a closed view closed; `None` for any other state.
+    pub blocked_by: Option<&'a str>,
 }
 
 impl<'a> RowUpdate<'a> {
@@ -57,6 +62,7 @@ impl<'a> RowUpdate<'a> {
             catalog_digest: &row.catalog_digest,
             grants_digest: &row.grants_digest,
             applied_sql: None,
+            blocked_by: (!row.blocked_by.is_empty()).then_some(row.blocked_by.as_str()),
         }
     }
 }
@@ -122,6 +128,62 @@ impl ViewStore {
         )
     }
 
+    /// PostgreSQL, schema not configured: an earlier version made the ledger wherever the
+    /// `search_path` said. If a ledger of this name is on the `search_path` in another schema
+    /// and none is in ours, starting a second one would leave its views unmanaged: refused,
+    /// naming the schema to configure.
+    pub(crate) async fn refuse_a_ledger_elsewhere_on_the_search_path(
+        &self,
+    ) -> Result<(), ViewsError> {
+        let Some((Some(ours), name)) = self.dialect().unqualified(&self.ledger) else {
+            return Ok(());
+        };
+        let elsewhere: Option<String> = sqlx::query_scalar(AssertSqlSafe(
+            "SELECT CAST(n.nspname AS TEXT) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.oid = to_regclass($1) AND n.nspname <> $2 AND to_regclass($3) IS NULL",
+        ))
+        .bind(self.dialect().quote(&name))
+        .bind(ours.clone())
+        .bind(self.ledger.clone())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| ViewsError::from_sqlx(e, "look for", &self.ledger))?;
+        match elsewhere {
+            None => Ok(()),
+            Some(schema) => Err(ViewsError::Refused {
+                action: "create",
+                view: self.ledger.clone(),
+                detail: printable(&format!(
+                    "a ledger {name} exists in schema {schema} (found through the search_path) \
+                     but not in {ours}, where this version keeps it when no schema is \
+                     configured: set VIEW_SCHEMA={schema} (LEDGER_SCHEMA={schema} with a \
+                     schema per project), or another LEDGER_TABLE for a new deployment"
+                ))
+                .into_owned(),
+            }),
+        }
+    }
+
+    /// PostgreSQL, schema not configured: an earlier version named its views unqualified, in
+    /// the schema of its ledger, which is ours (see above). Their rows name them qualified from
+    /// now on, so that a view is never taken for another one of the same name.
+    pub(crate) async fn qualify_names_of_earlier_versions(&self) -> Result<(), ViewsError> {
+        let Some((Some(ours), _)) = self.dialect().unqualified(&self.ledger) else {
+            return Ok(());
+        };
+        let sql = format!(
+            "UPDATE {} SET view_name = $1 || view_name \
+             WHERE view_name LIKE '\"%' AND view_name NOT LIKE '%\".\"%'",
+            self.ledger
+        );
+        sqlx::query(AssertSqlSafe(sql))
+            .bind(format!("{}.", self.dialect().quote(&ours)))
+            .execute(&self.pool)
+            .await
+            .map(drop)
+            .map_err(|e| ViewsError::from_sqlx(e, "update", &self.ledger))
+    }
+
     /// Adds the columns a ledger made by an earlier version lacks. A probe per column, since
     /// SQLite has no `ADD COLUMN IF NOT EXISTS`; two processes racing to add one: the loser's
     /// `ALTER` fails, and its probe then finds the column.
@@ -176,7 +238,23 @@ impl ViewStore {
             .fetch_all(&self.pool)
             .await
             .map_err(|e| ViewsError::from_sqlx(e, "read", &self.ledger))?;
-        Ok(rows.iter().filter_map(ledger_row).collect())
+        Ok(rows
+            .iter()
+            .filter_map(ledger_row)
+            .map(|row| self.qualified_row(row))
+            .collect())
+    }
+
+    /// A row as this version names its view: one an earlier version wrote unqualified (until
+    /// [`ViewStore::qualify_names_of_earlier_versions`] ran, or by a process of that version
+    /// still running) is in the ledger's schema.
+    fn qualified_row(&self, mut row: LedgerRow) -> LedgerRow {
+        if self.default_schema
+            && let Some((None, name)) = self.dialect().unqualified(&row.view_name)
+        {
+            row.view_name = self.reference(&name);
+        }
+        row
     }
 
     /// `project_id = ? AND data_source_id = ?`: one view's ledger row, bound as the first two
@@ -230,7 +308,10 @@ impl ViewStore {
             .fetch_optional(&mut *conn)
             .await
             .map_err(|e| ViewsError::from_sqlx(e, "read the ledger row of", &label(view)))?;
-        Ok(row.as_ref().and_then(ledger_row))
+        Ok(row
+            .as_ref()
+            .and_then(ledger_row)
+            .map(|row| self.qualified_row(row)))
     }
 
     pub(crate) async fn check_name_is_free(
@@ -272,10 +353,10 @@ impl ViewStore {
         row: &RowUpdate<'_>,
     ) -> Result<(), ViewsError> {
         let dialect = self.dialect();
-        let params: Vec<String> = (1..=10).map(|n| dialect.param(n)).collect();
+        let params: Vec<String> = (1..=11).map(|n| dialect.param(n)).collect();
         let sql = format!(
             "INSERT INTO {}{} (project_id, data_source_id, view_name, sql_digest, state, observed_at, updated_at, \
-             catalog_digest, applied_sql, grants_digest) VALUES ({}) {}",
+             catalog_digest, applied_sql, grants_digest, blocked_by) VALUES ({}) {}",
             self.ledger,
             dialect.upsert_alias(),
             params.join(", "),
@@ -292,6 +373,7 @@ impl ViewStore {
             .bind(row.catalog_digest.to_owned())
             .bind(row.applied_sql.map(str::to_owned))
             .bind(row.grants_digest.to_owned())
+            .bind(row.blocked_by.map(str::to_owned))
             .execute(&mut *conn)
             .await
             .map_err(|e| ViewsError::from_sqlx(e, "record in the ledger", &label(view)))?;
@@ -311,6 +393,10 @@ fn ledger_row(row: &AnyRow) -> Option<LedgerRow> {
         observed_at: row.try_get("observed_at").ok()?,
         catalog_digest: row.try_get("catalog_digest").ok()?,
         grants_digest: row.try_get("grants_digest").ok()?,
+        blocked_by: row
+            .try_get::<Option<String>, _>("blocked_by")
+            .ok()?
+            .unwrap_or_default(),
     })
 }
 

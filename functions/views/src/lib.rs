@@ -5,6 +5,7 @@
 
 pub mod audit;
 mod catalog;
+mod closing;
 pub mod config;
 mod ddl;
 pub mod dialect;
@@ -21,7 +22,7 @@ pub mod steps;
 pub mod store;
 
 pub use audit::{AuditEntry, AuditQuery, Cause, Origin};
-pub use config::{DEFAULT_LEDGER_TABLE, StoreConfig};
+pub use config::{DEFAULT_LEDGER_TABLE, DEFAULT_POSTGRES_SCHEMA, StoreConfig};
 pub use ddl::create_statement_of;
 pub use dialect::{Dialect, LedgerSql};
 pub use error::ViewsError;

@@ -93,7 +93,10 @@ impl Section {
                         .await
                         .map_err(lock_error)?;
                 if locked != Some(1) {
-                    return Err(ViewsError::LockTimeout { view: label });
+                    return Err(ViewsError::LockTimeout {
+                        view: label,
+                        held_by: String::new(),
+                    });
                 }
                 Ok(Self::NamedLock { conn, lock })
             }

@@ -18,6 +18,7 @@ use view_sync_core::plan::{
 use view_sync_core::view_sql::ViewLocation;
 
 use crate::audit::{AuditEntry, Cause};
+use crate::closing::Ran;
 use crate::config::StoreConfig;
 use crate::ddl;
 use crate::dialect::Dialect;
@@ -48,6 +49,9 @@ const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(30);
 pub struct Applied {
     pub decision: Decision,
     pub view_name: String,
+    /// Set when the view was closed instead (see [`crate::closing`]): only within an apply,
+    /// which then fails with [`ViewsError::Blocked`].
+    blocked_by: Option<String>,
 }
 
 pub struct ViewStore {
@@ -72,6 +76,9 @@ pub struct ViewStore {
     pub(crate) grants: GrantSettings,
     /// A schema per project (`VIEW_SCHEMA` as a template); `None`: every view in `location`'s.
     view_schemas: Option<ProjectTemplate>,
+    /// PostgreSQL with no schema configured for the ledger: `public` (see
+    /// [`StoreConfig::schema_of`]), where an earlier version went by the `search_path`.
+    pub(crate) default_schema: bool,
 }
 
 /// How grants are managed (see [`crate::grants`]).
@@ -142,10 +149,11 @@ impl ViewStore {
                 })
             })
             .connect_lazy_with(connect_options(&url)?);
-        let ledger = dialect.qualified(config.schema.as_deref(), &config.ledger_table);
+        let schema = config.schema_of(dialect);
+        let ledger = dialect.qualified(schema.as_deref(), &config.ledger_table);
         let beside_the_ledger = |suffix: &str| {
             dialect.qualified(
-                config.schema.as_deref(),
+                schema.as_deref(),
                 &format!("{}_{suffix}", config.ledger_table),
             )
         };
@@ -155,8 +163,7 @@ impl ViewStore {
             // SQLite puts the schema on the index, PostgreSQL makes it in the table's schema.
             Dialect::Sqlite => format!(
                 "CREATE INDEX IF NOT EXISTS {} ON {} (applied_at)",
-                config
-                    .schema
+                schema
                     .as_deref()
                     .map(|s| format!("{}.{index_name}", dialect.quote(s)))
                     .unwrap_or_else(|| index_name.clone()),
@@ -169,16 +176,17 @@ impl ViewStore {
         };
         Ok(Self {
             pool,
-            location: ViewLocation {
-                dialect,
-                schema: config.schema.clone(),
-            },
             ledger,
             hints: beside_the_ledger("disabled_hints"),
             marks: beside_the_ledger("scope_marks"),
             audit: beside_the_ledger("audit"),
             audit_index,
             failures: beside_the_ledger("failures"),
+            location: ViewLocation {
+                dialect,
+                schema,
+                barrier: config.barrier,
+            },
             marks_pruned_at: AtomicI64::new(0),
             ledger_ready: OnceCell::new(),
             step_hook: None,
@@ -189,6 +197,7 @@ impl ViewStore {
                 roles_seen: Mutex::new(BTreeSet::new()),
             },
             view_schemas: config.view_schemas.clone(),
+            default_schema: dialect == Dialect::Postgres && config.schema.is_none(),
         })
     }
 
@@ -248,8 +257,8 @@ impl ViewStore {
     pub fn location_of(&self, project_id: &str, project_name: &str) -> ViewLocation {
         match &self.view_schemas {
             Some(template) => ViewLocation {
-                dialect: self.dialect(),
                 schema: Some(template.render(project_id, project_name)),
+                ..self.location.clone()
             },
             None => self.location.clone(),
         }
@@ -352,6 +361,9 @@ impl ViewStore {
                 {
                     statements.push(ddl::create_schema(dialect, schema));
                 }
+                if self.default_schema {
+                    self.refuse_a_ledger_elsewhere_on_the_search_path().await?;
+                }
                 statements.push(self.ledger_table_ddl());
                 statements.push(self.hints_table_ddl());
                 statements.push(self.marks_table_ddl());
@@ -363,7 +375,11 @@ impl ViewStore {
                         .await
                         .map_err(|e| ViewsError::from_sqlx(e, "create", &self.ledger))?;
                 }
-                self.add_missing_columns().await
+                self.add_missing_columns().await?;
+                if self.default_schema {
+                    self.qualify_names_of_earlier_versions().await?;
+                }
+                Ok::<_, ViewsError>(())
             })
             .await
             .map(|_| ())
@@ -418,14 +434,26 @@ impl ViewStore {
         if wait.is_zero() {
             return Err(ViewsError::LockTimeout {
                 view: label(target.view()),
+                held_by: String::new(),
             });
         }
         self.ensure_ledger().await?;
+        let label = label(target.view());
         let mut section = Section::enter(self, target, wait).await?;
         let applied = self
             .decide_and_apply(&mut section, target, observed_at, cause)
             .await;
-        section.leave(applied, &label(target.view())).await
+        let applied = section.leave(applied, &label).await?;
+        match applied.blocked_by {
+            // Closed and committed: nobody reads the older definition, but the view is not
+            // what was decided, so its notification must come back.
+            Some(blockers) => Err(ViewsError::Blocked {
+                view: label,
+                name: applied.view_name,
+                blockers,
+            }),
+            None => Ok(applied),
+        }
     }
 
     async fn decide_and_apply(
@@ -528,7 +556,11 @@ impl ViewStore {
                     if let Some(previous) = row.as_ref().map(|r| r.view_name.as_str()) {
                         self.revoke_before_drop(conn, view, previous).await?;
                     }
-                    self.run_statement(conn, view, drop_previous).await?;
+                    if let Ran::Closed { name, blockers } =
+                        self.run_step(conn, view, drop_previous).await?
+                    {
+                        return self.closed(conn, &change, &decision, name, blockers).await;
+                    }
                     self.step(view, Step::StatementRun(statements_run)).await?;
                     statements_run += 1;
                     restore_to = row.as_ref().map(LedgerRow::dropped);
@@ -541,6 +573,7 @@ impl ViewStore {
                     catalog_digest: "",
                     grants_digest: "",
                     applied_sql: None,
+                    blocked_by: None,
                 };
                 self.write_row(conn, view, &intent).await?;
                 intent_recorded = true;
@@ -575,12 +608,18 @@ impl ViewStore {
             _ => {}
         }
         for statement in statements {
-            if let Err(error) = self.run_statement(conn, view, statement).await {
-                if intent_recorded {
-                    // The statement changed nothing: put the ledger back as it was.
-                    self.restore_row(conn, view, restore_to.as_ref()).await?;
+            match self.run_step(conn, view, statement).await {
+                Ok(Ran::Done) => {}
+                Ok(Ran::Closed { name, blockers }) => {
+                    return self.closed(conn, &change, &decision, name, blockers).await;
                 }
-                return Err(error);
+                Err(error) => {
+                    if intent_recorded {
+                        // The statement changed nothing: put the ledger back as it was.
+                        self.restore_row(conn, view, restore_to.as_ref()).await?;
+                    }
+                    return Err(error);
+                }
             }
             self.step(view, Step::StatementRun(statements_run)).await?;
             statements_run += 1;
@@ -622,6 +661,7 @@ impl ViewStore {
             catalog_digest: &catalog_digest,
             grants_digest: &grants_digest,
             applied_sql: applied_sql.as_deref(),
+            blocked_by: None,
         };
         self.write_row(conn, view, &written).await?;
         if decision.changes_view() {
@@ -632,6 +672,48 @@ impl ViewStore {
         Ok(Applied {
             decision,
             view_name,
+            blocked_by: None,
+        })
+    }
+
+    /// A view that `decision` could not bring to its target, closed instead since `blockers`
+    /// depend on it (see [`crate::closing`]): its row and the audit trail say so, and
+    /// [`ViewStore::apply_until`] fails with the blockers once the section is committed.
+    async fn closed(
+        &self,
+        conn: &mut AnyConnection,
+        change: &Change<'_>,
+        decision: &Decision,
+        name: String,
+        blockers: String,
+    ) -> Result<Applied, ViewsError> {
+        let row = RowUpdate {
+            name: &name,
+            digest: "",
+            state: RowState::Closed,
+            observed_at: change.observed_at,
+            catalog_digest: "",
+            grants_digest: "",
+            applied_sql: None,
+            blocked_by: Some(&blockers),
+        };
+        self.write_row(conn, change.view, &row).await?;
+        // Audited when it closes, or when what blocks it changes; not at every retry.
+        let already = change
+            .row
+            .is_some_and(|row| row.state == RowState::Closed && row.blocked_by == blockers);
+        if !already {
+            let entry = AuditEntry {
+                action: RowState::Closed.as_str().to_owned(),
+                detail: format!("{} was wanted; blocked by {blockers}", decision.action()),
+                ..change.entry(decision, &name, "")
+            };
+            self.record_change(conn, &entry).await?;
+        }
+        Ok(Applied {
+            decision: decision.clone(),
+            view_name: name,
+            blocked_by: Some(blockers),
         })
     }
 
@@ -648,6 +730,7 @@ impl ViewStore {
         Ok(Applied {
             decision,
             view_name,
+            blocked_by: None,
         })
     }
 
@@ -689,21 +772,6 @@ impl ViewStore {
             }
             Err(other) => Err(other),
         }
-    }
-
-    /// Runs one DDL statement of an apply.
-    async fn run_statement(
-        &self,
-        conn: &mut AnyConnection,
-        view: &ViewKey,
-        statement: String,
-    ) -> Result<(), ViewsError> {
-        let action = if statement.starts_with("DROP") {
-            "drop"
-        } else {
-            "create"
-        };
-        self.run_ddl(conn, view, statement, action).await
     }
 
     /// Runs one statement of `view`'s section; a failure says it was `action` that failed.

@@ -295,6 +295,7 @@ async fn an_unreachable_database_is_a_retryable_error_without_the_password() {
         ledger_table: "ledger".into(),
         grant_roles: Vec::new(),
         create_roles: false,
+        barrier: true,
     };
     assert!(!format!("{config:?}").contains("hunter2"));
     let store = ViewStore::connect_lazy(&config).unwrap();

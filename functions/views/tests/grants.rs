@@ -3,6 +3,8 @@
 //! the README's roles per project, each project's reader reads that project's views only.
 //! PostgreSQL and MariaDB, when TEST_POSTGRES_URL / TEST_MYSQL_URL are set.
 
+mod support;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use sqlx::AssertSqlSafe;
@@ -12,6 +14,8 @@ use view_sync_core::naming::ProjectTemplate;
 use view_sync_core::plan::{Decision, DesiredView, Target, ViewKey};
 use view_sync_core::view_sql::ViewSql;
 use views::{StoreConfig, ViewStore};
+
+use support::url_as;
 
 const README: &str = include_str!("../../../README.md");
 
@@ -78,17 +82,6 @@ async fn run(pool: &sqlx::AnyPool, statement: &str) -> Result<(), sqlx::Error> {
         .execute(pool)
         .await
         .map(drop)
-}
-
-/// `scheme://user:change-me@rest-of-the-url`, with `database` in place of the URL's own.
-fn url_as(admin_url: &str, user: &str, database: Option<&str>) -> String {
-    let (scheme, rest) = admin_url.split_once("://").unwrap();
-    let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
-    let host = match database {
-        Some(database) => format!("{}/{database}", host.split_once('/').map_or(host, |h| h.0)),
-        None => host.to_owned(),
-    };
-    format!("{scheme}://{user}:change-me@{host}")
 }
 
 /// A database set up by the README's scripts, with this run's names.
@@ -201,6 +194,7 @@ impl Fixture {
                 ProjectTemplate::parse_roles(grant_roles).unwrap()
             },
             create_roles: false,
+            barrier: true,
         })
         .unwrap()
     }

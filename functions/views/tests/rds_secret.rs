@@ -4,11 +4,14 @@
 //! PostgreSQL trusts loopback, so there the assembled URL is checked to parse and connect.
 //! Each runs when TEST_MYSQL_URL / TEST_POSTGRES_URL is set.
 
+mod support;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use sqlx::AssertSqlSafe;
-use sqlx::any::AnyPoolOptions;
 use views::{StoreConfig, ViewStore, ViewsError};
+
+use support::{admin_pool, run_as_admin};
 
 const PASSWORD: &str = "p@ss:w/rd%#?&= é";
 
@@ -71,39 +74,23 @@ async fn select_one_as(secret_json: &str) -> Result<String, String> {
     Ok(answer)
 }
 
-async fn admin(url: &str) -> sqlx::AnyPool {
-    sqlx::any::install_default_drivers();
-    AnyPoolOptions::new()
-        .max_connections(1)
-        .connect(url)
-        .await
-        .unwrap()
-}
-
-async fn run(pool: &sqlx::AnyPool, statement: String) {
-    sqlx::raw_sql(AssertSqlSafe(statement))
-        .execute(pool)
-        .await
-        .unwrap();
-}
-
 #[tokio::test]
 async fn mariadb_connects_with_the_secrets_user_and_encoded_password() {
     let Ok(admin_url) = std::env::var("TEST_MYSQL_URL") else {
         return;
     };
-    let admin = admin(&admin_url).await;
+    let admin = admin_pool(&admin_url).await;
     let user = unique_user();
     let quoted = PASSWORD.replace('\'', "''");
     let database = database_of(&admin_url);
-    run(
+    run_as_admin(
         &admin,
-        format!("CREATE USER '{user}'@'%' IDENTIFIED BY '{quoted}'"),
+        &format!("CREATE USER '{user}'@'%' IDENTIFIED BY '{quoted}'"),
     )
     .await;
-    run(
+    run_as_admin(
         &admin,
-        format!("GRANT SELECT ON `{database}`.* TO '{user}'@'%'"),
+        &format!("GRANT SELECT ON `{database}`.* TO '{user}'@'%'"),
     )
     .await;
 
@@ -118,7 +105,7 @@ async fn mariadb_connects_with_the_secrets_user_and_encoded_password() {
     )
     .await;
 
-    run(&admin, format!("DROP USER '{user}'@'%'")).await;
+    run_as_admin(&admin, &format!("DROP USER '{user}'@'%'")).await;
     assert_eq!(connected.as_deref(), Ok("connected"));
     let refused = refused.unwrap_err();
     assert!(refused.contains("1045"), "{refused}");
@@ -160,12 +147,12 @@ async fn postgres_connects_through_the_assembled_url() {
     let Ok(admin_url) = std::env::var("TEST_POSTGRES_URL") else {
         return;
     };
-    let admin = admin(&admin_url).await;
+    let admin = admin_pool(&admin_url).await;
     let user = unique_user();
     let quoted = PASSWORD.replace('\'', "''");
-    run(
+    run_as_admin(
         &admin,
-        format!("CREATE ROLE {user} LOGIN PASSWORD '{quoted}'"),
+        &format!("CREATE ROLE {user} LOGIN PASSWORD '{quoted}'"),
     )
     .await;
 
@@ -179,7 +166,7 @@ async fn postgres_connects_through_the_assembled_url() {
     ))
     .await;
 
-    run(&admin, format!("DROP ROLE {user}")).await;
+    run_as_admin(&admin, &format!("DROP ROLE {user}")).await;
     assert_eq!(connected.as_deref(), Ok("connected"));
 }
 

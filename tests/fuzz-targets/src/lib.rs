@@ -191,10 +191,7 @@ pub fn view_sql(data: &[u8]) {
     };
     for dialect in [Dialect::Sqlite, Dialect::Postgres, Dialect::MySql] {
         for schema in [None, Some("analytics")] {
-            let location = ViewLocation {
-                dialect,
-                schema: schema.map(str::to_owned),
-            };
+            let location = ViewLocation::new(dialect, schema.map(str::to_owned));
             let Ok(sql) = ViewSql::parse(text, &location) else {
                 continue;
             };

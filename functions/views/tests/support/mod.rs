@@ -53,6 +53,7 @@ pub fn databases_in(schema: impl Fn() -> String) -> Vec<TestDb> {
         ledger_table: "ledger".into(),
         grant_roles: Vec::new(),
         create_roles: false,
+        barrier: true,
     };
     dbs.push(TestDb {
         store: ViewStore::connect_lazy(&config).unwrap(),
@@ -77,6 +78,7 @@ pub fn databases_in(schema: impl Fn() -> String) -> Vec<TestDb> {
                 ledger_table: "ledger".into(),
                 grant_roles: Vec::new(),
                 create_roles: false,
+                barrier: true,
             };
             let store = ViewStore::connect_lazy(&config).unwrap();
             let cleanup = drop.replace("{}", &store.dialect().quote(&schema));
@@ -146,6 +148,36 @@ impl TestDb {
             .await
             .ok()
     }
+}
+
+/// A pool of one connection as the admin of the database at `url`.
+pub async fn admin_pool(url: &str) -> sqlx::AnyPool {
+    sqlx::any::install_default_drivers();
+    sqlx::any::AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(url)
+        .await
+        .unwrap()
+}
+
+/// Runs `sql` (one or more statements) as the admin; a failure fails the test, naming it.
+pub async fn run_as_admin(admin: &sqlx::AnyPool, sql: &str) {
+    sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
+        .execute(admin)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+/// `scheme://user:change-me@rest-of-the-url`, with `database` in place of the URL's own: the
+/// admin's URL for another user (PostgreSQL trusts loopback here, so the password is not checked).
+pub fn url_as(admin_url: &str, user: &str, database: Option<&str>) -> String {
+    let (scheme, rest) = admin_url.split_once("://").unwrap();
+    let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    let host = match database {
+        Some(database) => format!("{}/{database}", host.split_once('/').map_or(host, |h| h.0)),
+        None => host.to_owned(),
+    };
+    format!("{scheme}://{user}:change-me@{host}")
 }
 
 pub fn key(p: &str, d: &str) -> ViewKey {
