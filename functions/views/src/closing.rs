@@ -62,7 +62,10 @@ impl ViewStore {
     ) -> Result<Ran, ViewsError> {
         let action = step.action();
         match (self.dialect(), step) {
-            (Dialect::Postgres, Ddl::Drop(name)) => self.drop_or_close(conn, view, name).await,
+            (Dialect::Postgres, Ddl::Drop(name)) => {
+                self.lock_view(conn, view, &name).await?;
+                self.drop_or_close(conn, view, name).await
+            }
             (
                 Dialect::Postgres,
                 Ddl::ReplaceInPlace {
@@ -112,14 +115,14 @@ impl ViewStore {
         }
     }
 
-    /// PostgreSQL: drops the view `name`, or closes it if others depend on it.
+    /// PostgreSQL: drops the view `name`, whose lock the section holds (see
+    /// [`ViewStore::lock_view`]), or closes it if others depend on it.
     async fn drop_or_close(
         &self,
         conn: &mut AnyConnection,
         view: &ViewKey,
         name: String,
     ) -> Result<Ran, ViewsError> {
-        self.lock_view(conn, view, &name).await?;
         self.savepoint(conn, view).await?;
         match ddl::one_statement(ddl::drop_view(&name))
             .execute(&mut *conn)

@@ -489,14 +489,12 @@ impl ViewStore {
             query = query.bind((*role).clone());
         }
         let rows = query.fetch_all(&mut *conn).await.map_err(|e| {
-            let mut error = ViewsError::from_sqlx(e, "look for the roles of", &label(view));
-            if let (ViewsError::Refused { detail, .. }, Dialect::MySql) = (&mut error, dialect) {
-                detail.push_str(
-                    " (to tell roles from user accounts, the processor's user must read \
-                     mysql.user's User, Host and is_role columns: see the README)",
-                );
-            }
-            error
+            with_mariadb_rights(
+                ViewsError::from_sqlx(e, "look for the roles of", &label(view)),
+                dialect,
+                "to tell roles from user accounts, the processor's user must read mysql.user's \
+                 User, Host and is_role columns",
+            )
         })?;
         let mut found = RolesFound::default();
         for row in &rows {
@@ -666,12 +664,19 @@ impl ViewStore {
 
 /// A failed read of the grants; on MariaDB, with the rights it takes.
 fn catalog_error(error: sqlx::Error, dialect: Dialect) -> ViewsError {
-    let mut error = ViewsError::from_sqlx(error, "read the grants of", "the views");
+    with_mariadb_rights(
+        ViewsError::from_sqlx(error, "read the grants of", "the views"),
+        dialect,
+        "to manage grants, the processor's user must read mysql.tables_priv, \
+         mysql.columns_priv and mysql.user's User, Host and is_role",
+    )
+}
+
+/// A refused read of MariaDB's privilege tables, with the rights it takes (`rights`) and where
+/// the README grants them; other errors and other databases as they are.
+fn with_mariadb_rights(mut error: ViewsError, dialect: Dialect, rights: &str) -> ViewsError {
     if let (ViewsError::Refused { detail, .. }, Dialect::MySql) = (&mut error, dialect) {
-        detail.push_str(
-            " (to manage grants, the processor's user must read mysql.tables_priv, \
-             mysql.columns_priv and mysql.user's User, Host and is_role: see the README)",
-        );
+        detail.push_str(&format!(" ({rights}: see the README)"));
     }
     error
 }

@@ -548,11 +548,6 @@ async fn a_readers_functions_joins_and_errors_learn_nothing_of_the_hidden_rows()
     }
 }
 
-/// The emails `sql` answers.
-async fn emails(session: &mut AnyConnection, sql: &str) -> Vec<String> {
-    texts(session, sql).await
-}
-
 fn md5_hex(values: &[String]) -> bool {
     !values.is_empty()
         && values
@@ -606,14 +601,14 @@ async fn a_masking_change_reaches_readers_through_what_they_built_on_the_view() 
                 previous_name: None
             }
         );
-        let through_theirs = emails(&mut analyst, &format!("SELECT email FROM {theirs}")).await;
+        let through_theirs = texts(&mut analyst, &format!("SELECT email FROM {theirs}")).await;
         assert!(
             md5_hex(&through_theirs),
             "{}: {through_theirs:?}",
             fx.store.dialect().name()
         );
         if !fx.mariadb {
-            let pinned = emails(&mut reader, "SELECT email FROM pin").await;
+            let pinned = texts(&mut reader, "SELECT email FROM pin").await;
             assert!(md5_hex(&pinned), "the reader's temporary view: {pinned:?}");
             // Who may read it is as wanted after the replace in place too.
             assert_eq!(drift(&fx.store, &view).await, None);
