@@ -189,6 +189,8 @@ def main():
           "processor: reads the API key and database URL only")
     check(grants(processor_role, "sqs:SendMessage") == [{"Fn::GetAtt": ["Queue", "Arn"]}],
           "processor: sends to its own queue only (the scheduled re-sync's fan-out)")
+    check(grants(processor_role, "sqs:ChangeMessageVisibility") == [{"Fn::GetAtt": ["Queue", "Arn"]}],
+          "processor: makes its own queue's records visible again (those a batch had no time for)")
     check(processor["Environment"]["Variables"]["QUEUE_URL"] == ref("Queue"),
           "processor: QUEUE_URL is its own queue")
 

@@ -13,6 +13,7 @@ use crate::config::{ImmutaConfig, ViewSqlEndpoint};
 use crate::endpoint::Endpoint;
 use crate::error::ImmutaError;
 use crate::model::{self, Page};
+use crate::paging::{ListItem, NextPage, PagesRead};
 use crate::transport::{Transport, decode_error};
 
 pub struct ImmutaClient {
@@ -39,37 +40,6 @@ const PROJECT_SEARCH: Paging = Paging {
     member: "hits",
     size_parameter: "size",
 };
-
-/// What to do after a page of a list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum NextPage {
-    Fetch,
-    Done,
-    /// The list ended before its announced count.
-    Truncated,
-}
-
-/// The paging rule. With a `count`, page until the offset reaches it (an empty page before that
-/// means the list may be truncated). Without one (the seed's project search has none), keep
-/// paging while pages come back full: a page shorter than both the size asked for and the
-/// previous page is the last; so is an empty one. A first page shorter than asked proves
-/// nothing (the server may cap the page size), so one more page is fetched.
-fn next_page(
-    count: Option<u64>,
-    offset: u64,
-    received: u64,
-    requested: u64,
-    previous: Option<u64>,
-) -> NextPage {
-    match count {
-        Some(count) if offset >= count => NextPage::Done,
-        Some(_) if received == 0 => NextPage::Truncated,
-        Some(_) => NextPage::Fetch,
-        None if received == 0 => NextPage::Done,
-        None if received < requested && previous.is_some_and(|p| received < p) => NextPage::Done,
-        None => NextPage::Fetch,
-    }
-}
 
 impl ImmutaClient {
     pub fn new(config: ImmutaConfig) -> Result<Self, ImmutaError> {
@@ -253,8 +223,9 @@ impl ImmutaClient {
         }
     }
 
-    /// Every item of a list endpoint, paged with `IMMUTA_PAGE_SIZE` (see [`next_page`]).
-    pub(crate) async fn all_pages<T>(
+    /// Every item of a list endpoint, paged with `IMMUTA_PAGE_SIZE` and checked as
+    /// [`PagesRead`] says.
+    pub(crate) async fn all_pages<T: ListItem>(
         &self,
         endpoint: Endpoint,
         path: &str,
@@ -269,7 +240,7 @@ impl ImmutaClient {
     }
 
     /// [`Self::all_pages`], or `None` once the list shows more than `at_most` items.
-    async fn pages_up_to<T>(
+    async fn pages_up_to<T: ListItem>(
         &self,
         endpoint: Endpoint,
         path: &str,
@@ -281,8 +252,8 @@ impl ImmutaClient {
         let size = u64::from(self.config().page_size);
         let separator = if path.contains('?') { '&' } else { '?' };
         let exceeds = |n: u64| at_most.is_some_and(|at_most| n > at_most as u64);
-        let mut items = Vec::new();
-        let mut previous = None;
+        let mut items: Vec<T> = Vec::new();
+        let mut pages = PagesRead::default();
         loop {
             let offset = items.len() as u64;
             let page_path = format!(
@@ -291,13 +262,19 @@ impl ImmutaClient {
             );
             let answer = self.get_json(endpoint, &page_path, deadline).await?;
             let page = Page::read(endpoint, paging.member, &answer, read_item)?;
-            let received = page.items.len() as u64;
+            let ids: Vec<&str> = page.items.iter().map(ListItem::list_id).collect();
+            let next = pages.take(offset, page.count, &ids, size).map_err(|e| {
+                ImmutaError::Inconsistent {
+                    path: path.to_owned(),
+                    detail: e.0,
+                }
+            })?;
             items.extend(page.items);
             if page.count.is_some_and(exceeds) || exceeds(items.len() as u64) {
                 return Ok(None);
             }
-            match next_page(page.count, offset + received, received, size, previous) {
-                NextPage::Fetch => previous = Some(received),
+            match next {
+                NextPage::Fetch => {}
                 NextPage::Done => return Ok(Some(items)),
                 NextPage::Truncated => {
                     return Err(ImmutaError::Truncated {
@@ -355,32 +332,6 @@ pub(crate) use view_sync_core::percent::encode;
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn with_a_count_pages_run_to_it_and_an_early_end_is_a_truncation() {
-        assert_eq!(next_page(Some(40), 15, 15, 15, None), NextPage::Fetch);
-        assert_eq!(next_page(Some(40), 40, 10, 15, Some(15)), NextPage::Done);
-        assert_eq!(next_page(Some(0), 0, 0, 15, None), NextPage::Done);
-        assert_eq!(
-            next_page(Some(40), 30, 0, 15, Some(15)),
-            NextPage::Truncated
-        );
-        // A server that pages by fewer than asked is still followed to the count.
-        assert_eq!(next_page(Some(40), 10, 10, 100, None), NextPage::Fetch);
-    }
-
-    #[test]
-    fn without_a_count_pages_are_followed_while_full() {
-        // Full pages: go on; an empty page ends the list.
-        assert_eq!(next_page(None, 100, 100, 100, None), NextPage::Fetch);
-        assert_eq!(next_page(None, 100, 0, 100, Some(100)), NextPage::Done);
-        // Shorter than asked and than the page before: the last page.
-        assert_eq!(next_page(None, 137, 37, 100, Some(100)), NextPage::Done);
-        // A first short page may be a server's own page size: one more page tells.
-        assert_eq!(next_page(None, 10, 10, 100, None), NextPage::Fetch);
-        assert_eq!(next_page(None, 20, 10, 100, Some(10)), NextPage::Fetch);
-        assert_eq!(next_page(None, 25, 5, 100, Some(10)), NextPage::Done);
-    }
 
     #[test]
     fn ids_are_percent_encoded_and_html_is_recognised() {

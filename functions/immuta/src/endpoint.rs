@@ -59,6 +59,25 @@ impl Endpoint {
         }
     }
 
+    /// The most an answer of this endpoint may hold, in bytes: it is read as a stream and
+    /// refused at this size (or before, from its `Content-Length`), so that memory stays bounded
+    /// whatever a server sends. A list's limit is per page. The view SQL's leaves room for a
+    /// JSON wrapping (`VIEW_SQL_JSON_POINTER`) around the 1 MiB the view SQL may be.
+    pub fn answer_limit(self) -> u64 {
+        const KIB: u64 = 1 << 10;
+        const MIB: u64 = 1 << 20;
+        match self {
+            Self::Authenticate => 64 * KIB,
+            Self::DataSource | Self::Project | Self::EqualizationState => 2 * MIB,
+            Self::WebhookActions | Self::WebhookCreate | Self::WebhookRetry => 2 * MIB,
+            Self::ViewSql => 4 * MIB,
+            Self::ProjectSearch
+            | Self::ProjectDataSources
+            | Self::WebhookList
+            | Self::WebhookHistory => 8 * MIB,
+        }
+    }
+
     /// The endpoint as a metric dimension value.
     pub fn name(self) -> &'static str {
         match self {

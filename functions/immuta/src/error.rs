@@ -1,6 +1,7 @@
 use thiserror::Error;
 
 pub use crate::answer::ShapeError;
+use crate::endpoint::Endpoint;
 
 /// An Immuta API call that did not succeed. Messages name the request path, never the API key or
 /// token (which travel only in the `Authorization` header).
@@ -36,6 +37,23 @@ pub enum ImmutaError {
         count: u64,
         received: u64,
     },
+    /// The pages of a list do not make one consistent list (see `paging`): nothing may be
+    /// decided from it, least of all a drop.
+    #[error(
+        "Immuta's list {path} is not consistent across its pages: {detail}; nothing is decided from it"
+    )]
+    Inconsistent { path: String, detail: String },
+    /// An answer over its endpoint's size limit, refused without reading past the limit.
+    #[error(
+        "Immuta's answer to {path} is over the {limit}-byte limit for {endpoint}{}; it was not read past the limit",
+        declared.map(|bytes| format!(" (it declares {bytes} bytes)")).unwrap_or_default()
+    )]
+    TooLarge {
+        endpoint: Endpoint,
+        path: String,
+        limit: u64,
+        declared: Option<u64>,
+    },
     #[error(
         "gave up on {path} after {attempts} attempt(s): the time budget ran out (last error: {last})"
     )]
@@ -55,10 +73,12 @@ impl ImmutaError {
             Self::Timeout { .. }
             | Self::Connect { .. }
             | Self::OutOfTime { .. }
-            | Self::Truncated { .. } => true,
+            | Self::Truncated { .. }
+            | Self::Inconsistent { .. } => true,
             Self::NotFound { .. }
             | Self::Unauthorized { .. }
             | Self::Decode { .. }
+            | Self::TooLarge { .. }
             | Self::Shape(_) => false,
         }
     }

@@ -16,6 +16,7 @@ pub mod config;
 pub mod endpoint;
 mod error;
 pub mod model;
+mod paging;
 mod transport;
 pub mod webhooks;
 

@@ -18,6 +18,8 @@ use crate::error::ImmutaError;
 
 /// Limit of error-body text kept in an error (Immuta's error bodies are undocumented).
 const ERROR_BODY_LIMIT: usize = 300;
+/// Bytes of an error's body read at most (the rest is never needed: see `ERROR_BODY_LIMIT`).
+const ERROR_BODY_READ: u64 = 16 << 10;
 const BACKOFF_BASE: Duration = Duration::from_millis(100);
 const BACKOFF_CAP: Duration = Duration::from_secs(5);
 /// The longest `Retry-After` honoured; a longer one ends the request as out of time, so that
@@ -81,21 +83,31 @@ impl Transport {
         let mut attempts = 0;
         let mut reauthenticated = false;
         loop {
+            let out_of_time = |attempts, last: String| ImmutaError::OutOfTime {
+                path: path.to_owned(),
+                attempts,
+                last,
+            };
+            // The wait for a free request slot counts against the deadline like any other.
+            let Ok(permit) =
+                tokio::time::timeout_at(deadline.into(), self.in_flight.acquire()).await
+            else {
+                return Err(out_of_time(
+                    attempts,
+                    format!(
+                        "all {} request slots (IMMUTA_MAX_CONCURRENCY) stayed busy until the \
+                         deadline",
+                        self.config.max_concurrency
+                    ),
+                ));
+            };
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
-                return Err(ImmutaError::OutOfTime {
-                    path: path.to_owned(),
-                    attempts,
-                    last: "no time left to try".into(),
-                });
+                return Err(out_of_time(attempts, "no time left to try".into()));
             }
             attempts += 1;
             let outcome = {
-                let _permit = self
-                    .in_flight
-                    .acquire()
-                    .await
-                    .expect("the semaphore is never closed");
+                let _permit = permit.expect("the semaphore is never closed");
                 let timeout = remaining.min(self.config.request_timeout);
                 // A token exchange is counted as its own endpoint's request (`authenticate`), so
                 // that this endpoint's count and latency are its own requests on the wire.
@@ -105,7 +117,7 @@ impl Transport {
                     Ok(authorization) => {
                         let started = Instant::now();
                         let outcome = self
-                            .attempt(method.clone(), path, body, authorization, timeout)
+                            .attempt(endpoint, method.clone(), path, body, authorization, timeout)
                             .await;
                         count_attempt(endpoint, started, &outcome);
                         outcome
@@ -131,13 +143,12 @@ impl Transport {
             if attempts >= self.config.max_attempts {
                 return Err(error);
             }
-            let wait = retry_after.unwrap_or_else(|| self.backoff(attempts));
+            let wait = next_wait(retry_after, self.backoff(attempts));
             if wait > RETRY_AFTER_CAP || Instant::now() + wait >= deadline {
-                return Err(ImmutaError::OutOfTime {
-                    path: path.to_owned(),
+                return Err(out_of_time(
                     attempts,
-                    last: format!("{error}; the next try was due in {} ms", wait.as_millis()),
-                });
+                    format!("{error}; the next try was due in {} ms", wait.as_millis()),
+                ));
             }
             telemetry::count(
                 Metric::ImmutaRetries,
@@ -150,6 +161,7 @@ impl Transport {
 
     async fn attempt(
         &self,
+        endpoint: Endpoint,
         method: Method,
         path: &str,
         body: Option<&serde_json::Value>,
@@ -177,16 +189,30 @@ impl Transport {
         };
         let status = response.status();
         let retry_after = retry_after(response.headers().get(RETRY_AFTER), SystemTime::now());
-        let bytes = match response.bytes().await {
+        // An error's body is only ever quoted in part: read no more than that.
+        let (limit, beyond) = if status.is_success() {
+            (endpoint.answer_limit(), Beyond::Refuse)
+        } else {
+            (ERROR_BODY_READ, Beyond::Cut)
+        };
+        let bytes = match read_bounded(response, limit, beyond).await {
             Ok(bytes) => bytes,
-            Err(e) => {
+            Err(BodyError::TooLarge { declared }) => {
+                return Attempt::Fail(ImmutaError::TooLarge {
+                    endpoint,
+                    path: path.to_owned(),
+                    limit,
+                    declared,
+                });
+            }
+            Err(BodyError::Transport(e)) => {
                 return Attempt::Retry {
                     error: transport_error(path, &e),
                     after: None,
                 };
             }
         };
-        classify(status, path, bytes.to_vec(), retry_after, self.config.auth)
+        classify(status, path, bytes, retry_after, self.config.auth)
     }
 
     async fn authorization(&self, timeout: Duration) -> Result<String, ImmutaError> {
@@ -228,10 +254,18 @@ impl Transport {
             .await
             .map_err(|e| transport_error(PATH, &e))?;
         let status = response.status();
-        let bytes = response
-            .bytes()
+        let limit = Endpoint::Authenticate.answer_limit();
+        let bytes = read_bounded(response, limit, Beyond::Cut)
             .await
-            .map_err(|e| transport_error(PATH, &e))?;
+            .map_err(|e| match e {
+                BodyError::Transport(e) => transport_error(PATH, &e),
+                BodyError::TooLarge { declared } => ImmutaError::TooLarge {
+                    endpoint: Endpoint::Authenticate,
+                    path: PATH.into(),
+                    limit,
+                    declared,
+                },
+            })?;
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
             return Err(ImmutaError::Unauthorized { path: PATH.into() });
         }
@@ -292,6 +326,57 @@ fn error_outcome(error: &ImmutaError) -> &'static str {
     }
 }
 
+/// The wait before the next attempt: the server's `Retry-After` where it asks for longer, but
+/// never less than our own backoff, so that a `Retry-After` already past (or 0) cannot turn the
+/// remaining attempts into a burst.
+fn next_wait(retry_after: Option<Duration>, backoff: Duration) -> Duration {
+    retry_after.map_or(backoff, |asked| asked.max(backoff))
+}
+
+/// What to do with the part of a body past the limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Beyond {
+    /// The answer is refused.
+    Refuse,
+    /// The body is kept up to the limit, the rest left unread (an error body, quoted in part).
+    Cut,
+}
+
+#[derive(Debug)]
+enum BodyError {
+    TooLarge { declared: Option<u64> },
+    Transport(reqwest::Error),
+}
+
+/// Reads a body as a stream, never holding more than `limit` bytes of it; a `Content-Length`
+/// over the limit is refused before anything is read.
+async fn read_bounded(
+    mut response: reqwest::Response,
+    limit: u64,
+    beyond: Beyond,
+) -> Result<Vec<u8>, BodyError> {
+    let declared = response.content_length();
+    if beyond == Beyond::Refuse && declared.is_some_and(|bytes| bytes > limit) {
+        return Err(BodyError::TooLarge { declared });
+    }
+    let capacity = declared.unwrap_or(0).min(limit).min(64 << 10);
+    let mut body = Vec::with_capacity(capacity as usize);
+    while let Some(chunk) = response.chunk().await.map_err(BodyError::Transport)? {
+        let room = (limit as usize).saturating_sub(body.len());
+        if chunk.len() > room {
+            match beyond {
+                Beyond::Refuse => return Err(BodyError::TooLarge { declared }),
+                Beyond::Cut => {
+                    body.extend_from_slice(&chunk[..room]);
+                    break;
+                }
+            }
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 fn classify(
     status: StatusCode,
     path: &str,
@@ -319,13 +404,15 @@ fn classify(
 }
 
 /// `Retry-After` in either form HTTP allows: delay-seconds, or an HTTP-date (IMF-fixdate, and the
-/// obsolete RFC 850 and asctime forms). A date in the past means "now".
+/// obsolete RFC 850 and asctime forms). A date has a resolution of one second, and a server that
+/// writes "now + its window" cuts the fraction off, so the wait runs to the end of the date's
+/// second; a date already past means "now" (and [`next_wait`] still leaves the backoff).
 fn retry_after(value: Option<&HeaderValue>, now: SystemTime) -> Option<Duration> {
     let text = value?.to_str().ok()?.trim();
     if let Ok(seconds) = text.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
     }
-    let date = httpdate::parse_http_date(text).ok()?;
+    let date = httpdate::parse_http_date(text).ok()? + Duration::from_secs(1);
     Some(date.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
@@ -421,18 +508,23 @@ mod tests {
         let now = httpdate::parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
         let header = |text: &'static str| retry_after(Some(&HeaderValue::from_static(text)), now);
         assert_eq!(header("2"), Some(Duration::from_secs(2)));
+        // A date runs to the end of its second.
         assert_eq!(
             header("Sun, 06 Nov 1994 08:49:40 GMT"),
-            Some(Duration::from_secs(3))
+            Some(Duration::from_secs(4))
         );
         // The obsolete forms HTTP recipients must accept.
         assert_eq!(
             header("Sunday, 06-Nov-94 08:49:47 GMT"),
-            Some(Duration::from_secs(10))
+            Some(Duration::from_secs(11))
         );
         assert_eq!(
             header("Sun Nov  6 08:49:38 1994"),
-            Some(Duration::from_secs(1))
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(
+            header("Sun, 06 Nov 1994 08:49:36 GMT"),
+            Some(Duration::ZERO)
         );
         assert_eq!(
             header("Sun, 06 Nov 1994 08:00:00 GMT"),
@@ -440,5 +532,16 @@ mod tests {
         );
         assert_eq!(header("soon"), None);
         assert_eq!(retry_after(None, now), None);
+    }
+
+    #[test]
+    fn a_retry_after_never_shortens_the_backoff() {
+        let backoff = Duration::from_millis(400);
+        assert_eq!(next_wait(Some(Duration::ZERO), backoff), backoff);
+        assert_eq!(next_wait(None, backoff), backoff);
+        assert_eq!(
+            next_wait(Some(Duration::from_secs(2)), backoff),
+            Duration::from_secs(2)
+        );
     }
 }

@@ -64,6 +64,12 @@ pub struct Delivery {
     pub activity_id: Option<Id>,
 }
 
+impl crate::paging::ListItem for Delivery {
+    fn list_id(&self) -> &str {
+        self.id.as_str()
+    }
+}
+
 impl Delivery {
     pub fn succeeded(&self) -> bool {
         self.status_code

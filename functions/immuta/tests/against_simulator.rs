@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use immuta::{ImmutaClient, ImmutaConfig, ImmutaError, ViewSqlEndpoint};
 use immuta_simulator::Simulator;
-use immuta_simulator::faults::{FaultKind, Faults};
+use immuta_simulator::faults::{FaultKind, Faults, Oversized};
 use immuta_simulator::tenant::Tenant;
 use view_sync_core::Id;
 
@@ -256,4 +256,176 @@ async fn hangs_time_out_and_a_persistent_outage_ends_in_a_retryable_error() {
         .unwrap_err();
     assert!(err.is_retryable());
     assert!(started.elapsed() < Duration::from_secs(1));
+}
+
+#[tokio::test]
+async fn pages_that_repeat_or_overflow_their_count_are_refused_never_complete() {
+    let sim = Simulator::start(tenant(), KEY).await.unwrap();
+    let c = client(&sim, &[("IMMUTA_PAGE_SIZE", "15")]);
+    // A server (or proxy) that ignores `offset`: every page is the first, with or without the
+    // list's count. Both lists a drop is decided from, and both end in a retryable error.
+    for omit_count in [false, true] {
+        sim.set_faults(Faults {
+            ignore_offset: true,
+            omit_count,
+            ..Faults::default()
+        });
+        let err = c.project_data_sources(&id(7), soon()).await.unwrap_err();
+        assert!(
+            matches!(err, ImmutaError::Inconsistent { .. }) && err.is_retryable(),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains(
+                "the page at offset 15 repeats 15 item(s) already read (does the server or a \
+                 proxy ignore `offset`?)"
+            ),
+            "{err}"
+        );
+        let err = c.equalized_projects_with(&id(1), soon()).await.unwrap_err();
+        assert!(matches!(err, ImmutaError::Inconsistent { .. }), "{err}");
+    }
+    // More rows than the announced count.
+    sim.set_faults(Faults {
+        announce_count: Some(20),
+        ..Faults::default()
+    });
+    let err = c.project_data_sources(&id(7), soon()).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("30 items were read, more than the announced count of 20"),
+        "{err}"
+    );
+    // Fewer rows than the announced count when the pages run out.
+    sim.set_faults(Faults {
+        announce_count: Some(250),
+        ..Faults::default()
+    });
+    let err = c.project_data_sources(&id(7), soon()).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ImmutaError::Truncated {
+                count: 250,
+                received: 40,
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn an_oversized_answer_is_refused_at_its_limit_without_being_read() {
+    let sim = Simulator::start(tenant(), KEY).await.unwrap();
+    let c = client(&sim, &[("IMMUTA_TIMEOUT_MS", "10000")]);
+    for declare_length in [true, false] {
+        sim.set_faults(Faults {
+            oversized_view_sql: Some(Oversized {
+                bytes: 200 << 20,
+                declare_length,
+                data_source_id: Some(3),
+            }),
+            ..Faults::default()
+        });
+        let started = Instant::now();
+        let err = c
+            .view_sql(&endpoint(""), &id(7), &id(3), soon())
+            .await
+            .unwrap_err();
+        let ImmutaError::TooLarge {
+            endpoint: answered,
+            limit,
+            declared,
+            ..
+        } = &err
+        else {
+            panic!("{err}")
+        };
+        assert_eq!(*answered, immuta::Endpoint::ViewSql);
+        assert_eq!(*limit, 4 << 20);
+        assert_eq!(*declared, declare_length.then_some(200 << 20));
+        assert!(!err.is_retryable());
+        assert!(
+            err.to_string().starts_with(
+                "Immuta's answer to /project/7/dataSource/3/viewSql is over the 4194304-byte \
+                 limit for GET VIEW_SQL_PATH (the view SQL endpoint)"
+            ),
+            "{err}"
+        );
+        // Reading 200 MB from loopback would take far longer than refusing it.
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+        // The other sources' SQL is unaffected.
+        c.view_sql(&endpoint(""), &id(7), &id(4), soon())
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_retry_after_of_now_still_leaves_the_backoff_between_attempts() {
+    let sim = Simulator::start(tenant(), KEY).await.unwrap();
+    let c = client(&sim, &[]);
+    // `Retry-After: 0` three times: the attempts are still spaced by the backoff (at least 50,
+    // 100 and 200 ms: half of 100 ms doubling), not sent back to back.
+    sim.set_faults(Faults {
+        fail_next: 3,
+        kinds: vec![FaultKind::TooManyRequests],
+        retry_after_secs: 0,
+        ..Faults::default()
+    });
+    let started = Instant::now();
+    c.data_source(&id(1), soon()).await.unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(350),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(sim.count("GET /dataSource/{id}"), 4);
+}
+
+#[tokio::test]
+async fn the_wait_for_a_request_slot_counts_against_the_deadline() {
+    let sim = Simulator::start(tenant(), KEY).await.unwrap();
+    let c = client(
+        &sim,
+        &[
+            ("IMMUTA_MAX_CONCURRENCY", "1"),
+            ("IMMUTA_TIMEOUT_MS", "3000"),
+        ],
+    );
+    // The only slot is held by a request the server answers after 2 s.
+    sim.set_faults(Faults {
+        fail_next: 1,
+        kinds: vec![FaultKind::Hang],
+        hang_ms: 2_000,
+        ..Faults::default()
+    });
+    let first = id(1);
+    let holder = c.data_source(&first, soon());
+    let waiter = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let started = Instant::now();
+        let result = c
+            .data_source(&id(2), Instant::now() + Duration::from_millis(300))
+            .await;
+        (result, started.elapsed())
+    };
+    let (_, (result, waited)) = tokio::join!(holder, waiter);
+    let err = result.unwrap_err();
+    assert!(waited < Duration::from_millis(800), "{waited:?}");
+    assert!(
+        matches!(err, ImmutaError::OutOfTime { .. }) && err.is_retryable(),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains(
+            "all 1 request slots (IMMUTA_MAX_CONCURRENCY) stayed busy until the deadline"
+        ),
+        "{err}"
+    );
 }

@@ -136,8 +136,13 @@ pub async fn handle(
         }
     }
     let results = reconciler.reconcile(&keys, deadline).await;
+    // Records whose key the batch had no time to start come back at once.
+    let mut no_time: Vec<usize> = Vec::new();
     for ((key, contributors), result) in merged.iter().zip(&results) {
         if let Err(e) = result {
+            if e.had_no_time() {
+                no_time.extend(contributors);
+            }
             warn!(key = %key, records = contributors.len(), retryable = e.is_retryable(), error = %e, "reconcile failed; its records will be retried");
             for index in contributors {
                 failed
@@ -147,6 +152,7 @@ pub async fn handle(
         }
     }
     keep_failures(reconciler, &records, &asked, &received_at_ms, &failed).await;
+    release(reconciler, &records, &no_time).await;
     // Before any return: a batch that fails as a whole is the one to see on the dashboard.
     telemetry::record(Metric::BatchRecords, records.len() as f64, &[]);
     telemetry::record(Metric::BatchKeys, keys.len() as f64, &[]);
@@ -245,6 +251,37 @@ async fn keep_failures(
         && let Err(e) = reconciler.store().clear_failures(&succeeded).await
     {
         warn!(records = succeeded.len(), error = %e, "could not forget the errors of records that succeeded");
+    }
+}
+
+/// Makes the records at `indices` visible again at once (see [`queue::SqsSink::release`]), through
+/// the processor's own queue (`QUEUE_URL`), which is the queue its records come from. Best
+/// effort: a record not released still comes back after the visibility timeout.
+async fn release(reconciler: &Reconciler, records: &[SqsMessage], indices: &[usize]) {
+    if indices.is_empty() {
+        return;
+    }
+    let handles: Vec<String> = indices
+        .iter()
+        .filter_map(|&index| records[index].receipt_handle.clone())
+        .collect();
+    let Some(queue) = reconciler.fan_out_queue() else {
+        warn!(
+            records = indices.len(),
+            "the batch had no time for these records; without QUEUE_URL they come back after the visibility timeout"
+        );
+        return;
+    };
+    match queue.release(&handles).await {
+        Ok(released) => {
+            info!(
+                records = indices.len(),
+                released, "the batch had no time for these records: they are visible again at once"
+            )
+        }
+        Err(e) => {
+            warn!(records = indices.len(), error = %e, "could not make the records the batch had no time for visible again; they come back after the visibility timeout")
+        }
     }
 }
 

@@ -40,6 +40,9 @@ pub enum ReconcileError {
     ViewSql { view: ViewKey, error: ViewSqlError },
     #[error(transparent)]
     Queue(#[from] SendError),
+    /// The batch's deadline came before the key's reads could start.
+    #[error("not started: the batch's deadline came before this key's turn to read Immuta")]
+    NotStarted,
 }
 
 impl ReconcileError {
@@ -48,8 +51,17 @@ impl ReconcileError {
             Self::Immuta(e) => e.is_retryable(),
             Self::Views(e) => e.is_retryable(),
             Self::ViewSql { .. } => false,
-            Self::Queue(_) => true,
+            Self::Queue(_) | Self::NotStarted => true,
         }
+    }
+
+    /// Whether the key failed only because the batch ran out of time before its work started
+    /// (its reads, or a view's apply): its messages may come back at once.
+    pub fn had_no_time(&self) -> bool {
+        matches!(
+            self,
+            Self::NotStarted | Self::Views(ViewsError::OutOfTime { .. })
+        )
     }
 }
 
@@ -259,6 +271,12 @@ impl Reconciler {
             let unit_only_keys: Vec<ReconcileKey> =
                 unit.iter().map(|&index| only_keys[index].clone()).collect();
             let reader = reading.acquire().await.expect("never closed");
+            if Instant::now() >= deadline {
+                return unit_keys
+                    .iter()
+                    .map(|_| Err(ReconcileError::NotStarted))
+                    .collect();
+            }
             let read = self.read_unit(&unit_only_keys, deadline).await;
             let _applier = applying.acquire().await.expect("never closed");
             drop(reader);

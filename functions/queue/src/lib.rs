@@ -150,6 +150,37 @@ impl SqsSink {
     }
 }
 
+impl SqsSink {
+    /// Makes received messages visible again at once (`ChangeMessageVisibilityBatch` to 0, ten
+    /// at a time), for messages a batch had no time to start: they come back now rather than
+    /// after the visibility timeout. Returns how many SQS accepted.
+    pub async fn release(&self, receipt_handles: &[String]) -> Result<usize, SendError> {
+        let mut released = 0;
+        for chunk in receipt_handles.chunks(SEND_BATCH) {
+            let mut request = self
+                .client
+                .change_message_visibility_batch()
+                .queue_url(&self.queue_url);
+            for (index, handle) in chunk.iter().enumerate() {
+                request = request.entries(
+                    aws_sdk_sqs::types::ChangeMessageVisibilityBatchRequestEntry::builder()
+                        .id(index.to_string())
+                        .receipt_handle(handle)
+                        .visibility_timeout(0)
+                        .build()
+                        .map_err(|e| SendError(e.to_string()))?,
+                );
+            }
+            let output = request
+                .send()
+                .await
+                .map_err(|e| SendError(DisplayErrorContext(e).to_string()))?;
+            released += output.successful.len();
+        }
+        Ok(released)
+    }
+}
+
 impl MessageSink for SqsSink {
     async fn send(&self, message: &Outgoing) -> Result<String, SendError> {
         let mut request = self

@@ -24,6 +24,9 @@ pub enum ViewsError {
         project_id: String,
         data_source_id: String,
     },
+    /// The batch's deadline came before the view's apply could start: nothing was tried.
+    #[error("no time left to apply {view}: the batch's deadline passed before it could start")]
+    OutOfTime { view: String },
     #[error("timed out waiting for a lock on {view}: {}", holders(held_by))]
     LockTimeout {
         view: String,
@@ -56,7 +59,10 @@ impl ViewsError {
     /// credentials (read again before a retry) or a view blocked by what depends on it do not
     /// within one invocation: its message comes back, and each re-sync tries it again.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::Unavailable(_) | Self::LockTimeout { .. })
+        matches!(
+            self,
+            Self::Unavailable(_) | Self::LockTimeout { .. } | Self::OutOfTime { .. }
+        )
     }
 
     /// Maps a database error on `view`: connection-level problems become [`ViewsError::Unavailable`],

@@ -432,9 +432,8 @@ impl ViewStore {
     ) -> Result<Applied, ViewsError> {
         let wait = deadline.saturating_duration_since(Instant::now());
         if wait.is_zero() {
-            return Err(ViewsError::LockTimeout {
+            return Err(ViewsError::OutOfTime {
                 view: label(target.view()),
-                held_by: String::new(),
             });
         }
         self.ensure_ledger().await?;

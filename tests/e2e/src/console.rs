@@ -5,38 +5,11 @@ use std::path::PathBuf;
 use std::process::Output;
 use std::sync::OnceLock;
 
-/// The `view-sync` binary of this build, built once per test process (a no-op when it is up to
-/// date): cargo only hands a package's own tests the path of its binaries.
+/// The `view-sync` binary of this build (see [`crate::built_binary`]).
 pub fn binary() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT
-        .get_or_init(|| {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let status = std::process::Command::new(cargo)
-                .args([
-                    "build",
-                    "--quiet",
-                    "--locked",
-                    "-p",
-                    "cli",
-                    "--bin",
-                    "view-sync",
-                ])
-                .current_dir(crate::repo_root())
-                .status()
-                .expect("run cargo build for view-sync");
-            assert!(
-                status.success(),
-                "cargo build -p cli --bin view-sync failed"
-            );
-            // target/<profile>/deps/<this test> → target/<profile>/view-sync
-            let exe = std::env::current_exe().expect("the test's own path");
-            let profile_dir = exe
-                .parent()
-                .and_then(|deps| deps.parent())
-                .expect("tests run from target/<profile>/deps");
-            profile_dir.join("view-sync")
-        })
+        .get_or_init(|| crate::built_binary("cli", "view-sync"))
         .clone()
 }
 

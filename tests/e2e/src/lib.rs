@@ -19,6 +19,28 @@ pub mod trigger;
 use std::path::PathBuf;
 
 /// The repository's root directory.
+/// `package`'s binary `bin` of this build, built now (a no-op when it is up to date): cargo only
+/// hands a package's own tests the path of its binaries.
+pub fn built_binary(package: &str, bin: &str) -> std::path::PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .args(["build", "--quiet", "--locked", "-p", package, "--bin", bin])
+        .current_dir(repo_root())
+        .status()
+        .unwrap_or_else(|e| panic!("run cargo build for {bin}: {e}"));
+    assert!(
+        status.success(),
+        "cargo build -p {package} --bin {bin} failed"
+    );
+    // target/<profile>/deps/<this test> → target/<profile>/<bin>
+    let exe = std::env::current_exe().expect("the test's own path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("tests run from target/<profile>/deps");
+    profile_dir.join(bin)
+}
+
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../..")

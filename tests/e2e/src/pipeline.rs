@@ -97,6 +97,9 @@ pub struct Options {
     /// Extra processor settings (e.g. IMMUTA_MAX_ATTEMPTS, HANDLER_TYPES), in place of the
     /// pipeline's own of the same name.
     pub processor_env: Vec<(&'static str, String)>,
+    /// The processor binary [`Runtime::ReleaseProcessor`] starts [default: `PROCESSOR_BIN`, else
+    /// `target/release/processor`].
+    pub processor_bin: Option<std::path::PathBuf>,
 }
 
 impl Default for Options {
@@ -110,6 +113,7 @@ impl Default for Options {
             function_timeout: Duration::from_secs(30),
             shape: Shape::Flat,
             processor_env: Vec::new(),
+            processor_bin: None,
         }
     }
 }
@@ -241,9 +245,11 @@ impl Pipeline {
         let functions = match options.runtime {
             Runtime::InProcess => Functions::InProcess(receiver_in_process().await),
             Runtime::ReleaseProcessor => {
-                let binary = std::env::var("PROCESSOR_BIN")
-                    .map(std::path::PathBuf::from)
-                    .unwrap_or_else(|_| crate::repo_root().join("target/release/processor"));
+                let binary = options.processor_bin.clone().unwrap_or_else(|| {
+                    std::env::var("PROCESSOR_BIN")
+                        .map(std::path::PathBuf::from)
+                        .unwrap_or_else(|_| crate::repo_root().join("target/release/processor"))
+                });
                 let mut env = environment(&[
                     ("AWS_ENDPOINT_URL", moto.endpoint.clone()),
                     ("AWS_REGION", "us-east-1".to_owned()),

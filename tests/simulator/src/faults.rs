@@ -30,7 +30,27 @@ pub struct Faults {
     /// Lists keep announcing their whole count but hold no items past this offset, as when
     /// items go away between two pages.
     pub truncate_lists_at: Option<usize>,
+    /// Lists serve their first page whatever `offset` asks, as a server or a proxy that drops
+    /// the query's paging would.
+    pub ignore_offset: bool,
+    /// Lists announce this count instead of their own (`None`: their own).
+    pub announce_count: Option<usize>,
+    /// Lists announce no count at all.
+    pub omit_count: bool,
+    /// The view SQL of a data source (any, when `dataSourceId` is unset) is a stream of this
+    /// many bytes, generated as it is sent.
+    pub oversized_view_sql: Option<Oversized>,
     pub seed: u64,
+}
+
+/// An answer far larger than any real one, streamed so that the simulator holds none of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Oversized {
+    pub bytes: u64,
+    /// Whether the answer declares its size (`Content-Length`) or is sent chunked.
+    pub declare_length: bool,
+    pub data_source_id: Option<u64>,
 }
 
 impl Default for Faults {
@@ -44,6 +64,10 @@ impl Default for Faults {
             retry_after_date: false,
             hang_ms: 30_000,
             truncate_lists_at: None,
+            ignore_offset: false,
+            announce_count: None,
+            omit_count: false,
+            oversized_view_sql: None,
             seed: 0x5EED,
         }
     }

@@ -15,7 +15,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::faults::{FaultKind, Faults};
+use crate::faults::{FaultKind, Faults, Oversized};
 use crate::webhooks::{Shape, WebhookTarget};
 use crate::{Shared, actions::Action, answers};
 
@@ -202,30 +202,48 @@ struct PageQuery {
     size: Option<usize>,
 }
 
+/// How a list announces its count: Immuta's webhook history gives it as a string.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum CountAs {
+    Number,
+    Text,
+}
+
 fn page(
     shared: &Shared,
     items: Vec<Value>,
-    query: &PageQuery,
+    (offset, size): (Option<usize>, Option<usize>),
     default_size: usize,
     member: &str,
+    count_as: CountAs,
 ) -> Response {
-    let count = items.len();
-    let offset = query.offset.unwrap_or(0);
-    let size = query.size.unwrap_or(default_size).max(1);
-    let end = shared
-        .faults
-        .lock()
-        .unwrap()
+    let faults = shared.faults.lock().unwrap().clone();
+    let own_count = items.len();
+    let offset = if faults.ignore_offset {
+        0
+    } else {
+        offset.unwrap_or(0)
+    };
+    let size = size.unwrap_or(default_size).max(1);
+    let end = faults
         .truncate_lists_at
         .unwrap_or(usize::MAX)
-        .min(count);
+        .min(own_count);
     let page: Vec<Value> = items
         .into_iter()
         .take(end)
         .skip(offset)
         .take(size)
         .collect();
-    Json(json!({"count": count, member: page})).into_response()
+    let count = faults.announce_count.unwrap_or(own_count);
+    let mut answer = json!({ member: page });
+    if !faults.omit_count {
+        answer["count"] = match count_as {
+            CountAs::Number => json!(count),
+            CountAs::Text => json!(count.to_string()),
+        };
+    }
+    Json(answer).into_response()
 }
 
 async fn search_projects(State(shared): S, Query(query): Query<PageQuery>) -> Response {
@@ -235,7 +253,14 @@ async fn search_projects(State(shared): S, Query(query): Query<PageQuery>) -> Re
         query.data_source_id,
     );
     // Immuta's Swagger: `size` defaults to 10.
-    page(&shared, hits, &query, 10, "hits")
+    page(
+        &shared,
+        hits,
+        (query.offset, query.size),
+        10,
+        "hits",
+        CountAs::Number,
+    )
 }
 
 async fn project_data_sources(
@@ -250,7 +275,14 @@ async fn project_data_sources(
     });
     match rows {
         // Immuta's default page size here is 15: clients that do not page lose rows.
-        Some(rows) => page(&shared, rows, &query, 15, "dataSources"),
+        Some(rows) => page(
+            &shared,
+            rows,
+            (query.offset, query.size),
+            15,
+            "dataSources",
+            CountAs::Number,
+        ),
         None => error(StatusCode::NOT_FOUND, "project not found"),
     }
 }
@@ -265,6 +297,13 @@ async fn view_sql(
     Path((project, source)): Path<(String, String)>,
     Query(query): Query<ViewSqlQuery>,
 ) -> Response {
+    let oversized = shared.faults.lock().unwrap().oversized_view_sql.clone();
+    if let Some(oversized) = oversized.filter(|o| {
+        o.data_source_id
+            .is_none_or(|wanted| id(&source) == Some(wanted))
+    }) {
+        return streamed(&oversized);
+    }
     let sql = id(&project)
         .zip(id(&source))
         .and_then(|(p, d)| shared.tenant.lock().unwrap().view_sql(p, d));
@@ -275,6 +314,38 @@ async fn view_sql(
             Json(json!({"projectId": project, "dataSourceId": source, "sql": sql})).into_response()
         }
     }
+}
+
+/// `SELECT 1 --xxxx…` of `bytes` bytes, generated a chunk at a time as the client reads it.
+fn streamed(oversized: &Oversized) -> Response {
+    const CHUNK: usize = 64 << 10;
+    let total = oversized.bytes;
+    let chunks = futures_util::stream::unfold(0u64, move |sent| async move {
+        if sent >= total {
+            return None;
+        }
+        let len = (total - sent).min(CHUNK as u64) as usize;
+        let mut chunk = vec![b'x'; len];
+        if sent == 0 {
+            let head = b"SELECT 1 --";
+            let n = head.len().min(len);
+            chunk[..n].copy_from_slice(&head[..n]);
+        }
+        Some((
+            Ok::<_, std::convert::Infallible>(axum::body::Bytes::from(chunk)),
+            sent + len as u64,
+        ))
+    });
+    let mut response = axum::body::Body::from_stream(chunks).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/plain"),
+    );
+    if oversized.declare_length {
+        headers.insert(header::CONTENT_LENGTH, header::HeaderValue::from(total));
+    }
+    response
 }
 
 async fn list_webhooks(State(shared): S) -> Response {
@@ -351,14 +422,14 @@ async fn webhook_history(State(shared): S, Query(query): Query<HistoryQuery>) ->
         })
         .map(|r| r.to_json())
         .collect();
-    let count = records.len();
-    let page: Vec<Value> = records
-        .into_iter()
-        .skip(query.offset.unwrap_or(0))
-        .take(query.page_size.unwrap_or(20))
-        .collect();
-    // Immuta's examples give the count as a string.
-    Json(json!({"count": count.to_string(), "records": page})).into_response()
+    page(
+        &shared,
+        records,
+        (query.offset, query.page_size),
+        20,
+        "records",
+        CountAs::Text,
+    )
 }
 
 async fn retry_delivery(State(shared): S, Path(raw): Path<String>) -> Response {
