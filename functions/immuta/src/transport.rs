@@ -189,12 +189,7 @@ impl Transport {
         };
         let status = response.status();
         let retry_after = retry_after(response.headers().get(RETRY_AFTER), SystemTime::now());
-        // An error's body is only ever quoted in part: read no more than that.
-        let (limit, beyond) = if status.is_success() {
-            (endpoint.answer_limit(), Beyond::Refuse)
-        } else {
-            (ERROR_BODY_READ, Beyond::Cut)
-        };
+        let (limit, beyond) = body_limit(status, endpoint);
         let bytes = match read_bounded(response, limit, beyond).await {
             Ok(bytes) => bytes,
             Err(BodyError::TooLarge { declared }) => {
@@ -254,8 +249,8 @@ impl Transport {
             .await
             .map_err(|e| transport_error(PATH, &e))?;
         let status = response.status();
-        let limit = Endpoint::Authenticate.answer_limit();
-        let bytes = read_bounded(response, limit, Beyond::Cut)
+        let (limit, beyond) = body_limit(status, Endpoint::Authenticate);
+        let bytes = read_bounded(response, limit, beyond)
             .await
             .map_err(|e| match e {
                 BodyError::Transport(e) => transport_error(PATH, &e),
@@ -331,6 +326,16 @@ fn error_outcome(error: &ImmutaError) -> &'static str {
 /// remaining attempts into a burst.
 fn next_wait(retry_after: Option<Duration>, backoff: Duration) -> Duration {
     retry_after.map_or(backoff, |asked| asked.max(backoff))
+}
+
+/// How much of a body to read: an answer up to its endpoint's limit, an error's body (only ever
+/// quoted in part) no more than that part needs.
+fn body_limit(status: StatusCode, endpoint: Endpoint) -> (u64, Beyond) {
+    if status.is_success() {
+        (endpoint.answer_limit(), Beyond::Refuse)
+    } else {
+        (ERROR_BODY_READ, Beyond::Cut)
+    }
 }
 
 /// What to do with the part of a body past the limit.
