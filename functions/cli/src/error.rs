@@ -6,6 +6,7 @@ use queue::SendError;
 use secrets::SecretsError;
 use thiserror::Error;
 use view_sync_core::forward::UnknownForwardType;
+use view_sync_core::printable::Unprintable;
 use view_sync_core::settings::ConfigError;
 
 #[derive(Debug, Error)]
@@ -24,6 +25,10 @@ pub enum CliError {
     Views(#[from] views::ViewsError),
     #[error(transparent)]
     QueueAdmin(#[from] queue::admin::QueueError),
+    #[error(transparent)]
+    Redrive(#[from] crate::dlq::WrongDirection),
+    #[error(transparent)]
+    Unprintable(#[from] Unprintable),
     #[error("--since {0}")]
     Time(#[from] view_sync_core::time::BadTime),
     #[error("--types: {0}")]

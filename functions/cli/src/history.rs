@@ -8,6 +8,7 @@ use immuta::webhooks::{Delivery, HistoryFilter};
 use immuta::{ImmutaClient, ImmutaError};
 use serde_json::{Value, json};
 use view_sync_core::Id;
+use view_sync_core::printable::printable;
 
 use crate::replay::{before, delivered_activities, ours};
 
@@ -57,9 +58,13 @@ pub fn to_text(entries: &[HistoryEntry], webhook_name: &str) -> String {
         let _ = write!(
             out,
             "{}  delivery {}  {}  {}",
-            d.created_at.as_deref().unwrap_or("(no time)"),
-            d.id,
-            d.notification_type.as_deref().unwrap_or("(no type)"),
+            d.created_at
+                .as_deref()
+                .map_or("(no time)".into(), printable),
+            printable(d.id.as_str()),
+            d.notification_type
+                .as_deref()
+                .map_or("(no type)".into(), printable),
             status(d)
         );
         if !d.succeeded() {
@@ -91,4 +96,47 @@ pub fn to_json(entries: &[HistoryEntry]) -> Value {
         })
         .collect();
     json!({ "deliveries": entries })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delivery(id: &str, notification_type: &str, created_at: &str) -> Delivery {
+        Delivery {
+            id: Id::new(id).unwrap(),
+            notification_type: Some(notification_type.into()),
+            status_code: Some(500),
+            request: Value::Null,
+            webhook_name: Some("immuta-view-sync".into()),
+            created_at: Some(created_at.into()),
+            activity_id: None,
+        }
+    }
+
+    #[test]
+    fn what_immuta_says_of_a_delivery_is_shown_escaped_not_obeyed() {
+        let entries = [HistoryEntry {
+            delivery: delivery(
+                "7\u{202e}1",
+                "\u{1b}]0;owned\u{7}\u{1b}[2J",
+                "2026-01-01T00:00:00Z\n0 deliveries",
+            ),
+            delivered_later: false,
+        }];
+        let text = to_text(&entries, "immuta-view-sync");
+        assert_eq!(
+            text,
+            "1 deliveries of immuta-view-sync, 1 failed\n\
+             2026-01-01T00:00:00Z\\u{a}0 deliveries  delivery 7\\u{202e}1  \
+             \\u{1b}]0;owned\\u{7}\\u{1b}[2J  500  failed; `view-sync replay` resends it\n"
+        );
+        assert!(!text.contains(['\u{1b}', '\u{7}', '\u{202e}']));
+        let json = to_json(&entries);
+        assert_eq!(
+            json["deliveries"][0]["notificationType"],
+            "\u{1b}]0;owned\u{7}\u{1b}[2J"
+        );
+        assert_eq!(json["deliveries"][0]["deliveryId"], "7\u{202e}1");
+    }
 }

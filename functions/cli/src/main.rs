@@ -18,6 +18,7 @@ use queue::admin::{QueueAdmin, Redriven};
 use secrets::ResolvedEnvironment;
 use serde_json::{Value, json};
 use view_sync_core::plan::Scope;
+use view_sync_core::printable::{for_terminal, printable, refuse_unprintable};
 use view_sync_core::time;
 use view_sync_core::{ForwardFilter, Id, QueuedBy};
 use views::{AuditQuery, StoreConfig, ViewStore, now_micros};
@@ -168,6 +169,36 @@ enum DlqCommand {
     },
 }
 
+impl Command {
+    /// The names the operator passed (of views, projects, data sources, webhooks), each with its
+    /// flag: matched against what others wrote, so held to what a terminal shows as it is.
+    fn names(&self) -> Vec<(&'static str, &str)> {
+        let named = match self {
+            Self::Audit { view, project, .. } => {
+                vec![("--view", view.as_ref()), ("--project", project.as_ref())]
+            }
+            Self::Doctor {
+                project,
+                data_source,
+                ..
+            } => vec![
+                ("--project", project.as_ref()),
+                ("--data-source", data_source.as_ref()),
+            ],
+            Self::Register { name, .. }
+            | Self::Replay { name, .. }
+            | Self::History { name, .. } => {
+                vec![("--name", Some(name))]
+            }
+            Self::Resync { .. } | Self::Plan | Self::Dlq { .. } | Self::Status { .. } => vec![],
+        };
+        named
+            .into_iter()
+            .filter_map(|(flag, name)| Some((flag, name?.as_str())))
+            .collect()
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Output {
     Text,
@@ -190,7 +221,8 @@ async fn main() -> ExitCode {
         Ok(Finding::Changes) => ExitCode::from(2),
         Err(error) => {
             match output {
-                Output::Text => eprintln!("view-sync: {error}"),
+                // An error is one line: a line break in it came from outside and is escaped.
+                Output::Text => eprintln!("view-sync: {}", printable(&error.to_string())),
                 Output::Json if error.is_in_the_output() => {}
                 Output::Json => println!("{}", json!({ "error": error.to_string() })),
             }
@@ -199,19 +231,24 @@ async fn main() -> ExitCode {
     }
 }
 
-/// Prints `text` for people, or `json` for scripts.
+/// Prints `text` for people, or `json` for scripts. Every value from outside in `text` was made
+/// printable where it was interpolated; what acts on a terminal and still got through is escaped
+/// here.
 fn show<J: std::fmt::Display>(
     output: Output,
     text: impl FnOnce() -> String,
     json: impl FnOnce() -> J,
 ) {
     match output {
-        Output::Text => print!("{}", text()),
+        Output::Text => print!("{}", for_terminal(&text())),
         Output::Json => println!("{}", json()),
     }
 }
 
 async fn run(command: Command, output: Output) -> Result<Finding, CliError> {
+    for (flag, name) in command.names() {
+        refuse_unprintable(flag, name)?;
+    }
     let deadline = Instant::now() + BUDGET;
     let environment = ResolvedEnvironment::from_environment(SECRET_VARIABLES).await?;
     let env = |name: &str| environment.lookup(name);
@@ -236,9 +273,14 @@ async fn run(command: Command, output: Output) -> Result<Finding, CliError> {
             };
             show(
                 output,
-                || match created {
-                    false => format!("webhook {name} for {url} is already registered (id {id})\n"),
-                    true => format!("registered webhook {name} for {url} (id {id})\n"),
+                || {
+                    let shown = printable(id.as_str());
+                    match created {
+                        false => {
+                            format!("webhook {name} for {url} is already registered (id {shown})\n")
+                        }
+                        true => format!("registered webhook {name} for {url} (id {shown})\n"),
+                    }
                 },
                 || json!({"name": name, "url": url, "id": id.as_str(), "created": created}),
             );
@@ -269,7 +311,11 @@ async fn run(command: Command, output: Output) -> Result<Finding, CliError> {
                                 failures.len()
                             );
                             for (key, error) in &failures {
-                                text.push_str(&format!("  {key}: {error}\n"));
+                                text.push_str(&format!(
+                                    "  {}: {}\n",
+                                    printable(&key.to_string()),
+                                    printable(&error.to_string())
+                                ));
                             }
                             text
                         },
@@ -338,7 +384,10 @@ async fn run(command: Command, output: Output) -> Result<Finding, CliError> {
                     .failures()
                     .await
                     .unwrap_or_else(|e| {
-                        eprintln!("view-sync: the processor's errors could not be read: {e}");
+                        eprintln!(
+                            "view-sync: the processor's errors could not be read: {}",
+                            printable(&e.to_string())
+                        );
                         Vec::new()
                     }),
                 Err(_) => Vec::new(),
@@ -360,11 +409,10 @@ async fn run(command: Command, output: Output) -> Result<Finding, CliError> {
         } => {
             let admin = QueueAdmin::from_environment(queue::command_timeouts()).await;
             let mut progress = Progress::new("moved back", None);
-            let redriven = admin
-                .redrive(&dlq_url, &queue_url, max, deadline, |moved| {
-                    progress.set(moved)
-                })
-                .await;
+            let redriven = dlq::redrive(&admin, &dlq_url, &queue_url, max, deadline, |moved| {
+                progress.set(moved)
+            })
+            .await;
             progress.finish();
             let (moved, how) = match redriven? {
                 Redriven::MoveTask { moved } => (moved, "SQS's message move task"),

@@ -92,24 +92,33 @@ pub fn to_text(preview: &Preview, dialect: Dialect) -> String {
             out,
             "{} {} (project {}, data source {}): {}",
             verb(change),
-            change.view_name,
-            change.view.project_id,
-            change.view.data_source_id,
-            reason(change)
+            printable(&change.view_name),
+            printable(change.view.project_id.as_str()),
+            printable(change.view.data_source_id.as_str()),
+            printable(&reason(change))
         );
         let lines = diff(change, dialect);
         if lines.iter().any(|l| !matches!(l, DiffLine::Same(_))) {
             for line in &lines {
-                let _ = writeln!(out, "    {}", line.to_text());
+                let _ = writeln!(out, "    {}", printable(&line.to_text()));
             }
         } else if let (Decision::Create | Decision::Restore { .. }, Some(sql)) =
             (&change.decision, &change.new_sql)
         {
-            let _ = writeln!(out, "    {sql}");
+            // Each line of the SQL indented under its view: a line of it cannot pass for a line
+            // of the plan.
+            for line in sql.lines() {
+                let _ = writeln!(out, "    {}", printable(line));
+            }
         }
     }
     for (key, error) in &preview.failures {
-        let _ = writeln!(out, "could not plan {key}: {error}");
+        let _ = writeln!(
+            out,
+            "could not plan {}: {}",
+            printable(&key.to_string()),
+            printable(&error.to_string())
+        );
     }
     if !preview.changes.is_empty() {
         let _ = writeln!(
@@ -154,6 +163,7 @@ pub fn to_json(preview: &Preview, dialect: Dialect) -> Value {
 #[cfg(test)]
 mod tests {
     use view_sync_core::Id;
+    use view_sync_core::keys::ReconcileKey;
     use view_sync_core::plan::ViewKey;
 
     use super::*;
@@ -221,5 +231,93 @@ mod tests {
             Dialect::Postgres,
         );
         assert!(!open.contains("closed"), "{open}");
+    }
+
+    const HOSTILE: &str = "\u{1b}]0;owned\u{7}\u{1b}[2J";
+
+    fn hostile_change(decision: Decision) -> PlannedChange {
+        PlannedChange {
+            view: ViewKey {
+                project_id: Id::new("1\u{202e}0").unwrap(),
+                data_source_id: Id::new("20").unwrap(),
+            },
+            view_name: format!("\"public\".\"a\u{202e}gpj{HOSTILE}\""),
+            decision,
+            old_sql: Some("CREATE VIEW \"public\".\"v\" AS SELECT 'x' AS a".into()),
+            new_sql: Some(format!(
+                "CREATE VIEW \"public\".\"v\" AS SELECT '{HOSTILE}' AS a\nFROM t"
+            )),
+            blocked_by: None,
+        }
+    }
+
+    #[test]
+    fn names_sql_and_errors_from_outside_are_shown_escaped_not_obeyed() {
+        let failure = (
+            ReconcileKey::Project {
+                project_id: Id::new("3\u{7}").unwrap(),
+            },
+            ReconcileError::Immuta(immuta::ImmutaError::Status {
+                path: "/project/3".into(),
+                status: 500,
+                body: format!("{HOSTILE}\nnothing to change: every view is as Immuta wants it"),
+            }),
+        );
+        let preview = Preview {
+            changes: vec![
+                hostile_change(Decision::Create),
+                hostile_change(Decision::Replace {
+                    previous_name: Some(format!("old{HOSTILE}")),
+                }),
+            ],
+            failures: vec![failure],
+        };
+        let text = to_text(&preview, Dialect::Postgres);
+        assert!(!text.contains(['\u{1b}', '\u{7}', '\u{202e}']), "{text}");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[..3],
+            [
+                "create \"public\".\"a\\u{202e}gpj\\u{1b}]0;owned\\u{7}\\u{1b}[2J\" (project \
+                 1\\u{202e}0, data source 20): Immuta wants it and it does not exist",
+                "    CREATE VIEW \"public\".\"v\" AS SELECT '\\u{1b}]0;owned\\u{7}\\u{1b}[2J' AS a",
+                "    FROM t",
+            ],
+            "{text}"
+        );
+        assert!(
+            lines[3].starts_with("replace \"public\".\"a\\u{202e}gpj")
+                && lines[3].ends_with(": renamed from old\\u{1b}]0;owned\\u{7}\\u{1b}[2J"),
+            "{text}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("    + ") && l.contains("'\\u{1b}]0;owned\\u{7}\\u{1b}[2J'")),
+            "the diff: {text}"
+        );
+        assert!(
+            text.contains(
+                "could not plan project:3\\u{7}: Immuta answered 500 for /project/3: \
+                 \\u{1b}]0;owned\\u{7}\\u{1b}[2J\\u{a}nothing to change: every view is as Immuta \
+                 wants it\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            !lines.iter().any(|l| l.starts_with("nothing to change")),
+            "{text}"
+        );
+        let json = to_json(&preview, Dialect::Postgres);
+        assert_eq!(
+            json["changes"][0]["view"],
+            format!("\"public\".\"a\u{202e}gpj{HOSTILE}\"")
+        );
+        assert!(
+            json["failures"][0]["error"]
+                .as_str()
+                .unwrap()
+                .contains(HOSTILE)
+        );
     }
 }

@@ -10,6 +10,7 @@ use immuta::webhooks::{Delivery, HistoryFilter};
 use immuta::{ImmutaClient, ImmutaError};
 use serde_json::{Value, json};
 use view_sync_core::Id;
+use view_sync_core::printable::printable;
 use view_sync_core::time::parse_rfc3339_utc;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -28,6 +29,7 @@ impl ReplayReport {
     pub fn to_text(&self, webhook_name: &str, dry_run: bool) -> String {
         let mut text = String::new();
         for (id, status) in &self.replayed {
+            let id = printable(id.as_str());
             text.push_str(&match status {
                 Some(status) => format!("delivery {id}: resent, the receiver answered {status}\n"),
                 None => format!("delivery {id}: would be resent\n"),
@@ -131,4 +133,31 @@ pub async fn replay(
         progress(done + 1, to_replay.len());
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delivery_ids_from_immuta_are_shown_escaped_not_obeyed() {
+        let report = ReplayReport {
+            replayed: vec![
+                (Id::new("1\u{1b}[2J").unwrap(), Some(200)),
+                (Id::new("a\u{202e}gpj\nnext").unwrap(), None),
+            ],
+            ..ReplayReport::default()
+        };
+        let text = report.to_text("immuta-view-sync", false);
+        assert_eq!(
+            text,
+            "delivery 1\\u{1b}[2J: resent, the receiver answered 200\n\
+             delivery a\\u{202e}gpj\\u{a}next: would be resent\n\
+             2 failed deliveries of immuta-view-sync resent; 0 delivered later and 0 older left \
+             alone; 0 of other webhooks left alone\n"
+        );
+        assert!(!text.contains(['\u{1b}', '\u{202e}']));
+        let json = report.to_json("immuta-view-sync", false);
+        assert_eq!(json["replayed"][1]["deliveryId"], "a\u{202e}gpj\nnext");
+    }
 }

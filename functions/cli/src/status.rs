@@ -108,7 +108,8 @@ impl Status {
                 .unwrap_or_else(|| "none recorded".into());
             let _ = writeln!(
                 out,
-                "  project {project}: {} view(s), last change {last}",
+                "  project {}: {} view(s), last change {last}",
+                printable(project),
                 status.views
             );
         }
@@ -123,8 +124,8 @@ impl Status {
                     out,
                     "  {} (project {}, data source {}): blocked by {}",
                     printable(&closed.view_name),
-                    closed.project_id,
-                    closed.data_source_id,
+                    printable(&closed.project_id),
+                    printable(&closed.data_source_id),
                     printable(&closed.blocked_by)
                 );
             }
@@ -244,5 +245,41 @@ mod tests {
         );
         let open = Status::new(&rows[..1], BTreeMap::new(), &[], 0);
         assert!(!open.to_text().contains("closed"));
+    }
+
+    #[test]
+    fn what_the_database_holds_is_shown_escaped_not_obeyed() {
+        let mut closed = row("2", RowState::Closed, "view x.\"y\u{7}\" (owner z)");
+        closed.view.project_id = Id::new("1\u{202e}0").unwrap();
+        closed.view_name = "\"public\".\"v\u{1b}]0;owned\u{7}\u{1b}[2J\"".into();
+        let failure = MessageFailure {
+            message_id: "m1".into(),
+            asked: String::new(),
+            error: "Immuta answered 500: \u{1b}[2J\nno notification is failing".into(),
+            received_at_ms: 0,
+            receive_count: 1,
+            failed_at: 0,
+        };
+        let status = Status::new(
+            &[closed],
+            BTreeMap::from([("1\u{202e}0".to_owned(), 0)]),
+            &[failure],
+            0,
+        );
+        let text = status.to_text();
+        assert_eq!(
+            text,
+            "1 view(s) managed in 1 project(s)\n  \
+             project 1\\u{202e}0: 1 view(s), last change 1970-01-01T00:00:00.000Z\n\
+             1 view(s) closed (they show no rows) until what depends on them is dropped:\n  \
+             \"public\".\"v\\u{1b}]0;owned\\u{7}\\u{1b}[2J\" (project 1\\u{202e}0, data source 2): \
+             blocked by view x.\"y\\u{7}\" (owner z)\n\
+             1 notification(s) failing; the oldest was received 0 s ago: Immuta answered 500: \
+             \\u{1b}[2J\\u{a}no notification is failing\n"
+        );
+        assert!(!text.contains(['\u{1b}', '\u{7}', '\u{202e}']));
+        let json = status.to_json();
+        assert_eq!(json["projects"][0]["projectId"], "1\u{202e}0");
+        assert_eq!(json["closed"][0]["projectId"], "1\u{202e}0");
     }
 }

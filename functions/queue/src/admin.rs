@@ -47,6 +47,15 @@ pub struct Peeked {
     pub sent_at_ms: u64,
 }
 
+/// What SQS says of a queue that decides which way its messages may be redriven.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedriveAttributes {
+    pub arn: String,
+    /// Its `RedrivePolicy` attribute as SQS keeps it (JSON naming its `deadLetterTargetArn`);
+    /// `None` for a queue without a dead-letter queue (a dead-letter queue itself, usually).
+    pub redrive_policy: Option<String>,
+}
+
 /// How a redrive moved the dead letters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Redriven {
@@ -130,11 +139,32 @@ impl QueueAdmin {
         self.attributes(queue_url, &[QueueAttributeName::QueueArn])
             .await?
             .remove(&QueueAttributeName::QueueArn)
-            .ok_or_else(|| QueueError {
-                action: "read the ARN of",
-                queue: queue_url.to_owned(),
-                detail: "SQS did not say".into(),
-            })
+            .ok_or_else(|| no_arn(queue_url))
+    }
+
+    /// The queue's ARN and redrive policy, in one read.
+    pub async fn redrive_attributes(
+        &self,
+        queue_url: &str,
+    ) -> Result<RedriveAttributes, QueueError> {
+        let mut attributes = self
+            .attributes(
+                queue_url,
+                &[
+                    QueueAttributeName::QueueArn,
+                    QueueAttributeName::RedrivePolicy,
+                ],
+            )
+            .await?;
+        let arn = attributes
+            .remove(&QueueAttributeName::QueueArn)
+            .ok_or_else(|| no_arn(queue_url))?;
+        Ok(RedriveAttributes {
+            arn,
+            redrive_policy: attributes
+                .remove(&QueueAttributeName::RedrivePolicy)
+                .filter(|policy| !policy.is_empty()),
+        })
     }
 
     /// Up to `limit` messages of the queue, left in it: each is hidden while the queue is paged
@@ -213,7 +243,9 @@ impl QueueAdmin {
 
     /// Moves the messages of `from` (a dead-letter queue) to `to`: with SQS's message move task
     /// when `max` is `None` and the API offers it, else (or for at most `max` messages)
-    /// receive, send, delete. `progress` is told how many have moved so far.
+    /// receive, send, delete. `progress` is told how many have moved so far. It moves whatever
+    /// `from` holds: the caller checks first that `from` is the dead-letter queue of `to` (see
+    /// [`Self::redrive_attributes`]).
     pub async fn redrive(
         &self,
         from: &str,
@@ -379,6 +411,14 @@ fn peeked(message_id: String, message: &Message) -> Peeked {
         body: message.body.clone().unwrap_or_default(),
         receive_count: attribute(MessageSystemAttributeName::ApproximateReceiveCount),
         sent_at_ms: attribute(MessageSystemAttributeName::SentTimestamp),
+    }
+}
+
+fn no_arn(queue_url: &str) -> QueueError {
+    QueueError {
+        action: "read the ARN of",
+        queue: queue_url.to_owned(),
+        detail: "SQS did not say".into(),
     }
 }
 

@@ -380,6 +380,24 @@ fn check_query(query: &Query) -> Result<(), ViewSqlError> {
     }
 }
 
+/// Whether `c` does something on a terminal other than show itself: C0 and C1 controls, and the
+/// format characters that reorder text or show nothing (so that two names look alike). A name
+/// holding one is refused, and text others wrote is printed with it escaped (`printable` in the
+/// core).
+pub fn acts_on_a_terminal(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061C}' // Arabic letter mark
+                | '\u{200B}'..='\u{200F}' // zero-width space, joiners, LRM, RLM
+                | '\u{2028}' | '\u{2029}' // line and paragraph separators
+                | '\u{202A}'..='\u{202E}' // embeddings and overrides
+                | '\u{2060}'..='\u{2064}' // word joiner, invisible operators
+                | '\u{2066}'..='\u{2069}' // isolates
+                | '\u{FEFF}' // zero-width no-break space (BOM)
+        )
+}
+
 /// The view a `CREATE VIEW` statement creates, checked to be a plain view in our schema.
 fn checked_own_name(view: &CreateView, location: &ViewLocation) -> Result<String, ViewSqlError> {
     let refused = [
@@ -419,10 +437,10 @@ fn checked_own_name(view: &CreateView, location: &ViewLocation) -> Result<String
     if name.is_empty()
         || name
             .chars()
-            .any(|c| matches!(c, '"' | '`' | '[' | ']') || c.is_control())
+            .any(|c| matches!(c, '"' | '`' | '[' | ']') || acts_on_a_terminal(c))
     {
         return Err(foreign(
-            "which holds a quote, bracket or control character".into(),
+            "which holds a quote, bracket, control or invisible formatting character".into(),
         ));
     }
     match (schema, location.schema.as_deref()) {
@@ -764,6 +782,16 @@ mod tests {
             refused("CREATE VIEW \"a\"\"b\" AS SELECT 1"),
             ViewSqlError::ForeignName { .. }
         ));
+        // A name that shows as something it is not (a right-to-left override, a zero-width
+        // space) is refused like a quote.
+        for name in ["\"v\u{202E}gpj\"", "\"v\u{200B}\""] {
+            let error = refused(&format!("CREATE VIEW {name} AS SELECT 1"));
+            assert!(
+                matches!(&error, ViewSqlError::ForeignName { why, .. }
+                    if why == "which holds a quote, bracket, control or invisible formatting character"),
+                "{error}"
+            );
+        }
         assert!(matches!(
             ViewSql::parse(
                 "CREATE TEMPORARY VIEW v AS SELECT 1",

@@ -290,7 +290,7 @@ async fn check_immuta(
                 report.pass(
                     VIEW_SQL,
                     format!(
-                        "project {project_id}, data source {data_source_id}: the answer is {}, valid {} SQL:\n      {}",
+                        "project {project_id}, data source {data_source_id}: the answer is {}, valid {} SQL:\n{}",
                         match sql.own_name() {
                             None => "a query, created as a view under VIEW_NAME_TEMPLATE",
                             Some(_) => "a CREATE VIEW statement, run under its own name",
@@ -580,6 +580,16 @@ fn fix_for(error: &ImmutaError) -> String {
         }
         ImmutaError::Status { .. } => {
             "Immuta failed the request; try again, or read its logs".into()
+        }
+        ImmutaError::Inconsistent { .. } => {
+            "the list changed while it was paged, or something between here and Immuta (a proxy) \
+             does not page it; try again, and check the path to IMMUTA_URL if it persists"
+                .into()
+        }
+        ImmutaError::TooLarge { .. } => {
+            "this answer is larger than any tenant's should be: check that IMMUTA_URL (and \
+             VIEW_SQL_PATH) point at Immuta's API"
+                .into()
         }
     }
 }

@@ -2,6 +2,11 @@
 //! text for a person or JSON for a script.
 
 use serde::Serialize;
+use view_sync_core::printable::printable;
+
+/// Where the lines of a detail after its first start (a view's SQL): under the check's name, so
+/// that no line of what a server said can pass for a check of its own.
+const CONTINUATION: &str = "\n      ";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -81,9 +86,9 @@ impl Report {
                 Outcome::Fail => '✗',
                 Outcome::Skipped => '·',
             };
-            out.push_str(&format!("{mark} {}: {}\n", c.check, c.detail));
+            out.push_str(&format!("{mark} {}: {}\n", c.check, shown(&c.detail)));
             if let Some(fix) = &c.fix {
-                out.push_str(&format!("    fix: {fix}\n"));
+                out.push_str(&format!("    fix: {}\n", shown(fix)));
             }
         }
         let count = |o| self.checks.iter().filter(|c| c.outcome == o).count();
@@ -94,5 +99,49 @@ impl Report {
             count(Outcome::Skipped)
         ));
         out
+    }
+}
+
+/// A detail as a terminal shows it: what acts on a terminal escaped in each line (details quote
+/// Immuta's answers and errors), the lines after the first indented.
+fn shown(detail: &str) -> String {
+    detail
+        .lines()
+        .map(printable)
+        .collect::<Vec<_>>()
+        .join(CONTINUATION)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_servers_said_is_shown_escaped_and_indented_under_its_check() {
+        let mut report = Report::default();
+        report.pass(
+            "view SQL",
+            "the answer is valid SQL:\nSELECT '\u{1b}]0;owned\u{7}\u{1b}[2J' AS a\n✓ all is well\u{202e}",
+        );
+        report.fail(
+            "data source",
+            "Immuta answered 500 for /dataSource/1: a\u{202e}gpj",
+            "try again",
+        );
+        let text = report.to_text();
+        assert_eq!(
+            text,
+            "✓ view SQL: the answer is valid SQL:\n      \
+             SELECT '\\u{1b}]0;owned\\u{7}\\u{1b}[2J' AS a\n      \
+             ✓ all is well\\u{202e}\n\
+             ✗ data source: Immuta answered 500 for /dataSource/1: a\\u{202e}gpj\n    \
+             fix: try again\n\
+             \n1 passed, 1 failed, 0 skipped\n"
+        );
+        let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+        assert_eq!(
+            json["checks"][1]["detail"],
+            "Immuta answered 500 for /dataSource/1: a\u{202e}gpj"
+        );
     }
 }
