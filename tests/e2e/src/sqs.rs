@@ -101,3 +101,29 @@ pub async fn drain(client: &Client, queue_url: &str) -> Vec<Message> {
         all.extend(batch);
     }
 }
+
+/// Messages in the queue, visible or not, as SQS counts them.
+pub async fn messages_in(client: &Client, queue_url: &str) -> u64 {
+    let attributes = client
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .expect("read the queue's depth")
+        .attributes
+        .unwrap_or_default();
+    [
+        QueueAttributeName::ApproximateNumberOfMessages,
+        QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+    ]
+    .iter()
+    .map(|name| {
+        attributes
+            .get(name)
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0)
+    })
+    .sum()
+}

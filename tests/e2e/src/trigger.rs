@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use aws_sdk_sqs::Client;
-use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, QueueAttributeName};
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message};
 use lambda_runtime::{Context, LambdaEvent};
 use processor::Reconciler;
 use serde_json::{Map, Value, json};
@@ -143,26 +143,7 @@ impl Trigger<'_> {
     }
 
     async fn looks_empty(&self) -> bool {
-        let attributes = self
-            .client
-            .get_queue_attributes()
-            .queue_url(self.queue_url)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-            .send()
-            .await
-            .expect("read queue attributes")
-            .attributes
-            .unwrap_or_default();
-        let count = |name| {
-            attributes
-                .get(&name)
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(0)
-        };
-        count(QueueAttributeName::ApproximateNumberOfMessages)
-            + count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-            == 0
+        sqs::messages_in(self.client, self.queue_url).await == 0
     }
 
     async fn invoke(&self, processor: &impl BatchProcessor, messages: &[Message]) -> PumpStats {

@@ -7,7 +7,6 @@
 use std::process::Output;
 use std::time::Duration;
 
-use aws_sdk_sqs::types::QueueAttributeName;
 use e2e::console::{json_of, view_sync};
 use e2e::moto::Moto;
 use e2e::pipeline::{Database, Options, Pipeline};
@@ -168,32 +167,6 @@ async fn console_on_moto(args: &[&str]) -> Output {
     view_sync(&env, args).await
 }
 
-/// Messages in the queue, visible or not, as SQS counts them.
-async fn messages_in(client: &aws_sdk_sqs::Client, queue_url: &str) -> u64 {
-    let attributes = client
-        .get_queue_attributes()
-        .queue_url(queue_url)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-        .send()
-        .await
-        .expect("read the queue's depth")
-        .attributes
-        .unwrap_or_default();
-    [
-        QueueAttributeName::ApproximateNumberOfMessages,
-        QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
-    ]
-    .iter()
-    .map(|name| {
-        attributes
-            .get(name)
-            .and_then(|n| n.parse::<u64>().ok())
-            .unwrap_or(0)
-    })
-    .sum()
-}
-
 async fn send(client: &aws_sdk_sqs::Client, queue_url: &str, body: &str) {
     client
         .send_message()
@@ -235,12 +208,12 @@ async fn a_redrive_with_the_urls_swapped_is_refused_and_moves_nothing() {
             "{args:?}: {stderr}"
         );
         assert_eq!(
-            messages_in(&client, live).await,
+            e2e::sqs::messages_in(&client, live).await,
             3,
             "{args:?}: the live messages stay"
         );
         assert_eq!(
-            messages_in(&client, dead).await,
+            e2e::sqs::messages_in(&client, dead).await,
             1,
             "{args:?}: nothing joined the dead letter"
         );
@@ -265,7 +238,7 @@ async fn a_redrive_with_the_urls_swapped_is_refused_and_moves_nothing() {
         )) && stderr.contains("is not its dead-letter queue; nothing was moved"),
         "{stderr}"
     );
-    assert_eq!(messages_in(&client, dead).await, 1);
+    assert_eq!(e2e::sqs::messages_in(&client, dead).await, 1);
 
     // The right way round, the dead letter goes back.
     let moved = console_on_moto(&[
@@ -280,8 +253,8 @@ async fn a_redrive_with_the_urls_swapped_is_refused_and_moves_nothing() {
     ])
     .await;
     assert_eq!(json_of(&moved)["moved"], 1);
-    assert_eq!(messages_in(&client, live).await, 4);
-    assert_eq!(messages_in(&client, dead).await, 0);
+    assert_eq!(e2e::sqs::messages_in(&client, live).await, 4);
+    assert_eq!(e2e::sqs::messages_in(&client, dead).await, 0);
 }
 
 #[tokio::test]
