@@ -113,6 +113,10 @@ def lambda_events():
         "function-url-get.json": function_url_event(b"", method="GET", sign=()),
         "function-url-not-json.json": function_url_event(b"notification: policyUpdated"),
         "function-url-array.json": function_url_event(b"[1,2,3]"),
+        "function-url-unclassifiable.json": function_url_event(compact("unclassifiable-text-attachments.ours.json")),
+        "function-url-unknown-type.json": function_url_event(
+            b'{"notificationType":"somethingImmutaAddsLater","modelType":"datasource","modelId":2}'),
+        "function-url-governance-settings-updated.json": function_url_event(compact("governanceSettingsUpdated.ours.json")),
     }
 
 

@@ -28,6 +28,8 @@ pub enum CliError {
     #[error(transparent)]
     Redrive(#[from] crate::dlq::WrongDirection),
     #[error(transparent)]
+    Register(#[from] crate::register::RegisterError),
+    #[error(transparent)]
     Unprintable(#[from] Unprintable),
     #[error("--since {0}")]
     Time(#[from] view_sync_core::time::BadTime),

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use clap::{Parser, Subcommand, ValueEnum};
 use cli::doctor::{self, DoctorOptions};
 use cli::progress::Progress;
-use cli::register::{self, Registration};
+use cli::register;
 use cli::status::Status;
 use cli::{CliError, audit, dlq, history, plan, replay, resync};
 use immuta::{ImmutaClient, ImmutaConfig};
@@ -23,7 +23,7 @@ use view_sync_core::time;
 use view_sync_core::{ForwardFilter, Id, QueuedBy};
 use views::{AuditQuery, StoreConfig, ViewStore, now_micros};
 
-const DEFAULT_NAME: &str = "immuta-view-sync";
+use cli::register::DEFAULT_NAME;
 const BUDGET: Duration = Duration::from_secs(600);
 /// The settings any command may take from Secrets Manager (`<NAME>_SECRET_ARN`), as the
 /// functions do.
@@ -47,7 +47,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Register the webhook in Immuta, once: a webhook with the same name and URL is left as it is.
+    /// Register the webhook in Immuta: a global webhook for the receiver. One of the same name
+    /// and URL that is already as asked is left as it is; one whose notification types (or
+    /// actionType) differ is replaced (deleted, then created: Immuta has no update).
     /// Needs IMMUTA_URL, IMMUTA_API_KEY (APPLICATION_ADMIN) and WEBHOOK_SECRET.
     Register {
         /// The receiver's Function URL.
@@ -59,6 +61,14 @@ enum Command {
         /// Notification types, comma-separated, or `all` [default: the types that can change views].
         #[arg(long)]
         types: Option<String>,
+        /// The webhook's actionType, only for a tenant that refuses a global webhook without one
+        /// [default: none, as Immuta's own global webhook].
+        #[arg(long, value_enum)]
+        action_type: Option<ActionType>,
+        /// Replace the webhook even if it looks the same (Immuta never shows its secret: this is
+        /// how a new WEBHOOK_SECRET reaches it).
+        #[arg(long)]
+        replace: bool,
     },
     /// Reconcile every view: every equalized project and every project with managed views.
     /// Needs the processor's configuration (IMMUTA_*, VIEW_SQL_*, DATABASE_URL, ...).
@@ -114,9 +124,12 @@ enum Command {
         #[arg(long)]
         data_source: Option<String>,
         /// The receiver's Function URL: send it a signed test notification (needs
-        /// WEBHOOK_SECRET); it is verified and ignored.
+        /// WEBHOOK_SECRET); it is verified and ignored. The registered webhook must point at it.
         #[arg(long)]
         url: Option<String>,
+        /// The webhook's name in Immuta, to read it back and check it.
+        #[arg(long, default_value = DEFAULT_NAME)]
+        name: String,
     },
     /// Ask Immuta to resend this webhook's failed deliveries (Immuta does not retry on its own),
     /// each notification once, skipping those a later delivery already brought through.
@@ -180,10 +193,12 @@ impl Command {
             Self::Doctor {
                 project,
                 data_source,
+                name,
                 ..
             } => vec![
                 ("--project", project.as_ref()),
                 ("--data-source", data_source.as_ref()),
+                ("--name", Some(name)),
             ],
             Self::Register { name, .. }
             | Self::Replay { name, .. }
@@ -196,6 +211,23 @@ impl Command {
             .into_iter()
             .filter_map(|(flag, name)| Some((flag, name?.as_str())))
             .collect()
+    }
+}
+
+/// A webhook's `actionType` (IMMUTA_API.md): `triggered` fires for events the registering user
+/// triggers, `received` for events that user receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ActionType {
+    Triggered,
+    Received,
+}
+
+impl ActionType {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Triggered => "triggered",
+            Self::Received => "received",
+        }
     }
 }
 
@@ -253,36 +285,39 @@ async fn run(command: Command, output: Output) -> Result<Finding, CliError> {
     let environment = ResolvedEnvironment::from_environment(SECRET_VARIABLES).await?;
     let env = |name: &str| environment.lookup(name);
     match command {
-        Command::Register { url, name, types } => {
+        Command::Register {
+            url,
+            name,
+            types,
+            action_type,
+            replace,
+        } => {
             let secret = env("WEBHOOK_SECRET")
                 .filter(|s| !s.is_empty())
                 .ok_or(CliError::MissingWebhookSecret)?;
+            let client = immuta_client(&env)?;
             let types = match types.as_deref().map(ForwardFilter::parse).transpose()? {
-                None => register::default_types(),
+                None | Some(ForwardFilter::ViewAffecting) => {
+                    let offered = client.webhook_actions(deadline).await.ok();
+                    register::default_types_offered(offered.as_deref())
+                }
                 Some(ForwardFilter::All) => vec!["ALL_NOTIFICATIONS".to_owned()],
                 Some(ForwardFilter::Only(types)) => {
                     types.iter().map(|t| t.as_str().to_owned()).collect()
                 }
             };
-            let client = immuta_client(&env)?;
-            let registration =
-                register::register(&client, &name, &url, types, Some(secret), deadline).await?;
-            let (id, created) = match &registration {
-                Registration::AlreadyRegistered { id } => (id, false),
-                Registration::Created { id } => (id, true),
+            let wanted = register::Wanted {
+                name,
+                url,
+                notification_types: types,
+                action_type: action_type.map(|t| t.as_str().to_owned()),
+                replace,
             };
+            let registration = register::register(&client, &wanted, Some(secret), deadline).await?;
             show(
                 output,
-                || {
-                    let shown = printable(id.as_str());
-                    match created {
-                        false => {
-                            format!("webhook {name} for {url} is already registered (id {shown})\n")
-                        }
-                        true => format!("registered webhook {name} for {url} (id {shown})\n"),
-                    }
-                },
-                || json!({"name": name, "url": url, "id": id.as_str(), "created": created}),
+                || register::to_text(&wanted, &registration),
+                || register::to_json(&wanted, &registration),
             );
         }
         Command::Resync { queue_url } => {
@@ -448,11 +483,13 @@ async fn run(command: Command, output: Output) -> Result<Finding, CliError> {
             project,
             data_source,
             url,
+            name,
         } => {
             let options = DoctorOptions {
                 project: project.and_then(Id::new),
                 data_source: data_source.and_then(Id::new),
                 receiver_url: url,
+                webhook_name: name,
             };
             let report = doctor::run(&env, &options, deadline).await;
             show(output, || report.to_text(), || report.to_json());

@@ -72,7 +72,7 @@ impl Status {
         let oldest_failing = failures
             .iter()
             .min_by_key(|f| f.received_at_ms)
-            .map(|f| (f.received_at_ms, printable(&f.error).into_owned()));
+            .map(|f| (f.received_at_ms, f.error.clone()));
         Self {
             projects,
             closed,
@@ -135,9 +135,10 @@ impl Status {
             Some((received_at_ms, error)) => {
                 let _ = writeln!(
                     out,
-                    "{} notification(s) failing; the oldest was received {} ago: {error}",
+                    "{} notification(s) failing; the oldest was received {} ago: {}",
                     self.failing,
-                    self.age(*received_at_ms)
+                    self.age(*received_at_ms),
+                    printable(error)
                 );
             }
         }

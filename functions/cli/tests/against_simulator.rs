@@ -34,54 +34,113 @@ fn client(sim: &Simulator) -> ImmutaClient {
     ImmutaClient::new(config).unwrap()
 }
 
+fn wanted(name: &str, url: &str, types: Vec<String>) -> register::Wanted {
+    register::Wanted {
+        name: name.into(),
+        url: url.into(),
+        notification_types: types,
+        action_type: None,
+        replace: false,
+    }
+}
+
 #[tokio::test]
-async fn registration_is_idempotent() {
+async fn registration_is_global_without_an_action_type_idempotent_and_replaces_what_differs() {
     let sim = Simulator::start(Tenant::demo(), KEY).await.unwrap();
     let c = client(&sim);
     let url = "https://abc.lambda-url.us-east-1.on.aws/";
-    let first = register::register(
-        &c,
-        "immuta-view-sync",
-        url,
-        register::default_types(),
-        Some("s".into()),
-        soon(),
-    )
-    .await
-    .unwrap();
+    let ours = wanted("immuta-view-sync", url, register::default_types());
+    let first = register::register(&c, &ours, Some("s".into()), soon())
+        .await
+        .unwrap();
     let Registration::Created { id } = first else {
         panic!("{first:?}")
     };
-    let again = register::register(
-        &c,
-        "immuta-view-sync",
-        url,
-        register::default_types(),
-        Some("s".into()),
-        soon(),
-    )
-    .await
-    .unwrap();
-    assert_eq!(again, Registration::AlreadyRegistered { id });
+    let again = register::register(&c, &ours, Some("s".into()), soon())
+        .await
+        .unwrap();
+    assert_eq!(again, Registration::AlreadyRegistered { id: id.clone() });
     let hooks = c.list_webhooks(soon()).await.unwrap();
     assert_eq!(hooks.len(), 1);
-    assert!(
-        hooks[0]
-            .notification_type
-            .contains(&"policyUpdated".to_owned())
+    // Global, with no actionType, as Immuta's own global webhook.
+    assert_eq!(
+        (hooks[0].global, hooks[0].action_type.as_deref()),
+        (Some(true), None)
     );
-    // Same name, other URL: a different webhook.
+    assert_eq!(hooks[0].notification_type, register::default_types());
+
+    // Other types asked: the webhook is replaced, exactly one left, with the new types.
+    let fewer = wanted("immuta-view-sync", url, vec!["policyUpdated".into()]);
+    let replaced = register::register(&c, &fewer, Some("s".into()), soon())
+        .await
+        .unwrap();
+    let Registration::Replaced {
+        deleted,
+        id: new_id,
+        why,
+    } = &replaced
+    else {
+        panic!("{replaced:?}")
+    };
+    assert_eq!(deleted, &vec![id.clone()]);
+    assert!(
+        why.starts_with("its notification types differ (missing: none; not asked: "),
+        "{why}"
+    );
+    let hooks = c.list_webhooks(soon()).await.unwrap();
+    assert_eq!(hooks.len(), 1);
+    assert_eq!(
+        (&hooks[0].id, hooks[0].notification_type.as_slice()),
+        (new_id, ["policyUpdated".to_owned()].as_slice())
+    );
+    let text = register::to_text(&fewer, &replaced);
+    assert!(
+        text.contains("run `view-sync resync` now to catch up"),
+        "{text}"
+    );
+
+    // Same name, other URL: a different webhook, left alone.
     let other = register::register(
         &c,
-        "immuta-view-sync",
-        "https://other/",
-        vec![],
+        &wanted("immuta-view-sync", "https://other/", vec![]),
         None,
         soon(),
     )
     .await
     .unwrap();
     assert!(matches!(other, Registration::Created { .. }));
+    assert_eq!(c.list_webhooks(soon()).await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_tenant_that_requires_an_action_type_is_named_with_the_flag_that_gives_one() {
+    let sim = Simulator::start(Tenant::demo(), KEY).await.unwrap();
+    sim.set_faults(immuta_simulator::faults::Faults {
+        require_action_type: true,
+        ..Default::default()
+    });
+    let c = client(&sim);
+    let mut ours = wanted("immuta-view-sync", "https://r/", register::default_types());
+    let error = register::register(&c, &ours, Some("s".into()), soon())
+        .await
+        .unwrap_err();
+    let text = error.to_string();
+    assert!(
+        text.starts_with("Immuta refused a global webhook without an actionType")
+            && text.contains("pass --action-type"),
+        "{text}"
+    );
+    assert!(c.list_webhooks(soon()).await.unwrap().is_empty());
+    ours.action_type = Some("received".into());
+    let created = register::register(&c, &ours, Some("s".into()), soon())
+        .await
+        .unwrap();
+    assert!(matches!(created, Registration::Created { .. }));
+    // Immuta's list shows no actionType; its record, as a delete answers it, does.
+    let hooks = c.list_webhooks(soon()).await.unwrap();
+    assert_eq!(hooks.len(), 1);
+    let record = c.delete_webhook(&hooks[0].id, soon()).await.unwrap();
+    assert_eq!(record.action_type.as_deref(), Some("received"));
 }
 
 /// A receiver that answers 503 until told to recover, counting requests.
@@ -113,9 +172,11 @@ async fn failed_deliveries_of_our_webhook_are_replayed() {
     // Another integration's failed delivery, which must be left alone.
     let other = register::register(
         &c,
-        "someone-else",
-        "http://127.0.0.1:1/",
-        vec!["ALL_NOTIFICATIONS".into()],
+        &wanted(
+            "someone-else",
+            "http://127.0.0.1:1/",
+            vec!["ALL_NOTIFICATIONS".into()],
+        ),
         None,
         soon(),
     )

@@ -292,3 +292,112 @@ async fn grants_that_cannot_be_read_fail_naming_the_rights() {
     );
     assert_eq!(grants["outcome"], "pass", "{grants}");
 }
+
+#[tokio::test]
+async fn a_data_source_the_key_cannot_read_fails_naming_the_permission() {
+    let s = setup("unreadable").await;
+    s.sim
+        .tenant()
+        .data_sources
+        .get_mut(&3)
+        .unwrap()
+        .unreadable_by_key = true;
+    let output = s.doctor(&[], &["--output", "json"]).await;
+    assert_eq!(output.status.code(), Some(1));
+    let report = parse(&output);
+    let readable = check(
+        &report,
+        "the key can read every data source of the equalized projects",
+    );
+    assert_eq!(readable["outcome"], "fail", "{readable}");
+    let detail = readable["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("answer 404 to this key though their project lists them: data source 3"),
+        "{detail}"
+    );
+    assert!(
+        readable["fix"]
+            .as_str()
+            .unwrap()
+            .starts_with("give the API key's user GOVERNANCE"),
+        "{readable}"
+    );
+}
+
+#[tokio::test]
+async fn the_registered_webhook_is_read_back_and_checked() {
+    let s = setup("registered").await;
+    // Nothing listens there: the receiver check fails at once, and is not what this tests.
+    let url = "http://127.0.0.1:9/";
+    // Before any registration, a doctor with --url says what to run.
+    let output = s.doctor(&[], &["--output", "json", "--url", url]).await;
+    let registered = check(
+        &parse(&output),
+        "the webhook is registered: global, for the receiver, with the types",
+    )
+    .clone();
+    assert_eq!(registered["outcome"], "fail");
+    assert!(
+        registered["fix"]
+            .as_str()
+            .unwrap()
+            .contains("view-sync register --url http://127.0.0.1:9/"),
+        "{registered}"
+    );
+
+    // A webhook of our name that misses types and fires only for its user's actions.
+    let client = reqwest::Client::new();
+    let create = |types: Vec<&str>, action_type: Option<&str>| {
+        let mut hook = serde_json::json!({"url": url, "name": "immuta-view-sync", "global": true,
+            "notificationType": types});
+        if let Some(action_type) = action_type {
+            hook["actionType"] = action_type.into();
+        }
+        client
+            .post(format!("{}/webhooks", s.sim.url))
+            .header("authorization", KEY)
+            .header("content-type", "application/json")
+            .body(serde_json::json!({"webhooks": [hook]}).to_string())
+            .send()
+    };
+    create(vec!["policyUpdated"], Some("triggered"))
+        .await
+        .unwrap();
+    let output = s.doctor(&[], &["--output", "json", "--url", url]).await;
+    let registered = check(
+        &parse(&output),
+        "the webhook is registered: global, for the receiver, with the types",
+    )
+    .clone();
+    assert_eq!(registered["outcome"], "fail");
+    let detail = registered["detail"].as_str().unwrap();
+    // Immuta's list shows no actionType, so only the types can be told apart there.
+    assert!(
+        detail.contains("it is not subscribed to dataSourceUpdated"),
+        "{detail}"
+    );
+
+    // As `view-sync register` leaves it: global, no actionType, every view-affecting type.
+    client
+        .delete(format!("{}/webhooks/1", s.sim.url))
+        .header("authorization", KEY)
+        .send()
+        .await
+        .unwrap();
+    create(
+        cli::register::default_types()
+            .iter()
+            .map(String::as_str)
+            .collect(),
+        None,
+    )
+    .await
+    .unwrap();
+    let output = s.doctor(&[], &["--output", "json", "--url", url]).await;
+    let registered = check(
+        &parse(&output),
+        "the webhook is registered: global, for the receiver, with the types",
+    )
+    .clone();
+    assert_eq!(registered["outcome"], "pass", "{registered}");
+}

@@ -12,6 +12,8 @@ pub enum Family {
     V1,
     /// Marketplace / Request app webhooks (`type` in the body).
     Marketplace,
+    /// Types of our own, which Immuta never sends (the probe `view-sync doctor` signs).
+    Own,
     /// A type this build does not know.
     Unknown,
 }
@@ -20,6 +22,7 @@ macro_rules! catalog {
     (
         v1 { $($v1:ident = $v1_name:literal: $v1_doc:literal,)* }
         marketplace { $($mp:ident = $mp_name:literal: $mp_doc:literal,)* }
+        own { $($own:ident = $own_name:literal: $own_doc:literal,)* }
     ) => {
         /// A notification type. Parsing never fails: a type this build does not know is kept,
         /// verbatim, as [`NotificationType::Unknown`] and serialises back to the same string.
@@ -27,28 +30,33 @@ macro_rules! catalog {
         pub enum NotificationType {
             $(#[doc = $v1_doc] $v1,)*
             $(#[doc = $mp_doc] $mp,)*
+            $(#[doc = $own_doc] $own,)*
             /// A type this build does not know, kept as sent.
             Unknown(String),
         }
 
         impl NotificationType {
-            /// Every known type, v1 first, in the order of Immuta's documentation.
-            pub const ALL: &'static [NotificationType] = &[$(Self::$v1,)* $(Self::$mp,)*];
+            /// Every known type: v1 and Marketplace in the order of Immuta's documentation, then
+            /// our own.
+            pub const ALL: &'static [NotificationType] = &[$(Self::$v1,)* $(Self::$mp,)* $(Self::$own,)*];
 
             /// The type's name exactly as Immuta writes it.
             pub fn as_str(&self) -> &str {
                 match self {
                     $(Self::$v1 => $v1_name,)*
                     $(Self::$mp => $mp_name,)*
+                    $(Self::$own => $own_name,)*
                     Self::Unknown(name) => name,
                 }
             }
 
-            /// What Immuta's documentation says the type means (empty for unknown types).
+            /// What Immuta's documentation says the type means (empty for unknown types). Where
+            /// Immuta publishes the name but no description, the description is ours and says so.
             pub fn description(&self) -> &'static str {
                 match self {
                     $(Self::$v1 => $v1_doc,)*
                     $(Self::$mp => $mp_doc,)*
+                    $(Self::$own => $own_doc,)*
                     Self::Unknown(_) => "",
                 }
             }
@@ -57,6 +65,7 @@ macro_rules! catalog {
                 match self {
                     $(Self::$v1 => Family::V1,)*
                     $(Self::$mp => Family::Marketplace,)*
+                    $(Self::$own => Family::Own,)*
                     Self::Unknown(_) => Family::Unknown,
                 }
             }
@@ -66,6 +75,7 @@ macro_rules! catalog {
                 match name {
                     $($v1_name => Some(Self::$v1),)*
                     $($mp_name => Some(Self::$mp),)*
+                    $($own_name => Some(Self::$own),)*
                     _ => None,
                 }
             }
@@ -82,6 +92,7 @@ catalog! {
         AttributeRemoved = "attributeRemoved": "An attribute is removed from a group or user.",
         AttributeUpdated = "attributeUpdated": "Attributes for a group or user are updated.",
         AutomaticDomainAssignmentFailure = "automaticDomainAssignmentFailure": "Automatically assigning a data source to a domain using a tag has failed.",
+        BulkCreateDatasource = "bulkCreateDatasource": "(ours) Data sources are created in bulk.",
         BulkJobStatus = "bulkJobStatus": "A bulk action is completed (whether success/failure).",
         CertificationRequired = "certificationRequired": "A Global Policy that requires certification by the data source owner is applied to a data source.",
         CollectionCreated = "collectionCreated": "A domain is created.",
@@ -108,6 +119,7 @@ catalog! {
         GlobalPolicyDeleted = "globalPolicyDeleted": "A global policy is deleted.",
         GlobalPolicyDisabled = "globalPolicyDisabled": "A global policy is disabled.",
         GlobalPolicyUpdated = "globalPolicyUpdated": "A global policy is updated.",
+        GovernanceSettingsUpdated = "governanceSettingsUpdated": "(ours) The tenant's governance settings are updated.",
         GroupUserAdded = "groupUserAdded": "A user is added to a group.",
         GroupUserDeleted = "groupUserDeleted": "A user is removed from a group.",
         HealthCheckFailed = "healthCheckFailed": "A health check runs and returns not healthy.",
@@ -117,6 +129,9 @@ catalog! {
         ModelAccessRequested = "modelAccessRequested": "A user requests access to a data source or project.",
         ModelAccessRevoked = "modelAccessRevoked": "A user's access request is revoked for a data source or project.",
         ModelAccessUpdated = "modelAccessUpdated": "A user's access level is updated for a data source or project.",
+        ModelCommentCreated = "modelCommentCreated": "(ours) A comment is posted on a data source or project.",
+        ModelCommentReply = "modelCommentReply": "(ours) A reply is posted to a comment on a data source or project.",
+        ModelCommentResolved = "modelCommentResolved": "(ours) A comment on a data source or project is resolved.",
         ModelCopied = "modelCopied": "A data source or project is copied.",
         ModelCreated = "modelCreated": "A data source or project is created.",
         ModelDeleted = "modelDeleted": "A data source or project is deleted.",
@@ -126,7 +141,11 @@ catalog! {
         ModelUserDeleted = "modelUserDeleted": "A user is removed from a data source.",
         ModelUserJoined = "modelUserJoined": "A user joins a data source that they are already allowed to join.",
         NativeIntegrationValidationFailed = "nativeIntegrationValidationFailed": "A validation test for an enabled integration has failed.",
+        NativeViewUpdated = "nativeViewUpdated": "(ours) A native view that Immuta manages for a data source is updated.",
+        NativeWorkspaceStateChanged = "nativeWorkspaceStateChanged": "(ours) The state of a project's native workspace changes.",
         PermissionsUpdated = "permissionsUpdated": "A user's permissions are updated.",
+        PolicyAdjustmentCreated = "policyAdjustmentCreated": "(ours) A policy adjustment is made in a project: how a data source's policies apply within it changes.",
+        PolicyAdjustmentExpired = "policyAdjustmentExpired": "(ours) A policy adjustment in a project expires.",
         PolicyCertificationExpired = "policyCertificationExpired": "A policy certification on a data source has expired.",
         PolicyUpdated = "policyUpdated": "A data source's or project's policies have been updated by a user or Global Policy.",
         ProjectDisabled = "projectDisabled": "A project is disabled.",
@@ -137,6 +156,8 @@ catalog! {
         PurposeDeleted = "purposeDeleted": "A purpose is deleted.",
         PurposeUpdated = "purposeUpdated": "A purpose is updated.",
         QueryCanceled = "queryCanceled": "A running query is canceled due to a change on a data source.",
+        QueryCreated = "queryCreated": "(ours) A query is created on a data source.",
+        QueryUpdated = "queryUpdated": "(ours) A query on a data source is updated.",
         RemovedFromProject = "removedFromProject": "A data source is removed from a project.",
         SwitchedCurrentProject = "switchedCurrentProject": "A user switches their current project.",
         TagCreated = "tagCreated": "A tag is created.",
@@ -144,6 +165,7 @@ catalog! {
         TagUpdated = "tagUpdated": "A tag is updated.",
         TaskDeleted = "taskDeleted": "An outstanding data source task is deleted without validation.",
         TaskValidated = "taskValidated": "An outstanding data source task is validated.",
+        UpdatedModelInProject = "updatedModelInProject": "(ours) A data source of a project is updated within that project.",
         UserCloned = "userCloned": "A user is cloned.",
         UserCreated = "userCreated": "A user or group is created.",
         UserDeleted = "userDeleted": "A user or group is deleted.",
@@ -167,11 +189,15 @@ catalog! {
         MarketplaceDataStewardsUpdated = "marketplace.data_product.access_requests.data_steward.updated": "A data product's data stewards are updated.",
         MarketplaceAccessRequestPending = "marketplace.data_product.access_requests.pending": "A reminder for pending access requests.",
     }
+    own {
+        ViewSyncDoctorProbe = "viewSyncDoctorProbe": "Ours, not Immuta's: the signed probe `view-sync doctor` sends the receiver; it changes nothing.",
+    }
 }
 
 impl NotificationType {
-    /// The types that can change which native views must exist or what they contain (the reconcile
-    /// key table of DESIGN.md). The receiver forwards these by default.
+    /// The types that can change which native views must exist or what they contain: those
+    /// `keys::reach` gives a reach (the README's table of what each reconciles). The receiver
+    /// forwards these by default, and types this build does not know.
     pub const VIEW_AFFECTING: &'static [NotificationType] = &[
         Self::DataSourceUpdated,
         Self::PolicyUpdated,
@@ -184,6 +210,35 @@ impl NotificationType {
         Self::RemovedFromProject,
         Self::DeletedDatasourceRemovedFromProject,
         Self::ExpiredDatasourceRemovedFromProject,
+        Self::UpdatedModelInProject,
+        Self::PolicyAdjustmentCreated,
+        Self::PolicyAdjustmentExpired,
+        Self::NativeViewUpdated,
+        Self::NativeWorkspaceStateChanged,
+        Self::ConflictingGlobalPolicies,
+        Self::CertificationRequired,
+        Self::ModelTagAdded,
+        Self::ModelTagRemoved,
+        Self::TaskValidated,
+        Self::CollectionDataSourceAdded,
+        Self::CollectionDataSourceRemoved,
+        Self::ModelCopied,
+        Self::GovernanceSettingsUpdated,
+        Self::PurposeUpdated,
+        Self::PurposeDeleted,
+        Self::GlobalPolicyCreated,
+        Self::GlobalPolicyUpdated,
+        Self::GlobalPolicyDeleted,
+        Self::GlobalPolicyDisabled,
+        Self::GlobalPolicyApproved,
+        Self::GlobalPolicyApprovalRescinded,
+        Self::TagUpdated,
+        Self::TagDeleted,
+        Self::FrameworkCreated,
+        Self::FrameworkUpdated,
+        Self::FrameworkDeleted,
+        Self::CollectionDeleted,
+        Self::BulkJobStatus,
     ];
 
     /// Parses a type name; never fails (see [`NotificationType::Unknown`]).
@@ -299,7 +354,16 @@ mod tests {
             marketplace, 12,
             "seeds 000/001 list twelve Marketplace webhook types"
         );
-        assert_eq!(NotificationType::ALL.len() - marketplace, 77);
+        let count = |family| {
+            NotificationType::ALL
+                .iter()
+                .filter(|k| k.family() == family)
+                .count()
+        };
+        // Immuta's published Swagger enumerates 80; its documentation's table adds 9 newer ones
+        // (domains, and an integration's validation).
+        assert_eq!(count(Family::V1), 89);
+        assert_eq!(count(Family::Own), 1);
     }
 
     #[test]
@@ -321,6 +385,8 @@ mod tests {
         assert!(NotificationType::RemovedFromProject.is_view_affecting());
         assert!(!NotificationType::UserCreated.is_view_affecting());
         assert!(!NotificationType::MarketplaceDataSourcesUpdated.is_view_affecting());
+        assert!(!NotificationType::ViewSyncDoctorProbe.is_view_affecting());
+        assert!(!NotificationType::Unknown("x".into()).is_view_affecting());
     }
 
     #[test]

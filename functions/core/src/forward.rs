@@ -4,12 +4,16 @@ use std::fmt;
 
 use thiserror::Error;
 
-use crate::catalog::NotificationType;
+use crate::catalog::{Family, NotificationType};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum ForwardFilter {
     /// Forward every notification, known or not.
     All,
+    /// The default: the types that can change views ([`NotificationType::VIEW_AFFECTING`]) and
+    /// the types this build does not know, which may.
+    #[default]
+    ViewAffecting,
     /// Forward only these types.
     Only(Vec<NotificationType>),
 }
@@ -21,24 +25,25 @@ pub enum ForwardFilter {
 )]
 pub struct UnknownForwardType(pub String);
 
-impl Default for ForwardFilter {
-    /// The view-affecting types (DESIGN.md's reconcile key table).
-    fn default() -> Self {
-        Self::Only(NotificationType::VIEW_AFFECTING.to_vec())
-    }
-}
+/// What Immuta's webhook registration takes for "every type" (`POST /webhooks`, and the first
+/// entry of `GET /webhooks/actions`).
+pub const ALL_NOTIFICATIONS: &str = "ALL_NOTIFICATIONS";
 
 impl ForwardFilter {
-    /// Parses `all` or a comma-separated list of type names. Names must be known: a typo would
-    /// otherwise silently drop every notification of the intended type.
+    /// Parses `all` (or Immuta's own name for it, `ALL_NOTIFICATIONS`) or a comma-separated
+    /// list of type names. Names must be known: a typo would otherwise silently drop every
+    /// notification of the intended type.
     pub fn parse(list: &str) -> Result<Self, UnknownForwardType> {
-        if list.trim().eq_ignore_ascii_case("all") {
+        let list_trimmed = list.trim();
+        if list_trimmed.eq_ignore_ascii_case("all") || list_trimmed == ALL_NOTIFICATIONS {
             return Ok(Self::All);
         }
         let mut types = Vec::new();
         for name in crate::settings::items(list) {
-            let kind =
-                NotificationType::known(name).ok_or_else(|| UnknownForwardType(name.to_owned()))?;
+            // Our own types are no type Immuta sends, nor one a webhook subscribes to.
+            let kind = NotificationType::known(name)
+                .filter(|kind| kind.family() != Family::Own)
+                .ok_or_else(|| UnknownForwardType(name.to_owned()))?;
             if !types.contains(&kind) {
                 types.push(kind);
             }
@@ -52,6 +57,9 @@ impl ForwardFilter {
     pub fn forwards(&self, kind: &NotificationType) -> bool {
         match self {
             Self::All => true,
+            Self::ViewAffecting => {
+                kind.is_view_affecting() || matches!(kind, NotificationType::Unknown(_))
+            }
             Self::Only(types) => types.contains(kind),
         }
     }
@@ -61,6 +69,7 @@ impl fmt::Display for ForwardFilter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::All => f.write_str("all"),
+            Self::ViewAffecting => f.write_str("the view-affecting types and unknown types"),
             Self::Only(types) => {
                 let names: Vec<&str> = types.iter().map(NotificationType::as_str).collect();
                 f.write_str(&names.join(","))
@@ -74,11 +83,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn default_forwards_view_affecting_types_only() {
+    fn default_forwards_view_affecting_and_unknown_types() {
         let filter = ForwardFilter::default();
         assert!(filter.forwards(&NotificationType::PolicyUpdated));
+        assert!(filter.forwards(&NotificationType::GovernanceSettingsUpdated));
         assert!(!filter.forwards(&NotificationType::UserCreated));
-        assert!(!filter.forwards(&NotificationType::Unknown("x".into())));
+        assert!(!filter.forwards(&NotificationType::ViewSyncDoctorProbe));
+        // An unknown type may change views: the processor re-syncs for it.
+        assert!(filter.forwards(&NotificationType::Unknown("x".into())));
+        // A list names known types only, so it leaves unknown ones out.
+        let listed = ForwardFilter::parse("policyUpdated").unwrap();
+        assert!(!listed.forwards(&NotificationType::Unknown("x".into())));
     }
 
     #[test]
@@ -96,5 +111,6 @@ mod tests {
             UnknownForwardType("policyUpdate".into())
         );
         assert!(ForwardFilter::parse(" , ").is_err());
+        assert!(ForwardFilter::parse("viewSyncDoctorProbe").is_err());
     }
 }

@@ -50,61 +50,157 @@ pub struct MissingId {
     pub field: &'static str,
 }
 
-/// The key a notification asks to reconcile; `Ok(None)` when it cannot affect views.
-pub fn key_for(notification: &Notification) -> Result<Option<ReconcileKey>, MissingId> {
+/// What a notification asks the processor to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reaction {
+    /// Reconcile this key.
+    Key(ReconcileKey),
+    /// Re-sync every equalized project (and every project with managed views): the notification
+    /// can change views it does not name. The processor bounds it: one fan-out per batch, and
+    /// none for notifications received before the last fan-out started.
+    ResyncAll,
+    /// No view can depend on it.
+    Nothing,
+}
+
+/// The keys a reach can ask for, when the payload names their ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    DataSource,
+    Project,
+    Membership,
+}
+
+/// Which views a notification type can change: the README's table, as code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// This key, whose ids the notification must name (the types whose payloads Immuta
+    /// documents or shows): a notification without them fails.
+    Exactly(KeyKind),
+    /// By `modelType`: a data source's views, or a project's; other models change none.
+    ByModelType,
+    /// The first of these keys whose ids the payload names; when it names none, every
+    /// equalized project. Payloads of these types are undocumented, so they are read tolerantly.
+    FirstNamed(&'static [KeyKind]),
+    /// Every equalized project: the change names no data source or project, or may reach
+    /// beyond the one it names.
+    AllProjects,
+    /// A copied project may arrive equalized, with its data sources, and whether `modelId`
+    /// names the original or the copy is undocumented: every equalized project. A copied data
+    /// source belongs to no project yet.
+    CopiedModel,
+}
+
+/// How far a notification of `kind` reaches; `None` when it cannot change any view. Types this
+/// build does not know may change views: they reach every equalized project.
+pub fn reach(kind: &NotificationType) -> Option<Reach> {
+    use KeyKind::{DataSource, Membership, Project};
     use NotificationType as T;
-    let data_source = || {
-        required(
-            notification,
-            notification.data_source_id.as_ref(),
-            "a data source id",
-        )
-    };
-    let project = || {
-        required(
-            notification,
-            notification.project_id.as_ref(),
-            "a project id",
-        )
-    };
-    let by_model_type = || match notification.model_type {
-        Some(ModelType::DataSource) => Ok(Some(ReconcileKey::DataSource {
-            data_source_id: data_source()?,
-        })),
-        Some(ModelType::Project) => Ok(Some(ReconcileKey::Project {
-            project_id: project()?,
-        })),
-        _ => Ok(None),
-    };
-    match notification.notification_type {
-        T::DataSourceUpdated | T::DataSourceExpired => Ok(Some(ReconcileKey::DataSource {
-            data_source_id: data_source()?,
-        })),
-        T::PolicyUpdated | T::ModelDeleted => by_model_type(),
+    Some(match kind {
+        T::DataSourceUpdated | T::DataSourceExpired => Reach::Exactly(DataSource),
+        T::PolicyUpdated | T::ModelDeleted => Reach::ByModelType,
         T::ProjectEqualizationToggled | T::ProjectDisabled | T::ProjectUpdated => {
-            Ok(Some(ReconcileKey::Project {
-                project_id: project()?,
-            }))
+            Reach::Exactly(Project)
         }
         T::AddedToProject
         | T::RemovedFromProject
         | T::DeletedDatasourceRemovedFromProject
-        | T::ExpiredDatasourceRemovedFromProject => Ok(Some(ReconcileKey::Membership {
-            project_id: project()?,
-            data_source_id: data_source()?,
-        })),
-        _ => Ok(None),
+        | T::ExpiredDatasourceRemovedFromProject => Reach::Exactly(Membership),
+        T::UpdatedModelInProject => Reach::FirstNamed(&[Membership, Project, DataSource]),
+        // An adjustment changes how a data source's policies apply within one project.
+        T::PolicyAdjustmentCreated | T::PolicyAdjustmentExpired => {
+            Reach::FirstNamed(&[Project, DataSource])
+        }
+        T::NativeViewUpdated => Reach::FirstNamed(&[DataSource, Project]),
+        T::NativeWorkspaceStateChanged => Reach::FirstNamed(&[Project]),
+        // What applies to one data source: a global policy, a tag that global policies match,
+        // a validated task, a domain that scopes policies.
+        T::ConflictingGlobalPolicies
+        | T::CertificationRequired
+        | T::ModelTagAdded
+        | T::ModelTagRemoved
+        | T::TaskValidated
+        | T::CollectionDataSourceAdded
+        | T::CollectionDataSourceRemoved => Reach::FirstNamed(&[DataSource]),
+        T::ModelCopied => Reach::CopiedModel,
+        // Settings, purposes, global policies, tags, classification, domains, bulk actions:
+        // they apply across data sources and name none of them. Immuta also sends
+        // `policyUpdated` for each data source whose policies a global policy changes, but
+        // only as its payloads show, not as documented: a re-sync does not depend on it.
+        T::GovernanceSettingsUpdated
+        | T::PurposeUpdated
+        | T::PurposeDeleted
+        | T::GlobalPolicyCreated
+        | T::GlobalPolicyUpdated
+        | T::GlobalPolicyDeleted
+        | T::GlobalPolicyDisabled
+        | T::GlobalPolicyApproved
+        | T::GlobalPolicyApprovalRescinded
+        | T::TagUpdated
+        | T::TagDeleted
+        | T::FrameworkCreated
+        | T::FrameworkUpdated
+        | T::FrameworkDeleted
+        | T::CollectionDeleted
+        | T::BulkJobStatus
+        | T::Unknown(_) => Reach::AllProjects,
+        _ => return None,
+    })
+}
+
+/// What a notification asks for.
+pub fn reaction_to(notification: &Notification) -> Result<Reaction, MissingId> {
+    let Some(reach) = reach(&notification.notification_type) else {
+        return Ok(Reaction::Nothing);
+    };
+    match reach {
+        Reach::Exactly(kind) => exactly(notification, kind),
+        Reach::ByModelType => match notification.model_type {
+            Some(ModelType::DataSource) => exactly(notification, KeyKind::DataSource),
+            Some(ModelType::Project) => exactly(notification, KeyKind::Project),
+            _ => Ok(Reaction::Nothing),
+        },
+        Reach::FirstNamed(kinds) => Ok(kinds
+            .iter()
+            .find_map(|&kind| named_key(notification, kind))
+            .map_or(Reaction::ResyncAll, Reaction::Key)),
+        Reach::AllProjects => Ok(Reaction::ResyncAll),
+        Reach::CopiedModel => Ok(match notification.model_type {
+            Some(ModelType::DataSource) => Reaction::Nothing,
+            _ => Reaction::ResyncAll,
+        }),
     }
 }
 
-fn required(
-    notification: &Notification,
-    id: Option<&Id>,
-    field: &'static str,
-) -> Result<Id, MissingId> {
-    id.cloned().ok_or_else(|| MissingId {
-        notification_type: notification.notification_type.to_string(),
-        field,
+fn exactly(notification: &Notification, kind: KeyKind) -> Result<Reaction, MissingId> {
+    named_key(notification, kind)
+        .map(Reaction::Key)
+        .ok_or_else(|| MissingId {
+            notification_type: notification.notification_type.to_string(),
+            field: match kind {
+                KeyKind::DataSource => "a data source id",
+                KeyKind::Project => "a project id",
+                KeyKind::Membership if notification.project_id.is_none() => "a project id",
+                KeyKind::Membership => "a data source id",
+            },
+        })
+}
+
+/// The key of `kind` if the notification names its ids.
+fn named_key(notification: &Notification, kind: KeyKind) -> Option<ReconcileKey> {
+    let data_source_id = || notification.data_source_id.clone();
+    let project_id = || notification.project_id.clone();
+    Some(match kind {
+        KeyKind::DataSource => ReconcileKey::DataSource {
+            data_source_id: data_source_id()?,
+        },
+        KeyKind::Project => ReconcileKey::Project {
+            project_id: project_id()?,
+        },
+        KeyKind::Membership => ReconcileKey::Membership {
+            project_id: project_id()?,
+            data_source_id: data_source_id()?,
+        },
     })
 }
 
@@ -168,8 +264,16 @@ pub fn reconcile_units(keys: &[ReconcileKey]) -> Vec<Vec<usize>> {
 mod tests {
     use super::*;
 
+    fn react(body: &str) -> Result<Reaction, MissingId> {
+        reaction_to(&Notification::parse_json(body).unwrap())
+    }
+
+    /// The key a notification asks for; `None` for a re-sync or nothing.
     fn key(body: &str) -> Result<Option<ReconcileKey>, MissingId> {
-        key_for(&Notification::parse_json(body).unwrap())
+        react(body).map(|reaction| match reaction {
+            Reaction::Key(key) => Some(key),
+            Reaction::ResyncAll | Reaction::Nothing => None,
+        })
     }
 
     fn id(s: &str) -> Id {
@@ -177,18 +281,24 @@ mod tests {
     }
 
     #[test]
-    fn the_view_affecting_types_are_exactly_those_with_a_key() {
-        // The receiver forwards VIEW_AFFECTING by default; the processor keys by `key_for`. A type
-        // in one list and not the other would be queued for nothing, or never queued.
+    fn the_view_affecting_types_are_exactly_those_with_a_reach() {
+        // The receiver forwards VIEW_AFFECTING by default; the processor reacts by `reach`. A
+        // type in one list and not the other would be queued for nothing, or never queued.
         for kind in NotificationType::ALL {
-            let keyed = ["datasource", "project"].iter().any(|model_type| {
+            assert_eq!(reach(kind).is_some(), kind.is_view_affecting(), "{kind}");
+            for model_type in ["datasource", "project"] {
                 let body = format!(
                     r#"{{"notificationType":"{kind}","modelType":"{model_type}","modelId":1,"dataSourceId":2,"projectId":3}}"#
                 );
-                matches!(key(&body), Ok(Some(_)))
-            });
-            assert_eq!(keyed, kind.is_view_affecting(), "{kind}");
+                if !kind.is_view_affecting() {
+                    assert_eq!(react(&body), Ok(Reaction::Nothing), "{kind}");
+                }
+            }
         }
+        assert_eq!(
+            reach(&NotificationType::Unknown("brandNew".into())),
+            Some(Reach::AllProjects)
+        );
     }
 
     #[test]
@@ -272,19 +382,105 @@ mod tests {
     }
 
     #[test]
+    fn the_new_types_reconcile_what_their_payload_names_else_every_project() {
+        let ds = |n: &str| {
+            Ok(Reaction::Key(ReconcileKey::DataSource {
+                data_source_id: id(n),
+            }))
+        };
+        let project = |n: &str| Ok(Reaction::Key(ReconcileKey::Project { project_id: id(n) }));
+        let membership = |p: &str, d: &str| {
+            Ok(Reaction::Key(ReconcileKey::Membership {
+                project_id: id(p),
+                data_source_id: id(d),
+            }))
+        };
+        let all = Ok(Reaction::ResyncAll);
+        let body = |kind: &str, ids: &str| format!(r#"{{"notificationType":"{kind}"{ids}}}"#);
+        let both = r#","modelType":"project","modelId":4,"dataSourceId":5"#;
+        let a_source = r#","modelType":"datasource","modelId":5"#;
+        let a_project = r#","projectId":"4""#;
+
+        assert_eq!(
+            react(&body("updatedModelInProject", both)),
+            membership("4", "5")
+        );
+        assert_eq!(
+            react(&body("updatedModelInProject", a_project)),
+            project("4")
+        );
+        assert_eq!(react(&body("updatedModelInProject", a_source)), ds("5"));
+        assert_eq!(react(&body("updatedModelInProject", "")), all);
+        for kind in ["policyAdjustmentCreated", "policyAdjustmentExpired"] {
+            assert_eq!(react(&body(kind, both)), project("4"), "{kind}");
+            assert_eq!(react(&body(kind, a_source)), ds("5"), "{kind}");
+            assert_eq!(react(&body(kind, "")), all, "{kind}");
+        }
+        assert_eq!(react(&body("nativeViewUpdated", both)), ds("5"));
+        assert_eq!(react(&body("nativeViewUpdated", a_project)), project("4"));
+        assert_eq!(react(&body("nativeViewUpdated", "")), all);
+        assert_eq!(
+            react(&body("nativeWorkspaceStateChanged", both)),
+            project("4")
+        );
+        assert_eq!(react(&body("nativeWorkspaceStateChanged", a_source)), all);
+        for kind in [
+            "conflictingGlobalPolicies",
+            "certificationRequired",
+            "modelTagAdded",
+            "modelTagRemoved",
+            "taskValidated",
+            "collectionDataSourceAdded",
+            "collectionDataSourceRemoved",
+        ] {
+            assert_eq!(react(&body(kind, a_source)), ds("5"), "{kind}");
+            assert_eq!(react(&body(kind, a_project)), all, "{kind}");
+        }
+        for kind in [
+            "governanceSettingsUpdated",
+            "purposeUpdated",
+            "purposeDeleted",
+            "globalPolicyCreated",
+            "globalPolicyUpdated",
+            "globalPolicyDeleted",
+            "globalPolicyDisabled",
+            "globalPolicyApproved",
+            "globalPolicyApprovalRescinded",
+            "tagUpdated",
+            "tagDeleted",
+            "frameworkCreated",
+            "frameworkUpdated",
+            "frameworkDeleted",
+            "collectionDeleted",
+            "bulkJobStatus",
+            "somethingImmutaAddsLater",
+        ] {
+            // Even when it names a data source or project: its reach is wider.
+            assert_eq!(react(&body(kind, both)), all, "{kind}");
+            assert_eq!(react(&body(kind, "")), all, "{kind}");
+        }
+        assert_eq!(
+            react(&body(
+                "modelCopied",
+                r#","modelType":"project","modelId":4"#
+            )),
+            all
+        );
+        assert_eq!(react(&body("modelCopied", a_source)), Ok(Reaction::Nothing));
+    }
+
+    #[test]
     fn other_types_have_no_key() {
-        assert_eq!(
-            key(r#"{"notificationType":"userCreated","modelType":"user","modelId":1}"#),
-            Ok(None)
-        );
-        assert_eq!(
-            key(r#"{"notificationType":"policyUpdated","modelType":"purpose","modelId":1}"#),
-            Ok(None)
-        );
-        assert_eq!(
-            key(r#"{"timestamp":"t","type":"marketplace.data_product.state.created","data":{}}"#),
-            Ok(None)
-        );
+        for body in [
+            r#"{"notificationType":"userCreated","modelType":"user","modelId":1}"#,
+            r#"{"notificationType":"policyUpdated","modelType":"purpose","modelId":1}"#,
+            r#"{"notificationType":"globalPolicyChangeRequested","modelId":1}"#,
+            r#"{"notificationType":"purposeCreated","modelId":1}"#,
+            r#"{"notificationType":"viewSyncDoctorProbe","modelType":"none","modelId":"doctor"}"#,
+            r#"{"timestamp":"t","type":"marketplace.data_product.state.created","data":{}}"#,
+        ] {
+            assert_eq!(react(body), Ok(Reaction::Nothing), "{body}");
+        }
     }
 
     #[test]

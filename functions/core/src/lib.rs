@@ -5,19 +5,22 @@
 //! - [`signature`]: HMAC verification; a body is unverified until a [`Verifier`] says otherwise.
 //! - [`message`]: the versioned SQS message between receiver and processor.
 //! - [`forward`]: which types the receiver forwards.
-//! - [`keys`]: notifications → reconcile keys, merged per batch.
+//! - [`keys`]: notifications → reconcile keys (or a re-sync of every project), merged per batch;
+//!   [`fan_out`]: whether a re-sync is still owed to what asked for it.
 //! - [`reads`], [`want`]: what was read from Immuta, and which views it wants (the want-rules).
 //! - [`memberships`]: which equalized projects hold a batch's sources, searched or listed.
 //! - [`plan`]: which views must exist and what to do about each (create, replace, drop, nothing).
 //! - [`naming`], [`dialect`]: view names from the template; the target databases' dialects.
 //! - [`percent`]: percent-encoding for the URLs we assemble.
-//! - [`printable`]: text others wrote, made safe for a terminal or a log.
+//! - [`printable`]: text others wrote, made safe for a terminal or a log; [`outline`]: a body's
+//!   shape (keys and JSON types, never values) for the log of one we could not classify.
 //! - [`view_sql`] (the view-sql crate): the view SQL endpoint's answer, untrusted: parsed,
 //!   exactly one statement; with it [`dialect`] and [`sql_diff`].
 //! - [`settings`]: configuration read through an injected lookup, with errors naming the variable.
 #![forbid(unsafe_code)]
 
 pub mod catalog;
+pub mod fan_out;
 pub mod forward;
 pub mod hex;
 pub mod keys;
@@ -25,6 +28,7 @@ pub mod memberships;
 pub mod message;
 pub mod naming;
 pub mod notification;
+pub mod outline;
 pub mod percent;
 pub mod plan;
 pub mod printable;

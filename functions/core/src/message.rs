@@ -23,6 +23,10 @@
 //! {"version":2,"receivedAtMs":0,"resync":"allProjects","queuedBy":"schedule"}
 //! ```
 //!
+//! The receiver asks for the same re-sync for a signed body it cannot classify
+//! (`"queuedBy":"unclassified"`); the keys a webhook's re-sync fans out say which notification
+//! types asked for it (`"queuedBy":"webhook","askedBy":["governanceSettingsUpdated"]`).
+//!
 //! Notification messages stay at version 1, so a processor that predates keys still reads them.
 
 use std::borrow::Cow;
@@ -66,6 +70,10 @@ pub struct QueueMessage<'a> {
     /// Since version 2, beside a key or a re-sync: who queued it (absent: an operator's re-sync).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queued_by: Option<QueuedBy>,
+    /// Since version 2, beside a key a webhook's re-sync queued: the notification types that
+    /// asked for the re-sync (`unclassified` for a body the receiver could not classify).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub asked_by: Vec<String>,
     /// Why the payload is missing, when it is: the processor re-reads Immuta and does not need it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload_omitted: Option<PayloadOmitted>,
@@ -92,7 +100,7 @@ pub enum Resync {
     AllProjects,
 }
 
-/// Who queued a reconcile key.
+/// Who queued a reconcile key or a re-sync.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum QueuedBy {
@@ -100,6 +108,11 @@ pub enum QueuedBy {
     Resync,
     /// The scheduled re-sync of the stack.
     Schedule,
+    /// The processor, fanning out the re-sync that notifications asked for (a type whose reach
+    /// is every equalized project, or a body the receiver could not classify).
+    Webhook,
+    /// The receiver, for a signed body it could not classify: a re-sync of every project.
+    Unclassified,
 }
 
 impl QueuedBy {
@@ -107,6 +120,8 @@ impl QueuedBy {
         match self {
             Self::Resync => "resync",
             Self::Schedule => "schedule",
+            Self::Webhook => "webhook",
+            Self::Unclassified => "unclassified",
         }
     }
 }
@@ -147,6 +162,7 @@ impl<'a> QueueMessage<'a> {
                 key: None,
                 resync: None,
                 queued_by: None,
+                asked_by: Vec::new(),
                 payload_omitted,
                 payload: None,
             }
@@ -173,6 +189,17 @@ impl<'a> QueueMessage<'a> {
 
     /// Encodes a message that asks for `key` (a re-sync), queued at `queued_at_ms`.
     pub fn encode_key(key: &ReconcileKey, queued_at_ms: u64, queued_by: QueuedBy) -> String {
+        Self::encode_key_asked_by(key, queued_at_ms, queued_by, &[])
+    }
+
+    /// [`QueueMessage::encode_key`] for a webhook's re-sync: `asked_by` names the notification
+    /// types that asked for it.
+    pub fn encode_key_asked_by(
+        key: &ReconcileKey,
+        queued_at_ms: u64,
+        queued_by: QueuedBy,
+        asked_by: &[String],
+    ) -> String {
         QueueMessage {
             version: KEY_VERSION,
             received_at_ms: queued_at_ms,
@@ -180,13 +207,15 @@ impl<'a> QueueMessage<'a> {
             key: Some(key.clone()),
             resync: None,
             queued_by: Some(queued_by),
+            asked_by: asked_by.to_vec(),
             payload_omitted: None,
             payload: None,
         }
         .to_json()
     }
 
-    /// Encodes a message that asks for a re-sync of every project.
+    /// Encodes a message that asks for a re-sync of every project: the schedule's, or the
+    /// receiver's for a body it could not classify ([`QueuedBy::Unclassified`]).
     pub fn encode_resync(queued_at_ms: u64, queued_by: QueuedBy) -> String {
         QueueMessage {
             version: KEY_VERSION,
@@ -195,6 +224,7 @@ impl<'a> QueueMessage<'a> {
             key: None,
             resync: Some(Resync::AllProjects),
             queued_by: Some(queued_by),
+            asked_by: Vec::new(),
             payload_omitted: None,
             payload: None,
         }
@@ -381,6 +411,27 @@ mod tests {
         assert_eq!(
             (decoded.asks(), decoded.queued_by),
             (Asks::Resync(Resync::AllProjects), Some(QueuedBy::Schedule))
+        );
+        // The receiver's re-sync for a body it could not classify, and the keys a webhook's
+        // re-sync fans out, naming what asked for it.
+        let unclassified = QueueMessage::encode_resync(9, QueuedBy::Unclassified);
+        assert_eq!(
+            unclassified,
+            r#"{"version":2,"receivedAtMs":9,"resync":"allProjects","queuedBy":"unclassified"}"#
+        );
+        let asked_by = [
+            "governanceSettingsUpdated".to_owned(),
+            "unclassified".to_owned(),
+        ];
+        let fanned = QueueMessage::encode_key_asked_by(&key, 10, QueuedBy::Webhook, &asked_by);
+        assert_eq!(
+            fanned,
+            r#"{"version":2,"receivedAtMs":10,"key":{"kind":"project","projectId":"10"},"queuedBy":"webhook","askedBy":["governanceSettingsUpdated","unclassified"]}"#
+        );
+        let decoded = QueueMessage::decode(&fanned).unwrap();
+        assert_eq!(
+            (decoded.queued_by, decoded.asked_by.as_slice()),
+            (Some(QueuedBy::Webhook), asked_by.as_slice())
         );
         // Neither, two things, or a key in a version-1 message: refused.
         for odd in [

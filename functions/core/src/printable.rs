@@ -102,16 +102,17 @@ mod tests {
             ('\u{2066}', "\\u{2066}"),
             ('\u{2069}', "\\u{2069}"),
             ('\u{FEFF}', "\\u{feff}"),
+            ('\u{AD}', "\\u{ad}"),
+            ('\u{3164}', "\\u{3164}"),
+            ('\u{FE0F}', "\\u{fe0f}"),
+            ('\u{E0041}', "\\u{e0041}"),
             ('\u{85}', "\\u{85}"),
             ('\u{9B}', "\\u{9b}"),
         ] {
             assert_eq!(printable(&format!("a{c}b")), format!("a{shown}b"));
         }
         // Their neighbours are ordinary text.
-        assert_eq!(
-            printable("\u{2065}\u{2027}\u{61B}"),
-            "\u{2065}\u{2027}\u{61B}"
-        );
+        assert_eq!(printable("\u{2027}\u{61B}"), "\u{2027}\u{61B}");
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::config::{ImmutaConfig, ViewSqlEndpoint};
 use crate::endpoint::Endpoint;
 use crate::error::ImmutaError;
 use crate::model::{self, Page};
-use crate::paging::{ListItem, NextPage, PagesRead};
+use crate::paging::{Inconsistent, ListItem, NextPage, PagesRead};
 use crate::transport::{Transport, decode_error};
 
 pub struct ImmutaClient {
@@ -250,25 +250,28 @@ impl ImmutaClient {
         deadline: Instant,
     ) -> Result<Option<Vec<T>>, ImmutaError> {
         let size = u64::from(self.config().page_size);
-        let separator = if path.contains('?') { '&' } else { '?' };
         let exceeds = |n: u64| at_most.is_some_and(|at_most| n > at_most as u64);
-        let mut items: Vec<T> = Vec::new();
-        let mut pages = PagesRead::default();
-        loop {
-            let offset = items.len() as u64;
+        let inconsistent = |e: Inconsistent| ImmutaError::Inconsistent {
+            path: path.to_owned(),
+            detail: e.0,
+        };
+        let page_at = async |offset: u64, size: u64| {
+            let separator = if path.contains('?') { '&' } else { '?' };
             let page_path = format!(
                 "{path}{separator}offset={offset}&{}={size}",
                 paging.size_parameter
             );
             let answer = self.get_json(endpoint, &page_path, deadline).await?;
-            let page = Page::read(endpoint, paging.member, &answer, read_item)?;
-            let ids: Vec<&str> = page.items.iter().map(ListItem::list_id).collect();
-            let next = pages.take(offset, page.count, &ids, size).map_err(|e| {
-                ImmutaError::Inconsistent {
-                    path: path.to_owned(),
-                    detail: e.0,
-                }
-            })?;
+            Ok::<_, ImmutaError>(Page::read(endpoint, paging.member, &answer, read_item)?)
+        };
+        let mut items: Vec<T> = Vec::new();
+        let mut pages = PagesRead::default();
+        loop {
+            let offset = items.len() as u64;
+            let page = page_at(offset, size).await?;
+            let next = pages
+                .take(offset, page.count, &ids_of(&page.items), size)
+                .map_err(inconsistent)?;
             items.extend(page.items);
             if page.count.is_some_and(exceeds) || exceeds(items.len() as u64) {
                 return Ok(None);
@@ -276,6 +279,13 @@ impl ImmutaClient {
             match next {
                 NextPage::Fetch => {}
                 NextPage::Done => return Ok(Some(items)),
+                NextPage::ProbeEnd { offset, size } => {
+                    let probe = page_at(offset, size).await?;
+                    pages
+                        .check_end(&ids_of(&probe.items))
+                        .map_err(inconsistent)?;
+                    return Ok(Some(items));
+                }
                 NextPage::Truncated => {
                     return Err(ImmutaError::Truncated {
                         path: path.to_owned(),
@@ -314,6 +324,10 @@ impl ImmutaClient {
         serde_json::from_slice(&bytes)
             .map_err(|e| decode_error(path, format!("the answer is not JSON ({e})")))
     }
+}
+
+fn ids_of<T: ListItem>(items: &[T]) -> Vec<&str> {
+    items.iter().map(ListItem::list_id).collect()
 }
 
 fn looks_like_html(text: &str) -> bool {

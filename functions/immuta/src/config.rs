@@ -46,8 +46,10 @@ impl ViewSqlEndpoint {
         let settings = Settings::new(lookup);
         let path = settings.required(
             "VIEW_SQL_PATH",
-            "Immuta does not publicly document the view SQL endpoint, so its path must be configured: \
-             a template such as /project/{projectId}/dataSource/{dataSourceId}/viewSql (confirm it with your tenant)",
+            "Immuta does not publicly document a view SQL endpoint, so its path must be configured: \
+             the GET path template, with {projectId} and {dataSourceId}, that your Immuta release \
+             (or the service in front of it) answers with a view's SQL; see the README, \"The view \
+             SQL endpoint\"",
         )?;
         if !path.starts_with('/')
             || !path.contains("{projectId}")

@@ -19,12 +19,13 @@ pub enum Endpoint {
     WebhookList,
     WebhookActions,
     WebhookCreate,
+    WebhookDelete,
     WebhookHistory,
     WebhookRetry,
 }
 
 impl Endpoint {
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 13] = [
         Self::Authenticate,
         Self::DataSource,
         Self::Project,
@@ -35,6 +36,7 @@ impl Endpoint {
         Self::WebhookList,
         Self::WebhookActions,
         Self::WebhookCreate,
+        Self::WebhookDelete,
         Self::WebhookHistory,
         Self::WebhookRetry,
     ];
@@ -54,6 +56,7 @@ impl Endpoint {
             Self::WebhookList => webhooks::webhook_list(answer).map(drop),
             Self::WebhookActions => webhooks::actions(answer).map(drop),
             Self::WebhookCreate => webhooks::created(answer).map(drop),
+            Self::WebhookDelete => webhooks::deleted(answer).map(drop),
             Self::WebhookHistory => webhooks::history_page(answer).map(drop),
             Self::WebhookRetry => webhooks::delivery(Fields::of(self, answer)?).map(drop),
         }
@@ -69,7 +72,10 @@ impl Endpoint {
         match self {
             Self::Authenticate => 64 * KIB,
             Self::DataSource | Self::Project | Self::EqualizationState => 2 * MIB,
-            Self::WebhookActions | Self::WebhookCreate | Self::WebhookRetry => 2 * MIB,
+            Self::WebhookActions
+            | Self::WebhookCreate
+            | Self::WebhookDelete
+            | Self::WebhookRetry => 2 * MIB,
             Self::ViewSql => 4 * MIB,
             Self::ProjectSearch
             | Self::ProjectDataSources
@@ -91,6 +97,7 @@ impl Endpoint {
             Self::WebhookList => "WebhookList",
             Self::WebhookActions => "WebhookActions",
             Self::WebhookCreate => "WebhookCreate",
+            Self::WebhookDelete => "WebhookDelete",
             Self::WebhookHistory => "WebhookHistory",
             Self::WebhookRetry => "WebhookRetry",
         }
@@ -108,6 +115,7 @@ impl Endpoint {
             Self::WebhookList => "GET /webhooks",
             Self::WebhookActions => "GET /webhooks/actions",
             Self::WebhookCreate => "POST /webhooks",
+            Self::WebhookDelete => "DELETE /webhooks/{id}",
             Self::WebhookHistory => "GET /webhooks/history",
             Self::WebhookRetry => "POST /webhooks/history/retry/{id}",
         }

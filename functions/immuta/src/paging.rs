@@ -28,6 +28,15 @@ impl ListItem for view_sync_core::reads::ProjectMember {
 pub(crate) enum NextPage {
     Fetch,
     Done,
+    /// A list without a count ended on an empty page: fetch its last two items alone
+    /// (`offset=total-2`, two items) and hand them to [`PagesRead::check_end`] before trusting
+    /// it. A server or proxy that reads `offset` otherwise (a page number, say) answers an empty
+    /// page early, and only this tells that apart from the end (with two items, since at a page
+    /// size of one a page number and an offset are the same).
+    ProbeEnd {
+        offset: u64,
+        size: u64,
+    },
     /// The list ended before its announced count.
     Truncated,
 }
@@ -45,6 +54,10 @@ pub(crate) struct PagesRead {
     count: Option<Option<u64>>,
     /// Items in the pages before the last one read.
     previous_page: Option<u64>,
+    /// The last two ids read (fewer if the list has fewer).
+    last: Vec<String>,
+    /// Items read so far.
+    read: u64,
 }
 
 impl PagesRead {
@@ -100,9 +113,43 @@ impl PagesRead {
         }
         let next = next_page(count, total, received, requested, self.previous_page);
         self.previous_page = Some(received);
-        Ok(next)
+        for id in ids {
+            if self.last.len() == END_PROBE_SIZE {
+                self.last.remove(0);
+            }
+            self.last.push((*id).to_owned());
+        }
+        self.read = total;
+        Ok(match (next, count, received) {
+            (NextPage::Done, None, 0) if total > 0 => {
+                let size = self.last.len() as u64;
+                NextPage::ProbeEnd {
+                    offset: total - size,
+                    size,
+                }
+            }
+            (next, ..) => next,
+        })
+    }
+
+    /// The answer to [`NextPage::ProbeEnd`]: it must hold exactly the last items read.
+    pub fn check_end(&self, ids: &[&str]) -> Result<(), Inconsistent> {
+        if ids.iter().copied().eq(self.last.iter().map(String::as_str)) {
+            return Ok(());
+        }
+        Err(Inconsistent(format!(
+            "the list ended on an empty page after {} items, but asked for its last {} the \
+             server answered {} other item(s) (does the server or a proxy read `offset` \
+             otherwise?)",
+            self.read,
+            self.last.len(),
+            ids.len()
+        )))
     }
 }
+
+/// Items a [`NextPage::ProbeEnd`] asks for.
+const END_PROBE_SIZE: usize = 2;
 
 fn shown(count: Option<u64>) -> String {
     count.map_or_else(|| "none".into(), |count| count.to_string())
@@ -237,6 +284,42 @@ mod tests {
         )
         .unwrap_err();
         assert!(error.starts_with("item a\\u{1b} came twice"), "{error}");
+    }
+
+    #[test]
+    fn a_list_without_a_count_that_ends_on_an_empty_page_is_probed_at_its_end() {
+        let mut pages = PagesRead::default();
+        assert_eq!(take(&mut pages, 0, None, &ids(0..2)), Ok(NextPage::Fetch));
+        assert_eq!(take(&mut pages, 2, None, &ids(2..4)), Ok(NextPage::Fetch));
+        assert_eq!(
+            take(&mut pages, 4, None, &[]),
+            Ok(NextPage::ProbeEnd { offset: 2, size: 2 })
+        );
+        assert_eq!(pages.check_end(&["2", "3"]), Ok(()));
+        // A proxy that read `offset` as a page number: nothing, or other items, there.
+        let error = pages.check_end(&[]).unwrap_err().0;
+        assert_eq!(
+            error,
+            "the list ended on an empty page after 4 items, but asked for its last 2 the server \
+             answered 0 other item(s) (does the server or a proxy read `offset` otherwise?)"
+        );
+        assert!(pages.check_end(&["4", "5"]).is_err());
+        assert!(pages.check_end(&["3"]).is_err());
+        // One item: probed alone.
+        let mut pages = PagesRead::default();
+        take(&mut pages, 0, None, &ids(0..1)).unwrap();
+        assert_eq!(
+            take(&mut pages, 1, None, &[]),
+            Ok(NextPage::ProbeEnd { offset: 0, size: 1 })
+        );
+        // A short last page needs no probe; nor does an empty list.
+        let mut pages = PagesRead::default();
+        take(&mut pages, 0, None, &ids(0..2)).unwrap();
+        assert_eq!(take(&mut pages, 2, None, &ids(2..3)), Ok(NextPage::Done));
+        assert_eq!(
+            take(&mut PagesRead::default(), 0, None, &[]),
+            Ok(NextPage::Done)
+        );
     }
 
     #[test]

@@ -82,42 +82,67 @@ impl Transport {
     ) -> Result<Vec<u8>, ImmutaError> {
         let mut attempts = 0;
         let mut reauthenticated = false;
+        // The last attempt's error, for an error that says the time ran out after it.
+        let mut last_error: Option<String> = None;
         loop {
-            let out_of_time = |attempts, last: String| ImmutaError::OutOfTime {
+            let out_of_time = |attempts, why: &str, last: &Option<String>| ImmutaError::OutOfTime {
                 path: path.to_owned(),
                 attempts,
-                last,
+                last: match last {
+                    Some(last) => format!("{last}; then {why}"),
+                    None => why.to_owned(),
+                },
             };
             // The wait for a free request slot counts against the deadline like any other.
             let Ok(permit) =
                 tokio::time::timeout_at(deadline.into(), self.in_flight.acquire()).await
             else {
+                let why = format!(
+                    "all {} request slots (IMMUTA_MAX_CONCURRENCY) stayed busy until the deadline",
+                    self.config.max_concurrency
+                );
+                return Err(out_of_time(attempts, &why, &last_error));
+            };
+            if Instant::now() >= deadline {
                 return Err(out_of_time(
                     attempts,
-                    format!(
-                        "all {} request slots (IMMUTA_MAX_CONCURRENCY) stayed busy until the \
-                         deadline",
-                        self.config.max_concurrency
-                    ),
+                    "no time was left to try",
+                    &last_error,
                 ));
-            };
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            if remaining.is_zero() {
-                return Err(out_of_time(attempts, "no time left to try".into()));
             }
             attempts += 1;
             let outcome = {
                 let _permit = permit.expect("the semaphore is never closed");
-                let timeout = remaining.min(self.config.request_timeout);
                 // A token exchange is counted as its own endpoint's request (`authenticate`), so
-                // that this endpoint's count and latency are its own requests on the wire.
-                match self.authorization(timeout).await {
-                    Err(error) if error.is_retryable() => Attempt::Retry { error, after: None },
-                    Err(error) => Attempt::Fail(error),
-                    Ok(authorization) => {
+                // that this endpoint's count and latency are its own requests on the wire. It
+                // and the wait for the token share the deadline with the request.
+                let remaining = || {
+                    deadline
+                        .saturating_duration_since(Instant::now())
+                        .min(self.config.request_timeout)
+                };
+                let authorization =
+                    tokio::time::timeout_at(deadline.into(), self.authorization(remaining())).await;
+                match authorization {
+                    Err(_) => Attempt::Retry {
+                        error: ImmutaError::Timeout {
+                            path: "/bim/apikey/authenticate".into(),
+                        },
+                        after: None,
+                    },
+                    Ok(Err(error)) if error.is_retryable() => Attempt::Retry { error, after: None },
+                    Ok(Err(error)) => Attempt::Fail(error),
+                    Ok(Ok(authorization)) => {
                         let started = Instant::now();
                         let outcome = self
-                            .attempt(endpoint, method.clone(), path, body, authorization, timeout)
+                            .attempt(
+                                endpoint,
+                                method.clone(),
+                                path,
+                                body,
+                                authorization,
+                                remaining(),
+                            )
                             .await;
                         count_attempt(endpoint, started, &outcome);
                         outcome
@@ -145,11 +170,10 @@ impl Transport {
             }
             let wait = next_wait(retry_after, self.backoff(attempts));
             if wait > RETRY_AFTER_CAP || Instant::now() + wait >= deadline {
-                return Err(out_of_time(
-                    attempts,
-                    format!("{error}; the next try was due in {} ms", wait.as_millis()),
-                ));
+                let why = format!("the next try was due in {} ms", wait.as_millis());
+                return Err(out_of_time(attempts, &why, &Some(error.to_string())));
             }
+            last_error = Some(error.to_string());
             telemetry::count(
                 Metric::ImmutaRetries,
                 &[(dimension::ENDPOINT, endpoint.name())],

@@ -47,7 +47,7 @@ fn client(sim: &Simulator, extra: &[(&str, &str)]) -> ImmutaClient {
 
 fn endpoint(pointer: &str) -> ViewSqlEndpoint {
     ViewSqlEndpoint {
-        path: "/project/{projectId}/dataSource/{dataSourceId}/viewSql".into(),
+        path: immuta_simulator::DEFAULT_VIEW_SQL_PATH.into(),
         json_pointer: Some(pointer.into()).filter(|p: &String| !p.is_empty()),
     }
 }
@@ -106,7 +106,7 @@ async fn reads_objects_and_view_sql_in_both_answer_forms() {
         "{sql}"
     );
     let text = ViewSqlEndpoint {
-        path: "/project/{projectId}/dataSource/{dataSourceId}/viewSql?format=text".into(),
+        path: format!("{}?format=text", immuta_simulator::DEFAULT_VIEW_SQL_PATH),
         json_pointer: None,
     };
     assert_eq!(
@@ -285,6 +285,28 @@ async fn pages_that_repeat_or_overflow_their_count_are_refused_never_complete() 
         let err = c.equalized_projects_with(&id(1), soon()).await.unwrap_err();
         assert!(matches!(err, ImmutaError::Inconsistent { .. }), "{err}");
     }
+    // A server that reads `offset` as a page number and gives no count: its second page is
+    // empty, as at the end of a list; the probe of the end tells them apart. A correct server
+    // without a count passes the probe.
+    sim.set_faults(Faults {
+        offset_as_page_number: true,
+        omit_count: true,
+        ..Faults::default()
+    });
+    let err = c.project_data_sources(&id(7), soon()).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("the list ended on an empty page after 15 items"),
+        "{err}"
+    );
+    sim.set_faults(Faults {
+        omit_count: true,
+        ..Faults::default()
+    });
+    assert_eq!(
+        c.project_data_sources(&id(7), soon()).await.unwrap().len(),
+        40
+    );
     // More rows than the announced count.
     sim.set_faults(Faults {
         announce_count: Some(20),
@@ -348,7 +370,7 @@ async fn an_oversized_answer_is_refused_at_its_limit_without_being_read() {
         assert!(!err.is_retryable());
         assert!(
             err.to_string().starts_with(
-                "Immuta's answer to /project/7/dataSource/3/viewSql is over the 4194304-byte \
+                "Immuta's answer to /simulator-only/view-sql/7/3 is over the 4194304-byte \
                  limit for GET VIEW_SQL_PATH (the view SQL endpoint)"
             ),
             "{err}"

@@ -37,9 +37,10 @@ fn example_kind(file_name: &str) -> Option<Example> {
         "project-equalization-state" => Example::Answer(Endpoint::EqualizationState),
         "project-search" => Example::Answer(Endpoint::ProjectSearch),
         "project-data-sources" => Example::Answer(Endpoint::ProjectDataSources),
-        // `GET /webhooks` is a list; `GET`/`DELETE /webhooks/{id}` answer one webhook, a shape
-        // the list reader also accepts (one of Immuta's list examples shows it).
+        // `GET /webhooks` is a list; `GET /webhooks/{id}` answers one webhook, a shape the list
+        // reader also accepts (one of Immuta's list examples shows it).
         "webhooks-list" | "webhook" => Example::Answer(Endpoint::WebhookList),
+        "webhooks-delete" => Example::Answer(Endpoint::WebhookDelete),
         "webhooks-actions" => Example::Answer(Endpoint::WebhookActions),
         "webhooks-create" => Example::Answer(Endpoint::WebhookCreate),
         "webhooks-create-request" => Example::RegistrationRequest,
@@ -80,6 +81,15 @@ fn answers_of(endpoint: Endpoint) -> Vec<(String, Value)> {
         .collect()
 }
 
+/// The first example of `endpoint` whose file name holds `variant`.
+fn first(endpoint: Endpoint, variant: &str) -> Value {
+    answers_of(endpoint)
+        .into_iter()
+        .find(|(name, _)| name.contains(variant))
+        .unwrap_or_else(|| panic!("no {variant} example of {endpoint}"))
+        .1
+}
+
 #[test]
 fn every_file_of_the_corpus_is_read_by_the_real_model() {
     let corpus = corpus();
@@ -107,13 +117,6 @@ fn every_file_of_the_corpus_is_read_by_the_real_model() {
 
 #[test]
 fn the_documented_examples_say_what_the_models_read() {
-    let first = |endpoint: Endpoint, variant: &str| -> Value {
-        answers_of(endpoint)
-            .into_iter()
-            .find(|(name, _)| name.contains(variant))
-            .unwrap_or_else(|| panic!("no {variant} example of {endpoint}"))
-            .1
-    };
     let project = immuta::model::project(&first(Endpoint::Project, "swagger")).unwrap();
     assert_eq!((project.id.as_str(), project.is_equalized), ("9", None));
     let search =
@@ -165,12 +168,15 @@ fn our_registration_request_has_the_documented_fields() {
             }
         }
     }
+    // Ours is a global webhook as the guide registers one (seed 003) and as Immuta's own global
+    // webhook is (seed 002: `actionType: null`): no actionType, which would make it fire only
+    // for what the registering user does.
     let ours = serde_json::to_value(NewWebhook {
         url: "https://x.lambda-url.us-east-1.on.aws/".into(),
         name: "immuta-view-sync".into(),
         global: true,
         notification_type: vec!["policyUpdated".into()],
-        action_type: "triggered".into(),
+        action_type: None,
         secret: Some("s".into()),
     })
     .unwrap();
@@ -180,7 +186,19 @@ fn our_registration_request_has_the_documented_fields() {
         .keys()
         .map(String::as_str)
         .collect();
-    assert_eq!(fields, documented);
+    let without_action_type: BTreeSet<&str> = documented
+        .iter()
+        .copied()
+        .filter(|f| *f != "actionType")
+        .collect();
+    assert_eq!(fields, without_action_type);
+    assert_eq!(ours["global"], json!(true));
+    let deleted = first(Endpoint::WebhookDelete, "seed-002");
+    let immutas_own = immuta::webhooks::deleted(&deleted).unwrap();
+    assert_eq!(
+        (immutas_own.global, immutas_own.action_type),
+        (Some(true), None)
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -308,7 +326,17 @@ impl Documented {
 }
 
 fn documented(endpoint: Endpoint) -> Documented {
-    let examples: Vec<Value> = answers_of(endpoint).into_iter().map(|(_, v)| v).collect();
+    let mut examples: Vec<Value> = answers_of(endpoint).into_iter().map(|(_, v)| v).collect();
+    // A created webhook is answered as its record, the record `DELETE /webhooks/{id}` answers:
+    // seed 002's delete answer is Immuta's own global webhook, with `actionType: null`, what a
+    // global webhook created without one (as ours) is.
+    if endpoint == Endpoint::WebhookCreate {
+        examples.extend(
+            answers_of(Endpoint::WebhookDelete)
+                .into_iter()
+                .map(|(_, record)| json!({"createdWebhooks": [record], "errors": []})),
+        );
+    }
     Documented::of(&examples)
 }
 
@@ -426,10 +454,10 @@ async fn the_simulator_answers_in_the_documented_shapes() {
         (
             Endpoint::WebhookCreate,
             call(&http, &sim, Method::POST, "/webhooks", Some(json!({"webhooks": [{
-                "url": "https://x/", "name": "n", "global": true, "notificationType": ["policyUpdated"],
-                "actionType": "triggered"}]}))).await,
+                "url": "https://x/", "name": "n", "global": true, "notificationType": ["policyUpdated"]}]}))).await,
         ),
         (Endpoint::WebhookList, get("/webhooks").await),
+        (Endpoint::WebhookDelete, call(&http, &sim, Method::DELETE, "/webhooks/2", None).await),
         (Endpoint::WebhookActions, get("/webhooks/actions").await),
         (Endpoint::WebhookHistory, get("/webhooks/history?successOrFailure=failure&includeGlobal=true").await),
         (Endpoint::WebhookRetry, call(&http, &sim, Method::POST, "/webhooks/history/retry/1", None).await),

@@ -8,13 +8,16 @@ use lambda_runtime::LambdaEvent;
 use telemetry::Metric;
 use thiserror::Error;
 use tracing::{error, info, warn};
-use view_sync_core::keys::{self, ReconcileKey};
+use view_sync_core::keys::{self, Reaction, ReconcileKey};
 use view_sync_core::reads::DisabledHint;
 use view_sync_core::{Asks, Id, QueueMessage, QueuedBy, want};
 use views::{Cause, MessageFailure, Origin, now_micros};
 
 use crate::reconcile::Reconciler;
 use crate::resync;
+
+/// Kept free before the Lambda deadline to return the batch's answer.
+const REPORT_MARGIN: Duration = Duration::from_millis(300);
 
 /// Budget when the invocation carries no deadline (tests, local runs).
 const DEFAULT_BUDGET: Duration = Duration::from_secs(300);
@@ -33,6 +36,9 @@ pub async fn handle(
 ) -> Result<SqsBatchResponse, UnreportableFailure> {
     let started = Instant::now();
     let deadline = deadline_of(event.context.deadline, reconciler.config().deadline_margin);
+    // What is left after the reconciles (the margin) is for reporting: the records to release and
+    // the errors to keep, both best effort, must not make the batch miss the Lambda deadline.
+    let report_by = deadline_of(event.context.deadline, REPORT_MARGIN);
     let records = event.payload.records;
     // The records that failed, with their error.
     let mut failed: BTreeMap<usize, String> = BTreeMap::new();
@@ -51,8 +57,8 @@ pub async fn handle(
     let mut hints: Vec<(usize, (Id, DisabledHint))> = Vec::new();
     // What each record contributes to the cause of its key's changes (see `views::audit`).
     let mut asked: Vec<Option<Asked>> = vec![None; records.len()];
-    // Records that ask for a scheduled re-sync: one fan-out serves them all.
-    let mut resyncs: Vec<usize> = Vec::new();
+    // Records that ask for a re-sync of every project: one fan-out serves them all.
+    let mut resyncs = ResyncAsks::default();
     for (index, record) in records.iter().enumerate() {
         let id = record.message_id.as_deref().unwrap_or("<no messageId>");
         let message = match QueueMessage::decode(record.body.as_deref().unwrap_or_default()) {
@@ -68,13 +74,22 @@ pub async fn handle(
         }
         let notification = match message.asks() {
             Asks::Key(key) => {
-                asked[index] = Some(Asked::Key(message.queued_by.unwrap_or(QueuedBy::Resync)));
+                asked[index] = Some(Asked::Key {
+                    queued_by: message.queued_by.unwrap_or(QueuedBy::Resync),
+                    asked_by: message.asked_by.clone(),
+                });
                 keyed.push((key.clone(), index));
                 continue;
             }
             Asks::Resync(_) => {
-                asked[index] = Some(Asked::Resync);
-                resyncs.push(index);
+                let queued_by = message.queued_by.unwrap_or(QueuedBy::Schedule);
+                asked[index] = Some(Asked::Resync(queued_by));
+                match queued_by {
+                    QueuedBy::Unclassified => resyncs
+                        .by_webhooks
+                        .push((index, QueuedBy::Unclassified.as_str().to_owned())),
+                    _ => resyncs.scheduled.push(index),
+                }
                 continue;
             }
             Asks::Notification(notification) => notification,
@@ -85,9 +100,12 @@ pub async fn handle(
         if let Some(hint) = want::disabled_hint(notification, message.received_at_ms) {
             hints.push((index, hint));
         }
-        match keys::key_for(notification) {
-            Ok(Some(key)) => keyed.push((key, index)),
-            Ok(None) => {
+        match keys::reaction_to(notification) {
+            Ok(Reaction::Key(key)) => keyed.push((key, index)),
+            Ok(Reaction::ResyncAll) => resyncs
+                .by_webhooks
+                .push((index, notification.notification_type.to_string())),
+            Ok(Reaction::Nothing) => {
                 info!(message_id = id, notification_type = %notification.notification_type, "no view can depend on this notification")
             }
             Err(e) => {
@@ -126,15 +144,7 @@ pub async fn handle(
             .as_millis() as u64,
         "reconciling a batch"
     );
-    if !resyncs.is_empty() {
-        match resync::scheduled(reconciler, deadline).await {
-            Ok(projects) => info!(records = resyncs.len(), projects, "re-sync fanned out"),
-            Err(e) => {
-                warn!(records = resyncs.len(), retryable = e.is_retryable(), error = %e, "the re-sync could not be fanned out; its records will be retried");
-                failed.extend(resyncs.iter().map(|index| (*index, e.to_string())));
-            }
-        }
-    }
+    resync_every_project(reconciler, &resyncs, &received_at_ms, deadline, &mut failed).await;
     let results = reconciler.reconcile(&keys, deadline).await;
     // Records whose key the batch had no time to start come back at once.
     let mut no_time: Vec<usize> = Vec::new();
@@ -151,8 +161,18 @@ pub async fn handle(
             }
         }
     }
-    keep_failures(reconciler, &records, &asked, &received_at_ms, &failed).await;
-    release(reconciler, &records, &no_time).await;
+    let report = async {
+        release(reconciler, &records, &no_time).await;
+        keep_failures(reconciler, &records, &asked, &received_at_ms, &failed).await;
+    };
+    if tokio::time::timeout_at(report_by.into(), report)
+        .await
+        .is_err()
+    {
+        warn!(
+            "the records to release and the errors to keep were not all done before the deadline; the batch is reported without them"
+        );
+    }
     // Before any return: a batch that fails as a whole is the one to see on the dashboard.
     telemetry::record(Metric::BatchRecords, records.len() as f64, &[]);
     telemetry::record(Metric::BatchKeys, keys.len() as f64, &[]);
@@ -183,20 +203,83 @@ pub async fn handle(
     Ok(response)
 }
 
+/// The records of a batch that ask for a re-sync of every project.
+#[derive(Debug, Default)]
+struct ResyncAsks {
+    /// The schedule's: always fanned out, and it covers the others.
+    scheduled: Vec<usize>,
+    /// Notifications whose reach is every project, and the receiver's requests for bodies it
+    /// could not classify: each with what asked.
+    by_webhooks: Vec<(usize, String)>,
+}
+
+/// One fan-out for every record of the batch that asks for a re-sync; if it fails, they fail.
+async fn resync_every_project(
+    reconciler: &Reconciler,
+    asks: &ResyncAsks,
+    received_at_ms: &[u64],
+    deadline: Instant,
+    failed: &mut BTreeMap<usize, String>,
+) {
+    let records: Vec<usize> = asks
+        .scheduled
+        .iter()
+        .copied()
+        .chain(asks.by_webhooks.iter().map(|(index, _)| *index))
+        .collect();
+    let result = if !asks.scheduled.is_empty() {
+        resync::scheduled(reconciler, deadline)
+            .await
+            .map(|projects| resync::WebhookResync::FannedOut { projects })
+    } else if !asks.by_webhooks.is_empty() {
+        let asked: Vec<(u64, String)> = asks
+            .by_webhooks
+            .iter()
+            .map(|(index, what)| (received_at_ms[*index], what.clone()))
+            .collect();
+        resync::for_webhooks(reconciler, &asked, deadline).await
+    } else {
+        return;
+    };
+    match result {
+        Ok(resync::WebhookResync::FannedOut { projects }) => {
+            info!(records = records.len(), projects, "re-sync fanned out")
+        }
+        Ok(resync::WebhookResync::Covered { last_started_ms }) => info!(
+            records = records.len(),
+            last_started_ms,
+            "re-sync not fanned out again: every record that asks arrived before the last fan-out started"
+        ),
+        Err(e) => {
+            warn!(records = records.len(), retryable = e.is_retryable(), error = %e, "the re-sync could not be fanned out; its records will be retried");
+            failed.extend(records.iter().map(|index| (*index, e.to_string())));
+        }
+    }
+}
+
 /// What a record asked for, as its key's cause records it.
 #[derive(Debug, Clone)]
 enum Asked {
     Notification(String),
-    Key(QueuedBy),
-    Resync,
+    Key {
+        queued_by: QueuedBy,
+        /// For a key a webhook's re-sync queued: the notification types that asked for it.
+        asked_by: Vec<String>,
+    },
+    Resync(QueuedBy),
 }
 
 impl Asked {
     fn describe(asked: Option<&Asked>) -> String {
         match asked {
             Some(Self::Notification(notification_type)) => notification_type.clone(),
-            Some(Self::Key(queued_by)) => format!("a key queued by {}", queued_by.as_str()),
-            Some(Self::Resync) => "a scheduled re-sync".into(),
+            Some(Self::Key { queued_by, .. }) => {
+                format!("a key queued by {}", queued_by.as_str())
+            }
+            Some(Self::Resync(QueuedBy::Unclassified)) => {
+                "a re-sync for a body the receiver could not classify".into()
+            }
+            Some(Self::Resync(_)) => "a scheduled re-sync".into(),
             None => "an undecodable message".into(),
         }
     }
@@ -314,8 +397,28 @@ fn cause_of(
                     cause.notification_types.push(notification_type.clone());
                 }
             }
-            Some(Asked::Key(QueuedBy::Schedule)) => scheduled = true,
-            Some(Asked::Key(QueuedBy::Resync) | Asked::Resync) | None => {}
+            Some(Asked::Key {
+                queued_by: QueuedBy::Schedule,
+                ..
+            }) => scheduled = true,
+            // A webhook's re-sync: the webhook's change, naming the types that asked for it.
+            Some(Asked::Key {
+                queued_by: QueuedBy::Webhook | QueuedBy::Unclassified,
+                asked_by,
+            }) => {
+                cause.origin = Origin::Webhook;
+                for notification_type in asked_by {
+                    if !cause.notification_types.contains(notification_type) {
+                        cause.notification_types.push(notification_type.clone());
+                    }
+                }
+            }
+            Some(Asked::Key {
+                queued_by: QueuedBy::Resync,
+                ..
+            })
+            | Some(Asked::Resync(_))
+            | None => {}
         }
     }
     let unnamed = contributors.len().saturating_sub(MAX_MESSAGE_IDS_PER_CAUSE);
@@ -386,7 +489,10 @@ mod tests {
     fn a_cause_names_its_messages_and_what_started_them() {
         let records = records(60);
         let webhook = Asked::Notification("policyUpdated".into());
-        let schedule = Asked::Key(QueuedBy::Schedule);
+        let schedule = Asked::Key {
+            queued_by: QueuedBy::Schedule,
+            asked_by: Vec::new(),
+        };
         let mut asked = vec![Some(schedule.clone()); 60];
         asked[1] = Some(webhook.clone());
         asked[2] = Some(webhook);
@@ -407,10 +513,33 @@ mod tests {
                 ["m0".to_owned(), "m3".to_owned()].as_slice()
             )
         );
-        let by_hand = vec![Some(Asked::Key(QueuedBy::Resync)); 60];
+        let by_hand = vec![
+            Some(Asked::Key {
+                queued_by: QueuedBy::Resync,
+                asked_by: Vec::new(),
+            });
+            60
+        ];
         assert_eq!(
             cause_of(&records, &by_hand, &[0], None).origin,
             Origin::Resync
+        );
+        // The keys a webhook's re-sync fanned out: the webhook's change, and what asked for it.
+        let fanned = |types: &[&str]| {
+            Some(Asked::Key {
+                queued_by: QueuedBy::Webhook,
+                asked_by: types.iter().map(|t| t.to_string()).collect(),
+            })
+        };
+        let asked = vec![
+            fanned(&["governanceSettingsUpdated"]),
+            fanned(&["unclassified", "governanceSettingsUpdated"]),
+        ];
+        let cause = cause_of(&records, &asked, &[0, 1], None);
+        assert_eq!(cause.origin, Origin::Webhook);
+        assert_eq!(
+            cause.notification_types,
+            ["governanceSettingsUpdated", "unclassified"]
         );
     }
 }

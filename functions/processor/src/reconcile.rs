@@ -40,9 +40,9 @@ pub enum ReconcileError {
     ViewSql { view: ViewKey, error: ViewSqlError },
     #[error(transparent)]
     Queue(#[from] SendError),
-    /// The batch's deadline came before the key's reads could start.
-    #[error("not started: the batch's deadline came before this key's turn to read Immuta")]
-    NotStarted,
+    /// The batch's deadline came before the key's turn to read Immuta, or to apply its views.
+    #[error("not started: the batch's deadline came before this key's turn to {0}")]
+    NotStarted(&'static str),
 }
 
 impl ReconcileError {
@@ -51,7 +51,7 @@ impl ReconcileError {
             Self::Immuta(e) => e.is_retryable(),
             Self::Views(e) => e.is_retryable(),
             Self::ViewSql { .. } => false,
-            Self::Queue(_) | Self::NotStarted => true,
+            Self::Queue(_) | Self::NotStarted(_) => true,
         }
     }
 
@@ -60,7 +60,7 @@ impl ReconcileError {
     pub fn had_no_time(&self) -> bool {
         matches!(
             self,
-            Self::NotStarted | Self::Views(ViewsError::OutOfTime { .. })
+            Self::NotStarted(_) | Self::Views(ViewsError::OutOfTime { .. })
         )
     }
 }
@@ -270,19 +270,23 @@ impl Reconciler {
                 unit.iter().map(|&index| &keys[index]).collect();
             let unit_only_keys: Vec<ReconcileKey> =
                 unit.iter().map(|&index| only_keys[index].clone()).collect();
-            let reader = reading.acquire().await.expect("never closed");
-            if Instant::now() >= deadline {
-                return unit_keys
+            let not_started = |stage| {
+                unit_keys
                     .iter()
-                    .map(|_| Err(ReconcileError::NotStarted))
-                    .collect();
+                    .map(|_| Err(ReconcileError::NotStarted(stage)))
+                    .collect()
+            };
+            let reader = tokio::time::timeout_at(deadline.into(), reading.acquire()).await;
+            if reader.is_err() || Instant::now() >= deadline {
+                return not_started("read Immuta");
             }
             let read = self.read_unit(&unit_only_keys, deadline).await;
-            let _applier = applying.acquire().await.expect("never closed");
+            let applier = tokio::time::timeout_at(deadline.into(), applying.acquire()).await;
             drop(reader);
             match read {
-                Ok(read) => self.apply_unit(&unit_keys, read, deadline).await,
                 Err(error) => unit_keys.iter().map(|_| Err(error.clone())).collect(),
+                Ok(read) if applier.is_err() || Instant::now() >= deadline => unapplied(&read),
+                Ok(read) => self.apply_unit(&unit_keys, read, deadline).await,
             }
         }))
         .await;
@@ -340,6 +344,15 @@ impl Reconciler {
         let marked = self
             .retry_while_transient(deadline, || self.store.mark_decided(&scopes, observed_at))
             .await;
+        // Each key's cause, with what its read could not be sure of (a 404) for its drops.
+        let causes: Vec<Cause> = keys
+            .iter()
+            .zip(&read.resolutions)
+            .map(|(key, resolution)| Cause {
+                drop_note: resolution.as_ref().ok().and_then(|r| r.not_found.clone()),
+                ..key.1.clone()
+            })
+            .collect();
         let (mut results, work) = self.settled(read, marked.err(), deadline).await;
         // A view blocked by a lock must not use up the time of the views after it: each gets
         // one attempt with a bounded wait first, then what failed transiently is retried while
@@ -347,31 +360,44 @@ impl Reconciler {
         let mut retry_later = Vec::new();
         for (index, target) in work {
             let first = Instant::now() + FIRST_ATTEMPT_LOCK_WAIT;
-            let cause = &keys[index].1;
+            let cause = &causes[index];
             match self
                 .store
                 .apply_until(&target, observed_at, first.min(deadline), cause)
                 .await
             {
+                // Never started: the time is up, and trying again would not change that.
+                Err(error @ ViewsError::OutOfTime { .. }) => failed_views.extend(record(
+                    keys[index],
+                    &mut results,
+                    index,
+                    &target,
+                    Err(error),
+                )),
                 Err(error)
                     if error.is_retryable() || matches!(error, ViewsError::Unauthenticated(_)) =>
                 {
                     telemetry::count(Metric::DatabaseRetries, &[]);
-                    retry_later.push((index, target));
+                    retry_later.push((index, target, error));
                 }
                 applied => {
                     failed_views.extend(record(keys[index], &mut results, index, &target, applied))
                 }
             }
         }
-        for (index, target) in retry_later {
-            let cause = &keys[index].1;
+        for (index, target, first_error) in retry_later {
+            let cause = &causes[index];
             let applied = self
                 .retry_while_transient(deadline, || {
                     self.store
                         .apply_until(&target, observed_at, deadline, cause)
                 })
                 .await;
+            // No time left to try again: what stopped the first attempt is the cause.
+            let applied = match applied {
+                Err(ViewsError::OutOfTime { .. }) => Err(first_error),
+                applied => applied,
+            };
             failed_views.extend(record(keys[index], &mut results, index, &target, applied));
         }
         if !failed_views.is_empty() {
@@ -635,6 +661,24 @@ impl Reconciler {
         Ok(DesiredView::new(view.clone(), &wanted.name, &sql, location)
             .with_grants(wanted.grants.clone()))
     }
+}
+
+/// Each key's result when the deadline came between its read and its apply: what its read found
+/// wrong, if anything (that is the cause to keep), else that it had no time to apply.
+fn unapplied(read: &BatchRead) -> Vec<KeyResult> {
+    read.resolutions
+        .iter()
+        .map(|resolution| {
+            let resolution = resolution.as_ref().map_err(Clone::clone)?;
+            let failed_sql = resolution
+                .wanted
+                .iter()
+                .find_map(|w| read.sql.get(&w.view)?.as_ref().err());
+            Err(failed_sql
+                .cloned()
+                .unwrap_or(ReconcileError::NotStarted("apply its views")))
+        })
+        .collect()
 }
 
 /// Logs and counts what was done to one view, and adds it to the result of the key at `index`.

@@ -31,6 +31,9 @@ pub(crate) struct Resolution {
     /// `None`: nothing to do (e.g. a data source of a handler type we do not serve).
     pub(crate) scope: Option<Scope>,
     pub(crate) wanted: Vec<Wanted>,
+    /// The object Immuta answered 404 for, whose views are dropped though the 404 may mean
+    /// "deleted" or "the key may not read it" (see [`not_found`]).
+    pub(crate) not_found: Option<String>,
 }
 
 impl Reconciler {
@@ -70,10 +73,13 @@ impl Reconciler {
                 let project = found(self.immuta().project(project_id, deadline).await)?;
                 let project = match project {
                     Some(project) if want::project_is_live(Some(&project)) => project,
-                    _ => {
+                    read => {
                         return Ok(Resolution {
                             scope,
                             wanted: Vec::new(),
+                            not_found: read
+                                .is_none()
+                                .then(|| not_found(&format!("project {project_id}"))),
                         });
                     }
                 };
@@ -81,6 +87,7 @@ impl Reconciler {
                     return Ok(Resolution {
                         scope,
                         wanted: Vec::new(),
+                        not_found: None,
                     });
                 }
                 let members = self
@@ -92,6 +99,7 @@ impl Reconciler {
                 Ok(Resolution {
                     scope,
                     wanted: self.named(wanted),
+                    not_found: None,
                 })
             }
         }
@@ -114,12 +122,16 @@ impl Reconciler {
                 return Ok(Resolution {
                     scope: Some(scope),
                     wanted: Vec::new(),
+                    not_found: source
+                        .is_none()
+                        .then(|| not_found(&format!("data source {data_source_id}"))),
                 });
             }
             SourceVerdict::NotServed => {
                 return Ok(Resolution {
                     scope: None,
                     wanted: Vec::new(),
+                    not_found: None,
                 });
             }
             SourceVerdict::Live => source.expect("a live source was read"),
@@ -131,6 +143,7 @@ impl Reconciler {
         Ok(Resolution {
             scope: Some(scope),
             wanted: self.named(wanted),
+            not_found: None,
         })
     }
 
@@ -156,6 +169,17 @@ impl Reconciler {
             })
             .collect()
     }
+}
+
+/// What the audit trail and the log say of views dropped after a 404: Immuta answers a key that
+/// may not read an object (`GET /dataSource/{id}` needs ownership, GOVERNANCE, a subscription or
+/// a public source) as it answers for a deleted one, so the drop happens (fail closed) and says
+/// both. `view-sync doctor` tells which it is.
+fn not_found(object: &str) -> String {
+    let note =
+        format!("{object} not found: deleted, or the key may not read it (see `view-sync doctor`)");
+    tracing::warn!(note = %note, "Immuta answered 404: its views are dropped");
+    note
 }
 
 /// An object Immuta answered, or `None` when it does not know it (404).

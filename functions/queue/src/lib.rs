@@ -12,7 +12,7 @@ use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::MessageAttributeValue;
 use thiserror::Error;
 use view_sync_core::keys::ReconcileKey;
-use view_sync_core::{ModelType, Notification, NotificationType};
+use view_sync_core::{ModelType, Notification, NotificationType, QueuedBy};
 
 /// A message ready to send: the encoded body (a `view_sync_core::QueueMessage`) and what its
 /// message attributes say, so that consumers can filter or inspect without parsing it.
@@ -31,6 +31,7 @@ enum About {
         model_type: Option<ModelType>,
     },
     Key(String),
+    Resync(QueuedBy),
 }
 
 impl Outgoing {
@@ -49,6 +50,13 @@ impl Outgoing {
         Self { body, about }
     }
 
+    /// A re-sync of every project (the receiver's, for a body it could not classify); the
+    /// attributes say so and who asked.
+    pub fn resync(queued_by: QueuedBy, body: String) -> Self {
+        let about = About::Resync(queued_by);
+        Self { body, about }
+    }
+
     /// The SQS message attributes (name, string value); empty values are left out.
     pub fn attributes(&self) -> Vec<(&'static str, &str)> {
         let mut attributes = match &self.about {
@@ -63,6 +71,9 @@ impl Outgoing {
                 attributes
             }
             About::Key(key) => vec![("reconcileKey", key.as_str())],
+            About::Resync(queued_by) => {
+                vec![("resync", "allProjects"), ("queuedBy", queued_by.as_str())]
+            }
         };
         attributes.retain(|(_, value)| !value.is_empty());
         attributes
@@ -153,10 +164,9 @@ impl SqsSink {
 impl SqsSink {
     /// Makes received messages visible again at once (`ChangeMessageVisibilityBatch` to 0, ten
     /// at a time), for messages a batch had no time to start: they come back now rather than
-    /// after the visibility timeout. Returns how many SQS accepted.
+    /// after the visibility timeout. The batches go at once. Returns how many SQS accepted.
     pub async fn release(&self, receipt_handles: &[String]) -> Result<usize, SendError> {
-        let mut released = 0;
-        for chunk in receipt_handles.chunks(SEND_BATCH) {
+        let batches = receipt_handles.chunks(SEND_BATCH).map(|chunk| async move {
             let mut request = self
                 .client
                 .change_message_visibility_batch()
@@ -175,9 +185,10 @@ impl SqsSink {
                 .send()
                 .await
                 .map_err(|e| SendError(DisplayErrorContext(e).to_string()))?;
-            released += output.successful.len();
-        }
-        Ok(released)
+            Ok::<_, SendError>(output.successful.len())
+        });
+        let released = futures_util::future::join_all(batches).await;
+        released.into_iter().sum()
     }
 }
 

@@ -1,12 +1,18 @@
 //! The receiver's request handling: method and size checks, signature verification, parsing and
 //! classification ([`Receiver::triage`], no I/O), then the hand-off to the queue.
+//!
+//! An authentic body is never refused for what it says: one we cannot classify (not JSON, a
+//! shape we do not know, no type, or a type this build does not know) may announce a change to
+//! views, so it is accepted, logged with its outline (keys and JSON types, never values) and
+//! queued as a request for a re-sync of every project, which the processor bounds.
 
 use lambda_http::http::{HeaderMap, Method, StatusCode, header};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;
 use tracing::{Instrument, error, info, info_span, warn};
+use view_sync_core::outline::BodyOutline;
 use view_sync_core::signature::{self, SignatureHeaders, UnverifiedBody, VerifyError};
-use view_sync_core::{Notification, ParseError, QueueMessage};
+use view_sync_core::{Notification, NotificationType, ParseError, QueueMessage, QueuedBy};
 
 use queue::{MessageSink, Outgoing};
 use telemetry::{Metric, dimension};
@@ -20,8 +26,39 @@ pub enum Triage {
         notification: Notification,
         outgoing: Outgoing,
     },
+    /// An authentic body we cannot classify, queued all the same (see [`Unclassified`]).
+    Unclassified {
+        what: Unclassified,
+        outline: BodyOutline,
+        outgoing: Outgoing,
+    },
     /// A well-formed, authentic notification of a type outside `FORWARD_TYPES`.
     Ignore(Notification),
+}
+
+/// What could not be classified in an authentic body.
+#[derive(Debug)]
+pub enum Unclassified {
+    /// Its shape: it is queued as a request for a re-sync of every project.
+    Shape(ParseError),
+    /// Its type, unknown to this build: queued as the notification it is; the processor
+    /// re-syncs every project for it.
+    Type(Notification),
+}
+
+impl Unclassified {
+    /// Why, in words that quote nothing of the body (a parser's message may quote a value).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Shape(ParseError::NotUtf8) => "the body is not UTF-8 text",
+            Self::Shape(ParseError::NotAnObject) => "the body is not a JSON object",
+            Self::Shape(ParseError::InvalidJson(_)) => {
+                "the body is not JSON, or a field we read has an unexpected type"
+            }
+            Self::Shape(ParseError::MissingType) => "the body names no notification type",
+            Self::Type(_) => "the notification type is unknown to this build",
+        }
+    }
 }
 
 /// Why a request was refused; each maps to one HTTP status.
@@ -33,7 +70,6 @@ pub enum Rejection {
         limit: usize,
     },
     Unauthorized(VerifyError),
-    BadRequest(ParseError),
     /// The event flags its body base64, and it does not decode.
     InvalidBase64,
 }
@@ -82,7 +118,17 @@ impl<S: MessageSink> Receiver<S> {
             }
             SignatureCheck::Unsigned => signature::accept_unsigned(unverified),
         };
-        let parsed = Notification::parse(verified).map_err(Rejection::BadRequest)?;
+        let parsed = match Notification::parse(verified) {
+            Ok(parsed) => parsed,
+            Err(error) => {
+                let message = QueueMessage::encode_resync(received_at_ms, QueuedBy::Unclassified);
+                return Ok(Triage::Unclassified {
+                    what: Unclassified::Shape(error),
+                    outline: BodyOutline::of(body),
+                    outgoing: Outgoing::resync(QueuedBy::Unclassified, message),
+                });
+            }
+        };
         if !self
             .config
             .forward
@@ -90,9 +136,17 @@ impl<S: MessageSink> Receiver<S> {
         {
             return Ok(Triage::Ignore(parsed.notification));
         }
-        let body = QueueMessage::encode(&parsed.notification, received_at_ms, Some(parsed.json));
+        let message = QueueMessage::encode(&parsed.notification, received_at_ms, Some(parsed.json));
+        let outgoing = Outgoing::notification(&parsed.notification, message);
+        if let NotificationType::Unknown(_) = parsed.notification.notification_type {
+            return Ok(Triage::Unclassified {
+                what: Unclassified::Type(parsed.notification),
+                outline: BodyOutline::of(body),
+                outgoing,
+            });
+        }
         Ok(Triage::Forward {
-            outgoing: Outgoing::notification(&parsed.notification, body),
+            outgoing,
             notification: parsed.notification,
         })
     }
@@ -115,10 +169,16 @@ impl<S: MessageSink> Receiver<S> {
                     notification,
                     outgoing,
                 }) => self.forward(&notification, &outgoing).await,
+                Ok(Triage::Unclassified {
+                    what,
+                    outline,
+                    outgoing,
+                }) => self.queue_unclassified(&what, &outline, &outgoing).await,
                 Ok(Triage::Ignore(notification)) => {
                     info!(
                         outcome = "ignored",
                         notification_type = %notification.notification_type,
+                        known_type = !matches!(notification.notification_type, NotificationType::Unknown(_)),
                         model_id = notification.model_id.as_ref().map(|id| id.as_str()),
                         "notification type is not forwarded (FORWARD_TYPES)"
                     );
@@ -132,11 +192,46 @@ impl<S: MessageSink> Receiver<S> {
         .await
     }
 
-    async fn forward(&self, n: &Notification, outgoing: &Outgoing) -> Response<Body> {
-        let ids = (
-            n.data_source_id.as_ref().map(|id| id.as_str()),
-            n.project_id.as_ref().map(|id| id.as_str()),
-        );
+    /// Queues what an authentic body we could not classify asks for, and says so: the log has
+    /// its outline, the `Webhooks` metric the outcome `unclassified`.
+    async fn queue_unclassified(
+        &self,
+        what: &Unclassified,
+        outline: &BodyOutline,
+        outgoing: &Outgoing,
+    ) -> Response<Body> {
+        let notification_type = match what {
+            Unclassified::Type(n) => Some(n.notification_type.as_str()),
+            Unclassified::Shape(_) => None,
+        };
+        match self.send(outgoing).await {
+            Ok(message_id) => {
+                warn!(
+                    outcome = "unclassified",
+                    reason = what.reason(),
+                    notification_type,
+                    body_bytes = outline.bytes,
+                    body_outline = %outline,
+                    message_id = %message_id,
+                    "an authentic body we cannot classify: queued, and every project will be re-synced"
+                );
+                count_webhook("unclassified");
+                let mut answer = json!({"status": "unclassified", "messageId": message_id});
+                if let Some(name) = notification_type {
+                    answer["notificationType"] = name.into();
+                }
+                respond(StatusCode::OK, answer)
+            }
+            Err(e) => {
+                error!(outcome = "queue_failed", reason = what.reason(), body_outline = %outline, error = %e, "could not queue the re-sync an unclassified body asks for");
+                count_webhook("queue_failed");
+                queue_unavailable()
+            }
+        }
+    }
+
+    /// Sends one message, timing it.
+    async fn send(&self, outgoing: &Outgoing) -> Result<String, queue::SendError> {
         let started = std::time::Instant::now();
         let sent = self.sink.send(outgoing).await;
         telemetry::record(
@@ -144,7 +239,15 @@ impl<S: MessageSink> Receiver<S> {
             telemetry::elapsed_ms(started),
             &[],
         );
-        match sent {
+        sent
+    }
+
+    async fn forward(&self, n: &Notification, outgoing: &Outgoing) -> Response<Body> {
+        let ids = (
+            n.data_source_id.as_ref().map(|id| id.as_str()),
+            n.project_id.as_ref().map(|id| id.as_str()),
+        );
+        match self.send(outgoing).await {
             Ok(message_id) => {
                 info!(
                     outcome = "queued",
@@ -164,13 +267,17 @@ impl<S: MessageSink> Receiver<S> {
             Err(e) => {
                 error!(outcome = "queue_failed", notification_type = %n.notification_type, error = %e, "could not queue the notification");
                 count_webhook("queue_failed");
-                respond(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    json!({"error": "queue_unavailable", "message": "the notification could not be queued; Immuta records the delivery as failed and it can be retried"}),
-                )
+                queue_unavailable()
             }
         }
     }
+}
+
+fn queue_unavailable() -> Response<Body> {
+    respond(
+        StatusCode::SERVICE_UNAVAILABLE,
+        json!({"error": "queue_unavailable", "message": "the notification could not be queued; Immuta records the delivery as failed and it can be retried"}),
+    )
 }
 
 pub(crate) fn reject(rejection: Rejection) -> Response<Body> {
@@ -178,13 +285,12 @@ pub(crate) fn reject(rejection: Rejection) -> Response<Body> {
         Rejection::MethodNotAllowed(_) => "method_not_allowed",
         Rejection::PayloadTooLarge { .. } => "payload_too_large",
         Rejection::Unauthorized(_) => "unauthorized",
-        Rejection::BadRequest(_) | Rejection::InvalidBase64 => "bad_request",
+        Rejection::InvalidBase64 => "bad_request",
     };
     count_webhook(match &rejection {
         Rejection::MethodNotAllowed(_) => "rejected_method",
         Rejection::PayloadTooLarge { .. } => "rejected_size",
         Rejection::Unauthorized(_) => "rejected_signature",
-        Rejection::BadRequest(_) => "rejected_json",
         Rejection::InvalidBase64 => "rejected_base64",
     });
     match rejection {
@@ -222,13 +328,6 @@ pub(crate) fn reject(rejection: Rejection) -> Response<Body> {
             respond(
                 StatusCode::BAD_REQUEST,
                 json!({"error": outcome, "message": "the event flags its body as base64, and it is not valid base64"}),
-            )
-        }
-        Rejection::BadRequest(reason) => {
-            warn!(outcome, reason = %reason, "refused a body that is not a notification");
-            respond(
-                StatusCode::BAD_REQUEST,
-                json!({"error": outcome, "message": reason.to_string()}),
             )
         }
     }

@@ -8,5 +8,5 @@ pub mod function_url;
 pub mod handler;
 
 pub use config::{ReceiverConfig, SECRET_VARIABLES};
-pub use handler::{Receiver, Rejection, Triage};
+pub use handler::{Receiver, Rejection, Triage, Unclassified};
 pub use queue::{MessageSink, Outgoing, SendError};

@@ -7,7 +7,9 @@ use lambda_http::aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV
 use lambda_http::http::StatusCode;
 use receiver::{MessageSink, Outgoing, Receiver, ReceiverConfig, SendError};
 use serde_json::Value;
-use view_sync_core::{BodyShape, Id, NotificationType, QueueMessage};
+use telemetry::{Metric, dimension};
+use view_sync_core::message::Resync;
+use view_sync_core::{Asks, BodyShape, Id, NotificationType, QueueMessage, QueuedBy};
 
 const TEST_SECRET: &str = "immuta-view-sync-test-secret";
 
@@ -206,17 +208,85 @@ async fn oversized_bodies_get_413_before_any_verification() {
 }
 
 #[tokio::test]
-async fn signed_bodies_that_are_not_json_objects_get_400() {
+async fn signed_bodies_we_cannot_classify_are_accepted_counted_and_queue_a_resync() {
     let r = receiver(&[]);
     for event in [
         event!("function-url-not-json.json"),
         event!("function-url-array.json"),
+        event!("function-url-unclassifiable.json"),
     ] {
-        let (status, body, _) = call(&r, event).await;
-        assert_eq!(status, StatusCode::BAD_REQUEST);
-        assert_eq!(body["error"], "bad_request");
+        let ((status, body, _), recorded) = telemetry::collect(call(&r, event)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["status"], "unclassified");
+        assert!(body["messageId"].as_str().is_some(), "{body}");
+        let outcome = |o| recorded.total(Metric::Webhooks, &[(dimension::OUTCOME, o)]);
+        assert_eq!((outcome("unclassified"), outcome("queued")), (1.0, 0.0));
     }
-    assert!(sent(&r).is_empty());
+    let sent = sent(&r);
+    assert_eq!(sent.len(), 3);
+    for outgoing in &sent {
+        let message = QueueMessage::decode(&outgoing.body).unwrap();
+        assert_eq!(message.asks(), Asks::Resync(Resync::AllProjects));
+        assert_eq!(message.queued_by, Some(QueuedBy::Unclassified));
+        assert!(message.received_at_ms > 1_700_000_000_000);
+        assert_eq!(
+            outgoing.attributes(),
+            vec![("resync", "allProjects"), ("queuedBy", "unclassified")]
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_type_is_queued_as_unclassified_unless_forward_types_lists_others() {
+    let r = receiver(&[]);
+    let ((status, body, _), recorded) =
+        telemetry::collect(call(&r, event!("function-url-unknown-type.json"))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["status"], "unclassified");
+    assert_eq!(body["notificationType"], "somethingImmutaAddsLater");
+    assert_eq!(
+        recorded.total(Metric::Webhooks, &[(dimension::OUTCOME, "unclassified")]),
+        1.0
+    );
+    let queued = sent(&r);
+    let message = QueueMessage::decode(&queued[0].body).unwrap();
+    assert_eq!(
+        message.notification.unwrap().notification_type,
+        NotificationType::Unknown("somethingImmutaAddsLater".into())
+    );
+
+    // A list names known types only: the operator chose to leave unknown ones out.
+    let listed = receiver(&[("FORWARD_TYPES", "policyUpdated")]);
+    let (status, body, _) = call(&listed, event!("function-url-unknown-type.json")).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("ignored"))
+    );
+    assert!(sent(&listed).is_empty());
+}
+
+#[tokio::test]
+async fn a_new_view_affecting_type_is_queued_by_default() {
+    let r = receiver(&[]);
+    let (status, body, _) = call(&r, event!("function-url-governance-settings-updated.json")).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("queued"))
+    );
+    let sent = sent(&r);
+    let message = QueueMessage::decode(&sent[0].body).unwrap();
+    assert_eq!(
+        message.notification.unwrap().notification_type,
+        NotificationType::GovernanceSettingsUpdated
+    );
+}
+
+#[tokio::test]
+async fn an_unclassified_body_whose_resync_cannot_be_queued_is_a_503() {
+    let r = Receiver::new(config(&[]), FailingSink);
+    let (status, body, _) = call(&r, event!("function-url-unclassifiable.json")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["error"], "queue_unavailable");
 }
 
 #[tokio::test]

@@ -53,8 +53,9 @@ pub enum Metric {
     ImmutaLatency,
     /// Target-database operations retried after a transient error.
     DatabaseRetries,
-    /// Receiver requests by `Outcome`: queued, ignored, queue_failed, rejected_signature,
-    /// rejected_size, rejected_json, rejected_base64, rejected_method.
+    /// Receiver requests by `Outcome`: queued, unclassified (an authentic body of a shape or
+    /// type we do not know: queued as a re-sync of every project), ignored, queue_failed,
+    /// rejected_signature, rejected_size, rejected_base64, rejected_method.
     Webhooks,
     /// The receiver's SendMessage, from call to answer.
     QueueSendLatency,

@@ -388,13 +388,19 @@ pub fn acts_on_a_terminal(c: char) -> bool {
     c.is_control()
         || matches!(
             c,
-            '\u{061C}' // Arabic letter mark
+            '\u{00AD}' // soft hyphen
+                | '\u{061C}' // Arabic letter mark
+                | '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}' // Hangul fillers
+                | '\u{180E}' // Mongolian vowel separator
                 | '\u{200B}'..='\u{200F}' // zero-width space, joiners, LRM, RLM
                 | '\u{2028}' | '\u{2029}' // line and paragraph separators
                 | '\u{202A}'..='\u{202E}' // embeddings and overrides
-                | '\u{2060}'..='\u{2064}' // word joiner, invisible operators
-                | '\u{2066}'..='\u{2069}' // isolates
+                | '\u{2060}'..='\u{206F}' // word joiner, invisible operators, isolates, …
+                | '\u{FE00}'..='\u{FE0F}' // variation selectors
                 | '\u{FEFF}' // zero-width no-break space (BOM)
+                | '\u{FFF9}'..='\u{FFFB}' // interlinear annotations
+                | '\u{E0000}'..='\u{E007F}' // tags (invisible text)
+                | '\u{E0100}'..='\u{E01EF}' // variation selectors supplement
         )
 }
 

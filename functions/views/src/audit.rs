@@ -58,6 +58,9 @@ pub struct Cause {
     /// re-sync's start), in milliseconds since the Unix epoch: where the change's freshness lag
     /// starts. Not kept in the audit trail.
     pub received_at_ms: Option<u64>,
+    /// Why the views this key drops are gone, when the read cannot be sure (a 404 that may mean
+    /// "deleted" or "not allowed"): kept as the drop's detail.
+    pub drop_note: Option<String>,
 }
 
 /// One row of the audit trail.

@@ -11,6 +11,7 @@ mod ddl;
 pub mod dialect;
 mod error;
 pub mod failures;
+mod fan_outs;
 mod grants;
 mod hints;
 mod ledger;

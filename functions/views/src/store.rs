@@ -822,6 +822,7 @@ impl Change<'_> {
             Decision::Superseded {
                 applied_observed_at,
             } => format!("a decision observed at {applied_observed_at} was applied first"),
+            Decision::Drop { .. } => self.cause.drop_note.clone().unwrap_or_default(),
             _ => String::new(),
         };
         AuditEntry {

@@ -43,7 +43,7 @@ fn webhook(message: &str) -> Cause {
         message_ids: vec![message.to_owned()],
         notification_types: vec!["policyUpdated".into()],
         request_id: Some("request-1".into()),
-        received_at_ms: None,
+        ..Cause::default()
     }
 }
 

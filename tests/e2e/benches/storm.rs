@@ -142,7 +142,7 @@ async fn main() {
     let env = [
         ("IMMUTA_URL", base.clone()),
         ("IMMUTA_API_KEY", API_KEY.to_owned()),
-        ("VIEW_SQL_PATH", immuta_simulator::VIEW_SQL_PATH.to_owned()),
+        ("VIEW_SQL_PATH", immuta_simulator::DEFAULT_VIEW_SQL_PATH.to_owned()),
         ("VIEW_SQL_JSON_POINTER", "/sql".to_owned()),
         (
             "DATABASE_URL",
@@ -179,7 +179,7 @@ async fn main() {
         count("GET /dataSource/{id}"),
         count("GET /project"),
         count("GET /project/{id}/dataSources"),
-        count("GET /project/{project}/dataSource/{source}/viewSql"),
+        count(immuta_simulator::DEFAULT_VIEW_SQL_ROUTE),
     );
     let calls = lookups + searches + members + sql;
     // Which projects hold the sources: a search per key, or one listing of the equalized

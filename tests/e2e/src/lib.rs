@@ -18,7 +18,6 @@ pub mod trigger;
 
 use std::path::PathBuf;
 
-/// The repository's root directory.
 /// `package`'s binary `bin` of this build, built now (a no-op when it is up to date): cargo only
 /// hands a package's own tests the path of its binaries.
 pub fn built_binary(package: &str, bin: &str) -> std::path::PathBuf {
@@ -41,6 +40,7 @@ pub fn built_binary(package: &str, bin: &str) -> std::path::PathBuf {
     profile_dir.join(bin)
 }
 
+/// The repository's root directory.
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../..")

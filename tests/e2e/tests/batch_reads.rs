@@ -11,7 +11,7 @@ use view_sync_core::{Notification, QueueMessage};
 const SEARCH: &str = "GET /project";
 const MEMBERS: &str = "GET /project/{id}/dataSources";
 const SOURCE: &str = "GET /dataSource/{id}";
-const VIEW_SQL: &str = "GET /project/{project}/dataSource/{source}/viewSql";
+const VIEW_SQL: &str = immuta_simulator::DEFAULT_VIEW_SQL_ROUTE;
 
 /// 30 sources: 1–10 in project 101, 11–20 in 102, 21–30 in 103, source 1 also in 102 and 103;
 /// 104 is not equalized (sources 1–5), 105 is equalized but closed (source 2).

@@ -18,7 +18,7 @@ use view_sync_core::keys::ReconcileKey;
 use view_sync_core::plan::Decision;
 use views::Cause;
 
-const VIEW_SQL: &str = "GET /project/{project}/dataSource/{source}/viewSql";
+const VIEW_SQL: &str = immuta_simulator::DEFAULT_VIEW_SQL_ROUTE;
 
 struct Case {
     what: &'static str,

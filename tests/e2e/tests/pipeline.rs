@@ -200,8 +200,7 @@ async fn a_storm_of_duplicates_costs_one_reconcile_per_key() {
         );
         assert_eq!(p.simulator.count("GET /project"), 1, "{}", db.name());
         assert_eq!(
-            p.simulator
-                .count("GET /project/{project}/dataSource/{source}/viewSql"),
+            p.simulator.count(immuta_simulator::DEFAULT_VIEW_SQL_ROUTE),
             4,
             "{}",
             db.name()

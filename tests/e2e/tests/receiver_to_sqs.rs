@@ -1,5 +1,6 @@
 //! The receiver handler in front of a real SQS API (moto): accepted webhooks arrive on the queue
-//! with their attributes, refused ones never do, and a dead queue turns into a timely 503.
+//! with their attributes, refused ones never do, authentic bodies we cannot classify arrive as
+//! a request for a re-sync, and a dead queue turns into a timely 503.
 
 use std::time::{Duration, Instant};
 
@@ -11,7 +12,7 @@ use receiver::{Receiver, ReceiverConfig};
 use serde_json::Value;
 use view_sync_core::message::PayloadOmitted;
 use view_sync_core::signature::{self, Algorithm, Secret};
-use view_sync_core::{Id, NotificationType, QueueMessage};
+use view_sync_core::{Asks, Id, NotificationType, QueueMessage, QueuedBy};
 
 /// The secret the samples under `events/` are signed with.
 const TEST_SECRET: &str = e2e::pipeline::WEBHOOK_SECRET;
@@ -131,11 +132,6 @@ async fn refused_and_ignored_requests_enqueue_nothing() {
             event!("function-url-get.json"),
             StatusCode::METHOD_NOT_ALLOWED,
         ),
-        (
-            event!("function-url-not-json.json"),
-            StatusCode::BAD_REQUEST,
-        ),
-        (event!("function-url-array.json"), StatusCode::BAD_REQUEST),
         (event!("function-url-marketplace.json"), StatusCode::OK),
     ] {
         assert_eq!(post(&receiver, event).await.0, expected);
@@ -146,6 +142,45 @@ async fn refused_and_ignored_requests_enqueue_nothing() {
         "refused requests reached the queue: {messages:?}"
     );
     assert!(sqs::drain(&client, &queues.dlq_url).await.is_empty());
+}
+
+#[tokio::test]
+async fn authentic_bodies_we_cannot_classify_arrive_as_a_resync_request() {
+    let moto = Moto::shared();
+    let client = sqs::client(&moto.endpoint);
+    let queues = sqs::create_with_dlq(
+        &client,
+        &e2e::unique_name("unclassified"),
+        Duration::from_secs(30),
+        3,
+    )
+    .await;
+    let receiver = receiver_for(&moto.endpoint, &queues.url);
+    for event in [
+        event!("function-url-not-json.json"),
+        event!("function-url-array.json"),
+        event!("function-url-unclassifiable.json"),
+    ] {
+        let (status, body) = post(&receiver, event).await;
+        assert_eq!(
+            (status, body["status"].as_str()),
+            (StatusCode::OK, Some("unclassified"))
+        );
+    }
+    let messages = sqs::drain(&client, &queues.url).await;
+    assert_eq!(messages.len(), 3);
+    for message in &messages {
+        let decoded = QueueMessage::decode(message.body().unwrap()).unwrap();
+        assert_eq!(decoded.queued_by, Some(QueuedBy::Unclassified));
+        assert_eq!(
+            decoded.asks(),
+            Asks::Resync(view_sync_core::message::Resync::AllProjects)
+        );
+        assert_eq!(
+            string_attribute(message, "queuedBy").as_deref(),
+            Some("unclassified")
+        );
+    }
 }
 
 #[tokio::test]

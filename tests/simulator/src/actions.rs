@@ -70,6 +70,22 @@ pub enum Action {
     MarketplaceDataSourcesUpdated {
         data_product_id: String,
     },
+    /// Changes nothing: sends the notification of `notification_type` that Immuta would send for
+    /// a change made silently through [`crate::Simulator::tenant`]. For the types whose payloads
+    /// Immuta does not document: the flat shape of those it does, naming the project (as its
+    /// model, with `dataSourceId` beside it) or else the data source given, or neither.
+    Announce {
+        notification_type: String,
+        #[serde(default)]
+        data_source_id: Option<u64>,
+        #[serde(default)]
+        project_id: Option<u64>,
+    },
+    /// Changes nothing: sends a body of no shape a notification has, `{text, attachments}` as
+    /// a 2020.4 documentation page begins one, signed like any other.
+    SendUnclassifiable {
+        text: String,
+    },
 }
 
 /// An action named a data source or project the tenant does not have.
@@ -191,6 +207,16 @@ impl Action {
                 p.deleted = true;
                 json!({"projectName": p.name, "notificationType": "modelDeleted", "modelType": "project", "modelId": p.id})
             }
+            Action::Announce {
+                notification_type,
+                data_source_id,
+                project_id,
+            } => announce(tenant, notification_type, *data_source_id, *project_id)?,
+            Action::SendUnclassifiable { text } => {
+                return Ok(
+                    json!({"text": text, "attachments": [{"text": text, "color": "#d9534f"}]}),
+                );
+            }
             Action::MarketplaceDataSourcesUpdated { data_product_id } => {
                 return Ok(json!({
                     "timestamp": "2026-11-23T00:00:00.000000000Z",
@@ -202,6 +228,29 @@ impl Action {
         };
         Ok(with_actor(body))
     }
+}
+
+fn announce(
+    tenant: &mut Tenant,
+    notification_type: &str,
+    data_source_id: Option<u64>,
+    project_id: Option<u64>,
+) -> Result<Value, UnknownObject> {
+    let mut body = json!({"notificationType": notification_type});
+    if let Some(id) = data_source_id {
+        let d = source(tenant, id)?;
+        body["dataSourceName"] = d.name.clone().into();
+        body["dataSourceId"] = id.into();
+        body["modelType"] = "datasource".into();
+        body["modelId"] = id.into();
+    }
+    if let Some(id) = project_id {
+        let p = project(tenant, id)?;
+        body["projectName"] = p.name.clone().into();
+        body["modelType"] = "project".into();
+        body["modelId"] = id.into();
+    }
+    Ok(body)
 }
 
 fn data_policy_changed(d: &mut DataSourceState) -> Value {

@@ -33,6 +33,8 @@ pub struct Faults {
     /// Lists serve their first page whatever `offset` asks, as a server or a proxy that drops
     /// the query's paging would.
     pub ignore_offset: bool,
+    /// Lists read `offset` as a page number (as some proxies and APIs do).
+    pub offset_as_page_number: bool,
     /// Lists announce this count instead of their own (`None`: their own).
     pub announce_count: Option<usize>,
     /// Lists announce no count at all.
@@ -40,6 +42,9 @@ pub struct Faults {
     /// The view SQL of a data source (any, when `dataSourceId` is unset) is a stream of this
     /// many bytes, generated as it is sent.
     pub oversized_view_sql: Option<Oversized>,
+    /// `POST /webhooks` refuses a webhook without `actionType`, which Immuta's Swagger marks
+    /// required (as a tenant that enforces it would).
+    pub require_action_type: bool,
     pub seed: u64,
 }
 
@@ -65,9 +70,11 @@ impl Default for Faults {
             hang_ms: 30_000,
             truncate_lists_at: None,
             ignore_offset: false,
+            offset_as_page_number: false,
             announce_count: None,
             omit_count: false,
             oversized_view_sql: None,
+            require_action_type: false,
             seed: 0x5EED,
         }
     }

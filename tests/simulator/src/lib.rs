@@ -35,15 +35,23 @@ pub struct Shared {
     tokens: Mutex<BTreeSet<String>>,
     request_number: AtomicU64,
     api_key: String,
+    /// The `VIEW_SQL_PATH` template the view SQL is served at.
+    view_sql_path: String,
     http: reqwest::Client,
 }
 
 impl Shared {
     fn register(&self, mut target: WebhookTarget) -> WebhookTarget {
         let mut webhooks = self.webhooks.lock().unwrap();
-        target.id = webhooks.len() as u64 + 1;
+        target.id = webhooks.iter().map(|w| w.id).max().unwrap_or(0) + 1;
         webhooks.push(target.clone());
         target
+    }
+
+    fn unregister(&self, id: u64) -> Option<WebhookTarget> {
+        let mut webhooks = self.webhooks.lock().unwrap();
+        let index = webhooks.iter().position(|w| w.id == id)?;
+        Some(webhooks.remove(index))
     }
 
     async fn act(&self, action: Action) -> Result<Vec<Delivery>, UnknownObject> {
@@ -133,9 +141,29 @@ impl Shared {
 }
 
 /// A running simulator on a loopback port. Dropping it stops the server.
-/// The simulator's view SQL endpoint, as `VIEW_SQL_PATH` names it (its answer is JSON, the SQL at
-/// `/sql`).
-pub const VIEW_SQL_PATH: &str = "/project/{projectId}/dataSource/{dataSourceId}/viewSql";
+/// Where the simulator serves view SQL unless told otherwise, as `VIEW_SQL_PATH` names it (its
+/// answer is JSON, the SQL at `/sql`). Immuta documents no such endpoint (IMMUTA_API.md, "The view
+/// SQL endpoint"): the path is the simulator's own, and says so, so that no one takes it for
+/// Immuta's.
+pub const DEFAULT_VIEW_SQL_PATH: &str = "/simulator-only/view-sql/{projectId}/{dataSourceId}";
+
+/// How the counters (and holds) name the view SQL route at [`DEFAULT_VIEW_SQL_PATH`].
+pub const DEFAULT_VIEW_SQL_ROUTE: &str = "GET /simulator-only/view-sql/{project}/{source}";
+
+/// A `VIEW_SQL_PATH` template the simulator cannot serve.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a view SQL path must start with / and hold {{projectId}} and {{dataSourceId}}: {0}")]
+pub struct BadViewSqlPath(pub String);
+
+/// The axum route of a `VIEW_SQL_PATH` template: its placeholders as the route's parameters.
+fn view_sql_route(path: &str) -> Result<String, BadViewSqlPath> {
+    if !path.starts_with('/') || !path.contains("{projectId}") || !path.contains("{dataSourceId}") {
+        return Err(BadViewSqlPath(path.to_owned()));
+    }
+    Ok(path
+        .replace("{projectId}", "{project}")
+        .replace("{dataSourceId}", "{source}"))
+}
 
 pub struct Simulator {
     pub url: String,
@@ -156,21 +184,26 @@ impl Simulator {
         vec![
             ("IMMUTA_URL", self.url.clone()),
             ("IMMUTA_API_KEY", self.shared.api_key.clone()),
-            ("VIEW_SQL_PATH", VIEW_SQL_PATH.to_owned()),
+            ("VIEW_SQL_PATH", self.shared.view_sql_path.clone()),
             ("VIEW_SQL_JSON_POINTER", "/sql".to_owned()),
         ]
     }
 
-    /// Starts on a free port of 127.0.0.1.
+    /// Starts on a free port of 127.0.0.1, serving view SQL at [`DEFAULT_VIEW_SQL_PATH`].
     pub async fn start(tenant: Tenant, api_key: &str) -> std::io::Result<Self> {
-        Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), tenant, api_key).await
+        let addr = SocketAddr::from(([127, 0, 0, 1], 0));
+        Self::start_on(addr, tenant, api_key, DEFAULT_VIEW_SQL_PATH).await
     }
 
+    /// Starts on `addr`, serving view SQL at `view_sql_path` (a `VIEW_SQL_PATH` template).
     pub async fn start_on(
         addr: SocketAddr,
         tenant: Tenant,
         api_key: &str,
+        view_sql_path: &str,
     ) -> std::io::Result<Self> {
+        let route = view_sql_route(view_sql_path)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         let shared = Arc::new(Shared {
             tenant: Mutex::new(tenant),
             history: Mutex::new(Vec::new()),
@@ -181,11 +214,12 @@ impl Simulator {
             tokens: Mutex::new(BTreeSet::new()),
             request_number: AtomicU64::new(0),
             api_key: api_key.to_owned(),
+            view_sql_path: view_sql_path.to_owned(),
             http: reqwest::Client::new(),
         });
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let url = format!("http://{}", listener.local_addr()?);
-        let app = server::router(shared.clone());
+        let app = server::router(shared.clone(), &route);
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -214,6 +248,7 @@ impl Simulator {
             secret: secret.map(Into::into),
             shape,
             notification_type: vec!["ALL_NOTIFICATIONS".into()],
+            action_type: None,
         })
     }
 
@@ -257,5 +292,22 @@ impl Simulator {
     /// Forgets issued tokens, as when they expire: the next call with one gets a 401.
     pub fn expire_tokens(&self) {
         self.shared.tokens.lock().unwrap().clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_view_sql_path_is_served_as_a_route_and_named_as_the_counters_name_it() {
+        let route = view_sql_route(DEFAULT_VIEW_SQL_PATH).unwrap();
+        assert_eq!(format!("GET {route}"), DEFAULT_VIEW_SQL_ROUTE);
+        assert_eq!(
+            view_sql_route("/x/{dataSourceId}/{projectId}").unwrap(),
+            "/x/{source}/{project}"
+        );
+        assert!(view_sql_route("/x/{projectId}").is_err());
+        assert!(view_sql_route("x/{projectId}/{dataSourceId}").is_err());
     }
 }

@@ -21,7 +21,8 @@ use crate::{Shared, actions::Action, answers};
 
 type S = State<Arc<Shared>>;
 
-pub fn router(shared: Arc<Shared>) -> Router {
+/// The routes, with the view SQL served at `view_sql_route` (see `DEFAULT_VIEW_SQL_PATH`).
+pub fn router(shared: Arc<Shared>, view_sql_route: &str) -> Router {
     let api = Router::new()
         .route("/dataSource/{id}", get(data_source))
         .route("/project", get(search_projects))
@@ -33,11 +34,9 @@ pub fn router(shared: Arc<Shared>) -> Router {
             "/project/{id}/checkEqualizationState",
             get(equalization_state),
         )
-        .route(
-            "/project/{project}/dataSource/{source}/viewSql",
-            get(view_sql),
-        )
+        .route(view_sql_route, get(view_sql))
         .route("/webhooks", get(list_webhooks).post(create_webhooks))
+        .route("/webhooks/{id}", axum::routing::delete(delete_webhook))
         .route("/webhooks/actions", get(webhook_actions))
         .route("/webhooks/history", get(webhook_history))
         .route("/webhooks/history/retry/{id}", post(retry_delivery))
@@ -172,8 +171,8 @@ fn id(text: &str) -> Option<u64> {
 async fn data_source(State(shared): S, Path(raw): Path<String>) -> Response {
     let tenant = shared.tenant.lock().unwrap();
     match id(&raw).and_then(|id| tenant.data_sources.get(&id)) {
-        Some(d) => Json(answers::data_source(&tenant, d)).into_response(),
-        None => error(StatusCode::NOT_FOUND, "data source not found"),
+        Some(d) if !d.unreadable_by_key => Json(answers::data_source(&tenant, d)).into_response(),
+        _ => error(StatusCode::NOT_FOUND, "data source not found"),
     }
 }
 
@@ -219,12 +218,12 @@ fn page(
 ) -> Response {
     let faults = shared.faults.lock().unwrap().clone();
     let own_count = items.len();
-    let offset = if faults.ignore_offset {
-        0
-    } else {
-        offset.unwrap_or(0)
-    };
     let size = size.unwrap_or(default_size).max(1);
+    let offset = match (faults.ignore_offset, faults.offset_as_page_number) {
+        (true, _) => 0,
+        (false, true) => offset.unwrap_or(0).saturating_mul(size),
+        (false, false) => offset.unwrap_or(0),
+    };
     let end = faults
         .truncate_lists_at
         .unwrap_or(usize::MAX)
@@ -377,10 +376,23 @@ struct NewWebhook {
     name: String,
     #[serde(default)]
     notification_type: Vec<String>,
+    action_type: Option<String>,
     secret: Option<String>,
 }
 
+/// A webhook as `POST /webhooks` and `DELETE /webhooks/{id}` answer it: its record (seed 002;
+/// a global webhook's `actionType` is null).
+fn webhook_answer(target: &WebhookTarget) -> Value {
+    json!({"id": target.id, "url": target.url, "name": target.name, "global": true,
+           "actionType": target.action_type, "createdBy": 1,
+           "createdAt": "2026-11-23T00:00:00.000Z", "updatedAt": "2026-11-23T00:00:00.000Z"})
+}
+
 async fn create_webhooks(State(shared): S, Json(body): Json<CreateWebhooks>) -> Response {
+    let require_action_type = shared.faults.lock().unwrap().require_action_type;
+    if require_action_type && body.webhooks.iter().any(|w| w.action_type.is_none()) {
+        return error(StatusCode::BAD_REQUEST, "\"actionType\" is required");
+    }
     let created: Vec<Value> = body
         .webhooks
         .into_iter()
@@ -392,13 +404,19 @@ async fn create_webhooks(State(shared): S, Json(body): Json<CreateWebhooks>) -> 
                 secret: w.secret,
                 shape: Shape::Flat,
                 notification_type: w.notification_type,
+                action_type: w.action_type,
             });
-            json!({"id": target.id, "url": target.url, "name": target.name, "global": true,
-                   "actionType": "triggered", "createdBy": 1,
-                   "createdAt": "2026-11-23T00:00:00.000Z", "updatedAt": "2026-11-23T00:00:00.000Z"})
+            webhook_answer(&target)
         })
         .collect();
     Json(json!({"createdWebhooks": created, "errors": []})).into_response()
+}
+
+async fn delete_webhook(State(shared): S, Path(raw): Path<String>) -> Response {
+    match id(&raw).and_then(|id| shared.unregister(id)) {
+        Some(target) => Json(webhook_answer(&target)).into_response(),
+        None => error(StatusCode::NOT_FOUND, "webhook not found"),
+    }
 }
 
 #[derive(Deserialize)]

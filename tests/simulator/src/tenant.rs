@@ -31,6 +31,10 @@ pub struct DataSourceState {
     /// bug upstream (e.g. `{sql}; DROP TABLE customers`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub view_sql_override: Option<String>,
+    /// The API key may not read it (not its owner, no GOVERNANCE, no subscription): `GET
+    /// /dataSource/{id}` answers 404, as for a deleted source, while its projects still list it.
+    #[serde(default)]
+    pub unreadable_by_key: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -131,6 +135,7 @@ impl Tenant {
             masking: Masking::default(),
             table: String::new(),
             view_sql_override: None,
+            unreadable_by_key: false,
         };
         let mut table = source.table_name();
         if self.data_sources.values().any(|d| d.table_name() == table) {

@@ -28,6 +28,9 @@ pub struct WebhookTarget {
     pub shape: Shape,
     #[serde(default)]
     pub notification_type: Vec<String>,
+    /// As registered: none for a global webhook (Immuta's own has `actionType: null`).
+    #[serde(default)]
+    pub action_type: Option<String>,
 }
 
 impl WebhookTarget {

@@ -5,6 +5,8 @@
 
 use std::time::Instant;
 
+use futures_util::future::join_all;
+use immuta::webhooks::Webhook;
 use immuta::{AuthMode, Endpoint, ImmutaClient, ImmutaConfig, ImmutaError, ViewSqlEndpoint};
 use processor::ProcessorConfig;
 use serde_json::Value;
@@ -20,20 +22,36 @@ mod report;
 pub use report::{Check, Outcome, Report};
 
 /// What to check beyond the configuration.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct DoctorOptions {
     /// The equalized project to try the view SQL with (the first one found when unset).
     pub project: Option<Id>,
     /// Its data source to try (the first one of a served type when unset).
     pub data_source: Option<Id>,
-    /// The receiver's Function URL, to send it a signed test notification.
+    /// The receiver's Function URL, to send it a signed test notification; the registered
+    /// webhook must point at it.
     pub receiver_url: Option<String>,
+    /// The webhook's name in Immuta.
+    pub webhook_name: String,
+}
+
+impl Default for DoctorOptions {
+    fn default() -> Self {
+        Self {
+            project: None,
+            data_source: None,
+            receiver_url: None,
+            webhook_name: crate::register::DEFAULT_NAME.to_owned(),
+        }
+    }
 }
 
 pub const CONFIGURATION: &str = "configuration";
 pub const IMMUTA_AUTH: &str = "Immuta answers and accepts the key";
 pub const WEBHOOKS: &str = "the key can manage webhooks (APPLICATION_ADMIN)";
 pub const NOTIFICATION_TYPES: &str = "the tenant offers the view-affecting notification types";
+pub const REGISTERED: &str = "the webhook is registered: global, for the receiver, with the types";
+pub const READABLE: &str = "the key can read every data source of the equalized projects";
 pub const PROJECT_SEARCH: &str = "project search";
 pub const PROJECT: &str = "project detail and equalization state";
 pub const PROJECT_DATA_SOURCES: &str = "project data sources";
@@ -45,12 +63,16 @@ pub const PROBE_VIEW: &str = "the database user can create, read and drop a view
 pub const GRANTS: &str = "the database user can see who reads the views (VIEW_GRANT_ROLES)";
 pub const RECEIVER: &str = "the receiver accepts a signed notification";
 
+/// Bytes of the receiver's answer shown.
+const RECEIVER_ANSWER_SHOWN: usize = 2_000;
+
 /// The checks that need Immuta's answers.
-const IMMUTA_CHECKS: [&str; 9] = [
+const IMMUTA_CHECKS: [&str; 10] = [
     IMMUTA_AUTH,
     WEBHOOKS,
     NOTIFICATION_TYPES,
     PROJECT_SEARCH,
+    READABLE,
     PROJECT,
     PROJECT_DATA_SOURCES,
     DATA_SOURCE,
@@ -143,11 +165,25 @@ async fn check_immuta(
         }
         return;
     }
+    let offered = match client.webhook_actions(deadline).await {
+        Ok(offered) => {
+            check_offered(report, &offered);
+            Some(offered)
+        }
+        Err(e) => {
+            report.fail(NOTIFICATION_TYPES, e.to_string(), fix_for(&e));
+            None
+        }
+    };
     match client.list_webhooks(deadline).await {
-        Ok(hooks) => report.pass(
-            WEBHOOKS,
-            format!("GET /webhooks lists {} webhook(s)", hooks.len()),
-        ),
+        Ok(hooks) => {
+            report.pass(
+                WEBHOOKS,
+                format!("GET /webhooks lists {} webhook(s)", hooks.len()),
+            );
+            let expected = crate::register::default_types_offered(offered.as_deref());
+            check_registered(report, &hooks, &expected, options);
+        }
         Err(e @ ImmutaError::Unauthorized { .. }) => report.fail(
             WEBHOOKS,
             e.to_string(),
@@ -155,35 +191,6 @@ async fn check_immuta(
              and only it sees every project",
         ),
         Err(e) => report.fail(WEBHOOKS, e.to_string(), fix_for(&e)),
-    }
-    match client.webhook_actions(deadline).await {
-        Ok(actions) => {
-            let missing: Vec<&str> = NotificationType::VIEW_AFFECTING
-                .iter()
-                .map(|t| t.as_str())
-                .filter(|t| !actions.iter().any(|a| a == t))
-                .collect();
-            if missing.is_empty() {
-                report.pass(
-                    NOTIFICATION_TYPES,
-                    format!(
-                        "all {} can be subscribed to",
-                        NotificationType::VIEW_AFFECTING.len()
-                    ),
-                );
-            } else {
-                report.fail(
-                    NOTIFICATION_TYPES,
-                    format!(
-                        "GET /webhooks/actions does not offer {}",
-                        missing.join(", ")
-                    ),
-                    "this release of Immuta names these notifications differently: report it, and \
-                     rely on `view-sync resync` for what they would have announced",
-                );
-            }
-        }
-        Err(e) => report.fail(NOTIFICATION_TYPES, e.to_string(), fix_for(&e)),
     }
 
     let hits = match client.equalized_projects(deadline).await {
@@ -199,9 +206,16 @@ async fn check_immuta(
         }
         Err(e) => {
             report.fail(PROJECT_SEARCH, e.to_string(), fix_for(&e));
+            report.skip(READABLE, "the equalized projects could not be listed");
             Vec::new()
         }
     };
+    if report
+        .get(PROJECT_SEARCH)
+        .is_some_and(|c| c.outcome == Outcome::Pass)
+    {
+        check_readable(report, &client, &hits, deadline).await;
+    }
     let Some(project_id) = options.project.clone().or_else(|| first_project(&hits)) else {
         for check in [
             PROJECT,
@@ -326,6 +340,221 @@ async fn check_immuta(
             );
         }
     }
+}
+
+/// The view-affecting types the tenant offers to subscribe to: the guide's own are required; a
+/// newer type an older release does not offer is left out of the registration, and the re-sync
+/// covers what it would announce.
+fn check_offered(report: &mut Report, offered: &[String]) {
+    let missing = |types: &[NotificationType]| -> Vec<String> {
+        types
+            .iter()
+            .map(|t| t.as_str().to_owned())
+            .filter(|t| !offered.contains(t))
+            .collect()
+    };
+    let required = missing(&crate::register::GUIDE_TYPES);
+    let newer = missing(NotificationType::VIEW_AFFECTING);
+    if !required.is_empty() {
+        return report.fail(
+            NOTIFICATION_TYPES,
+            format!(
+                "GET /webhooks/actions does not offer {}",
+                required.join(", ")
+            ),
+            "this release of Immuta names these notifications differently: report it, and rely \
+             on `view-sync resync` for what they would have announced",
+        );
+    }
+    let offered_count = NotificationType::VIEW_AFFECTING.len() - newer.len();
+    let detail = if newer.is_empty() {
+        format!("all {offered_count} can be subscribed to")
+    } else {
+        format!(
+            "{offered_count} of {} can be subscribed to; this release does not offer {} (left \
+             out of the registration; the scheduled re-sync covers what they would announce)",
+            NotificationType::VIEW_AFFECTING.len(),
+            newer.join(", ")
+        )
+    };
+    report.pass(NOTIFICATION_TYPES, detail);
+}
+
+/// The registered webhook read back: global, for the receiver's URL (when `--url` says it), and
+/// subscribed to every view-affecting type the tenant offers (`expected`). No webhook of that name yet is only a failure when
+/// `--url` says where it should point (a doctor before the first deploy has none).
+fn check_registered(
+    report: &mut Report,
+    hooks: &[Webhook],
+    expected: &[String],
+    options: &DoctorOptions,
+) {
+    let name = &options.webhook_name;
+    let ours: Vec<&Webhook> = hooks.iter().filter(|h| &h.name == name).collect();
+    let register = match &options.receiver_url {
+        Some(url) => format!("run `view-sync register --url {url}` (it replaces one that differs)"),
+        None => "run `view-sync register --url <the receiver's FunctionUrl>`".to_owned(),
+    };
+    let hook = match (ours.as_slice(), &options.receiver_url) {
+        ([], None) => return,
+        ([], Some(_)) => {
+            return report.fail(REGISTERED, format!("no webhook is named {name}"), register);
+        }
+        (hooks, Some(url)) => match hooks.iter().find(|h| &h.url == url) {
+            Some(hook) => *hook,
+            None => {
+                let urls: Vec<&str> = hooks.iter().map(|h| h.url.as_str()).collect();
+                return report.fail(
+                    REGISTERED,
+                    format!("webhook {name} points at {}, not at {url}", urls.join(", ")),
+                    register,
+                );
+            }
+        },
+        ([hook, ..], None) => *hook,
+    };
+    let problems = webhook_problems(hook, expected);
+    if problems.is_empty() {
+        report.pass(
+            REGISTERED,
+            format!(
+                "webhook {name} (id {}) is global, for {}, and subscribed to every view-affecting \
+                 notification type",
+                hook.id, hook.url
+            ),
+        );
+    } else {
+        report.fail(
+            REGISTERED,
+            format!("webhook {name} (id {}): {}", hook.id, problems.join("; ")),
+            register,
+        );
+    }
+}
+
+/// What keeps a registered webhook from bringing every notification that can change views.
+fn webhook_problems(hook: &Webhook, expected: &[String]) -> Vec<String> {
+    let mut problems = Vec::new();
+    if hook.global == Some(false) {
+        problems.push("it is not global, so it hears only its owner's events".to_owned());
+    }
+    if let Some(action_type) = &hook.action_type {
+        problems.push(format!(
+            "its actionType is {action_type:?}: it fires only for events its registering user \
+             {}",
+            if action_type == "received" {
+                "receives"
+            } else {
+                "triggers"
+            }
+        ));
+    }
+    let all = hook
+        .notification_type
+        .iter()
+        .any(|t| t == "ALL_NOTIFICATIONS");
+    let missing: Vec<&str> = expected
+        .iter()
+        .map(String::as_str)
+        .filter(|t| !all && !hook.notification_type.iter().any(|h| h == t))
+        .collect();
+    if !missing.is_empty() {
+        problems.push(format!("it is not subscribed to {}", missing.join(", ")));
+    }
+    problems
+}
+
+/// Data sources named in a failure, at most.
+const UNREADABLE_NAMED: usize = 10;
+
+/// Every data source of every equalized project read as the processor reads it
+/// (`GET /dataSource/{id}`): one that answers 404 to the key, though its project lists it, is one
+/// whose views the processor would drop, since Immuta answers a key without the right as it
+/// answers for a deleted source.
+async fn check_readable(
+    report: &mut Report,
+    client: &ImmutaClient,
+    hits: &[ProjectHit],
+    deadline: Instant,
+) {
+    let projects: Vec<&ProjectHit> = hits.iter().filter(|h| !h.deleted).collect();
+    let listed = join_all(
+        projects
+            .iter()
+            .map(|p| client.project_data_sources(&p.id, deadline)),
+    )
+    .await;
+    let mut members = Vec::new();
+    for (project, listing) in projects.iter().zip(listed) {
+        match listing {
+            Ok(listed) => members.extend(
+                listed
+                    .into_iter()
+                    .filter(|m| !m.deleted)
+                    .map(|m| (*project, m)),
+            ),
+            Err(e) => {
+                return report.fail(
+                    READABLE,
+                    format!("project {}: {e}", project.id),
+                    fix_for(&e),
+                );
+            }
+        }
+    }
+    let reads = join_all(
+        members
+            .iter()
+            .map(|(_, m)| client.data_source(&m.data_source_id, deadline)),
+    )
+    .await;
+    let mut unreadable = Vec::new();
+    for ((project, member), read) in members.iter().zip(reads) {
+        match read {
+            Ok(_) => {}
+            Err(ImmutaError::NotFound { .. } | ImmutaError::Unauthorized { .. }) => unreadable
+                .push(format!(
+                    "data source {} ({}) of project {} ({})",
+                    member.data_source_id, member.data_source_name, project.id, project.name
+                )),
+            Err(e) => {
+                return report.fail(
+                    READABLE,
+                    format!("data source {}: {e}", member.data_source_id),
+                    fix_for(&e),
+                );
+            }
+        }
+    }
+    if unreadable.is_empty() {
+        return report.pass(
+            READABLE,
+            format!(
+                "all {} data source(s) of {} equalized project(s) answer GET /dataSource/{{id}}",
+                members.len(),
+                projects.len()
+            ),
+        );
+    }
+    let more = unreadable.len().saturating_sub(UNREADABLE_NAMED);
+    unreadable.truncate(UNREADABLE_NAMED);
+    report.fail(
+        READABLE,
+        format!(
+            "{} of {} data source(s) answer 404 to this key though their project lists them: {}{}",
+            unreadable.len() + more,
+            members.len(),
+            unreadable.join("; "),
+            if more > 0 {
+                format!("; and {more} more")
+            } else {
+                String::new()
+            }
+        ),
+        "give the API key's user GOVERNANCE (or make it the owner or a subscriber of those data \
+         sources): GET /dataSource/{id} answers a key without the right as it answers for a \
+         deleted source, so the processor would drop their views",
+    );
 }
 
 fn first_project(hits: &[ProjectHit]) -> Option<Id> {
@@ -520,8 +749,8 @@ async fn check_receiver(report: &mut Report, lookup: &dyn Fn(&str) -> Option<Str
         );
         return;
     };
-    // An unknown type: the receiver verifies it, answers 200 and queues nothing (the processor
-    // would ignore it even if FORWARD_TYPES=all).
+    // A type of our own that no view depends on (`viewSyncDoctorProbe`): the receiver verifies
+    // it, answers 200 and queues nothing.
     let body =
         br#"{"notificationType":"viewSyncDoctorProbe","modelType":"none","modelId":"doctor"}"#;
     let secret = Secret::new(secret.as_bytes());
@@ -541,7 +770,17 @@ async fn check_receiver(report: &mut Report, lookup: &dyn Fn(&str) -> Option<Str
     match request.send().await {
         Ok(response) if response.status().is_success() => {
             let status = response.status().as_u16();
-            let text = response.text().await.unwrap_or_default();
+            // The receiver's answer is a short JSON document; more is not read.
+            let mut text = String::new();
+            let mut response = response;
+            while let Ok(Some(chunk)) = response.chunk().await {
+                text.push_str(&String::from_utf8_lossy(&chunk));
+                if text.len() > RECEIVER_ANSWER_SHOWN {
+                    text.truncate(text.floor_char_boundary(RECEIVER_ANSWER_SHOWN));
+                    text.push('…');
+                    break;
+                }
+            }
             report.pass(RECEIVER, format!("{url} answered {status}: {text}"));
         }
         Ok(response) if response.status().as_u16() == 401 => report.fail(

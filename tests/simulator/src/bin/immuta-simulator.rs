@@ -25,12 +25,23 @@ struct Args {
     /// Deliver v1 notifications in the history envelope instead of the flat shape.
     #[arg(long)]
     envelope: bool,
+    /// Where to serve view SQL (a VIEW_SQL_PATH template). Immuta documents no view SQL
+    /// endpoint: the default is the simulator's own path, named so that no one takes it for
+    /// Immuta's.
+    #[arg(long, default_value = immuta_simulator::DEFAULT_VIEW_SQL_PATH)]
+    view_sql_path: String,
 }
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let args = Args::parse();
-    let simulator = Simulator::start_on(args.listen, Tenant::demo(), &args.api_key).await?;
+    let simulator = Simulator::start_on(
+        args.listen,
+        Tenant::demo(),
+        &args.api_key,
+        &args.view_sql_path,
+    )
+    .await?;
     if let Some(url) = &args.webhook_url {
         let shape = if args.envelope {
             Shape::Envelope
@@ -40,8 +51,9 @@ async fn main() -> std::io::Result<()> {
         simulator.add_webhook(url, args.webhook_secret.as_deref(), shape);
     }
     println!(
-        "Immuta simulator listening on {} (control API under /_sim)",
-        simulator.url
+        "Immuta simulator listening on {} (control API under /_sim; view SQL, the simulator's own \
+         endpoint, at {})",
+        simulator.url, args.view_sql_path
     );
     tokio::signal::ctrl_c().await
 }
