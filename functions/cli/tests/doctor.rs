@@ -329,13 +329,16 @@ async fn the_registered_webhook_is_read_back_and_checked() {
     let s = setup("registered").await;
     // Nothing listens there: the receiver check fails at once, and is not what this tests.
     let url = "http://127.0.0.1:9/";
+    let read_back = async || {
+        let output = s.doctor(&[], &["--output", "json", "--url", url]).await;
+        check(
+            &parse(&output),
+            "the webhook is registered: global, for the receiver, with the types",
+        )
+        .clone()
+    };
     // Before any registration, a doctor with --url says what to run.
-    let output = s.doctor(&[], &["--output", "json", "--url", url]).await;
-    let registered = check(
-        &parse(&output),
-        "the webhook is registered: global, for the receiver, with the types",
-    )
-    .clone();
+    let registered = read_back().await;
     assert_eq!(registered["outcome"], "fail");
     assert!(
         registered["fix"]
@@ -363,12 +366,7 @@ async fn the_registered_webhook_is_read_back_and_checked() {
     create(vec!["policyUpdated"], Some("triggered"))
         .await
         .unwrap();
-    let output = s.doctor(&[], &["--output", "json", "--url", url]).await;
-    let registered = check(
-        &parse(&output),
-        "the webhook is registered: global, for the receiver, with the types",
-    )
-    .clone();
+    let registered = read_back().await;
     assert_eq!(registered["outcome"], "fail");
     let detail = registered["detail"].as_str().unwrap();
     // Immuta's list shows no actionType, so only the types can be told apart there.
@@ -393,11 +391,6 @@ async fn the_registered_webhook_is_read_back_and_checked() {
     )
     .await
     .unwrap();
-    let output = s.doctor(&[], &["--output", "json", "--url", url]).await;
-    let registered = check(
-        &parse(&output),
-        "the webhook is registered: global, for the receiver, with the types",
-    )
-    .clone();
+    let registered = read_back().await;
     assert_eq!(registered["outcome"], "pass", "{registered}");
 }
