@@ -500,6 +500,70 @@ impl Decision {
     }
 }
 
+/// Another view of ours holds a name a view would take: its own, and its alternate too (or it
+/// has none, naming its own view in its SQL).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameTaken {
+    pub name: String,
+    pub holder: ViewKey,
+}
+
+/// The names whose holders [`named_target`] may ask about: none when the view is not made
+/// (unchanged, dropped, superseded), else its name and its alternate.
+pub fn names_to_check(row: Option<&LedgerRow>, target: &Target, observed_at: i64) -> Vec<String> {
+    let target = target.as_known_by(row).unwrap_or_else(|| target.clone());
+    match &target {
+        Target::Present(desired) if decide(row, &target, observed_at).makes_view() => {
+            std::iter::once(desired.name.clone())
+                .chain(desired.alternate.as_deref().map(|a| a.name.clone()))
+                .collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// The target an apply works to, and its decision: the view as its row knows it
+/// ([`Target::as_known_by`]), and under its alternate name when another view of ours holds its
+/// name (two names that come out alike), so that a collision is never a lasting failure.
+/// `holder_of(name)` is the other view of ours that holds `name`, if any (the ledger's rows not
+/// dropped). The apply asks the ledger inside the view's critical section; `plan` asks the rows it
+/// read, as the changes it plans before this one leave them: both decide here.
+pub fn named_target(
+    row: Option<&LedgerRow>,
+    target: &Target,
+    observed_at: i64,
+    holder_of: impl Fn(&str) -> Option<ViewKey>,
+) -> Result<(Target, Decision), NameTaken> {
+    let target = target.as_known_by(row).unwrap_or_else(|| target.clone());
+    let decision = decide(row, &target, observed_at);
+    let Target::Present(desired) = &target else {
+        return Ok((target, decision));
+    };
+    if !decision.makes_view() {
+        return Ok((target, decision));
+    }
+    let taken = |name: &str| {
+        holder_of(name).map(|holder| NameTaken {
+            name: name.to_owned(),
+            holder,
+        })
+    };
+    let Some(conflict) = taken(&desired.name) else {
+        return Ok((target, decision));
+    };
+    let Some(alternate) = target.alternate() else {
+        return Err(conflict);
+    };
+    let decision = decide(row, &alternate, observed_at);
+    if let Target::Present(desired) = &alternate
+        && decision.makes_view()
+        && let Some(conflict) = taken(&desired.name)
+    {
+        return Err(conflict);
+    }
+    Ok((alternate, decision))
+}
+
 pub fn decide(row: Option<&LedgerRow>, target: &Target, observed_at: i64) -> Decision {
     if let Some(row) = row
         && row.observed_at > observed_at
@@ -585,6 +649,46 @@ mod tests {
 
     fn catalog<'a>(definition: &'a str, grants: Option<&'a str>) -> Option<InCatalog<'a>> {
         Some(InCatalog { definition, grants })
+    }
+
+    #[test]
+    fn a_taken_name_makes_the_view_take_its_alternate_and_only_when_it_is_made() {
+        let v = desired("1", "2", "SELECT 1");
+        let alternate = v.alternate.as_deref().unwrap().name.clone();
+        let other = key("1", "9");
+        let target = Target::Present(v.clone());
+        // Its name is free: its own name.
+        assert_eq!(
+            names_to_check(None, &target, 10),
+            [v.name.clone(), alternate.clone()]
+        );
+        let (named, decision) = named_target(None, &target, 10, |_| None).unwrap();
+        assert_eq!((named, decision), (target.clone(), Decision::Create));
+        // Another view holds it: the alternate.
+        let holds_name = |name: &str| (name == v.name).then(|| other.clone());
+        let (named, decision) = named_target(None, &target, 10, holds_name).unwrap();
+        assert_eq!(
+            (named, decision),
+            (target.alternate().unwrap(), Decision::Create)
+        );
+        // Both taken: a conflict naming the holder.
+        let holds_both = |_: &str| Some(other.clone());
+        assert_eq!(
+            named_target(None, &target, 10, holds_both),
+            Err(NameTaken {
+                name: alternate.clone(),
+                holder: other.clone()
+            })
+        );
+        // A view already made under its alternate keeps it, and an unchanged view asks nothing.
+        let mut known = row(v.alternate.as_deref().unwrap(), RowState::Present, 5);
+        known.view = v.view.clone();
+        assert!(names_to_check(Some(&known), &target, 10).is_empty());
+        let (named, decision) = named_target(Some(&known), &target, 10, holds_both).unwrap();
+        assert_eq!(
+            (named, decision),
+            (target.alternate().unwrap(), Decision::Unchanged)
+        );
     }
 
     #[test]

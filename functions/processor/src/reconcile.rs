@@ -443,7 +443,11 @@ impl Reconciler {
                     preview.failures.push((key.clone(), error));
                 }
             }
-            work.extend(settled.into_iter().map(|(_, target)| target));
+            work.extend(
+                settled
+                    .into_iter()
+                    .map(|(index, target)| (chunk[index].clone(), target)),
+            );
             progress(step * KEYS_PER_PREVIEW_STEP + chunk.len());
         }
         let found = async {
@@ -469,14 +473,41 @@ impl Reconciler {
             .into_iter()
             .map(|row| (row.view.clone(), row))
             .collect();
+        // Who holds which name, as the changes planned so far leave it: the apply that follows
+        // takes the same names in the same order, so the plan names what it will name.
+        let mut holders: BTreeMap<String, ViewKey> = rows
+            .values()
+            .filter(|row| row.state != RowState::Dropped)
+            .map(|row| (row.view_name.clone(), row.view.clone()))
+            .collect();
         let mut seen = BTreeSet::new();
-        for target in work {
+        for (key, target) in work {
             if !seen.insert(target.view().clone()) {
                 continue;
             }
-            let row = rows.get(target.view());
-            let target = target.as_known_by(row).unwrap_or(target);
-            let decision = plan::decide(row, &target, i64::MAX);
+            let view = target.view().clone();
+            let row = rows.get(&view);
+            let holder_of = |name: &str| holders.get(name).filter(|h| **h != view).cloned();
+            let (target, decision) = match plan::named_target(row, &target, i64::MAX, holder_of) {
+                Ok(named) => named,
+                Err(taken) => {
+                    let conflict = ViewsError::NameConflict {
+                        name: taken.name,
+                        project_id: taken.holder.project_id.to_string(),
+                        data_source_id: taken.holder.data_source_id.to_string(),
+                    };
+                    preview.failures.push((key, conflict.into()));
+                    continue;
+                }
+            };
+            match (&decision, &target) {
+                (decision, Target::Present(desired)) if decision.makes_view() => {
+                    holders.retain(|_, holder| *holder != view);
+                    holders.insert(desired.name.clone(), view.clone());
+                }
+                (Decision::Drop { .. }, _) => holders.retain(|_, holder| *holder != view),
+                _ => {}
+            }
             let decision = match (decision, row) {
                 (Decision::Unchanged, Some(row)) => plan::repair(
                     Decision::Unchanged,

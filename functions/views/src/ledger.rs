@@ -2,6 +2,8 @@
 //! digest of its create statement, its state, and the `observed_at` of the decision last applied
 //! (a drop leaves a tombstone). Read and written inside the view's critical section.
 
+use std::collections::BTreeMap;
+
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 use view_sync_core::Id;
@@ -314,36 +316,52 @@ impl ViewStore {
             .map(|row| self.qualified_row(row)))
     }
 
-    pub(crate) async fn check_name_is_free(
+    /// The other views of ours (rows not dropped) that hold any of `names`, by name.
+    pub(crate) async fn holders_of(
         &self,
         conn: &mut AnyConnection,
         view: &ViewKey,
-        name: &str,
-    ) -> Result<(), ViewsError> {
+        names: &[String],
+    ) -> Result<BTreeMap<String, ViewKey>, ViewsError> {
         let p = |n| self.dialect().param(n);
+        let placeholders: Vec<String> = (3..3 + names.len()).map(p).collect();
+        // Parameters in the order they are bound: MariaDB's `?` are positional.
         let sql = format!(
-            "SELECT project_id, data_source_id FROM {} WHERE view_name = {} AND state <> 'dropped' \
-             AND NOT (project_id = {} AND data_source_id = {})",
+            "SELECT view_name, project_id, data_source_id FROM {} WHERE NOT (project_id = {} \
+             AND data_source_id = {}) AND state <> 'dropped' AND view_name IN ({})",
             self.ledger,
             p(1),
             p(2),
-            p(3)
+            placeholders.join(", ")
         );
-        let other = sqlx::query(AssertSqlSafe(sql))
-            .bind(name.to_owned())
+        let mut query = sqlx::query(AssertSqlSafe(sql))
             .bind(view.project_id.as_str().to_owned())
-            .bind(view.data_source_id.as_str().to_owned())
-            .fetch_optional(&mut *conn)
+            .bind(view.data_source_id.as_str().to_owned());
+        for name in names {
+            query = query.bind(name.clone());
+        }
+        let rows = query
+            .fetch_all(&mut *conn)
             .await
             .map_err(|e| ViewsError::from_sqlx(e, "read the ledger for", &label(view)))?;
-        match other {
-            None => Ok(()),
-            Some(row) => Err(ViewsError::NameConflict {
-                name: name.to_owned(),
-                project_id: row.try_get("project_id").unwrap_or_default(),
-                data_source_id: row.try_get("data_source_id").unwrap_or_default(),
-            }),
+        let mut holders = BTreeMap::new();
+        for row in rows {
+            let id = |column: &str| row.try_get::<String, _>(column).ok().and_then(Id::new);
+            if let (Ok(name), Some(project_id), Some(data_source_id)) = (
+                row.try_get::<String, _>("view_name"),
+                id("project_id"),
+                id("data_source_id"),
+            ) {
+                holders.insert(
+                    name,
+                    ViewKey {
+                        project_id,
+                        data_source_id,
+                    },
+                );
+            }
         }
+        Ok(holders)
     }
 
     pub(crate) async fn write_row(

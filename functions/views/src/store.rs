@@ -733,9 +733,8 @@ impl ViewStore {
         })
     }
 
-    /// The target an apply works to, and its decision: the view as its row knows it, and under
-    /// its alternate name when another view of ours holds its name (two names that come out
-    /// alike), so that a collision is never a lasting failure.
+    /// The target an apply works to, and its decision ([`plan::named_target`], which `plan`
+    /// uses too), with the holders of its names read from the ledger in its critical section.
     async fn named_target(
         &self,
         conn: &mut AnyConnection,
@@ -743,34 +742,18 @@ impl ViewStore {
         target: &Target,
         observed_at: i64,
     ) -> Result<(Target, Decision), ViewsError> {
-        let target = target.as_known_by(row).unwrap_or_else(|| target.clone());
-        let decision = plan::decide(row, &target, observed_at);
-        let Target::Present(desired) = &target else {
-            return Ok((target, decision));
+        let names = plan::names_to_check(row, target, observed_at);
+        let holders = match names.as_slice() {
+            [] => std::collections::BTreeMap::new(),
+            names => self.holders_of(conn, target.view(), names).await?,
         };
-        if !decision.makes_view() {
-            return Ok((target, decision));
-        }
-        match self
-            .check_name_is_free(conn, target.view(), &desired.name)
-            .await
-        {
-            Ok(()) => Ok((target, decision)),
-            Err(conflict @ ViewsError::NameConflict { .. }) => {
-                let Some(alternate) = target.alternate() else {
-                    return Err(conflict);
-                };
-                let decision = plan::decide(row, &alternate, observed_at);
-                if let Target::Present(desired) = &alternate
-                    && decision.makes_view()
-                {
-                    self.check_name_is_free(conn, alternate.view(), &desired.name)
-                        .await?;
-                }
-                Ok((alternate, decision))
-            }
-            Err(other) => Err(other),
-        }
+        plan::named_target(row, target, observed_at, |name| holders.get(name).cloned()).map_err(
+            |taken| ViewsError::NameConflict {
+                name: taken.name,
+                project_id: taken.holder.project_id.to_string(),
+                data_source_id: taken.holder.data_source_id.to_string(),
+            },
+        )
     }
 
     /// Runs one statement of `view`'s section; a failure says it was `action` that failed.

@@ -142,7 +142,10 @@ async fn main() {
     let env = [
         ("IMMUTA_URL", base.clone()),
         ("IMMUTA_API_KEY", API_KEY.to_owned()),
-        ("VIEW_SQL_PATH", immuta_simulator::DEFAULT_VIEW_SQL_PATH.to_owned()),
+        (
+            "VIEW_SQL_PATH",
+            immuta_simulator::DEFAULT_VIEW_SQL_PATH.to_owned(),
+        ),
         ("VIEW_SQL_JSON_POINTER", "/sql".to_owned()),
         (
             "DATABASE_URL",

@@ -1,6 +1,9 @@
 //! View names in any script: projects and data sources named in Japanese, Cyrillic and accented
 //! Latin, and two sources whose names come out alike, all get distinct views through the whole
-//! pipeline, and keep their names when re-synced.
+//! pipeline, and keep their names when re-synced. `view-sync plan` names each view as the re-sync
+//! that follows it does, the second of two look-alike names included.
+
+use std::collections::BTreeSet;
 
 use e2e::pipeline::{Database, Options, Pipeline};
 use immuta_simulator::tenant::Tenant;
@@ -29,6 +32,15 @@ async fn names_in_any_script_and_names_alike_get_distinct_views() {
         let name = db.name();
         let p = Pipeline::start(&db, tenant(), Options::default()).await;
         for round in ["first re-sync", "second re-sync"] {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+            let plan = cli::plan::plan(&p.reconciler, deadline).await.unwrap();
+            assert!(
+                plan.failures.is_empty(),
+                "{name}, {round}: {:?}",
+                plan.failures
+            );
+            let planned: BTreeSet<String> =
+                plan.changes.iter().map(|c| c.view_name.clone()).collect();
             p.queue_resync().await.unwrap();
             let stats = p.drain().await;
             assert_eq!(stats.failed, 0, "{name}, {round}: no view is refused");
@@ -40,6 +52,12 @@ async fn names_in_any_script_and_names_alike_get_distinct_views() {
                 views.iter().all(|v| v.is_ascii()),
                 "{name}, {round}: {views:?}"
             );
+            // The plan named the views the re-sync made (the first time), or none (after it).
+            let expected = match round {
+                "first re-sync" => views.clone(),
+                _ => BTreeSet::new(),
+            };
+            assert_eq!(planned, expected, "{name}, {round}: the plan's names");
         }
     }
 }
