@@ -296,15 +296,15 @@ async fn run(command: Command, output: Output) -> Result<Finding, CliError> {
                 .filter(|s| !s.is_empty())
                 .ok_or(CliError::MissingWebhookSecret)?;
             let client = immuta_client(&env)?;
+            // What the tenant offers decides the default types, and refuses what it lacks: a
+            // webhook Immuta stored with other types than asked would be replaced at every run.
+            let offered = client.webhook_actions(deadline).await?;
             let types = match types.as_deref().map(ForwardFilter::parse).transpose()? {
                 None | Some(ForwardFilter::ViewAffecting) => {
-                    let offered = client.webhook_actions(deadline).await.ok();
-                    register::default_types_offered(offered.as_deref())
+                    register::default_types_offered(Some(&offered))
                 }
                 Some(ForwardFilter::All) => vec!["ALL_NOTIFICATIONS".to_owned()],
-                Some(ForwardFilter::Only(types)) => {
-                    types.iter().map(|t| t.as_str().to_owned()).collect()
-                }
+                Some(ForwardFilter::Only(types)) => register::offered_only(&types, &offered)?,
             };
             let wanted = register::Wanted {
                 name,

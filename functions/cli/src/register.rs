@@ -30,6 +30,22 @@ pub fn default_types_offered(offered: Option<&[String]>) -> Vec<String> {
         .collect()
 }
 
+/// `types` as names, if the tenant offers each.
+pub fn offered_only(
+    types: &[NotificationType],
+    offered: &[String],
+) -> Result<Vec<String>, RegisterError> {
+    let missing: Vec<String> = types
+        .iter()
+        .map(|t| t.as_str().to_owned())
+        .filter(|t| !offered.contains(t))
+        .collect();
+    if !missing.is_empty() {
+        return Err(RegisterError::NotOffered(missing));
+    }
+    Ok(types.iter().map(|t| t.as_str().to_owned()).collect())
+}
+
 /// The types the guide's own registration subscribes to (seed 003): a tenant that does not offer
 /// one of these cannot keep views in step.
 pub const GUIDE_TYPES: [NotificationType; 4] = [
@@ -152,7 +168,12 @@ fn shown(action_type: Option<&str>) -> String {
     action_type.map_or_else(|| "null".into(), |t| format!("{t:?}"))
 }
 
-/// Registers `wanted` as [`decide`] says, with `secret` for its signatures.
+/// Registers `wanted` as [`decide`] says, with `secret` for its signatures. A replacement creates
+/// the new webhook first and deletes the old ones after, so that no notification falls in a gap
+/// (Immuta allows two webhooks of one name and URL; for a moment each notification comes twice,
+/// which costs a reconcile, never a view). Deleting a webhook deletes its history: one whose
+/// failed deliveries were not brought through is only replaced with `--replace` (`view-sync
+/// replay` them first).
 pub async fn register(
     client: &ImmutaClient,
     wanted: &Wanted,
@@ -160,16 +181,21 @@ pub async fn register(
     deadline: Instant,
 ) -> Result<Registration, RegisterError> {
     let existing = client.list_webhooks(deadline).await?;
-    let (deleted, why) = match decide(&existing, wanted) {
+    let (delete, why) = match decide(&existing, wanted) {
         Step::Keep(id) => return Ok(Registration::AlreadyRegistered { id }),
         Step::Create => (Vec::new(), None),
-        Step::Replace { delete, why } => {
-            for id in &delete {
-                client.delete_webhook(id, deadline).await?;
-            }
-            (delete, Some(why))
-        }
+        Step::Replace { delete, why } => (delete, Some(why)),
     };
+    if !delete.is_empty() && !wanted.replace {
+        let undelivered =
+            crate::replay::replay(client, &wanted.name, true, None, deadline, |_, _| {})
+                .await?
+                .replayed
+                .len();
+        if undelivered > 0 {
+            return Err(RegisterError::UndeliveredHistory { undelivered });
+        }
+    }
     let hook = NewWebhook {
         url: wanted.url.clone(),
         name: wanted.name.clone(),
@@ -181,8 +207,8 @@ pub async fn register(
     let created = client
         .create_webhooks(&[hook], deadline)
         .await
-        .map_err(|error| match (&error, &wanted.action_type) {
-            (ImmutaError::Status { status, .. }, None) if (400..500).contains(status) => {
+        .map_err(|error| match &wanted.action_type {
+            None if refuses_a_missing_action_type(&error) => {
                 RegisterError::WithoutActionType(error)
             }
             _ => error.into(),
@@ -195,10 +221,34 @@ pub async fn register(
             path: "/webhooks".into(),
             detail: "Immuta created no webhook and reported no error".into(),
         })?;
-    Ok(match why {
-        None => Registration::Created { id },
-        Some(why) => Registration::Replaced { deleted, id, why },
+    let Some(why) = why else {
+        return Ok(Registration::Created { id });
+    };
+    for (index, old) in delete.iter().enumerate() {
+        if let Err(error) = client.delete_webhook(old, deadline).await {
+            return Err(RegisterError::OldNotDeleted {
+                created: id,
+                left: delete[index..].to_vec(),
+                error,
+            });
+        }
+    }
+    Ok(Registration::Replaced {
+        deleted: delete,
+        id,
+        why,
     })
+}
+
+/// Whether Immuta refused the webhook for its missing `actionType` (a 400 or 422, or an entry of
+/// `errors`, that names it); any other refusal is passed on as it is.
+fn refuses_a_missing_action_type(error: &ImmutaError) -> bool {
+    match error {
+        ImmutaError::Status { status, body, .. } => {
+            matches!(status, 200 | 400 | 422) && body.to_ascii_lowercase().contains("actiontype")
+        }
+        _ => false,
+    }
 }
 
 /// What `view-sync register` did, for a person.
@@ -214,15 +264,13 @@ pub fn to_text(wanted: &Wanted, registration: &Registration) -> String {
             printable(id.as_str())
         ),
         Registration::Replaced { deleted, id, why } => format!(
-            "replaced webhook {name} for {url}: {} deleted ({why}), {} created. Notifications \
-             sent between the two reached no webhook and are in no history: run `view-sync \
-             resync` now to catch up\n",
+            "replaced webhook {name} for {url} ({why}): {} created, then {} deleted\n",
+            printable(id.as_str()),
             deleted
                 .iter()
                 .map(|id| printable(id.as_str()).into_owned())
                 .collect::<Vec<_>>()
                 .join(", "),
-            printable(id.as_str())
         ),
     }
 }
@@ -253,6 +301,30 @@ pub fn to_json(wanted: &Wanted, registration: &Registration) -> Value {
 pub enum RegisterError {
     #[error(transparent)]
     Immuta(#[from] ImmutaError),
+    #[error(
+        "this tenant does not offer {} (GET /webhooks/actions): leave them out of --types",
+        .0.join(", ")
+    )]
+    NotOffered(Vec<String>),
+    /// The old webhook's failed deliveries would go with it.
+    #[error(
+        "the webhook to replace has {undelivered} failed deliveries no later delivery brought \
+         through, and deleting it deletes its history: run `view-sync replay` first, or pass \
+         --replace to replace it anyway (then `view-sync resync` covers what they announced)"
+    )]
+    UndeliveredHistory { undelivered: usize },
+    /// The new webhook exists; an old one could not be deleted.
+    #[error(
+        "created webhook {created}, but could not delete the webhook(s) it replaces ({}): {error}. \
+         Both deliver until they are deleted (each notification twice, which costs a reconcile, \
+         never a view): run `view-sync register` again",
+        left.iter().map(Id::as_str).collect::<Vec<_>>().join(", ")
+    )]
+    OldNotDeleted {
+        created: Id,
+        left: Vec<Id>,
+        error: ImmutaError,
+    },
     /// The tenant refused a webhook without `actionType`.
     #[error(
         "Immuta refused a global webhook without an actionType (Immuta's own global webhook has \
@@ -289,6 +361,31 @@ mod tests {
             action_type: None,
             replace: false,
         }
+    }
+
+    #[test]
+    fn only_a_refusal_that_names_the_action_type_suggests_one() {
+        let status = |status, body: &str| ImmutaError::Status {
+            path: "/webhooks".into(),
+            status,
+            body: body.into(),
+        };
+        assert!(refuses_a_missing_action_type(&status(
+            400,
+            r#"{"message":"\"actionType\" is required"}"#
+        )));
+        assert!(refuses_a_missing_action_type(&status(
+            200,
+            r#"[{"error":"ActionType must be one of triggered, received"}]"#
+        )));
+        assert!(!refuses_a_missing_action_type(&status(403, "actionType")));
+        assert!(!refuses_a_missing_action_type(&status(
+            422,
+            "unknown notification type"
+        )));
+        assert!(!refuses_a_missing_action_type(&ImmutaError::Unauthorized {
+            path: "/webhooks".into()
+        }));
     }
 
     #[test]

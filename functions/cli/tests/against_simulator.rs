@@ -94,8 +94,9 @@ async fn registration_is_global_without_an_action_type_idempotent_and_replaces_w
         (new_id, ["policyUpdated".to_owned()].as_slice())
     );
     let text = register::to_text(&fewer, &replaced);
+    // Created first, deleted after: no notification falls between the two.
     assert!(
-        text.contains("run `view-sync resync` now to catch up"),
+        text.ends_with(&format!("{new_id} created, then {id} deleted\n")),
         "{text}"
     );
 
@@ -141,6 +142,54 @@ async fn a_tenant_that_requires_an_action_type_is_named_with_the_flag_that_gives
     assert_eq!(hooks.len(), 1);
     let record = c.delete_webhook(&hooks[0].id, soon()).await.unwrap();
     assert_eq!(record.action_type.as_deref(), Some("received"));
+}
+
+#[tokio::test]
+async fn a_webhook_with_undelivered_failures_is_only_replaced_when_told() {
+    let sim = Simulator::start(Tenant::demo(), KEY).await.unwrap();
+    let c = client(&sim);
+    // Our webhook, at a URL that refuses: a delivery fails and stays in its history.
+    let url = "http://127.0.0.1:9/";
+    let ours = wanted("immuta-view-sync", url, vec!["ALL_NOTIFICATIONS".into()]);
+    let Registration::Created { id: old } =
+        register::register(&c, &ours, None, soon()).await.unwrap()
+    else {
+        panic!()
+    };
+    sim.act(Action::BumpDataSourcePolicy { data_source_id: 3 })
+        .await
+        .unwrap();
+
+    let other_types = wanted("immuta-view-sync", url, vec!["policyUpdated".into()]);
+    let error = register::register(&c, &other_types, None, soon())
+        .await
+        .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .starts_with("the webhook to replace has 1 failed deliveries"),
+        "{error}"
+    );
+    assert_eq!(
+        c.list_webhooks(soon()).await.unwrap().len(),
+        1,
+        "nothing changed"
+    );
+
+    let forced = register::Wanted {
+        replace: true,
+        ..other_types
+    };
+    let replaced = register::register(&c, &forced, None, soon()).await.unwrap();
+    let Registration::Replaced { deleted, id, .. } = replaced else {
+        panic!("{replaced:?}")
+    };
+    assert_eq!(deleted, vec![old.clone()]);
+    let hooks = c.list_webhooks(soon()).await.unwrap();
+    assert_eq!(
+        (hooks.len(), &hooks[0].id, hooks[0].global),
+        (1, &id, Some(true))
+    );
 }
 
 /// A receiver that answers 503 until told to recover, counting requests.

@@ -312,7 +312,9 @@ async fn a_data_source_the_key_cannot_read_fails_naming_the_permission() {
     assert_eq!(readable["outcome"], "fail", "{readable}");
     let detail = readable["detail"].as_str().unwrap();
     assert!(
-        detail.contains("answer 404 to this key though their project lists them: data source 3"),
+        detail.contains(
+            "answer 404 (or 403) to this key though their project lists them: data source 3 (Date Dim)"
+        ),
         "{detail}"
     );
     assert!(

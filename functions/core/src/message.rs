@@ -113,6 +113,10 @@ pub enum QueuedBy {
     Webhook,
     /// The receiver, for a signed body it could not classify: a re-sync of every project.
     Unclassified,
+    /// A value a later release writes: read as a re-sync by hand rather than refused, so that a
+    /// processor older than its receiver still serves the message.
+    #[serde(other)]
+    Other,
 }
 
 impl QueuedBy {
@@ -122,6 +126,7 @@ impl QueuedBy {
             Self::Schedule => "schedule",
             Self::Webhook => "webhook",
             Self::Unclassified => "unclassified",
+            Self::Other => "other",
         }
     }
 }
@@ -290,6 +295,14 @@ mod tests {
 
     fn json(text: &str) -> Option<JsonText<'_>> {
         Some(JsonText::validate(text).expect("test payloads are JSON"))
+    }
+
+    #[test]
+    fn a_queued_by_of_a_later_release_is_read_not_refused() {
+        let body =
+            r#"{"version":2,"receivedAtMs":7,"resync":"allProjects","queuedBy":"somethingNew"}"#;
+        let message = QueueMessage::decode(body).unwrap();
+        assert_eq!(message.queued_by, Some(QueuedBy::Other));
     }
 
     #[test]

@@ -28,11 +28,11 @@ impl ListItem for view_sync_core::reads::ProjectMember {
 pub(crate) enum NextPage {
     Fetch,
     Done,
-    /// A list without a count ended on an empty page: fetch its last two items alone
+    /// A list without a count, of more than one page, ended: fetch its last two items alone
     /// (`offset=total-2`, two items) and hand them to [`PagesRead::check_end`] before trusting
-    /// it. A server or proxy that reads `offset` otherwise (a page number, say) answers an empty
-    /// page early, and only this tells that apart from the end (with two items, since at a page
-    /// size of one a page number and an offset are the same).
+    /// it. A server or proxy that reads `offset` otherwise (a page number, say) ends the list
+    /// early, and only this tells that apart from the end (with two items, since at a page size
+    /// of one a page number and an offset are the same).
     ProbeEnd {
         offset: u64,
         size: u64,
@@ -58,6 +58,8 @@ pub(crate) struct PagesRead {
     last: Vec<String>,
     /// Items read so far.
     read: u64,
+    /// Pages read so far.
+    pages: u32,
 }
 
 impl PagesRead {
@@ -120,15 +122,19 @@ impl PagesRead {
             self.last.push((*id).to_owned());
         }
         self.read = total;
-        Ok(match (next, count, received) {
-            (NextPage::Done, None, 0) if total > 0 => {
+        self.pages += 1;
+        // A list without a count of more than one page is trusted only once its end is probed:
+        // a server that reads `offset` as a page number ends it early, on an empty page or on a
+        // short one.
+        Ok(match (next, count) {
+            (NextPage::Done, None) if total > 0 && self.pages > 1 => {
                 let size = self.last.len() as u64;
                 NextPage::ProbeEnd {
                     offset: total - size,
                     size,
                 }
             }
-            (next, ..) => next,
+            (next, _) => next,
         })
     }
 
@@ -138,9 +144,8 @@ impl PagesRead {
             return Ok(());
         }
         Err(Inconsistent(format!(
-            "the list ended on an empty page after {} items, but asked for its last {} the \
-             server answered {} other item(s) (does the server or a proxy read `offset` \
-             otherwise?)",
+            "the list ended after {} items, but asked for its last {} the server answered {} \
+             other item(s) (does the server or a proxy read `offset` otherwise?)",
             self.read,
             self.last.len(),
             ids.len()
@@ -300,8 +305,8 @@ mod tests {
         let error = pages.check_end(&[]).unwrap_err().0;
         assert_eq!(
             error,
-            "the list ended on an empty page after 4 items, but asked for its last 2 the server \
-             answered 0 other item(s) (does the server or a proxy read `offset` otherwise?)"
+            "the list ended after 4 items, but asked for its last 2 the server answered 0 other \
+             item(s) (does the server or a proxy read `offset` otherwise?)"
         );
         assert!(pages.check_end(&["4", "5"]).is_err());
         assert!(pages.check_end(&["3"]).is_err());
@@ -312,10 +317,20 @@ mod tests {
             take(&mut pages, 1, None, &[]),
             Ok(NextPage::ProbeEnd { offset: 0, size: 1 })
         );
-        // A short last page needs no probe; nor does an empty list.
+        // A short last page after a full one is probed too (a page-number server can end there).
         let mut pages = PagesRead::default();
         take(&mut pages, 0, None, &ids(0..2)).unwrap();
-        assert_eq!(take(&mut pages, 2, None, &ids(2..3)), Ok(NextPage::Done));
+        assert_eq!(
+            take(&mut pages, 2, None, &ids(2..3)),
+            Ok(NextPage::ProbeEnd { offset: 1, size: 2 })
+        );
+        // One page, or an empty list, needs none: there is no offset to misread.
+        let mut pages = PagesRead::default();
+        take(&mut pages, 0, None, &ids(0..2)).unwrap();
+        assert_eq!(
+            take(&mut pages, 2, None, &[]),
+            Ok(NextPage::ProbeEnd { offset: 0, size: 2 })
+        );
         assert_eq!(
             take(&mut PagesRead::default(), 0, None, &[]),
             Ok(NextPage::Done)

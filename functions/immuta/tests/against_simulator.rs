@@ -296,7 +296,7 @@ async fn pages_that_repeat_or_overflow_their_count_are_refused_never_complete() 
     let err = c.project_data_sources(&id(7), soon()).await.unwrap_err();
     assert!(
         err.to_string()
-            .contains("the list ended on an empty page after 15 items"),
+            .contains("the list ended after 15 items, but asked for its last 2"),
         "{err}"
     );
     sim.set_faults(Faults {

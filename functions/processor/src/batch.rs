@@ -414,7 +414,7 @@ fn cause_of(
                 }
             }
             Some(Asked::Key {
-                queued_by: QueuedBy::Resync,
+                queued_by: QueuedBy::Resync | QueuedBy::Other,
                 ..
             })
             | Some(Asked::Resync(_))

@@ -19,7 +19,8 @@ pub struct ProcessorConfig {
     pub naming: ViewNameTemplate,
     /// `blobHandlerType`s this deployment serves (`HANDLER_TYPES`).
     pub handlers: HandlerFilter,
-    /// Kept free before the Lambda deadline to report the batch.
+    /// Kept free before the Lambda deadline to report the batch (`DEADLINE_MARGIN_MS`, at least
+    /// 500 ms: the release of unstarted records and the errors kept need some of it).
     pub deadline_margin: Duration,
     /// The processor's own queue (`QUEUE_URL`): where a scheduled re-sync fans its projects out.
     pub queue_url: Option<String>,
@@ -52,7 +53,7 @@ impl ProcessorConfig {
             }
         };
         let deadline_margin =
-            Duration::from_millis(settings.number_or("DEADLINE_MARGIN_MS", 2_000, 0..=60_000)?);
+            Duration::from_millis(settings.number_or("DEADLINE_MARGIN_MS", 2_000, 500..=60_000)?);
         let audit_retention_days =
             settings.number_or("AUDIT_RETENTION_DAYS", 90, 1..=36_500)? as u32;
         Ok(Self {

@@ -177,7 +177,7 @@ async fn fan_out(
             let cause = Cause {
                 origin: match queued_by {
                     QueuedBy::Schedule => Origin::Schedule,
-                    QueuedBy::Resync => Origin::Resync,
+                    QueuedBy::Resync | QueuedBy::Other => Origin::Resync,
                     QueuedBy::Webhook | QueuedBy::Unclassified => Origin::Webhook,
                 },
                 notification_types: asked_by.to_vec(),

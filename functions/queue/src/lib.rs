@@ -164,8 +164,10 @@ impl SqsSink {
 impl SqsSink {
     /// Makes received messages visible again at once (`ChangeMessageVisibilityBatch` to 0, ten
     /// at a time), for messages a batch had no time to start: they come back now rather than
-    /// after the visibility timeout. The batches go at once. Returns how many SQS accepted.
+    /// after the visibility timeout. Up to [`RELEASES_AT_ONCE`] batches go at once. Returns how
+    /// many SQS accepted.
     pub async fn release(&self, receipt_handles: &[String]) -> Result<usize, SendError> {
+        use futures_util::stream::{self, StreamExt, TryStreamExt};
         let batches = receipt_handles.chunks(SEND_BATCH).map(|chunk| async move {
             let mut request = self
                 .client
@@ -187,10 +189,15 @@ impl SqsSink {
                 .map_err(|e| SendError(DisplayErrorContext(e).to_string()))?;
             Ok::<_, SendError>(output.successful.len())
         });
-        let released = futures_util::future::join_all(batches).await;
-        released.into_iter().sum()
+        stream::iter(batches)
+            .buffer_unordered(RELEASES_AT_ONCE)
+            .try_fold(0, |released, batch| async move { Ok(released + batch) })
+            .await
     }
 }
+
+/// `ChangeMessageVisibilityBatch` requests in flight at once.
+const RELEASES_AT_ONCE: usize = 8;
 
 impl MessageSink for SqsSink {
     async fn send(&self, message: &Outgoing) -> Result<String, SendError> {

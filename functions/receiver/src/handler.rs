@@ -200,8 +200,9 @@ impl<S: MessageSink> Receiver<S> {
         outline: &BodyOutline,
         outgoing: &Outgoing,
     ) -> Response<Body> {
-        let notification_type = match what {
-            Unclassified::Type(n) => Some(n.notification_type.as_str()),
+        // A type we do not know is whatever the sender wrote: logged and echoed cut short.
+        let notification_type: Option<String> = match what {
+            Unclassified::Type(n) => Some(n.notification_type.as_str().chars().take(64).collect()),
             Unclassified::Shape(_) => None,
         };
         match self.send(outgoing).await {
@@ -209,7 +210,7 @@ impl<S: MessageSink> Receiver<S> {
                 warn!(
                     outcome = "unclassified",
                     reason = what.reason(),
-                    notification_type,
+                    notification_type = notification_type.as_deref(),
                     body_bytes = outline.bytes,
                     body_outline = %outline,
                     message_id = %message_id,

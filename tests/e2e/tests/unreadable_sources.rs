@@ -1,6 +1,6 @@
 //! A data source the key may no longer read answers 404, as a deleted one does: its views are
-//! dropped (fail closed), and the audit trail says that the 404 may mean either. The target
-//! database plays no part, so SQLite.
+//! dropped (fail closed), the audit trail says that the 404 may mean either, and a re-sync does
+//! not bring them back. The target database plays no part, so SQLite.
 
 use e2e::pipeline::{Database, Options, Pipeline};
 use immuta_simulator::actions::Action;
@@ -50,5 +50,13 @@ async fn a_source_the_key_cannot_read_loses_its_views_saying_why_it_may_be() {
             "data source 3 not found: deleted, or the key may not read it (see `view-sync doctor`)"
         );
     }
+
+    // A re-sync reads the projects, which still list the source: the key gets no SQL for its
+    // views either, so they are not made again (the projects' keys fail, saying so), and the
+    // views stay dropped until the key may read the source.
+    p.queue_resync().await.unwrap();
+    let stats = p.drain().await;
+    assert!(stats.failed > 0, "{stats:?}");
+    assert_eq!(p.views().await, after);
     p.finish().await;
 }

@@ -249,6 +249,7 @@ impl Simulator {
             shape,
             notification_type: vec!["ALL_NOTIFICATIONS".into()],
             action_type: None,
+            global: true,
         })
     }
 

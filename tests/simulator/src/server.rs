@@ -377,13 +377,15 @@ struct NewWebhook {
     #[serde(default)]
     notification_type: Vec<String>,
     action_type: Option<String>,
+    #[serde(default)]
+    global: bool,
     secret: Option<String>,
 }
 
 /// A webhook as `POST /webhooks` and `DELETE /webhooks/{id}` answer it: its record (seed 002;
 /// a global webhook's `actionType` is null).
 fn webhook_answer(target: &WebhookTarget) -> Value {
-    json!({"id": target.id, "url": target.url, "name": target.name, "global": true,
+    json!({"id": target.id, "url": target.url, "name": target.name, "global": target.global,
            "actionType": target.action_type, "createdBy": 1,
            "createdAt": "2026-11-23T00:00:00.000Z", "updatedAt": "2026-11-23T00:00:00.000Z"})
 }
@@ -405,6 +407,7 @@ async fn create_webhooks(State(shared): S, Json(body): Json<CreateWebhooks>) -> 
                 shape: Shape::Flat,
                 notification_type: w.notification_type,
                 action_type: w.action_type,
+                global: w.global,
             });
             webhook_answer(&target)
         })

@@ -175,7 +175,11 @@ impl Tenant {
     /// name the view and both policy versions, so tests can tell which policies a view carries.
     pub fn view_sql(&self, project: u64, data_source: u64) -> Option<String> {
         let p = self.projects.get(&project).filter(|p| !p.deleted)?;
-        let d = self.data_sources.get(&data_source).filter(|d| !d.deleted)?;
+        // A key that may not read the source gets none of its SQL either.
+        let d = self
+            .data_sources
+            .get(&data_source)
+            .filter(|d| !d.deleted && !d.unreadable_by_key)?;
         let sql = view_sql::view_sql(
             self.sql_dialect,
             self.table_schema.as_deref(),

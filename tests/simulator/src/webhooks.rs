@@ -31,6 +31,13 @@ pub struct WebhookTarget {
     /// As registered: none for a global webhook (Immuta's own has `actionType: null`).
     #[serde(default)]
     pub action_type: Option<String>,
+    /// As registered (`global`); a webhook added through the control API is global.
+    #[serde(default = "global")]
+    pub global: bool,
+}
+
+fn global() -> bool {
+    true
 }
 
 impl WebhookTarget {
@@ -41,7 +48,7 @@ impl WebhookTarget {
             "name": self.name,
             "url": self.url,
             "notificationType": self.notification_type,
-            "global": true,
+            "global": self.global,
             "createdBy": 1,
         })
     }

@@ -5,6 +5,8 @@
 
 use std::time::Instant;
 
+use std::collections::BTreeMap;
+
 use futures_util::future::join_all;
 use immuta::webhooks::Webhook;
 use immuta::{AuthMode, Endpoint, ImmutaClient, ImmutaConfig, ImmutaError, ViewSqlEndpoint};
@@ -14,6 +16,7 @@ use view_sync_core::reads::{DataSource, ProjectHit};
 use view_sync_core::settings;
 use view_sync_core::signature::{self, Algorithm, Secret};
 use view_sync_core::view_sql::{ViewLocation, ViewSql};
+use view_sync_core::want::{self, HandlerFilter};
 use view_sync_core::{Id, NotificationType};
 use views::{StoreConfig, ViewStore};
 
@@ -193,6 +196,10 @@ async fn check_immuta(
         Err(e) => report.fail(WEBHOOKS, e.to_string(), fix_for(&e)),
     }
 
+    let handlers = processor
+        .as_ref()
+        .map(|p| p.handlers.clone())
+        .unwrap_or_default();
     let hits = match client.equalized_projects(deadline).await {
         Ok(hits) => {
             report.pass(
@@ -214,7 +221,7 @@ async fn check_immuta(
         .get(PROJECT_SEARCH)
         .is_some_and(|c| c.outcome == Outcome::Pass)
     {
-        check_readable(report, &client, &hits, deadline).await;
+        check_readable(report, &client, &hits, &handlers, deadline).await;
     }
     let Some(project_id) = options.project.clone().or_else(|| first_project(&hits)) else {
         for check in [
@@ -245,10 +252,6 @@ async fn check_immuta(
         },
         Err(e) => report.fail(PROJECT, e.to_string(), fix_for(&e)),
     }
-    let handlers = processor
-        .as_ref()
-        .map(|p| p.handlers.clone())
-        .unwrap_or_default();
     let data_source_id = match client.project_data_sources(&project_id, deadline).await {
         Ok(members) => {
             report.pass(
@@ -467,94 +470,107 @@ fn webhook_problems(hook: &Webhook, expected: &[String]) -> Vec<String> {
 /// Data sources named in a failure, at most.
 const UNREADABLE_NAMED: usize = 10;
 
-/// Every data source of every equalized project read as the processor reads it
-/// (`GET /dataSource/{id}`): one that answers 404 to the key, though its project lists it, is one
-/// whose views the processor would drop, since Immuta answers a key without the right as it
-/// answers for a deleted source.
+/// Every data source a view could be made of (in a live equalized project, of a served type, not
+/// deleted) read with `GET /dataSource/{id}`, as a data source's reconcile reads it: one that
+/// answers 404 to the key, though its project lists it, is one whose views such a reconcile
+/// drops, since Immuta answers a key without the right as it answers for a deleted source.
 async fn check_readable(
     report: &mut Report,
     client: &ImmutaClient,
     hits: &[ProjectHit],
+    handlers: &HandlerFilter,
     deadline: Instant,
 ) {
-    let projects: Vec<&ProjectHit> = hits.iter().filter(|h| !h.deleted).collect();
+    let projects: Vec<&ProjectHit> = hits
+        .iter()
+        .filter(|h| want::hit_is_live_and_equalized(h))
+        .collect();
     let listed = join_all(
         projects
             .iter()
             .map(|p| client.project_data_sources(&p.id, deadline)),
     )
     .await;
-    let mut members = Vec::new();
+    // Each source once, with the first project that lists it.
+    let mut sources: BTreeMap<Id, (&ProjectHit, String)> = BTreeMap::new();
+    let mut unlisted = Vec::new();
     for (project, listing) in projects.iter().zip(listed) {
         match listing {
-            Ok(listed) => members.extend(
-                listed
+            Ok(members) => {
+                for member in members
                     .into_iter()
-                    .filter(|m| !m.deleted)
-                    .map(|m| (*project, m)),
-            ),
-            Err(e) => {
-                return report.fail(
-                    READABLE,
-                    format!("project {}: {e}", project.id),
-                    fix_for(&e),
-                );
+                    .filter(|m| !m.deleted && handlers.serves(m.blob_handler_type.as_deref()))
+                {
+                    sources
+                        .entry(member.data_source_id)
+                        .or_insert((*project, member.data_source_name));
+                }
             }
+            Err(e) => unlisted.push(format!("project {}: {e}", project.id)),
         }
     }
-    let reads = join_all(
-        members
-            .iter()
-            .map(|(_, m)| client.data_source(&m.data_source_id, deadline)),
-    )
-    .await;
+    let reads = join_all(sources.keys().map(|id| client.data_source(id, deadline))).await;
     let mut unreadable = Vec::new();
-    for ((project, member), read) in members.iter().zip(reads) {
+    let mut unknown = unlisted;
+    for ((id, (project, name)), read) in sources.iter().zip(reads) {
+        let described = || {
+            format!(
+                "data source {id} ({name}) of project {} ({})",
+                project.id, project.name
+            )
+        };
         match read {
             Ok(_) => {}
-            Err(ImmutaError::NotFound { .. } | ImmutaError::Unauthorized { .. }) => unreadable
-                .push(format!(
-                    "data source {} ({}) of project {} ({})",
-                    member.data_source_id, member.data_source_name, project.id, project.name
-                )),
-            Err(e) => {
-                return report.fail(
-                    READABLE,
-                    format!("data source {}: {e}", member.data_source_id),
-                    fix_for(&e),
-                );
+            Err(ImmutaError::NotFound { .. }) => unreadable.push(described()),
+            Err(e @ ImmutaError::Unauthorized { .. }) => {
+                unreadable.push(format!("{} (refused: {e})", described()))
             }
+            Err(e) => unknown.push(format!("{}: {e}", described())),
         }
     }
-    if unreadable.is_empty() {
-        return report.pass(
+    let named = |mut list: Vec<String>| {
+        let more = list.len().saturating_sub(UNREADABLE_NAMED);
+        list.truncate(UNREADABLE_NAMED);
+        let more = if more > 0 {
+            format!("; and {more} more")
+        } else {
+            String::new()
+        };
+        format!("{}{more}", list.join("; "))
+    };
+    match (unreadable.is_empty(), unknown.is_empty()) {
+        (true, true) => report.pass(
             READABLE,
             format!(
                 "all {} data source(s) of {} equalized project(s) answer GET /dataSource/{{id}}",
-                members.len(),
+                sources.len(),
                 projects.len()
             ),
-        );
-    }
-    let more = unreadable.len().saturating_sub(UNREADABLE_NAMED);
-    unreadable.truncate(UNREADABLE_NAMED);
-    report.fail(
-        READABLE,
-        format!(
-            "{} of {} data source(s) answer 404 to this key though their project lists them: {}{}",
-            unreadable.len() + more,
-            members.len(),
-            unreadable.join("; "),
-            if more > 0 {
-                format!("; and {more} more")
-            } else {
-                String::new()
-            }
         ),
-        "give the API key's user GOVERNANCE (or make it the owner or a subscriber of those data \
-         sources): GET /dataSource/{id} answers a key without the right as it answers for a \
-         deleted source, so the processor would drop their views",
-    );
+        (true, false) => report.fail(
+            READABLE,
+            format!("could not read {}: {}", unknown.len(), named(unknown)),
+            "run doctor again; check IMMUTA_URL and the tenant's health",
+        ),
+        (false, _) => report.fail(
+            READABLE,
+            format!(
+                "{} of {} data source(s) answer 404 (or 403) to this key though their project \
+                 lists them: {}{}",
+                unreadable.len(),
+                sources.len(),
+                named(unreadable),
+                if unknown.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({} more could not be read)", unknown.len())
+                }
+            ),
+            "give the API key's user GOVERNANCE (or make it the owner or a subscriber of those \
+             data sources): GET /dataSource/{id} answers a key without the right as it answers \
+             for a deleted source, so the processor would drop their views",
+        ),
+    }
 }
 
 fn first_project(hits: &[ProjectHit]) -> Option<Id> {
