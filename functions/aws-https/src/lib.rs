@@ -105,6 +105,11 @@ impl LoadServiceConfig for Environment {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use aws_config::provider_config::ProviderConfig;
+    use tokio::io::AsyncReadExt;
+
     use super::*;
 
     fn config(variables: &'static [(&'static str, &'static str)]) -> SdkConfig {
@@ -147,8 +152,111 @@ mod tests {
         );
         assert_eq!(config.use_fips(), Some(true));
         assert!(config.credentials_provider().is_some());
-        assert!(config.http_client().is_some());
         assert_eq!(config.behavior_version(), Some(BehaviorVersion::latest()));
+    }
+
+    /// What a client says first to a TLS server: its ClientHello's cipher suites and key
+    /// exchange groups (RFC 8446, 4.1.2).
+    #[derive(Debug, PartialEq)]
+    struct ClientHello {
+        cipher_suites: Vec<u16>,
+        groups: Vec<u16>,
+    }
+
+    /// The ClientHello `client` sends to `https://127.0.0.1:<port>`, as an SDK client (here the
+    /// IMDS client of aws-config, the one that takes a bare HTTP client) would send it.
+    async fn client_hello_of(client: SharedHttpClient) -> ClientHello {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let imds = aws_config::imds::Client::builder()
+            .configure(&ProviderConfig::without_region().with_http_client(client))
+            .endpoint(format!("https://127.0.0.1:{port}"))
+            .unwrap()
+            .max_attempts(1)
+            .build();
+        let request = tokio::spawn(async move { imds.get("/latest/meta-data/ami-id").await });
+        let accepted = tokio::time::timeout(Duration::from_secs(10), listener.accept()).await;
+        let Ok(Ok((mut socket, _))) = accepted else {
+            request.abort();
+            panic!("the client never connected: {:?}", request.await);
+        };
+        let mut header = [0; 5];
+        socket.read_exact(&mut header).await.unwrap();
+        assert_eq!(header[0], 22, "a TLS handshake record, not {header:?}");
+        let mut record = vec![0; usize::from(u16::from_be_bytes([header[3], header[4]]))];
+        socket.read_exact(&mut record).await.unwrap();
+        request.abort();
+        read_client_hello(&record)
+    }
+
+    fn read_client_hello(record: &[u8]) -> ClientHello {
+        let mut rest = record;
+        let mut take = |n: usize| {
+            let (taken, after) = rest.split_at(n);
+            rest = after;
+            taken
+        };
+        let number = |bytes: &[u8]| bytes.iter().fold(0, |n, b| n << 8 | usize::from(*b));
+        let pairs = |bytes: &[u8]| {
+            bytes
+                .chunks_exact(2)
+                .map(|pair| u16::from_be_bytes([pair[0], pair[1]]))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(take(1), [1], "a ClientHello");
+        take(3 + 2 + 32); // length, legacy version, random
+        let session_id = number(take(1));
+        take(session_id);
+        let suites = number(take(2));
+        let cipher_suites = pairs(take(suites));
+        let compressions = number(take(1));
+        take(compressions);
+        let extensions_length = number(take(2));
+        let mut extensions = take(extensions_length);
+        let mut groups = Vec::new();
+        while !extensions.is_empty() {
+            let kind = number(&extensions[..2]);
+            let length = number(&extensions[2..4]);
+            if kind == 10 {
+                // supported_groups: a list of two-byte groups behind its two-byte length.
+                groups = pairs(&extensions[6..4 + length]);
+            }
+            extensions = &extensions[4 + length..];
+        }
+        ClientHello {
+            cipher_suites,
+            groups,
+        }
+    }
+
+    /// rustls with ring, restricted to the suites the SDK allows. aws-lc would also offer the
+    /// post-quantum X25519MLKEM768 (0x11ec); a client without TLS would not send a handshake.
+    fn rustls_with_ring() -> ClientHello {
+        ClientHello {
+            cipher_suites: vec![
+                0x1302, // TLS_AES_256_GCM_SHA384
+                0x1301, // TLS_AES_128_GCM_SHA256
+                0xc02c, // TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384
+                0xc02b, // TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
+                0xc030, // TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384
+                0xc02f, // TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256
+                0xcca8, // TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256
+                0x00ff, // TLS_EMPTY_RENEGOTIATION_INFO_SCSV
+            ],
+            groups: vec![
+                0x001d, // x25519
+                0x0017, // secp256r1
+                0x0018, // secp384r1
+            ],
+        }
+    }
+
+    #[tokio::test]
+    async fn sdk_clients_speak_tls_through_rustls_with_ring() {
+        let lambda = config(&[("AWS_REGION", "eu-west-1")]);
+        for client in [https_client(), lambda.http_client().unwrap()] {
+            assert_eq!(client_hello_of(client).await, rustls_with_ring());
+        }
     }
 
     #[test]

@@ -1,11 +1,14 @@
 //! Batch item reporting, with the real `aws_lambda_events` types and no reconcile I/O (none of
 //! these records yields a key).
 
+use std::collections::BTreeMap;
+
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{Context, LambdaEvent};
 use processor::{ProcessorConfig, Reconciler, batch};
 use serde_json::json;
-use view_sync_core::{Notification, QueueMessage};
+use view_sync_core::keys::{self, Reaction};
+use view_sync_core::{Asks, Notification, QueueMessage};
 
 fn reconciler() -> Reconciler {
     let config = ProcessorConfig::from_lookup(|k| match k {
@@ -106,12 +109,63 @@ async fn no_record_body_makes_the_processor_panic() {
         .unwrap()
         .as_millis() as u64
         + 3_000;
-    let response = batch::handle(&reconciler(), event).await.unwrap();
-    assert!(!response.batch_item_failures.is_empty());
-    assert!(
-        response
-            .batch_item_failures
-            .iter()
-            .all(|f| !f.item_identifier.is_empty())
+    // Decided here from each body alone, before the batch runs.
+    let mut expected_failures = Vec::new();
+    let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
+    for record in &event.payload.records {
+        let kind = kind_of(record.body.as_deref().unwrap());
+        *kinds.entry(kind).or_default() += 1;
+        if kind != "asks for nothing" {
+            expected_failures.push(record.message_id.clone().unwrap());
+        }
+    }
+    // The mutations cover every outcome (a changed generator or decoder shows here).
+    assert_eq!(
+        kinds,
+        BTreeMap::from([
+            ("undecodable", 2_850),
+            ("names no id its type needs", 20),
+            ("asks for a key", 73),
+            ("asks for a re-sync", 26),
+            ("asks for nothing", 31),
+        ])
     );
+    let response = batch::handle(&reconciler(), event).await.unwrap();
+    let failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    let not_reported: Vec<&String> = expected_failures
+        .iter()
+        .filter(|id| !failed.contains(&id.as_str()))
+        .collect();
+    let not_expected: Vec<&&str> = failed
+        .iter()
+        .filter(|id| !expected_failures.iter().any(|expected| expected == *id))
+        .collect();
+    assert!(
+        not_reported.is_empty() && not_expected.is_empty(),
+        "failed but not reported: {not_reported:?}; reported but should succeed: {not_expected:?}"
+    );
+    // Each once, in the batch's order.
+    assert_eq!(failed, expected_failures);
+}
+
+/// What a record's body asks the processor, as its outcome depends on it: Immuta is
+/// unreachable, so only a record that asks for nothing succeeds.
+fn kind_of(body: &str) -> &'static str {
+    let Ok(message) = QueueMessage::decode(body) else {
+        return "undecodable";
+    };
+    match message.asks() {
+        Asks::Key(_) => "asks for a key",
+        Asks::Resync(_) => "asks for a re-sync",
+        Asks::Notification(notification) => match keys::reaction_to(notification) {
+            Err(_) => "names no id its type needs",
+            Ok(Reaction::Key(_)) => "asks for a key",
+            Ok(Reaction::ResyncAll) => "asks for a re-sync",
+            Ok(Reaction::Nothing) => "asks for nothing",
+        },
+    }
 }

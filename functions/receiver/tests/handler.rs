@@ -9,7 +9,7 @@ use receiver::{MessageSink, Outgoing, Receiver, ReceiverConfig, SendError};
 use serde_json::Value;
 use telemetry::{Metric, dimension};
 use view_sync_core::message::Resync;
-use view_sync_core::{Asks, BodyShape, Id, NotificationType, QueueMessage, QueuedBy};
+use view_sync_core::{Asks, Id, NotificationType, QueueMessage, QueuedBy};
 
 const TEST_SECRET: &str = "immuta-view-sync-test-secret";
 
@@ -78,8 +78,75 @@ fn sent(receiver: &Receiver<RecordingSink>) -> Vec<Outgoing> {
     receiver.sink().sent.lock().unwrap().clone()
 }
 
+/// A queued message as it is compared here: its body as JSON, with `receivedAtMs` (checked to
+/// be a time during the test) set to 0, and its attributes.
+type Queued = (Value, Vec<(&'static str, String)>);
+
+fn queued(receiver: &Receiver<RecordingSink>, since_ms: u64) -> Vec<Queued> {
+    sent(receiver)
+        .iter()
+        .map(|outgoing| {
+            let mut body: Value = serde_json::from_str(&outgoing.body).unwrap();
+            let received_at_ms = body["receivedAtMs"].as_u64().unwrap();
+            assert!(
+                (since_ms..=queue::now_ms()).contains(&received_at_ms),
+                "{received_at_ms} is not a time of the test (since {since_ms})"
+            );
+            body["receivedAtMs"] = 0.into();
+            let attributes = outgoing
+                .attributes()
+                .into_iter()
+                .map(|(name, value)| (name, value.to_owned()))
+                .collect();
+            (body, attributes)
+        })
+        .collect()
+}
+
+/// The notification message a fixture's request queues: `notification` as the receiver reads
+/// it, and the body as Immuta sent it.
+fn notification_message(notification: Value, event: &str) -> Value {
+    let event: Value = serde_json::from_str(event).unwrap();
+    assert_eq!(event["isBase64Encoded"], false);
+    let payload: Value = serde_json::from_str(event["body"].as_str().unwrap()).unwrap();
+    serde_json::json!({
+        "version": 1,
+        "receivedAtMs": 0,
+        "notification": notification,
+        "payload": payload,
+    })
+}
+
+fn attributes(pairs: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
+    pairs
+        .iter()
+        .map(|(name, value)| (*name, (*value).to_owned()))
+        .collect()
+}
+
+/// What function-url-policy-updated.json queues.
+fn policy_updated_message() -> Queued {
+    (
+        notification_message(
+            serde_json::json!({
+                "notificationType": "policyUpdated",
+                "shape": "flat",
+                "modelType": "datasource",
+                "modelId": "2",
+                "dataSourceId": "2",
+            }),
+            event!("function-url-policy-updated.json"),
+        ),
+        attributes(&[
+            ("notificationType", "policyUpdated"),
+            ("modelType", "datasource"),
+        ]),
+    )
+}
+
 #[tokio::test]
 async fn a_signed_notification_is_queued_with_its_ids_and_original_payload() {
+    let since_ms = queue::now_ms();
     let r = receiver(&[]);
     let (status, body, response) = call(&r, event!("function-url-policy-updated.json")).await;
     assert_eq!(status, StatusCode::OK);
@@ -89,27 +156,7 @@ async fn a_signed_notification_is_queued_with_its_ids_and_original_payload() {
     );
     assert_eq!(response.headers["content-type"], "application/json");
 
-    let sent = sent(&r);
-    assert_eq!(sent.len(), 1);
-    let message = QueueMessage::decode(&sent[0].body).unwrap();
-    assert_eq!(
-        message.notification.as_deref().unwrap().notification_type,
-        NotificationType::PolicyUpdated
-    );
-    assert_eq!(
-        message.notification.as_deref().unwrap().data_source_id,
-        Id::new("2")
-    );
-    assert!(message.received_at_ms > 1_700_000_000_000);
-    let original: Value = serde_json::from_str(message.payload.unwrap().get()).unwrap();
-    assert_eq!(original["policyType"], "data");
-    assert_eq!(
-        sent[0].attributes(),
-        vec![
-            ("notificationType", "policyUpdated"),
-            ("modelType", "datasource")
-        ]
-    );
+    assert_eq!(queued(&r, since_ms), [policy_updated_message()]);
 }
 
 #[tokio::test]
@@ -141,10 +188,31 @@ async fn header_names_are_case_insensitive() {
 
 #[tokio::test]
 async fn sha1_only_is_accepted_by_default_and_refused_when_sha256_is_required() {
+    let since_ms = queue::now_ms();
     let r = receiver(&[]);
     assert_eq!(
         call(&r, event!("function-url-sha1-only.json")).await.0,
         StatusCode::OK
+    );
+    assert_eq!(
+        queued(&r, since_ms),
+        [(
+            notification_message(
+                serde_json::json!({
+                    "notificationType": "removedFromProject",
+                    "shape": "flat",
+                    "modelType": "project",
+                    "modelId": "1",
+                    "dataSourceId": "1",
+                    "projectId": "1",
+                }),
+                event!("function-url-sha1-only.json")
+            ),
+            attributes(&[
+                ("notificationType", "removedFromProject"),
+                ("modelType", "project")
+            ])
+        )]
     );
 
     let strict = receiver(&[("SIGNATURE_ALGORITHMS", "sha256")]);
@@ -157,6 +225,7 @@ async fn sha1_only_is_accepted_by_default_and_refused_when_sha256_is_required() 
             .0,
         StatusCode::OK
     );
+    assert_eq!(queued(&strict, since_ms), [policy_updated_message()]);
 }
 
 #[tokio::test]
@@ -173,6 +242,7 @@ async fn missing_and_bad_signatures_get_the_same_401_and_nothing_is_queued() {
     assert!(!bad_body.to_string().contains(TEST_SECRET));
     assert!(sent(&r).is_empty());
 
+    let since_ms = queue::now_ms();
     let rotated = receiver(&[("WEBHOOK_SECRETS", "new-secret,immuta-view-sync-test-secret")]);
     assert_eq!(
         call(&rotated, event!("function-url-policy-updated.json"))
@@ -180,6 +250,7 @@ async fn missing_and_bad_signatures_get_the_same_401_and_nothing_is_queued() {
             .0,
         StatusCode::OK
     );
+    assert_eq!(queued(&rotated, since_ms), [policy_updated_message()]);
     let wrong = receiver(&[("WEBHOOK_SECRETS", "some-other-secret")]);
     assert_eq!(
         call(&wrong, event!("function-url-policy-updated.json"))
@@ -187,6 +258,7 @@ async fn missing_and_bad_signatures_get_the_same_401_and_nothing_is_queued() {
             .0,
         StatusCode::UNAUTHORIZED
     );
+    assert!(sent(&wrong).is_empty());
 }
 
 #[tokio::test]
@@ -267,17 +339,28 @@ async fn an_unknown_type_is_queued_as_unclassified_unless_forward_types_lists_ot
 
 #[tokio::test]
 async fn a_new_view_affecting_type_is_queued_by_default() {
+    let since_ms = queue::now_ms();
     let r = receiver(&[]);
     let (status, body, _) = call(&r, event!("function-url-governance-settings-updated.json")).await;
     assert_eq!(
-        (status, body["status"].as_str()),
-        (StatusCode::OK, Some("queued"))
+        (status, body),
+        (
+            StatusCode::OK,
+            serde_json::json!({"status": "queued", "messageId": "msg-1"})
+        )
     );
-    let sent = sent(&r);
-    let message = QueueMessage::decode(&sent[0].body).unwrap();
     assert_eq!(
-        message.notification.unwrap().notification_type,
-        NotificationType::GovernanceSettingsUpdated
+        queued(&r, since_ms),
+        [(
+            notification_message(
+                serde_json::json!({
+                    "notificationType": "governanceSettingsUpdated",
+                    "shape": "flat",
+                }),
+                event!("function-url-governance-settings-updated.json")
+            ),
+            attributes(&[("notificationType", "governanceSettingsUpdated")])
+        )]
     );
 }
 
@@ -309,6 +392,7 @@ async fn types_outside_forward_types_are_acknowledged_and_ignored() {
 
 #[tokio::test]
 async fn forward_types_all_forwards_every_shape() {
+    let since_ms = queue::now_ms();
     let r = receiver(&[("FORWARD_TYPES", "all")]);
     assert_eq!(
         call(&r, event!("function-url-marketplace.json")).await.0,
@@ -318,25 +402,43 @@ async fn forward_types_all_forwards_every_shape() {
         call(&r, event!("function-url-envelope.json")).await.0,
         StatusCode::OK
     );
-    let shapes: Vec<BodyShape> = sent(&r)
-        .iter()
-        .map(|o| {
-            QueueMessage::decode(&o.body)
-                .unwrap()
-                .notification
-                .unwrap()
-                .shape
-        })
-        .collect();
-    assert_eq!(shapes, vec![BodyShape::Marketplace, BodyShape::Envelope]);
     assert_eq!(
-        sent(&r)[0].attributes(),
-        vec![
+        queued(&r, since_ms),
+        [
             (
-                "notificationType",
-                "marketplace.data_product.data_sources.updated"
+                notification_message(
+                    serde_json::json!({
+                        "notificationType": "marketplace.data_product.data_sources.updated",
+                        "shape": "marketplace",
+                        "modelType": "dataProduct",
+                        "modelId": "12345",
+                    }),
+                    event!("function-url-marketplace.json")
+                ),
+                attributes(&[
+                    (
+                        "notificationType",
+                        "marketplace.data_product.data_sources.updated"
+                    ),
+                    ("modelType", "dataProduct")
+                ])
             ),
-            ("modelType", "dataProduct")
+            (
+                notification_message(
+                    serde_json::json!({
+                        "notificationType": "modelCreated",
+                        "shape": "envelope",
+                        "modelType": "project",
+                        "modelId": "1",
+                        "projectId": "1",
+                    }),
+                    event!("function-url-envelope.json")
+                ),
+                attributes(&[
+                    ("notificationType", "modelCreated"),
+                    ("modelType", "project")
+                ])
+            ),
         ]
     );
 }
@@ -357,11 +459,14 @@ async fn unsigned_mode_accepts_without_signatures_only_when_explicit() {
         _ => None,
     })
     .unwrap();
+    let since_ms = queue::now_ms();
     let r = Receiver::new(config, RecordingSink::default());
     assert_eq!(
         call(&r, event!("function-url-unsigned.json")).await.0,
         StatusCode::OK
     );
+    // The unsigned fixture carries function-url-policy-updated.json's body.
+    assert_eq!(queued(&r, since_ms), [policy_updated_message()]);
 }
 
 #[tokio::test]

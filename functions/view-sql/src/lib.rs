@@ -496,21 +496,27 @@ mod tests {
             .create_statement(&location, "v", false)
     }
 
+    /// What runs for a query that excludes no row, wrapped as `v`: PostgreSQL's views are
+    /// barriers whatever their query, MariaDB's and SQLite's are plain.
+    fn wrapped(query: &str, dialect: Dialect) -> String {
+        match dialect {
+            Dialect::Sqlite => format!("CREATE VIEW \"v\" AS {query}"),
+            Dialect::Postgres => {
+                format!("CREATE VIEW \"v\" WITH (security_barrier = true) AS {query}")
+            }
+            Dialect::MySql => format!("CREATE VIEW `v` AS {query}"),
+        }
+    }
+
     #[test]
     fn queries_are_wrapped_as_our_view() {
-        for dialect in DIALECTS {
-            for sql in [
-                "SELECT 1",
-                "  select a from t;",
-                "WITH x AS (SELECT 1) SELECT * FROM x",
-                "-- masked\nSELECT 1",
-                "/* v3 */ (SELECT 1)",
-                "VALUES (1), (2)",
-            ] {
-                let statement = created(sql, dialect);
-                assert!(statement.starts_with("CREATE "), "{statement}");
-                assert!(!statement.contains("OR REPLACE"), "{statement}");
-                assert!(!statement.contains("--") && !statement.contains("/*"));
+        for (sql, query) in [
+            ("SELECT 1", "SELECT 1"),
+            ("  select a from t;", "SELECT a FROM t"),
+            ("-- masked\nSELECT 1", "SELECT 1"),
+        ] {
+            for dialect in DIALECTS {
+                assert_eq!(created(sql, dialect), wrapped(query, dialect), "{sql:?}");
             }
         }
         assert_eq!(
@@ -525,6 +531,36 @@ mod tests {
             created("SELECT a FROM t", Dialect::Sqlite),
             "CREATE VIEW \"v\" AS SELECT a FROM t"
         );
+        // What is not one plain SELECT is taken as able to exclude rows: PostgreSQL isolates it
+        // with `OFFSET 0`, MariaDB materialises it.
+        for (sql, sqlite, postgres, mysql) in [
+            (
+                "/* v3 */ (SELECT 1)",
+                "CREATE VIEW \"v\" AS (SELECT 1)",
+                "CREATE VIEW \"v\" WITH (security_barrier = true) AS (SELECT 1) OFFSET 0",
+                "CREATE ALGORITHM = TEMPTABLE VIEW `v` AS (SELECT 1) LIMIT 18446744073709551615",
+            ),
+            (
+                "VALUES (1), (2)",
+                "CREATE VIEW \"v\" AS VALUES (1), (2)",
+                "CREATE VIEW \"v\" WITH (security_barrier = true) AS VALUES (1), (2) OFFSET 0",
+                "CREATE ALGORITHM = TEMPTABLE VIEW `v` AS VALUES (1), (2) LIMIT 18446744073709551615",
+            ),
+            (
+                "WITH x AS (SELECT 1) SELECT * FROM x",
+                "CREATE VIEW \"v\" AS WITH x AS (SELECT 1) SELECT * FROM x",
+                "CREATE VIEW \"v\" WITH (security_barrier = true) AS WITH x AS (SELECT 1) SELECT * FROM x \
+                 OFFSET 0",
+                "CREATE ALGORITHM = TEMPTABLE VIEW `v` AS WITH x AS (SELECT 1) SELECT * FROM x \
+                 LIMIT 18446744073709551615",
+            ),
+        ] {
+            assert_eq!(
+                DIALECTS.map(|dialect| created(sql, dialect)),
+                [sqlite, postgres, mysql],
+                "{sql:?}"
+            );
+        }
     }
 
     #[test]
@@ -656,16 +692,20 @@ mod tests {
             } else {
                 "\"a;b\""
             };
-            for sql in [
-                "SELECT 'x; DROP TABLE t' AS s".to_owned(),
-                format!("SELECT 1 AS {quoted}"),
-                "SELECT 1 -- ; DROP TABLE t\n".to_owned(),
-                "SELECT /* ; DROP TABLE t; */ 1".to_owned(),
-                "SELECT 'it''s; fine' AS s".to_owned(),
+            let as_quoted = format!("SELECT 1 AS {quoted}");
+            for (sql, query) in [
+                (
+                    "SELECT 'x; DROP TABLE t' AS s",
+                    "SELECT 'x; DROP TABLE t' AS s",
+                ),
+                (&as_quoted, &as_quoted),
+                ("SELECT 1 -- ; DROP TABLE t\n", "SELECT 1"),
+                ("SELECT /* ; DROP TABLE t; */ 1", "SELECT 1"),
+                ("SELECT 'it''s; fine' AS s", "SELECT 'it''s; fine' AS s"),
             ] {
-                let statement = created(&sql, dialect);
-                // What runs is itself exactly one statement when read again.
-                assert!(parse(&statement, dialect).is_ok(), "{statement}");
+                // What runs is the one statement as checked: the `;` stays inside its literal or
+                // identifier, and a comment (with what it hid) is gone.
+                assert_eq!(created(sql, dialect), wrapped(query, dialect), "{sql:?}");
             }
         }
         // Literals come back exactly as written, escapes included.
@@ -851,8 +891,28 @@ mod tests {
             .stack_size(2 << 20)
             .spawn(move || {
                 for dialect in DIALECTS {
-                    assert!(parse(&chain, dialect).is_ok(), "{dialect:?}");
-                    assert!(parse(&union, dialect).is_ok(), "{dialect:?}");
+                    let statement = |sql: &str| {
+                        parse(sql, dialect)
+                            .unwrap_or_else(|e| panic!("{dialect:?}: {e}"))
+                            .create_statement(&at(dialect, None), "v", false)
+                    };
+                    assert_eq!(
+                        statement(&chain),
+                        wrapped(&format!("SELECT 1{}", " + 1".repeat(2_000)), dialect)
+                    );
+                    let unions = format!("SELECT 1{}", " UNION SELECT 1".repeat(1_000));
+                    assert_eq!(
+                        statement(&union),
+                        match dialect {
+                            Dialect::Sqlite => format!("CREATE VIEW \"v\" AS {unions}"),
+                            Dialect::Postgres => format!(
+                                "CREATE VIEW \"v\" WITH (security_barrier = true) AS {unions} OFFSET 0"
+                            ),
+                            Dialect::MySql => format!(
+                                "CREATE ALGORITHM = TEMPTABLE VIEW `v` AS {unions} LIMIT 18446744073709551615"
+                            ),
+                        }
+                    );
                     assert!(matches!(
                         parse(&too_many, dialect),
                         Err(ViewSqlError::TooComplex { .. })
@@ -874,7 +934,12 @@ mod tests {
             matches!(error, ViewSqlError::SideEffect { .. }),
             "{error:?}"
         );
-        assert!(parse("SELECT a ->> 'k', b @> c, d || e FROM t", Dialect::Postgres).is_ok());
+        // Operators the parser knows are printed as they were written.
+        let known = "SELECT a ->> 'k', b @> c, d || e FROM t";
+        assert_eq!(
+            created(known, Dialect::Postgres),
+            wrapped(known, Dialect::Postgres)
+        );
     }
 
     #[test]

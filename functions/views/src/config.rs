@@ -167,143 +167,266 @@ mod tests {
         })
     }
 
+    /// A configuration as it is compared here: its templates rendered for project 10, "Sales".
+    #[derive(Debug, PartialEq)]
+    struct Read {
+        database_url: String,
+        schema: Option<String>,
+        view_schema_of_10: Option<String>,
+        ledger_table: String,
+        grant_roles_of_10: Vec<String>,
+        create_roles: bool,
+        barrier: bool,
+        location: Option<ViewLocation>,
+    }
+
+    fn read(pairs: &[(&str, &str)]) -> Read {
+        let config = config(pairs).unwrap_or_else(|e| panic!("{pairs:?}: {e}"));
+        Read {
+            view_schema_of_10: config
+                .view_schemas
+                .as_ref()
+                .map(|t| t.render("10", "Sales")),
+            grant_roles_of_10: config
+                .grant_roles
+                .iter()
+                .map(|t| t.render("10", "Sales"))
+                .collect(),
+            location: config.location(),
+            database_url: config.database_url,
+            schema: config.schema,
+            ledger_table: config.ledger_table,
+            create_roles: config.create_roles,
+            barrier: config.barrier,
+        }
+    }
+
+    /// What `DATABASE_URL` alone configures: the default ledger table, no grants, the barrier on.
+    fn only_the_database(url: &str, location: ViewLocation) -> Read {
+        Read {
+            database_url: url.to_owned(),
+            schema: None,
+            view_schema_of_10: None,
+            ledger_table: "immuta_view_sync_ledger".to_owned(),
+            grant_roles_of_10: Vec::new(),
+            create_roles: false,
+            barrier: true,
+            location: Some(location),
+        }
+    }
+
+    fn location(dialect: Dialect, schema: Option<&str>, barrier: bool) -> ViewLocation {
+        ViewLocation {
+            dialect,
+            schema: schema.map(str::to_owned),
+            barrier,
+        }
+    }
+
+    fn refused(pairs: &[(&str, &str)]) -> ConfigError {
+        config(pairs).unwrap_err()
+    }
+
+    #[test]
+    fn the_database_url_alone_gives_the_defaults() {
+        for (url, dialect, schema) in [
+            ("postgres://db/views", Dialect::Postgres, Some("public")),
+            ("mysql://db/views", Dialect::MySql, None),
+            ("sqlite://views.db", Dialect::Sqlite, None),
+        ] {
+            assert_eq!(
+                read(&[("DATABASE_URL", url)]),
+                only_the_database(url, location(dialect, schema, true))
+            );
+        }
+        assert_eq!(
+            refused(&[]),
+            ConfigError::new(
+                "DATABASE_URL",
+                "is not set; set it to sqlite://PATH (created if missing), postgres://… or mysql://…"
+            )
+        );
+    }
+
     #[test]
     fn grant_roles_are_for_databases_with_roles() {
-        let postgres = config(&[
-            ("DATABASE_URL", "postgres://db/views"),
-            ("VIEW_GRANT_ROLES", "readers_{project_id}, auditors"),
-            ("VIEW_CREATE_ROLES", "true"),
-        ])
-        .unwrap();
-        assert_eq!(postgres.grant_roles.len(), 2);
-        assert!(postgres.create_roles);
-        let unset = config(&[("DATABASE_URL", "mysql://db/views")]).unwrap();
-        assert!(unset.grant_roles.is_empty() && !unset.create_roles);
+        let url = "postgres://db/views";
+        assert_eq!(
+            read(&[
+                ("DATABASE_URL", url),
+                ("VIEW_GRANT_ROLES", "readers_{project_id}, auditors"),
+                ("VIEW_CREATE_ROLES", "true"),
+                ("LEDGER_TABLE", "view_ledger"),
+            ]),
+            Read {
+                ledger_table: "view_ledger".to_owned(),
+                grant_roles_of_10: vec!["readers_10".to_owned(), "auditors".to_owned()],
+                create_roles: true,
+                ..only_the_database(url, location(Dialect::Postgres, Some("public"), true))
+            }
+        );
 
-        let sqlite = config(&[
-            ("DATABASE_URL", "sqlite://views.db"),
-            ("VIEW_GRANT_ROLES", "readers_{project_id}"),
-        ])
-        .unwrap_err();
-        assert_eq!(sqlite.variable, "VIEW_GRANT_ROLES");
-        assert!(
-            sqlite.to_string().contains("SQLite has no roles"),
-            "{sqlite}"
+        assert_eq!(
+            refused(&[
+                ("DATABASE_URL", "sqlite://views.db"),
+                ("VIEW_GRANT_ROLES", "readers_{project_id}"),
+            ]),
+            ConfigError::new(
+                "VIEW_GRANT_ROLES",
+                "is for PostgreSQL and MariaDB: SQLite has no roles (whoever can open the file \
+                 reads every view); leave it unset"
+            )
         );
-        let per_source = config(&[
-            ("DATABASE_URL", "postgres://db/views"),
-            ("VIEW_GRANT_ROLES", "r_{data_source_id}"),
-        ])
-        .unwrap_err();
-        assert!(
-            per_source.to_string().contains("per project"),
-            "{per_source}"
+        assert_eq!(
+            refused(&[
+                ("DATABASE_URL", url),
+                ("VIEW_GRANT_ROLES", "r_{data_source_id}")
+            ]),
+            ConfigError::new(
+                "VIEW_GRANT_ROLES",
+                "this name is per project: its template may use {project_id} and {project_name}, \
+                 not a data source's"
+            )
         );
-        let alone = config(&[
-            ("DATABASE_URL", "postgres://db/views"),
-            ("VIEW_CREATE_ROLES", "true"),
-        ])
-        .unwrap_err();
-        assert_eq!(alone.variable, "VIEW_CREATE_ROLES");
+        assert_eq!(
+            refused(&[("DATABASE_URL", url), ("VIEW_CREATE_ROLES", "true")]),
+            ConfigError::new(
+                "VIEW_CREATE_ROLES",
+                "creates the roles of VIEW_GRANT_ROLES, which is not set"
+            )
+        );
     }
 
     #[test]
     fn the_barrier_is_for_databases_with_readers() {
-        for url in ["mysql://db/views", "postgres://db/views"] {
-            let on = config(&[("DATABASE_URL", url)]).unwrap();
-            assert!(on.barrier && on.location().unwrap().barrier);
-            let off = config(&[("DATABASE_URL", url), ("VIEW_BARRIER", "false")]).unwrap();
-            assert!(!off.location().unwrap().barrier);
+        for (url, dialect, schema) in [
+            ("mysql://db/views", Dialect::MySql, None),
+            ("postgres://db/views", Dialect::Postgres, Some("public")),
+        ] {
+            assert_eq!(
+                read(&[("DATABASE_URL", url), ("VIEW_BARRIER", "FALSE")]),
+                Read {
+                    barrier: false,
+                    ..only_the_database(url, location(dialect, schema, false))
+                }
+            );
         }
-        let refused = config(&[
-            ("DATABASE_URL", "sqlite://views.db"),
-            ("VIEW_BARRIER", "false"),
-        ])
-        .unwrap_err();
-        assert_eq!(refused.variable, "VIEW_BARRIER");
-        assert!(
-            refused.to_string().contains("no readers of its own"),
-            "{refused}"
+        assert_eq!(
+            refused(&[
+                ("DATABASE_URL", "sqlite://views.db"),
+                ("VIEW_BARRIER", "false"),
+            ]),
+            ConfigError::new(
+                "VIEW_BARRIER",
+                "is for PostgreSQL and MariaDB: SQLite has no readers of its own"
+            )
+        );
+        assert_eq!(
+            refused(&[
+                ("DATABASE_URL", "mysql://db/views"),
+                ("VIEW_BARRIER", "off")
+            ]),
+            ConfigError::new("VIEW_BARRIER", "must be true or false")
         );
     }
 
     #[test]
     fn postgresql_views_are_in_a_fixed_schema_whatever_the_search_path() {
-        let unset = config(&[("DATABASE_URL", "postgres://db/views")]).unwrap();
-        assert_eq!(unset.schema, None);
-        assert_eq!(unset.location().unwrap().schema.as_deref(), Some("public"));
-        let set = config(&[
-            ("DATABASE_URL", "postgres://db/v"),
-            ("VIEW_SCHEMA", "views"),
-        ])
-        .unwrap();
-        assert_eq!(set.location().unwrap().schema.as_deref(), Some("views"));
-        let per_project = config(&[
-            ("DATABASE_URL", "postgres://db/v"),
-            ("VIEW_SCHEMA", "views_{project_id}"),
-        ])
-        .unwrap();
+        let url = "postgres://db/v";
         assert_eq!(
-            per_project.schema_of(Dialect::Postgres).as_deref(),
-            Some("public")
+            read(&[("DATABASE_URL", url), ("VIEW_SCHEMA", "views")]),
+            Read {
+                schema: Some("views".to_owned()),
+                ..only_the_database(url, location(Dialect::Postgres, Some("views"), true))
+            }
         );
-        for url in ["mysql://db/views", "sqlite://views.db"] {
-            assert_eq!(
-                config(&[("DATABASE_URL", url)])
-                    .unwrap()
-                    .location()
-                    .unwrap()
-                    .schema,
-                None
-            );
-        }
+        // A schema per project: the ledger (and `location`'s schema) is PostgreSQL's default.
+        assert_eq!(
+            read(&[("DATABASE_URL", url), ("VIEW_SCHEMA", "views_{project_id}")]),
+            Read {
+                view_schema_of_10: Some("views_10".to_owned()),
+                ..only_the_database(url, location(Dialect::Postgres, Some("public"), true))
+            }
+        );
+        assert_eq!(
+            read(&[
+                ("DATABASE_URL", "sqlite://views.db"),
+                ("VIEW_SCHEMA", "main")
+            ]),
+            Read {
+                schema: Some("main".to_owned()),
+                ..only_the_database(
+                    "sqlite://views.db",
+                    location(Dialect::Sqlite, Some("main"), true)
+                )
+            }
+        );
     }
 
     #[test]
     fn a_schema_per_project_puts_the_ledger_in_ledger_schema() {
-        let per_project = config(&[
-            ("DATABASE_URL", "postgres://db/views"),
-            ("VIEW_SCHEMA", "views_{project_id}"),
-            ("LEDGER_SCHEMA", "view_sync"),
-        ])
-        .unwrap();
-        let template = per_project.view_schemas.as_ref().unwrap();
-        assert_eq!(template.render("10", "x"), "views_10");
-        assert_eq!(per_project.schema.as_deref(), Some("view_sync"));
-        let default_ledger = config(&[
-            ("DATABASE_URL", "mysql://db/views"),
-            ("VIEW_SCHEMA", "{project_name}_views"),
-        ])
-        .unwrap();
-        assert_eq!(default_ledger.schema, None);
-        let bare = config(&[
-            ("DATABASE_URL", "mysql://db/views"),
-            ("VIEW_SCHEMA", "{project_name}"),
-        ])
-        .unwrap_err();
-        assert!(bare.to_string().contains("text of its own"), "{bare}");
-        let one = config(&[
-            ("DATABASE_URL", "postgres://db/v"),
-            ("VIEW_SCHEMA", "views"),
-        ])
-        .unwrap();
-        assert!(one.view_schemas.is_none());
-        assert_eq!(one.schema.as_deref(), Some("views"));
+        let url = "postgres://db/views";
+        assert_eq!(
+            read(&[
+                ("DATABASE_URL", url),
+                ("VIEW_SCHEMA", "views_{project_id}"),
+                ("LEDGER_SCHEMA", "view_sync"),
+            ]),
+            Read {
+                schema: Some("view_sync".to_owned()),
+                view_schema_of_10: Some("views_10".to_owned()),
+                ..only_the_database(url, location(Dialect::Postgres, Some("view_sync"), true))
+            }
+        );
+        let url = "mysql://db/views";
+        assert_eq!(
+            read(&[
+                ("DATABASE_URL", url),
+                ("VIEW_SCHEMA", "{project_name}_views")
+            ]),
+            Read {
+                view_schema_of_10: Some("sales_views".to_owned()),
+                ..only_the_database(url, location(Dialect::MySql, None, true))
+            }
+        );
 
-        let stray =
-            config(&[("DATABASE_URL", "postgres://db/v"), ("LEDGER_SCHEMA", "x")]).unwrap_err();
-        assert_eq!(stray.variable, "LEDGER_SCHEMA");
-        let bad = config(&[
-            ("DATABASE_URL", "postgres://db/v"),
-            ("VIEW_SCHEMA", "v_{data_source_id}"),
-        ])
-        .unwrap_err();
-        assert_eq!(bad.variable, "VIEW_SCHEMA");
-        let sqlite = config(&[
-            ("DATABASE_URL", "sqlite://v.db"),
-            ("VIEW_SCHEMA", "v_{project_id}"),
-        ])
-        .unwrap_err();
-        assert_eq!(sqlite.variable, "VIEW_SCHEMA");
+        assert_eq!(
+            refused(&[("DATABASE_URL", url), ("VIEW_SCHEMA", "{project_name}")]),
+            ConfigError::new(
+                "VIEW_SCHEMA",
+                "needs text of its own beside the placeholders (e.g. views_{project_id}), so \
+                 that no project's name can name an existing schema"
+            )
+        );
+        assert_eq!(
+            refused(&[("DATABASE_URL", "postgres://db/v"), ("LEDGER_SCHEMA", "x")]),
+            ConfigError::new(
+                "LEDGER_SCHEMA",
+                "is for a VIEW_SCHEMA per project ({project_id} or {project_name}); otherwise \
+                 the ledger is in VIEW_SCHEMA"
+            )
+        );
+        assert_eq!(
+            refused(&[
+                ("DATABASE_URL", "postgres://db/v"),
+                ("VIEW_SCHEMA", "v_{data_source_id}"),
+            ]),
+            ConfigError::new(
+                "VIEW_SCHEMA",
+                "this name is per project: its template may use {project_id} and {project_name}, \
+                 not a data source's"
+            )
+        );
+        assert_eq!(
+            refused(&[
+                ("DATABASE_URL", "sqlite://v.db"),
+                ("VIEW_SCHEMA", "v_{project_id}")
+            ]),
+            ConfigError::new(
+                "VIEW_SCHEMA",
+                "is for PostgreSQL (a schema) and MariaDB (a database); with SQLite leave it \
+                 unset (views go to the database file)"
+            )
+        );
     }
 }

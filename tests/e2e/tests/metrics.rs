@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use e2e::pipeline::{Database, Options, Pipeline, Runtime};
+use immuta_simulator::DEFAULT_VIEW_SQL_ROUTE;
 use immuta_simulator::actions::Action;
 use immuta_simulator::faults::{FaultKind, Faults};
 use immuta_simulator::tenant::Tenant;
@@ -116,6 +117,26 @@ fn total(data: &[Datum], metric: Metric, filter: &[(&str, &str)]) -> f64 {
     values(data, metric, filter).iter().sum()
 }
 
+/// The simulator's routes (as its counters name them) that each `Endpoint` the processor reads
+/// calls.
+const ROUTES: [(&str, &[&str]); 6] = [
+    ("DataSource", &["GET /dataSource/{id}"]),
+    ("Project", &["GET /project/{id}"]),
+    (
+        "EqualizationState",
+        &["GET /project/{id}/checkEqualizationState"],
+    ),
+    ("ProjectSearch", &["GET /project", "GET /projects"]),
+    (
+        "ProjectDataSources",
+        &[
+            "GET /project/{id}/dataSources",
+            "GET /project/{id}/datasources",
+        ],
+    ),
+    ("ViewSql", &[DEFAULT_VIEW_SQL_ROUTE]),
+];
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_binaries_report_freshness_and_every_view_change_as_emf() {
     let options = Options {
@@ -219,9 +240,14 @@ async fn the_binaries_report_freshness_and_every_view_change_as_emf() {
     for entry in &trail {
         *by_action.entry(entry.action.clone()).or_default() += 1.0;
     }
+    // The two views made, the one whose masking changed, the one removed from the project.
     assert_eq!(
-        by_action.keys().map(String::as_str).collect::<Vec<_>>(),
-        ["created", "dropped", "replaced"]
+        by_action,
+        BTreeMap::from([
+            ("created".to_owned(), 2.0),
+            ("dropped".to_owned(), 1.0),
+            ("replaced".to_owned(), 1.0),
+        ])
     );
     // Nothing else: no failed, superseded or restored change.
     assert_eq!(
@@ -258,15 +284,78 @@ async fn the_binaries_report_freshness_and_every_view_change_as_emf() {
         + total(&data, Metric::ImmutaRequests, &[("Outcome", "5xx")]);
     assert_eq!(failed_then_retried, 2.0);
     assert_eq!(total(&data, Metric::ImmutaRetries, &processor), 2.0);
-    let sql_fetches = values(&data, Metric::ImmutaLatency, &[("Endpoint", "ViewSql")]);
-    assert!(sql_fetches.len() >= 3, "{sql_fetches:?}");
-    assert!(sql_fetches.iter().all(|ms| *ms >= 0.0 && *ms <= longest));
+    // Per endpoint: each answered request is one attempt and one latency, and an attempt is
+    // retried exactly when it failed.
+    let counters = p.simulator.counters();
+    for route in counters.keys() {
+        assert!(
+            ROUTES
+                .iter()
+                .any(|(_, routes)| routes.contains(&route.as_str())),
+            "{route} is no endpoint's route"
+        );
+    }
+    for datum in &data {
+        if let Some(endpoint) = datum.dimensions.get("Endpoint") {
+            assert!(
+                ROUTES.iter().any(|(known, _)| known == endpoint),
+                "{datum:?}: an endpoint the story does not call"
+            );
+        }
+    }
+    for (endpoint, routes) in ROUTES {
+        let answered: u64 = routes.iter().filter_map(|route| counters.get(*route)).sum();
+        let filter = [processor[0], ("Endpoint", endpoint)];
+        assert_eq!(
+            total(&data, Metric::ImmutaRequests, &filter),
+            answered as f64,
+            "{endpoint}"
+        );
+        let latencies = values(&data, Metric::ImmutaLatency, &filter);
+        assert_eq!(
+            latencies.len() as u64,
+            answered,
+            "{endpoint}: {latencies:?}"
+        );
+        assert!(
+            latencies.iter().all(|ms| (0.0..=longest).contains(ms)),
+            "{endpoint}: {latencies:?}"
+        );
+        let failed = |outcome| {
+            total(
+                &data,
+                Metric::ImmutaRequests,
+                &[filter[1], ("Outcome", outcome)],
+            )
+        };
+        assert_eq!(
+            total(&data, Metric::ImmutaRetries, &filter),
+            failed("429") + failed("5xx"),
+            "{endpoint}"
+        );
+    }
+    // Each view made (created or replaced) had its SQL fetched; how many more fetches depends
+    // on how the webhooks were batched.
+    assert!(counters.get(DEFAULT_VIEW_SQL_ROUTE).copied().unwrap_or(0) >= 3);
 
-    // The batches: every record counted, none failed.
+    // The batches: every record counted, none failed, each batch's figures reported once.
     let delivered = p.simulator.history().len() as f64;
-    assert_eq!(total(&data, Metric::BatchRecords, &processor), delivered);
-    assert_eq!(total(&data, Metric::BatchItemFailures, &processor), 0.0);
-    assert!(!values(&data, Metric::BatchDuration, &processor).is_empty());
+    let batches = values(&data, Metric::BatchRecords, &processor);
+    assert_eq!(batches.iter().sum::<f64>(), delivered);
+    assert_eq!(
+        values(&data, Metric::BatchItemFailures, &processor),
+        vec![0.0; batches.len()]
+    );
+    assert_eq!(
+        values(&data, Metric::BatchKeys, &processor).len(),
+        batches.len()
+    );
+    let durations = values(&data, Metric::BatchDuration, &processor);
+    assert_eq!(durations.len(), batches.len(), "{durations:?}");
+    assert!(
+        durations.iter().all(|ms| *ms > 0.0 && *ms <= longest),
+        "{durations:?} vs {longest} ms"
+    );
 
     // The receiver: each delivery queued, the two refusals by reason.
     let outcome = |o: &'static str| total(&data, Metric::Webhooks, &[receiver[0], ("Outcome", o)]);
@@ -274,8 +363,15 @@ async fn the_binaries_report_freshness_and_every_view_change_as_emf() {
     assert_eq!(outcome("rejected_signature"), 1.0);
     assert_eq!(outcome("rejected_method"), 1.0);
     assert_eq!(
-        values(&data, Metric::QueueSendLatency, &receiver).len() as f64,
-        delivered
+        total(&data, Metric::Webhooks, &receiver),
+        delivered + 2.0,
+        "no other outcome"
+    );
+    let sends = values(&data, Metric::QueueSendLatency, &receiver);
+    assert_eq!(sends.len() as f64, delivered);
+    assert!(
+        sends.iter().all(|ms| *ms > 0.0 && *ms <= longest),
+        "{sends:?}"
     );
 
     // The log joins a webhook to its view: the receiver's message id is in the change's line.
@@ -290,17 +386,77 @@ async fn the_binaries_report_freshness_and_every_view_change_as_emf() {
         .filter(|line| line.contains("\"view changed\""))
         .filter_map(|line| serde_json::from_str(line).ok())
         .collect();
-    assert_eq!(changes.len(), trail.len(), "{later}");
+    // Each change's line says what its audit entry says, and gives the lag the metric reports.
+    let text = |change: &Value, field: &str| {
+        change[field]
+            .as_str()
+            .unwrap_or_else(|| panic!("{field} in {change}"))
+            .to_owned()
+    };
+    let mut logged: Vec<[String; 7]> = changes
+        .iter()
+        .map(|change| {
+            [
+                "project_id",
+                "data_source_id",
+                "view",
+                "action",
+                "origin",
+                "notification_types",
+                "message_ids",
+            ]
+            .map(|field| text(change, field))
+        })
+        .collect();
+    let mut audited: Vec<[String; 7]> = trail
+        .iter()
+        .map(|entry| {
+            [
+                entry.view.project_id.to_string(),
+                entry.view.data_source_id.to_string(),
+                entry.view_name.clone(),
+                entry.action.clone(),
+                entry.origin.clone(),
+                entry.notification_types.join(","),
+                entry.message_ids.join(","),
+            ]
+        })
+        .collect();
+    logged.sort();
+    audited.sort();
+    assert_eq!(logged, audited, "{later}");
+    let mut logged_lags: Vec<f64> = changes
+        .iter()
+        .map(|change| {
+            change["lag_ms"]
+                .as_f64()
+                .unwrap_or_else(|| panic!("lag_ms in {change}"))
+        })
+        .collect();
+    let mut lags = lags;
+    logged_lags.sort_by(f64::total_cmp);
+    lags.sort_by(f64::total_cmp);
+    assert_eq!(logged_lags, lags);
     for change in &changes {
-        let ids = change["message_ids"].as_str().unwrap_or_default();
+        // The key reconciled names the view's project, data source or both.
+        let (project, source) = (text(change, "project_id"), text(change, "data_source_id"));
+        let key = text(change, "key");
+        assert!(
+            [
+                format!("project:{project}"),
+                format!("dataSource:{source}"),
+                format!("membership:{project}/{source}"),
+            ]
+            .contains(&key),
+            "{change}"
+        );
+        // Every message that caused it was queued by the receiver during the story.
+        let ids = text(change, "message_ids");
         assert!(
             ids.split(',')
-                .any(|id| queued_ids.iter().any(|queued| queued == id)),
-            "{change} names none of {queued_ids:?}"
+                .all(|id| queued_ids.iter().any(|queued| queued == id)),
+            "{change} names a message not among {queued_ids:?}"
         );
-        for field in ["key", "view", "action", "lag_ms", "notification_types"] {
-            assert!(change.get(field).is_some(), "{field} in {change}");
-        }
     }
     p.finish().await;
 }
