@@ -114,6 +114,31 @@ async fn registration_is_global_without_an_action_type_idempotent_and_replaces_w
 }
 
 #[tokio::test]
+async fn every_published_type_can_be_asked_for_and_one_the_tenant_lacks_is_refused() {
+    let sim = Simulator::start(Tenant::demo(), KEY).await.unwrap();
+    let offered = client(&sim).webhook_actions(soon()).await.unwrap();
+    let all: Vec<view_sync_core::NotificationType> = view_sync_core::NotificationType::ALL
+        .iter()
+        .filter(|t| t.family() == view_sync_core::catalog::Family::V1)
+        .filter(|t| offered.iter().any(|o| o == t.as_str()))
+        .cloned()
+        .collect();
+    assert_eq!(all.len(), 80, "the simulator offers the published 80");
+    let asked = register::offered_only(&all, &offered).unwrap();
+    assert!(asked.contains(&"policyAdjustmentCreated".to_owned()));
+    // An older tenant that offers none of them.
+    let error = register::offered_only(&all[..2], &[]).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "this tenant does not offer {}, {} (GET /webhooks/actions): leave them out of --types",
+            all[0].as_str(),
+            all[1].as_str()
+        )
+    );
+}
+
+#[tokio::test]
 async fn a_tenant_that_requires_an_action_type_is_named_with_the_flag_that_gives_one() {
     let sim = Simulator::start(Tenant::demo(), KEY).await.unwrap();
     sim.set_faults(immuta_simulator::faults::Faults {

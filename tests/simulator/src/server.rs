@@ -358,9 +358,10 @@ async fn list_webhooks(State(shared): S) -> Response {
     Json(Value::Array(hooks)).into_response()
 }
 
-/// The notification types a webhook can subscribe to: seed 002's list.
+/// The notification types a webhook can subscribe to: the published Swagger's list (a current
+/// tenant; seed 002's older list lacks the newer types).
 async fn webhook_actions() -> Response {
-    const ACTIONS: &str = include_str!("../../../events/immuta-api/webhooks-actions.seed-002.json");
+    const ACTIONS: &str = include_str!("../../../events/immuta-api/webhooks-actions.swagger.json");
     ([(header::CONTENT_TYPE, "application/json")], ACTIONS).into_response()
 }
 
