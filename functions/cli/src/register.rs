@@ -30,16 +30,21 @@ pub fn default_types_offered(offered: Option<&[String]>) -> Vec<String> {
         .collect()
 }
 
+/// The names of `types` the tenant does not offer.
+pub fn not_offered(types: &[NotificationType], offered: &[String]) -> Vec<String> {
+    types
+        .iter()
+        .map(|t| t.as_str().to_owned())
+        .filter(|t| !offered.contains(t))
+        .collect()
+}
+
 /// `types` as names, if the tenant offers each.
 pub fn offered_only(
     types: &[NotificationType],
     offered: &[String],
 ) -> Result<Vec<String>, RegisterError> {
-    let missing: Vec<String> = types
-        .iter()
-        .map(|t| t.as_str().to_owned())
-        .filter(|t| !offered.contains(t))
-        .collect();
+    let missing = not_offered(types, offered);
     if !missing.is_empty() {
         return Err(RegisterError::NotOffered(missing));
     }

@@ -491,12 +491,7 @@ impl Reconciler {
             let (target, decision) = match plan::named_target(row, &target, i64::MAX, holder_of) {
                 Ok(named) => named,
                 Err(taken) => {
-                    let conflict = ViewsError::NameConflict {
-                        name: taken.name,
-                        project_id: taken.holder.project_id.to_string(),
-                        data_source_id: taken.holder.data_source_id.to_string(),
-                    };
-                    preview.failures.push((key, conflict.into()));
+                    preview.failures.push((key, ViewsError::from(taken).into()));
                     continue;
                 }
             };

@@ -54,6 +54,17 @@ fn holders(held_by: &str) -> String {
     }
 }
 
+/// A name another view of ours holds, as the pure plan found it (`plan::named_target`).
+impl From<view_sync_core::plan::NameTaken> for ViewsError {
+    fn from(taken: view_sync_core::plan::NameTaken) -> Self {
+        Self::NameConflict {
+            name: taken.name,
+            project_id: taken.holder.project_id.to_string(),
+            data_source_id: taken.holder.data_source_id.to_string(),
+        }
+    }
+}
+
 impl ViewsError {
     /// Unavailability and lock waits pass; a refused statement, a name conflict, refused
     /// credentials (read again before a retry) or a view blocked by what depends on it do not

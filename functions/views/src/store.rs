@@ -747,13 +747,9 @@ impl ViewStore {
             [] => std::collections::BTreeMap::new(),
             names => self.holders_of(conn, target.view(), names).await?,
         };
-        plan::named_target(row, target, observed_at, |name| holders.get(name).cloned()).map_err(
-            |taken| ViewsError::NameConflict {
-                name: taken.name,
-                project_id: taken.holder.project_id.to_string(),
-                data_source_id: taken.holder.data_source_id.to_string(),
-            },
-        )
+        Ok(plan::named_target(row, target, observed_at, |name| {
+            holders.get(name).cloned()
+        })?)
     }
 
     /// Runs one statement of `view`'s section; a failure says it was `action` that failed.

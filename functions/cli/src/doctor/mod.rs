@@ -349,15 +349,8 @@ async fn check_immuta(
 /// newer type an older release does not offer is left out of the registration, and the re-sync
 /// covers what it would announce.
 fn check_offered(report: &mut Report, offered: &[String]) {
-    let missing = |types: &[NotificationType]| -> Vec<String> {
-        types
-            .iter()
-            .map(|t| t.as_str().to_owned())
-            .filter(|t| !offered.contains(t))
-            .collect()
-    };
-    let required = missing(&crate::register::GUIDE_TYPES);
-    let newer = missing(NotificationType::VIEW_AFFECTING);
+    let required = crate::register::not_offered(&crate::register::GUIDE_TYPES, offered);
+    let newer = crate::register::not_offered(NotificationType::VIEW_AFFECTING, offered);
     if !required.is_empty() {
         return report.fail(
             NOTIFICATION_TYPES,
