@@ -11,6 +11,7 @@ use view_sync_core::dialect::Dialect;
 use view_sync_core::plan::{Decision, Drift};
 use view_sync_core::printable::printable;
 use view_sync_core::sql_diff::{self, DiffLine};
+use view_sync_core::time::format_utc;
 
 use crate::progress::Progress;
 use crate::resync;
@@ -34,6 +35,7 @@ fn verb(change: &PlannedChange) -> &'static str {
         Decision::Replace { .. } => "replace",
         Decision::Restore { .. } => "restore",
         Decision::Drop { .. } => "drop",
+        Decision::Superseded { .. } => "skip",
         _ => "keep",
     }
 }
@@ -69,6 +71,13 @@ fn reason(change: &PlannedChange) -> String {
         Decision::Replace { .. } => "its SQL changed in Immuta".into(),
         Decision::Create => "Immuta wants it and it does not exist".into(),
         Decision::Drop { .. } => "Immuta no longer wants it".into(),
+        Decision::Superseded {
+            applied_observed_at,
+        } => format!(
+            "its ledger row holds a decision observed later ({}) than this read: \
+             a newer read wins, so nothing is changed",
+            format_utc(*applied_observed_at)
+        ),
         _ => String::new(),
     }
 }
@@ -120,11 +129,15 @@ pub fn to_text(preview: &Preview, dialect: Dialect) -> String {
             printable(&error.to_string())
         );
     }
-    if !preview.changes.is_empty() {
+    let changing = preview
+        .changes
+        .iter()
+        .filter(|change| change.decision.changes_view())
+        .count();
+    if changing > 0 {
         let _ = writeln!(
             out,
-            "{} view(s) would change; `view-sync resync` applies them",
-            preview.changes.len()
+            "{changing} view(s) would change; `view-sync resync` applies them"
         );
     }
     out
@@ -147,6 +160,7 @@ pub fn to_json(preview: &Preview, dialect: Dialect) -> Value {
                 "reason": reason(change),
                 "drift": drift,
                 "sql": change.new_sql,
+                "statements": change.statements,
                 "blockedBy": change.blocked_by,
                 "diff": diff(change, dialect).iter().map(DiffLine::to_text).collect::<Vec<_>>(),
             })
@@ -178,8 +192,45 @@ mod tests {
             decision,
             old_sql: Some("CREATE VIEW \"public\".\"sales__orders\" AS SELECT 1 AS a".into()),
             new_sql: Some("CREATE VIEW \"public\".\"sales__orders\" AS SELECT 'x' AS a".into()),
+            statements: vec![
+                "CREATE OR REPLACE VIEW \"public\".\"sales__orders\" AS SELECT 'x' AS a".into(),
+            ],
             blocked_by: blocked_by.map(str::to_owned),
         }
+    }
+
+    #[test]
+    fn a_superseded_decision_is_listed_as_skipped_and_not_counted_as_a_change() {
+        let preview = Preview {
+            changes: vec![
+                change(
+                    Decision::Superseded {
+                        applied_observed_at: 1_764_000_000_000_000,
+                    },
+                    None,
+                ),
+                change(Decision::Create, None),
+            ],
+            failures: Vec::new(),
+        };
+        let text = to_text(&preview, Dialect::Postgres);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            "skip \"public\".\"sales__orders\" (project 10, data source 20): its ledger row holds \
+             a decision observed later (2025-11-24T16:00:00.000Z) than this read: a newer read \
+             wins, so nothing is changed"
+        );
+        assert_eq!(
+            lines.last(),
+            Some(&"1 view(s) would change; `view-sync resync` applies them")
+        );
+        let json = to_json(&preview, Dialect::Postgres);
+        assert_eq!(json["changes"][0]["action"], "skip");
+        assert_eq!(
+            json["changes"][1]["statements"],
+            json!(["CREATE OR REPLACE VIEW \"public\".\"sales__orders\" AS SELECT 'x' AS a"])
+        );
     }
 
     #[test]
@@ -247,6 +298,7 @@ mod tests {
             new_sql: Some(format!(
                 "CREATE VIEW \"public\".\"v\" AS SELECT '{HOSTILE}' AS a\nFROM t"
             )),
+            statements: Vec::new(),
             blocked_by: None,
         }
     }

@@ -9,7 +9,9 @@
 //!   [`fan_out`]: whether a re-sync is still owed to what asked for it.
 //! - [`reads`], [`want`]: what was read from Immuta, and which views it wants (the want-rules).
 //! - [`memberships`]: which equalized projects hold a batch's sources, searched or listed.
-//! - [`plan`]: which views must exist and what to do about each (create, replace, drop, nothing).
+//! - [`plan`]: which views must exist and what to do about each (create, replace, drop, nothing);
+//!   [`apply`]: the steps one view's apply takes, which the store executes and `plan` prints;
+//!   [`audit`]: what the audit trail records of a change.
 //! - [`naming`], [`dialect`]: view names from the template; the target databases' dialects.
 //! - [`percent`]: percent-encoding for the URLs we assemble.
 //! - [`printable`]: text others wrote, made safe for a terminal or a log; [`outline`]: a body's
@@ -19,6 +21,8 @@
 //! - [`settings`]: configuration read through an injected lookup, with errors naming the variable.
 #![forbid(unsafe_code)]
 
+pub mod apply;
+pub mod audit;
 pub mod catalog;
 pub mod fan_out;
 pub mod forward;

@@ -17,6 +17,7 @@ use thiserror::Error;
 use tokio::sync::Semaphore;
 use tracing::{debug, info, warn};
 use view_sync_core::Id;
+use view_sync_core::apply::{self, Change, Ddl};
 use view_sync_core::keys::{ReconcileKey, reconcile_units};
 use view_sync_core::plan::{
     self, Decision, DesiredView, KeyDecision, LedgerRow, RowState, Scope, Target, ViewKey,
@@ -100,12 +101,17 @@ struct BatchRead {
 pub struct PlannedChange {
     pub view: ViewKey,
     pub view_name: String,
-    /// Create, replace, restore or drop.
+    /// Create, replace, restore or drop; or superseded, where a decision observed later than
+    /// this read was already applied.
     pub decision: Decision,
     /// The statement last applied, for a replace or a restore (if the ledger kept it).
     pub old_sql: Option<String>,
-    /// The statement that would run, unless the view is dropped.
+    /// The statements that would make the view, as the ledger keeps them (its create statement
+    /// and its grants), unless it is dropped.
     pub new_sql: Option<String>,
+    /// The DDL the apply runs, in order, each as it runs first (a replace in place that
+    /// PostgreSQL refuses falls back to a drop and a create).
+    pub statements: Vec<String>,
     /// The objects that keep the view closed (it shows no rows) since an apply could neither
     /// replace it in place nor drop it; `None` unless its ledger row says `closed`.
     pub blocked_by: Option<String>,
@@ -437,6 +443,7 @@ impl Reconciler {
                     continue;
                 }
             };
+            let observed_at = read.observed_at;
             let (results, settled) = self.settled(read, None, deadline).await;
             for (key, result) in chunk.iter().zip(results) {
                 if let Err(error) = result {
@@ -446,7 +453,7 @@ impl Reconciler {
             work.extend(
                 settled
                     .into_iter()
-                    .map(|(index, target)| (chunk[index].clone(), target)),
+                    .map(|(index, target)| (chunk[index].clone(), observed_at, target)),
             );
             progress(step * KEYS_PER_PREVIEW_STEP + chunk.len());
         }
@@ -481,58 +488,56 @@ impl Reconciler {
             .map(|row| (row.view_name.clone(), row.view.clone()))
             .collect();
         let mut seen = BTreeSet::new();
-        for (key, target) in work {
+        let cause = Cause::default();
+        for (key, observed_at, target) in work {
             if !seen.insert(target.view().clone()) {
                 continue;
             }
             let view = target.view().clone();
             let row = rows.get(&view);
             let holder_of = |name: &str| holders.get(name).filter(|h| **h != view).cloned();
-            let (target, decision) = match plan::named_target(row, &target, i64::MAX, holder_of) {
+            let (target, decision) = match plan::named_target(row, &target, observed_at, holder_of)
+            {
                 Ok(named) => named,
                 Err(taken) => {
                     preview.failures.push((key, ViewsError::from(taken).into()));
                     continue;
                 }
             };
-            match (&decision, &target) {
-                (decision, Target::Present(desired)) if decision.makes_view() => {
-                    holders.retain(|_, holder| *holder != view);
-                    holders.insert(desired.name.clone(), view.clone());
-                }
-                (Decision::Drop { .. }, _) => holders.retain(|_, holder| *holder != view),
-                _ => {}
-            }
-            let decision = match (decision, row) {
-                (Decision::Unchanged, Some(row)) => plan::repair(
-                    Decision::Unchanged,
-                    plan::drift(row, catalog.get(&row.view_name)),
-                ),
-                (decision, _) => decision,
+            let in_catalog =
+                apply::catalog_to_read(&decision, row).and_then(|row| catalog.get(&row.view_name));
+            let decision = apply::against_catalog(decision, row, in_catalog);
+            let change = Change {
+                view: &view,
+                row,
+                observed_at,
+                cause: &cause,
+                applied_at: observed_at,
             };
-            if !decision.changes_view() {
-                continue;
+            // The plan the apply would execute, from what it would read in its section.
+            let planned = apply::plan(self.store.dialect(), &change, target, decision);
+            if let Some(written) = &planned.row {
+                holders.retain(|_, holder| *holder != view);
+                if written.state != RowState::Dropped {
+                    holders.insert(written.name.clone(), view.clone());
+                }
             }
-            let old_sql = match (&decision, row) {
+            let Some(audit) = &planned.audit else {
+                continue;
+            };
+            let old_sql = match (&planned.decision, row) {
                 (Decision::Replace { .. } | Decision::Restore { .. }, Some(row)) => {
                     self.store.applied_sql(&row.view).await.ok().flatten()
                 }
                 _ => None,
             };
-            let (view_name, new_sql) = match (&decision, &target) {
-                (Decision::Drop { name }, _) => (name.clone(), None),
-                (_, Target::Present(desired)) => (
-                    desired.name.clone(),
-                    Some(self.store.statements_of(desired)),
-                ),
-                (_, Target::Absent(_)) => continue,
-            };
             preview.changes.push(PlannedChange {
-                view: target.view().clone(),
-                view_name,
-                decision,
+                view: view.clone(),
+                view_name: audit.view_name.clone(),
+                statements: planned.statements().map(Ddl::statement).collect(),
+                new_sql: planned.row.and_then(|row| row.applied_sql),
+                decision: planned.decision,
                 old_sql,
-                new_sql,
                 blocked_by: row
                     .filter(|row| row.state == RowState::Closed)
                     .map(|row| row.blocked_by.clone()),

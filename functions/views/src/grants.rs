@@ -313,17 +313,17 @@ impl ViewStore {
         self.grants_on(conn, reference).await
     }
 
-    /// Takes `SELECT` on the view `reference` names from whoever holds it, before it is dropped:
-    /// MariaDB would keep it for the next view of that name. (Other privileges granted by hand
-    /// stay: revoking them would need the processor's user to hold them all, and none reads.)
-    /// PostgreSQL drops a view's privileges with it.
+    /// Takes `SELECT` on the view `reference` names from whoever holds it, before it is dropped
+    /// (MariaDB, which would keep it for the next view of that name: see
+    /// [`view_sync_core::apply::Step::RevokeBeforeDrop`]). Other privileges granted by hand stay:
+    /// revoking them would need the processor's user to hold them all, and none reads.
     pub(crate) async fn revoke_before_drop(
         &self,
         conn: &mut AnyConnection,
         view: &ViewKey,
         reference: &str,
     ) -> Result<(), ViewsError> {
-        if !self.manages_grants() || self.dialect() != Dialect::MySql {
+        if !self.manages_grants() {
             return Ok(());
         }
         for grant in self.grants_on(conn, reference).await? {

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 use view_sync_core::Id;
+use view_sync_core::apply::RowWrite;
 use view_sync_core::plan::{LedgerRow, RowState, Scope, ViewKey};
 use view_sync_core::printable::printable;
 
@@ -37,36 +38,6 @@ fn added_columns(dialect: Dialect) -> [(&'static str, &'static str); 4] {
         // What keeps a closed view closed (see `crate::closing`); NULL otherwise.
         ("blocked_by", "TEXT"),
     ]
-}
-
-/// What an apply writes to a view's ledger row.
-pub(crate) struct RowUpdate<'a> {
-    pub name: &'a str,
-    pub digest: &'a str,
-    pub state: RowState,
-    pub observed_at: i64,
-    pub catalog_digest: &'a str,
-    pub grants_digest: &'a str,
-    /// `None` keeps the statement the row has.
-    pub applied_sql: Option<&'a str>,
-    /// What keeps a closed view closed; `None` for any other state.
-    pub blocked_by: Option<&'a str>,
-}
-
-impl<'a> RowUpdate<'a> {
-    /// The row as it was read: what an apply that changed nothing puts back.
-    pub fn restoring(row: &'a LedgerRow) -> Self {
-        Self {
-            name: &row.view_name,
-            digest: &row.sql_digest,
-            state: row.state,
-            observed_at: row.observed_at,
-            catalog_digest: &row.catalog_digest,
-            grants_digest: &row.grants_digest,
-            applied_sql: None,
-            blocked_by: (!row.blocked_by.is_empty()).then_some(row.blocked_by.as_str()),
-        }
-    }
 }
 
 impl ViewStore {
@@ -270,10 +241,10 @@ impl ViewStore {
         &self,
         conn: &mut AnyConnection,
         view: &ViewKey,
-        previous: Option<&LedgerRow>,
+        previous: Option<&RowWrite>,
     ) -> Result<(), ViewsError> {
         match previous {
-            Some(row) => self.write_row(conn, view, &RowUpdate::restoring(row)).await,
+            Some(row) => self.write_row(conn, view, row).await,
             None => {
                 let sql = format!(
                     "DELETE FROM {} WHERE {}",
@@ -368,7 +339,7 @@ impl ViewStore {
         &self,
         conn: &mut AnyConnection,
         view: &ViewKey,
-        row: &RowUpdate<'_>,
+        row: &RowWrite,
     ) -> Result<(), ViewsError> {
         let dialect = self.dialect();
         let params: Vec<String> = (1..=11).map(|n| dialect.param(n)).collect();
@@ -383,15 +354,15 @@ impl ViewStore {
         sqlx::query(AssertSqlSafe(sql))
             .bind(view.project_id.as_str().to_owned())
             .bind(view.data_source_id.as_str().to_owned())
-            .bind(row.name.to_owned())
-            .bind(row.digest.to_owned())
+            .bind(row.name.clone())
+            .bind(row.digest.clone())
             .bind(row.state.as_str())
             .bind(row.observed_at)
             .bind(now_micros())
-            .bind(row.catalog_digest.to_owned())
-            .bind(row.applied_sql.map(str::to_owned))
-            .bind(row.grants_digest.to_owned())
-            .bind(row.blocked_by.map(str::to_owned))
+            .bind(row.catalog_digest.clone())
+            .bind(row.applied_sql.clone())
+            .bind(row.grants_digest.clone())
+            .bind(row.blocked_by.clone())
             .execute(&mut *conn)
             .await
             .map_err(|e| ViewsError::from_sqlx(e, "record in the ledger", &label(view)))?;

@@ -24,10 +24,10 @@ pub mod store;
 
 pub use audit::{AuditEntry, AuditQuery, Cause, Origin};
 pub use config::{DEFAULT_LEDGER_TABLE, DEFAULT_POSTGRES_SCHEMA, StoreConfig};
-pub use ddl::create_statement_of;
 pub use dialect::{Dialect, LedgerSql};
 pub use error::ViewsError;
 pub use failures::MessageFailure;
 pub use grants::CatalogState;
 pub use ledger::now_micros;
 pub use store::{Applied, ViewStore};
+pub use view_sync_core::apply::create_statement_of;

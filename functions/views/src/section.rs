@@ -119,11 +119,6 @@ impl Section {
         }
     }
 
-    /// Whether DDL commits on its own, so that the intent is recorded in the ledger first.
-    pub(crate) fn records_intent(&self) -> bool {
-        matches!(self, Self::NamedLock { .. })
-    }
-
     /// Ends the section: commits what `applied` did (a failure rolls back where the database
     /// can), or releases the lock.
     pub(crate) async fn leave(

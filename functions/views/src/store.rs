@@ -1,7 +1,7 @@
-//! The target database: the views this system manages, applied one at a time. A decision
-//! ([`view_sync_core::plan::decide`]) is taken and carried out inside the view's critical section
-//! ([`crate::section`]), from the ledger row read there ([`crate::ledger`]), with the statements
-//! of [`crate::ddl`].
+//! The target database: the views this system manages, applied one at a time. Inside the view's
+//! critical section ([`crate::section`]) the store reads what the apply's plan needs (the ledger
+//! row, the holders of its names, the catalog), has it made ([`view_sync_core::apply::plan`], the
+//! plan `view-sync plan` prints too) and executes its steps.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::AtomicI64;
@@ -11,19 +11,20 @@ use std::time::{Duration, Instant};
 use sqlx::any::{AnyConnectOptions, AnyExecutor, AnyPoolOptions};
 use sqlx::{AnyConnection, AnyPool, AssertSqlSafe};
 use tokio::sync::OnceCell;
+use view_sync_core::apply::{self, ApplyPlan, Change, Step as ApplyStep};
 use view_sync_core::naming::ProjectTemplate;
 use view_sync_core::plan::{
-    self, Decision, DesiredView, Drift, InCatalog, LedgerRow, RowState, Scope, Target, ViewKey,
+    self, Decision, DesiredView, InCatalog, LedgerRow, Scope, Target, ViewKey,
 };
 use view_sync_core::view_sql::ViewLocation;
 
-use crate::audit::{AuditEntry, Cause};
+use crate::audit::Cause;
 use crate::closing::Ran;
 use crate::config::StoreConfig;
 use crate::ddl;
 use crate::dialect::Dialect;
 use crate::error::ViewsError;
-use crate::ledger::{RowUpdate, now_micros};
+use crate::ledger::now_micros;
 use crate::rds_secret;
 use crate::section::Section;
 use crate::steps::{Step, StepHook};
@@ -313,6 +314,11 @@ impl ViewStore {
             .await
     }
 
+    /// The ledger table, as statements refer to it.
+    pub fn ledger_table(&self) -> &str {
+        &self.ledger
+    }
+
     pub fn pool(&self) -> &AnyPool {
         &self.pool
     }
@@ -320,7 +326,7 @@ impl ViewStore {
     /// The statements that make `desired` as the ledger keeps them for `view-sync plan`: its
     /// create statement and, with `VIEW_GRANT_ROLES`, a GRANT per role.
     pub fn statements_of(&self, desired: &DesiredView) -> String {
-        ddl::as_applied(self.dialect(), desired)
+        apply::as_applied(self.dialect(), desired)
     }
 
     /// How the view named `name` (from the template) is referred to in SQL.
@@ -463,211 +469,165 @@ impl ViewStore {
         cause: &Cause,
     ) -> Result<Applied, ViewsError> {
         let view = target.view();
-        let label = label(view);
-        let (row_lock, records_intent) = (section.row_lock(), section.records_intent());
+        let row_lock = section.row_lock();
         let conn = section.connection();
         let row = self.read_row(conn, view, row_lock).await?;
         self.step(view, Step::RowRead).await?;
-        let (target, decision) = self
-            .named_target(conn, row.as_ref(), target, observed_at)
-            .await?;
-        let decision = match (decision, row.as_ref()) {
-            (Decision::Unchanged, Some(row)) => {
-                let definition = self.catalog_digest(conn, &row.view_name).await?;
-                let grants = match definition {
-                    Some(_) => self.grants_digest(conn, &row.view_name).await?,
-                    None => None,
-                };
-                let in_catalog = definition.as_deref().map(|definition| InCatalog {
-                    definition,
-                    grants: grants.as_deref(),
-                });
-                plan::repair(Decision::Unchanged, plan::drift(row, in_catalog))
-            }
-            (decision, _) => decision,
+        let row = row.as_ref();
+        let (target, decision) = self.named_target(conn, row, target, observed_at).await?;
+        let in_catalog = match apply::catalog_to_read(&decision, row) {
+            Some(row) => self.in_catalog(conn, &row.view_name).await?,
+            None => None,
         };
-        let target = &target;
+        let decision = apply::against_catalog(
+            decision,
+            row,
+            in_catalog.as_ref().map(|(definition, grants)| InCatalog {
+                definition,
+                grants: grants.as_deref(),
+            }),
+        );
         let change = Change {
             view,
-            row: row.as_ref(),
+            row,
             observed_at,
             cause,
+            applied_at: now_micros(),
         };
-        if !decision.writes_ledger() {
-            return self.superseded(conn, &change, decision).await;
-        }
-        let (state, view_name, digest, applied_sql) = match (&decision, target) {
-            // The statement is kept for `plan`'s diffs; an unchanged view's is already there.
-            (Decision::Unchanged, Target::Present(desired)) => (
-                RowState::Present,
-                desired.name.clone(),
-                desired.digest.clone(),
-                None,
-            ),
-            (
-                Decision::Create | Decision::Replace { .. } | Decision::Restore { .. },
-                Target::Present(desired),
-            ) => (
-                RowState::Present,
-                desired.name.clone(),
-                desired.digest.clone(),
-                Some(desired.create.as_str()),
-            ),
-            (Decision::Drop { name }, _) => (RowState::Dropped, name.clone(), String::new(), None),
-            _ => (
-                RowState::Dropped,
-                row.as_ref()
-                    .map(|r| r.view_name.clone())
-                    .unwrap_or_default(),
-                String::new(),
-                None,
-            ),
+        let plan = apply::plan(self.dialect(), &change, target, decision);
+        self.execute(conn, &change, plan).await
+    }
+
+    /// What the catalog holds for the view `name`: its definition's digest and, where grants are
+    /// managed, its grants' digest; `None` if no view answers to the name.
+    async fn in_catalog(
+        &self,
+        conn: &mut AnyConnection,
+        name: &str,
+    ) -> Result<Option<(String, Option<String>)>, ViewsError> {
+        let Some(definition) = self.catalog_digest(conn, name).await? else {
+            return Ok(None);
         };
-        let mut statements = ddl::statements(&decision, target).into_iter();
+        let grants = self.grants_digest(conn, name).await?;
+        Ok(Some((definition, grants)))
+    }
+
+    /// Runs `plan`'s steps in order. Two outcomes end it early, each as the plan's module
+    /// words it: a newer scope mark ([`apply::superseded`]) and a view closed rather than
+    /// dropped ([`apply::closed`]).
+    async fn execute(
+        &self,
+        conn: &mut AnyConnection,
+        change: &Change<'_>,
+        planned: ApplyPlan,
+    ) -> Result<Applied, ViewsError> {
+        let view = change.view;
+        let ApplyPlan {
+            decision,
+            steps,
+            intent,
+            restore_to,
+            row,
+            audit,
+            ..
+        } = planned;
+        let mut row = row;
         let mut statements_run = 0;
-        // What the ledger must say if this apply stops after its intent was recorded.
-        let mut restore_to = row.clone();
         let mut intent_recorded = false;
-        if let (true, Target::Present(desired)) = (decision.makes_view(), target) {
-            self.ensure_view_schema(conn, view, &desired.name).await?;
-            if records_intent {
-                // The intent must never claim a view that someone else made (under the lock,
-                // none of ours is in flight).
-                if ddl::takes_a_new_name(&decision) && self.exists(conn, &desired.name).await? {
-                    return Err(ViewsError::Refused {
-                        action: "create",
-                        view: label,
-                        detail: format!(
-                            "{} exists and is not in the ledger, so it is left alone",
-                            desired.name
-                        ),
-                    });
-                }
-                // A rename drops the old view before the intent names the new one, so that the
-                // ledger names every view of ours whatever step a run dies at.
-                let renamed = matches!(
-                    decision,
-                    Decision::Replace {
-                        previous_name: Some(_)
+        for step in steps {
+            match step {
+                ApplyStep::EnsureSchema(name) => self.ensure_view_schema(conn, view, &name).await?,
+                ApplyStep::RefuseIfTaken(name) => {
+                    if self.exists(conn, &name).await? {
+                        return Err(ViewsError::Refused {
+                            action: "create",
+                            view: label(view),
+                            detail: format!(
+                                "{name} exists and is not in the ledger, so it is left alone"
+                            ),
+                        });
                     }
-                );
-                if let Some(drop_previous) = renamed.then(|| statements.next()).flatten() {
-                    if let Some(previous) = row.as_ref().map(|r| r.view_name.as_str()) {
-                        self.revoke_before_drop(conn, view, previous).await?;
+                }
+                ApplyStep::RevokeBeforeDrop(name) => {
+                    self.revoke_before_drop(conn, view, &name).await?
+                }
+                ApplyStep::Run(ddl) => match self.run_step(conn, view, ddl).await {
+                    Ok(Ran::Done) => {
+                        self.step(view, Step::StatementRun(statements_run)).await?;
+                        statements_run += 1;
                     }
-                    if let Ran::Closed { name, blockers } =
-                        self.run_step(conn, view, drop_previous).await?
-                    {
-                        return self.closed(conn, &change, &decision, name, blockers).await;
+                    Ok(Ran::Closed { name, blockers }) => {
+                        return self.closed(conn, change, decision, name, blockers).await;
                     }
-                    self.step(view, Step::StatementRun(statements_run)).await?;
-                    statements_run += 1;
-                    restore_to = row.as_ref().map(LedgerRow::dropped);
-                }
-                let intent = RowUpdate {
-                    name: &desired.name,
-                    digest: &desired.digest,
-                    state: RowState::Pending,
-                    observed_at,
-                    catalog_digest: "",
-                    grants_digest: "",
-                    applied_sql: None,
-                    blocked_by: None,
-                };
-                self.write_row(conn, view, &intent).await?;
-                intent_recorded = true;
-                self.step(view, Step::IntentRecorded).await?;
-            }
-            // After the intent: where no lock orders this section and a mark's writer, one of
-            // the two sees the other (see `crate::marks`).
-            let newest_mark = self.newest_mark(conn, view).await?;
-            self.step(view, Step::MarksRead).await?;
-            let checked = plan::check_scope_marks(decision.clone(), newest_mark, observed_at);
-            if !checked.writes_ledger() {
-                if intent_recorded {
-                    self.restore_row(conn, view, restore_to.as_ref()).await?;
-                }
-                return self.superseded(conn, &change, checked).await;
-            }
-        }
-        match (&decision, target) {
-            (Decision::Drop { name }, _) => self.revoke_before_drop(conn, view, name).await?,
-            (
-                Decision::Replace {
-                    previous_name: None,
-                }
-                | Decision::Restore {
-                    drift: Drift::Edited | Drift::Unverified | Drift::Grants,
+                    Err(error) => {
+                        if intent_recorded {
+                            // The statement changed nothing: put the ledger back as it was.
+                            self.restore_row(conn, view, restore_to.as_ref()).await?;
+                        }
+                        return Err(error);
+                    }
                 },
-                Target::Present(desired),
-            ) if self.dialect() == Dialect::MySql => {
-                self.revoke_extra_grants(conn, view, &desired.name, &desired.grants)
-                    .await?;
-            }
-            _ => {}
-        }
-        for statement in statements {
-            match self.run_step(conn, view, statement).await {
-                Ok(Ran::Done) => {}
-                Ok(Ran::Closed { name, blockers }) => {
-                    return self.closed(conn, &change, &decision, name, blockers).await;
-                }
-                Err(error) => {
-                    if intent_recorded {
-                        // The statement changed nothing: put the ledger back as it was.
-                        self.restore_row(conn, view, restore_to.as_ref()).await?;
+                ApplyStep::RecordIntent => {
+                    if let Some(intent) = &intent {
+                        self.write_row(conn, view, intent).await?;
                     }
-                    return Err(error);
+                    intent_recorded = true;
+                    self.step(view, Step::IntentRecorded).await?;
+                }
+                ApplyStep::CheckScopeMarks => {
+                    let newest_mark = self.newest_mark(conn, view).await?;
+                    self.step(view, Step::MarksRead).await?;
+                    let checked =
+                        plan::check_scope_marks(decision.clone(), newest_mark, change.observed_at);
+                    if !checked.writes_ledger() {
+                        if intent_recorded {
+                            self.restore_row(conn, view, restore_to.as_ref()).await?;
+                        }
+                        let entry = apply::superseded(change, &checked);
+                        self.record_change(conn, &entry).await?;
+                        return Ok(Applied {
+                            decision: checked,
+                            view_name: entry.view_name,
+                            blocked_by: None,
+                        });
+                    }
+                }
+                ApplyStep::RevokeExtraGrants { view_name, roles } => {
+                    self.revoke_extra_grants(conn, view, &view_name, &roles)
+                        .await?;
+                }
+                ApplyStep::Grant { view_name, roles } => {
+                    let digest = self.apply_grants(conn, view, &view_name, &roles).await?;
+                    if let Some(row) = row.as_mut() {
+                        row.grants_digest = digest;
+                    }
+                }
+                ApplyStep::ReadCatalogDigest(name) => {
+                    let digest = self.created_view_digest(conn, &name).await?;
+                    if let Some(row) = row.as_mut() {
+                        row.catalog_digest = digest.unwrap_or_default();
+                    }
+                }
+                ApplyStep::WriteRow => {
+                    if let Some(row) = &row {
+                        self.write_row(conn, view, row).await?;
+                    }
+                }
+                ApplyStep::RecordAudit => {
+                    if let Some(entry) = &audit {
+                        self.record_change(conn, entry).await?;
+                    }
                 }
             }
-            self.step(view, Step::StatementRun(statements_run)).await?;
-            statements_run += 1;
         }
-        // Who may read it; on MariaDB the view is made, so a failure leaves the intent for a
-        // re-run to finish. PostgreSQL rolls the whole section back.
-        let grants_digest = match (&decision, target, row.as_ref()) {
-            (Decision::Unchanged, _, Some(row)) => row.grants_digest.clone(),
-            (_, Target::Present(desired), _) if decision.makes_view() => {
-                self.apply_grants(conn, view, &view_name, &desired.grants)
-                    .await?
+        let view_name = match (&row, &audit) {
+            (Some(row), _) => {
+                self.step(view, Step::RowWritten).await?;
+                row.name.clone()
             }
-            _ => String::new(),
+            (None, Some(entry)) => entry.view_name.clone(),
+            (None, None) => String::new(),
         };
-        // The catalog's view as applied: what drift is later found against.
-        let catalog_digest = match (&decision, row.as_ref()) {
-            (
-                Decision::Unchanged
-                | Decision::Restore {
-                    drift: Drift::Grants,
-                },
-                Some(row),
-            ) => row.catalog_digest.clone(),
-            _ if decision.makes_view() => self
-                .created_view_digest(conn, &view_name)
-                .await?
-                .unwrap_or_default(),
-            _ => String::new(),
-        };
-        let applied_sql = match (applied_sql, target) {
-            (Some(_), Target::Present(desired)) => Some(ddl::as_applied(self.dialect(), desired)),
-            _ => None,
-        };
-        let written = RowUpdate {
-            name: &view_name,
-            digest: &digest,
-            state,
-            observed_at,
-            catalog_digest: &catalog_digest,
-            grants_digest: &grants_digest,
-            applied_sql: applied_sql.as_deref(),
-            blocked_by: None,
-        };
-        self.write_row(conn, view, &written).await?;
-        if decision.changes_view() {
-            self.record_change(conn, &change.entry(&decision, &view_name, &digest))
-                .await?;
-        }
-        self.step(view, Step::RowWritten).await?;
         Ok(Applied {
             decision,
             view_name,
@@ -682,54 +642,19 @@ impl ViewStore {
         &self,
         conn: &mut AnyConnection,
         change: &Change<'_>,
-        decision: &Decision,
+        decision: Decision,
         name: String,
         blockers: String,
     ) -> Result<Applied, ViewsError> {
-        let row = RowUpdate {
-            name: &name,
-            digest: "",
-            state: RowState::Closed,
-            observed_at: change.observed_at,
-            catalog_digest: "",
-            grants_digest: "",
-            applied_sql: None,
-            blocked_by: Some(&blockers),
-        };
+        let (row, entry) = apply::closed(change, &decision, &name, &blockers);
         self.write_row(conn, change.view, &row).await?;
-        // Audited when it closes, or when what blocks it changes; not at every retry.
-        let already = change
-            .row
-            .is_some_and(|row| row.state == RowState::Closed && row.blocked_by == blockers);
-        if !already {
-            let entry = AuditEntry {
-                action: RowState::Closed.as_str().to_owned(),
-                detail: format!("{} was wanted; blocked by {blockers}", decision.action()),
-                ..change.entry(decision, &name, "")
-            };
+        if let Some(entry) = entry {
             self.record_change(conn, &entry).await?;
         }
         Ok(Applied {
-            decision: decision.clone(),
+            decision,
             view_name: name,
             blocked_by: Some(blockers),
-        })
-    }
-
-    /// A decision that a newer one overtook: nothing is changed, and the audit trail says so.
-    async fn superseded(
-        &self,
-        conn: &mut AnyConnection,
-        change: &Change<'_>,
-        decision: Decision,
-    ) -> Result<Applied, ViewsError> {
-        let view_name = change.row.map(|r| r.view_name.clone()).unwrap_or_default();
-        self.record_change(conn, &change.entry(&decision, &view_name, ""))
-            .await?;
-        Ok(Applied {
-            decision,
-            view_name,
-            blocked_by: None,
         })
     }
 
@@ -778,49 +703,6 @@ impl ViewStore {
             Ok(_) => Ok(true),
             Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42S02") => Ok(false),
             Err(e) => Err(ViewsError::from_sqlx(e, "look for", name)),
-        }
-    }
-}
-
-/// One apply, as the audit trail records it.
-struct Change<'a> {
-    view: &'a ViewKey,
-    /// The view's ledger row before the apply.
-    row: Option<&'a LedgerRow>,
-    observed_at: i64,
-    cause: &'a Cause,
-}
-
-impl Change<'_> {
-    fn entry(&self, decision: &Decision, view_name: &str, new_digest: &str) -> AuditEntry {
-        let detail = match decision {
-            Decision::Restore { drift } => format!("drift: {}", drift.as_str()),
-            Decision::Replace {
-                previous_name: Some(previous),
-            } => format!("renamed from {previous}"),
-            Decision::Superseded {
-                applied_observed_at,
-            } => format!("a decision observed at {applied_observed_at} was applied first"),
-            Decision::Drop { .. } => self.cause.drop_note.clone().unwrap_or_default(),
-            _ => String::new(),
-        };
-        AuditEntry {
-            applied_at: now_micros(),
-            view: self.view.clone(),
-            view_name: view_name.to_owned(),
-            action: decision.action().to_owned(),
-            detail,
-            old_digest: self
-                .row
-                .filter(|r| r.state.is_owned())
-                .map(|r| r.sql_digest.clone())
-                .unwrap_or_default(),
-            new_digest: new_digest.to_owned(),
-            observed_at: self.observed_at,
-            origin: self.cause.origin.as_str().to_owned(),
-            message_ids: self.cause.message_ids.clone(),
-            notification_types: self.cause.notification_types.clone(),
-            request_id: self.cause.request_id.clone().unwrap_or_default(),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! `view-sync plan` says exactly what the re-sync that follows it does: over look-alike names, a
-//! view dropped by hand, a policy change, a removal and a new source, the plan's (view, action)
-//! list equals the audit trail's entries of the re-sync, on every configured database.
+//! view dropped by hand, a policy change, a removal, a new source and a decision superseded by a
+//! newer one, the plan's (view, action) list equals the audit trail's entries of the re-sync, on
+//! every configured database.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -102,6 +103,23 @@ async fn the_plan_lists_exactly_what_the_resync_then_does() {
         // Nothing left to do: the plan is empty, and so is the re-sync.
         assert!(plan(&p).await.is_empty(), "{name}");
         assert!(resync(&p).await.is_empty(), "{name}");
+
+        // A decision observed later than any read of ours holds the view of source 1 (another
+        // processor's clock far ahead): both supersede theirs, and say so.
+        let orders = view_name_of(&p, "1").await;
+        p.run_sql(format!(
+            "UPDATE {} SET observed_at = {} WHERE data_source_id = '1'",
+            p.reconciler.store().ledger_table(),
+            i64::MAX / 2
+        ))
+        .await;
+        let planned = plan(&p).await;
+        assert_eq!(
+            planned,
+            [(orders, "superseded".to_owned())].into(),
+            "{name}: a newer decision"
+        );
+        assert_eq!(resync(&p).await, planned, "{name}: a newer decision");
         p.finish().await;
     })
     .await;
