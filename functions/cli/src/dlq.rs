@@ -7,7 +7,6 @@ use std::time::Instant;
 
 use queue::admin::{Peeked, QueueAdmin, RedriveAttributes, Redriven};
 use serde_json::{Value, json};
-use thiserror::Error;
 use view_sync_core::printable::printable;
 use view_sync_core::{Asks, QueueMessage};
 use views::MessageFailure;
@@ -15,6 +14,7 @@ use views::MessageFailure;
 use view_sync_core::time::format_utc;
 
 use crate::CliError;
+pub use crate::error::WrongDirection;
 
 /// A dead letter as an operator reads it.
 #[derive(Debug, Clone)]
@@ -121,36 +121,6 @@ pub fn to_json(letters: &[DeadLetter]) -> Value {
         })
         .collect();
     json!({ "deadLetters": letters })
-}
-
-/// Why a redrive from `--dlq-url` to `--queue-url` is refused: SQS does not say that the first is
-/// the dead-letter queue of the second. Each names the queues' ARNs as SQS gave them.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum WrongDirection {
-    #[error(
-        "--dlq-url and --queue-url are swapped: --queue-url ({queue}) is the dead-letter queue of \
-         --dlq-url ({dlq}); nothing was moved"
-    )]
-    Swapped { dlq: String, queue: String },
-    #[error(
-        "--queue-url ({queue}) has no RedrivePolicy, so --dlq-url ({dlq}) is not its dead-letter \
-         queue; nothing was moved"
-    )]
-    NoRedrivePolicy { dlq: String, queue: String },
-    #[error(
-        "the RedrivePolicy of --queue-url ({queue}) names no deadLetterTargetArn: {policy}; \
-         nothing was moved"
-    )]
-    UnreadableRedrivePolicy { queue: String, policy: String },
-    #[error(
-        "the dead-letter queue of --queue-url ({queue}) is {target}, not --dlq-url's {dlq}; were \
-         the two swapped? Nothing was moved"
-    )]
-    OtherDeadLetterQueue {
-        dlq: String,
-        queue: String,
-        target: String,
-    },
 }
 
 /// `Ok` when `queue`'s redrive policy names `dlq` as its dead-letter queue: only then do the

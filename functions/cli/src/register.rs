@@ -12,6 +12,8 @@ use serde_json::{Value, json};
 use view_sync_core::printable::printable;
 use view_sync_core::{Id, NotificationType};
 
+pub use crate::error::RegisterError;
+
 /// The webhook's name in Immuta unless told otherwise.
 pub const DEFAULT_NAME: &str = "immuta-view-sync";
 
@@ -300,43 +302,6 @@ pub fn to_json(wanted: &Wanted, registration: &Registration) -> Value {
         "notificationTypes": wanted.notification_types,
         "actionType": wanted.action_type,
     })
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum RegisterError {
-    #[error(transparent)]
-    Immuta(#[from] ImmutaError),
-    #[error(
-        "this tenant does not offer {} (GET /webhooks/actions): leave them out of --types",
-        .0.join(", ")
-    )]
-    NotOffered(Vec<String>),
-    /// The old webhook's failed deliveries would go with it.
-    #[error(
-        "the webhook to replace has {undelivered} failed deliveries no later delivery brought \
-         through, and deleting it deletes its history: run `view-sync replay` first, or pass \
-         --replace to replace it anyway (then `view-sync resync` covers what they announced)"
-    )]
-    UndeliveredHistory { undelivered: usize },
-    /// The new webhook exists; an old one could not be deleted.
-    #[error(
-        "created webhook {created}, but could not delete the webhook(s) it replaces ({}): {error}. \
-         Both deliver until they are deleted (each notification twice, which costs a reconcile, \
-         never a view): run `view-sync register` again",
-        left.iter().map(Id::as_str).collect::<Vec<_>>().join(", ")
-    )]
-    OldNotDeleted {
-        created: Id,
-        left: Vec<Id>,
-        error: ImmutaError,
-    },
-    /// The tenant refused a webhook without `actionType`.
-    #[error(
-        "Immuta refused a global webhook without an actionType (Immuta's own global webhook has \
-         none): {0}. If this tenant requires one, pass --action-type: `triggered` fires only for \
-         events the registering user triggers, `received` for events that user receives"
-    )]
-    WithoutActionType(ImmutaError),
 }
 
 #[cfg(test)]

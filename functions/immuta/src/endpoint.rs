@@ -2,11 +2,6 @@
 
 use std::fmt;
 
-use serde_json::Value;
-
-use crate::answer::{Fields, ShapeError};
-use crate::{model, webhooks};
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Endpoint {
     Authenticate,
@@ -40,27 +35,6 @@ impl Endpoint {
         Self::WebhookHistory,
         Self::WebhookRetry,
     ];
-
-    /// Reads an answer of this endpoint with the model the client uses, for a contract check
-    /// (the corpus test, the simulator test, `view-sync doctor`). The view SQL endpoint has no
-    /// documented shape, so any answer passes here.
-    pub fn check_answer(self, answer: &Value) -> Result<(), ShapeError> {
-        match self {
-            Self::Authenticate => Fields::of(self, answer)?.text("token").map(drop),
-            Self::DataSource => model::data_source(answer).map(drop),
-            Self::Project => model::project(answer).map(drop),
-            Self::EqualizationState => model::equalization_state(answer).map(drop),
-            Self::ProjectSearch => model::project_search_page(answer).map(drop),
-            Self::ProjectDataSources => model::project_members_page(answer).map(drop),
-            Self::ViewSql => Ok(()),
-            Self::WebhookList => webhooks::webhook_list(answer).map(drop),
-            Self::WebhookActions => webhooks::actions(answer).map(drop),
-            Self::WebhookCreate => webhooks::created(answer).map(drop),
-            Self::WebhookDelete => webhooks::deleted(answer).map(drop),
-            Self::WebhookHistory => webhooks::history_page(answer).map(drop),
-            Self::WebhookRetry => webhooks::delivery(Fields::of(self, answer)?).map(drop),
-        }
-    }
 
     /// The most an answer of this endpoint may hold, in bytes: it is read as a stream and
     /// refused at this size (or before, from its `Content-Length`), so that memory stays bounded

@@ -13,6 +13,7 @@
 pub mod answer;
 mod client;
 pub mod config;
+mod contract;
 pub mod endpoint;
 mod error;
 pub mod model;

@@ -3,10 +3,10 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+pub use crate::error::UnreportableFailure;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::LambdaEvent;
 use telemetry::Metric;
-use thiserror::Error;
 use tracing::{error, info, warn};
 use view_sync_core::keys::{self, Reaction, ReconcileKey};
 use view_sync_core::reads::DisabledHint;
@@ -21,12 +21,6 @@ const REPORT_MARGIN: Duration = Duration::from_millis(300);
 
 /// Budget when the invocation carries no deadline (tests, local runs).
 const DEFAULT_BUDGET: Duration = Duration::from_secs(300);
-
-#[derive(Debug, Error)]
-#[error(
-    "{0} failed record(s) have no messageId, so they cannot be reported alone; failing the whole batch so SQS retries it"
-)]
-pub struct UnreportableFailure(pub usize);
 
 /// Handles one SQS batch. Records that fail to decode fail alone; a key that fails fails every
 /// record that asked for it; the rest succeed and are deleted by the event source mapping.

@@ -5,6 +5,7 @@
 pub mod batch;
 pub mod config;
 mod credentials;
+mod error;
 mod memberships;
 pub mod reconcile;
 mod resolve;
@@ -12,5 +13,6 @@ pub mod resync;
 mod start;
 
 pub use config::{ProcessorConfig, SECRET_VARIABLES};
-pub use reconcile::{PlannedChange, Preview, ReconcileError, Reconciler, ViewOutcome};
+pub use error::ReconcileError;
+pub use reconcile::{PlannedChange, Preview, Reconciler, ViewOutcome};
 pub use start::{StartError, cold_start};

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use futures_util::future::try_join_all;
-use immuta::ImmutaError;
+use immuta::{ImmutaClient, ImmutaError};
 use tokio::sync::OnceCell;
 use tracing::{info, warn};
 use view_sync_core::Id;
@@ -15,8 +15,6 @@ use view_sync_core::keys::ReconcileKey;
 use view_sync_core::memberships::{ProjectsBySource, listing_calls, try_listing};
 use view_sync_core::reads::ProjectHit;
 use view_sync_core::want;
-
-use crate::reconcile::{ReconcileError, Reconciler};
 
 /// How many equalized projects the last listing saw (at least), for the process's life: a warm
 /// processor does not pay again for a listing page that cannot pay off.
@@ -70,79 +68,77 @@ impl BatchMemberships {
     }
 }
 
-impl Reconciler {
+impl BatchMemberships {
     /// The equalized projects holding `data_source`, from the batch's listing if it has one.
     pub(crate) async fn equalized_projects_holding(
         &self,
-        batch: &BatchMemberships,
+        immuta: &ImmutaClient,
+        seen: &ProjectsSeen,
         data_source: &Id,
         deadline: Instant,
-    ) -> Result<Vec<ProjectHit>, ReconcileError> {
-        if let Some(at_most) = batch.worth_listing {
-            let listed = batch
+    ) -> Result<Vec<ProjectHit>, ImmutaError> {
+        if let Some(at_most) = self.worth_listing {
+            let listed = self
                 .listed
-                .get_or_init(|| self.list_memberships(batch.searches, at_most, deadline))
+                .get_or_init(|| list_memberships(immuta, seen, self.searches, at_most, deadline))
                 .await;
             if let Some(listing) = listed {
                 return Ok(listing.projects_with(data_source).to_vec());
             }
         }
-        Ok(self
-            .immuta()
-            .equalized_projects_with(data_source, deadline)
-            .await?)
+        immuta.equalized_projects_with(data_source, deadline).await
     }
+}
 
-    /// Every live equalized project and its data sources, or `None` when there are more than
-    /// `at_most` of them, or the listing failed (the searches are the way that always works).
-    async fn list_memberships(
-        &self,
-        searches: usize,
-        at_most: usize,
-        deadline: Instant,
-    ) -> Option<ProjectsBySource> {
-        let immuta = self.immuta();
-        let listing = async {
-            let Some(projects) = immuta.equalized_projects_up_to(at_most, deadline).await? else {
-                self.projects_seen().set(at_most + 1);
-                return Ok(None);
-            };
-            self.projects_seen().set(projects.len());
-            let live: Vec<ProjectHit> = projects
-                .into_iter()
-                .filter(want::hit_is_live_and_equalized)
-                .collect();
-            let members = try_join_all(live.iter().map(|project| async {
-                match immuta.project_data_sources(&project.id, deadline).await {
-                    // Gone since the listing: it holds nothing now.
-                    Err(ImmutaError::NotFound { .. }) => Ok(Vec::new()),
-                    read => read,
-                }
-            }))
-            .await?;
-            Ok::<_, ImmutaError>(Some(live.into_iter().zip(members).collect::<Vec<_>>()))
+/// Every live equalized project and its data sources, or `None` when there are more than
+/// `at_most` of them, or the listing failed (the searches are the way that always works).
+async fn list_memberships(
+    immuta: &ImmutaClient,
+    seen: &ProjectsSeen,
+    searches: usize,
+    at_most: usize,
+    deadline: Instant,
+) -> Option<ProjectsBySource> {
+    let listing = async {
+        let Some(projects) = immuta.equalized_projects_up_to(at_most, deadline).await? else {
+            seen.set(at_most + 1);
+            return Ok(None);
         };
-        match listing.await {
-            Ok(Some(listing)) => {
-                info!(
-                    projects = listing.len(),
-                    searches,
-                    calls_at_least = listing_calls(listing.len(), immuta.config().page_size),
-                    "the batch's data sources: one listing of the equalized projects instead of a search per source"
-                );
-                Some(ProjectsBySource::new(listing))
+        seen.set(projects.len());
+        let live: Vec<ProjectHit> = projects
+            .into_iter()
+            .filter(want::hit_is_live_and_equalized)
+            .collect();
+        let members = try_join_all(live.iter().map(|project| async {
+            match immuta.project_data_sources(&project.id, deadline).await {
+                // Gone since the listing: it holds nothing now.
+                Err(ImmutaError::NotFound { .. }) => Ok(Vec::new()),
+                read => read,
             }
-            Ok(None) => {
-                info!(
-                    searches,
-                    at_most, "more equalized projects than a listing pays for: a search per source"
-                );
-                None
-            }
-            Err(error) => {
-                warn!(error = %error, searches, "listing the equalized projects failed: a search per source instead");
-                None
-            }
+        }))
+        .await?;
+        Ok::<_, ImmutaError>(Some(live.into_iter().zip(members).collect::<Vec<_>>()))
+    };
+    match listing.await {
+        Ok(Some(listing)) => {
+            info!(
+                projects = listing.len(),
+                searches,
+                calls_at_least = listing_calls(listing.len(), immuta.config().page_size),
+                "the batch's data sources: one listing of the equalized projects instead of a search per source"
+            );
+            Some(ProjectsBySource::new(listing))
+        }
+        Ok(None) => {
+            info!(
+                searches,
+                at_most, "more equalized projects than a listing pays for: a search per source"
+            );
+            None
+        }
+        Err(error) => {
+            warn!(error = %error, searches, "listing the equalized projects failed: a search per source instead");
+            None
         }
     }
 }

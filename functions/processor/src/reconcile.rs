@@ -9,11 +9,10 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
-use immuta::{ImmutaClient, ImmutaError};
-use queue::{SendError, SqsSink};
+use immuta::ImmutaClient;
+use queue::SqsSink;
 use secrets::SecretReader;
 use telemetry::{Metric, dimension};
-use thiserror::Error;
 use tokio::sync::Semaphore;
 use tracing::{debug, info, warn};
 use view_sync_core::Id;
@@ -23,48 +22,14 @@ use view_sync_core::plan::{
     self, Decision, DesiredView, KeyDecision, LedgerRow, RowState, Scope, Target, ViewKey,
 };
 use view_sync_core::reads::DisabledHint;
-use view_sync_core::view_sql::{ViewSql, ViewSqlError};
+use view_sync_core::view_sql::ViewSql;
 use views::{Cause, ViewStore, ViewsError, now_micros};
 
 use crate::config::ProcessorConfig;
 use crate::credentials::CredentialRenewal;
+use crate::error::ReconcileError;
 use crate::memberships::{BatchMemberships, ProjectsSeen};
-use crate::resolve::{Resolution, Wanted};
-
-#[derive(Debug, Clone, Error)]
-pub enum ReconcileError {
-    #[error(transparent)]
-    Immuta(#[from] ImmutaError),
-    #[error(transparent)]
-    Views(#[from] ViewsError),
-    #[error("the view SQL of data source {} in project {} is unusable: {error}", .view.data_source_id, .view.project_id)]
-    ViewSql { view: ViewKey, error: ViewSqlError },
-    #[error(transparent)]
-    Queue(#[from] SendError),
-    /// The batch's deadline came before the key's turn to read Immuta, or to apply its views.
-    #[error("not started: the batch's deadline came before this key's turn to {0}")]
-    NotStarted(&'static str),
-}
-
-impl ReconcileError {
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            Self::Immuta(e) => e.is_retryable(),
-            Self::Views(e) => e.is_retryable(),
-            Self::ViewSql { .. } => false,
-            Self::Queue(_) | Self::NotStarted(_) => true,
-        }
-    }
-
-    /// Whether the key failed only because the batch ran out of time before its work started
-    /// (its reads, or a view's apply): its messages may come back at once.
-    pub fn had_no_time(&self) -> bool {
-        matches!(
-            self,
-            Self::NotStarted(_) | Self::Views(ViewsError::OutOfTime { .. })
-        )
-    }
-}
+use crate::resolve::{KeyReader, Resolution, Wanted};
 
 /// What happened to one view.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -199,8 +164,14 @@ impl Reconciler {
         &self.immuta
     }
 
-    pub(crate) fn projects_seen(&self) -> &ProjectsSeen {
-        &self.projects_seen
+    /// What a key's read of Immuta needs from the reconciler.
+    fn key_reader(&self) -> KeyReader<'_> {
+        KeyReader {
+            immuta: &self.immuta,
+            config: &self.config,
+            store: &self.store,
+            projects_seen: &self.projects_seen,
+        }
     }
 
     /// Retries a database operation while its error is transient and time remains, and once
@@ -563,9 +534,10 @@ impl Reconciler {
             })?;
         let memberships =
             BatchMemberships::for_keys(keys, self.immuta.config().page_size, &self.projects_seen);
+        let reader = self.key_reader();
         let resolutions = join_all(
             keys.iter()
-                .map(|key| self.resolve(key, &hints, &memberships, deadline)),
+                .map(|key| reader.resolve(key, &hints, &memberships, deadline)),
         )
         .await;
         let wanted: BTreeMap<ViewKey, &Wanted> = resolutions

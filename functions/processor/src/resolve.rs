@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use immuta::ImmutaError;
+use immuta::{ImmutaClient, ImmutaError};
 use view_sync_core::Id;
 use view_sync_core::keys::ReconcileKey;
 use view_sync_core::naming::{self, NameParts};
@@ -12,8 +12,11 @@ use view_sync_core::plan::{Scope, ViewKey};
 use view_sync_core::view_sql::ViewLocation;
 use view_sync_core::want::{self, DisabledHints, SourceVerdict, WantedView};
 
-use crate::memberships::BatchMemberships;
-use crate::reconcile::{ReconcileError, Reconciler};
+use views::ViewStore;
+
+use crate::config::ProcessorConfig;
+use crate::error::ReconcileError;
+use crate::memberships::{BatchMemberships, ProjectsSeen};
 
 /// A view a key wants, named by the template, where it goes (its project's schema) and the roles
 /// that may read it (`VIEW_GRANT_ROLES` rendered for its project).
@@ -36,7 +39,15 @@ pub(crate) struct Resolution {
     pub(crate) not_found: Option<String>,
 }
 
-impl Reconciler {
+/// What a key's read of Immuta needs: the client, and how views are named, placed and granted.
+pub(crate) struct KeyReader<'a> {
+    pub(crate) immuta: &'a ImmutaClient,
+    pub(crate) config: &'a ProcessorConfig,
+    pub(crate) store: &'a ViewStore,
+    pub(crate) projects_seen: &'a ProjectsSeen,
+}
+
+impl KeyReader<'_> {
     pub(crate) async fn resolve(
         &self,
         key: &ReconcileKey,
@@ -70,7 +81,7 @@ impl Reconciler {
             }
             ReconcileKey::Project { project_id } => {
                 let scope = Some(Scope::Project(project_id.clone()));
-                let project = found(self.immuta().project(project_id, deadline).await)?;
+                let project = found(self.immuta.project(project_id, deadline).await)?;
                 let project = match project {
                     Some(project) if want::project_is_live(Some(&project)) => project,
                     read => {
@@ -83,7 +94,7 @@ impl Reconciler {
                         });
                     }
                 };
-                if !self.immuta().is_equalized(&project, deadline).await? {
+                if !self.immuta.is_equalized(&project, deadline).await? {
                     return Ok(Resolution {
                         scope,
                         wanted: Vec::new(),
@@ -91,11 +102,11 @@ impl Reconciler {
                     });
                 }
                 let members = self
-                    .immuta()
+                    .immuta
                     .project_data_sources(project_id, deadline)
                     .await?;
                 let wanted =
-                    want::views_of_project(&project, &members, hints, &self.config().handlers);
+                    want::views_of_project(&project, &members, hints, &self.config.handlers);
                 Ok(Resolution {
                     scope,
                     wanted: self.named(wanted),
@@ -116,8 +127,8 @@ impl Reconciler {
         memberships: &BatchMemberships,
         deadline: Instant,
     ) -> Result<Resolution, ReconcileError> {
-        let source = found(self.immuta().data_source(data_source_id, deadline).await)?;
-        let source = match want::judge_source(source.as_ref(), hints, &self.config().handlers) {
+        let source = found(self.immuta.data_source(data_source_id, deadline).await)?;
+        let source = match want::judge_source(source.as_ref(), hints, &self.config.handlers) {
             SourceVerdict::Gone => {
                 return Ok(Resolution {
                     scope: Some(scope),
@@ -136,8 +147,8 @@ impl Reconciler {
             }
             SourceVerdict::Live => source.expect("a live source was read"),
         };
-        let projects = self
-            .equalized_projects_holding(memberships, data_source_id, deadline)
+        let projects = memberships
+            .equalized_projects_holding(self.immuta, self.projects_seen, data_source_id, deadline)
             .await?;
         let wanted = want::views_of_source(&source, &projects, only_project);
         Ok(Resolution {
@@ -151,17 +162,17 @@ impl Reconciler {
         wanted
             .into_iter()
             .map(|w| Wanted {
-                name: self.config().naming.render(NameParts {
+                name: self.config.naming.render(NameParts {
                     project_id: w.view.project_id.as_str(),
                     project_name: &w.project_name,
                     data_source_id: w.view.data_source_id.as_str(),
                     data_source_name: &w.data_source_name,
                 }),
                 location: self
-                    .store()
+                    .store
                     .location_of(w.view.project_id.as_str(), &w.project_name),
                 grants: naming::project_roles(
-                    &self.config().store.grant_roles,
+                    &self.config.store.grant_roles,
                     w.view.project_id.as_str(),
                     &w.project_name,
                 ),

@@ -21,7 +21,8 @@ use view_sync_core::plan::{RowState, Scope};
 use view_sync_core::{Id, QueueMessage, QueuedBy};
 use views::{Cause, Origin};
 
-use crate::reconcile::{ReconcileError, Reconciler};
+use crate::error::ReconcileError;
+use crate::reconcile::Reconciler;
 
 /// Projects to reconcile: equalized in Immuta now, or holding managed views in the ledger.
 pub async fn projects(

@@ -3,22 +3,11 @@
 
 use aws_config::SdkConfig;
 use queue::SqsSink;
-use secrets::{ResolvedEnvironment, SecretReader, SecretsError};
-use thiserror::Error;
-use view_sync_core::settings::ConfigError;
+use secrets::{ResolvedEnvironment, SecretReader};
 
 use crate::config::{ProcessorConfig, SECRET_VARIABLES};
-use crate::reconcile::{ReconcileError, Reconciler};
-
-#[derive(Debug, Error)]
-pub enum StartError {
-    #[error(transparent)]
-    Secrets(#[from] SecretsError),
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error(transparent)]
-    Reconciler(#[from] ReconcileError),
-}
+pub use crate::error::StartError;
+use crate::reconcile::Reconciler;
 
 /// The reconciler that `env` (the function's environment) configures, with `aws` for Secrets
 /// Manager and SQS.

@@ -16,8 +16,8 @@ pub use view_sync_core::audit::{AuditEntry, Cause, Origin};
 
 use crate::dialect::{Dialect, LedgerSql};
 use crate::error::ViewsError;
+use crate::handle::{ViewStore, label};
 use crate::ledger::now_micros;
-use crate::store::{ViewStore, label};
 
 const WHAT: &str = "the audit trail";
 

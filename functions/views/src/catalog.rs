@@ -17,7 +17,7 @@ use view_sync_core::plan::Scope;
 
 use crate::dialect::Dialect;
 use crate::error::ViewsError;
-use crate::store::ViewStore;
+use crate::handle::ViewStore;
 
 /// Which of the catalog's rows [`ViewStore::definitions`] reads (SQLite).
 #[derive(Clone, Copy)]

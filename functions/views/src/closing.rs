@@ -22,7 +22,7 @@ use view_sync_core::printable::printable;
 use crate::ddl::{self, Ddl};
 use crate::dialect::Dialect;
 use crate::error::ViewsError;
-use crate::store::{ViewStore, label};
+use crate::handle::{ViewStore, label};
 
 /// How many blockers are named; the rest are counted.
 const BLOCKERS_NAMED: usize = 20;

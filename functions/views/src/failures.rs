@@ -9,8 +9,8 @@ use sqlx::{AssertSqlSafe, Row};
 
 use crate::dialect::{Dialect, LedgerSql};
 use crate::error::ViewsError;
+use crate::handle::ViewStore;
 use crate::ledger::now_micros;
-use crate::store::ViewStore;
 
 const WHAT: &str = "the failures of queue messages";
 

@@ -8,7 +8,7 @@ use sqlx::AssertSqlSafe;
 
 use crate::dialect::{Dialect, LedgerSql};
 use crate::error::ViewsError;
-use crate::store::ViewStore;
+use crate::handle::ViewStore;
 
 const WHAT: &str = "the time of the last re-sync fan-out";
 const SCOPE_KIND: &str = "allProjects";

@@ -31,7 +31,7 @@ use view_sync_core::plan::{self, LedgerRow, Scope, ViewKey};
 use crate::ddl;
 use crate::dialect::{Dialect, LedgerSql};
 use crate::error::ViewsError;
-use crate::store::{ViewStore, label};
+use crate::handle::{ViewStore, label};
 
 /// Who holds a privilege on a view, as the catalog names it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]

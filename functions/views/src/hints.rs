@@ -13,7 +13,7 @@ use view_sync_core::want::DisabledHints;
 
 use crate::dialect::{Dialect, LedgerSql};
 use crate::error::ViewsError;
-use crate::store::ViewStore;
+use crate::handle::ViewStore;
 
 const WHAT: &str = "the disabled hints";
 

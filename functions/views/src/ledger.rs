@@ -13,7 +13,7 @@ use view_sync_core::printable::printable;
 
 use crate::dialect::{Dialect, LedgerSql};
 use crate::error::ViewsError;
-use crate::store::{ViewStore, label};
+use crate::handle::{ViewStore, label};
 
 /// The ledger columns a [`LedgerRow`] is read from.
 const ROW_COLUMNS: &str = "project_id, data_source_id, view_name, sql_digest, state, observed_at, \

@@ -31,8 +31,8 @@ use view_sync_core::plan::{Scope, ScopeKind, ViewKey};
 
 use crate::dialect::{Dialect, LedgerSql};
 use crate::error::ViewsError;
+use crate::handle::{ViewStore, label};
 use crate::ledger::now_micros;
-use crate::store::{ViewStore, label};
 
 const WHAT: &str = "the scope marks";
 

@@ -6,7 +6,7 @@ use sqlx::AssertSqlSafe;
 
 use crate::ddl::one_statement;
 use crate::error::ViewsError;
-use crate::store::ViewStore;
+use crate::handle::ViewStore;
 
 /// The probe view's name; nothing else uses it.
 pub const PROBE_VIEW: &str = "immuta_view_sync_doctor_probe";

@@ -25,7 +25,7 @@ use view_sync_core::plan::{Target, ViewKey};
 
 use crate::dialect::Dialect;
 use crate::error::ViewsError;
-use crate::store::{Applied, ViewStore, label};
+use crate::handle::{ViewStore, label};
 
 pub(crate) enum Section {
     /// SQLite: the one writer's transaction.
@@ -121,11 +121,11 @@ impl Section {
 
     /// Ends the section: commits what `applied` did (a failure rolls back where the database
     /// can), or releases the lock.
-    pub(crate) async fn leave(
+    pub(crate) async fn leave<T>(
         self,
-        applied: Result<Applied, ViewsError>,
+        applied: Result<T, ViewsError>,
         label: &str,
-    ) -> Result<Applied, ViewsError> {
+    ) -> Result<T, ViewsError> {
         match self {
             Self::Writer(tx) | Self::RowLock(tx) => {
                 let applied = applied?;

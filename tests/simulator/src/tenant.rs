@@ -180,13 +180,19 @@ impl Tenant {
             .data_sources
             .get(&data_source)
             .filter(|d| !d.deleted && !d.unreadable_by_key)?;
-        let sql = view_sql::view_sql(
-            self.sql_dialect,
-            self.table_schema.as_deref(),
-            d,
-            p,
-            &policy(d, p),
-        );
+        let table = d.table_name();
+        let policy = policy(d, p);
+        let view = view_sql::ViewOf {
+            data_source_id: d.id,
+            data_source_name: &d.name,
+            table: &table,
+            masking: d.masking,
+            project_id: p.id,
+            project_name: &p.name,
+            region: p.region.as_deref(),
+            policy: &policy,
+        };
+        let sql = view_sql::view_sql(self.sql_dialect, self.table_schema.as_deref(), view);
         Some(match &d.view_sql_override {
             Some(answer) => answer.replace("{sql}", &sql),
             None => sql,

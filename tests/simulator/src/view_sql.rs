@@ -13,8 +13,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::tenant::{DataSourceState, ProjectState};
-
 /// The dialect view SQL is written in.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -107,25 +105,35 @@ impl SqlDialect {
     }
 }
 
-pub fn view_sql(
-    dialect: SqlDialect,
-    schema: Option<&str>,
-    d: &DataSourceState,
-    p: &ProjectState,
-    policy: &str,
-) -> String {
+/// What a view's SQL shows: its data source and project, and the policies on them.
+#[derive(Debug, Clone, Copy)]
+pub struct ViewOf<'a> {
+    pub data_source_id: u64,
+    pub data_source_name: &'a str,
+    /// The data source's base table.
+    pub table: &'a str,
+    pub masking: Masking,
+    pub project_id: u64,
+    pub project_name: &'a str,
+    /// The project's row filter (`None`: every row).
+    pub region: Option<&'a str>,
+    /// The policy versions the view carries, as a constant column.
+    pub policy: &'a str,
+}
+
+pub fn view_sql(dialect: SqlDialect, schema: Option<&str>, view: ViewOf<'_>) -> String {
     let constant = |value: &str, column: &str| format!("{} AS {column}", dialect.literal(value));
     let mut sql = format!(
         "SELECT {}, {}, {}, {}, {}, t.id, t.name, {} AS email, t.region FROM {} AS t",
-        constant(&d.id.to_string(), "data_source_id"),
-        constant(&d.name, "data_source_name"),
-        constant(&p.id.to_string(), "project_id"),
-        constant(&p.name, "project_name"),
-        constant(policy, "policy"),
-        dialect.email(d.masking),
-        dialect.table(schema, &d.table_name()),
+        constant(&view.data_source_id.to_string(), "data_source_id"),
+        constant(view.data_source_name, "data_source_name"),
+        constant(&view.project_id.to_string(), "project_id"),
+        constant(view.project_name, "project_name"),
+        constant(view.policy, "policy"),
+        dialect.email(view.masking),
+        dialect.table(schema, view.table),
     );
-    if let Some(region) = &p.region {
+    if let Some(region) = view.region {
         sql.push_str(&format!(" WHERE t.region = {}", dialect.literal(region)));
     }
     sql

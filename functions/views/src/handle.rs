@@ -1,0 +1,339 @@
+//! The database handle: the pool, the dialect, the names of the store's tables and where views
+//! go. The operations on each table are in the table's own module (ledger, marks, audit,
+//! failures, grants, hints); the apply that uses them all is in [`crate::store`].
+
+use std::collections::BTreeSet;
+use std::sync::atomic::AtomicI64;
+use std::sync::{Mutex, Once, PoisonError};
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyConnection, AnyPool};
+use tokio::sync::OnceCell;
+use view_sync_core::apply;
+use view_sync_core::naming::ProjectTemplate;
+use view_sync_core::plan::{DesiredView, LedgerRow, ViewKey};
+use view_sync_core::view_sql::ViewLocation;
+
+use crate::config::StoreConfig;
+use crate::ddl;
+use crate::dialect::Dialect;
+use crate::error::ViewsError;
+use crate::rds_secret;
+use crate::steps::{Step, StepHook};
+
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The pool's size. SQLite: one connection. Every DDL changes the schema, and a connection that
+/// did not make the change re-reads the whole schema at its next statement: with a second
+/// connection taking turns, each view created cost a parse of every view (46 ms per view at
+/// 5,000 views, against 1 ms on one connection; BENCHMARKS.md). SQLite has one writer anyway.
+fn connections(dialect: Dialect) -> u32 {
+    match dialect {
+        Dialect::Sqlite => 1,
+        Dialect::Postgres | Dialect::MySql => 4,
+    }
+}
+
+pub struct ViewStore {
+    pub(crate) pool: AnyPool,
+    pub(crate) location: ViewLocation,
+    /// The ledger table, quoted and qualified.
+    pub(crate) ledger: String,
+    /// The newest disabled hint per data source (see [`crate::hints`]), named after the ledger.
+    pub(crate) hints: String,
+    /// The "decided as of" marks per scope (see [`crate::marks`]), named after the ledger.
+    pub(crate) marks: String,
+    /// The audit trail (see [`crate::audit`]), named after the ledger, and its index.
+    pub(crate) audit: String,
+    pub(crate) audit_index: String,
+    /// The last failure of queue messages (see [`crate::failures`]), named after the ledger.
+    pub(crate) failures: String,
+    pub(crate) marks_pruned_at: AtomicI64,
+    pub(crate) ledger_ready: OnceCell<()>,
+    pub(crate) step_hook: Option<StepHook>,
+    /// What the pool connects with (see [`ViewStore::use_database_url`]).
+    pub(crate) database_url: Mutex<String>,
+    pub(crate) grants: GrantSettings,
+    /// A schema per project (`VIEW_SCHEMA` as a template); `None`: every view in `location`'s.
+    pub(crate) view_schemas: Option<ProjectTemplate>,
+    /// PostgreSQL with no schema configured for the ledger: `public` (see
+    /// [`StoreConfig::schema_of`]), where an earlier version went by the `search_path`.
+    pub(crate) default_schema: bool,
+}
+
+/// How grants are managed (see [`crate::grants`]).
+pub(crate) struct GrantSettings {
+    /// Whether `VIEW_GRANT_ROLES` is set.
+    pub manages: bool,
+    pub create_roles: bool,
+    /// Roles seen to exist: not looked for again.
+    pub roles_seen: Mutex<BTreeSet<String>>,
+}
+
+/// The URL the pool connects with: a SQLite file is created if missing.
+fn pool_url(dialect: Dialect, database_url: &str) -> String {
+    match dialect {
+        Dialect::Sqlite
+            if !database_url.contains("mode=") && !database_url.contains(":memory:") =>
+        {
+            let separator = if database_url.contains('?') { '&' } else { '?' };
+            format!("{database_url}{separator}mode=rwc")
+        }
+        _ => database_url.to_owned(),
+    }
+}
+
+/// The URL may hold a password: sqlx's parse error, which can quote it, is never shown.
+fn connect_options(url: &str) -> Result<AnyConnectOptions, ViewsError> {
+    url.parse()
+        .map_err(|_| ViewsError::Unavailable("DATABASE_URL is not a valid database URL".into()))
+}
+
+impl ViewStore {
+    /// Builds the pool without connecting: a database that is down at cold start shows up as a
+    /// retryable failure of the first batch, not as a function that cannot start.
+    pub fn connect_lazy(config: &StoreConfig) -> Result<Self, ViewsError> {
+        static DRIVERS: Once = Once::new();
+        DRIVERS.call_once(sqlx::any::install_default_drivers);
+        let dialect = Dialect::from_url(&config.database_url)
+            .map_err(|e| ViewsError::Unavailable(e.to_string()))?;
+        let url = pool_url(dialect, &config.database_url);
+        let pool = AnyPoolOptions::new()
+            .max_connections(connections(dialect))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    let setting = match dialect {
+                        // WAL: readers never block the writer; NORMAL sync is durable in WAL mode.
+                        // A busy timeout of one second per attempt: SQLite has no per-transaction
+                        // timeout, so this stays below the default deadline margin, and the
+                        // processor stops its attempts at the deadline.
+                        // Every DDL statement reads all of `sqlite_master` (a row per view with
+                        // its SQL): a page cache of up to 16 MiB (filled only as pages are read)
+                        // holds eight times the views the default 2 MiB does before each read
+                        // goes to the file (at about 5,000 views of 150 bytes of SQL).
+                        Dialect::Sqlite => "PRAGMA busy_timeout = 1000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                            PRAGMA cache_size = -16384",
+                        // Literals and identifiers read as the view SQL validation read them,
+                        // whatever the server's defaults.
+                        Dialect::Postgres => "SET statement_timeout = '30s'; SET standard_conforming_strings = on",
+                        // And on MariaDB (the executable comment; MySQL 8 has no such mode and
+                        // never creates users so), a GRANT to a role that does not exist fails
+                        // rather than create a user of that name with no password.
+                        Dialect::MySql => "SET SESSION innodb_lock_wait_timeout = 10, lock_wait_timeout = 10; \
+                            SET SESSION sql_mode = TRIM(BOTH ',' FROM REPLACE(REPLACE(CONCAT(',', @@sql_mode, ','), \
+                            ',ANSI_QUOTES,', ','), ',NO_BACKSLASH_ESCAPES,', ',')); \
+                            /*M! SET SESSION sql_mode = CONCAT(@@sql_mode, ',NO_AUTO_CREATE_USER') */",
+                    };
+                    sqlx::raw_sql(setting).execute(conn).await.map(|_| ())
+                })
+            })
+            .connect_lazy_with(connect_options(&url)?);
+        let schema = config.schema_of(dialect);
+        let ledger = dialect.qualified(schema.as_deref(), &config.ledger_table);
+        let beside_the_ledger = |suffix: &str| {
+            dialect.qualified(
+                schema.as_deref(),
+                &format!("{}_{suffix}", config.ledger_table),
+            )
+        };
+        let audit_bare = format!("{}_audit", config.ledger_table);
+        let index_name = dialect.quote(&format!("{audit_bare}_applied_at"));
+        let audit_index = match dialect {
+            // SQLite puts the schema on the index, PostgreSQL makes it in the table's schema.
+            Dialect::Sqlite => format!(
+                "CREATE INDEX IF NOT EXISTS {} ON {} (applied_at)",
+                schema
+                    .as_deref()
+                    .map(|s| format!("{}.{index_name}", dialect.quote(s)))
+                    .unwrap_or_else(|| index_name.clone()),
+                dialect.quote(&audit_bare)
+            ),
+            Dialect::Postgres | Dialect::MySql => format!(
+                "CREATE INDEX IF NOT EXISTS {index_name} ON {} (applied_at)",
+                beside_the_ledger("audit")
+            ),
+        };
+        Ok(Self {
+            pool,
+            ledger,
+            hints: beside_the_ledger("disabled_hints"),
+            marks: beside_the_ledger("scope_marks"),
+            audit: beside_the_ledger("audit"),
+            audit_index,
+            failures: beside_the_ledger("failures"),
+            location: ViewLocation {
+                dialect,
+                schema,
+                barrier: config.barrier,
+            },
+            marks_pruned_at: AtomicI64::new(0),
+            ledger_ready: OnceCell::new(),
+            step_hook: None,
+            database_url: Mutex::new(config.database_url.clone()),
+            grants: GrantSettings {
+                manages: !config.grant_roles.is_empty(),
+                create_roles: config.create_roles,
+                roles_seen: Mutex::new(BTreeSet::new()),
+            },
+            view_schemas: config.view_schemas.clone(),
+            default_schema: dialect == Dialect::Postgres && config.schema.is_none(),
+        })
+    }
+
+    /// Connects with `database_url` from now on (a secret read again after a rotation; a URL or
+    /// an RDS-style secret's JSON). Open connections stay as they are: the database ends them
+    /// when it needs to. `false` when it is the URL already in use. A URL for another kind of
+    /// database is refused: the views and the ledger are where this store found them.
+    pub fn use_database_url(&self, database_url: &str) -> Result<bool, ViewsError> {
+        let database_url = rds_secret::database_url(database_url)
+            .map_err(|e| ViewsError::Unavailable(e.to_string()))?;
+        let dialect =
+            Dialect::from_url(&database_url).map_err(|e| ViewsError::Unavailable(e.to_string()))?;
+        if dialect != self.dialect() {
+            return Err(ViewsError::Unavailable(format!(
+                "DATABASE_URL now names a {} database; this store serves {} (restart to move)",
+                dialect.name(),
+                self.dialect().name()
+            )));
+        }
+        let mut in_use = self
+            .database_url
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if *in_use == database_url {
+            return Ok(false);
+        }
+        self.pool
+            .set_connect_options(connect_options(&pool_url(dialect, &database_url))?);
+        *in_use = database_url;
+        Ok(true)
+    }
+
+    /// Calls `hook` at each [`Step`] of every apply: for fault-injection tests.
+    pub fn with_step_hook(mut self, hook: StepHook) -> Self {
+        self.step_hook = Some(hook);
+        self
+    }
+
+    pub(crate) async fn step(&self, view: &ViewKey, step: Step) -> Result<(), ViewsError> {
+        match &self.step_hook {
+            Some(hook) => hook(view, step).await,
+            None => Ok(()),
+        }
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.location.dialect
+    }
+
+    /// Where the ledger is, and the views unless each project has a schema of its own (see
+    /// [`ViewStore::location_of`]).
+    pub fn location(&self) -> &ViewLocation {
+        &self.location
+    }
+
+    /// Where the views of a project go: what their SQL is validated and named for.
+    pub fn location_of(&self, project_id: &str, project_name: &str) -> ViewLocation {
+        match &self.view_schemas {
+            Some(template) => ViewLocation {
+                schema: Some(template.render(project_id, project_name)),
+                ..self.location.clone()
+            },
+            None => self.location.clone(),
+        }
+    }
+
+    /// [`ViewStore::view_schemas`], given every row of the ledger.
+    pub(crate) fn schemas_of(&self, rows: &[LedgerRow]) -> BTreeSet<Option<String>> {
+        if self.view_schemas.is_none() {
+            return BTreeSet::from([self.location.schema.clone()]);
+        }
+        rows.iter()
+            .filter(|row| row.state.is_owned())
+            .filter_map(|row| self.dialect().unqualified(&row.view_name))
+            .map(|(schema, _)| schema)
+            .collect()
+    }
+
+    /// The ledger table, as statements refer to it.
+    pub fn ledger_table(&self) -> &str {
+        &self.ledger
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// The statements that make `desired` as the ledger keeps them for `view-sync plan`: its
+    /// create statement and, with `VIEW_GRANT_ROLES`, a GRANT per role.
+    pub fn statements_of(&self, desired: &DesiredView) -> String {
+        apply::as_applied(self.dialect(), desired)
+    }
+
+    /// How the view named `name` (from the template) is referred to in SQL.
+    pub fn reference(&self, name: &str) -> String {
+        self.location.reference(name)
+    }
+
+    pub(crate) fn hints_table(&self) -> &str {
+        &self.hints
+    }
+
+    pub(crate) fn marks_table(&self) -> &str {
+        &self.marks
+    }
+
+    pub(crate) fn audit_table(&self) -> &str {
+        &self.audit
+    }
+
+    pub(crate) fn failures_table(&self) -> &str {
+        &self.failures
+    }
+
+    pub(crate) fn audit_index_ddl(&self) -> String {
+        self.audit_index.clone()
+    }
+
+    /// Runs one statement of `view`'s section; a failure says it was `action` that failed.
+    pub(crate) async fn run_ddl(
+        &self,
+        conn: &mut AnyConnection,
+        view: &ViewKey,
+        statement: String,
+        action: &'static str,
+    ) -> Result<(), ViewsError> {
+        ddl::one_statement(statement)
+            .execute(&mut *conn)
+            .await
+            .map(drop)
+            .map_err(|e| ViewsError::from_sqlx(e, action, &label(view)))
+    }
+
+    /// Whether a table or view answers to `name` (a probe that reads no rows). Only "no such
+    /// table" (SQLSTATE 42S02) counts as absent: a view we may not read, or one whose tables are
+    /// gone, still exists and is someone else's.
+    pub(crate) async fn exists(
+        &self,
+        conn: &mut AnyConnection,
+        name: &str,
+    ) -> Result<bool, ViewsError> {
+        match ddl::one_statement(format!("SELECT 1 FROM {name} WHERE 1 = 0"))
+            .execute(&mut *conn)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42S02") => Ok(false),
+            Err(e) => Err(ViewsError::from_sqlx(e, "look for", name)),
+        }
+    }
+}
+
+pub(crate) fn label(view: &ViewKey) -> String {
+    format!(
+        "view of data source {} in project {}",
+        view.data_source_id, view.project_id
+    )
+}
