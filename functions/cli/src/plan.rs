@@ -28,8 +28,9 @@ pub async fn plan(reconciler: &Reconciler, deadline: Instant) -> Result<Preview,
     Ok(preview)
 }
 
-/// What the plan would do to one view, as an operator reads it.
-fn verb(change: &PlannedChange) -> &'static str {
+/// The action the plan would take on one view, worded as an operator reads a plan: the
+/// imperative of [`Decision::action`], which the audit trail records once it is done.
+fn planned_action(change: &PlannedChange) -> &'static str {
     match change.decision {
         Decision::Create => "create",
         Decision::Replace { .. } => "replace",
@@ -100,7 +101,7 @@ pub fn to_text(preview: &Preview, dialect: Dialect) -> String {
         let _ = writeln!(
             out,
             "{} {} (project {}, data source {}): {}",
-            verb(change),
+            planned_action(change),
             printable(&change.view_name),
             printable(change.view.project_id.as_str()),
             printable(change.view.data_source_id.as_str()),
@@ -153,7 +154,7 @@ pub fn to_json(preview: &Preview, dialect: Dialect) -> Value {
                 _ => None,
             };
             json!({
-                "action": verb(change),
+                "action": planned_action(change),
                 "view": change.view_name,
                 "projectId": change.view.project_id.as_str(),
                 "dataSourceId": change.view.data_source_id.as_str(),

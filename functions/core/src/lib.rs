@@ -46,7 +46,7 @@ pub mod want;
 pub use ::view_sql::{self, dialect, sql_diff};
 pub use catalog::{Family, ModelType, NotificationType};
 pub use forward::ForwardFilter;
-pub use message::{Asks, QueueMessage, QueuedBy};
+pub use message::{Asks, QueueMessage, QueuedBy, Request};
 pub use notification::{BodyShape, Hints, Id, JsonText, Notification, ParseError, ParsedBody};
 pub use signature::{
     AcceptedAlgorithms, Algorithm, Secret, SignatureHeaders, UnverifiedBody, VerifiedBody,

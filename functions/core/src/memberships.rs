@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 
 use crate::notification::Id;
-use crate::reads::{ProjectHit, ProjectMember};
+use crate::reads::{DataSource, Project};
 
 /// The calls a listing of `projects` equalized projects costs at least: the pages of the project
 /// listing (one even when it is empty) and one page of data sources per project. A project with
@@ -52,15 +52,15 @@ pub fn try_listing(searches: usize, page_size: u32, seen_at_least: Option<usize>
 /// The equalized projects holding each data source, from a listing of projects and their members.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProjectsBySource {
-    by_source: BTreeMap<Id, Vec<ProjectHit>>,
+    by_source: BTreeMap<Id, Vec<Project>>,
 }
 
 impl ProjectsBySource {
-    pub fn new(listing: impl IntoIterator<Item = (ProjectHit, Vec<ProjectMember>)>) -> Self {
-        let mut by_source: BTreeMap<Id, Vec<ProjectHit>> = BTreeMap::new();
+    pub fn new(listing: impl IntoIterator<Item = (Project, Vec<DataSource>)>) -> Self {
+        let mut by_source: BTreeMap<Id, Vec<Project>> = BTreeMap::new();
         for (project, members) in listing {
             for member in members {
-                let projects = by_source.entry(member.data_source_id).or_default();
+                let projects = by_source.entry(member.id).or_default();
                 // A project lists a source once; a repeated row must not make a second view.
                 if !projects.iter().any(|p| p.id == project.id) {
                     projects.push(project.clone());
@@ -71,7 +71,7 @@ impl ProjectsBySource {
     }
 
     /// The projects holding `data_source`, as a project search for it would list them.
-    pub fn projects_with(&self, data_source: &Id) -> &[ProjectHit] {
+    pub fn projects_with(&self, data_source: &Id) -> &[Project] {
         self.by_source
             .get(data_source)
             .map(Vec::as_slice)
@@ -87,8 +87,8 @@ mod tests {
         Id::new(n).unwrap()
     }
 
-    fn hit(n: &str) -> ProjectHit {
-        ProjectHit {
+    fn hit(n: &str) -> Project {
+        Project {
             id: id(n),
             name: format!("Project {n}"),
             status: Some("open".into()),
@@ -97,10 +97,10 @@ mod tests {
         }
     }
 
-    fn member(n: &str, deleted: bool) -> ProjectMember {
-        ProjectMember {
-            data_source_id: id(n),
-            data_source_name: format!("Source {n}"),
+    fn member(n: &str, deleted: bool) -> DataSource {
+        DataSource {
+            id: id(n),
+            name: format!("Source {n}"),
             blob_handler_type: Some("PostgreSQL".into()),
             deleted,
             explicit_disabled: None,

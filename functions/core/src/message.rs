@@ -52,33 +52,54 @@ pub const SQS_MAX_MESSAGE_BYTES: usize = 262_144;
 /// What the body may use of that limit; the rest is left for the message attributes.
 pub const MAX_BODY_BYTES: usize = SQS_MAX_MESSAGE_BYTES - 2_048;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// A queue message, decoded: what it asks for is exactly one thing ([`Request`]).
+#[derive(Debug, Clone)]
 pub struct QueueMessage<'a> {
     pub version: u32,
     /// When the receiver accepted the webhook (or the key was queued), in milliseconds since the
     /// Unix epoch.
     pub received_at_ms: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub notification: Option<Cow<'a, Notification>>,
-    /// Since version 2: a reconcile key, in place of a notification.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key: Option<ReconcileKey>,
-    /// Since version 2, in place of a notification or key: a re-sync to fan out.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resync: Option<Resync>,
+    pub request: Request<'a>,
     /// Since version 2, beside a key or a re-sync: who queued it (absent: an operator's re-sync).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queued_by: Option<QueuedBy>,
     /// Since version 2, beside a key a webhook's re-sync queued: the notification types that
     /// asked for the re-sync (`unclassified` for a body the receiver could not classify).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub asked_by: Vec<String>,
     /// Why the payload is missing, when it is: the processor re-reads Immuta and does not need it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload_omitted: Option<PayloadOmitted>,
-    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub payload: Option<&'a RawValue>,
+}
+
+/// What a message asks the processor to reconcile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request<'a> {
+    Notification(Cow<'a, Notification>),
+    /// Since version 2: a reconcile key, queued by a re-sync.
+    Key(ReconcileKey),
+    /// Since version 2: a re-sync to fan out.
+    Resync(Resync),
+}
+
+/// The message as it is on the wire: what it asks for is one of three members.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Wire<'a> {
+    version: u32,
+    received_at_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    notification: Option<Cow<'a, Notification>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key: Option<ReconcileKey>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    resync: Option<Resync>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    queued_by: Option<QueuedBy>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    asked_by: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    payload_omitted: Option<PayloadOmitted>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    payload: Option<&'a RawValue>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -163,9 +184,7 @@ impl<'a> QueueMessage<'a> {
             QueueMessage {
                 version: NOTIFICATION_VERSION,
                 received_at_ms,
-                notification: Some(Cow::Borrowed(notification)),
-                key: None,
-                resync: None,
+                request: Request::Notification(Cow::Borrowed(notification)),
                 queued_by: None,
                 asked_by: Vec::new(),
                 payload_omitted,
@@ -208,9 +227,7 @@ impl<'a> QueueMessage<'a> {
         QueueMessage {
             version: KEY_VERSION,
             received_at_ms: queued_at_ms,
-            notification: None,
-            key: Some(key.clone()),
-            resync: None,
+            request: Request::Key(key.clone()),
             queued_by: Some(queued_by),
             asked_by: asked_by.to_vec(),
             payload_omitted: None,
@@ -225,9 +242,7 @@ impl<'a> QueueMessage<'a> {
         QueueMessage {
             version: KEY_VERSION,
             received_at_ms: queued_at_ms,
-            notification: None,
-            key: None,
-            resync: Some(Resync::AllProjects),
+            request: Request::Resync(Resync::AllProjects),
             queued_by: Some(queued_by),
             asked_by: Vec::new(),
             payload_omitted: None,
@@ -236,18 +251,43 @@ impl<'a> QueueMessage<'a> {
         .to_json()
     }
 
-    /// What the message asks for; [`QueueMessage::decode`] makes sure it is exactly one thing.
+    /// What the message asks for, borrowed.
     pub fn asks(&self) -> Asks<'_> {
-        match (&self.key, &self.notification, self.resync) {
-            (Some(key), _, _) => Asks::Key(key),
-            (None, Some(notification), _) => Asks::Notification(notification),
-            (None, None, Some(resync)) => Asks::Resync(resync),
-            (None, None, None) => unreachable!("decode refuses a message that asks for nothing"),
+        match &self.request {
+            Request::Notification(notification) => Asks::Notification(notification),
+            Request::Key(key) => Asks::Key(key),
+            Request::Resync(resync) => Asks::Resync(*resync),
+        }
+    }
+
+    /// The notification the message carries, if it carries one.
+    pub fn notification(&self) -> Option<&Notification> {
+        match &self.request {
+            Request::Notification(notification) => Some(notification),
+            _ => None,
         }
     }
 
     fn to_json(&self) -> String {
-        serde_json::to_string(self).expect("a queue message always serialises")
+        let (notification, key, resync) = match &self.request {
+            Request::Notification(notification) => {
+                (Some(Cow::Borrowed(notification.as_ref())), None, None)
+            }
+            Request::Key(key) => (None, Some(key.clone()), None),
+            Request::Resync(resync) => (None, None, Some(*resync)),
+        };
+        let wire = Wire {
+            version: self.version,
+            received_at_ms: self.received_at_ms,
+            notification,
+            key,
+            resync,
+            queued_by: self.queued_by,
+            asked_by: self.asked_by.clone(),
+            payload_omitted: self.payload_omitted,
+            payload: self.payload,
+        };
+        serde_json::to_string(&wire).expect("a queue message always serialises")
     }
 
     pub fn decode(body: &'a str) -> Result<Self, DecodeError> {
@@ -260,17 +300,29 @@ impl<'a> QueueMessage<'a> {
         if version > MESSAGE_VERSION {
             return Err(DecodeError::UnsupportedVersion(version));
         }
-        let message: Self =
+        let wire: Wire<'a> =
             serde_json::from_str(body).map_err(|e| DecodeError::Malformed(e.to_string()))?;
-        match (&message.notification, &message.key, message.resync) {
-            (Some(_), None, None) => Ok(message),
-            (None, Some(_), None) | (None, None, Some(_)) if version >= KEY_VERSION => Ok(message),
-            _ => Err(DecodeError::Malformed(
-                "a message must carry one of a notification or (since version 2) a reconcile key \
-                 or a re-sync"
-                    .into(),
-            )),
-        }
+        let request = match (wire.notification, wire.key, wire.resync) {
+            (Some(notification), None, None) => Request::Notification(notification),
+            (None, Some(key), None) if version >= KEY_VERSION => Request::Key(key),
+            (None, None, Some(resync)) if version >= KEY_VERSION => Request::Resync(resync),
+            _ => {
+                return Err(DecodeError::Malformed(
+                    "a message must carry one of a notification or (since version 2) a reconcile \
+                     key or a re-sync"
+                        .into(),
+                ));
+            }
+        };
+        Ok(Self {
+            version,
+            received_at_ms: wire.received_at_ms,
+            request,
+            queued_by: wire.queued_by,
+            asked_by: wire.asked_by,
+            payload_omitted: wire.payload_omitted,
+            payload: wire.payload,
+        })
     }
 }
 
@@ -458,6 +510,35 @@ mod tests {
                 "{odd}"
             );
         }
+    }
+
+    #[test]
+    fn keys_and_resyncs_keep_their_wire_format() {
+        let key = ReconcileKey::Project {
+            project_id: Id::new("10").unwrap(),
+        };
+        let encoded = QueueMessage::encode_key_asked_by(
+            &key,
+            5,
+            QueuedBy::Webhook,
+            &["governanceSettingsUpdated".into()],
+        );
+        assert_eq!(
+            encoded,
+            r#"{"version":2,"receivedAtMs":5,"key":{"kind":"project","projectId":"10"},"queuedBy":"webhook","askedBy":["governanceSettingsUpdated"]}"#
+        );
+        let decoded = QueueMessage::decode(&encoded).unwrap();
+        assert_eq!(decoded.request, Request::Key(key));
+        assert_eq!(decoded.notification(), None);
+        let encoded = QueueMessage::encode_resync(0, QueuedBy::Schedule);
+        assert_eq!(
+            encoded,
+            r#"{"version":2,"receivedAtMs":0,"resync":"allProjects","queuedBy":"schedule"}"#
+        );
+        assert_eq!(
+            QueueMessage::decode(&encoded).unwrap().asks(),
+            Asks::Resync(Resync::AllProjects)
+        );
     }
 
     #[test]

@@ -4,7 +4,8 @@
 
 use crate::notification::Id;
 
-/// `GET /dataSource/{id}`.
+/// `GET /dataSource/{id}`, or a row of `GET /project/{id}/dataSources` (whose fields
+/// `dataSourceId` and `dataSourceName` are its `id` and `name`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataSource {
     pub id: Id,
@@ -16,38 +17,17 @@ pub struct DataSource {
     pub explicit_disabled: Option<bool>,
 }
 
-/// A hit of the project search (`GET /project?isEqualized=true&dataSourceId=…`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProjectHit {
-    pub id: Id,
-    pub name: String,
-    pub status: Option<String>,
-    pub deleted: bool,
-    /// `isEqualized`, which search hits carry.
-    pub is_equalized: Option<bool>,
-}
-
-/// `GET /project/{id}`. Its `equalization` object says nothing certain about whether the project
-/// is equalized now, so it is not read: [`EqualizationState`] decides.
+/// `GET /project/{id}`, or a hit of the project search (`GET /project?isEqualized=true&…`). Its
+/// `equalization` object says nothing certain about whether the project is equalized now, so it
+/// is not read: [`EqualizationState`] decides.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Project {
     pub id: Id,
     pub name: String,
     pub status: Option<String>,
     pub deleted: bool,
-    /// `isEqualized`, if this release's answer carries it (the documented one does not).
+    /// `isEqualized`: search hits carry it; `GET /project/{id}` does not, as documented.
     pub is_equalized: Option<bool>,
-}
-
-/// A row of `GET /project/{id}/dataSources`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProjectMember {
-    pub data_source_id: Id,
-    pub data_source_name: String,
-    pub blob_handler_type: Option<String>,
-    pub deleted: bool,
-    /// Not documented on rows; honoured if a release carries it.
-    pub explicit_disabled: Option<bool>,
 }
 
 /// `GET /project/{id}/checkEqualizationState`.

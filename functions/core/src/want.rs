@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use crate::catalog::NotificationType;
 use crate::notification::{Id, Notification};
 use crate::plan::ViewKey;
-use crate::reads::{DataSource, DisabledHint, Project, ProjectHit, ProjectMember};
+use crate::reads::{DataSource, DisabledHint, Project};
 
 /// The `blobHandlerType`s this deployment serves (`HANDLER_TYPES`); all when unset.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -127,7 +127,7 @@ pub struct WantedView {
 /// `only_project` for a membership).
 pub fn views_of_source(
     source: &DataSource,
-    projects: &[ProjectHit],
+    projects: &[Project],
     only_project: Option<&Id>,
 ) -> Vec<WantedView> {
     projects
@@ -149,36 +149,32 @@ pub fn project_is_live(project: Option<&Project>) -> bool {
     project.is_some_and(|p| !p.deleted && !is_closed(p.status.as_deref()))
 }
 
-/// The views of a live, equalized project.
+/// The views of a live, equalized project: one per member that [`judge_source`] finds live.
 pub fn views_of_project(
     project: &Project,
-    members: &[ProjectMember],
+    members: &[DataSource],
     hints: &DisabledHints,
     handlers: &HandlerFilter,
 ) -> Vec<WantedView> {
     members
         .iter()
-        .filter(|m| {
-            !m.deleted
-                && !hints.is_disabled(&m.data_source_id, m.explicit_disabled)
-                && handlers.serves(m.blob_handler_type.as_deref())
-        })
+        .filter(|m| judge_source(Some(m), hints, handlers) == SourceVerdict::Live)
         .map(|m| WantedView {
             view: ViewKey {
                 project_id: project.id.clone(),
-                data_source_id: m.data_source_id.clone(),
+                data_source_id: m.id.clone(),
             },
             project_name: project.name.clone(),
-            data_source_name: m.data_source_name.clone(),
+            data_source_name: m.name.clone(),
         })
         .collect()
 }
 
-/// A search hit that is open, not deleted and (when the hit says) equalized. The search asked
-/// for equalized projects only, so a hit that does not say is taken as equalized.
-/// Open, not deleted, and not said to be unequalized: a search hit that can want views.
-pub fn hit_is_live_and_equalized(hit: &ProjectHit) -> bool {
-    !hit.deleted && !is_closed(hit.status.as_deref()) && hit.is_equalized != Some(false)
+/// A search hit that can want views: live ([`project_is_live`]) and not said to be unequalized.
+/// The search asked for equalized projects only, so a hit that does not say is taken as
+/// equalized.
+pub fn hit_is_live_and_equalized(hit: &Project) -> bool {
+    project_is_live(Some(hit)) && hit.is_equalized != Some(false)
 }
 
 fn is_closed(status: Option<&str>) -> bool {
@@ -310,8 +306,8 @@ mod tests {
         assert!(tie.is_disabled(&id("4"), None));
     }
 
-    fn hit(n: &str, status: &str, deleted: bool, equalized: Option<bool>) -> ProjectHit {
-        ProjectHit {
+    fn hit(n: &str, status: &str, deleted: bool, equalized: Option<bool>) -> Project {
+        Project {
             id: id(n),
             name: format!("Project {n}"),
             status: Some(status.into()),
@@ -375,14 +371,13 @@ mod tests {
 
     #[test]
     fn a_project_wants_its_available_served_members() {
-        let member =
-            |n: &str, handler: &str, deleted: bool, explicit: Option<bool>| ProjectMember {
-                data_source_id: id(n),
-                data_source_name: format!("Source {n}"),
-                blob_handler_type: Some(handler.into()),
-                deleted,
-                explicit_disabled: explicit,
-            };
+        let member = |n: &str, handler: &str, deleted: bool, explicit: Option<bool>| DataSource {
+            id: id(n),
+            name: format!("Source {n}"),
+            blob_handler_type: Some(handler.into()),
+            deleted,
+            explicit_disabled: explicit,
+        };
         let members = [
             member("1", "PostgreSQL", false, None),
             member("2", "PostgreSQL", true, None),

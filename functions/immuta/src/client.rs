@@ -6,7 +6,7 @@ use std::time::Instant;
 use reqwest::Method;
 use serde_json::Value;
 use view_sync_core::Id;
-use view_sync_core::reads::{DataSource, EqualizationState, Project, ProjectHit, ProjectMember};
+use view_sync_core::reads::{DataSource, EqualizationState, Project};
 
 use crate::answer::{Fields, ShapeError};
 use crate::config::{ImmutaConfig, ViewSqlEndpoint};
@@ -103,7 +103,7 @@ impl ImmutaClient {
         &self,
         data_source: &Id,
         deadline: Instant,
-    ) -> Result<Vec<ProjectHit>, ImmutaError> {
+    ) -> Result<Vec<Project>, ImmutaError> {
         let path = format!(
             "{}?isEqualized=true&dataSourceId={}",
             self.config().project_search_path,
@@ -113,10 +113,7 @@ impl ImmutaClient {
     }
 
     /// Every equalized project (project search without a data source, all pages).
-    pub async fn equalized_projects(
-        &self,
-        deadline: Instant,
-    ) -> Result<Vec<ProjectHit>, ImmutaError> {
+    pub async fn equalized_projects(&self, deadline: Instant) -> Result<Vec<Project>, ImmutaError> {
         let path = format!("{}?isEqualized=true", self.config().project_search_path);
         self.search_projects(&path, deadline).await
     }
@@ -127,7 +124,7 @@ impl ImmutaClient {
         &self,
         at_most: usize,
         deadline: Instant,
-    ) -> Result<Option<Vec<ProjectHit>>, ImmutaError> {
+    ) -> Result<Option<Vec<Project>>, ImmutaError> {
         let path = format!("{}?isEqualized=true", self.config().project_search_path);
         self.pages_up_to(
             Endpoint::ProjectSearch,
@@ -144,7 +141,7 @@ impl ImmutaClient {
         &self,
         path: &str,
         deadline: Instant,
-    ) -> Result<Vec<ProjectHit>, ImmutaError> {
+    ) -> Result<Vec<Project>, ImmutaError> {
         self.all_pages(
             Endpoint::ProjectSearch,
             path,
@@ -160,7 +157,7 @@ impl ImmutaClient {
         &self,
         project: &Id,
         deadline: Instant,
-    ) -> Result<Vec<ProjectMember>, ImmutaError> {
+    ) -> Result<Vec<DataSource>, ImmutaError> {
         let path = format!("/project/{}/dataSources", encode(project.as_str()));
         let paging = Paging {
             member: "dataSources",

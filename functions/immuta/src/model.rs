@@ -2,7 +2,7 @@
 //! reader of [`crate::answer`]. What each reads, and why, follows `IMMUTA_API.md`.
 
 use serde_json::Value;
-use view_sync_core::reads::{DataSource, EqualizationState, Project, ProjectHit, ProjectMember};
+use view_sync_core::reads::{DataSource, EqualizationState, Project};
 
 use crate::answer::{Fields, ShapeError};
 use crate::endpoint::Endpoint;
@@ -57,8 +57,8 @@ pub fn equalization_state(answer: &Value) -> Result<EqualizationState, ShapeErro
 }
 
 /// A hit of the project search.
-pub(crate) fn project_hit(f: Fields<'_>) -> Result<ProjectHit, ShapeError> {
-    Ok(ProjectHit {
+pub(crate) fn project_hit(f: Fields<'_>) -> Result<Project, ShapeError> {
+    Ok(Project {
         id: f.id("id")?,
         name: f.text("name")?,
         status: f.optional_text("status")?,
@@ -68,10 +68,10 @@ pub(crate) fn project_hit(f: Fields<'_>) -> Result<ProjectHit, ShapeError> {
 }
 
 /// A row of `GET /project/{id}/dataSources`.
-pub(crate) fn project_member(f: Fields<'_>) -> Result<ProjectMember, ShapeError> {
-    Ok(ProjectMember {
-        data_source_id: f.id("dataSourceId")?,
-        data_source_name: f.text("dataSourceName")?,
+pub(crate) fn project_member(f: Fields<'_>) -> Result<DataSource, ShapeError> {
+    Ok(DataSource {
+        id: f.id("dataSourceId")?,
+        name: f.text("dataSourceName")?,
         blob_handler_type: f.optional_text("blobHandlerType")?,
         deleted: f.flag("deleted")?.unwrap_or(false),
         explicit_disabled: f.flag("disabled")?,
@@ -102,12 +102,12 @@ impl<T> Page<T> {
 }
 
 /// A page of the project search.
-pub fn project_search_page(answer: &Value) -> Result<Page<ProjectHit>, ShapeError> {
+pub fn project_search_page(answer: &Value) -> Result<Page<Project>, ShapeError> {
     Page::read(Endpoint::ProjectSearch, "hits", answer, project_hit)
 }
 
 /// A page of a project's data sources.
-pub fn project_members_page(answer: &Value) -> Result<Page<ProjectMember>, ShapeError> {
+pub fn project_members_page(answer: &Value) -> Result<Page<DataSource>, ShapeError> {
     Page::read(
         Endpoint::ProjectDataSources,
         "dataSources",

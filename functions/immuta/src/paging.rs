@@ -11,15 +11,15 @@ pub trait ListItem {
     fn list_id(&self) -> &str;
 }
 
-impl ListItem for view_sync_core::reads::ProjectHit {
+impl ListItem for view_sync_core::reads::Project {
     fn list_id(&self) -> &str {
         self.id.as_str()
     }
 }
 
-impl ListItem for view_sync_core::reads::ProjectMember {
+impl ListItem for view_sync_core::reads::DataSource {
     fn list_id(&self) -> &str {
-        self.data_source_id.as_str()
+        self.id.as_str()
     }
 }
 

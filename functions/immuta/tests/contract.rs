@@ -128,7 +128,7 @@ fn the_documented_examples_say_what_the_models_read() {
         immuta::model::project_members_page(&first(Endpoint::ProjectDataSources, "swagger"))
             .unwrap();
     assert_eq!(members.count, Some(31), "a count written as a string");
-    assert_eq!(members.items[1].data_source_id.as_str(), "23");
+    assert_eq!(members.items[1].id.as_str(), "23");
     let source = immuta::model::data_source(&first(Endpoint::DataSource, "sparse")).unwrap();
     assert_eq!((source.deleted, source.explicit_disabled), (true, None));
     let history =

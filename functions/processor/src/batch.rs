@@ -7,12 +7,13 @@ pub use crate::error::UnreportableFailure;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::LambdaEvent;
 use telemetry::Metric;
-use tracing::{error, info, warn};
-use view_sync_core::keys::{self, Reaction, ReconcileKey};
+use tracing::{info, warn};
+use view_sync_core::Id;
+use view_sync_core::keys::ReconcileKey;
 use view_sync_core::reads::DisabledHint;
-use view_sync_core::{Asks, Id, QueueMessage, QueuedBy, want};
-use views::{Cause, MessageFailure, Origin, now_micros};
+use views::{Cause, MessageFailure, now_micros};
 
+use crate::intake::{self, Asked, Intake, Record, RecordTaken, ResyncAsks};
 use crate::reconcile::Reconciler;
 use crate::resync;
 
@@ -34,80 +35,32 @@ pub async fn handle(
     // the errors to keep, both best effort, must not make the batch miss the Lambda deadline.
     let report_by = deadline_of(event.context.deadline, REPORT_MARGIN);
     let records = event.payload.records;
-    // The records that failed, with their error.
-    let mut failed: BTreeMap<usize, String> = BTreeMap::new();
-    // When each record reached the queue: the receiver's `receivedAtMs`, else (an undecodable
-    // body, the schedule's message) SQS's `SentTimestamp`.
-    let mut received_at_ms: Vec<u64> = records
+    let request_id = Some(event.context.request_id.clone()).filter(|id| !id.is_empty());
+    let read: Vec<Record<'_>> = records
         .iter()
-        .map(|r| {
-            r.attributes
+        .map(|r| Record {
+            message_id: r.message_id.as_deref(),
+            body: r.body.as_deref().unwrap_or_default(),
+            sent_at_ms: r
+                .attributes
                 .get("SentTimestamp")
                 .and_then(|ms| ms.parse().ok())
-                .unwrap_or(0)
+                .unwrap_or(0),
         })
         .collect();
-    let mut keyed: Vec<(ReconcileKey, usize)> = Vec::new();
-    let mut hints: Vec<(usize, (Id, DisabledHint))> = Vec::new();
-    // What each record contributes to the cause of its key's changes (see `views::audit`).
-    let mut asked: Vec<Option<Asked>> = vec![None; records.len()];
-    // Records that ask for a re-sync of every project: one fan-out serves them all.
-    let mut resyncs = ResyncAsks::default();
-    for (index, record) in records.iter().enumerate() {
-        let id = record.message_id.as_deref().unwrap_or("<no messageId>");
-        let message = match QueueMessage::decode(record.body.as_deref().unwrap_or_default()) {
-            Ok(message) => message,
-            Err(e) => {
-                error!(message_id = id, error = %e, "undecodable message: it fails alone and reaches the DLQ after maxReceiveCount");
-                failed.insert(index, e.to_string());
-                continue;
-            }
-        };
-        if message.received_at_ms > 0 {
-            received_at_ms[index] = message.received_at_ms;
-        }
-        let notification = match message.asks() {
-            Asks::Key(key) => {
-                asked[index] = Some(Asked::Key {
-                    queued_by: message.queued_by.unwrap_or(QueuedBy::Resync),
-                    asked_by: message.asked_by.clone(),
-                });
-                keyed.push((key.clone(), index));
-                continue;
-            }
-            Asks::Resync(_) => {
-                let queued_by = message.queued_by.unwrap_or(QueuedBy::Schedule);
-                asked[index] = Some(Asked::Resync(queued_by));
-                match queued_by {
-                    QueuedBy::Unclassified => resyncs
-                        .by_webhooks
-                        .push((index, QueuedBy::Unclassified.as_str().to_owned())),
-                    _ => resyncs.scheduled.push(index),
-                }
-                continue;
-            }
-            Asks::Notification(notification) => notification,
-        };
-        asked[index] = Some(Asked::Notification(
-            notification.notification_type.to_string(),
-        ));
-        if let Some(hint) = want::disabled_hint(notification, message.received_at_ms) {
-            hints.push((index, hint));
-        }
-        match keys::reaction_to(notification) {
-            Ok(Reaction::Key(key)) => keyed.push((key, index)),
-            Ok(Reaction::ResyncAll) => resyncs
-                .by_webhooks
-                .push((index, notification.notification_type.to_string())),
-            Ok(Reaction::Nothing) => {
-                info!(message_id = id, notification_type = %notification.notification_type, "no view can depend on this notification")
-            }
-            Err(e) => {
-                error!(message_id = id, error = %e, "notification without the ids its type needs");
-                failed.insert(index, e.to_string());
-            }
-        }
-    }
+    let Intake {
+        records: taken,
+        keys,
+        hints,
+        resyncs,
+    } = intake::intake(&read, request_id);
+    // The records that failed, with their error.
+    let mut failed: BTreeMap<usize, String> = taken
+        .iter()
+        .enumerate()
+        .filter_map(|(index, taken)| Some((index, taken.failure.clone()?)))
+        .collect();
+    let received_at_ms: Vec<u64> = taken.iter().map(|t| t.received_at_ms).collect();
     // The hints are kept before any key is reconciled, so that this batch's reads see them.
     if !hints.is_empty() {
         let kept: Vec<(Id, DisabledHint)> = hints.iter().map(|(_, hint)| hint.clone()).collect();
@@ -116,20 +69,6 @@ pub async fn handle(
             failed.extend(hints.iter().map(|(index, _)| (*index, e.to_string())));
         }
     }
-    let merged = keys::merge(keyed);
-    let request_id = Some(event.context.request_id.clone()).filter(|id| !id.is_empty());
-    let keys: Vec<(ReconcileKey, Cause)> = merged
-        .iter()
-        .map(|(key, contributors)| {
-            let mut cause = cause_of(&records, &asked, contributors, request_id.clone());
-            cause.received_at_ms = contributors
-                .iter()
-                .map(|&index| received_at_ms[index])
-                .filter(|&ms| ms > 0)
-                .min();
-            (key.clone(), cause)
-        })
-        .collect();
     info!(
         records = records.len(),
         keys = keys.len(),
@@ -139,10 +78,15 @@ pub async fn handle(
         "reconciling a batch"
     );
     resync_every_project(reconciler, &resyncs, &received_at_ms, deadline, &mut failed).await;
-    let results = reconciler.reconcile(&keys, deadline).await;
+    let asked_keys: Vec<(ReconcileKey, Cause)> = keys
+        .iter()
+        .map(|k| (k.key.clone(), k.cause.clone()))
+        .collect();
+    let results = reconciler.reconcile(&asked_keys, deadline).await;
     // Records whose key the batch had no time to start come back at once.
     let mut no_time: Vec<usize> = Vec::new();
-    for ((key, contributors), result) in merged.iter().zip(&results) {
+    for (asked, result) in keys.iter().zip(&results) {
+        let (key, contributors) = (&asked.key, &asked.records);
         if let Err(e) = result {
             if e.had_no_time() {
                 no_time.extend(contributors);
@@ -157,7 +101,7 @@ pub async fn handle(
     }
     let report = async {
         release(reconciler, &records, &no_time).await;
-        keep_failures(reconciler, &records, &asked, &received_at_ms, &failed).await;
+        keep_failures(reconciler, &records, &taken, &failed).await;
     };
     if tokio::time::timeout_at(report_by.into(), report)
         .await
@@ -195,16 +139,6 @@ pub async fn handle(
     let failures = response.batch_item_failures.len();
     info!(records = records.len(), failed = failures, "batch done");
     Ok(response)
-}
-
-/// The records of a batch that ask for a re-sync of every project.
-#[derive(Debug, Default)]
-struct ResyncAsks {
-    /// The schedule's: always fanned out, and it covers the others.
-    scheduled: Vec<usize>,
-    /// Notifications whose reach is every project, and the receiver's requests for bodies it
-    /// could not classify: each with what asked.
-    by_webhooks: Vec<(usize, String)>,
 }
 
 /// One fan-out for every record of the batch that asks for a re-sync; if it fails, they fail.
@@ -251,42 +185,13 @@ async fn resync_every_project(
     }
 }
 
-/// What a record asked for, as its key's cause records it.
-#[derive(Debug, Clone)]
-enum Asked {
-    Notification(String),
-    Key {
-        queued_by: QueuedBy,
-        /// For a key a webhook's re-sync queued: the notification types that asked for it.
-        asked_by: Vec<String>,
-    },
-    Resync(QueuedBy),
-}
-
-impl Asked {
-    fn describe(asked: Option<&Asked>) -> String {
-        match asked {
-            Some(Self::Notification(notification_type)) => notification_type.clone(),
-            Some(Self::Key { queued_by, .. }) => {
-                format!("a key queued by {}", queued_by.as_str())
-            }
-            Some(Self::Resync(QueuedBy::Unclassified)) => {
-                "a re-sync for a body the receiver could not classify".into()
-            }
-            Some(Self::Resync(_)) => "a scheduled re-sync".into(),
-            None => "an undecodable message".into(),
-        }
-    }
-}
-
 /// Keeps each failed record's error for `view-sync dlq list` and `status`, and forgets those of
 /// retried records that have now succeeded (see `views::failures`). Best effort: the failure
 /// is already reported to SQS, and the database may be what failed.
 async fn keep_failures(
     reconciler: &Reconciler,
     records: &[SqsMessage],
-    asked: &[Option<Asked>],
-    received_at_ms: &[u64],
+    taken: &[RecordTaken],
     failed: &BTreeMap<usize, String>,
 ) {
     let receive_count = |record: &SqsMessage| {
@@ -304,9 +209,9 @@ async fn keep_failures(
                     .message_id
                     .clone()
                     .filter(|id| !id.is_empty())?,
-                asked: Asked::describe(asked[index].as_ref()),
+                asked: Asked::describe(taken[index].asked.as_ref()),
                 error: error.clone(),
-                received_at_ms: received_at_ms[index] as i64,
+                received_at_ms: taken[index].received_at_ms as i64,
                 receive_count: receive_count(&records[index]),
                 failed_at: now_micros(),
             })
@@ -362,69 +267,6 @@ async fn release(reconciler: &Reconciler, records: &[SqsMessage], indices: &[usi
     }
 }
 
-/// Message ids an audit entry names: a storm's key can have thousands, which the log has.
-const MAX_MESSAGE_IDS_PER_CAUSE: usize = 50;
-
-/// The cause of a key's changes: the records that asked for it.
-fn cause_of(
-    records: &[SqsMessage],
-    asked: &[Option<Asked>],
-    contributors: &[usize],
-    request_id: Option<String>,
-) -> Cause {
-    let mut cause = Cause {
-        origin: Origin::Resync,
-        request_id,
-        ..Cause::default()
-    };
-    let mut scheduled = false;
-    for &index in contributors {
-        if let Some(id) = records[index].message_id.as_deref()
-            && cause.message_ids.len() < MAX_MESSAGE_IDS_PER_CAUSE
-        {
-            cause.message_ids.push(id.to_owned());
-        }
-        match &asked[index] {
-            Some(Asked::Notification(notification_type)) => {
-                cause.origin = Origin::Webhook;
-                if !cause.notification_types.contains(notification_type) {
-                    cause.notification_types.push(notification_type.clone());
-                }
-            }
-            Some(Asked::Key {
-                queued_by: QueuedBy::Schedule,
-                ..
-            }) => scheduled = true,
-            // A webhook's re-sync: the webhook's change, naming the types that asked for it.
-            Some(Asked::Key {
-                queued_by: QueuedBy::Webhook | QueuedBy::Unclassified,
-                asked_by,
-            }) => {
-                cause.origin = Origin::Webhook;
-                for notification_type in asked_by {
-                    if !cause.notification_types.contains(notification_type) {
-                        cause.notification_types.push(notification_type.clone());
-                    }
-                }
-            }
-            Some(Asked::Key {
-                queued_by: QueuedBy::Resync | QueuedBy::Other,
-                ..
-            })
-            | Some(Asked::Resync(_))
-            | None => {}
-        }
-    }
-    let unnamed = contributors.len().saturating_sub(MAX_MESSAGE_IDS_PER_CAUSE);
-    if unnamed > 0 {
-        cause.message_ids.push(format!("+{unnamed} more"));
-    }
-    if scheduled && cause.origin != Origin::Webhook {
-        cause.origin = Origin::Schedule;
-    }
-    cause
-}
-
 /// Epoch milliseconds before 2001-09-09: no invocation deadline is that old.
 const EPOCH_MS_FLOOR: u64 = 1_000_000_000_000;
 
@@ -449,16 +291,6 @@ fn deadline_of(deadline_ms: u64, margin: Duration) -> Instant {
 mod tests {
     use super::*;
 
-    fn records(n: usize) -> Vec<SqsMessage> {
-        (0..n)
-            .map(|i| {
-                let mut record = SqsMessage::default();
-                record.message_id = Some(format!("m{i}"));
-                record
-            })
-            .collect()
-    }
-
     #[test]
     fn the_budget_is_the_time_to_the_deadline_less_the_margin() {
         let budget = |deadline_ms: u64| {
@@ -477,63 +309,5 @@ mod tests {
         let emulated = budget(600_000);
         assert!((597..=598).contains(&emulated.as_secs()), "{emulated:?}");
         assert!(budget(0) > Duration::from_secs(290));
-    }
-
-    #[test]
-    fn a_cause_names_its_messages_and_what_started_them() {
-        let records = records(60);
-        let webhook = Asked::Notification("policyUpdated".into());
-        let schedule = Asked::Key {
-            queued_by: QueuedBy::Schedule,
-            asked_by: Vec::new(),
-        };
-        let mut asked = vec![Some(schedule.clone()); 60];
-        asked[1] = Some(webhook.clone());
-        asked[2] = Some(webhook);
-        let all: Vec<usize> = (0..60).collect();
-        let cause = cause_of(&records, &asked, &all, Some("r".into()));
-        // Any notification makes it a webhook's change; its type is named once.
-        assert_eq!(cause.origin, Origin::Webhook);
-        assert_eq!(cause.notification_types, ["policyUpdated"]);
-        assert_eq!(cause.message_ids.len(), MAX_MESSAGE_IDS_PER_CAUSE + 1);
-        assert_eq!(cause.message_ids.last().unwrap(), "+10 more");
-        assert_eq!(cause.request_id.as_deref(), Some("r"));
-
-        let scheduled = cause_of(&records, &asked, &[0, 3], None);
-        assert_eq!(
-            (scheduled.origin, scheduled.message_ids.as_slice()),
-            (
-                Origin::Schedule,
-                ["m0".to_owned(), "m3".to_owned()].as_slice()
-            )
-        );
-        let by_hand = vec![
-            Some(Asked::Key {
-                queued_by: QueuedBy::Resync,
-                asked_by: Vec::new(),
-            });
-            60
-        ];
-        assert_eq!(
-            cause_of(&records, &by_hand, &[0], None).origin,
-            Origin::Resync
-        );
-        // The keys a webhook's re-sync fanned out: the webhook's change, and what asked for it.
-        let fanned = |types: &[&str]| {
-            Some(Asked::Key {
-                queued_by: QueuedBy::Webhook,
-                asked_by: types.iter().map(|t| t.to_string()).collect(),
-            })
-        };
-        let asked = vec![
-            fanned(&["governanceSettingsUpdated"]),
-            fanned(&["unclassified", "governanceSettingsUpdated"]),
-        ];
-        let cause = cause_of(&records, &asked, &[0, 1], None);
-        assert_eq!(cause.origin, Origin::Webhook);
-        assert_eq!(
-            cause.notification_types,
-            ["governanceSettingsUpdated", "unclassified"]
-        );
     }
 }

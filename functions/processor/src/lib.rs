@@ -6,6 +6,7 @@ pub mod batch;
 pub mod config;
 mod credentials;
 mod error;
+mod intake;
 mod memberships;
 pub mod reconcile;
 mod resolve;

@@ -13,7 +13,7 @@ use tracing::{info, warn};
 use view_sync_core::Id;
 use view_sync_core::keys::ReconcileKey;
 use view_sync_core::memberships::{ProjectsBySource, listing_calls, try_listing};
-use view_sync_core::reads::ProjectHit;
+use view_sync_core::reads::Project;
 use view_sync_core::want;
 
 /// How many equalized projects the last listing saw (at least), for the process's life: a warm
@@ -76,7 +76,7 @@ impl BatchMemberships {
         seen: &ProjectsSeen,
         data_source: &Id,
         deadline: Instant,
-    ) -> Result<Vec<ProjectHit>, ImmutaError> {
+    ) -> Result<Vec<Project>, ImmutaError> {
         if let Some(at_most) = self.worth_listing {
             let listed = self
                 .listed
@@ -105,7 +105,7 @@ async fn list_memberships(
             return Ok(None);
         };
         seen.set(projects.len());
-        let live: Vec<ProjectHit> = projects
+        let live: Vec<Project> = projects
             .into_iter()
             .filter(want::hit_is_live_and_equalized)
             .collect();

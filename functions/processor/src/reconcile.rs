@@ -39,12 +39,6 @@ pub struct ViewOutcome {
     pub decision: Decision,
 }
 
-impl ViewOutcome {
-    pub fn label(&self) -> &'static str {
-        self.decision.action()
-    }
-}
-
 /// What one key asks of the database (`None`: nothing, e.g. a source of a handler type we do not
 /// serve), and the first of its wanted views whose SQL failed.
 struct KeyTargets {
@@ -726,7 +720,7 @@ fn record(
 /// One view's outcome in the logs and the metrics: a change is a JSON line that follows it from
 /// the notifications (message ids, types) to the view, with its freshness lag.
 fn report(key: &ReconcileKey, cause: &Cause, outcome: &ViewOutcome) {
-    let action = outcome.label();
+    let action = outcome.decision.action();
     let decision = &outcome.decision;
     if !decision.changes_view() && !matches!(decision, Decision::Superseded { .. }) {
         debug!(key = %key, view = %outcome.view_name, action, "view unchanged");

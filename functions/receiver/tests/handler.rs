@@ -166,14 +166,8 @@ async fn base64_bodies_are_decoded_before_verifying() {
     assert_eq!(status, StatusCode::OK);
     let message_body = &sent(&r)[0].body;
     let message = QueueMessage::decode(message_body).unwrap();
-    assert_eq!(
-        message.notification.as_deref().unwrap().project_id,
-        Id::new("1")
-    );
-    assert_eq!(
-        message.notification.as_deref().unwrap().data_source_id,
-        Id::new("1")
-    );
+    assert_eq!(message.notification().unwrap().project_id, Id::new("1"));
+    assert_eq!(message.notification().unwrap().data_source_id, Id::new("1"));
 }
 
 #[tokio::test]
@@ -183,7 +177,7 @@ async fn header_names_are_case_insensitive() {
     assert_eq!(status, StatusCode::OK);
     let sent = sent(&r);
     let message = QueueMessage::decode(&sent[0].body).unwrap();
-    assert_eq!(message.notification.unwrap().hints.disabled, Some(true));
+    assert_eq!(message.notification().unwrap().hints.disabled, Some(true));
 }
 
 #[tokio::test]
@@ -323,7 +317,7 @@ async fn an_unknown_type_is_queued_as_unclassified_unless_forward_types_lists_ot
     let queued = sent(&r);
     let message = QueueMessage::decode(&queued[0].body).unwrap();
     assert_eq!(
-        message.notification.unwrap().notification_type,
+        message.notification().unwrap().notification_type,
         NotificationType::Unknown("somethingImmutaAddsLater".into())
     );
 

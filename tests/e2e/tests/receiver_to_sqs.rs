@@ -87,13 +87,10 @@ async fn accepted_webhooks_arrive_on_the_queue_with_attributes() {
         .expect("message id answered to Immuta is the queue's");
     let decoded = QueueMessage::decode(first.body().unwrap()).unwrap();
     assert_eq!(
-        decoded.notification.as_deref().unwrap().notification_type,
+        decoded.notification().unwrap().notification_type,
         NotificationType::PolicyUpdated
     );
-    assert_eq!(
-        decoded.notification.as_deref().unwrap().data_source_id,
-        Id::new("2")
-    );
+    assert_eq!(decoded.notification().unwrap().data_source_id, Id::new("2"));
     assert_eq!(
         string_attribute(first, "notificationType").as_deref(),
         Some("policyUpdated")
@@ -209,10 +206,7 @@ async fn a_body_too_big_for_sqs_is_queued_without_its_payload() {
     assert_eq!(messages.len(), 1);
     let decoded = QueueMessage::decode(messages[0].body().unwrap()).unwrap();
     assert_eq!(decoded.payload_omitted, Some(PayloadOmitted::TooLarge));
-    assert_eq!(
-        decoded.notification.as_deref().unwrap().data_source_id,
-        Id::new("5")
-    );
+    assert_eq!(decoded.notification().unwrap().data_source_id, Id::new("5"));
 }
 
 #[tokio::test]

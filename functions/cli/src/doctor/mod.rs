@@ -12,7 +12,7 @@ use immuta::webhooks::Webhook;
 use immuta::{AuthMode, Endpoint, ImmutaClient, ImmutaConfig, ImmutaError, ViewSqlEndpoint};
 use processor::ProcessorConfig;
 use serde_json::Value;
-use view_sync_core::reads::{DataSource, ProjectHit};
+use view_sync_core::reads::{DataSource, Project};
 use view_sync_core::settings;
 use view_sync_core::signature::{self, Algorithm, Secret};
 use view_sync_core::view_sql::{ViewLocation, ViewSql};
@@ -265,7 +265,7 @@ async fn check_immuta(
                 members
                     .iter()
                     .find(|m| !m.deleted && handlers.serves(m.blob_handler_type.as_deref()))
-                    .map(|m| m.data_source_id.clone())
+                    .map(|m| m.id.clone())
             })
         }
         Err(e) => {
@@ -470,11 +470,11 @@ const UNREADABLE_NAMED: usize = 10;
 async fn check_readable(
     report: &mut Report,
     client: &ImmutaClient,
-    hits: &[ProjectHit],
+    hits: &[Project],
     handlers: &HandlerFilter,
     deadline: Instant,
 ) {
-    let projects: Vec<&ProjectHit> = hits
+    let projects: Vec<&Project> = hits
         .iter()
         .filter(|h| want::hit_is_live_and_equalized(h))
         .collect();
@@ -485,7 +485,7 @@ async fn check_readable(
     )
     .await;
     // Each source once, with the first project that lists it.
-    let mut sources: BTreeMap<Id, (&ProjectHit, String)> = BTreeMap::new();
+    let mut sources: BTreeMap<Id, (&Project, String)> = BTreeMap::new();
     let mut unlisted = Vec::new();
     for (project, listing) in projects.iter().zip(listed) {
         match listing {
@@ -494,9 +494,7 @@ async fn check_readable(
                     .into_iter()
                     .filter(|m| !m.deleted && handlers.serves(m.blob_handler_type.as_deref()))
                 {
-                    sources
-                        .entry(member.data_source_id)
-                        .or_insert((*project, member.data_source_name));
+                    sources.entry(member.id).or_insert((*project, member.name));
                 }
             }
             Err(e) => unlisted.push(format!("project {}: {e}", project.id)),
@@ -566,7 +564,7 @@ async fn check_readable(
     }
 }
 
-fn first_project(hits: &[ProjectHit]) -> Option<Id> {
+fn first_project(hits: &[Project]) -> Option<Id> {
     hits.iter()
         .find(|h| !h.deleted && h.is_equalized != Some(false))
         .map(|h| h.id.clone())
