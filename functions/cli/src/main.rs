@@ -384,7 +384,7 @@ async fn run(command: Command, output: Output) -> Result<Finding, CliError> {
                     failed: preview.failures.len(),
                 });
             }
-            if !preview.changes.is_empty() {
+            if preview.views_changing() > 0 {
                 return Ok(Finding::Changes);
             }
         }

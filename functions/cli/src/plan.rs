@@ -94,7 +94,8 @@ fn diff(change: &PlannedChange, dialect: Dialect) -> Vec<DiffLine> {
 
 pub fn to_text(preview: &Preview, dialect: Dialect) -> String {
     let mut out = String::new();
-    if preview.changes.is_empty() && preview.failures.is_empty() {
+    let changing = preview.views_changing();
+    if changing == 0 && preview.failures.is_empty() {
         out.push_str("nothing to change: every view is as Immuta wants it\n");
     }
     for change in &preview.changes {
@@ -130,11 +131,6 @@ pub fn to_text(preview: &Preview, dialect: Dialect) -> String {
             printable(&error.to_string())
         );
     }
-    let changing = preview
-        .changes
-        .iter()
-        .filter(|change| change.decision.changes_view())
-        .count();
     if changing > 0 {
         let _ = writeln!(
             out,
@@ -228,6 +224,18 @@ mod tests {
         );
         let json = to_json(&preview, Dialect::Postgres);
         assert_eq!(json["changes"][0]["action"], "skip");
+        // Only a skipped view: nothing changes (and `view-sync plan` exits 0).
+        let only_skipped = Preview {
+            changes: preview.changes[..1].to_vec(),
+            failures: Vec::new(),
+        };
+        assert_eq!(only_skipped.views_changing(), 0);
+        let text = to_text(&only_skipped, Dialect::Postgres);
+        assert!(
+            text.starts_with("nothing to change: every view is as Immuta wants it\nskip "),
+            "{text}"
+        );
+        assert!(!text.contains("would change"), "{text}");
         assert_eq!(
             json["changes"][1]["statements"],
             json!(["CREATE OR REPLACE VIEW \"public\".\"sales__orders\" AS SELECT 'x' AS a"])

@@ -587,7 +587,7 @@ mod tests {
         Cause {
             origin: Origin::Webhook,
             message_ids: vec!["m1".into()],
-            notification_types: vec!["dataSourceDeleted".into()],
+            notification_types: vec!["modelDeleted".into()],
             request_id: Some("r1".into()),
             received_at_ms: None,
             drop_note: Some("data source 2 not found".into()),

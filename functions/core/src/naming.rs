@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::hex;
+use crate::view_sql::ViewLocation;
 
 pub const DEFAULT_TEMPLATE: &str = "{project_name}__{data_source_name}";
 pub const MAX_NAME_LEN: usize = 63;
@@ -150,6 +151,23 @@ impl ProjectTemplate {
             data_source_name: "",
         };
         render_parts(&self.parts, names, 'p')
+    }
+}
+
+/// Where a project's views go: in `base`, or with a schema per project (`VIEW_SCHEMA` as a
+/// template, `schemas`), in the schema the template names for it.
+pub fn project_location(
+    base: &ViewLocation,
+    schemas: Option<&ProjectTemplate>,
+    project_id: &str,
+    project_name: &str,
+) -> ViewLocation {
+    match schemas {
+        Some(template) => ViewLocation {
+            schema: Some(template.render(project_id, project_name)),
+            ..base.clone()
+        },
+        None => base.clone(),
     }
 }
 
@@ -370,6 +388,20 @@ mod tests {
         let long_b = t.render(parts(&"p".repeat(60), &"b".repeat(60)));
         assert_eq!(long_a.len(), MAX_NAME_LEN);
         assert_ne!(long_a, long_b);
+    }
+
+    #[test]
+    fn a_schema_per_project_places_each_projects_views_in_its_own() {
+        use crate::dialect::Dialect;
+        let base = ViewLocation::new(Dialect::Postgres, Some("public".into()));
+        let template = ProjectTemplate::parse("views_{project_name}").unwrap();
+        let placed = project_location(&base, Some(&template), "10", "Sales EU");
+        assert_eq!(placed.schema.as_deref(), Some("views_sales_eu"));
+        assert_eq!(
+            (placed.dialect, placed.barrier),
+            (base.dialect, base.barrier)
+        );
+        assert_eq!(project_location(&base, None, "10", "Sales EU"), base);
     }
 
     #[test]

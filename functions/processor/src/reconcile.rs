@@ -95,6 +95,17 @@ pub struct Preview {
     pub failures: Vec<(ReconcileKey, ReconcileError)>,
 }
 
+impl Preview {
+    /// How many of the planned changes change a view (a superseded decision, planned as it will
+    /// be audited, changes none).
+    pub fn views_changing(&self) -> usize {
+        self.changes
+            .iter()
+            .filter(|change| change.decision.changes_view())
+            .count()
+    }
+}
+
 /// Units of a batch reading Immuta at once (see [`Reconciler::reconcile`]): two keep Immuta busy
 /// while one unit turns from its few sequential reads (a project, its pages) to its view SQL.
 const UNITS_READING: usize = 2;

@@ -11,7 +11,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyConnection, AnyPool};
 use tokio::sync::OnceCell;
 use view_sync_core::apply;
-use view_sync_core::naming::ProjectTemplate;
+use view_sync_core::naming::{self, ProjectTemplate};
 use view_sync_core::plan::{DesiredView, LedgerRow, ViewKey};
 use view_sync_core::view_sql::ViewLocation;
 
@@ -236,13 +236,12 @@ impl ViewStore {
 
     /// Where the views of a project go: what their SQL is validated and named for.
     pub fn location_of(&self, project_id: &str, project_name: &str) -> ViewLocation {
-        match &self.view_schemas {
-            Some(template) => ViewLocation {
-                schema: Some(template.render(project_id, project_name)),
-                ..self.location.clone()
-            },
-            None => self.location.clone(),
-        }
+        naming::project_location(
+            &self.location,
+            self.view_schemas.as_ref(),
+            project_id,
+            project_name,
+        )
     }
 
     /// [`ViewStore::view_schemas`], given every row of the ledger.
