@@ -11,7 +11,8 @@
 //! - [`memberships`]: which equalized projects hold a batch's sources, searched or listed.
 //! - [`plan`]: which views must exist and what to do about each (create, replace, drop, nothing);
 //!   [`apply`]: the steps one view's apply takes, which the store executes and `plan` prints;
-//!   [`audit`]: what the audit trail records of a change.
+//!   [`audit`]: what the audit trail records of a change; [`grants`]: who may read a view, and
+//!   what to revoke and grant to get there.
 //! - [`naming`], [`dialect`]: view names from the template; the target databases' dialects.
 //! - [`percent`]: percent-encoding for the URLs we assemble.
 //! - [`printable`]: text others wrote, made safe for a terminal or a log; [`outline`]: a body's
@@ -26,6 +27,7 @@ pub mod audit;
 pub mod catalog;
 pub mod fan_out;
 pub mod forward;
+pub mod grants;
 pub mod hex;
 pub mod keys;
 pub mod memberships;

@@ -19,119 +19,17 @@
 //! every grant; a role that is the views' own owner is refused, since it reads them regardless.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 use std::sync::{MutexGuard, PoisonError};
 
-use sha2::{Digest, Sha256};
 use sqlx::any::AnyExecutor;
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
-use view_sync_core::hex;
+use view_sync_core::grants::{self, Grant, Grantee};
 use view_sync_core::plan::{self, LedgerRow, Scope, ViewKey};
 
 use crate::ddl;
 use crate::dialect::{Dialect, LedgerSql};
 use crate::error::ViewsError;
 use crate::handle::{ViewStore, label};
-
-/// Who holds a privilege on a view, as the catalog names it.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum Grantee {
-    /// PostgreSQL's `PUBLIC`: every role.
-    Public,
-    /// A PostgreSQL role, or a MariaDB role (an account with an empty host).
-    Role(String),
-    /// A MariaDB user account.
-    Account { user: String, host: String },
-}
-
-impl fmt::Display for Grantee {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Public => f.write_str("PUBLIC"),
-            Self::Role(role) => f.write_str(role),
-            Self::Account { user, host } => write!(f, "{user}@{host}"),
-        }
-    }
-}
-
-impl Grantee {
-    /// How a GRANT or REVOKE names it.
-    fn in_sql(&self, dialect: Dialect) -> String {
-        match self {
-            Self::Public => "PUBLIC".to_owned(),
-            Self::Role(role) => dialect.quote(role),
-            Self::Account { user, host } => {
-                format!("{}@{}", dialect.quote(user), dialect.quote(host))
-            }
-        }
-    }
-}
-
-/// `SELECT` on a view held by a grantee, on the whole view or on some of its columns, with or
-/// without the right to grant it on; or (MariaDB) that right alone, which lets its holder pass
-/// on `SELECT` as soon as they hold it.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct Grant {
-    grantee: Grantee,
-    columns: bool,
-    grantable: bool,
-    /// `false` for a grant option alone.
-    selects: bool,
-}
-
-impl Grant {
-    fn on_the_view(role: &str) -> Self {
-        Self {
-            grantee: Grantee::Role(role.to_owned()),
-            columns: false,
-            grantable: false,
-            selects: true,
-        }
-    }
-}
-
-/// As the digest reads it: a grant without grant option is written as before grant options
-/// were read, so that the digests the ledger holds stay valid.
-impl fmt::Display for Grant {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.grantee)?;
-        if self.columns {
-            f.write_str(" (on columns)")?;
-        }
-        match (self.grantable, self.selects) {
-            (true, true) => f.write_str(" (with grant option)")?,
-            (true, false) => f.write_str(" (grant option alone)")?,
-            _ => {}
-        }
-        Ok(())
-    }
-}
-
-/// The digest of who may read a view: what the ledger records and drift is found by.
-fn digest(grants: &BTreeSet<Grant>) -> String {
-    let mut hasher = Sha256::new();
-    for grant in grants {
-        hasher.update(grant.to_string().as_bytes());
-        hasher.update([0]);
-    }
-    hex::encode(&hasher.finalize())
-}
-
-/// `SELECT` on the view for each of `roles`: all a view's grants should be.
-fn wanted(roles: &[String]) -> BTreeSet<Grant> {
-    roles.iter().map(|r| Grant::on_the_view(r)).collect()
-}
-
-fn listed(grants: &BTreeSet<Grant>) -> String {
-    match grants.is_empty() {
-        true => "nobody".to_owned(),
-        false => grants
-            .iter()
-            .map(Grant::to_string)
-            .collect::<Vec<_>>()
-            .join(", "),
-    }
-}
 
 /// What the catalog holds for every view in the schemas of the views: definitions and, where
 /// grants are managed, who may read each.
@@ -198,7 +96,7 @@ impl ViewStore {
             Some(
                 by_view
                     .into_iter()
-                    .map(|(view, grantees)| (view, digest(&grantees)))
+                    .map(|(view, grantees)| (view, grants::digest(&grantees)))
                     .collect(),
             )
         } else {
@@ -207,7 +105,7 @@ impl ViewStore {
         Ok(CatalogState {
             definitions,
             grants,
-            no_grants: digest(&BTreeSet::new()),
+            no_grants: grants::digest(&BTreeSet::new()),
         })
     }
 
@@ -221,7 +119,9 @@ impl ViewStore {
         if !self.manages_grants() {
             return Ok(None);
         }
-        Ok(Some(digest(&self.grants_on(conn, reference).await?)))
+        Ok(Some(grants::digest(
+            &self.grants_on(conn, reference).await?,
+        )))
     }
 
     /// Grants `SELECT` on the view `reference` names to `roles`, and takes it from everyone else:
@@ -239,12 +139,12 @@ impl ViewStore {
             return Ok(String::new());
         }
         let dialect = self.dialect();
-        let wanted = wanted(roles);
+        let wanted = grants::wanted(roles);
         let held = self
             .revoke_extra_grants(conn, view, reference, roles)
             .await?;
         self.ensure_roles(conn, view, roles).await?;
-        for grant in wanted.difference(&held) {
+        for grant in grants::to_grant(&wanted, &held) {
             let grantee = &grant.grantee;
             // PostgreSQL: a view is read through its schema. Granted again with each view (a
             // no-op once held), so that it is there whenever a view is; never revoked, since
@@ -266,23 +166,15 @@ impl ViewStore {
         // wanted set (a grant by another grantor, which the owner's REVOKE leaves; a role that
         // owns the view) fails the view rather than be restored at every apply.
         let now = self.grants_on(conn, reference).await?;
-        if now != wanted {
+        if let Err(unwanted) = grants::granted_as_wanted(&now, &wanted, reference) {
             // MariaDB has no transaction to roll back: what should not be there goes first.
             if dialect == Dialect::MySql {
                 self.revoke_extra_grants(conn, view, reference, roles)
                     .await?;
             }
-            return Err(refused(
-                view,
-                format!(
-                    "after granting, SELECT on {reference} is held by {} instead of {}: \
-                     revoke the rest by hand (as the role that granted it)",
-                    listed(&now),
-                    listed(&wanted)
-                ),
-            ));
+            return Err(refused(view, unwanted));
         }
-        Ok(digest(&now))
+        Ok(grants::digest(&now))
     }
 
     /// Takes `SELECT` on the view `reference` names from anyone but `roles`; returns who holds
@@ -299,14 +191,10 @@ impl ViewStore {
             return Ok(BTreeSet::new());
         }
         let held = self.grants_on(conn, reference).await?;
-        let wanted = wanted(roles);
-        let mut extra: Vec<&Grant> = held.difference(&wanted).collect();
+        let extra = grants::to_revoke(&held, &grants::wanted(roles));
         if extra.is_empty() {
             return Ok(held);
         }
-        // Grant options first: on PostgreSQL their holders' own grants go with them (CASCADE),
-        // which the owner's REVOKE of those grants would not reach.
-        extra.sort_by_key(|grant| !grant.grantable);
         for grant in extra {
             self.revoke(conn, view, reference, grant).await?;
         }
