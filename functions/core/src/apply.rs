@@ -147,7 +147,6 @@ pub struct Change<'a> {
 /// Everything one apply does, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApplyPlan {
-    pub target: Target,
     pub decision: Decision,
     pub steps: Vec<Step>,
     /// The row [`Step::RecordIntent`] writes.
@@ -203,13 +202,12 @@ pub fn against_catalog(
 pub fn plan(
     dialect: Dialect,
     change: &Change<'_>,
-    target: Target,
+    target: &Target,
     decision: Decision,
 ) -> ApplyPlan {
     if !decision.writes_ledger() {
         return ApplyPlan {
             audit: Some(superseded(change, &decision)),
-            target,
             decision,
             steps: vec![Step::RecordAudit],
             intent: None,
@@ -218,7 +216,7 @@ pub fn plan(
         };
     }
     let row = change.row;
-    let present = match &target {
+    let present = match target {
         Target::Present(desired) => Some(desired),
         Target::Absent(_) => None,
     };
@@ -227,7 +225,7 @@ pub fn plan(
     // transaction holds the DDL and the ledger together.
     let records_intent = dialect == Dialect::MySql;
     let written = final_row(dialect, change, &decision, present);
-    let mut statements = statements(&decision, &target).into_iter();
+    let mut statements = statements(&decision, target).into_iter();
     let mut steps = Vec::new();
     let mut intent = None;
     let mut restore_to = row.map(RowWrite::restoring);
@@ -300,7 +298,6 @@ pub fn plan(
         steps.push(Step::RecordAudit);
     }
     ApplyPlan {
-        target,
         decision,
         steps,
         intent,
@@ -609,7 +606,7 @@ mod tests {
             cause: &cause,
             applied_at: 11,
         };
-        plan(dialect, &change, target, decision)
+        plan(dialect, &change, &target, decision)
     }
 
     fn grant(desired: &DesiredView) -> Step {

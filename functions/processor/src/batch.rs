@@ -60,7 +60,6 @@ pub async fn handle(
         .enumerate()
         .filter_map(|(index, taken)| Some((index, taken.failure.clone()?)))
         .collect();
-    let received_at_ms: Vec<u64> = taken.iter().map(|t| t.received_at_ms).collect();
     // The hints are kept before any key is reconciled, so that this batch's reads see them.
     if !hints.is_empty() {
         let kept: Vec<(Id, DisabledHint)> = hints.iter().map(|(_, hint)| hint.clone()).collect();
@@ -77,7 +76,7 @@ pub async fn handle(
             .as_millis() as u64,
         "reconciling a batch"
     );
-    resync_every_project(reconciler, &resyncs, &received_at_ms, deadline, &mut failed).await;
+    resync_every_project(reconciler, &resyncs, &taken, deadline, &mut failed).await;
     let asked_keys: Vec<(ReconcileKey, Cause)> = keys
         .iter()
         .map(|k| (k.key.clone(), k.cause.clone()))
@@ -145,7 +144,7 @@ pub async fn handle(
 async fn resync_every_project(
     reconciler: &Reconciler,
     asks: &ResyncAsks,
-    received_at_ms: &[u64],
+    taken: &[RecordTaken],
     deadline: Instant,
     failed: &mut BTreeMap<usize, String>,
 ) {
@@ -163,7 +162,7 @@ async fn resync_every_project(
         let asked: Vec<(u64, String)> = asks
             .by_webhooks
             .iter()
-            .map(|(index, what)| (received_at_ms[*index], what.clone()))
+            .map(|(index, what)| (taken[*index].received_at_ms, what.clone()))
             .collect();
         resync::for_webhooks(reconciler, &asked, deadline).await
     } else {

@@ -491,7 +491,7 @@ impl Reconciler {
                 applied_at: observed_at,
             };
             // The plan the apply would execute, from what it would read in its section.
-            let planned = apply::plan(self.store.dialect(), &change, target, decision);
+            let planned = apply::plan(self.store.dialect(), &change, &target, decision);
             if let Some(written) = &planned.row {
                 holders.retain(|_, holder| *holder != view);
                 if written.state != RowState::Dropped {

@@ -10,9 +10,8 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyConnection, AnyPool};
 use tokio::sync::OnceCell;
-use view_sync_core::apply;
 use view_sync_core::naming::{self, ProjectTemplate};
-use view_sync_core::plan::{DesiredView, LedgerRow, ViewKey};
+use view_sync_core::plan::{LedgerRow, ViewKey};
 use view_sync_core::view_sql::ViewLocation;
 
 use crate::config::StoreConfig;
@@ -263,12 +262,6 @@ impl ViewStore {
 
     pub fn pool(&self) -> &AnyPool {
         &self.pool
-    }
-
-    /// The statements that make `desired` as the ledger keeps them for `view-sync plan`: its
-    /// create statement and, with `VIEW_GRANT_ROLES`, a GRANT per role.
-    pub fn statements_of(&self, desired: &DesiredView) -> String {
-        apply::as_applied(self.dialect(), desired)
     }
 
     /// How the view named `name` (from the template) is referred to in SQL.

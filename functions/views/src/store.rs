@@ -212,7 +212,7 @@ impl ViewStore {
             cause,
             applied_at: now_micros(),
         };
-        let plan = apply::plan(self.dialect(), &change, target, decision);
+        let plan = apply::plan(self.dialect(), &change, &target, decision);
         self.execute(conn, &change, plan).await
     }
 
