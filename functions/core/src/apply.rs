@@ -10,52 +10,9 @@
 //! ([`closed`]).
 
 use crate::audit::{AuditEntry, Cause};
+pub use crate::ddl::{Ddl, drop_view};
 use crate::dialect::Dialect;
 use crate::plan::{Decision, DesiredView, Drift, InCatalog, LedgerRow, RowState, Target, ViewKey};
-
-/// One DDL statement of a plan.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Ddl {
-    /// A plain `CREATE VIEW`, which fails rather than take a name someone else holds.
-    Create(String),
-    /// `CREATE OR REPLACE VIEW` of the view `name`, which keeps what is built on it. PostgreSQL
-    /// refuses it where the new columns do not extend the old ones as they are: the view is then
-    /// dropped as [`Ddl::Drop`] drops it, and made with `create`.
-    ReplaceInPlace {
-        name: String,
-        create_or_replace: String,
-        create: String,
-    },
-    /// `DROP VIEW IF EXISTS name`. On PostgreSQL something we do not manage may depend on the
-    /// view: it is then closed instead ([`closed`]), never dropped with `CASCADE`.
-    Drop(String),
-}
-
-impl Ddl {
-    /// What a failure of the statement says was being done.
-    pub fn action(&self) -> &'static str {
-        match self {
-            Self::Drop(_) => "drop",
-            Self::Create(_) | Self::ReplaceInPlace { .. } => "create",
-        }
-    }
-
-    /// The statement as it runs first (a replace in place falls back to a drop and `create`).
-    pub fn statement(&self) -> String {
-        match self {
-            Self::Create(create) => create.clone(),
-            Self::ReplaceInPlace {
-                create_or_replace, ..
-            } => create_or_replace.clone(),
-            Self::Drop(name) => drop_view(name),
-        }
-    }
-}
-
-/// `DROP VIEW IF EXISTS` of the view `name`.
-pub fn drop_view(name: &str) -> String {
-    format!("DROP VIEW IF EXISTS {name}")
-}
 
 /// One step of an apply, in the order of [`ApplyPlan::steps`].
 #[derive(Debug, Clone, PartialEq, Eq)]

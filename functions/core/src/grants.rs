@@ -152,6 +152,152 @@ pub fn granted_as_wanted(
     ))
 }
 
+/// The statements that let `grantee` read the view `reference`. PostgreSQL: `USAGE` on its
+/// schema first, since a view is read through its schema; granted again with each view (a no-op
+/// once held), so that it is there whenever a view is, and never revoked, since the schema may
+/// hold other projects' views too.
+pub fn grant_statements(dialect: Dialect, reference: &str, grantee: &Grantee) -> Vec<String> {
+    let to = grantee.in_sql(dialect);
+    let mut statements = Vec::with_capacity(2);
+    if let (Dialect::Postgres, Some((Some(schema), _))) = (dialect, dialect.unqualified(reference))
+    {
+        statements.push(format!(
+            "GRANT USAGE ON SCHEMA {} TO {to}",
+            dialect.quote(&schema)
+        ));
+    }
+    statements.push(format!("GRANT SELECT ON {reference} TO {to}"));
+    statements
+}
+
+/// Whether taking `grant` away needs the columns it is held on: MariaDB revokes a column
+/// grant column by column.
+pub fn revoked_by_column(dialect: Dialect, grant: &Grant) -> bool {
+    dialect == Dialect::MySql && grant.columns
+}
+
+/// The statement that takes `grant` on the view `reference` away, with its grant option, given
+/// the `columns` it is held on where [`revoked_by_column`]; `None` when nothing is left to take.
+/// PostgreSQL's REVOKE on the view takes its columns' grants too, and with `CASCADE` the grants
+/// its holder made with the option (privileges only: no object is dropped).
+pub fn revoke_statement(
+    dialect: Dialect,
+    reference: &str,
+    grant: &Grant,
+    columns: &[String],
+) -> Option<String> {
+    let from = grant.grantee.in_sql(dialect);
+    Some(match dialect {
+        Dialect::MySql if grant.columns => {
+            if columns.is_empty() {
+                return None;
+            }
+            let columns: Vec<String> = columns.iter().map(|c| dialect.quote(c)).collect();
+            format!(
+                "REVOKE SELECT ({}) ON {reference} FROM {from}",
+                columns.join(", ")
+            )
+        }
+        Dialect::MySql if !grant.selects => {
+            format!("REVOKE GRANT OPTION ON {reference} FROM {from}")
+        }
+        Dialect::MySql if grant.grantable => {
+            format!("REVOKE SELECT, GRANT OPTION ON {reference} FROM {from}")
+        }
+        Dialect::Postgres => format!("REVOKE SELECT ON {reference} FROM {from} CASCADE"),
+        _ => format!("REVOKE SELECT ON {reference} FROM {from}"),
+    })
+}
+
+/// Whether grants that should not be there, found after granting, must be revoked again before
+/// the view fails: where there is no transaction to roll them back (MariaDB).
+pub fn revokes_before_failing(dialect: Dialect) -> bool {
+    dialect == Dialect::MySql
+}
+
+/// What the catalog says of the roles a view's grants go to.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RolesFound {
+    pub roles: BTreeSet<String>,
+    /// MariaDB user accounts named like a wanted role, which is not a role.
+    pub accounts: BTreeSet<String>,
+    /// The processor's own user: the owner of the views.
+    pub owner: String,
+}
+
+/// Why `SELECT` cannot go to a role of `VIEW_GRANT_ROLES`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RoleRefused {
+    #[error("{0:?} is not a role name")]
+    NotARoleName(String),
+    #[error(
+        "role {0} of VIEW_GRANT_ROLES is the views' owner (the processor's own user), which reads \
+         every view it owns whatever is granted: name a role for the project's readers instead"
+    )]
+    TheOwner(String),
+    #[error(
+        "role {role} of VIEW_GRANT_ROLES does not exist{}: create it (see the README) or set \
+         VIEW_CREATE_ROLES=true",
+        if *.an_account { format!(" (a user account named {role} exists, but grants go to roles only: it is never granted)") } else { String::new() }
+    )]
+    Missing { role: String, an_account: bool },
+}
+
+/// Whether each role of `roles` (rendered from a template) is a name that can go inside a
+/// quoted block: `[A-Za-z0-9_]`.
+pub fn check_role_names<'a>(
+    roles: impl IntoIterator<Item = &'a String>,
+) -> Result<(), RoleRefused> {
+    match roles
+        .into_iter()
+        .find(|role| !role.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+    {
+        Some(role) => Err(RoleRefused::NotARoleName(role.clone())),
+        None => Ok(()),
+    }
+}
+
+/// The roles of `unseen` to create, given what the catalog `found`: none may be the views'
+/// owner (it reads them regardless), and a missing one is created only when `may_create`
+/// (`VIEW_CREATE_ROLES`).
+pub fn roles_to_create<'a>(
+    unseen: &[&'a String],
+    found: &RolesFound,
+    may_create: bool,
+) -> Result<Vec<&'a String>, RoleRefused> {
+    if let Some(owner) = unseen.iter().find(|role| found.owner == ***role) {
+        return Err(RoleRefused::TheOwner((*owner).clone()));
+    }
+    let missing: Vec<&String> = unseen
+        .iter()
+        .copied()
+        .filter(|role| !found.roles.contains(*role))
+        .collect();
+    match missing.first() {
+        Some(role) if !may_create => Err(RoleRefused::Missing {
+            role: (*role).clone(),
+            an_account: found.accounts.contains(*role),
+        }),
+        _ => Ok(missing),
+    }
+}
+
+/// The statement that creates `role`, which another processor may create at the same time.
+pub fn create_role(dialect: Dialect, role: &str) -> String {
+    let create = match dialect {
+        Dialect::Postgres => format!("CREATE ROLE {}", dialect.quote(role)),
+        _ => format!("CREATE ROLE IF NOT EXISTS {}", dialect.quote(role)),
+    };
+    crate::ddl::tolerating_a_concurrent_create(dialect, create)
+}
+
+/// Whether roles seen to exist are remembered, not looked for again: on PostgreSQL, where a
+/// grantee is always a role. MariaDB's are looked for before every grant, since a `GRANT` to a
+/// name that is no role goes to the user account of that name.
+pub fn remembers_roles(dialect: Dialect) -> bool {
+    dialect == Dialect::Postgres
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,5 +367,96 @@ mod tests {
         };
         assert_eq!(account.in_sql(Dialect::MySql), "`u`@`%`");
         assert_eq!(account.to_string(), "u@%");
+    }
+
+    #[test]
+    fn grants_and_revokes_are_worded_per_database() {
+        assert_eq!(
+            grant_statements(Dialect::Postgres, "\"p\".\"v\"", &role("r")),
+            [
+                "GRANT USAGE ON SCHEMA \"p\" TO \"r\"",
+                "GRANT SELECT ON \"p\".\"v\" TO \"r\""
+            ]
+        );
+        assert_eq!(
+            grant_statements(Dialect::MySql, "`v`", &role("r")),
+            ["GRANT SELECT ON `v` TO `r`"]
+        );
+        let on_columns = Grant {
+            columns: true,
+            ..grant(role("bob"), false)
+        };
+        assert!(revoked_by_column(Dialect::MySql, &on_columns));
+        assert!(!revoked_by_column(Dialect::Postgres, &on_columns));
+        assert_eq!(
+            revoke_statement(
+                Dialect::MySql,
+                "`v`",
+                &on_columns,
+                &["a".into(), "b".into()]
+            ),
+            Some("REVOKE SELECT (`a`, `b`) ON `v` FROM `bob`".into())
+        );
+        assert_eq!(
+            revoke_statement(Dialect::MySql, "`v`", &on_columns, &[]),
+            None
+        );
+        let option_alone = Grant {
+            selects: false,
+            ..grant(role("bob"), true)
+        };
+        assert_eq!(
+            revoke_statement(Dialect::MySql, "`v`", &option_alone, &[]),
+            Some("REVOKE GRANT OPTION ON `v` FROM `bob`".into())
+        );
+        assert_eq!(
+            revoke_statement(Dialect::MySql, "`v`", &grant(role("bob"), true), &[]),
+            Some("REVOKE SELECT, GRANT OPTION ON `v` FROM `bob`".into())
+        );
+        assert_eq!(
+            revoke_statement(Dialect::MySql, "`v`", &grant(Grantee::Public, false), &[]),
+            Some("REVOKE SELECT ON `v` FROM PUBLIC".into())
+        );
+        assert_eq!(
+            revoke_statement(Dialect::Postgres, "\"v\"", &on_columns, &[]),
+            Some("REVOKE SELECT ON \"v\" FROM \"bob\" CASCADE".into())
+        );
+    }
+
+    #[test]
+    fn roles_are_created_only_when_allowed_and_never_the_owner() {
+        let (reader, auditor, owner) =
+            ("reader".to_owned(), "auditor".to_owned(), "app".to_owned());
+        let found = RolesFound {
+            roles: ["reader".to_owned()].into(),
+            accounts: ["auditor".to_owned()].into(),
+            owner: "app".into(),
+        };
+        assert_eq!(
+            roles_to_create(&[&reader, &auditor], &found, true),
+            Ok(vec![&auditor])
+        );
+        assert_eq!(roles_to_create(&[&reader], &found, false), Ok(vec![]));
+        let missing = roles_to_create(&[&reader, &auditor], &found, false).unwrap_err();
+        assert_eq!(
+            missing.to_string(),
+            "role auditor of VIEW_GRANT_ROLES does not exist (a user account named auditor \
+             exists, but grants go to roles only: it is never granted): create it (see the \
+             README) or set VIEW_CREATE_ROLES=true"
+        );
+        assert_eq!(
+            roles_to_create(&[&reader, &owner], &found, true),
+            Err(RoleRefused::TheOwner("app".into()))
+        );
+        assert_eq!(
+            check_role_names([&reader, &"x\"; DROP".to_owned()]),
+            Err(RoleRefused::NotARoleName("x\"; DROP".into()))
+        );
+        assert_eq!(check_role_names([&reader]), Ok(()));
+        assert_eq!(
+            create_role(Dialect::MySql, "r"),
+            "CREATE ROLE IF NOT EXISTS `r`"
+        );
+        assert!(create_role(Dialect::Postgres, "r").starts_with("DO $$ BEGIN CREATE ROLE \"r\";"));
     }
 }

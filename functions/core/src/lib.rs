@@ -11,6 +11,7 @@
 //! - [`memberships`]: which equalized projects hold a batch's sources, searched or listed.
 //! - [`plan`]: which views must exist and what to do about each (create, replace, drop, nothing);
 //!   [`apply`]: the steps one view's apply takes, which the store executes and `plan` prints;
+//!   [`ddl`]: its statements, and what a refusal by the database leads to;
 //!   [`audit`]: what the audit trail records of a change; [`grants`]: who may read a view, and
 //!   what to revoke and grant to get there.
 //! - [`naming`], [`dialect`]: view names from the template; the target databases' dialects.
@@ -25,6 +26,7 @@
 pub mod apply;
 pub mod audit;
 pub mod catalog;
+pub mod ddl;
 pub mod fan_out;
 pub mod forward;
 pub mod grants;

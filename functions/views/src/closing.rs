@@ -1,26 +1,16 @@
-//! How a view's DDL steps run, and what happens when a view cannot take its newest definition.
-//!
-//! PostgreSQL keeps what others built on a view (a reader's `TEMP VIEW`, an analyst's view over
-//! ours): `CREATE OR REPLACE VIEW` keeps them and serves them the new definition, but only when
-//! the new columns extend the old ones as they are; a drop is refused while they exist, and
-//! `CASCADE` would drop objects we do not manage, which we never do. A reader could otherwise
-//! hold a view at an older, less restrictive policy for as long as they like. So where the new
-//! definition cannot replace the old one in place, or the view must go, and something depends
-//! on it, the view **fails closed**: it is replaced in place by a view of the same columns that
-//! shows no rows, so that neither it nor anything built on it shows the older definition any
-//! more; its ledger row says `closed` and names what blocks it, and the apply fails with those
-//! names (the log, the audit trail, the failures, `plan` and `status` show them). Every later
-//! apply tries again; once the blockers are gone, the view reaches the newest policy.
-//!
-//! MariaDB replaces and drops a view whatever depends on it (what depended on it becomes
-//! invalid), and SQLite tracks no dependencies: there every step simply runs.
+//! How a view's DDL runs: the store executes [`ddl::runs`], where a refusal by the database and
+//! what it leads to are decided (see [`view_sync_core::ddl`] for why a PostgreSQL view fails
+//! closed rather than drop what others built on it). What it reads to close a view (its
+//! columns, what depends on it) and who holds its lock are read here.
+
+use std::collections::VecDeque;
 
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
+use view_sync_core::ddl::{self, Column, Ddl, Refusal, Run};
 use view_sync_core::plan::ViewKey;
 use view_sync_core::printable::printable;
 
-use crate::ddl::{self, Ddl};
-use crate::dialect::Dialect;
+use crate::ddl::one_statement;
 use crate::error::ViewsError;
 use crate::handle::{ViewStore, label};
 
@@ -29,7 +19,7 @@ const BLOCKERS_NAMED: usize = 20;
 
 const SAVEPOINT: &str = "immuta_view_sync_step";
 
-/// What a step did.
+/// What a DDL statement of a plan did.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Ran {
     Done,
@@ -40,122 +30,80 @@ pub(crate) enum Ran {
     },
 }
 
-/// PostgreSQL's SQLSTATEs for a replace whose columns do not extend the old ones
-/// (invalid_table_definition) and a drop that others depend on (dependent_objects_still_exist).
-const COLUMNS_DIFFER: &str = "42P16";
-const OTHERS_DEPEND: &str = "2BP01";
-
-fn sqlstate(error: &sqlx::Error) -> Option<String> {
+fn refusal(error: &sqlx::Error) -> Option<Refusal> {
     match error {
-        sqlx::Error::Database(database) => database.code().map(|code| code.into_owned()),
+        sqlx::Error::Database(database) => Refusal::from_sqlstate(&database.code()?),
         _ => None,
     }
 }
 
 impl ViewStore {
-    /// Runs one step of `view`'s DDL inside its critical section.
+    /// Runs one DDL statement of `view`'s plan inside its critical section, as [`ddl::runs`]
+    /// says it runs on this database.
     pub(crate) async fn run_step(
         &self,
         conn: &mut AnyConnection,
         view: &ViewKey,
         step: Ddl,
     ) -> Result<Ran, ViewsError> {
-        let action = step.action();
-        match (self.dialect(), step) {
-            (Dialect::Postgres, Ddl::Drop(name)) => {
-                self.lock_view(conn, view, &name).await?;
-                self.drop_or_close(conn, view, name).await
-            }
-            (
-                Dialect::Postgres,
-                Ddl::ReplaceInPlace {
-                    name,
-                    create_or_replace,
-                    create,
-                },
-            ) => {
-                self.lock_view(conn, view, &name).await?;
-                self.savepoint(conn, view).await?;
-                match ddl::one_statement(create_or_replace)
-                    .execute(&mut *conn)
-                    .await
-                {
-                    Ok(_) => Ok(Ran::Done),
-                    Err(e) if sqlstate(&e).as_deref() == Some(COLUMNS_DIFFER) => {
-                        self.roll_back_to_savepoint(conn, view).await?;
-                        match self.drop_or_close(conn, view, name).await? {
-                            Ran::Done => {
-                                self.run_ddl(conn, view, create, action).await?;
-                                Ok(Ran::Done)
-                            }
-                            closed => Ok(closed),
+        let mut runs: VecDeque<Run> = ddl::runs(self.dialect(), step).into();
+        while let Some(run) = runs.pop_front() {
+            match run {
+                Run::Lock { name, statement } => {
+                    self.lock_view(conn, view, &name, statement).await?
+                }
+                Run::Statement { statement, action } => {
+                    self.run_ddl(conn, view, statement, action).await?
+                }
+                Run::Attempt {
+                    statement,
+                    action,
+                    refused,
+                    instead,
+                } => {
+                    self.run_ddl(conn, view, format!("SAVEPOINT {SAVEPOINT}"), action)
+                        .await?;
+                    match one_statement(statement).execute(&mut *conn).await {
+                        Ok(_) => {}
+                        Err(e) if refusal(&e) == Some(refused) => {
+                            self.run_ddl(
+                                conn,
+                                view,
+                                format!("ROLLBACK TO SAVEPOINT {SAVEPOINT}"),
+                                action,
+                            )
+                            .await?;
+                            runs = instead.into();
                         }
+                        Err(e) => return Err(ViewsError::from_sqlx(e, action, &label(view))),
                     }
-                    Err(e) => Err(ViewsError::from_sqlx(e, action, &label(view))),
+                }
+                Run::Close(name) => {
+                    let blockers = self.dependents(conn, view, &name).await?;
+                    let columns = self.columns(conn, view, &name).await?;
+                    self.run_ddl(conn, view, ddl::closed_view(&name, &columns), "close")
+                        .await?;
+                    return Ok(Ran::Closed { name, blockers });
                 }
             }
-            (_, Ddl::Drop(name)) => {
-                self.run_ddl(conn, view, ddl::drop_view(&name), action)
-                    .await?;
-                Ok(Ran::Done)
-            }
-            (_, Ddl::Create(create)) => {
-                self.run_ddl(conn, view, create, action).await?;
-                Ok(Ran::Done)
-            }
-            (
-                _,
-                Ddl::ReplaceInPlace {
-                    create_or_replace, ..
-                },
-            ) => {
-                self.run_ddl(conn, view, create_or_replace, action).await?;
-                Ok(Ran::Done)
-            }
         }
+        Ok(Ran::Done)
     }
 
-    /// PostgreSQL: drops the view `name`, whose lock the section holds (see
-    /// [`ViewStore::lock_view`]), or closes it if others depend on it.
-    async fn drop_or_close(
-        &self,
-        conn: &mut AnyConnection,
-        view: &ViewKey,
-        name: String,
-    ) -> Result<Ran, ViewsError> {
-        self.savepoint(conn, view).await?;
-        match ddl::one_statement(ddl::drop_view(&name))
-            .execute(&mut *conn)
-            .await
-        {
-            Ok(_) => Ok(Ran::Done),
-            Err(e) if sqlstate(&e).as_deref() == Some(OTHERS_DEPEND) => {
-                self.roll_back_to_savepoint(conn, view).await?;
-                let blockers = self.dependents(conn, view, &name).await?;
-                self.close(conn, view, &name).await?;
-                Ok(Ran::Closed { name, blockers })
-            }
-            Err(e) => Err(ViewsError::from_sqlx(e, "drop", &label(view))),
-        }
-    }
-
-    /// PostgreSQL: takes the view `name`'s exclusive lock for the rest of the section, before any
-    /// savepoint (rolling back to one would release a lock taken after it, and let a reader in
-    /// between the attempts), by setting the option it has anyway. A session that holds the view
-    /// (a reader's open transaction) makes this wait; past the section's lock timeout the view
-    /// fails, retryably, naming the sessions.
+    /// Runs [`Run::Lock`]'s `statement`. Past the section's lock timeout the view fails,
+    /// retryably, naming the sessions that hold it.
     async fn lock_view(
         &self,
         conn: &mut AnyConnection,
         view: &ViewKey,
         name: &str,
+        statement: String,
     ) -> Result<(), ViewsError> {
-        let lock = format!("ALTER VIEW IF EXISTS {name} SET (security_barrier = true)");
-        match ddl::one_statement(lock).execute(&mut *conn).await {
+        match one_statement(statement).execute(&mut *conn).await {
             Ok(_) => Ok(()),
             Err(e) => match ViewsError::from_sqlx(e, "lock", &label(view)) {
-                ViewsError::LockTimeout { view, .. } => Err(ViewsError::LockTimeout {
-                    view,
+                ViewsError::LockTimeout { view: label, .. } => Err(ViewsError::LockTimeout {
+                    view: label,
                     held_by: self.lock_holders(name).await,
                 }),
                 other => Err(other),
@@ -221,14 +169,14 @@ impl ViewStore {
         ))
     }
 
-    /// Replaces the view `name` in place by one of the same columns that shows no rows.
-    async fn close(
+    /// The columns of the view `name`, as [`ddl::closed_view`] repeats them.
+    async fn columns(
         &self,
         conn: &mut AnyConnection,
         view: &ViewKey,
         name: &str,
-    ) -> Result<(), ViewsError> {
-        let columns = sqlx::query(AssertSqlSafe(
+    ) -> Result<Vec<Column>, ViewsError> {
+        let rows = sqlx::query(AssertSqlSafe(
             "SELECT CAST(a.attname AS TEXT) AS name, pg_catalog.format_type(a.atttypid, a.atttypmod) AS type, \
              CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation \
                THEN quote_ident(cn.nspname) || '.' || quote_ident(co.collname) END AS collation \
@@ -242,48 +190,21 @@ impl ViewStore {
         .fetch_all(&mut *conn)
         .await
         .map_err(|e| ViewsError::from_sqlx(e, "read the columns of", &label(view)))?;
-        let mut select = Vec::with_capacity(columns.len());
-        for column in &columns {
+        let mut columns = Vec::with_capacity(rows.len());
+        for row in &rows {
             let read = |field| {
-                column
-                    .try_get::<Option<String>, _>(field)
+                row.try_get::<Option<String>, _>(field)
                     .map_err(|e| ViewsError::from_sqlx(e, "read the columns of", &label(view)))
             };
-            let (Some(column), Some(type_name)) = (read("name")?, read("type")?) else {
-                continue;
-            };
-            let collate = read("collation")?
-                .map(|collation| format!(" COLLATE {collation}"))
-                .unwrap_or_default();
-            select.push(format!(
-                "CAST(NULL AS {type_name}){collate} AS {}",
-                Dialect::Postgres.quote(&column)
-            ));
+            if let (Some(name), Some(type_name)) = (read("name")?, read("type")?) {
+                columns.push(Column {
+                    name,
+                    type_name,
+                    collation: read("collation")?,
+                });
+            }
         }
-        let closed = format!(
-            "CREATE OR REPLACE VIEW {name} WITH (security_barrier = true) AS SELECT {} WHERE false",
-            select.join(", ")
-        );
-        self.run_ddl(conn, view, closed, "close").await
-    }
-
-    async fn savepoint(&self, conn: &mut AnyConnection, view: &ViewKey) -> Result<(), ViewsError> {
-        self.run_ddl(conn, view, format!("SAVEPOINT {SAVEPOINT}"), "replace")
-            .await
-    }
-
-    async fn roll_back_to_savepoint(
-        &self,
-        conn: &mut AnyConnection,
-        view: &ViewKey,
-    ) -> Result<(), ViewsError> {
-        self.run_ddl(
-            conn,
-            view,
-            format!("ROLLBACK TO SAVEPOINT {SAVEPOINT}"),
-            "replace",
-        )
-        .await
+        Ok(columns)
     }
 }
 

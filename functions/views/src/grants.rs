@@ -23,10 +23,10 @@ use std::sync::{MutexGuard, PoisonError};
 
 use sqlx::any::AnyExecutor;
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
-use view_sync_core::grants::{self, Grant, Grantee};
+use view_sync_core::grants::{self, Grant, Grantee, RoleRefused, RolesFound};
 use view_sync_core::plan::{self, LedgerRow, Scope, ViewKey};
 
-use crate::ddl;
+use crate::ddl::one_statement;
 use crate::dialect::{Dialect, LedgerSql};
 use crate::error::ViewsError;
 use crate::handle::{ViewStore, label};
@@ -145,30 +145,14 @@ impl ViewStore {
             .await?;
         self.ensure_roles(conn, view, roles).await?;
         for grant in grants::to_grant(&wanted, &held) {
-            let grantee = &grant.grantee;
-            // PostgreSQL: a view is read through its schema. Granted again with each view (a
-            // no-op once held), so that it is there whenever a view is; never revoked, since
-            // the schema may hold other projects' views too.
-            if let (Dialect::Postgres, Some((Some(schema), _))) =
-                (dialect, dialect.unqualified(reference))
-            {
-                let usage = format!(
-                    "GRANT USAGE ON SCHEMA {} TO {}",
-                    dialect.quote(&schema),
-                    grantee.in_sql(dialect)
-                );
-                self.run_grant(conn, view, usage, grantee).await?;
+            for statement in grants::grant_statements(dialect, reference, &grant.grantee) {
+                self.run_grant(conn, view, statement, &grant.grantee)
+                    .await?;
             }
-            let statement = format!("GRANT SELECT ON {reference} TO {}", grantee.in_sql(dialect));
-            self.run_grant(conn, view, statement, grantee).await?;
         }
-        // What drift is later found against is the catalog as it is now; anything but the
-        // wanted set (a grant by another grantor, which the owner's REVOKE leaves; a role that
-        // owns the view) fails the view rather than be restored at every apply.
         let now = self.grants_on(conn, reference).await?;
         if let Err(unwanted) = grants::granted_as_wanted(&now, &wanted, reference) {
-            // MariaDB has no transaction to roll back: what should not be there goes first.
-            if dialect == Dialect::MySql {
+            if grants::revokes_before_failing(dialect) {
                 self.revoke_extra_grants(conn, view, reference, roles)
                     .await?;
             }
@@ -220,9 +204,7 @@ impl ViewStore {
         Ok(())
     }
 
-    /// Takes `grant` away, with its grant option. PostgreSQL's REVOKE on the view takes its
-    /// columns' grants too, and with `CASCADE` the grants its holder made with the option
-    /// (privileges only: no object is dropped); MariaDB's column grants are revoked by column.
+    /// Takes `grant` away, with its grant option ([`grants::revoke_statement`]).
     async fn revoke(
         &self,
         conn: &mut AnyConnection,
@@ -231,33 +213,17 @@ impl ViewStore {
         grant: &Grant,
     ) -> Result<(), ViewsError> {
         let dialect = self.dialect();
-        let grantee = grant.grantee.in_sql(dialect);
-        let statement = match (dialect, grant.columns) {
-            (Dialect::MySql, true) => {
-                let columns = self
-                    .granted_columns(conn, reference, &grant.grantee)
-                    .await?;
-                if columns.is_empty() {
-                    return Ok(());
-                }
-                let columns: Vec<String> = columns.iter().map(|c| dialect.quote(c)).collect();
-                format!(
-                    "REVOKE SELECT ({}) ON {reference} FROM {grantee}",
-                    columns.join(", ")
-                )
+        let columns = match grants::revoked_by_column(dialect, grant) {
+            true => {
+                self.granted_columns(conn, reference, &grant.grantee)
+                    .await?
             }
-            (Dialect::MySql, false) if !grant.selects => {
-                format!("REVOKE GRANT OPTION ON {reference} FROM {grantee}")
-            }
-            (Dialect::MySql, false) if grant.grantable => {
-                format!("REVOKE SELECT, GRANT OPTION ON {reference} FROM {grantee}")
-            }
-            (Dialect::Postgres, _) => {
-                format!("REVOKE SELECT ON {reference} FROM {grantee} CASCADE")
-            }
-            _ => format!("REVOKE SELECT ON {reference} FROM {grantee}"),
+            false => Vec::new(),
         };
-        self.run_grant(conn, view, statement, &grant.grantee).await
+        match grants::revoke_statement(dialect, reference, grant, &columns) {
+            Some(statement) => self.run_grant(conn, view, statement, &grant.grantee).await,
+            None => Ok(()),
+        }
     }
 
     /// MariaDB: the columns of the view `reference` names on which `grantee` holds `SELECT`.
@@ -289,11 +255,9 @@ impl ViewStore {
         .map_err(|e| catalog_error(e, self.dialect()))
     }
 
-    /// Makes sure every role of `roles` exists as a role, and is not the views' owner: created
-    /// if missing with `VIEW_CREATE_ROLES`, else the view fails with what to do. PostgreSQL:
-    /// roles seen to exist are not looked for again (a PostgreSQL grantee is always a role).
-    /// MariaDB: looked for before every grant, since a `GRANT` to a name that is no role goes to
-    /// the user account of that name.
+    /// Makes sure every role of `roles` exists as a role and is not the views' owner
+    /// ([`grants::roles_to_create`]); roles seen to exist are remembered where
+    /// [`grants::remembers_roles`].
     async fn ensure_roles(
         &self,
         conn: &mut AnyConnection,
@@ -307,40 +271,17 @@ impl ViewStore {
         if unseen.is_empty() {
             return Ok(());
         }
-        for role in &unseen {
-            // Rendered from a template: `[a-z0-9_]`, so it can go inside a quoted block.
-            if !role.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-                return Err(refused(view, format!("{role:?} is not a role name")));
-            }
-        }
+        grants::check_role_names(unseen.iter().copied()).map_err(|e| refused(view, e))?;
         let found = self.roles_found(conn, view, &unseen).await?;
-        if let Some(owner) = unseen.iter().find(|r| found.owner == ***r) {
-            return Err(refused(
-                view,
-                format!(
-                    "role {owner} of VIEW_GRANT_ROLES is the views' owner (the processor's own \
-                     user), which reads every view it owns whatever is granted: name a role \
-                     for the project's readers instead"
-                ),
-            ));
-        }
-        for role in unseen.iter().filter(|r| !found.roles.contains(**r)) {
-            if !self.grants.create_roles {
-                return Err(missing_role(view, role, found.accounts.contains(*role)));
-            }
-            let create = match self.dialect() {
-                // Two processors may create it at once.
-                Dialect::Postgres => ddl::tolerating_a_concurrent_create(&format!(
-                    "CREATE ROLE {}",
-                    Dialect::Postgres.quote(role)
-                )),
-                _ => format!("CREATE ROLE IF NOT EXISTS {}", Dialect::MySql.quote(role)),
-            };
+        let to_create = grants::roles_to_create(&unseen, &found, self.grants.create_roles)
+            .map_err(|e| refused(view, e))?;
+        for role in to_create {
+            let create = grants::create_role(self.dialect(), role);
             self.run_ddl(conn, view, create, "create a role for")
                 .await?;
         }
         // Only roles seen to exist: one created here is gone again if the section rolls back.
-        if self.dialect() == Dialect::Postgres {
+        if grants::remembers_roles(self.dialect()) {
             self.remember_roles(found.roles);
         }
         Ok(())
@@ -424,13 +365,19 @@ impl ViewStore {
         statement: String,
         grantee: &Grantee,
     ) -> Result<(), ViewsError> {
-        match ddl::one_statement(statement).execute(&mut *conn).await {
+        match one_statement(statement).execute(&mut *conn).await {
             Ok(_) => Ok(()),
             Err(sqlx::Error::Database(e)) if is_missing_role(e.as_ref()) => {
                 if let Grantee::Role(role) = grantee {
                     self.roles_seen().remove(role);
                 }
-                Err(missing_role(view, &grantee.to_string(), false))
+                Err(refused(
+                    view,
+                    RoleRefused::Missing {
+                        role: grantee.to_string(),
+                        an_account: false,
+                    },
+                ))
             }
             Err(e) => Err(ViewsError::from_sqlx(e, "grant or revoke on", &label(view))),
         }
@@ -578,38 +525,10 @@ fn is_missing_role(error: &dyn sqlx::error::DatabaseError) -> bool {
     error.code().as_deref() == Some("42704")
 }
 
-/// What [`ViewStore::roles_found`] found.
-#[derive(Default)]
-struct RolesFound {
-    roles: BTreeSet<String>,
-    /// MariaDB user accounts named like a wanted role, which is not a role.
-    accounts: BTreeSet<String>,
-    /// The processor's own user: the owner of the views.
-    owner: String,
-}
-
-fn missing_role(view: &ViewKey, role: &str, an_account: bool) -> ViewsError {
-    let account = if an_account {
-        format!(
-            " (a user account named {role} exists, but grants go to roles only: it is never \
-             granted)"
-        )
-    } else {
-        String::new()
-    };
-    refused(
-        view,
-        format!(
-            "role {role} of VIEW_GRANT_ROLES does not exist{account}: create it (see the README) \
-             or set VIEW_CREATE_ROLES=true"
-        ),
-    )
-}
-
-fn refused(view: &ViewKey, detail: String) -> ViewsError {
+fn refused(view: &ViewKey, detail: impl ToString) -> ViewsError {
     ViewsError::Refused {
         action: "grant SELECT on",
         view: label(view),
-        detail,
+        detail: detail.to_string(),
     }
 }

@@ -9,11 +9,12 @@ use std::time::{Duration, Instant};
 use sqlx::any::AnyExecutor;
 use sqlx::{AnyConnection, AssertSqlSafe};
 use view_sync_core::apply::{self, ApplyPlan, Change, Step as ApplyStep};
+use view_sync_core::ddl;
 use view_sync_core::plan::{self, Decision, InCatalog, LedgerRow, Scope, Target, ViewKey};
 
 use crate::audit::Cause;
 use crate::closing::Ran;
-use crate::ddl;
+use crate::ddl::one_statement;
 use crate::dialect::Dialect;
 use crate::error::ViewsError;
 use crate::handle::{ViewStore, label};
@@ -44,30 +45,25 @@ impl ViewStore {
         Ok(self.schemas_of(&self.rows(&Scope::Everything).await?))
     }
 
-    /// Creates the schema that `reference` names its view in, if it is a project's own and
-    /// missing. Looked for at each create or replace, not remembered: a schema dropped by hand
-    /// (or one PostgreSQL rolled back) is made again.
+    /// Creates the schema that `reference` names its view in, if [`ddl::schema_to_ensure`] says
+    /// so and it is missing. Looked for at each create or replace, not remembered: a schema
+    /// dropped by hand (or one PostgreSQL rolled back) is made again.
     async fn ensure_view_schema(
         &self,
         conn: &mut AnyConnection,
         view: &ViewKey,
         reference: &str,
     ) -> Result<(), ViewsError> {
-        let Some((Some(schema), _)) = self
-            .view_schemas
-            .as_ref()
-            .and_then(|_| self.dialect().unqualified(reference))
+        let dialect = self.dialect();
+        let Some(schema) = ddl::schema_to_ensure(dialect, self.view_schemas.is_some(), reference)
         else {
             return Ok(());
         };
-        if self.dialect() == Dialect::Sqlite || self.schema_exists(&mut *conn, &schema).await? {
+        if self.schema_exists(&mut *conn, &schema).await? {
             return Ok(());
         }
-        let create = ddl::create_schema(self.dialect(), &schema);
-        let create = match self.dialect() {
-            Dialect::Postgres => ddl::tolerating_a_concurrent_create(&create),
-            _ => create,
-        };
+        let create =
+            ddl::tolerating_a_concurrent_create(dialect, ddl::create_schema(dialect, &schema));
         self.run_ddl(conn, view, create, "create the schema of")
             .await
     }
@@ -94,7 +90,7 @@ impl ViewStore {
                 statements.extend(self.audit_table_ddl());
                 statements.push(self.failures_table_ddl());
                 for statement in statements {
-                    ddl::one_statement(statement)
+                    one_statement(statement)
                         .execute(&self.pool)
                         .await
                         .map_err(|e| ViewsError::from_sqlx(e, "create", &self.ledger))?;

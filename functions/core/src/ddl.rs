@@ -1,0 +1,384 @@
+//! The DDL of an apply, and how each statement runs on each database: what a refusal by the
+//! database leads to is decided here, as data ([`runs`]), and the store only executes it.
+//!
+//! PostgreSQL keeps what others built on a view (a reader's `TEMP VIEW`, an analyst's view over
+//! ours): `CREATE OR REPLACE VIEW` keeps them and serves them the new definition, but only when
+//! the new columns extend the old ones as they are; a drop is refused while they exist, and
+//! `CASCADE` would drop objects we do not manage, which we never do. A reader could otherwise
+//! hold a view at an older, less restrictive policy for as long as they like. So where the new
+//! definition cannot replace the old one in place, or the view must go, and something depends
+//! on it, the view **fails closed**: it is replaced in place by a view of the same columns that
+//! shows no rows ([`closed_view`]), so that neither it nor anything built on it shows the older
+//! definition any more (see [`crate::apply::closed`] for its ledger row and audit entry).
+//!
+//! MariaDB replaces and drops a view whatever depends on it (what depended on it becomes
+//! invalid), and SQLite tracks no dependencies: there every statement simply runs.
+
+use crate::dialect::Dialect;
+
+/// One DDL statement of a plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ddl {
+    /// A plain `CREATE VIEW`, which fails rather than take a name someone else holds.
+    Create(String),
+    /// `CREATE OR REPLACE VIEW` of the view `name`, which keeps what is built on it. PostgreSQL
+    /// refuses it where the new columns do not extend the old ones as they are: the view is then
+    /// dropped as [`Ddl::Drop`] drops it, and made with `create`.
+    ReplaceInPlace {
+        name: String,
+        create_or_replace: String,
+        create: String,
+    },
+    /// `DROP VIEW IF EXISTS name`. On PostgreSQL something we do not manage may depend on the
+    /// view: it is then closed instead ([`crate::apply::closed`]), never dropped with `CASCADE`.
+    Drop(String),
+}
+
+impl Ddl {
+    /// What a failure of the statement says was being done.
+    pub fn action(&self) -> &'static str {
+        match self {
+            Self::Drop(_) => "drop",
+            Self::Create(_) | Self::ReplaceInPlace { .. } => "create",
+        }
+    }
+
+    /// The statement as it runs first (a replace in place falls back to a drop and `create`).
+    pub fn statement(&self) -> String {
+        match self {
+            Self::Create(create) => create.clone(),
+            Self::ReplaceInPlace {
+                create_or_replace, ..
+            } => create_or_replace.clone(),
+            Self::Drop(name) => drop_view(name),
+        }
+    }
+}
+
+/// `DROP VIEW IF EXISTS` of the view `name`.
+pub fn drop_view(name: &str) -> String {
+    format!("DROP VIEW IF EXISTS {name}")
+}
+
+/// A refusal of a statement that an apply answers rather than fail on: PostgreSQL's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The new columns do not extend the old ones as they are (SQLSTATE 42P16,
+    /// invalid_table_definition).
+    ColumnsDiffer,
+    /// Objects depend on the view (SQLSTATE 2BP01, dependent_objects_still_exist).
+    OthersDepend,
+}
+
+impl Refusal {
+    /// The refusal a database error's SQLSTATE names, if it is one of these.
+    pub fn from_sqlstate(code: &str) -> Option<Self> {
+        match code {
+            "42P16" => Some(Self::ColumnsDiffer),
+            "2BP01" => Some(Self::OthersDepend),
+            _ => None,
+        }
+    }
+}
+
+/// One statement of a [`Ddl`] as it runs, in the order of [`runs`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Run {
+    /// Take the view `name`'s exclusive lock for the rest of the critical section with
+    /// `statement`, before any savepoint: a rollback to a savepoint releases a lock taken after
+    /// it, and would let a reader in between two attempts.
+    Lock { name: String, statement: String },
+    /// Run `statement`; `action` is what its failure says was being done.
+    Statement {
+        statement: String,
+        action: &'static str,
+    },
+    /// Run `statement` in a savepoint. If the database refuses it with `refused`, roll back to
+    /// the savepoint and run `instead` in place of every run left; any other failure fails.
+    Attempt {
+        statement: String,
+        action: &'static str,
+        refused: Refusal,
+        instead: Vec<Run>,
+    },
+    /// Replace the view `name` in place by one of its columns that shows no rows
+    /// ([`closed_view`]), naming what depends on it, and end the apply as closed.
+    Close(String),
+}
+
+/// How `ddl` runs on `dialect`. On PostgreSQL: a drop that others depend on closes the view
+/// instead; a replace in place whose columns differ drops the view (or closes it, as a drop
+/// does) and creates it anew. Elsewhere the statement runs as it is.
+pub fn runs(dialect: Dialect, ddl: Ddl) -> Vec<Run> {
+    let action = ddl.action();
+    let drop_or_close = |name: &str| Run::Attempt {
+        statement: drop_view(name),
+        action: "drop",
+        refused: Refusal::OthersDepend,
+        instead: vec![Run::Close(name.to_owned())],
+    };
+    match (dialect, ddl) {
+        (Dialect::Postgres, Ddl::Drop(name)) => vec![lock(&name), drop_or_close(&name)],
+        (
+            Dialect::Postgres,
+            Ddl::ReplaceInPlace {
+                name,
+                create_or_replace,
+                create,
+            },
+        ) => vec![
+            lock(&name),
+            Run::Attempt {
+                statement: create_or_replace,
+                action,
+                refused: Refusal::ColumnsDiffer,
+                instead: vec![
+                    drop_or_close(&name),
+                    Run::Statement {
+                        statement: create,
+                        action,
+                    },
+                ],
+            },
+        ],
+        (_, ddl) => vec![Run::Statement {
+            statement: ddl.statement(),
+            action,
+        }],
+    }
+}
+
+/// PostgreSQL: takes the view's exclusive lock by setting the option it has anyway. A session
+/// that holds the view (a reader's open transaction) makes this wait, up to the section's lock
+/// timeout.
+fn lock(name: &str) -> Run {
+    Run::Lock {
+        name: name.to_owned(),
+        statement: format!("ALTER VIEW IF EXISTS {name} SET (security_barrier = true)"),
+    }
+}
+
+/// A column of a view as the catalog describes it, for [`closed_view`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    pub name: String,
+    /// The type as the catalog formats it (`pg_catalog.format_type`).
+    pub type_name: String,
+    /// A collation other than the type's own, qualified and quoted.
+    pub collation: Option<String>,
+}
+
+/// PostgreSQL: the view `name` replaced in place by one of the same `columns` (names, types,
+/// collations, so that the replace is accepted) that shows no rows.
+pub fn closed_view(name: &str, columns: &[Column]) -> String {
+    let select: Vec<String> = columns
+        .iter()
+        .map(|column| {
+            let collate = column
+                .collation
+                .as_ref()
+                .map(|collation| format!(" COLLATE {collation}"))
+                .unwrap_or_default();
+            format!(
+                "CAST(NULL AS {}){collate} AS {}",
+                column.type_name,
+                Dialect::Postgres.quote(&column.name)
+            )
+        })
+        .collect();
+    format!(
+        "CREATE OR REPLACE VIEW {name} WITH (security_barrier = true) AS SELECT {} WHERE false",
+        select.join(", ")
+    )
+}
+
+/// The schema (PostgreSQL) or database (MariaDB) to make before the view `reference` is made,
+/// where each project has a schema of its own (`per_project`): the one `reference` is qualified
+/// with. SQLite's schemas are attached databases, never made.
+pub fn schema_to_ensure(dialect: Dialect, per_project: bool, reference: &str) -> Option<String> {
+    match (per_project, dialect) {
+        (false, _) | (_, Dialect::Sqlite) => None,
+        _ => dialect.unqualified(reference)?.0,
+    }
+}
+
+/// `CREATE SCHEMA` (PostgreSQL) or `CREATE DATABASE` (MariaDB) `IF NOT EXISTS` of `schema`.
+pub fn create_schema(dialect: Dialect, schema: &str) -> String {
+    let kind = match dialect {
+        Dialect::Postgres => "SCHEMA",
+        _ => "DATABASE",
+    };
+    format!("CREATE {kind} IF NOT EXISTS {}", dialect.quote(schema))
+}
+
+/// `create` of an object named from a template (a role, a project's schema) inside a view's
+/// critical section, where another processor may create the same object at once. PostgreSQL:
+/// in a block that tolerates it (its unique violation would abort the section's transaction;
+/// the name is `[a-z0-9_]`, safe inside the block). Elsewhere `create` says `IF NOT EXISTS`.
+pub fn tolerating_a_concurrent_create(dialect: Dialect, create: String) -> String {
+    match dialect {
+        Dialect::Postgres => format!(
+            "DO $$ BEGIN {create}; \
+             EXCEPTION WHEN duplicate_object OR duplicate_schema OR unique_violation THEN NULL; END $$"
+        ),
+        _ => create,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn statement(statement: &str, action: &'static str) -> Run {
+        Run::Statement {
+            statement: statement.to_owned(),
+            action,
+        }
+    }
+
+    #[test]
+    fn a_postgres_drop_locks_the_view_and_closes_it_when_others_depend_on_it() {
+        assert_eq!(
+            runs(Dialect::Postgres, Ddl::Drop("s.v".into())),
+            vec![
+                Run::Lock {
+                    name: "s.v".into(),
+                    statement: "ALTER VIEW IF EXISTS s.v SET (security_barrier = true)".into(),
+                },
+                Run::Attempt {
+                    statement: "DROP VIEW IF EXISTS s.v".into(),
+                    action: "drop",
+                    refused: Refusal::OthersDepend,
+                    instead: vec![Run::Close("s.v".into())],
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_postgres_replace_whose_columns_differ_drops_or_closes_then_creates() {
+        let runs = runs(
+            Dialect::Postgres,
+            Ddl::ReplaceInPlace {
+                name: "s.v".into(),
+                create_or_replace: "CREATE OR REPLACE VIEW s.v AS SELECT 2".into(),
+                create: "CREATE VIEW s.v AS SELECT 2".into(),
+            },
+        );
+        assert_eq!(
+            runs[1],
+            Run::Attempt {
+                statement: "CREATE OR REPLACE VIEW s.v AS SELECT 2".into(),
+                action: "create",
+                refused: Refusal::ColumnsDiffer,
+                instead: vec![
+                    Run::Attempt {
+                        statement: "DROP VIEW IF EXISTS s.v".into(),
+                        action: "drop",
+                        refused: Refusal::OthersDepend,
+                        instead: vec![Run::Close("s.v".into())],
+                    },
+                    statement("CREATE VIEW s.v AS SELECT 2", "create"),
+                ],
+            }
+        );
+        assert!(matches!(&runs[0], Run::Lock { name, .. } if name == "s.v"));
+        assert_eq!(runs.len(), 2);
+    }
+
+    #[test]
+    fn elsewhere_each_statement_simply_runs() {
+        for dialect in [Dialect::Sqlite, Dialect::MySql] {
+            assert_eq!(
+                runs(dialect, Ddl::Drop("v".into())),
+                vec![statement("DROP VIEW IF EXISTS v", "drop")]
+            );
+            assert_eq!(
+                runs(
+                    dialect,
+                    Ddl::ReplaceInPlace {
+                        name: "v".into(),
+                        create_or_replace: "CREATE OR REPLACE VIEW v AS SELECT 1".into(),
+                        create: "CREATE VIEW v AS SELECT 1".into(),
+                    }
+                ),
+                vec![statement("CREATE OR REPLACE VIEW v AS SELECT 1", "create")]
+            );
+        }
+        assert_eq!(
+            runs(
+                Dialect::Postgres,
+                Ddl::Create("CREATE VIEW v AS SELECT 1".into())
+            ),
+            vec![statement("CREATE VIEW v AS SELECT 1", "create")]
+        );
+    }
+
+    #[test]
+    fn only_postgres_refusals_are_answered() {
+        assert_eq!(
+            Refusal::from_sqlstate("42P16"),
+            Some(Refusal::ColumnsDiffer)
+        );
+        assert_eq!(Refusal::from_sqlstate("2BP01"), Some(Refusal::OthersDepend));
+        assert_eq!(Refusal::from_sqlstate("42P07"), None);
+    }
+
+    #[test]
+    fn a_closed_view_keeps_names_types_and_collations_and_shows_no_rows() {
+        let columns = [
+            Column {
+                name: "id".into(),
+                type_name: "integer".into(),
+                collation: None,
+            },
+            Column {
+                name: "Na\"me".into(),
+                type_name: "character varying(20)".into(),
+                collation: Some("pg_catalog.\"C\"".into()),
+            },
+        ];
+        assert_eq!(
+            closed_view("\"s\".\"v\"", &columns),
+            "CREATE OR REPLACE VIEW \"s\".\"v\" WITH (security_barrier = true) AS SELECT \
+             CAST(NULL AS integer) AS \"id\", CAST(NULL AS character varying(20)) COLLATE \
+             pg_catalog.\"C\" AS \"Na\"\"me\" WHERE false"
+        );
+    }
+
+    #[test]
+    fn a_concurrent_create_is_tolerated_in_a_block_on_postgres_only() {
+        assert_eq!(
+            tolerating_a_concurrent_create(
+                Dialect::Postgres,
+                create_schema(Dialect::Postgres, "p_1")
+            ),
+            "DO $$ BEGIN CREATE SCHEMA IF NOT EXISTS \"p_1\"; EXCEPTION WHEN duplicate_object OR \
+             duplicate_schema OR unique_violation THEN NULL; END $$"
+        );
+        assert_eq!(
+            tolerating_a_concurrent_create(Dialect::MySql, create_schema(Dialect::MySql, "p_1")),
+            "CREATE DATABASE IF NOT EXISTS `p_1`"
+        );
+    }
+    #[test]
+    fn a_projects_schema_is_made_only_where_projects_have_their_own() {
+        assert_eq!(
+            schema_to_ensure(Dialect::Postgres, true, "\"p_1\".\"v\""),
+            Some("p_1".into())
+        );
+        assert_eq!(
+            schema_to_ensure(Dialect::MySql, true, "`p_1`.`v`"),
+            Some("p_1".into())
+        );
+        assert_eq!(
+            schema_to_ensure(Dialect::Postgres, false, "\"p_1\".\"v\""),
+            None
+        );
+        assert_eq!(
+            schema_to_ensure(Dialect::Sqlite, true, "\"main\".\"v\""),
+            None
+        );
+        assert_eq!(schema_to_ensure(Dialect::MySql, true, "`v`"), None);
+    }
+}
