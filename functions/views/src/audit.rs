@@ -8,15 +8,15 @@
 //! the re-sync that queued it, and the Lambda request.
 
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, AssertSqlSafe, Row};
+use sqlx::{AnyConnection, AnyPool, AssertSqlSafe, Row};
 use view_sync_core::Id;
 use view_sync_core::plan::ViewKey;
+use view_sync_core::view_sql::ViewLocation;
 
 pub use view_sync_core::audit::{AuditEntry, Cause, Origin};
 
 use crate::dialect::{Dialect, LedgerSql};
-use crate::error::ViewsError;
-use crate::handle::{ViewStore, label};
+use crate::error::{ViewsError, label};
 use crate::ledger::now_micros;
 
 const WHAT: &str = "the audit trail";
@@ -45,10 +45,50 @@ fn split(text: String) -> Vec<String> {
         .collect()
 }
 
-impl ViewStore {
-    /// `CREATE TABLE` of the audit trail (and, outside MariaDB, its index on `applied_at`).
-    pub(crate) fn audit_table_ddl(&self) -> Vec<String> {
-        let dialect = self.dialect();
+/// The audit trail's table.
+pub(crate) struct Audit {
+    /// Quoted and qualified.
+    name: String,
+    /// `CREATE INDEX` on `applied_at`, where it is not made with the table.
+    index: Option<String>,
+    dialect: Dialect,
+    /// Where the views are: a view named unqualified in a query is there.
+    views: ViewLocation,
+}
+
+impl Audit {
+    /// The trail of the ledger `ledger_table` in `schema`, beside it.
+    pub(crate) fn new(views: ViewLocation, schema: Option<&str>, ledger_table: &str) -> Self {
+        let dialect = views.dialect;
+        let table = format!("{ledger_table}_audit");
+        let index_name = dialect.quote(&format!("{table}_applied_at"));
+        let name = dialect.qualified(schema, &table);
+        let index = match dialect {
+            // SQLite puts the schema on the index, PostgreSQL makes it in the table's schema.
+            Dialect::Sqlite => Some(format!(
+                "CREATE INDEX IF NOT EXISTS {} ON {} (applied_at)",
+                schema
+                    .map(|s| format!("{}.{index_name}", dialect.quote(s)))
+                    .unwrap_or_else(|| index_name.clone()),
+                dialect.quote(&table)
+            )),
+            Dialect::Postgres => Some(format!(
+                "CREATE INDEX IF NOT EXISTS {index_name} ON {name} (applied_at)"
+            )),
+            // Made with the table (an index inline).
+            Dialect::MySql => None,
+        };
+        Self {
+            name,
+            index,
+            dialect,
+            views,
+        }
+    }
+
+    /// `CREATE TABLE` of the trail, and of its index.
+    pub(crate) fn create_table(&self) -> Vec<String> {
+        let dialect = self.dialect;
         let list = match dialect {
             Dialect::MySql => "MEDIUMTEXT",
             Dialect::Sqlite | Dialect::Postgres => "TEXT",
@@ -64,25 +104,23 @@ impl ViewStore {
              detail VARCHAR(1024) NOT NULL, old_digest VARCHAR(64) NOT NULL, new_digest VARCHAR(64) NOT NULL, \
              observed_at BIGINT NOT NULL, origin VARCHAR(16) NOT NULL, message_ids {list} NOT NULL, \
              notification_types {list} NOT NULL, request_id VARCHAR(255) NOT NULL{inline_index})",
-            self.audit_table()
+            self.name
         )];
-        if dialect != Dialect::MySql {
-            statements.push(self.audit_index_ddl());
-        }
+        statements.extend(self.index.clone());
         statements
     }
 
     /// Records one change in the audit trail, on the section's connection.
-    pub(crate) async fn record_change(
+    pub(crate) async fn record(
         &self,
         conn: &mut AnyConnection,
         entry: &AuditEntry,
     ) -> Result<(), ViewsError> {
-        let params: Vec<String> = (1..=13).map(|n| self.dialect().param(n)).collect();
+        let params: Vec<String> = (1..=13).map(|n| self.dialect.param(n)).collect();
         let sql = format!(
             "INSERT INTO {} (applied_at, project_id, data_source_id, view_name, action, detail, old_digest, \
              new_digest, observed_at, origin, message_ids, notification_types, request_id) VALUES ({})",
-            self.audit_table(),
+            self.name,
             params.join(", ")
         );
         sqlx::query(AssertSqlSafe(sql))
@@ -112,9 +150,12 @@ impl ViewStore {
     }
 
     /// The entries `query` asks for, oldest first.
-    pub async fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>, ViewsError> {
-        self.ensure_ledger().await?;
-        let dialect = self.dialect();
+    pub(crate) async fn entries(
+        &self,
+        pool: &AnyPool,
+        query: &AuditQuery,
+    ) -> Result<Vec<AuditEntry>, ViewsError> {
+        let dialect = self.dialect;
         let mut conditions = Vec::new();
         let mut binds: Vec<Bind> = Vec::new();
         if let Some(since) = query.since {
@@ -128,7 +169,7 @@ impl ViewStore {
         if let Some(name) = &query.view_name {
             let reference = match dialect.unqualified(name) {
                 Some(_) => name.clone(),
-                None => self.reference(name),
+                None => self.views.reference(name),
             };
             binds.push(Bind::Text(reference));
             conditions.push(format!("view_name = {}", dialect.param(binds.len())));
@@ -146,7 +187,7 @@ impl ViewStore {
             "SELECT applied_at, project_id, data_source_id, view_name, action, detail, old_digest, new_digest, \
              observed_at, origin, message_ids, notification_types, request_id FROM {}{filter} \
              ORDER BY applied_at DESC{limit}",
-            self.audit_table()
+            self.name
         );
         let mut select = sqlx::query(AssertSqlSafe(sql));
         for bind in binds {
@@ -156,7 +197,7 @@ impl ViewStore {
             };
         }
         let rows = select
-            .fetch_all(&self.pool)
+            .fetch_all(pool)
             .await
             .map_err(|e| ViewsError::from_sqlx(e, "read", WHAT))?;
         let mut entries: Vec<AuditEntry> = rows.iter().filter_map(audit_entry).collect();
@@ -165,20 +206,49 @@ impl ViewStore {
     }
 
     /// Deletes the entries applied more than `retention_days` ago; returns how many.
-    pub async fn prune_audit(&self, retention_days: u32) -> Result<u64, ViewsError> {
-        self.ensure_ledger().await?;
+    pub(crate) async fn prune(
+        &self,
+        pool: &AnyPool,
+        retention_days: u32,
+    ) -> Result<u64, ViewsError> {
         let before = now_micros() - i64::from(retention_days) * 86_400 * 1_000_000;
         let sql = format!(
             "DELETE FROM {} WHERE applied_at < {}",
-            self.audit_table(),
-            self.dialect().param(1)
+            self.name,
+            self.dialect.param(1)
         );
         sqlx::query(AssertSqlSafe(sql))
             .bind(before)
-            .execute(&self.pool)
+            .execute(pool)
             .await
             .map(|done| done.rows_affected())
             .map_err(|e| ViewsError::from_sqlx(e, "prune", WHAT))
+    }
+
+    /// When each project's views last changed (microseconds since the Unix epoch), as far as
+    /// the audit trail remembers.
+    pub(crate) async fn last_change_per_project(
+        &self,
+        pool: &AnyPool,
+    ) -> Result<std::collections::BTreeMap<String, i64>, ViewsError> {
+        let sql = format!(
+            "SELECT project_id, MAX(applied_at) AS last_change FROM {} \
+             WHERE action <> 'superseded' GROUP BY project_id",
+            self.name
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .fetch_all(pool)
+            .await
+            .map_err(|e| ViewsError::from_sqlx(e, "read", WHAT))?;
+        Ok(rows
+            .iter()
+            .filter_map(|row| {
+                Some((
+                    row.try_get::<String, _>("project_id").ok()?,
+                    row.try_get::<i64, _>("last_change").ok()?,
+                ))
+            })
+            .collect())
     }
 }
 
@@ -206,32 +276,4 @@ fn audit_entry(row: &AnyRow) -> Option<AuditEntry> {
         notification_types: split(text("notification_types")?),
         request_id: text("request_id")?,
     })
-}
-
-impl ViewStore {
-    /// When each project's views last changed (microseconds since the Unix epoch), as far as
-    /// the audit trail remembers.
-    pub async fn last_change_per_project(
-        &self,
-    ) -> Result<std::collections::BTreeMap<String, i64>, ViewsError> {
-        self.ensure_ledger().await?;
-        let sql = format!(
-            "SELECT project_id, MAX(applied_at) AS last_change FROM {} \
-             WHERE action <> 'superseded' GROUP BY project_id",
-            self.audit_table()
-        );
-        let rows = sqlx::query(AssertSqlSafe(sql))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| ViewsError::from_sqlx(e, "read", WHAT))?;
-        Ok(rows
-            .iter()
-            .filter_map(|row| {
-                Some((
-                    row.try_get::<String, _>("project_id").ok()?,
-                    row.try_get::<i64, _>("last_change").ok()?,
-                ))
-            })
-            .collect())
-    }
 }

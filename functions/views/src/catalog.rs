@@ -12,8 +12,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use sha2::{Digest, Sha256};
 use sqlx::any::AnyExecutor;
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
+use view_sync_core::grants::{self, Grant};
 use view_sync_core::hex;
-use view_sync_core::plan::Scope;
+use view_sync_core::plan::{self, LedgerRow, Scope};
 
 use crate::dialect::Dialect;
 use crate::error::ViewsError;
@@ -27,7 +28,73 @@ enum Rows {
     LastOnly,
 }
 
+/// What the catalog holds for every view in the schemas of the views: definitions and, where
+/// grants are managed, who may read each.
+pub struct CatalogState {
+    definitions: BTreeMap<String, String>,
+    grants: Option<BTreeMap<String, String>>,
+    no_grants: String,
+}
+
+impl CatalogState {
+    /// The view that `reference` names (as the ledger names it), `None` if the catalog has none.
+    pub fn get(&self, reference: &str) -> Option<plan::InCatalog<'_>> {
+        let definition = self.definitions.get(reference)?;
+        let grants = self.grants.as_ref().map(|grants| {
+            grants
+                .get(reference)
+                .map_or(self.no_grants.as_str(), String::as_str)
+        });
+        Some(plan::InCatalog { definition, grants })
+    }
+}
+
 impl ViewStore {
+    /// Whether `VIEW_GRANT_ROLES` is set: otherwise grants are left as they are.
+    pub fn manages_grants(&self) -> bool {
+        self.grants.manages()
+    }
+
+    /// Whether the processor's user can read who holds `SELECT` on the views (on MariaDB,
+    /// `mysql.tables_priv` and `mysql.columns_priv`): `view-sync doctor`'s check.
+    pub async fn check_grants_readable(&self) -> Result<(), ViewsError> {
+        self.catalog_state().await?;
+        self.grants.check_privilege_tables(&self.pool).await
+    }
+
+    /// [`CatalogState`] of every view in the schemas of the views.
+    pub async fn catalog_state(&self) -> Result<CatalogState, ViewsError> {
+        self.catalog_state_of(&self.rows(&Scope::Everything).await?)
+            .await
+    }
+
+    /// [`Self::catalog_state`], given every row of the ledger (they name the schemas).
+    pub async fn catalog_state_of(&self, rows: &[LedgerRow]) -> Result<CatalogState, ViewsError> {
+        let schemas = self.schemas_of(rows);
+        let definitions = self.catalog_digests_in(schemas.clone()).await?;
+        let grants = if self.manages_grants() {
+            let mut by_view: BTreeMap<String, BTreeSet<Grant>> = BTreeMap::new();
+            for schema in schemas {
+                for (view, grant) in self.grants.held(&self.pool, schema, None).await? {
+                    by_view.entry(view).or_default().insert(grant);
+                }
+            }
+            Some(
+                by_view
+                    .into_iter()
+                    .map(|(view, grantees)| (view, grants::digest(&grantees)))
+                    .collect(),
+            )
+        } else {
+            None
+        };
+        Ok(CatalogState {
+            definitions,
+            grants,
+            no_grants: grants::digest(&BTreeSet::new()),
+        })
+    }
+
     /// Every view in the schemas of the views (SQLite: the database), as the ledger refers to them.
     pub async fn views_in_catalog(&self) -> Result<BTreeSet<String>, ViewsError> {
         Ok(self.catalog_digests().await?.into_keys().collect())
@@ -161,16 +228,5 @@ impl ViewStore {
             );
         }
         Ok(found)
-    }
-
-    /// The views the ledger says may exist (present or pending), as it refers to them.
-    pub async fn views_in_ledger(&self) -> Result<BTreeSet<String>, ViewsError> {
-        Ok(self
-            .rows(&Scope::Everything)
-            .await?
-            .into_iter()
-            .filter(|r| r.state.is_owned())
-            .map(|r| r.view_name)
-            .collect())
     }
 }

@@ -1,4 +1,4 @@
-//! How a view's DDL runs: the store executes [`ddl::runs`], where a refusal by the database and
+//! How a view's DDL runs: the store executes [`view_sync_core::ddl::runs`], where a refusal by the database and
 //! what it leads to are decided (see [`view_sync_core::ddl`] for why a PostgreSQL view fails
 //! closed rather than drop what others built on it). What it reads to close a view (its
 //! columns, what depends on it) and who holds its lock are read here.
@@ -6,13 +6,14 @@
 use std::collections::VecDeque;
 
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
-use view_sync_core::ddl::{self, Column, Ddl, Refusal, Run};
+use view_sync_core::ddl::{Column, Ddl, Refusal, Run, closed_view, runs};
 use view_sync_core::plan::ViewKey;
 use view_sync_core::printable::printable;
 
+use crate::ddl;
 use crate::ddl::one_statement;
-use crate::error::ViewsError;
-use crate::handle::{ViewStore, label};
+use crate::error::{ViewsError, label};
+use crate::handle::ViewStore;
 
 /// How many blockers are named; the rest are counted.
 const BLOCKERS_NAMED: usize = 20;
@@ -38,7 +39,7 @@ fn refusal(error: &sqlx::Error) -> Option<Refusal> {
 }
 
 impl ViewStore {
-    /// Runs one DDL statement of `view`'s plan inside its critical section, as [`ddl::runs`]
+    /// Runs one DDL statement of `view`'s plan inside its critical section, as [`view_sync_core::ddl::runs`]
     /// says it runs on this database.
     pub(crate) async fn run_step(
         &self,
@@ -46,14 +47,14 @@ impl ViewStore {
         view: &ViewKey,
         step: Ddl,
     ) -> Result<Ran, ViewsError> {
-        let mut runs: VecDeque<Run> = ddl::runs(self.dialect(), step).into();
+        let mut runs: VecDeque<Run> = runs(self.dialect(), step).into();
         while let Some(run) = runs.pop_front() {
             match run {
                 Run::Lock { name, statement } => {
                     self.lock_view(conn, view, &name, statement).await?
                 }
                 Run::Statement { statement, action } => {
-                    self.run_ddl(conn, view, statement, action).await?
+                    ddl::run(conn, view, statement, action).await?
                 }
                 Run::Attempt {
                     statement,
@@ -61,12 +62,11 @@ impl ViewStore {
                     refused,
                     instead,
                 } => {
-                    self.run_ddl(conn, view, format!("SAVEPOINT {SAVEPOINT}"), action)
-                        .await?;
+                    ddl::run(conn, view, format!("SAVEPOINT {SAVEPOINT}"), action).await?;
                     match one_statement(statement).execute(&mut *conn).await {
                         Ok(_) => {}
                         Err(e) if refusal(&e) == Some(refused) => {
-                            self.run_ddl(
+                            ddl::run(
                                 conn,
                                 view,
                                 format!("ROLLBACK TO SAVEPOINT {SAVEPOINT}"),
@@ -81,8 +81,7 @@ impl ViewStore {
                 Run::Close(name) => {
                     let blockers = self.dependents(conn, view, &name).await?;
                     let columns = self.columns(conn, view, &name).await?;
-                    self.run_ddl(conn, view, ddl::closed_view(&name, &columns), "close")
-                        .await?;
+                    ddl::run(conn, view, closed_view(&name, &columns), "close").await?;
                     return Ok(Ran::Closed { name, blockers });
                 }
             }
@@ -169,7 +168,7 @@ impl ViewStore {
         ))
     }
 
-    /// The columns of the view `name`, as [`ddl::closed_view`] repeats them.
+    /// The columns of the view `name`, as [`view_sync_core::ddl::closed_view`] repeats them.
     async fn columns(
         &self,
         conn: &mut AnyConnection,

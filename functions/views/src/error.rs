@@ -154,3 +154,11 @@ fn is_lock_wait(error: &dyn sqlx::error::DatabaseError) -> bool {
         _ => false,
     }
 }
+
+/// How an error names one view.
+pub(crate) fn label(view: &view_sync_core::plan::ViewKey) -> String {
+    format!(
+        "view of data source {} in project {}",
+        view.data_source_id, view.project_id
+    )
+}

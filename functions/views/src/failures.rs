@@ -5,11 +5,10 @@
 //! older than SQS keeps any message (14 days) are removed with them.
 
 use sqlx::any::AnyRow;
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::{AnyPool, AssertSqlSafe, Row};
 
 use crate::dialect::{Dialect, LedgerSql};
 use crate::error::ViewsError;
-use crate::handle::ViewStore;
 use crate::ledger::now_micros;
 
 const WHAT: &str = "the failures of queue messages";
@@ -35,23 +34,38 @@ pub struct MessageFailure {
     pub failed_at: i64,
 }
 
-impl ViewStore {
-    pub(crate) fn failures_table_ddl(&self) -> String {
-        let text = match self.dialect() {
+/// The failures' table.
+pub(crate) struct Failures {
+    /// Quoted and qualified.
+    name: String,
+    dialect: Dialect,
+}
+
+impl Failures {
+    pub(crate) fn new(name: String, dialect: Dialect) -> Self {
+        Self { name, dialect }
+    }
+
+    /// `CREATE TABLE` of the failures' table.
+    pub(crate) fn create_table(&self) -> String {
+        let text = match self.dialect {
             Dialect::MySql => "MEDIUMTEXT",
             Dialect::Sqlite | Dialect::Postgres => "TEXT",
         };
         format!(
             "CREATE TABLE IF NOT EXISTS {} (message_id VARCHAR(255) NOT NULL PRIMARY KEY, asked VARCHAR(1024) NOT NULL, \
              error {text} NOT NULL, received_at BIGINT NOT NULL, receive_count BIGINT NOT NULL, failed_at BIGINT NOT NULL)",
-            self.failures_table()
+            self.name
         )
     }
 
     /// Keeps each message's failure, replacing an earlier one.
-    pub async fn record_failures(&self, failures: &[MessageFailure]) -> Result<(), ViewsError> {
-        self.ensure_ledger().await?;
-        let dialect = self.dialect();
+    pub(crate) async fn record(
+        &self,
+        pool: &AnyPool,
+        failures: &[MessageFailure],
+    ) -> Result<(), ViewsError> {
+        let dialect = self.dialect;
         let upsert = match dialect {
             Dialect::Sqlite | Dialect::Postgres => {
                 "ON CONFLICT (message_id) DO UPDATE SET asked = excluded.asked, error = excluded.error, \
@@ -67,7 +81,7 @@ impl ViewStore {
         let params: Vec<String> = (1..=6).map(|n| dialect.param(n)).collect();
         let sql = format!(
             "INSERT INTO {} (message_id, asked, error, received_at, receive_count, failed_at) VALUES ({}) {upsert}",
-            self.failures_table(),
+            self.name,
             params.join(", ")
         );
         for failure in failures {
@@ -78,7 +92,7 @@ impl ViewStore {
                 .bind(failure.received_at_ms)
                 .bind(failure.receive_count)
                 .bind(failure.failed_at)
-                .execute(&self.pool)
+                .execute(pool)
                 .await
                 .map_err(|e| ViewsError::from_sqlx(e, "record", WHAT))?;
         }
@@ -87,14 +101,17 @@ impl ViewStore {
 
     /// Forgets the failures of messages that have now succeeded, and those older than any
     /// message can be.
-    pub async fn clear_failures(&self, message_ids: &[String]) -> Result<(), ViewsError> {
-        self.ensure_ledger().await?;
+    pub(crate) async fn clear(
+        &self,
+        pool: &AnyPool,
+        message_ids: &[String],
+    ) -> Result<(), ViewsError> {
         for chunk in message_ids.chunks(IDS_PER_STATEMENT) {
-            let dialect = self.dialect();
+            let dialect = self.dialect;
             let ids: Vec<String> = (2..chunk.len() + 2).map(|n| dialect.param(n)).collect();
             let sql = format!(
                 "DELETE FROM {} WHERE failed_at < {} OR message_id IN ({})",
-                self.failures_table(),
+                self.name,
                 dialect.param(1),
                 ids.join(", ")
             );
@@ -103,7 +120,7 @@ impl ViewStore {
                 query = query.bind(id.clone());
             }
             query
-                .execute(&self.pool)
+                .execute(pool)
                 .await
                 .map_err(|e| ViewsError::from_sqlx(e, "clear", WHAT))?;
         }
@@ -111,31 +128,29 @@ impl ViewStore {
     }
 
     /// Forgets the failures older than any message can be (the scheduled re-sync calls it).
-    pub async fn prune_failures(&self) -> Result<u64, ViewsError> {
-        self.ensure_ledger().await?;
+    pub(crate) async fn prune(&self, pool: &AnyPool) -> Result<u64, ViewsError> {
         let sql = format!(
             "DELETE FROM {} WHERE failed_at < {}",
-            self.failures_table(),
-            self.dialect().param(1)
+            self.name,
+            self.dialect.param(1)
         );
         sqlx::query(AssertSqlSafe(sql))
             .bind(now_micros() - RETENTION_MICROS)
-            .execute(&self.pool)
+            .execute(pool)
             .await
             .map(|done| done.rows_affected())
             .map_err(|e| ViewsError::from_sqlx(e, "prune", WHAT))
     }
 
     /// Every failure kept, oldest message first.
-    pub async fn failures(&self) -> Result<Vec<MessageFailure>, ViewsError> {
-        self.ensure_ledger().await?;
+    pub(crate) async fn all(&self, pool: &AnyPool) -> Result<Vec<MessageFailure>, ViewsError> {
         let sql = format!(
             "SELECT message_id, asked, error, received_at, receive_count, failed_at FROM {} \
              ORDER BY received_at",
-            self.failures_table()
+            self.name
         );
         let rows = sqlx::query(AssertSqlSafe(sql))
-            .fetch_all(&self.pool)
+            .fetch_all(pool)
             .await
             .map_err(|e| ViewsError::from_sqlx(e, "read", WHAT))?;
         Ok(rows.iter().filter_map(failure).collect())

@@ -2,7 +2,7 @@
 //! project and to no one else. Grants are brought to that set right after the view's DDL, inside
 //! its critical section (PostgreSQL: in the same transaction), and the catalog's grants as they
 //! are then are recorded (the ledger's `grants_digest`), so that a grant revoked or added by hand
-//! is drift ([`plan::Drift::Grants`]) like an edited definition.
+//! is drift ([`view_sync_core::plan::Drift::Grants`]) like an edited definition.
 //!
 //! The catalog says who holds `SELECT`, and whether they may pass it on (a grant option):
 //! PostgreSQL's `pg_class.relacl` (the owner left out, since it needs no grant), MariaDB's
@@ -18,105 +18,78 @@
 //! role of that name exists, so each role is looked up as a role (`mysql.user.is_role`) before
 //! every grant; a role that is the views' own owner is refused, since it reads them regardless.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{MutexGuard, PoisonError};
+use std::collections::BTreeSet;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use sqlx::any::AnyExecutor;
-use sqlx::{AnyConnection, AssertSqlSafe, Row};
+use sqlx::{AnyConnection, AnyPool, AssertSqlSafe, Row};
 use view_sync_core::grants::{self, Grant, Grantee, RoleRefused, RolesFound};
-use view_sync_core::plan::{self, LedgerRow, Scope, ViewKey};
+use view_sync_core::plan::ViewKey;
 
-use crate::ddl::one_statement;
+use crate::ddl::{self, one_statement};
 use crate::dialect::{Dialect, LedgerSql};
-use crate::error::ViewsError;
-use crate::handle::{ViewStore, label};
+use crate::error::{ViewsError, label};
 
-/// What the catalog holds for every view in the schemas of the views: definitions and, where
-/// grants are managed, who may read each.
-pub struct CatalogState {
-    definitions: BTreeMap<String, String>,
-    grants: Option<BTreeMap<String, String>>,
-    no_grants: String,
-}
-
-impl CatalogState {
-    /// The view that `reference` names (as the ledger names it), `None` if the catalog has none.
-    pub fn get(&self, reference: &str) -> Option<plan::InCatalog<'_>> {
-        let definition = self.definitions.get(reference)?;
-        let grants = self.grants.as_ref().map(|grants| {
-            grants
-                .get(reference)
-                .map_or(self.no_grants.as_str(), String::as_str)
-        });
-        Some(plan::InCatalog { definition, grants })
-    }
-}
-
-impl ViewStore {
+/// Who may read the views: how grants are managed, and the roles seen to exist.
+pub(crate) struct Grants {
+    dialect: Dialect,
     /// Whether `VIEW_GRANT_ROLES` is set: otherwise grants are left as they are.
-    pub fn manages_grants(&self) -> bool {
-        self.grants.manages
+    manages: bool,
+    /// `VIEW_CREATE_ROLES`.
+    create_roles: bool,
+    /// Roles seen to exist: not looked for again (see [`grants::remembers_roles`]).
+    roles_seen: Mutex<BTreeSet<String>>,
+    /// The schema a view named unqualified is in.
+    views_schema: Option<String>,
+}
+
+impl Grants {
+    pub(crate) fn new(
+        dialect: Dialect,
+        manages: bool,
+        create_roles: bool,
+        views_schema: Option<String>,
+    ) -> Self {
+        Self {
+            dialect,
+            manages,
+            create_roles,
+            roles_seen: Mutex::new(BTreeSet::new()),
+            views_schema,
+        }
     }
 
-    /// Whether the processor's user can read who holds `SELECT` on the views (on MariaDB,
-    /// `mysql.tables_priv` and `mysql.columns_priv`): `view-sync doctor`'s check.
-    pub async fn check_grants_readable(&self) -> Result<(), ViewsError> {
-        self.catalog_state().await?;
-        if self.dialect() == Dialect::MySql {
-            for probe in [
-                "SELECT Column_name FROM mysql.columns_priv WHERE 1 = 0",
-                "SELECT User, Host, is_role FROM mysql.user WHERE 1 = 0",
-            ] {
-                sqlx::query(AssertSqlSafe(probe))
-                    .execute(&self.pool)
-                    .await
-                    .map_err(|e| catalog_error(e, Dialect::MySql))?;
-            }
+    /// Whether `VIEW_GRANT_ROLES` is set: otherwise grants are left as they are.
+    pub(crate) fn manages(&self) -> bool {
+        self.manages
+    }
+
+    /// MariaDB: whether the processor's user can read the privilege tables that tell roles from
+    /// accounts and show column grants (`view-sync doctor`'s check, beside a read of the grants).
+    pub(crate) async fn check_privilege_tables(&self, pool: &AnyPool) -> Result<(), ViewsError> {
+        if self.dialect != Dialect::MySql {
+            return Ok(());
+        }
+        for probe in [
+            "SELECT Column_name FROM mysql.columns_priv WHERE 1 = 0",
+            "SELECT User, Host, is_role FROM mysql.user WHERE 1 = 0",
+        ] {
+            sqlx::query(AssertSqlSafe(probe))
+                .execute(pool)
+                .await
+                .map_err(|e| catalog_error(e, Dialect::MySql))?;
         }
         Ok(())
     }
 
-    /// [`CatalogState`] of every view in the schemas of the views.
-    pub async fn catalog_state(&self) -> Result<CatalogState, ViewsError> {
-        self.catalog_state_of(&self.rows(&Scope::Everything).await?)
-            .await
-    }
-
-    /// [`Self::catalog_state`], given every row of the ledger (they name the schemas).
-    pub async fn catalog_state_of(&self, rows: &[LedgerRow]) -> Result<CatalogState, ViewsError> {
-        let schemas = self.schemas_of(rows);
-        let definitions = self.catalog_digests_in(schemas.clone()).await?;
-        let grants = if self.manages_grants() {
-            let mut by_view: BTreeMap<String, BTreeSet<Grant>> = BTreeMap::new();
-            for schema in schemas {
-                for (view, grant) in self.grants(&self.pool, schema, None).await? {
-                    by_view.entry(view).or_default().insert(grant);
-                }
-            }
-            Some(
-                by_view
-                    .into_iter()
-                    .map(|(view, grantees)| (view, grants::digest(&grantees)))
-                    .collect(),
-            )
-        } else {
-            None
-        };
-        Ok(CatalogState {
-            definitions,
-            grants,
-            no_grants: grants::digest(&BTreeSet::new()),
-        })
-    }
-
     /// The digest of who may read the view `reference` names now; `None` unless grants are
     /// managed.
-    pub(crate) async fn grants_digest(
+    pub(crate) async fn digest(
         &self,
         conn: &mut AnyConnection,
         reference: &str,
     ) -> Result<Option<String>, ViewsError> {
-        if !self.manages_grants() {
+        if !self.manages {
             return Ok(None);
         }
         Ok(Some(grants::digest(
@@ -128,17 +101,17 @@ impl ViewStore {
     /// first taken, so that a failure on the way (MariaDB has no transaction to roll back)
     /// leaves the view readable by fewer, never by more. Returns the digest of who may read it
     /// as the catalog shows it then (empty when grants are not managed).
-    pub(crate) async fn apply_grants(
+    pub(crate) async fn apply(
         &self,
         conn: &mut AnyConnection,
         view: &ViewKey,
         reference: &str,
         roles: &[String],
     ) -> Result<String, ViewsError> {
-        if !self.manages_grants() {
+        if !self.manages {
             return Ok(String::new());
         }
-        let dialect = self.dialect();
+        let dialect = self.dialect;
         let wanted = grants::wanted(roles);
         let held = self
             .revoke_extra_grants(conn, view, reference, roles)
@@ -171,7 +144,7 @@ impl ViewStore {
         reference: &str,
         roles: &[String],
     ) -> Result<BTreeSet<Grant>, ViewsError> {
-        if !self.manages_grants() {
+        if !self.manages {
             return Ok(BTreeSet::new());
         }
         let held = self.grants_on(conn, reference).await?;
@@ -195,7 +168,7 @@ impl ViewStore {
         view: &ViewKey,
         reference: &str,
     ) -> Result<(), ViewsError> {
-        if !self.manages_grants() {
+        if !self.manages {
             return Ok(());
         }
         for grant in self.grants_on(conn, reference).await? {
@@ -212,7 +185,7 @@ impl ViewStore {
         reference: &str,
         grant: &Grant,
     ) -> Result<(), ViewsError> {
-        let dialect = self.dialect();
+        let dialect = self.dialect;
         let columns = match grants::revoked_by_column(dialect, grant) {
             true => {
                 self.granted_columns(conn, reference, &grant.grantee)
@@ -233,7 +206,7 @@ impl ViewStore {
         reference: &str,
         grantee: &Grantee,
     ) -> Result<Vec<String>, ViewsError> {
-        let Some((schema, name)) = self.dialect().unqualified(reference) else {
+        let Some((schema, name)) = self.dialect.unqualified(reference) else {
             return Ok(Vec::new());
         };
         let (user, host) = match grantee {
@@ -252,7 +225,7 @@ impl ViewStore {
         .bind(host)
         .fetch_all(&mut *conn)
         .await
-        .map_err(|e| catalog_error(e, self.dialect()))
+        .map_err(|e| catalog_error(e, self.dialect))
     }
 
     /// Makes sure every role of `roles` exists as a role and is not the views' owner
@@ -273,15 +246,14 @@ impl ViewStore {
         }
         grants::check_role_names(unseen.iter().copied()).map_err(|e| refused(view, e))?;
         let found = self.roles_found(conn, view, &unseen).await?;
-        let to_create = grants::roles_to_create(&unseen, &found, self.grants.create_roles)
+        let to_create = grants::roles_to_create(&unseen, &found, self.create_roles)
             .map_err(|e| refused(view, e))?;
         for role in to_create {
-            let create = grants::create_role(self.dialect(), role);
-            self.run_ddl(conn, view, create, "create a role for")
-                .await?;
+            let create = grants::create_role(self.dialect, role);
+            ddl::run(conn, view, create, "create a role for").await?;
         }
         // Only roles seen to exist: one created here is gone again if the section rolls back.
-        if grants::remembers_roles(self.dialect()) {
+        if grants::remembers_roles(self.dialect) {
             self.remember_roles(found.roles);
         }
         Ok(())
@@ -295,7 +267,7 @@ impl ViewStore {
         view: &ViewKey,
         roles: &[&String],
     ) -> Result<RolesFound, ViewsError> {
-        let dialect = self.dialect();
+        let dialect = self.dialect;
         let params: Vec<String> = (1..=roles.len()).map(|n| dialect.param(n)).collect();
         let sql = match dialect {
             Dialect::Postgres => format!(
@@ -346,8 +318,7 @@ impl ViewStore {
     }
 
     fn roles_seen(&self) -> MutexGuard<'_, BTreeSet<String>> {
-        self.grants
-            .roles_seen
+        self.roles_seen
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
@@ -389,11 +360,11 @@ impl ViewStore {
         conn: &mut AnyConnection,
         reference: &str,
     ) -> Result<BTreeSet<Grant>, ViewsError> {
-        let Some((schema, name)) = self.dialect().unqualified(reference) else {
+        let Some((schema, name)) = self.dialect.unqualified(reference) else {
             return Ok(BTreeSet::new());
         };
         Ok(self
-            .grants(&mut *conn, schema, Some(name))
+            .held(&mut *conn, schema, Some(name))
             .await?
             .into_iter()
             .map(|(_, grant)| grant)
@@ -404,14 +375,14 @@ impl ViewStore {
     /// the one called `name`, on the view or on its columns, by the reference the ledger uses.
     /// (Grants on a whole schema or database, and roles that read everything, such as
     /// PostgreSQL's superusers and `pg_read_all_data`, are not on any view: the README says so.)
-    async fn grants<'c>(
+    pub(crate) async fn held<'c>(
         &self,
         executor: impl AnyExecutor<'c>,
         schema: Option<String>,
         name: Option<String>,
     ) -> Result<Vec<(String, Grant)>, ViewsError> {
-        let qualify = schema.clone().or_else(|| self.location().schema.clone());
-        let query = match self.dialect() {
+        let qualify = schema.clone().or_else(|| self.views_schema.clone());
+        let query = match self.dialect {
             Dialect::Sqlite => return Ok(Vec::new()),
             Dialect::Postgres => sqlx::query(AssertSqlSafe(
                 "SELECT CAST(c.relname AS TEXT) AS name, \
@@ -464,7 +435,7 @@ impl ViewStore {
         let rows = query
             .fetch_all(executor)
             .await
-            .map_err(|e| catalog_error(e, self.dialect()))?;
+            .map_err(|e| catalog_error(e, self.dialect))?;
         let mut found = Vec::with_capacity(rows.len());
         for row in rows {
             let read = |column| {
@@ -491,7 +462,7 @@ impl ViewStore {
                 grantable: read("grantable")?.as_deref() == Some("yes"),
                 selects: read("selects")?.as_deref() == Some("yes"),
             };
-            found.push((self.dialect().qualified(qualify.as_deref(), &view), grant));
+            found.push((self.dialect.qualified(qualify.as_deref(), &view), grant));
         }
         Ok(found)
     }

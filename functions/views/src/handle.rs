@@ -1,9 +1,10 @@
-//! The database handle: the pool, the dialect, the names of the store's tables and where views
-//! go. The operations on each table are in the table's own module (ledger, marks, audit,
-//! failures, grants, hints); the apply that uses them all is in [`crate::store`].
+//! The database handle: the pool, where views go, and one value per table of the store (the
+//! [`Ledger`], the [`Marks`], the [`Audit`] trail, the [`Failures`], the [`Hints`]) and for the
+//! views' [`Grants`], each with its statements in its own module. The apply that uses them all
+//! is in [`crate::store`]; what the processor and the CLI read and write through them, in
+//! [`crate::records`].
 
 use std::collections::BTreeSet;
-use std::sync::atomic::AtomicI64;
 use std::sync::{Mutex, Once, PoisonError};
 use std::time::Duration;
 
@@ -14,10 +15,16 @@ use view_sync_core::naming::{self, ProjectTemplate};
 use view_sync_core::plan::{LedgerRow, ViewKey};
 use view_sync_core::view_sql::ViewLocation;
 
+use crate::audit::Audit;
 use crate::config::StoreConfig;
 use crate::ddl;
 use crate::dialect::Dialect;
 use crate::error::ViewsError;
+use crate::failures::Failures;
+use crate::grants::Grants;
+use crate::hints::Hints;
+use crate::ledger::Ledger;
+use crate::marks::Marks;
 use crate::rds_secret;
 use crate::steps::{Step, StepHook};
 
@@ -37,37 +44,18 @@ fn connections(dialect: Dialect) -> u32 {
 pub struct ViewStore {
     pub(crate) pool: AnyPool,
     pub(crate) location: ViewLocation,
-    /// The ledger table, quoted and qualified.
-    pub(crate) ledger: String,
-    /// The newest disabled hint per data source (see [`crate::hints`]), named after the ledger.
-    pub(crate) hints: String,
-    /// The "decided as of" marks per scope (see [`crate::marks`]), named after the ledger.
-    pub(crate) marks: String,
-    /// The audit trail (see [`crate::audit`]), named after the ledger, and its index.
-    pub(crate) audit: String,
-    pub(crate) audit_index: String,
-    /// The last failure of queue messages (see [`crate::failures`]), named after the ledger.
-    pub(crate) failures: String,
-    pub(crate) marks_pruned_at: AtomicI64,
+    pub(crate) ledger: Ledger,
+    pub(crate) marks: Marks,
+    pub(crate) audit: Audit,
+    pub(crate) failures: Failures,
+    pub(crate) hints: Hints,
+    pub(crate) grants: Grants,
     pub(crate) ledger_ready: OnceCell<()>,
     pub(crate) step_hook: Option<StepHook>,
     /// What the pool connects with (see [`ViewStore::use_database_url`]).
     pub(crate) database_url: Mutex<String>,
-    pub(crate) grants: GrantSettings,
     /// A schema per project (`VIEW_SCHEMA` as a template); `None`: every view in `location`'s.
     pub(crate) view_schemas: Option<ProjectTemplate>,
-    /// PostgreSQL with no schema configured for the ledger: `public` (see
-    /// [`StoreConfig::schema_of`]), where an earlier version went by the `search_path`.
-    pub(crate) default_schema: bool,
-}
-
-/// How grants are managed (see [`crate::grants`]).
-pub(crate) struct GrantSettings {
-    /// Whether `VIEW_GRANT_ROLES` is set.
-    pub manages: bool,
-    pub create_roles: bool,
-    /// Roles seen to exist: not looked for again.
-    pub roles_seen: Mutex<BTreeSet<String>>,
 }
 
 /// The URL the pool connects with: a SQLite file is created if missing.
@@ -130,54 +118,40 @@ impl ViewStore {
             })
             .connect_lazy_with(connect_options(&url)?);
         let schema = config.schema_of(dialect);
-        let ledger = dialect.qualified(schema.as_deref(), &config.ledger_table);
         let beside_the_ledger = |suffix: &str| {
             dialect.qualified(
                 schema.as_deref(),
                 &format!("{}_{suffix}", config.ledger_table),
             )
         };
-        let audit_bare = format!("{}_audit", config.ledger_table);
-        let index_name = dialect.quote(&format!("{audit_bare}_applied_at"));
-        let audit_index = match dialect {
-            // SQLite puts the schema on the index, PostgreSQL makes it in the table's schema.
-            Dialect::Sqlite => format!(
-                "CREATE INDEX IF NOT EXISTS {} ON {} (applied_at)",
-                schema
-                    .as_deref()
-                    .map(|s| format!("{}.{index_name}", dialect.quote(s)))
-                    .unwrap_or_else(|| index_name.clone()),
-                dialect.quote(&audit_bare)
-            ),
-            Dialect::Postgres | Dialect::MySql => format!(
-                "CREATE INDEX IF NOT EXISTS {index_name} ON {} (applied_at)",
-                beside_the_ledger("audit")
-            ),
+        let location = ViewLocation {
+            dialect,
+            schema: schema.clone(),
+            barrier: config.barrier,
         };
         Ok(Self {
             pool,
-            ledger,
-            hints: beside_the_ledger("disabled_hints"),
-            marks: beside_the_ledger("scope_marks"),
-            audit: beside_the_ledger("audit"),
-            audit_index,
-            failures: beside_the_ledger("failures"),
-            location: ViewLocation {
+            ledger: Ledger::new(
                 dialect,
+                schema.clone(),
+                &config.ledger_table,
+                dialect == Dialect::Postgres && config.schema.is_none(),
+            ),
+            marks: Marks::new(beside_the_ledger("scope_marks"), dialect),
+            audit: Audit::new(location.clone(), schema.as_deref(), &config.ledger_table),
+            failures: Failures::new(beside_the_ledger("failures"), dialect),
+            hints: Hints::new(beside_the_ledger("disabled_hints"), dialect),
+            grants: Grants::new(
+                dialect,
+                !config.grant_roles.is_empty(),
+                config.create_roles,
                 schema,
-                barrier: config.barrier,
-            },
-            marks_pruned_at: AtomicI64::new(0),
+            ),
+            location,
             ledger_ready: OnceCell::new(),
             step_hook: None,
             database_url: Mutex::new(config.database_url.clone()),
-            grants: GrantSettings {
-                manages: !config.grant_roles.is_empty(),
-                create_roles: config.create_roles,
-                roles_seen: Mutex::new(BTreeSet::new()),
-            },
             view_schemas: config.view_schemas.clone(),
-            default_schema: dialect == Dialect::Postgres && config.schema.is_none(),
         })
     }
 
@@ -257,7 +231,7 @@ impl ViewStore {
 
     /// The ledger table, as statements refer to it.
     pub fn ledger_table(&self) -> &str {
-        &self.ledger
+        self.ledger.name()
     }
 
     pub fn pool(&self) -> &AnyPool {
@@ -267,41 +241,6 @@ impl ViewStore {
     /// How the view named `name` (from the template) is referred to in SQL.
     pub fn reference(&self, name: &str) -> String {
         self.location.reference(name)
-    }
-
-    pub(crate) fn hints_table(&self) -> &str {
-        &self.hints
-    }
-
-    pub(crate) fn marks_table(&self) -> &str {
-        &self.marks
-    }
-
-    pub(crate) fn audit_table(&self) -> &str {
-        &self.audit
-    }
-
-    pub(crate) fn failures_table(&self) -> &str {
-        &self.failures
-    }
-
-    pub(crate) fn audit_index_ddl(&self) -> String {
-        self.audit_index.clone()
-    }
-
-    /// Runs one statement of `view`'s section; a failure says it was `action` that failed.
-    pub(crate) async fn run_ddl(
-        &self,
-        conn: &mut AnyConnection,
-        view: &ViewKey,
-        statement: String,
-        action: &'static str,
-    ) -> Result<(), ViewsError> {
-        ddl::one_statement(statement)
-            .execute(&mut *conn)
-            .await
-            .map(drop)
-            .map_err(|e| ViewsError::from_sqlx(e, action, &label(view)))
     }
 
     /// Whether a table or view answers to `name` (a probe that reads no rows). Only "no such
@@ -321,11 +260,4 @@ impl ViewStore {
             Err(e) => Err(ViewsError::from_sqlx(e, "look for", name)),
         }
     }
-}
-
-pub(crate) fn label(view: &ViewKey) -> String {
-    format!(
-        "view of data source {} in project {}",
-        view.data_source_id, view.project_id
-    )
 }

@@ -6,41 +6,48 @@
 //! received later than the one kept: an older hint delivered late never overrides a newer one.
 //! On a tie (the same millisecond), disabled wins: it is the state that exposes no data.
 
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::{AnyPool, AssertSqlSafe, Row};
 use view_sync_core::Id;
 use view_sync_core::reads::DisabledHint;
 use view_sync_core::want::DisabledHints;
 
 use crate::dialect::{Dialect, LedgerSql};
 use crate::error::ViewsError;
-use crate::handle::ViewStore;
 
 const WHAT: &str = "the disabled hints";
 
-impl ViewStore {
+/// The hints' table.
+pub(crate) struct Hints {
+    /// Quoted and qualified.
+    name: String,
+    dialect: Dialect,
+}
+
+impl Hints {
+    pub(crate) fn new(name: String, dialect: Dialect) -> Self {
+        Self { name, dialect }
+    }
+
     /// `CREATE TABLE` of the hints table.
-    pub(crate) fn hints_table_ddl(&self) -> String {
+    pub(crate) fn create_table(&self) -> String {
         format!(
             "CREATE TABLE IF NOT EXISTS {} (data_source_id VARCHAR(255) NOT NULL PRIMARY KEY, \
              disabled BIGINT NOT NULL, received_at_ms BIGINT NOT NULL)",
-            self.hints_table()
+            &self.name
         )
     }
 
     /// Keeps each hint unless a newer one for its data source is already kept.
-    pub async fn record_disabled_hints(
+    pub(crate) async fn record(
         &self,
+        pool: &AnyPool,
         hints: &[(Id, DisabledHint)],
     ) -> Result<(), ViewsError> {
-        if hints.is_empty() {
-            return Ok(());
-        }
-        self.ensure_ledger().await?;
-        let p = |n| self.dialect().param(n);
-        let table = self.hints_table();
+        let p = |n| self.dialect.param(n);
+        let table = &self.name;
         let newer = "excluded.received_at_ms > h.received_at_ms OR \
                      (excluded.received_at_ms = h.received_at_ms AND excluded.disabled > h.disabled)";
-        let sql = match self.dialect() {
+        let sql = match self.dialect {
             Dialect::Postgres => format!(
                 "INSERT INTO {table} AS h (data_source_id, disabled, received_at_ms) VALUES ({}, {}, {}) \
                  ON CONFLICT (data_source_id) DO UPDATE SET disabled = excluded.disabled, \
@@ -67,8 +74,7 @@ impl ViewStore {
                      (VALUES(received_at_ms) = received_at_ms AND VALUES(disabled) > disabled)"
             ),
         };
-        let mut tx = self
-            .pool()
+        let mut tx = pool
             .begin()
             .await
             .map_err(|e| ViewsError::from_sqlx(e, "record", WHAT))?;
@@ -87,14 +93,13 @@ impl ViewStore {
     }
 
     /// The data sources whose newest hint says disabled.
-    pub async fn disabled_hints(&self) -> Result<DisabledHints, ViewsError> {
-        self.ensure_ledger().await?;
+    pub(crate) async fn disabled(&self, pool: &AnyPool) -> Result<DisabledHints, ViewsError> {
         let sql = format!(
             "SELECT data_source_id, received_at_ms FROM {} WHERE disabled = 1",
-            self.hints_table()
+            &self.name
         );
         let rows = sqlx::query(AssertSqlSafe(sql))
-            .fetch_all(self.pool())
+            .fetch_all(pool)
             .await
             .map_err(|e| ViewsError::from_sqlx(e, "read", WHAT))?;
         Ok(DisabledHints::new(rows.iter().filter_map(|row| {

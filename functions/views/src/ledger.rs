@@ -5,15 +5,14 @@
 use std::collections::BTreeMap;
 
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, AssertSqlSafe, Row};
+use sqlx::{AnyConnection, AnyPool, AssertSqlSafe, Row};
 use view_sync_core::Id;
 use view_sync_core::apply::RowWrite;
 use view_sync_core::plan::{LedgerRow, RowState, Scope, ViewKey};
 use view_sync_core::printable::printable;
 
 use crate::dialect::{Dialect, LedgerSql};
-use crate::error::ViewsError;
-use crate::handle::{ViewStore, label};
+use crate::error::{ViewsError, label};
 
 /// The ledger columns a [`LedgerRow`] is read from.
 const ROW_COLUMNS: &str = "project_id, data_source_id, view_name, sql_digest, state, observed_at, \
@@ -40,7 +39,38 @@ fn added_columns(dialect: Dialect) -> [(&'static str, &'static str); 4] {
     ]
 }
 
-impl ViewStore {
+/// The ledger table.
+pub(crate) struct Ledger {
+    /// Quoted and qualified.
+    name: String,
+    dialect: Dialect,
+    /// The schema the ledger is in, where a view named unqualified by an earlier version is.
+    schema: Option<String>,
+    /// PostgreSQL with no schema configured: `public` (see
+    /// [`crate::StoreConfig::schema_of`]), where an earlier version went by the `search_path`.
+    default_schema: bool,
+}
+
+impl Ledger {
+    pub(crate) fn new(
+        dialect: Dialect,
+        schema: Option<String>,
+        table: &str,
+        default_schema: bool,
+    ) -> Self {
+        Self {
+            name: dialect.qualified(schema.as_deref(), table),
+            dialect,
+            schema,
+            default_schema,
+        }
+    }
+
+    /// The table, as statements refer to it.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
     /// Inserts a placeholder row (a tombstone observed at 0) unless the view has one, so that
     /// PostgreSQL has a row to lock even for a view the ledger has never seen. With
     /// `scope_locks`, first takes those shared advisory locks (see [`crate::marks`]) in the same
@@ -51,13 +81,13 @@ impl ViewStore {
         view: &ViewKey,
         scope_locks: Option<[i64; 2]>,
     ) -> Result<(), ViewsError> {
-        let p = |n| self.dialect().param(n);
+        let p = |n| self.dialect.param(n);
         let columns =
             "project_id, data_source_id, view_name, sql_digest, state, observed_at, updated_at";
         let placeholder = match scope_locks {
             None => format!(
                 "INSERT INTO {} ({columns}) VALUES ({}, {}, '', '', 'dropped', 0, 0) ON CONFLICT DO NOTHING",
-                self.ledger,
+                self.name,
                 p(1),
                 p(2)
             ),
@@ -69,7 +99,7 @@ impl ViewStore {
                  ON CONFLICT DO NOTHING",
                 p(3),
                 p(4),
-                self.ledger,
+                self.name,
                 p(1),
                 p(2)
             ),
@@ -88,8 +118,8 @@ impl ViewStore {
     }
 
     /// `CREATE TABLE` of the ledger.
-    pub(crate) fn ledger_table_ddl(&self) -> String {
-        let added: String = added_columns(self.dialect())
+    pub(crate) fn create_table(&self) -> String {
+        let added: String = added_columns(self.dialect)
             .iter()
             .map(|(name, definition)| format!(", {name} {definition}"))
             .collect();
@@ -97,7 +127,7 @@ impl ViewStore {
             "CREATE TABLE IF NOT EXISTS {} (project_id VARCHAR(255) NOT NULL, data_source_id VARCHAR(255) NOT NULL, \
              view_name VARCHAR(1024) NOT NULL, sql_digest VARCHAR(64) NOT NULL, state VARCHAR(16) NOT NULL, \
              observed_at BIGINT NOT NULL, updated_at BIGINT NOT NULL{added}, PRIMARY KEY (project_id, data_source_id))",
-            self.ledger
+            self.name
         )
     }
 
@@ -107,25 +137,29 @@ impl ViewStore {
     /// naming the schema to configure.
     pub(crate) async fn refuse_a_ledger_elsewhere_on_the_search_path(
         &self,
+        pool: &AnyPool,
     ) -> Result<(), ViewsError> {
-        let Some((Some(ours), name)) = self.dialect().unqualified(&self.ledger) else {
+        if !self.default_schema {
+            return Ok(());
+        }
+        let Some((Some(ours), name)) = self.dialect.unqualified(&self.name) else {
             return Ok(());
         };
         let elsewhere: Option<String> = sqlx::query_scalar(AssertSqlSafe(
             "SELECT CAST(n.nspname AS TEXT) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
              WHERE c.oid = to_regclass($1) AND n.nspname <> $2 AND to_regclass($3) IS NULL",
         ))
-        .bind(self.dialect().quote(&name))
+        .bind(self.dialect.quote(&name))
         .bind(ours.clone())
-        .bind(self.ledger.clone())
-        .fetch_optional(&self.pool)
+        .bind(self.name.clone())
+        .fetch_optional(pool)
         .await
-        .map_err(|e| ViewsError::from_sqlx(e, "look for", &self.ledger))?;
+        .map_err(|e| ViewsError::from_sqlx(e, "look for", &self.name))?;
         match elsewhere {
             None => Ok(()),
             Some(schema) => Err(ViewsError::Refused {
                 action: "create",
-                view: self.ledger.clone(),
+                view: self.name.clone(),
                 detail: printable(&format!(
                     "a ledger {name} exists in schema {schema} (found through the search_path) \
                      but not in {ours}, where this version keeps it when no schema is \
@@ -140,54 +174,63 @@ impl ViewStore {
     /// PostgreSQL, schema not configured: an earlier version named its views unqualified, in
     /// the schema of its ledger, which is ours (see above). Their rows name them qualified from
     /// now on, so that a view is never taken for another one of the same name.
-    pub(crate) async fn qualify_names_of_earlier_versions(&self) -> Result<(), ViewsError> {
-        let Some((Some(ours), _)) = self.dialect().unqualified(&self.ledger) else {
+    pub(crate) async fn qualify_names_of_earlier_versions(
+        &self,
+        pool: &AnyPool,
+    ) -> Result<(), ViewsError> {
+        if !self.default_schema {
+            return Ok(());
+        }
+        let Some((Some(ours), _)) = self.dialect.unqualified(&self.name) else {
             return Ok(());
         };
         let sql = format!(
             "UPDATE {} SET view_name = $1 || view_name \
              WHERE view_name LIKE '\"%' AND view_name NOT LIKE '%\".\"%'",
-            self.ledger
+            self.name
         );
         sqlx::query(AssertSqlSafe(sql))
-            .bind(format!("{}.", self.dialect().quote(&ours)))
-            .execute(&self.pool)
+            .bind(format!("{}.", self.dialect.quote(&ours)))
+            .execute(pool)
             .await
             .map(drop)
-            .map_err(|e| ViewsError::from_sqlx(e, "update", &self.ledger))
+            .map_err(|e| ViewsError::from_sqlx(e, "update", &self.name))
     }
 
     /// Adds the columns a ledger made by an earlier version lacks. A probe per column, since
     /// SQLite has no `ADD COLUMN IF NOT EXISTS`; two processes racing to add one: the loser's
     /// `ALTER` fails, and its probe then finds the column.
-    pub(crate) async fn add_missing_columns(&self) -> Result<(), ViewsError> {
-        for (name, definition) in added_columns(self.dialect()) {
-            let probe = format!("SELECT {name} FROM {} WHERE 1 = 0", self.ledger);
+    pub(crate) async fn add_missing_columns(&self, pool: &AnyPool) -> Result<(), ViewsError> {
+        for (name, definition) in added_columns(self.dialect) {
+            let probe = format!("SELECT {name} FROM {} WHERE 1 = 0", self.name);
             if sqlx::query(AssertSqlSafe(probe.clone()))
-                .execute(&self.pool)
+                .execute(pool)
                 .await
                 .is_ok()
             {
                 continue;
             }
-            let alter = format!("ALTER TABLE {} ADD COLUMN {name} {definition}", self.ledger);
-            if let Err(e) = sqlx::query(AssertSqlSafe(alter)).execute(&self.pool).await
+            let alter = format!("ALTER TABLE {} ADD COLUMN {name} {definition}", self.name);
+            if let Err(e) = sqlx::query(AssertSqlSafe(alter)).execute(pool).await
                 && sqlx::query(AssertSqlSafe(probe))
-                    .execute(&self.pool)
+                    .execute(pool)
                     .await
                     .is_err()
             {
-                return Err(ViewsError::from_sqlx(e, "add a column to", &self.ledger));
+                return Err(ViewsError::from_sqlx(e, "add a column to", &self.name));
             }
         }
         Ok(())
     }
 
     /// Ledger rows in `scope`.
-    pub async fn rows(&self, scope: &Scope) -> Result<Vec<LedgerRow>, ViewsError> {
-        self.ensure_ledger().await?;
-        let select = format!("SELECT {ROW_COLUMNS} FROM {}", self.ledger);
-        let p = |n| self.dialect().param(n);
+    pub(crate) async fn rows(
+        &self,
+        pool: &AnyPool,
+        scope: &Scope,
+    ) -> Result<Vec<LedgerRow>, ViewsError> {
+        let select = format!("SELECT {ROW_COLUMNS} FROM {}", self.name);
+        let p = |n| self.dialect.param(n);
         let (sql, binds): (String, Vec<&str>) = match scope {
             Scope::DataSource(id) => (
                 format!("{select} WHERE data_source_id = {}", p(1)),
@@ -208,9 +251,9 @@ impl ViewStore {
             query = query.bind(value.to_owned());
         }
         let rows = query
-            .fetch_all(&self.pool)
+            .fetch_all(pool)
             .await
-            .map_err(|e| ViewsError::from_sqlx(e, "read", &self.ledger))?;
+            .map_err(|e| ViewsError::from_sqlx(e, "read", &self.name))?;
         Ok(rows
             .iter()
             .filter_map(ledger_row)
@@ -219,13 +262,13 @@ impl ViewStore {
     }
 
     /// A row as this version names its view: one an earlier version wrote unqualified (until
-    /// [`ViewStore::qualify_names_of_earlier_versions`] ran, or by a process of that version
+    /// [`Ledger::qualify_names_of_earlier_versions`] ran, or by a process of that version
     /// still running) is in the ledger's schema.
     fn qualified_row(&self, mut row: LedgerRow) -> LedgerRow {
         if self.default_schema
-            && let Some((None, name)) = self.dialect().unqualified(&row.view_name)
+            && let Some((None, name)) = self.dialect.unqualified(&row.view_name)
         {
-            row.view_name = self.reference(&name);
+            row.view_name = self.dialect.qualified(self.schema.as_deref(), &name);
         }
         row
     }
@@ -233,7 +276,7 @@ impl ViewStore {
     /// `project_id = ? AND data_source_id = ?`: one view's ledger row, bound as the first two
     /// parameters.
     pub(crate) fn view_predicate(&self) -> String {
-        let p = |n| self.dialect().param(n);
+        let p = |n| self.dialect.param(n);
         format!("project_id = {} AND data_source_id = {}", p(1), p(2))
     }
 
@@ -246,11 +289,7 @@ impl ViewStore {
         match previous {
             Some(row) => self.write_row(conn, view, row).await,
             None => {
-                let sql = format!(
-                    "DELETE FROM {} WHERE {}",
-                    self.ledger,
-                    self.view_predicate()
-                );
+                let sql = format!("DELETE FROM {} WHERE {}", self.name, self.view_predicate());
                 sqlx::query(AssertSqlSafe(sql))
                     .bind(view.project_id.as_str().to_owned())
                     .bind(view.data_source_id.as_str().to_owned())
@@ -272,7 +311,7 @@ impl ViewStore {
     ) -> Result<Option<LedgerRow>, ViewsError> {
         let sql = format!(
             "SELECT {ROW_COLUMNS} FROM {} WHERE {}{lock}",
-            self.ledger,
+            self.name,
             self.view_predicate()
         );
         let row = sqlx::query(AssertSqlSafe(sql))
@@ -294,13 +333,13 @@ impl ViewStore {
         view: &ViewKey,
         names: &[String],
     ) -> Result<BTreeMap<String, ViewKey>, ViewsError> {
-        let p = |n| self.dialect().param(n);
+        let p = |n| self.dialect.param(n);
         let placeholders: Vec<String> = (3..3 + names.len()).map(p).collect();
         // Parameters in the order they are bound: MariaDB's `?` are positional.
         let sql = format!(
             "SELECT view_name, project_id, data_source_id FROM {} WHERE NOT (project_id = {} \
              AND data_source_id = {}) AND state <> 'dropped' AND view_name IN ({})",
-            self.ledger,
+            self.name,
             p(1),
             p(2),
             placeholders.join(", ")
@@ -341,12 +380,12 @@ impl ViewStore {
         view: &ViewKey,
         row: &RowWrite,
     ) -> Result<(), ViewsError> {
-        let dialect = self.dialect();
+        let dialect = self.dialect;
         let params: Vec<String> = (1..=11).map(|n| dialect.param(n)).collect();
         let sql = format!(
             "INSERT INTO {}{} (project_id, data_source_id, view_name, sql_digest, state, observed_at, updated_at, \
              catalog_digest, applied_sql, grants_digest, blocked_by) VALUES ({}) {}",
-            self.ledger,
+            self.name,
             dialect.upsert_alias(),
             params.join(", "),
             dialect.upsert_clause()
@@ -367,6 +406,27 @@ impl ViewStore {
             .await
             .map_err(|e| ViewsError::from_sqlx(e, "record in the ledger", &label(view)))?;
         Ok(())
+    }
+
+    /// The create statement last applied to `view`, if the ledger kept it (rows of an earlier
+    /// version did not).
+    pub(crate) async fn applied_sql(
+        &self,
+        pool: &AnyPool,
+        view: &ViewKey,
+    ) -> Result<Option<String>, ViewsError> {
+        let sql = format!(
+            "SELECT applied_sql FROM {} WHERE {}",
+            self.name,
+            self.view_predicate()
+        );
+        let applied: Option<Option<String>> = sqlx::query_scalar(AssertSqlSafe(sql))
+            .bind(view.project_id.as_str().to_owned())
+            .bind(view.data_source_id.as_str().to_owned())
+            .fetch_optional(pool)
+            .await
+            .map_err(|e| ViewsError::from_sqlx(e, "read the ledger row of", &label(view)))?;
+        Ok(applied.flatten())
     }
 }
 
@@ -391,22 +451,3 @@ fn ledger_row(row: &AnyRow) -> Option<LedgerRow> {
 
 /// Microseconds since the Unix epoch: the unit of `observed_at`.
 pub use view_sync_core::time::now_micros;
-
-impl ViewStore {
-    /// The create statement last applied to `view`, if the ledger kept it (rows of an earlier
-    /// version did not).
-    pub async fn applied_sql(&self, view: &ViewKey) -> Result<Option<String>, ViewsError> {
-        let sql = format!(
-            "SELECT applied_sql FROM {} WHERE {}",
-            self.ledger,
-            self.view_predicate()
-        );
-        let applied: Option<Option<String>> = sqlx::query_scalar(AssertSqlSafe(sql))
-            .bind(view.project_id.as_str().to_owned())
-            .bind(view.data_source_id.as_str().to_owned())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| ViewsError::from_sqlx(e, "read the ledger row of", &label(view)))?;
-        Ok(applied.flatten())
-    }
-}

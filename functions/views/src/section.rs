@@ -24,8 +24,8 @@ use view_sync_core::hex;
 use view_sync_core::plan::{Target, ViewKey};
 
 use crate::dialect::Dialect;
-use crate::error::ViewsError;
-use crate::handle::{ViewStore, label};
+use crate::error::{ViewsError, label};
+use crate::handle::ViewStore;
 
 pub(crate) enum Section {
     /// SQLite: the one writer's transaction.
@@ -70,8 +70,8 @@ impl Section {
                 .await
                 .map_err(lock_error)?;
                 let scope_locks =
-                    matches!(target, Target::Present(_)).then(|| store.scope_lock_keys(view));
-                store.reserve_row(&mut tx, view, scope_locks).await?;
+                    matches!(target, Target::Present(_)).then(|| store.marks.scope_lock_keys(view));
+                store.ledger.reserve_row(&mut tx, view, scope_locks).await?;
                 Ok(Self::RowLock(tx))
             }
             Dialect::MySql => {
@@ -84,7 +84,7 @@ impl Section {
                 .execute(&mut *conn)
                 .await
                 .map_err(lock_error)?;
-                let lock = lock_name(&store.ledger, view);
+                let lock = lock_name(store.ledger.name(), view);
                 let locked: Option<i64> =
                     sqlx::query_scalar(AssertSqlSafe("SELECT GET_LOCK(?, ?)"))
                         .bind(lock.clone())

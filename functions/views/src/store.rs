@@ -16,8 +16,8 @@ use crate::audit::Cause;
 use crate::closing::Ran;
 use crate::ddl::one_statement;
 use crate::dialect::Dialect;
-use crate::error::ViewsError;
-use crate::handle::{ViewStore, label};
+use crate::error::{ViewsError, label};
+use crate::handle::ViewStore;
 use crate::ledger::now_micros;
 use crate::section::Section;
 use crate::steps::Step;
@@ -64,8 +64,7 @@ impl ViewStore {
         }
         let create =
             ddl::tolerating_a_concurrent_create(dialect, ddl::create_schema(dialect, &schema));
-        self.run_ddl(conn, view, create, "create the schema of")
-            .await
+        crate::ddl::run(conn, view, create, "create the schema of").await
     }
 
     /// Creates the ledger, hints, marks, audit and failures tables (and the schema, if named), and adds
@@ -81,24 +80,24 @@ impl ViewStore {
                 {
                     statements.push(ddl::create_schema(dialect, schema));
                 }
-                if self.default_schema {
-                    self.refuse_a_ledger_elsewhere_on_the_search_path().await?;
-                }
-                statements.push(self.ledger_table_ddl());
-                statements.push(self.hints_table_ddl());
-                statements.push(self.marks_table_ddl());
-                statements.extend(self.audit_table_ddl());
-                statements.push(self.failures_table_ddl());
+                self.ledger
+                    .refuse_a_ledger_elsewhere_on_the_search_path(&self.pool)
+                    .await?;
+                statements.push(self.ledger.create_table());
+                statements.push(self.hints.create_table());
+                statements.push(self.marks.create_table());
+                statements.extend(self.audit.create_table());
+                statements.push(self.failures.create_table());
                 for statement in statements {
                     one_statement(statement)
                         .execute(&self.pool)
                         .await
-                        .map_err(|e| ViewsError::from_sqlx(e, "create", &self.ledger))?;
+                        .map_err(|e| ViewsError::from_sqlx(e, "create", self.ledger.name()))?;
                 }
-                self.add_missing_columns().await?;
-                if self.default_schema {
-                    self.qualify_names_of_earlier_versions().await?;
-                }
+                self.ledger.add_missing_columns(&self.pool).await?;
+                self.ledger
+                    .qualify_names_of_earlier_versions(&self.pool)
+                    .await?;
                 Ok::<_, ViewsError>(())
             })
             .await
@@ -185,7 +184,7 @@ impl ViewStore {
         let view = target.view();
         let row_lock = section.row_lock();
         let conn = section.connection();
-        let row = self.read_row(conn, view, row_lock).await?;
+        let row = self.ledger.read_row(conn, view, row_lock).await?;
         self.step(view, Step::RowRead).await?;
         let row = row.as_ref();
         let (target, decision) = self.named_target(conn, row, target, observed_at).await?;
@@ -222,7 +221,7 @@ impl ViewStore {
         let Some(definition) = self.catalog_digest(conn, name).await? else {
             return Ok(None);
         };
-        let grants = self.grants_digest(conn, name).await?;
+        let grants = self.grants.digest(conn, name).await?;
         Ok(Some((definition, grants)))
     }
 
@@ -263,7 +262,7 @@ impl ViewStore {
                     }
                 }
                 ApplyStep::RevokeBeforeDrop(name) => {
-                    self.revoke_before_drop(conn, view, &name).await?
+                    self.grants.revoke_before_drop(conn, view, &name).await?
                 }
                 ApplyStep::Run(ddl) => match self.run_step(conn, view, ddl).await {
                     Ok(Ran::Done) => {
@@ -276,29 +275,33 @@ impl ViewStore {
                     Err(error) => {
                         if intent_recorded {
                             // The statement changed nothing: put the ledger back as it was.
-                            self.restore_row(conn, view, restore_to.as_ref()).await?;
+                            self.ledger
+                                .restore_row(conn, view, restore_to.as_ref())
+                                .await?;
                         }
                         return Err(error);
                     }
                 },
                 ApplyStep::RecordIntent => {
                     if let Some(intent) = &intent {
-                        self.write_row(conn, view, intent).await?;
+                        self.ledger.write_row(conn, view, intent).await?;
                     }
                     intent_recorded = true;
                     self.step(view, Step::IntentRecorded).await?;
                 }
                 ApplyStep::CheckScopeMarks => {
-                    let newest_mark = self.newest_mark(conn, view).await?;
+                    let newest_mark = self.marks.newest(conn, view).await?;
                     self.step(view, Step::MarksRead).await?;
                     let checked =
                         plan::check_scope_marks(decision.clone(), newest_mark, change.observed_at);
                     if !checked.writes_ledger() {
                         if intent_recorded {
-                            self.restore_row(conn, view, restore_to.as_ref()).await?;
+                            self.ledger
+                                .restore_row(conn, view, restore_to.as_ref())
+                                .await?;
                         }
                         let entry = apply::superseded(change, &checked);
-                        self.record_change(conn, &entry).await?;
+                        self.audit.record(conn, &entry).await?;
                         return Ok(Applied {
                             decision: checked,
                             view_name: entry.view_name,
@@ -307,11 +310,12 @@ impl ViewStore {
                     }
                 }
                 ApplyStep::RevokeExtraGrants { view_name, roles } => {
-                    self.revoke_extra_grants(conn, view, &view_name, &roles)
+                    self.grants
+                        .revoke_extra_grants(conn, view, &view_name, &roles)
                         .await?;
                 }
                 ApplyStep::Grant { view_name, roles } => {
-                    let digest = self.apply_grants(conn, view, &view_name, &roles).await?;
+                    let digest = self.grants.apply(conn, view, &view_name, &roles).await?;
                     if let Some(row) = row.as_mut() {
                         row.grants_digest = digest;
                     }
@@ -324,12 +328,12 @@ impl ViewStore {
                 }
                 ApplyStep::WriteRow => {
                     if let Some(row) = &row {
-                        self.write_row(conn, view, row).await?;
+                        self.ledger.write_row(conn, view, row).await?;
                     }
                 }
                 ApplyStep::RecordAudit => {
                     if let Some(entry) = &audit {
-                        self.record_change(conn, entry).await?;
+                        self.audit.record(conn, entry).await?;
                     }
                 }
             }
@@ -361,9 +365,9 @@ impl ViewStore {
         blockers: String,
     ) -> Result<Applied, ViewsError> {
         let (row, entry) = apply::closed(change, &decision, &name, &blockers);
-        self.write_row(conn, change.view, &row).await?;
+        self.ledger.write_row(conn, change.view, &row).await?;
         if let Some(entry) = entry {
-            self.record_change(conn, &entry).await?;
+            self.audit.record(conn, &entry).await?;
         }
         Ok(Applied {
             decision,
@@ -384,7 +388,7 @@ impl ViewStore {
         let names = plan::names_to_check(row, target, observed_at);
         let holders = match names.as_slice() {
             [] => std::collections::BTreeMap::new(),
-            names => self.holders_of(conn, target.view(), names).await?,
+            names => self.ledger.holders_of(conn, target.view(), names).await?,
         };
         Ok(plan::named_target(row, target, observed_at, |name| {
             holders.get(name).cloned()
