@@ -21,6 +21,12 @@
 //! - [`view_sql`] (the view-sql crate): the view SQL endpoint's answer, untrusted: parsed,
 //!   exactly one statement; with it [`dialect`] and [`sql_diff`].
 //! - [`settings`]: configuration read through an injected lookup, with errors naming the variable.
+//!
+//! Unlike the other crates, the core has no `error.rs`: each error type stays in the module whose
+//! functions return it, since most carry that module's own types or constants (a
+//! [`VerifyError`] its [`Algorithm`], a `DecodeError` the message version), and an `error.rs`
+//! holding them would import those modules as they import it (the cycle `tests/architecture`
+//! refuses).
 #![forbid(unsafe_code)]
 
 pub mod apply;

@@ -5,21 +5,13 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
+pub use crate::error::QueueError;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::{
     ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, Message,
     MessageSystemAttributeName, QueueAttributeName, SendMessageBatchRequestEntry,
 };
-use thiserror::Error;
-
-#[derive(Debug, Clone, Error)]
-#[error("{action} {queue}: {detail}")]
-pub struct QueueError {
-    action: &'static str,
-    queue: String,
-    detail: String,
-}
 
 /// How many messages a queue holds, as SQS approximates it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -3,6 +3,9 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+mod error;
+
+pub use error::{QueueError, SendError};
 
 use std::future::Future;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -10,7 +13,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::MessageAttributeValue;
-use thiserror::Error;
 use view_sync_core::keys::ReconcileKey;
 use view_sync_core::{ModelType, Notification, NotificationType, QueuedBy};
 
@@ -86,10 +88,6 @@ pub fn now_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
 }
-
-#[derive(Debug, Clone, Error)]
-#[error("the queue did not accept the message: {0}")]
-pub struct SendError(pub String);
 
 pub trait MessageSink: Send + Sync {
     /// Sends the message and returns the queue's message id.

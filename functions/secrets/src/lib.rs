@@ -8,14 +8,17 @@
 //! several webhook secrets at once so a rotation never rejects a delivery, and the processor reads
 //! the database's secret again when the database refuses its credentials ([`SecretReader`]).
 
+mod error;
+
 use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
 use futures_util::future::try_join_all;
-use thiserror::Error;
 use view_sync_core::settings::{ConfigError, Settings};
+
+pub use error::SecretsError;
 
 /// Suffix of the variable that holds a secret's ARN instead of its value.
 pub const ARN_SUFFIX: &str = "_SECRET_ARN";
@@ -25,27 +28,6 @@ pub const ARN_SUFFIX: &str = "_SECRET_ARN";
 pub struct SecretReference {
     pub variable: &'static str,
     pub secret_id: String,
-}
-
-#[derive(Debug, Error)]
-pub enum SecretsError {
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    /// The SDK's message names the cause (access denied, not found, timeout); never the value.
-    #[error("cannot read {variable} from Secrets Manager secret {secret_id}: {cause}")]
-    Fetch {
-        variable: &'static str,
-        secret_id: String,
-        cause: String,
-    },
-    #[error(
-        "Secrets Manager secret {secret_id} for {variable} has no SecretString \
-         (binary secrets are not supported; store the value as text)"
-    )]
-    NotText {
-        variable: &'static str,
-        secret_id: String,
-    },
 }
 
 /// The variables among `secret_variables` that name a Secrets Manager secret. Giving both a value

@@ -1,18 +1,7 @@
 //! The target databases' SQL dialects: which one a URL names, and how identifiers are quoted.
 //! What only the ledger needs (placeholders, upserts) is in the `views` crate.
 
-use thiserror::Error;
-
-/// A `DATABASE_URL` whose scheme names no database we write to. Its text is never repeated: it
-/// may hold a password.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("DATABASE_URL {}", Self::PROBLEM)]
-pub struct UnknownDatabase;
-
-impl UnknownDatabase {
-    pub const PROBLEM: &'static str =
-        "must start with sqlite://, postgres:// (postgresql://) or mysql:// (mariadb://)";
-}
+pub use crate::error::UnknownDatabase;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {

@@ -26,6 +26,7 @@
 
 mod barrier;
 pub mod dialect;
+mod error;
 pub mod sql_diff;
 
 use std::ops::ControlFlow;
@@ -37,10 +38,10 @@ use sqlparser::ast::{
 use sqlparser::dialect::{MySqlDialect, PostgreSqlDialect, SQLiteDialect};
 use sqlparser::parser::{Parser, ParserError, ParserOptions};
 use sqlparser::tokenizer::{Token, Tokenizer};
-use thiserror::Error;
 
 use crate::barrier::Protection;
 use crate::dialect::Dialect;
+pub use crate::error::ViewSqlError;
 
 /// View SQL longer than this is refused before it is parsed (a policy view's SQL is kilobytes).
 pub const MAX_VIEW_SQL_BYTES: usize = 1 << 20;
@@ -100,46 +101,6 @@ enum Definition {
         create: String,
         create_or_replace: String,
     },
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum ViewSqlError {
-    #[error("the view SQL is empty (check VIEW_SQL_PATH and VIEW_SQL_JSON_POINTER)")]
-    Empty,
-    #[error("the view SQL is {bytes} bytes, over the {MAX_VIEW_SQL_BYTES}-byte limit")]
-    TooLong { bytes: usize },
-    #[error("the view SQL has {tokens} tokens, over the limit of {MAX_VIEW_SQL_TOKENS}")]
-    TooComplex { tokens: usize },
-    #[error("the view SQL could not be checked ({0}); it is refused")]
-    Unchecked(String),
-    #[error(
-        "the view SQL is not {dialect} SQL that can be checked ({detail}); it is refused rather \
-         than run unchecked (check VIEW_SQL_PATH and VIEW_SQL_JSON_POINTER)"
-    )]
-    Unparsable {
-        dialect: &'static str,
-        detail: String,
-    },
-    #[error(
-        "the view SQL uses {dialect} syntax that the parser does not print back as it reads it; \
-         it is refused rather than run as something else than what was checked"
-    )]
-    NotReproducible { dialect: &'static str },
-    #[error(
-        "the view SQL holds {count} statements ({found}): only one query or one CREATE VIEW is \
-         accepted, so none of them runs"
-    )]
-    Statements { count: usize, found: String },
-    #[error(
-        "the view SQL is a {found} statement: expected a SELECT/WITH/VALUES query or one CREATE VIEW"
-    )]
-    Unsupported { found: String },
-    #[error("the view's query contains {found}, which has no place in a view; it is refused")]
-    SideEffect { found: String },
-    #[error("the CREATE VIEW statement {found}: only a plain view is managed")]
-    NotPlainView { found: &'static str },
-    #[error("the CREATE VIEW statement names its view {name}, {why}")]
-    ForeignName { name: String, why: String },
 }
 
 impl ViewSql {
