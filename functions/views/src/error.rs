@@ -1,5 +1,7 @@
 use thiserror::Error;
 
+use crate::drivers;
+
 /// A target-database failure. Messages never contain `DATABASE_URL` (it may hold a password).
 /// `Clone`: a driver error is kept as its message, so one failure can fail every key it touches.
 #[derive(Debug, Clone, Error)]
@@ -118,39 +120,30 @@ impl ViewsError {
 /// Whether the server refused to log us in: SQLSTATE class 28 (invalid authorization
 /// specification) on PostgreSQL (28P01 for a wrong password), ER_ACCESS_DENIED_ERROR on MariaDB.
 fn is_authentication_failure(error: &dyn sqlx::error::DatabaseError) -> bool {
-    if let Some(mysql) = error.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+    if let Some(number) = drivers::mysql_number(error) {
         // ER_ACCESS_DENIED_ERROR, ER_ACCESS_DENIED_NO_PASSWORD_ERROR. Not SQLSTATE 28000 as
         // such: MariaDB gives it to a GRANT to a role that does not exist (1133) too.
-        return matches!(mysql.number(), 1045 | 1698);
+        return matches!(number, 1045 | 1698);
     }
     // SQLite's codes are numbers, and 28 is one of them (SQLITE_WARNING).
-    error
-        .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
-        .is_some()
-        && error.code().is_some_and(|code| code.starts_with("28"))
+    drivers::is_postgres(error) && error.code().is_some_and(|code| code.starts_with("28"))
 }
 
 /// Whether the database gave up waiting for a lock, or broke a deadlock: the work may succeed
 /// when it is tried again.
 fn is_lock_wait(error: &dyn sqlx::error::DatabaseError) -> bool {
-    if let Some(mysql) = error.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+    if let Some(number) = drivers::mysql_number(error) {
         // ER_LOCK_WAIT_TIMEOUT (row and metadata locks), ER_LOCK_DEADLOCK
-        return matches!(mysql.number(), 1205 | 1213);
+        return matches!(number, 1205 | 1213);
     }
     let code = error.code();
     match code.as_deref() {
         // lock_not_available (lock_timeout), query_canceled (statement_timeout), deadlock_detected
         Some("55P03" | "57014" | "40P01") => true,
         // SQLITE_BUSY and SQLITE_LOCKED, with their extended codes
-        Some(sqlite)
-            if error
-                .try_downcast_ref::<sqlx::sqlite::SqliteError>()
-                .is_some() =>
-        {
-            sqlite
-                .parse::<i32>()
-                .is_ok_and(|code| matches!(code & 0xff, 5 | 6))
-        }
+        Some(sqlite) if drivers::is_sqlite(error) => sqlite
+            .parse::<i32>()
+            .is_ok_and(|code| matches!(code & 0xff, 5 | 6)),
         _ => false,
     }
 }

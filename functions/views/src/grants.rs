@@ -28,6 +28,7 @@ use view_sync_core::plan::ViewKey;
 
 use crate::ddl::{self, one_statement};
 use crate::dialect::{Dialect, LedgerSql};
+use crate::drivers;
 use crate::error::{ViewsError, label};
 
 /// Who may read the views: how grants are managed, and the roles seen to exist.
@@ -490,8 +491,8 @@ fn with_mariadb_rights(mut error: ViewsError, dialect: Dialect, rights: &str) ->
 /// Whether a GRANT failed for want of its grantee: PostgreSQL's undefined_object, MariaDB's
 /// ER_PASSWORD_NO_MATCH ("Can't find any matching row in the user table").
 fn is_missing_role(error: &dyn sqlx::error::DatabaseError) -> bool {
-    if let Some(mysql) = error.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
-        return mysql.number() == 1133;
+    if let Some(number) = drivers::mysql_number(error) {
+        return number == 1133;
     }
     error.code().as_deref() == Some("42704")
 }

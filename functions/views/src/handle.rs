@@ -19,6 +19,7 @@ use crate::audit::Audit;
 use crate::config::StoreConfig;
 use crate::ddl;
 use crate::dialect::Dialect;
+use crate::drivers;
 use crate::error::ViewsError;
 use crate::failures::Failures;
 use crate::grants::Grants;
@@ -85,6 +86,7 @@ impl ViewStore {
         DRIVERS.call_once(sqlx::any::install_default_drivers);
         let dialect = Dialect::from_url(&config.database_url)
             .map_err(|e| ViewsError::Unavailable(e.to_string()))?;
+        drivers::check_linked(dialect).map_err(ViewsError::Unavailable)?;
         let url = pool_url(dialect, &config.database_url);
         let pool = AnyPoolOptions::new()
             .max_connections(connections(dialect))

@@ -9,6 +9,7 @@ mod closing;
 pub mod config;
 mod ddl;
 pub mod dialect;
+mod drivers;
 mod error;
 pub mod failures;
 mod grants;

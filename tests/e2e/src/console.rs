@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 pub fn binary() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT
-        .get_or_init(|| crate::built_binary("cli", "view-sync"))
+        .get_or_init(|| crate::built_binary("cli", "view-sync", &[]))
         .clone()
 }
 

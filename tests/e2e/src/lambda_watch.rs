@@ -53,6 +53,9 @@ impl LambdaWatch {
         let mut command = Command::new(&cargo_lambda);
         command
             .args(["lambda", "watch", "--ignore-changes", "--locked", "--quiet"])
+            // The processor links SQLite's driver only when asked (its Cargo feature `sqlite`):
+            // the demo and these tests run it on SQLite too.
+            .args(["--features", "processor/sqlite"])
             .args(["--invoke-address", "127.0.0.1", "--invoke-port"])
             .arg(port.to_string())
             .arg("--env-file")

@@ -20,10 +20,11 @@ use std::path::PathBuf;
 
 /// `package`'s binary `bin` of this build, built now (a no-op when it is up to date): cargo only
 /// hands a package's own tests the path of its binaries.
-pub fn built_binary(package: &str, bin: &str) -> std::path::PathBuf {
+pub fn built_binary(package: &str, bin: &str, features: &[&str]) -> std::path::PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = std::process::Command::new(cargo)
         .args(["build", "--quiet", "--locked", "-p", package, "--bin", bin])
+        .args(features.iter().flat_map(|feature| ["--features", feature]))
         .current_dir(repo_root())
         .status()
         .unwrap_or_else(|e| panic!("run cargo build for {bin}: {e}"));

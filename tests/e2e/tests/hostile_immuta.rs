@@ -87,7 +87,7 @@ async fn pages_that_repeat_drop_no_view_and_fail_the_key_clearly() {
 async fn a_200_mb_answer_fails_its_view_alone_and_memory_stays_bounded() {
     let options = Options {
         runtime: Runtime::ReleaseProcessor,
-        processor_bin: Some(e2e::built_binary("processor", "processor")),
+        processor_bin: Some(e2e::built_binary("processor", "processor", &["sqlite"])),
         ..Options::default()
     };
     let p = Pipeline::start(&Database::Sqlite, tenant(&[3, 2]), options).await;

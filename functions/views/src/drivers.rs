@@ -1,0 +1,106 @@
+//! The database drivers this build links (the crate's features `sqlite`, `postgres`, `mysql`),
+//! and what only one driver can say about an error. Everything else in the crate speaks to
+//! every database through sqlx's `Any` driver.
+
+use sqlx::error::DatabaseError;
+
+use crate::dialect::Dialect;
+
+/// The Cargo feature that links `dialect`'s driver.
+fn feature(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Sqlite => "sqlite",
+        Dialect::Postgres => "postgres",
+        Dialect::MySql => "mysql",
+    }
+}
+
+/// Whether this build links `dialect`'s driver.
+fn linked(dialect: Dialect) -> bool {
+    match dialect {
+        Dialect::Sqlite => cfg!(feature = "sqlite"),
+        Dialect::Postgres => cfg!(feature = "postgres"),
+        Dialect::MySql => cfg!(feature = "mysql"),
+    }
+}
+
+/// Refuses a database whose driver this build does not link, saying how to build one that does
+/// (rather than sqlx's "no driver found" at the first connection).
+pub(crate) fn check_linked(dialect: Dialect) -> Result<(), String> {
+    let all = [Dialect::Sqlite, Dialect::Postgres, Dialect::MySql];
+    let built_in: Vec<Dialect> = all.into_iter().filter(|d| linked(*d)).collect();
+    match built_in.contains(&dialect) {
+        true => Ok(()),
+        false => Err(not_linked(dialect, &built_in)),
+    }
+}
+
+fn not_linked(dialect: Dialect, linked: &[Dialect]) -> String {
+    let linked: Vec<&str> = linked.iter().map(|d| d.name()).collect();
+    format!(
+        "DATABASE_URL names a {} database, and this build links no driver for it (it links {}): \
+         build it with the Cargo feature `{}` (see the README, Target databases)",
+        dialect.name(),
+        match linked.is_empty() {
+            true => "none".to_owned(),
+            false => linked.join(", "),
+        },
+        feature(dialect)
+    )
+}
+
+/// MariaDB/MySQL's error number, if `error` is MariaDB's.
+#[cfg_attr(not(feature = "mysql"), allow(unused_variables))]
+pub(crate) fn mysql_number(error: &dyn DatabaseError) -> Option<u16> {
+    #[cfg(feature = "mysql")]
+    if let Some(mysql) = error.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+        return Some(mysql.number());
+    }
+    None
+}
+
+/// Whether `error` is PostgreSQL's.
+#[cfg_attr(not(feature = "postgres"), allow(unused_variables))]
+pub(crate) fn is_postgres(error: &dyn DatabaseError) -> bool {
+    #[cfg(feature = "postgres")]
+    if error
+        .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+        .is_some()
+    {
+        return true;
+    }
+    false
+}
+
+/// Whether `error` is SQLite's.
+#[cfg_attr(not(feature = "sqlite"), allow(unused_variables))]
+pub(crate) fn is_sqlite(error: &dyn DatabaseError) -> bool {
+    #[cfg(feature = "sqlite")]
+    if error
+        .try_downcast_ref::<sqlx::sqlite::SqliteError>()
+        .is_some()
+    {
+        return true;
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_without_its_driver_is_refused_naming_the_feature() {
+        assert_eq!(
+            not_linked(Dialect::Sqlite, &[Dialect::Postgres, Dialect::MySql]),
+            "DATABASE_URL names a SQLite database, and this \
+             build links no driver for it (it links PostgreSQL, MariaDB/MySQL): build it with the \
+             Cargo feature `sqlite` (see the README, Target databases)"
+        );
+        assert!(not_linked(Dialect::MySql, &[]).contains("(it links none)"));
+        // This test build links every driver.
+        for dialect in [Dialect::Sqlite, Dialect::Postgres, Dialect::MySql] {
+            assert_eq!(check_linked(dialect).ok(), Some(()));
+        }
+    }
+}
