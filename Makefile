@@ -63,7 +63,7 @@ lint: venv ## rustfmt, clippy (warnings are errors) and the SAM template (cfn-li
 fmt: ## Format the code
 	cargo fmt --all
 
-bench: venv ## Receiver hot path, a reader's query over a protected view, processor storm, full re-sync at scale (SQLite, PostgreSQL), end-to-end latency, cold starts (figures in BENCHMARKS.md)
+bench: venv ## Receiver hot path, a reader's query over a protected view, processor storm, full re-sync at scale (SQLite, PostgreSQL, MariaDB), end-to-end latency, cold starts (figures in BENCHMARKS.md)
 	scripts/start-databases.sh
 	cargo bench --locked -p receiver --bench hot_path
 	cargo bench --locked -p views --bench reader_cost

@@ -3,10 +3,11 @@
 //! call. `view-sync resync --queue-url` queues one key per project on (moto's) SQS; the processor,
 //! the release binary started as Lambda starts it, takes them in batches as the event source
 //! mapping would (the template's BatchSize 50 and 60 s timeout, IMMUTA_MAX_CONCURRENCY=8), on
-//! SQLite, then on PostgreSQL (TEST_POSTGRES_URL, or the local server); SCALE_DATABASES picks
-//! some of them (`postgres`, or `sqlite,postgres`, the default). Reports the Immuta calls
-//! against the floor, wall time against the ideal (calls × latency ÷ concurrency), the batches'
-//! database time, and the processor's peak RSS.
+//! SQLite, PostgreSQL (TEST_POSTGRES_URL, or the local server) and MariaDB (TEST_MYSQL_URL, or
+//! the local server); SCALE_DATABASES picks some of them (`postgres`, or
+//! `sqlite,postgres,mariadb`, the default). Reports the Immuta calls against the floor, wall time
+//! against the ideal (calls × latency ÷ concurrency), the batches' database time, and the
+//! processor's peak RSS.
 //!
 //! PROCESSOR_BIN names the processor binary (`make bench` builds it with `cargo build --release`).
 
@@ -139,12 +140,16 @@ async fn main() {
     let page_size = setting("IMMUTA_PAGE_SIZE", 100);
     let postgres = std::env::var("TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
-    let databases = std::env::var("SCALE_DATABASES").unwrap_or_else(|_| "sqlite,postgres".into());
+    let mariadb = std::env::var("TEST_MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_owned());
+    let databases =
+        std::env::var("SCALE_DATABASES").unwrap_or_else(|_| "sqlite,postgres,mariadb".into());
     for name in databases.split(',').map(str::trim) {
         let database = match name {
             "sqlite" => Database::Sqlite,
             "postgres" => Database::Postgres(postgres.clone()),
-            other => panic!("SCALE_DATABASES: {other:?} is not sqlite or postgres"),
+            "mariadb" => Database::MariaDb(mariadb.clone()),
+            other => panic!("SCALE_DATABASES: {other:?} is not sqlite, postgres or mariadb"),
         };
         run(database, sources, projects, page_size).await;
     }
