@@ -95,6 +95,7 @@ impl ViewStore {
                         .map_err(|e| ViewsError::from_sqlx(e, "create", self.ledger.name()))?;
                 }
                 self.ledger.add_missing_columns(&self.pool).await?;
+                self.ledger.add_name_index(&self.pool).await?;
                 self.ledger
                     .qualify_names_of_earlier_versions(&self.pool)
                     .await?;

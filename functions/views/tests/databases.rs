@@ -491,3 +491,39 @@ fn a_schema_for_sqlite_is_refused_at_start_up() {
     assert_eq!(config("analytics").unwrap_err().variable, "VIEW_SCHEMA");
     assert_eq!(config("main").unwrap().schema.as_deref(), Some("main"));
 }
+
+/// Every apply looks the names it takes up in the ledger (`holders_of`): the ledger has an index
+/// on `view_name` on every database, so that this lookup does not read the whole ledger.
+#[tokio::test]
+async fn the_ledger_is_indexed_by_view_name() {
+    for db in databases() {
+        db.store.ensure_ledger().await.unwrap();
+        let dialect = db.store.dialect();
+        let (schema, table) = dialect.unqualified(db.store.ledger_table()).unwrap();
+        let index = format!("{table}_view_name");
+        // Each query takes the schema, the table and the index, in that order.
+        let query = match db.name {
+            "sqlite" => {
+                "SELECT COUNT(*) FROM sqlite_master WHERE COALESCE(?, 'main') = 'main' \
+                 AND type = 'index' AND tbl_name = ? AND name = ? AND sql LIKE '%(view_name)%'"
+            }
+            "postgres" => {
+                "SELECT COUNT(*) FROM pg_indexes WHERE schemaname = $1 AND tablename = $2 \
+                 AND indexname = $3 AND indexdef LIKE '%(view_name)'"
+            }
+            _ => {
+                "SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? \
+                 AND TABLE_NAME = ? AND INDEX_NAME = ? AND COLUMN_NAME = 'view_name'"
+            }
+        };
+        let found: i64 = sqlx::query_scalar(AssertSqlSafe(query))
+            .bind(schema)
+            .bind(table)
+            .bind(index)
+            .fetch_one(db.store.pool())
+            .await
+            .unwrap();
+        assert_eq!(found, 1, "{}: the ledger's index on view_name", db.name);
+        db.finish().await;
+    }
+}
