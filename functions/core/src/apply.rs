@@ -10,7 +10,7 @@
 //! ([`closed`]).
 
 use crate::audit::{AuditEntry, Cause};
-pub use crate::ddl::{Ddl, drop_view};
+pub use crate::ddl::Ddl;
 use crate::dialect::Dialect;
 use crate::plan::{Decision, DesiredView, Drift, InCatalog, LedgerRow, RowState, Target, ViewKey};
 

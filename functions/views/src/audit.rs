@@ -15,13 +15,14 @@ use view_sync_core::view_sql::ViewLocation;
 
 pub use view_sync_core::audit::{AuditEntry, Cause, Origin};
 
+use crate::ddl;
 use crate::dialect::{Dialect, LedgerSql};
 use crate::error::{ViewsError, label};
 use crate::ledger::now_micros;
 
 const WHAT: &str = "the audit trail";
 
-/// Which entries [`ViewStore::audit`] returns, oldest first.
+/// Which entries [`crate::ViewStore::audit`] returns, oldest first.
 #[derive(Debug, Clone, Default)]
 pub struct AuditQuery {
     /// Applied at or after (microseconds since the Unix epoch).
@@ -49,8 +50,9 @@ fn split(text: String) -> Vec<String> {
 pub(crate) struct Audit {
     /// Quoted and qualified.
     name: String,
-    /// `CREATE INDEX` on `applied_at`, where it is not made with the table.
-    index: Option<String>,
+    /// The index on `applied_at` where it is not made with the table: how it is referred to,
+    /// and its `CREATE INDEX`.
+    index: Option<(String, String)>,
     dialect: Dialect,
     /// Where the views are: a view named unqualified in a query is there.
     views: ViewLocation,
@@ -61,15 +63,14 @@ impl Audit {
     pub(crate) fn new(views: ViewLocation, schema: Option<&str>, ledger_table: &str) -> Self {
         let dialect = views.dialect;
         let table = format!("{ledger_table}_audit");
-        let index_name = dialect.quote(&format!("{table}_applied_at"));
+        let bare_index = format!("{table}_applied_at");
+        let index_name = dialect.quote(&bare_index);
+        let reference = dialect.qualified(schema, &bare_index);
         let name = dialect.qualified(schema, &table);
         let index = match dialect {
             // SQLite puts the schema on the index, PostgreSQL makes it in the table's schema.
             Dialect::Sqlite => Some(format!(
-                "CREATE INDEX IF NOT EXISTS {} ON {} (applied_at)",
-                schema
-                    .map(|s| format!("{}.{index_name}", dialect.quote(s)))
-                    .unwrap_or_else(|| index_name.clone()),
+                "CREATE INDEX IF NOT EXISTS {reference} ON {} (applied_at)",
                 dialect.quote(&table)
             )),
             Dialect::Postgres => Some(format!(
@@ -77,7 +78,8 @@ impl Audit {
             )),
             // Made with the table (an index inline).
             Dialect::MySql => None,
-        };
+        }
+        .map(|create| (reference, create));
         Self {
             name,
             index,
@@ -86,8 +88,8 @@ impl Audit {
         }
     }
 
-    /// `CREATE TABLE` of the trail, and of its index.
-    pub(crate) fn create_table(&self) -> Vec<String> {
+    /// `CREATE TABLE` of the trail (with its index on MariaDB/MySQL).
+    pub(crate) fn create_table(&self) -> String {
         let dialect = self.dialect;
         let list = match dialect {
             Dialect::MySql => "MEDIUMTEXT",
@@ -98,16 +100,37 @@ impl Audit {
         } else {
             ""
         };
-        let mut statements = vec![format!(
+        format!(
             "CREATE TABLE IF NOT EXISTS {} (applied_at BIGINT NOT NULL, project_id VARCHAR(255) NOT NULL, \
              data_source_id VARCHAR(255) NOT NULL, view_name VARCHAR(1024) NOT NULL, action VARCHAR(16) NOT NULL, \
              detail VARCHAR(1024) NOT NULL, old_digest VARCHAR(64) NOT NULL, new_digest VARCHAR(64) NOT NULL, \
              observed_at BIGINT NOT NULL, origin VARCHAR(16) NOT NULL, message_ids {list} NOT NULL, \
              notification_types {list} NOT NULL, request_id VARCHAR(255) NOT NULL{inline_index})",
             self.name
-        )];
-        statements.extend(self.index.clone());
-        statements
+        )
+    }
+
+    /// Makes the index on `applied_at` where the table was made without it, once: on
+    /// PostgreSQL looked for first (see [`ddl::exists_on_postgres`]).
+    pub(crate) async fn add_index(&self, pool: &AnyPool) -> Result<(), ViewsError> {
+        let Some((reference, create)) = &self.index else {
+            return Ok(());
+        };
+        if self.dialect == Dialect::Postgres
+            && ddl::exists_on_postgres(pool, reference)
+                .await
+                .map_err(|e| ViewsError::from_sqlx(e, "look for the indexes of", WHAT))?
+        {
+            return Ok(());
+        }
+        match sqlx::query(AssertSqlSafe(create.clone()))
+            .execute(pool)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if ddl::made_concurrently(&e) => Ok(()),
+            Err(e) => Err(ViewsError::from_sqlx(e, "index", WHAT)),
+        }
     }
 
     /// Records one change in the audit trail, on the section's connection.

@@ -3,9 +3,10 @@
 
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
-use sqlx::{Any, AnyConnection, AssertSqlSafe};
+use sqlx::{Any, AnyConnection, AnyPool, AssertSqlSafe};
 use view_sync_core::plan::ViewKey;
 
+use crate::drivers;
 use crate::error::{ViewsError, label};
 
 /// A statement run so that the driver accepts one statement only: PostgreSQL's extended protocol
@@ -29,4 +30,34 @@ pub(crate) async fn run(
         .await
         .map(drop)
         .map_err(|e| ViewsError::from_sqlx(e, action, &label(view)))
+}
+
+/// PostgreSQL: whether the relation (an index of the store's own tables) `reference` names
+/// exists. Looked up before its `CREATE INDEX IF NOT EXISTS`, which takes a share lock on the
+/// table before it looks: at every cold start it would wait for each open section that wrote to
+/// the table, and every later section would queue behind it.
+pub(crate) async fn exists_on_postgres(
+    pool: &AnyPool,
+    reference: &str,
+) -> Result<bool, sqlx::Error> {
+    let found: Option<String> =
+        sqlx::query_scalar(AssertSqlSafe("SELECT CAST(to_regclass($1) AS TEXT)"))
+            .bind(reference.to_owned())
+            .fetch_one(pool)
+            .await?;
+    Ok(found.is_some())
+}
+
+/// Whether `error` says another process made the same index first: PostgreSQL's
+/// duplicate_table, or the unique violation of the catalog's name index when both created it at
+/// once; MariaDB's ER_DUP_KEYNAME.
+pub(crate) fn made_concurrently(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(e) => {
+            drivers::mysql_number(e.as_ref()) == Some(1061)
+                || (drivers::is_postgres(e.as_ref())
+                    && matches!(e.code().as_deref(), Some("42P07" | "23505")))
+        }
+        _ => false,
+    }
 }

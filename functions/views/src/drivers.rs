@@ -98,9 +98,12 @@ mod tests {
              Cargo feature `sqlite` (see the README, Target databases)"
         );
         assert!(not_linked(Dialect::MySql, &[]).contains("(it links none)"));
-        // This test build links every driver.
         for dialect in [Dialect::Sqlite, Dialect::Postgres, Dialect::MySql] {
-            assert_eq!(check_linked(dialect).ok(), Some(()));
+            assert_eq!(
+                check_linked(dialect).is_ok(),
+                linked(dialect),
+                "{dialect:?}"
+            );
         }
     }
 }

@@ -11,8 +11,8 @@ use view_sync_core::apply::RowWrite;
 use view_sync_core::plan::{LedgerRow, RowState, Scope, ViewKey};
 use view_sync_core::printable::printable;
 
+use crate::ddl;
 use crate::dialect::{Dialect, LedgerSql};
-use crate::drivers;
 use crate::error::{ViewsError, label};
 
 /// The ledger columns a [`LedgerRow`] is read from.
@@ -229,24 +229,36 @@ impl Ledger {
 
     /// Adds the index on `view_name` that [`Ledger::holders_of`] looks names up by in every
     /// apply (without it each apply read the whole ledger: 1.3 ms on MariaDB at 4,700 rows, and
-    /// growing). Made by the first process of this version to open a ledger made earlier; two
-    /// racing to make it: the loser finds it made.
+    /// growing). Made by the first process of this version to open a ledger made earlier;
+    /// looked for first where making it would lock the ledger or fail for being there (see
+    /// [`ddl::exists_on_postgres`]); two processes racing to make it: the loser finds it made.
     pub(crate) async fn add_name_index(&self, pool: &AnyPool) -> Result<(), ViewsError> {
         let index = format!("{}_view_name", self.table);
         let quoted = self.dialect.quote(&index);
+        let look_for = |e| ViewsError::from_sqlx(e, "look for the indexes of", &self.name);
         let create = match self.dialect {
-            // SQLite puts the schema on the index, PostgreSQL makes it in the table's schema.
+            // SQLite puts the schema on the index (it has one writer: no one waits for this).
             Dialect::Sqlite => format!(
                 "CREATE INDEX IF NOT EXISTS {} ON {} (view_name)",
                 self.dialect.qualified(self.schema.as_deref(), &index),
                 self.dialect.quote(&self.table)
             ),
-            Dialect::Postgres => format!(
-                "CREATE INDEX IF NOT EXISTS {quoted} ON {} (view_name)",
-                self.name
-            ),
+            // PostgreSQL makes it in the table's schema.
+            Dialect::Postgres => {
+                let reference = self.dialect.qualified(self.schema.as_deref(), &index);
+                if ddl::exists_on_postgres(pool, &reference)
+                    .await
+                    .map_err(look_for)?
+                {
+                    return Ok(());
+                }
+                format!(
+                    "CREATE INDEX IF NOT EXISTS {quoted} ON {} (view_name)",
+                    self.name
+                )
+            }
             // InnoDB keys hold at most 3,072 bytes: the name's first 255 characters (1,020
-            // bytes) tell views apart. MySQL has no `CREATE INDEX IF NOT EXISTS`: looked for.
+            // bytes) tell views apart. MySQL has no `CREATE INDEX IF NOT EXISTS`.
             Dialect::MySql => {
                 let found: Option<i64> = sqlx::query_scalar(AssertSqlSafe(
                     "SELECT 1 FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = \
@@ -257,7 +269,7 @@ impl Ledger {
                 .bind(index.clone())
                 .fetch_optional(pool)
                 .await
-                .map_err(|e| ViewsError::from_sqlx(e, "look for the indexes of", &self.name))?;
+                .map_err(look_for)?;
                 if found.is_some() {
                     return Ok(());
                 }
@@ -270,10 +282,7 @@ impl Ledger {
         };
         match sqlx::query(AssertSqlSafe(create)).execute(pool).await {
             Ok(_) => Ok(()),
-            // ER_DUP_KEYNAME: another process made it first.
-            Err(sqlx::Error::Database(e)) if drivers::mysql_number(e.as_ref()) == Some(1061) => {
-                Ok(())
-            }
+            Err(e) if ddl::made_concurrently(&e) => Ok(()),
             Err(e) => Err(ViewsError::from_sqlx(e, "index", &self.name)),
         }
     }

@@ -86,7 +86,7 @@ impl ViewStore {
                 statements.push(self.ledger.create_table());
                 statements.push(self.hints.create_table());
                 statements.push(self.marks.create_table());
-                statements.extend(self.audit.create_table());
+                statements.push(self.audit.create_table());
                 statements.push(self.failures.create_table());
                 for statement in statements {
                     one_statement(statement)
@@ -96,6 +96,7 @@ impl ViewStore {
                 }
                 self.ledger.add_missing_columns(&self.pool).await?;
                 self.ledger.add_name_index(&self.pool).await?;
+                self.audit.add_index(&self.pool).await?;
                 self.ledger
                     .qualify_names_of_earlier_versions(&self.pool)
                     .await?;

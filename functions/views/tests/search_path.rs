@@ -1,6 +1,7 @@
 //! PostgreSQL without `VIEW_SCHEMA`: the ledger and the views stay in `public` whatever a
 //! session's `search_path` resolves, and a ledger an earlier version made elsewhere on the
-//! `search_path` is named, not duplicated. When TEST_POSTGRES_URL is set.
+//! `search_path` is named, not duplicated; and a process opening a ledger never queues behind
+//! the open sections of others. When TEST_POSTGRES_URL is set.
 
 mod support;
 
@@ -180,4 +181,50 @@ async fn an_earlier_versions_ledger_is_taken_over_or_named() {
 
     drop_ledger(&admin, "public", &ledger).await;
     run(&admin, &format!("DROP SCHEMA \"{elsewhere}\" CASCADE")).await;
+}
+
+/// A process that starts while another holds a view's section (its ledger row written, its
+/// transaction open) opens the same ledger without waiting for it: the ledger's indexes are
+/// looked for before they are made, since PostgreSQL's `CREATE INDEX IF NOT EXISTS` takes a
+/// share lock on the table first and would queue behind the open section, and every later
+/// section behind it.
+#[tokio::test]
+async fn a_starting_process_does_not_wait_for_open_sections() {
+    let Ok(url) = std::env::var("TEST_POSTGRES_URL") else {
+        return;
+    };
+    let admin = admin_pool(&url).await;
+    let schema = unique("ivs_start");
+    let config = StoreConfig {
+        database_url: url.clone(),
+        schema: Some(schema.clone()),
+        view_schemas: None,
+        ledger_table: "ledger".into(),
+        grant_roles: Vec::new(),
+        create_roles: false,
+        barrier: true,
+    };
+    let first = ViewStore::connect_lazy(&config).unwrap();
+    first.ensure_ledger().await.unwrap();
+    // A section's write to the ledger, still open.
+    let mut section = first.pool().begin().await.unwrap();
+    sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO {} (project_id, data_source_id, view_name, sql_digest, state, observed_at, \
+         updated_at) VALUES ('1', '2', '', '', 'dropped', 0, 0)",
+        first.ledger_table()
+    )))
+    .execute(&mut *section)
+    .await
+    .unwrap();
+    let second = ViewStore::connect_lazy(&config).unwrap();
+    let started = tokio::time::timeout(std::time::Duration::from_secs(5), second.ensure_ledger())
+        .await
+        .expect("the second process waited for the open section");
+    started.unwrap();
+    section.rollback().await.unwrap();
+    run(
+        &admin,
+        &format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"),
+    )
+    .await;
 }

@@ -5,7 +5,7 @@
 //! cold-start secret resolution shows as a ratio measured in the same run.
 //!
 //! RECEIVER_BIN and PROCESSOR_BIN name the binaries (`make bench` builds them with
-//! `cargo build --release`). BASELINE_RECEIVER_BIN and BASELINE_PROCESSOR_BIN, when set, name a
+//! `cargo build --release`, the processor with its `sqlite` feature). BASELINE_RECEIVER_BIN and BASELINE_PROCESSOR_BIN, when set, name a
 //! second build of each (another profile, say) measured in the same run, its starts taking turns
 //! with the first's, with the ratio between them.
 

@@ -7,7 +7,8 @@
 //! processor's own `FreshnessLag` (receiver's `receivedAtMs` → change applied); where the time
 //! goes comes from the webhook round trips timed here and the processor's batch metrics.
 //!
-//! PROCESSOR_BIN names the processor binary (`make bench` builds it with `cargo build --release`).
+//! PROCESSOR_BIN names the processor binary (`make bench` builds it with `cargo build --release
+//! --features processor/sqlite`: the processor links SQLite only when asked).
 
 use std::time::{Duration, Instant};
 

@@ -9,7 +9,8 @@
 //! against the ideal (calls × latency ÷ concurrency), the batches' database time, and the
 //! processor's peak RSS.
 //!
-//! PROCESSOR_BIN names the processor binary (`make bench` builds it with `cargo build --release`).
+//! PROCESSOR_BIN names the processor binary (`make bench` builds it with `cargo build --release
+//! --features processor/sqlite`: the processor links SQLite only when asked).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
