@@ -1,7 +1,7 @@
-//! How a view's DDL runs: the store executes [`view_sync_core::ddl::runs`], where a refusal by the database and
-//! what it leads to are decided (see [`view_sync_core::ddl`] for why a PostgreSQL view fails
-//! closed rather than drop what others built on it). What it reads to close a view (its
-//! columns, what depends on it) and who holds its lock are read here.
+//! How a view's DDL runs: the store executes [`view_sync_core::ddl::runs`], where a refusal by
+//! the database and what it leads to are decided (see [`view_sync_core::ddl`] for why a
+//! PostgreSQL view fails closed rather than drop what others built on it). What a close needs
+//! (the view's columns, what depends on it) and who holds a view's lock are read here.
 
 use std::collections::VecDeque;
 
@@ -10,8 +10,7 @@ use view_sync_core::ddl::{Column, Ddl, Refusal, Run, closed_view, runs};
 use view_sync_core::plan::ViewKey;
 use view_sync_core::printable::printable;
 
-use crate::ddl;
-use crate::ddl::one_statement;
+use crate::ddl::{self, one_statement};
 use crate::error::{ViewsError, label};
 use crate::handle::ViewStore;
 
@@ -39,8 +38,8 @@ fn refusal(error: &sqlx::Error) -> Option<Refusal> {
 }
 
 impl ViewStore {
-    /// Runs one DDL statement of `view`'s plan inside its critical section, as [`view_sync_core::ddl::runs`]
-    /// says it runs on this database.
+    /// Runs one DDL statement of `view`'s plan inside its critical section, as
+    /// [`view_sync_core::ddl::runs`] says it runs on this database.
     pub(crate) async fn run_step(
         &self,
         conn: &mut AnyConnection,
