@@ -288,15 +288,11 @@ async fn a_create_statement_runs_under_its_own_name() {
 
 #[tokio::test]
 async fn an_unreachable_database_is_a_retryable_error_without_the_password() {
-    let config = StoreConfig {
-        database_url: "postgres://user:hunter2@127.0.0.1:1/nowhere".into(),
-        schema: None,
-        view_schemas: None,
-        ledger_table: "ledger".into(),
-        grant_roles: Vec::new(),
-        create_roles: false,
-        barrier: true,
-    };
+    let config = support::config(
+        "postgres://user:hunter2@127.0.0.1:1/nowhere",
+        None,
+        "ledger",
+    );
     assert!(!format!("{config:?}").contains("hunter2"));
     let store = ViewStore::connect_lazy(&config).unwrap();
     assert_eq!(store.dialect(), Dialect::Postgres);

@@ -184,17 +184,17 @@ impl Fixture {
         view_schemas: Option<&str>,
     ) -> ViewStore {
         ViewStore::connect_lazy(&StoreConfig {
-            database_url: self.url_of(admin_url, &self.names.user),
-            schema: Some(self.names.schema.clone()),
             view_schemas: view_schemas.map(|t| ProjectTemplate::parse(t).unwrap()),
-            ledger_table: "immuta_view_sync_ledger".into(),
             grant_roles: if grant_roles.is_empty() {
                 Vec::new()
             } else {
                 ProjectTemplate::parse_roles(grant_roles).unwrap()
             },
-            create_roles: false,
-            barrier: true,
+            ..support::config(
+                &self.url_of(admin_url, &self.names.user),
+                Some(self.names.schema.clone()),
+                "immuta_view_sync_ledger",
+            )
         })
         .unwrap()
     }

@@ -46,13 +46,9 @@ struct Fixture {
 /// A store of the views in `views` that grants to the roles of `templates`.
 fn store_granting(admin_url: &str, views: &str, templates: &str, create_roles: bool) -> ViewStore {
     ViewStore::connect_lazy(&StoreConfig {
-        database_url: admin_url.to_owned(),
-        schema: Some(views.to_owned()),
-        view_schemas: None,
-        ledger_table: "ledger".into(),
         grant_roles: ProjectTemplate::parse_roles(templates).unwrap(),
         create_roles,
-        barrier: true,
+        ..support::config(admin_url, Some(views.to_owned()), "ledger")
     })
     .unwrap()
 }

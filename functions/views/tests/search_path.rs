@@ -8,9 +8,9 @@ mod support;
 use sqlx::{AnyPool, AssertSqlSafe};
 use view_sync_core::plan::{Decision, DesiredView, Scope, Target};
 use view_sync_core::view_sql::ViewSql;
-use views::{StoreConfig, ViewStore, ViewsError};
+use views::{ViewStore, ViewsError};
 
-use support::{admin_pool, key, run_as_admin as run, unique};
+use support::{admin_pool, config, key, run_as_admin as run, unique};
 
 /// A store with no schema configured, whose sessions resolve names through `search_path`.
 fn store(url: &str, ledger: &str, search_path: Option<&str>) -> ViewStore {
@@ -21,16 +21,7 @@ fn store(url: &str, ledger: &str, search_path: Option<&str>) -> ViewStore {
         }
         None => url.to_owned(),
     };
-    ViewStore::connect_lazy(&StoreConfig {
-        database_url: url,
-        schema: None,
-        view_schemas: None,
-        ledger_table: ledger.to_owned(),
-        grant_roles: Vec::new(),
-        create_roles: false,
-        barrier: true,
-    })
-    .unwrap()
+    ViewStore::connect_lazy(&config(&url, None, ledger)).unwrap()
 }
 
 fn version(store: &ViewStore, name: &str, version: &str) -> Target {
@@ -195,15 +186,7 @@ async fn a_starting_process_does_not_wait_for_open_sections() {
     };
     let admin = admin_pool(&url).await;
     let schema = unique("ivs_start");
-    let config = StoreConfig {
-        database_url: url.clone(),
-        schema: Some(schema.clone()),
-        view_schemas: None,
-        ledger_table: "ledger".into(),
-        grant_roles: Vec::new(),
-        create_roles: false,
-        barrier: true,
-    };
+    let config = config(&url, Some(schema.clone()), "ledger");
     let first = ViewStore::connect_lazy(&config).unwrap();
     first.ensure_ledger().await.unwrap();
     // A section's write to the ledger, still open.

@@ -37,6 +37,20 @@ pub fn unique(prefix: &str) -> String {
 }
 
 /// One store per configured database.
+/// A store's configuration with `ledger` in `schema`, as the processor's defaults leave it: no
+/// grants managed, no schema per project, views behind a barrier.
+pub fn config(database_url: &str, schema: Option<String>, ledger: &str) -> StoreConfig {
+    StoreConfig {
+        database_url: database_url.to_owned(),
+        schema,
+        view_schemas: None,
+        ledger_table: ledger.to_owned(),
+        grant_roles: Vec::new(),
+        create_roles: false,
+        barrier: true,
+    }
+}
+
 pub fn databases() -> Vec<TestDb> {
     databases_in(|| unique("ivs_test"))
 }
@@ -46,17 +60,13 @@ pub fn databases_in(schema: impl Fn() -> String) -> Vec<TestDb> {
     let mut dbs = Vec::new();
     let dir = std::env::temp_dir().join(unique("ivs_views"));
     std::fs::create_dir_all(&dir).unwrap();
-    let config = StoreConfig {
-        database_url: format!("sqlite://{}/views.db", dir.display()),
-        schema: None,
-        view_schemas: None,
-        ledger_table: "ledger".into(),
-        grant_roles: Vec::new(),
-        create_roles: false,
-        barrier: true,
-    };
+    let sqlite = config(
+        &format!("sqlite://{}/views.db", dir.display()),
+        None,
+        "ledger",
+    );
     dbs.push(TestDb {
-        store: ViewStore::connect_lazy(&config).unwrap(),
+        store: ViewStore::connect_lazy(&sqlite).unwrap(),
         name: "sqlite",
         cleanup: None,
         _dir: Some(TempDir(dir)),
@@ -71,16 +81,8 @@ pub fn databases_in(schema: impl Fn() -> String) -> Vec<TestDb> {
     ] {
         if let Ok(url) = std::env::var(variable) {
             let schema = schema();
-            let config = StoreConfig {
-                database_url: url,
-                schema: Some(schema.clone()),
-                view_schemas: None,
-                ledger_table: "ledger".into(),
-                grant_roles: Vec::new(),
-                create_roles: false,
-                barrier: true,
-            };
-            let store = ViewStore::connect_lazy(&config).unwrap();
+            let store =
+                ViewStore::connect_lazy(&config(&url, Some(schema.clone()), "ledger")).unwrap();
             let cleanup = drop.replace("{}", &store.dialect().quote(&schema));
             dbs.push(TestDb {
                 store,
