@@ -111,26 +111,12 @@ impl Audit {
     }
 
     /// Makes the index on `applied_at` where the table was made without it, once: on
-    /// PostgreSQL looked for first (see [`ddl::exists_on_postgres`]).
+    /// PostgreSQL looked for first (see [`ddl::make_index`]).
     pub(crate) async fn add_index(&self, pool: &AnyPool) -> Result<(), ViewsError> {
         let Some((reference, create)) = &self.index else {
             return Ok(());
         };
-        if self.dialect == Dialect::Postgres
-            && ddl::exists_on_postgres(pool, reference)
-                .await
-                .map_err(|e| ViewsError::from_sqlx(e, "look for the indexes of", WHAT))?
-        {
-            return Ok(());
-        }
-        match sqlx::query(AssertSqlSafe(create.clone()))
-            .execute(pool)
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if ddl::made_concurrently(&e) => Ok(()),
-            Err(e) => Err(ViewsError::from_sqlx(e, "index", WHAT)),
-        }
+        ddl::make_index(pool, self.dialect, reference, create.clone(), WHAT).await
     }
 
     /// Records one change in the audit trail, on the section's connection.

@@ -6,6 +6,7 @@ use sqlx::query::Query;
 use sqlx::{Any, AnyConnection, AnyPool, AssertSqlSafe};
 use view_sync_core::plan::ViewKey;
 
+use crate::dialect::Dialect;
 use crate::drivers;
 use crate::error::{ViewsError, label};
 
@@ -32,26 +33,40 @@ pub(crate) async fn run(
         .map_err(|e| ViewsError::from_sqlx(e, action, &label(view)))
 }
 
-/// PostgreSQL: whether the relation (an index of the store's own tables) `reference` names
-/// exists. Looked up before its `CREATE INDEX IF NOT EXISTS`, which takes a share lock on the
-/// table before it looks: at every cold start it would wait for each open section that wrote to
-/// the table, and every later section would queue behind it.
-pub(crate) async fn exists_on_postgres(
+/// Makes an index of the store's own table `table` with `create`, once: made at each process's
+/// start, so a creation that races another process's counts as made, and on PostgreSQL the
+/// index `reference` names is looked for first, without a lock: its `CREATE INDEX IF NOT
+/// EXISTS` takes a share lock on the table before it looks, and would wait for each open
+/// section that wrote to the table while every later section queued behind it.
+pub(crate) async fn make_index(
     pool: &AnyPool,
+    dialect: Dialect,
     reference: &str,
-) -> Result<bool, sqlx::Error> {
-    let found: Option<String> =
-        sqlx::query_scalar(AssertSqlSafe("SELECT CAST(to_regclass($1) AS TEXT)"))
-            .bind(reference.to_owned())
-            .fetch_one(pool)
-            .await?;
-    Ok(found.is_some())
+    create: String,
+    table: &str,
+) -> Result<(), ViewsError> {
+    if dialect == Dialect::Postgres {
+        let found: Option<String> =
+            sqlx::query_scalar(AssertSqlSafe("SELECT CAST(to_regclass($1) AS TEXT)"))
+                .bind(reference.to_owned())
+                .fetch_one(pool)
+                .await
+                .map_err(|e| ViewsError::from_sqlx(e, "look for the indexes of", table))?;
+        if found.is_some() {
+            return Ok(());
+        }
+    }
+    match sqlx::query(AssertSqlSafe(create)).execute(pool).await {
+        Ok(_) => Ok(()),
+        Err(e) if made_concurrently(&e) => Ok(()),
+        Err(e) => Err(ViewsError::from_sqlx(e, "index", table)),
+    }
 }
 
 /// Whether `error` says another process made the same index first: PostgreSQL's
 /// duplicate_table, or the unique violation of the catalog's name index when both created it at
 /// once; MariaDB's ER_DUP_KEYNAME.
-pub(crate) fn made_concurrently(error: &sqlx::Error) -> bool {
+fn made_concurrently(error: &sqlx::Error) -> bool {
     match error {
         sqlx::Error::Database(e) => {
             drivers::mysql_number(e.as_ref()) == Some(1061)
