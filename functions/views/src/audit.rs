@@ -59,9 +59,10 @@ pub(crate) struct Audit {
 }
 
 impl Audit {
-    /// The trail of the ledger `ledger_table` in `schema`, beside it.
-    pub(crate) fn new(views: ViewLocation, schema: Option<&str>, ledger_table: &str) -> Self {
+    /// The trail of the ledger `ledger_table`, beside it in the views' schema.
+    pub(crate) fn new(views: ViewLocation, ledger_table: &str) -> Self {
         let dialect = views.dialect;
+        let schema = views.schema.as_deref();
         let table = format!("{ledger_table}_audit");
         let bare_index = format!("{table}_applied_at");
         let index_name = dialect.quote(&bare_index);

@@ -140,7 +140,7 @@ impl ViewStore {
                 dialect == Dialect::Postgres && config.schema.is_none(),
             ),
             marks: Marks::new(beside_the_ledger("scope_marks"), dialect),
-            audit: Audit::new(location.clone(), schema.as_deref(), &config.ledger_table),
+            audit: Audit::new(location.clone(), &config.ledger_table),
             failures: Failures::new(beside_the_ledger("failures"), dialect),
             hints: Hints::new(beside_the_ledger("disabled_hints"), dialect),
             grants: Grants::new(
