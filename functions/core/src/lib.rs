@@ -11,6 +11,7 @@
 //! - [`memberships`]: which equalized projects hold a batch's sources, searched or listed.
 //! - [`plan`]: which views must exist and what to do about each (create, replace, drop, nothing);
 //!   [`apply`]: the steps one view's apply takes, which the store executes and `plan` prints;
+//!   [`lanes`]: which of a batch's applies may run at once;
 //!   [`ddl`]: its statements, and what a refusal by the database leads to;
 //!   [`audit`]: what the audit trail records of a change; [`grants`]: who may read a view, and
 //!   what to revoke and grant to get there.
@@ -38,6 +39,7 @@ pub mod forward;
 pub mod grants;
 pub mod hex;
 pub mod keys;
+pub mod lanes;
 pub mod memberships;
 pub mod message;
 pub mod naming;

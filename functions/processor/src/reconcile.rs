@@ -9,6 +9,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
+use futures_util::stream::{self, StreamExt};
 use immuta::ImmutaClient;
 use queue::SqsSink;
 use secrets::SecretReader;
@@ -18,6 +19,7 @@ use tracing::{debug, info, warn};
 use view_sync_core::Id;
 use view_sync_core::apply::{self, Change, Ddl};
 use view_sync_core::keys::{ReconcileKey, reconcile_units};
+use view_sync_core::lanes;
 use view_sync_core::plan::{
     self, Decision, DesiredView, KeyDecision, LedgerRow, RowState, Scope, Target, ViewKey,
 };
@@ -44,6 +46,18 @@ pub struct ViewOutcome {
 struct KeyTargets {
     decided: Option<KeyDecision>,
     failure: Option<ReconcileError>,
+    /// The names the ledger shows the scope's views under (see [`Settled::known_names`]).
+    known_names: BTreeMap<ViewKey, String>,
+}
+
+/// A unit's targets, settled ([`plan::settle`]), and what its keys' results are so far.
+struct Settled {
+    results: Vec<KeyResult>,
+    /// Each target with the index of the key it belongs to, in the batch's order.
+    work: Vec<(usize, Target)>,
+    /// The names the ledger showed the targets' views under when their scopes were read: what
+    /// a drop or a rename frees, for [`lanes::lanes`].
+    known_names: BTreeMap<ViewKey, String>,
 }
 
 pub type KeyResult = Result<Vec<ViewOutcome>, ReconcileError>;
@@ -335,19 +349,20 @@ impl Reconciler {
                 ..key.1.clone()
             })
             .collect();
-        let (mut results, work) = self.settled(read, marked.err(), deadline).await;
+        let Settled {
+            mut results,
+            work,
+            known_names,
+        } = self.settled(read, marked.err(), deadline).await;
         // A view blocked by a lock must not use up the time of the views after it: each gets
         // one attempt with a bounded wait first, then what failed transiently is retried while
         // time remains.
+        let first_attempts = self
+            .first_attempts(&work, &known_names, &causes, observed_at, deadline)
+            .await;
         let mut retry_later = Vec::new();
-        for (index, target) in work {
-            let first = Instant::now() + FIRST_ATTEMPT_LOCK_WAIT;
-            let cause = &causes[index];
-            match self
-                .store
-                .apply_until(&target, observed_at, first.min(deadline), cause)
-                .await
-            {
+        for ((index, target), first_attempt) in work.into_iter().zip(first_attempts) {
+            match first_attempt {
                 // Never started: the time is up, and trying again would not change that.
                 Err(error @ ViewsError::OutOfTime { .. }) => failed_views.extend(record(
                     keys[index],
@@ -397,6 +412,47 @@ impl Reconciler {
         results
     }
 
+    /// The first attempt at each of `work`'s applies, in `work`'s order, with a bounded wait
+    /// for locks. Up to [`ViewStore::apply_concurrency`] at once: the work is cut into
+    /// [`lanes::lanes`], each applied in the batch's order, so that every view gets the name it
+    /// would get one view at a time (the name `view-sync plan` predicts).
+    async fn first_attempts(
+        &self,
+        work: &[(usize, Target)],
+        known_names: &BTreeMap<ViewKey, String>,
+        causes: &[Cause],
+        observed_at: i64,
+        deadline: Instant,
+    ) -> Vec<Result<views::Applied, ViewsError>> {
+        let apply = |position: usize| {
+            let (index, target) = &work[position];
+            let first = Instant::now() + FIRST_ATTEMPT_LOCK_WAIT;
+            self.store
+                .apply_until(target, observed_at, first.min(deadline), &causes[*index])
+        };
+        let concurrency = self.store.apply_concurrency();
+        let lanes = match concurrency {
+            1 => vec![(0..work.len()).collect()],
+            _ => lanes::lanes(work.iter().map(|(_, target)| target), |view| {
+                known_names.get(view).map(String::as_str)
+            }),
+        };
+        let mut attempts: Vec<(usize, Result<views::Applied, ViewsError>)> = stream::iter(lanes)
+            .map(|lane| async move {
+                let mut attempts = Vec::with_capacity(lane.len());
+                for position in lane {
+                    attempts.push((position, apply(position).await));
+                }
+                attempts
+            })
+            .buffer_unordered(concurrency)
+            .flat_map(stream::iter)
+            .collect()
+            .await;
+        attempts.sort_by_key(|(position, _)| *position);
+        attempts.into_iter().map(|(_, attempt)| attempt).collect()
+    }
+
     /// What reconciling `keys` would do now, applying nothing (no marks, no views, no ledger
     /// rows): each view that would be created, replaced, restored from drift or dropped, and
     /// the keys whose reads failed. Reads Immuta `KEYS_PER_PREVIEW_STEP` keys at a time and
@@ -420,14 +476,15 @@ impl Reconciler {
                 }
             };
             let observed_at = read.observed_at;
-            let (results, settled) = self.settled(read, None, deadline).await;
-            for (key, result) in chunk.iter().zip(results) {
+            let settled = self.settled(read, None, deadline).await;
+            for (key, result) in chunk.iter().zip(settled.results) {
                 if let Err(error) = result {
                     preview.failures.push((key.clone(), error));
                 }
             }
             work.extend(
                 settled
+                    .work
                     .into_iter()
                     .map(|(index, target)| (chunk[index].clone(), observed_at, target)),
             );
@@ -567,8 +624,9 @@ impl Reconciler {
         read: BatchRead,
         unmarked: Option<ViewsError>,
         deadline: Instant,
-    ) -> (Vec<KeyResult>, Vec<(usize, Target)>) {
+    ) -> Settled {
         let mut results: Vec<KeyResult> = Vec::with_capacity(read.resolutions.len());
+        let mut known_names = BTreeMap::new();
         // (index of the key, what it decided)
         let mut decided: Vec<(usize, KeyDecision)> = Vec::new();
         for (key, resolution) in read.resolutions.into_iter().enumerate() {
@@ -582,8 +640,10 @@ impl Reconciler {
                 Ok(KeyTargets {
                     decided: key_decided,
                     failure,
+                    known_names: names,
                 }) => {
                     decided.extend(key_decided.map(|d| (key, d)));
+                    known_names.extend(names);
                     results.push(failure.map_or(Ok(Vec::new()), Err));
                 }
                 Err(error) => results.push(Err(error)),
@@ -601,7 +661,11 @@ impl Reconciler {
                     .map(move |target| (index, target))
             })
             .collect();
-        (results, work)
+        Settled {
+            results,
+            work,
+            known_names,
+        }
     }
 
     /// What a resolved key decides, with the first failure among its wanted views' SQL (those
@@ -617,6 +681,7 @@ impl Reconciler {
             return Ok(KeyTargets {
                 decided: None,
                 failure: None,
+                known_names: BTreeMap::new(),
             });
         };
         let rows = self
@@ -636,7 +701,13 @@ impl Reconciler {
             }
         }
         let targets = plan::targets(&scope, desired, &rows, &unreadable);
+        let known_names = rows
+            .iter()
+            .filter(|row| row.state != RowState::Dropped)
+            .map(|row| (row.view.clone(), row.view_name.clone()))
+            .collect();
         Ok(KeyTargets {
+            known_names,
             decided: Some(KeyDecision {
                 wanted: resolution.wanted.into_iter().map(|w| w.view).collect(),
                 scope,

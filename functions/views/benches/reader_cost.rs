@@ -52,6 +52,7 @@ async fn store_view(url: &str, name: &str, query: &str, barrier: bool) -> String
         grant_roles: Vec::new(),
         create_roles: false,
         barrier,
+        apply_concurrency: 4,
     })
     .unwrap();
     let location = store.location();

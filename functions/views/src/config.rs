@@ -12,6 +12,7 @@ use crate::dialect::Dialect;
 use crate::rds_secret;
 
 pub const DEFAULT_LEDGER_TABLE: &str = "immuta_view_sync_ledger";
+const DEFAULT_APPLY_CONCURRENCY: usize = 4;
 /// PostgreSQL's schema when `VIEW_SCHEMA` (or `LEDGER_SCHEMA`) is unset.
 pub const DEFAULT_POSTGRES_SCHEMA: &str = "public";
 
@@ -33,6 +34,10 @@ pub struct StoreConfig {
     /// touch it (`VIEW_BARRIER`, see `view_sync_core::view_sql`); PostgreSQL's views are security
     /// barriers either way.
     pub barrier: bool,
+    /// How many views a batch applies at once (`VIEW_APPLY_CONCURRENCY`): 4 by default on
+    /// PostgreSQL and MariaDB, each on a connection of its own; 1 on SQLite, which has one
+    /// writer.
+    pub apply_concurrency: usize,
 }
 
 impl fmt::Debug for StoreConfig {
@@ -46,6 +51,7 @@ impl fmt::Debug for StoreConfig {
             .field("grant_roles", &self.grant_roles)
             .field("create_roles", &self.create_roles)
             .field("barrier", &self.barrier)
+            .field("apply_concurrency", &self.apply_concurrency)
             .finish()
     }
 }
@@ -117,6 +123,22 @@ impl StoreConfig {
                 "is for PostgreSQL and MariaDB: SQLite has no readers of its own",
             ));
         }
+        let apply_concurrency = match sqlite {
+            false => {
+                settings.number_or("VIEW_APPLY_CONCURRENCY", DEFAULT_APPLY_CONCURRENCY, 1..=32)?
+            }
+            true if settings
+                .optional("VIEW_APPLY_CONCURRENCY")
+                .is_some_and(|n| n.trim() != "1") =>
+            {
+                return Err(ConfigError::new(
+                    "VIEW_APPLY_CONCURRENCY",
+                    "is for PostgreSQL and MariaDB: SQLite has one writer, so its views are \
+                     applied one at a time; leave it unset",
+                ));
+            }
+            true => 1,
+        };
         Ok(Self {
             database_url,
             schema,
@@ -127,6 +149,7 @@ impl StoreConfig {
             grant_roles,
             create_roles,
             barrier,
+            apply_concurrency,
         })
     }
 
@@ -294,6 +317,47 @@ mod tests {
                 "VIEW_CREATE_ROLES",
                 "creates the roles of VIEW_GRANT_ROLES, which is not set"
             )
+        );
+    }
+
+    #[test]
+    fn views_are_applied_side_by_side_where_the_database_has_writers_to_spare() {
+        let concurrency = |pairs: &[(&str, &str)]| config(pairs).unwrap().apply_concurrency;
+        assert_eq!(concurrency(&[("DATABASE_URL", "postgres://db/views")]), 4);
+        assert_eq!(concurrency(&[("DATABASE_URL", "mysql://db/views")]), 4);
+        assert_eq!(concurrency(&[("DATABASE_URL", "sqlite://views.db")]), 1);
+        assert_eq!(
+            concurrency(&[
+                ("DATABASE_URL", "postgres://db/views"),
+                ("VIEW_APPLY_CONCURRENCY", "8")
+            ]),
+            8
+        );
+        assert_eq!(
+            concurrency(&[
+                ("DATABASE_URL", "sqlite://views.db"),
+                ("VIEW_APPLY_CONCURRENCY", "1")
+            ]),
+            1
+        );
+        assert_eq!(
+            refused(&[
+                ("DATABASE_URL", "sqlite://views.db"),
+                ("VIEW_APPLY_CONCURRENCY", "2"),
+            ]),
+            ConfigError::new(
+                "VIEW_APPLY_CONCURRENCY",
+                "is for PostgreSQL and MariaDB: SQLite has one writer, so its views are applied \
+                 one at a time; leave it unset"
+            )
+        );
+        assert_eq!(
+            refused(&[
+                ("DATABASE_URL", "mysql://db/views"),
+                ("VIEW_APPLY_CONCURRENCY", "0")
+            ])
+            .variable,
+            "VIEW_APPLY_CONCURRENCY"
         );
     }
 

@@ -35,10 +35,12 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 /// did not make the change re-reads the whole schema at its next statement: with a second
 /// connection taking turns, each view created cost a parse of every view (46 ms per view at
 /// 5,000 views, against 1 ms on one connection; BENCHMARKS.md). SQLite has one writer anyway.
-fn connections(dialect: Dialect) -> u32 {
+/// Elsewhere: one per view applied at once, and two for the ledger reads and the marks of the
+/// units still reading Immuta meanwhile.
+fn connections(dialect: Dialect, apply_concurrency: usize) -> u32 {
     match dialect {
         Dialect::Sqlite => 1,
-        Dialect::Postgres | Dialect::MySql => 4,
+        Dialect::Postgres | Dialect::MySql => apply_concurrency as u32 + 2,
     }
 }
 
@@ -57,6 +59,8 @@ pub struct ViewStore {
     pub(crate) database_url: Mutex<String>,
     /// A schema per project (`VIEW_SCHEMA` as a template); `None`: every view in `location`'s.
     pub(crate) view_schemas: Option<ProjectTemplate>,
+    /// How many views a batch applies at once ([`ViewStore::apply_concurrency`]).
+    apply_concurrency: usize,
 }
 
 /// The URL the pool connects with: a SQLite file is created if missing.
@@ -89,7 +93,7 @@ impl ViewStore {
         drivers::check_linked(dialect).map_err(ViewsError::Unavailable)?;
         let url = pool_url(dialect, &config.database_url);
         let pool = AnyPoolOptions::new()
-            .max_connections(connections(dialect))
+            .max_connections(connections(dialect, config.apply_concurrency))
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .after_connect(move |conn, _| {
                 Box::pin(async move {
@@ -154,7 +158,17 @@ impl ViewStore {
             step_hook: None,
             database_url: Mutex::new(config.database_url.clone()),
             view_schemas: config.view_schemas.clone(),
+            apply_concurrency: match dialect {
+                Dialect::Sqlite => 1,
+                Dialect::Postgres | Dialect::MySql => config.apply_concurrency.max(1),
+            },
         })
+    }
+
+    /// How many views a batch may apply at once (`VIEW_APPLY_CONCURRENCY`; always 1 on SQLite,
+    /// whose one writer would only make the others wait).
+    pub fn apply_concurrency(&self) -> usize {
+        self.apply_concurrency
     }
 
     /// Connects with `database_url` from now on (a secret read again after a rotation; a URL or

@@ -8,6 +8,10 @@
 //! | PostgreSQL | the ledger row, `SELECT … FOR UPDATE` (and, for a view wanted present, shared locks on its scopes: see [`crate::marks`]) | one transaction (DDL is transactional) |
 //! | MariaDB/MySQL | a named lock (`GET_LOCK`), since DDL commits implicitly and drops row locks | intent row, then DDL, then the row: a re-run finishes the job (a rename drops the old view before the intent names the new one) |
 //!
+//! A view that may take a name (a create, a rename) also locks the names it may take
+//! ([`Section::lock_names`]) before it reads who holds them: advisory locks on PostgreSQL, named
+//! locks on MariaDB.
+//!
 //! No lock is waited for past the caller's deadline: PostgreSQL's `lock_timeout` and
 //! `statement_timeout` for the transaction, MariaDB's lock waits for the session and `GET_LOCK`'s
 //! timeout, SQLite's busy timeout (one second per attempt).
@@ -32,10 +36,13 @@ pub(crate) enum Section {
     Writer(Transaction<'static, Any>),
     /// PostgreSQL: a transaction that locks the view's ledger row when it reads it.
     RowLock(Transaction<'static, Any>),
-    /// MariaDB/MySQL: a named lock held on one connection.
+    /// MariaDB/MySQL: named locks held on one connection: the view's, then those of the names
+    /// it may take.
     NamedLock {
         conn: PoolConnection<Any>,
-        lock: String,
+        locks: Vec<String>,
+        /// How long `GET_LOCK` waits, in whole seconds.
+        seconds: u64,
     },
 }
 
@@ -98,7 +105,73 @@ impl Section {
                         held_by: String::new(),
                     });
                 }
-                Ok(Self::NamedLock { conn, lock })
+                Ok(Self::NamedLock {
+                    conn,
+                    locks: vec![lock],
+                    seconds,
+                })
+            }
+        }
+    }
+
+    /// Locks the view names `names` until the section ends, so that two sections that may both
+    /// take a name (two processors, or applies run side by side) take turns: the second reads
+    /// the ledger row the first wrote and takes its alternate, rather than both finding the name
+    /// free. Taken after the view's own lock and in one order, so no two sections wait on each
+    /// other in a cycle. SQLite has one writer: nothing to lock.
+    pub(crate) async fn lock_names(
+        &mut self,
+        ledger: &str,
+        view: &ViewKey,
+        names: &[String],
+    ) -> Result<(), ViewsError> {
+        let mut keys: Vec<[u8; 16]> = names.iter().map(|n| name_lock_key(ledger, n)).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let lock_error = |e| ViewsError::from_sqlx(e, "lock the names of", &label(view));
+        match self {
+            _ if keys.is_empty() => Ok(()),
+            Self::Writer(_) => Ok(()),
+            Self::RowLock(tx) => {
+                // The two-integer form: a lock space of its own, apart from the scopes' keys.
+                let values: Vec<String> = (0..keys.len())
+                    .map(|i| format!("(${}::int, ${}::int)", 2 * i + 1, 2 * i + 2))
+                    .collect();
+                let mut query = sqlx::query(AssertSqlSafe(format!(
+                    "SELECT pg_advisory_xact_lock(k1, k2) FROM (VALUES {}) AS keys (k1, k2)",
+                    values.join(", ")
+                )));
+                for key in &keys {
+                    let half = |at: usize| {
+                        i32::from_be_bytes(key[at..at + 4].try_into().expect("4 bytes"))
+                    };
+                    query = query.bind(half(0)).bind(half(4));
+                }
+                query.execute(&mut **tx).await.map(drop).map_err(lock_error)
+            }
+            Self::NamedLock {
+                conn,
+                locks,
+                seconds,
+            } => {
+                for key in keys {
+                    let lock = format!("immuta_view_sync_name_{}", hex::encode(&key));
+                    let locked: Option<i64> =
+                        sqlx::query_scalar(AssertSqlSafe("SELECT GET_LOCK(?, ?)"))
+                            .bind(lock.clone())
+                            .bind(*seconds as i64)
+                            .fetch_one(&mut **conn)
+                            .await
+                            .map_err(lock_error)?;
+                    if locked != Some(1) {
+                        return Err(ViewsError::LockTimeout {
+                            view: label(view),
+                            held_by: String::new(),
+                        });
+                    }
+                    locks.push(lock);
+                }
+                Ok(())
             }
         }
     }
@@ -134,11 +207,19 @@ impl Section {
                     .map_err(|e| ViewsError::from_sqlx(e, "commit", label))?;
                 Ok(applied)
             }
-            Self::NamedLock { mut conn, lock } => {
-                let released = sqlx::query(AssertSqlSafe("SELECT RELEASE_LOCK(?)"))
-                    .bind(lock)
-                    .execute(&mut *conn)
-                    .await;
+            Self::NamedLock {
+                mut conn, locks, ..
+            } => {
+                let mut released = Ok(());
+                for lock in locks.into_iter().rev() {
+                    released = released.and(
+                        sqlx::query(AssertSqlSafe("SELECT RELEASE_LOCK(?)"))
+                            .bind(lock)
+                            .execute(&mut *conn)
+                            .await
+                            .map(drop),
+                    );
+                }
                 if released.is_err() {
                     // Closing the connection releases the lock for sure.
                     conn.detach();
@@ -151,15 +232,25 @@ impl Section {
 
 /// MariaDB lock names are limited to 64 characters: a digest of ledger and view keeps them unique.
 fn lock_name(ledger: &str, view: &ViewKey) -> String {
-    let mut hasher = Sha256::new();
-    for part in [
+    let digest = digest_of(&[
         ledger,
         view.project_id.as_str(),
         view.data_source_id.as_str(),
-    ] {
+    ]);
+    format!("immuta_view_sync_{}", hex::encode(&digest))
+}
+
+/// The lock of the view name `name` among the views of `ledger`, folded to lower case as
+/// [`view_sync_core::lanes`] compares names: a collision only makes two names share a lock.
+fn name_lock_key(ledger: &str, name: &str) -> [u8; 16] {
+    digest_of(&[ledger, "view name", &name.to_lowercase()])
+}
+
+fn digest_of(parts: &[&str]) -> [u8; 16] {
+    let mut hasher = Sha256::new();
+    for part in parts {
         hasher.update(part.as_bytes());
         hasher.update([0]);
     }
-    let digest = hasher.finalize();
-    format!("immuta_view_sync_{}", hex::encode(&digest[..16]))
+    hasher.finalize()[..16].try_into().expect("16 bytes")
 }

@@ -185,11 +185,18 @@ impl ViewStore {
     ) -> Result<Applied, ViewsError> {
         let view = target.view();
         let row_lock = section.row_lock();
-        let conn = section.connection();
-        let row = self.ledger.read_row(conn, view, row_lock).await?;
+        let row = self
+            .ledger
+            .read_row(section.connection(), view, row_lock)
+            .await?;
         self.step(view, Step::RowRead).await?;
         let row = row.as_ref();
-        let (target, decision) = self.named_target(conn, row, target, observed_at).await?;
+        let names = plan::names_to_check(row, target, observed_at);
+        section.lock_names(self.ledger.name(), view, &names).await?;
+        let conn = section.connection();
+        let (target, decision) = self
+            .named_target(conn, row, target, &names, observed_at)
+            .await?;
         let in_catalog = match apply::catalog_to_read(&decision, row) {
             Some(row) => self.in_catalog(conn, &row.view_name).await?,
             None => None,
@@ -379,16 +386,17 @@ impl ViewStore {
     }
 
     /// The target an apply works to, and its decision ([`plan::named_target`], which `plan`
-    /// uses too), with the holders of its names read from the ledger in its critical section.
+    /// uses too), with the holders of its `names` ([`plan::names_to_check`], locked by the
+    /// section) read from the ledger in its critical section.
     async fn named_target(
         &self,
         conn: &mut AnyConnection,
         row: Option<&LedgerRow>,
         target: &Target,
+        names: &[String],
         observed_at: i64,
     ) -> Result<(Target, Decision), ViewsError> {
-        let names = plan::names_to_check(row, target, observed_at);
-        let holders = match names.as_slice() {
+        let holders = match names {
             [] => std::collections::BTreeMap::new(),
             names => self.ledger.holders_of(conn, target.view(), names).await?,
         };

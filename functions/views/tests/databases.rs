@@ -269,6 +269,59 @@ async fn two_views_whose_names_come_out_alike_both_exist_under_stable_names() {
 }
 
 #[tokio::test]
+async fn views_that_want_one_name_at_once_take_turns_for_it() {
+    for db in databases() {
+        let name = db.name;
+        let wanting: Vec<DesiredView> = (1..=8)
+            .map(|d| desired(&db, key("5", &d.to_string()), "wanted", &format!("v{d}")))
+            .collect();
+        let store = &db.store;
+        // Every connection of the pool open first, so that the applies below overlap.
+        let warm_up: Vec<DesiredView> = (1..=8)
+            .map(|d| desired(&db, key("6", &d.to_string()), &format!("warm_{d}"), "w"))
+            .collect();
+        for applied in futures_util::future::join_all(
+            warm_up
+                .iter()
+                .map(|view| async move { store.apply(&Target::Present(view.clone()), 10).await }),
+        )
+        .await
+        {
+            applied.unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+        // As two processors, or one applying views side by side, would: each reads the name
+        // free unless the first to look holds it until its row says the name is taken.
+        let applied = futures_util::future::join_all(
+            wanting
+                .iter()
+                .map(|view| async move { store.apply(&Target::Present(view.clone()), 10).await }),
+        )
+        .await;
+        let mut names = Vec::new();
+        for (view, applied) in wanting.iter().zip(applied) {
+            let applied = applied.unwrap_or_else(|e| panic!("{name}: {e}"));
+            let alternate = &view.alternate.as_ref().unwrap().name;
+            assert!(
+                applied.view_name == view.name || applied.view_name == *alternate,
+                "{name}: {}",
+                applied.view_name
+            );
+            names.push(applied.view_name);
+        }
+        assert_eq!(
+            names.iter().filter(|n| **n == wanting[0].name).count(),
+            1,
+            "{name}: {names:?}"
+        );
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), wanting.len(), "{name}: {names:?}");
+        assert_eq!(db.database_views().await, db.ledger_views().await, "{name}");
+        db.finish().await;
+    }
+}
+
+#[tokio::test]
 async fn a_create_statement_runs_under_its_own_name() {
     for db in databases() {
         let name = db.store.reference("from_statement");

@@ -48,6 +48,7 @@ pub fn config(database_url: &str, schema: Option<String>, ledger: &str) -> Store
         grant_roles: Vec::new(),
         create_roles: false,
         barrier: true,
+        apply_concurrency: 4,
     }
 }
 
