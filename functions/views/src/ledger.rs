@@ -40,6 +40,17 @@ fn added_columns(dialect: Dialect) -> [(&'static str, &'static str); 4] {
     ]
 }
 
+/// What a PostgreSQL section takes as it starts ([`Ledger::reserve_row`]).
+pub(crate) struct SectionLocks {
+    /// The lock and statement timeouts of the section's transaction (`"1500ms"`).
+    pub(crate) timeout: String,
+    /// The shared advisory locks of the view's scopes, for a view wanted present (see
+    /// [`crate::marks`]).
+    pub(crate) scopes: Option<[i64; 2]>,
+    /// The advisory locks of the names the view may take, in increasing order.
+    pub(crate) names: Vec<[i32; 2]>,
+}
+
 /// The ledger table.
 pub(crate) struct Ledger {
     /// Quoted and qualified.
@@ -75,44 +86,76 @@ impl Ledger {
         &self.name
     }
 
-    /// Inserts a placeholder row (a tombstone observed at 0) unless the view has one, so that
-    /// PostgreSQL has a row to lock even for a view the ledger has never seen. With
-    /// `scope_locks`, first takes those shared advisory locks (see [`crate::marks`]) in the same
-    /// statement: they must come before the row lock, and cost no round trip of their own.
+    /// PostgreSQL's start of a view's section, in one statement (each is a round trip of every
+    /// apply): sets the transaction's lock and statement timeouts, takes `locks` (they must come
+    /// before the row lock) and inserts a placeholder row (a tombstone observed at 0) unless the
+    /// view has one, so that there is a row to lock even for a view the ledger has never seen.
     pub(crate) async fn reserve_row(
         &self,
         conn: &mut AnyConnection,
         view: &ViewKey,
-        scope_locks: Option<[i64; 2]>,
+        locks: &SectionLocks,
     ) -> Result<(), ViewsError> {
-        let p = |n| self.dialect.param(n);
         let columns =
             "project_id, data_source_id, view_name, sql_digest, state, observed_at, updated_at";
-        let placeholder = match scope_locks {
-            None => format!(
-                "INSERT INTO {} ({columns}) VALUES ({}, {}, '', '', 'dropped', 0, 0) ON CONFLICT DO NOTHING",
-                self.name,
-                p(1),
-                p(2)
-            ),
-            // A CTE with volatile functions is evaluated, once, before the insert reads its row.
-            Some(_) => format!(
-                "WITH scope_locks AS (SELECT pg_advisory_xact_lock_shared({}) AS data_source, \
-                 pg_advisory_xact_lock_shared({}) AS project) \
-                 INSERT INTO {} ({columns}) SELECT {}, {}, '', '', 'dropped', 0, 0 FROM scope_locks \
-                 ON CONFLICT DO NOTHING",
-                p(3),
-                p(4),
-                self.name,
-                p(1),
-                p(2)
-            ),
+        // Each CTE reads the one before it, so they run in this order; CTEs with volatile
+        // functions are evaluated once, before the insert reads its row.
+        let mut ctes = vec![
+            "timeouts AS (SELECT set_config('lock_timeout', $3, true) AS lock_timeout, \
+             set_config('statement_timeout', $3, true) AS statement_timeout)"
+                .to_owned(),
+        ];
+        let mut n = 3;
+        let mut next = || {
+            n += 1;
+            format!("${n}")
         };
+        if locks.scopes.is_some() {
+            ctes.push(format!(
+                "scope_locks AS (SELECT pg_advisory_xact_lock_shared({}) AS data_source, \
+                 pg_advisory_xact_lock_shared({}) AS project FROM timeouts)",
+                next(),
+                next()
+            ));
+        }
+        if !locks.names.is_empty() {
+            let keys: Vec<String> = locks
+                .names
+                .iter()
+                .map(|_| format!("({}::int, {}::int)", next(), next()))
+                .collect();
+            // The two-integer form: a lock space of its own, apart from the scopes' keys.
+            ctes.push(format!(
+                "name_locks AS (SELECT count(pg_advisory_xact_lock(k1, k2)) AS locked FROM {}, \
+                 (VALUES {}) AS keys (k1, k2))",
+                if locks.scopes.is_some() {
+                    "scope_locks"
+                } else {
+                    "timeouts"
+                },
+                keys.join(", ")
+            ));
+        }
+        let last = ctes
+            .last()
+            .and_then(|cte| cte.split(' ').next())
+            .expect("the timeouts at least")
+            .to_owned();
+        let placeholder = format!(
+            "WITH {} INSERT INTO {} ({columns}) SELECT $1, $2, '', '', 'dropped', 0, 0 FROM {last} \
+             ON CONFLICT DO NOTHING",
+            ctes.join(", "),
+            self.name,
+        );
         let mut query = sqlx::query(AssertSqlSafe(placeholder))
             .bind(view.project_id.as_str().to_owned())
-            .bind(view.data_source_id.as_str().to_owned());
-        for key in scope_locks.into_iter().flatten() {
+            .bind(view.data_source_id.as_str().to_owned())
+            .bind(locks.timeout.clone());
+        for key in locks.scopes.into_iter().flatten() {
             query = query.bind(key);
+        }
+        for [high, low] in &locks.names {
+            query = query.bind(*high).bind(*low);
         }
         query
             .execute(&mut *conn)
@@ -376,6 +419,75 @@ impl Ledger {
             .map(|row| self.qualified_row(row)))
     }
 
+    /// PostgreSQL's read at the start of a view's section, in one statement (each is a round
+    /// trip of every apply): the view's row, locked until the section ends; the other views of
+    /// ours that hold any of `names` (as [`Ledger::holders_of`]); and the one value `scalar`
+    /// selects from another table (the newest scope mark), with its binds, numbered from `$3`. Sound only once the section holds the locks that keep what it reads
+    /// from changing: those of `names`, and those of the scopes a mark is written under.
+    pub(crate) async fn read_row_with_holders(
+        &self,
+        conn: &mut AnyConnection,
+        view: &ViewKey,
+        names: &[String],
+        scalar: Option<(String, Vec<String>)>,
+    ) -> Result<(Option<LedgerRow>, BTreeMap<String, ViewKey>, Option<i64>), ViewsError> {
+        let mut binds = vec![
+            view.project_id.as_str().to_owned(),
+            view.data_source_id.as_str().to_owned(),
+        ];
+        let (scalar_sql, scalar_binds) =
+            scalar.unwrap_or_else(|| ("CAST(NULL AS BIGINT)".to_owned(), Vec::new()));
+        binds.extend(scalar_binds);
+        let names_from = binds.len() + 1;
+        let placeholders: Vec<String> = (names_from..names_from + names.len())
+            .map(|n| format!("${n}"))
+            .collect();
+        binds.extend(names.iter().cloned());
+        let holders = match names {
+            [] => "CAST(NULL AS TEXT)".to_owned(),
+            _ => format!(
+                "(SELECT CAST(json_agg(json_build_array(holder.view_name, holder.project_id, \
+                 holder.data_source_id)) AS TEXT) FROM {} AS holder WHERE NOT (holder.project_id = $1 \
+                 AND holder.data_source_id = $2) AND holder.state <> 'dropped' AND holder.view_name IN ({}))",
+                self.name,
+                placeholders.join(", ")
+            ),
+        };
+        let sql = format!(
+            "SELECT {ROW_COLUMNS}, {scalar_sql} AS scalar, {holders} AS holders FROM {} WHERE {} FOR UPDATE",
+            self.name,
+            self.view_predicate()
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for bind in binds {
+            query = query.bind(bind);
+        }
+        let read = query
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(|e| ViewsError::from_sqlx(e, "read the ledger row of", &label(view)))?;
+        let Some(read) = read else {
+            return Ok((None, BTreeMap::new(), None));
+        };
+        let scalar: Option<i64> = read
+            .try_get("scalar")
+            .map_err(|e| ViewsError::from_sqlx(e, "read the scope marks of", &label(view)))?;
+        let holders: Option<String> = read
+            .try_get("holders")
+            .map_err(|e| ViewsError::from_sqlx(e, "read the ledger for", &label(view)))?;
+        let holders = match holders {
+            None => BTreeMap::new(),
+            Some(json) => holders_from_json(&json).ok_or_else(|| {
+                ViewsError::Unavailable(format!(
+                    "the ledger's holders of the names of {} came back in a shape not asked for",
+                    label(view)
+                ))
+            })?,
+        };
+        let row = ledger_row(&read).map(|row| self.qualified_row(row));
+        Ok((row, holders, scalar))
+    }
+
     /// The other views of ours (rows not dropped) that hold any of `names`, by name.
     pub(crate) async fn holders_of(
         &self,
@@ -501,3 +613,19 @@ fn ledger_row(row: &AnyRow) -> Option<LedgerRow> {
 
 /// Microseconds since the Unix epoch: the unit of `observed_at`.
 pub use view_sync_core::time::now_micros;
+
+/// The holders PostgreSQL aggregated as `[[view_name, project_id, data_source_id], …]`.
+fn holders_from_json(json: &str) -> Option<BTreeMap<String, ViewKey>> {
+    let rows: Vec<(String, String, String)> = serde_json::from_str(json).ok()?;
+    rows.into_iter()
+        .map(|(name, project_id, data_source_id)| {
+            Some((
+                name,
+                ViewKey {
+                    project_id: Id::new(project_id)?,
+                    data_source_id: Id::new(data_source_id)?,
+                },
+            ))
+        })
+        .collect()
+}

@@ -194,6 +194,22 @@ impl Marks {
             .map_err(|e| ViewsError::from_sqlx(e, "read the scope marks of", &label(view)))
     }
 
+    /// [`Marks::newest`] as a scalar subquery for PostgreSQL, with its binds, numbered from `$3`
+    /// (see [`crate::ledger::Ledger::read_row_with_holders`]).
+    pub(crate) fn newest_select(&self, view: &ViewKey) -> (String, Vec<String>) {
+        let sql = format!(
+            "(SELECT MAX(observed_at) FROM {} WHERE (scope_kind = $3 AND scope_id = $4) \
+             OR (scope_kind = $5 AND scope_id = $6))",
+            self.name
+        );
+        let binds = view
+            .covering_marks()
+            .into_iter()
+            .flat_map(|(kind, id)| [kind.as_str().to_owned(), id.as_str().to_owned()])
+            .collect();
+        (sql, binds)
+    }
+
     /// PostgreSQL advisory lock keys of the scopes covering `view`, in increasing order: every
     /// transaction takes its scope locks in that order, so none waits on another in a cycle. A
     /// collision of two keys only makes two scopes share a lock.

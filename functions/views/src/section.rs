@@ -8,9 +8,11 @@
 //! | PostgreSQL | the ledger row, `SELECT … FOR UPDATE` (and, for a view wanted present, shared locks on its scopes: see [`crate::marks`]) | one transaction (DDL is transactional) |
 //! | MariaDB/MySQL | a named lock (`GET_LOCK`), since DDL commits implicitly and drops row locks | intent row, then DDL, then the row: a re-run finishes the job (a rename drops the old view before the intent names the new one) |
 //!
-//! A view that may take a name (a create, a rename) also locks the names it may take
-//! ([`Section::lock_names`]) before it reads who holds them: advisory locks on PostgreSQL, named
-//! locks on MariaDB.
+//! A view that may take a name (a create, a rename) also locks the names it may take before it
+//! reads who holds them: on PostgreSQL advisory locks on every name its target may take, as the
+//! section starts and before its row lock (in the statement that sets its timeouts and reserves
+//! its row: one round trip); on MariaDB named locks after the view's own
+//! ([`Section::lock_names`]).
 //!
 //! No lock is waited for past the caller's deadline: PostgreSQL's `lock_timeout` and
 //! `statement_timeout` for the transaction, MariaDB's lock waits for the session and `GET_LOCK`'s
@@ -30,6 +32,7 @@ use view_sync_core::plan::{Target, ViewKey};
 use crate::dialect::Dialect;
 use crate::error::{ViewsError, label};
 use crate::handle::ViewStore;
+use crate::ledger::SectionLocks;
 
 pub(crate) enum Section {
     /// SQLite: the one writer's transaction.
@@ -67,18 +70,20 @@ impl Section {
             )),
             Dialect::Postgres => {
                 let mut tx = store.pool.begin().await.map_err(lock_error)?;
-                let timeout = format!("{}ms", wait.as_millis().max(1));
-                sqlx::query(AssertSqlSafe(
-                    "SELECT set_config('lock_timeout', $1, true) AS lock_timeout, \
-                     set_config('statement_timeout', $1, true) AS statement_timeout",
-                ))
-                .bind(timeout)
-                .execute(&mut *tx)
-                .await
-                .map_err(lock_error)?;
-                let scope_locks =
-                    matches!(target, Target::Present(_)).then(|| store.marks.scope_lock_keys(view));
-                store.ledger.reserve_row(&mut tx, view, scope_locks).await?;
+                let locks = SectionLocks {
+                    timeout: format!("{}ms", wait.as_millis().max(1)),
+                    scopes: matches!(target, Target::Present(_))
+                        .then(|| store.marks.scope_lock_keys(view)),
+                    names: name_lock_keys(store.ledger.name(), &names_it_may_take(target))
+                        .iter()
+                        .map(|key| {
+                            [0, 4].map(|at| {
+                                i32::from_be_bytes(key[at..at + 4].try_into().expect("4 bytes"))
+                            })
+                        })
+                        .collect(),
+                };
+                store.ledger.reserve_row(&mut tx, view, &locks).await?;
                 Ok(Self::RowLock(tx))
             }
             Dialect::MySql => {
@@ -118,62 +123,39 @@ impl Section {
     /// take a name (two processors, or applies run side by side) take turns: the second reads
     /// the ledger row the first wrote and takes its alternate, rather than both finding the name
     /// free. Taken after the view's own lock and in one order, so no two sections wait on each
-    /// other in a cycle. SQLite has one writer: nothing to lock.
+    /// other in a cycle. PostgreSQL's section took them as it started (every name its target
+    /// may take, before its row lock); SQLite has one writer: nothing to lock.
     pub(crate) async fn lock_names(
         &mut self,
         ledger: &str,
         view: &ViewKey,
         names: &[String],
     ) -> Result<(), ViewsError> {
-        let mut keys: Vec<[u8; 16]> = names.iter().map(|n| name_lock_key(ledger, n)).collect();
-        keys.sort_unstable();
-        keys.dedup();
-        let lock_error = |e| ViewsError::from_sqlx(e, "lock the names of", &label(view));
-        match self {
-            _ if keys.is_empty() => Ok(()),
-            Self::Writer(_) => Ok(()),
-            Self::RowLock(tx) => {
-                // The two-integer form: a lock space of its own, apart from the scopes' keys.
-                let values: Vec<String> = (0..keys.len())
-                    .map(|i| format!("(${}::int, ${}::int)", 2 * i + 1, 2 * i + 2))
-                    .collect();
-                let mut query = sqlx::query(AssertSqlSafe(format!(
-                    "SELECT pg_advisory_xact_lock(k1, k2) FROM (VALUES {}) AS keys (k1, k2)",
-                    values.join(", ")
-                )));
-                for key in &keys {
-                    let half = |at: usize| {
-                        i32::from_be_bytes(key[at..at + 4].try_into().expect("4 bytes"))
-                    };
-                    query = query.bind(half(0)).bind(half(4));
-                }
-                query.execute(&mut **tx).await.map(drop).map_err(lock_error)
+        let Self::NamedLock {
+            conn,
+            locks,
+            seconds,
+        } = self
+        else {
+            return Ok(());
+        };
+        for key in name_lock_keys(ledger, names) {
+            let lock = format!("immuta_view_sync_name_{}", hex::encode(&key));
+            let locked: Option<i64> = sqlx::query_scalar(AssertSqlSafe("SELECT GET_LOCK(?, ?)"))
+                .bind(lock.clone())
+                .bind(*seconds as i64)
+                .fetch_one(&mut **conn)
+                .await
+                .map_err(|e| ViewsError::from_sqlx(e, "lock the names of", &label(view)))?;
+            if locked != Some(1) {
+                return Err(ViewsError::LockTimeout {
+                    view: label(view),
+                    held_by: String::new(),
+                });
             }
-            Self::NamedLock {
-                conn,
-                locks,
-                seconds,
-            } => {
-                for key in keys {
-                    let lock = format!("immuta_view_sync_name_{}", hex::encode(&key));
-                    let locked: Option<i64> =
-                        sqlx::query_scalar(AssertSqlSafe("SELECT GET_LOCK(?, ?)"))
-                            .bind(lock.clone())
-                            .bind(*seconds as i64)
-                            .fetch_one(&mut **conn)
-                            .await
-                            .map_err(lock_error)?;
-                    if locked != Some(1) {
-                        return Err(ViewsError::LockTimeout {
-                            view: label(view),
-                            held_by: String::new(),
-                        });
-                    }
-                    locks.push(lock);
-                }
-                Ok(())
-            }
+            locks.push(lock);
         }
+        Ok(())
     }
 
     /// The connection the section's statements run on.
@@ -182,6 +164,12 @@ impl Section {
             Self::Writer(tx) | Self::RowLock(tx) => tx,
             Self::NamedLock { conn, .. } => conn,
         }
+    }
+
+    /// Whether the section took the locks of the view's names and scopes as it started
+    /// (PostgreSQL), so that what they guard can be read with its row.
+    pub(crate) fn holds_its_locks_from_the_start(&self) -> bool {
+        matches!(self, Self::RowLock(_))
     }
 
     /// What a read of the ledger row appends to lock the row until the section ends.
@@ -240,10 +228,28 @@ fn lock_name(ledger: &str, view: &ViewKey) -> String {
     format!("immuta_view_sync_{}", hex::encode(&digest))
 }
 
-/// The lock of the view name `name` among the views of `ledger`, folded to lower case as
-/// [`view_sync_core::lanes`] compares names: a collision only makes two names share a lock.
-fn name_lock_key(ledger: &str, name: &str) -> [u8; 16] {
-    digest_of(&[ledger, "view name", &name.to_lowercase()])
+/// Every name an apply of `target` may take: its name and its alternate
+/// ([`view_sync_core::plan::names_to_check`] is never more).
+pub(crate) fn names_it_may_take(target: &Target) -> Vec<String> {
+    match target {
+        Target::Present(desired) => std::iter::once(desired.name.clone())
+            .chain(desired.alternate.as_deref().map(|a| a.name.clone()))
+            .collect(),
+        Target::Absent(_) => Vec::new(),
+    }
+}
+
+/// The locks of the view names `names` among the views of `ledger`, in the one order every
+/// section takes them in; folded to lower case as [`view_sync_core::lanes`] compares names (a
+/// collision only makes two names share a lock).
+fn name_lock_keys(ledger: &str, names: &[String]) -> Vec<[u8; 16]> {
+    let mut keys: Vec<[u8; 16]> = names
+        .iter()
+        .map(|name| digest_of(&[ledger, "view name", &name.to_lowercase()]))
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys
 }
 
 fn digest_of(parts: &[&str]) -> [u8; 16] {

@@ -3,7 +3,7 @@
 //! row, the holders of its names, the catalog), has it made ([`view_sync_core::apply::plan`], the
 //! plan `view-sync plan` prints too) and executes its steps.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use sqlx::any::AnyExecutor;
@@ -19,7 +19,7 @@ use crate::dialect::Dialect;
 use crate::error::{ViewsError, label};
 use crate::handle::ViewStore;
 use crate::ledger::now_micros;
-use crate::section::Section;
+use crate::section::{Section, names_it_may_take};
 use crate::steps::Step;
 
 /// How long [`ViewStore::apply`] lets a view wait for its locks.
@@ -184,19 +184,23 @@ impl ViewStore {
         cause: &Cause,
     ) -> Result<Applied, ViewsError> {
         let view = target.view();
-        let row_lock = section.row_lock();
-        let row = self
-            .ledger
-            .read_row(section.connection(), view, row_lock)
-            .await?;
+        let (row, read_ahead) = self.read_row(section, target).await?;
         self.step(view, Step::RowRead).await?;
         let row = row.as_ref();
         let names = plan::names_to_check(row, target, observed_at);
-        section.lock_names(self.ledger.name(), view, &names).await?;
+        let holders = match (&read_ahead, names.as_slice()) {
+            (_, []) => BTreeMap::new(),
+            (Some(read_ahead), _) => read_ahead.holders.clone(),
+            (None, names) => {
+                section.lock_names(self.ledger.name(), view, names).await?;
+                self.ledger
+                    .holders_of(section.connection(), view, names)
+                    .await?
+            }
+        };
+        let (target, decision) =
+            plan::named_target(row, target, observed_at, |name| holders.get(name).cloned())?;
         let conn = section.connection();
-        let (target, decision) = self
-            .named_target(conn, row, target, &names, observed_at)
-            .await?;
         let in_catalog = match apply::catalog_to_read(&decision, row) {
             Some(row) => self.in_catalog(conn, &row.view_name).await?,
             None => None,
@@ -217,7 +221,8 @@ impl ViewStore {
             applied_at: now_micros(),
         };
         let plan = apply::plan(self.dialect(), &change, &target, decision);
-        self.execute(conn, &change, plan).await
+        let newest_mark = read_ahead.and_then(|read| read.newest_mark);
+        self.execute(conn, &change, plan, newest_mark).await
     }
 
     /// What the catalog holds for the view `name`: its definition's digest and, where grants are
@@ -242,6 +247,7 @@ impl ViewStore {
         conn: &mut AnyConnection,
         change: &Change<'_>,
         planned: ApplyPlan,
+        newest_mark: Option<Option<i64>>,
     ) -> Result<Applied, ViewsError> {
         let view = change.view;
         let ApplyPlan {
@@ -299,7 +305,10 @@ impl ViewStore {
                     self.step(view, Step::IntentRecorded).await?;
                 }
                 ApplyStep::CheckScopeMarks => {
-                    let newest_mark = self.marks.newest(conn, view).await?;
+                    let newest_mark = match newest_mark {
+                        Some(read_ahead) => read_ahead,
+                        None => self.marks.newest(conn, view).await?,
+                    };
                     self.step(view, Step::MarksRead).await?;
                     let checked =
                         plan::check_scope_marks(decision.clone(), newest_mark, change.observed_at);
@@ -385,23 +394,48 @@ impl ViewStore {
         })
     }
 
-    /// The target an apply works to, and its decision ([`plan::named_target`], which `plan`
-    /// uses too), with the holders of its `names` ([`plan::names_to_check`], locked by the
-    /// section) read from the ledger in its critical section.
-    async fn named_target(
+    /// The view's ledger row, read in its section. On PostgreSQL, whose section already holds
+    /// the locks of its names and scopes, the same statement reads ahead what the apply asks
+    /// next: who holds the names its target may take, and the newest mark of its scopes.
+    async fn read_row(
         &self,
-        conn: &mut AnyConnection,
-        row: Option<&LedgerRow>,
+        section: &mut Section,
         target: &Target,
-        names: &[String],
-        observed_at: i64,
-    ) -> Result<(Target, Decision), ViewsError> {
-        let holders = match names {
-            [] => std::collections::BTreeMap::new(),
-            names => self.ledger.holders_of(conn, target.view(), names).await?,
-        };
-        Ok(plan::named_target(row, target, observed_at, |name| {
-            holders.get(name).cloned()
-        })?)
+    ) -> Result<(Option<LedgerRow>, Option<ReadAhead>), ViewsError> {
+        let view = target.view();
+        if !section.holds_its_locks_from_the_start() {
+            let row_lock = section.row_lock();
+            let row = self
+                .ledger
+                .read_row(section.connection(), view, row_lock)
+                .await?;
+            return Ok((row, None));
+        }
+        let present = matches!(target, Target::Present(_));
+        let marks = present.then(|| self.marks.newest_select(view));
+        let (row, holders, newest_mark) = self
+            .ledger
+            .read_row_with_holders(
+                section.connection(),
+                view,
+                &names_it_may_take(target),
+                marks,
+            )
+            .await?;
+        Ok((
+            row,
+            Some(ReadAhead {
+                holders,
+                newest_mark: present.then_some(newest_mark),
+            }),
+        ))
     }
+}
+
+/// What [`ViewStore::read_row`] read ahead on PostgreSQL.
+struct ReadAhead {
+    /// The other views of ours holding a name the target may take.
+    holders: BTreeMap<String, ViewKey>,
+    /// The newest mark of the view's scopes, for a view wanted present.
+    newest_mark: Option<Option<i64>>,
 }
