@@ -385,7 +385,9 @@ impl Grants {
         let qualify = schema.clone().or_else(|| self.views_schema.clone());
         let query = match self.dialect {
             Dialect::Sqlite => return Ok(Vec::new()),
-            Dialect::Postgres => sqlx::query(AssertSqlSafe(
+            // One view by its name alone, never `(name IS NULL OR …)`, which no index serves
+            // (see `catalog.rs`).
+            Dialect::Postgres => sqlx::query(AssertSqlSafe(format!(
                 "SELECT CAST(c.relname AS TEXT) AS name, \
                  CASE WHEN a.grantee = 0 THEN '' ELSE CAST(pg_get_userbyid(a.grantee) AS TEXT) END AS grantee, \
                  CAST(NULL AS TEXT) AS host, a.level, CASE WHEN a.is_grantable THEN 'yes' ELSE 'no' END AS grantable, \
@@ -398,22 +400,22 @@ impl Grants {
                    CROSS JOIN LATERAL aclexplode(col.attacl) t \
                    WHERE col.attrelid = c.oid AND col.attnum > 0 AND NOT col.attisdropped \
                  ) a \
-                 WHERE c.relkind = 'v' AND n.nspname = COALESCE($1, current_schema()) \
-                 AND ($2::text IS NULL OR c.relname = $2::text) AND a.grantee <> c.relowner \
-                 AND a.privilege_type = 'SELECT'",
-            ))
-            .bind(schema)
-            .bind(name),
+                 WHERE c.relkind = 'v' AND n.nspname = COALESCE($1, current_schema()){} \
+                 AND a.grantee <> c.relowner AND a.privilege_type = 'SELECT'",
+                if name.is_some() { " AND c.relname = $2" } else { "" }
+            )))
+            .bind(schema),
             Dialect::MySql => {
                 // A column grant has no grant option of its own (`columns_priv` has none); a
                 // grant option alone is held on the view.
+                let one_view = if name.is_some() { " AND Table_name = ?" } else { "" };
                 let select = |level: &str, privileges: &str, grantable: &str| {
                     format!(
                         "SELECT CAST(Table_name AS CHAR) AS name, CAST(User AS CHAR) AS grantee, \
                          CAST(Host AS CHAR) AS host, '{level}' AS level, {grantable} AS grantable, \
                          CASE WHEN FIND_IN_SET('Select', {privileges}) > 0 THEN 'yes' ELSE 'no' END AS selects \
                          FROM mysql.tables_priv \
-                         WHERE Db = COALESCE(?, DATABASE()) AND (? IS NULL OR Table_name = ?) \
+                         WHERE Db = COALESCE(?, DATABASE()){one_view} \
                          AND (FIND_IN_SET('Select', {privileges}) > 0 OR {grantable} = 'yes')"
                     )
                 };
@@ -428,10 +430,17 @@ impl Grants {
                 );
                 let mut query = sqlx::query(AssertSqlSafe(sql));
                 for _ in 0..2 {
-                    query = query.bind(schema.clone()).bind(name.clone()).bind(name.clone());
+                    query = query.bind(schema.clone());
+                    if let Some(name) = &name {
+                        query = query.bind(name.clone());
+                    }
                 }
                 query
             }
+        };
+        let query = match (self.dialect, name) {
+            (Dialect::Postgres, Some(name)) => query.bind(name),
+            _ => query,
         };
         let rows = query
             .fetch_all(executor)
