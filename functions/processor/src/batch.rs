@@ -1,11 +1,12 @@
 //! The SQS batch: decode, key, merge, reconcile, and report exactly the items that failed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub use crate::error::UnreportableFailure;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::LambdaEvent;
+use queue::{MessageSink, Outgoing};
 use telemetry::Metric;
 use tracing::{info, warn};
 use view_sync_core::Id;
@@ -81,12 +82,21 @@ pub async fn handle(
         .iter()
         .map(|k| (k.key.clone(), k.cause.clone()))
         .collect();
+    let failed_before_reconcile: BTreeSet<usize> = failed.keys().copied().collect();
     let results = reconciler.reconcile(&asked_keys, deadline).await;
-    // Records whose key the batch had no time to start come back at once.
-    let mut no_time: Vec<usize> = Vec::new();
+    // Records whose key the batch had no time to start are handed on (see `hand_on`), unless
+    // another of their keys failed; those it had no time to finish come back at once.
+    let mut not_started: BTreeSet<usize> = BTreeSet::new();
+    let mut no_time: BTreeSet<usize> = BTreeSet::new();
+    let mut failed_otherwise: BTreeSet<usize> = failed_before_reconcile;
     for (asked, result) in keys.iter().zip(&results) {
         let (key, contributors) = (&asked.key, &asked.records);
         if let Err(e) = result {
+            if e.was_not_started() {
+                not_started.extend(contributors);
+            } else {
+                failed_otherwise.extend(contributors);
+            }
             if e.had_no_time() {
                 no_time.extend(contributors);
             }
@@ -99,8 +109,28 @@ pub async fn handle(
         }
     }
     let report = async {
-        release(reconciler, &records, &no_time).await;
-        keep_failures(reconciler, &records, &taken, &failed).await;
+        // A batch that started none of its keys (its time went before: a stall of the database
+        // or of Immuta) made no progress: its records fail, so that a lasting stall reaches the
+        // DLQ rather than goes round the queue for ever.
+        let any_started = results.iter().any(|result| match result {
+            Err(e) => !e.was_not_started(),
+            Ok(_) => true,
+        });
+        let only_not_started: Vec<usize> = match any_started {
+            true => not_started.difference(&failed_otherwise).copied().collect(),
+            false => Vec::new(),
+        };
+        let handed_on = hand_on(reconciler, &records, &only_not_started).await;
+        for index in &handed_on {
+            failed.remove(index);
+        }
+        let to_release: Vec<usize> = no_time
+            .iter()
+            .filter(|index| !handed_on.contains(index))
+            .copied()
+            .collect();
+        release(reconciler, &records, &to_release).await;
+        keep_failures(reconciler, &records, &taken, &failed, &handed_on).await;
     };
     if tokio::time::timeout_at(report_by.into(), report)
         .await
@@ -192,6 +222,7 @@ async fn keep_failures(
     records: &[SqsMessage],
     taken: &[RecordTaken],
     failed: &BTreeMap<usize, String>,
+    handed_on: &[usize],
 ) {
     let receive_count = |record: &SqsMessage| {
         record
@@ -216,11 +247,14 @@ async fn keep_failures(
             })
         })
         .collect();
-    // Only a record received before can have failed before.
+    // Only a record received before can have failed before; one handed on was not applied, so
+    // what failed it before still stands.
     let succeeded: Vec<String> = records
         .iter()
         .enumerate()
-        .filter(|(index, record)| !failed.contains_key(index) && receive_count(record) > 1)
+        .filter(|(index, record)| {
+            !failed.contains_key(index) && !handed_on.contains(index) && receive_count(record) > 1
+        })
         .filter_map(|(_, record)| record.message_id.clone())
         .collect();
     if !failures.is_empty()
@@ -234,6 +268,53 @@ async fn keep_failures(
         warn!(records = succeeded.len(), error = %e, "could not forget the errors of records that succeeded");
     }
 }
+
+/// Sends the records at `indices` to the processor's own queue (`QUEUE_URL`) again, as they
+/// came, and returns them: the batch had no time to start them (they changed nothing) and
+/// nothing else failed them, so they are reported done (deleted) and come back as new messages. A re-sync larger than one
+/// invocation thus goes on over several, its keys never nearer `maxReceiveCount` and the
+/// dead-letter queue for having waited their turn, as a record released would be. Nothing is
+/// lost: a record is reported done only once SQS accepted its copy; if it did not, the record
+/// fails and is released as before. Without `QUEUE_URL`, none is handed on.
+async fn hand_on(reconciler: &Reconciler, records: &[SqsMessage], indices: &[usize]) -> Vec<usize> {
+    let Some(queue) = reconciler.fan_out_queue() else {
+        return Vec::new();
+    };
+    let (sendable, copies): (Vec<usize>, Vec<Outgoing>) = indices
+        .iter()
+        .filter_map(|&index| {
+            let record = &records[index];
+            let body = record.body.clone()?;
+            let attributes = record
+                .message_attributes
+                .iter()
+                .filter_map(|(name, value)| Some((name.clone(), value.string_value.clone()?)))
+                .collect();
+            Some((index, Outgoing::again(body, attributes)))
+        })
+        .unzip();
+    let mut handed_on = Vec::new();
+    // A request at a time (ten messages), so that one SQS refuses costs only its own records.
+    for (indices, copies) in sendable.chunks(SEND_BATCH).zip(copies.chunks(SEND_BATCH)) {
+        match queue.send_all(copies).await {
+            Ok(_) => handed_on.extend_from_slice(indices),
+            Err(e) => {
+                warn!(records = indices.len(), error = %e, "could not send again records the batch had no time for; they fail and are released")
+            }
+        }
+    }
+    if !handed_on.is_empty() {
+        telemetry::record(Metric::BatchRecordsHandedOn, handed_on.len() as f64, &[]);
+        info!(
+            records = handed_on.len(),
+            "the batch had no time for these records: sent to the queue again, to go on in the next invocation"
+        );
+    }
+    handed_on
+}
+
+/// Messages in one `SendMessageBatch` request.
+const SEND_BATCH: usize = 10;
 
 /// Makes the records at `indices` visible again at once (see [`queue::SqsSink::release`]), through
 /// the processor's own queue (`QUEUE_URL`), which is the queue its records come from. Best

@@ -20,9 +20,12 @@ pub enum ReconcileError {
     ViewSql { view: ViewKey, error: ViewSqlError },
     #[error(transparent)]
     Queue(#[from] SendError),
-    /// The batch's deadline came before the key's turn to read Immuta, or to apply its views.
-    #[error("not started: the batch's deadline came before this key's turn to {0}")]
-    NotStarted(&'static str),
+    /// The batch's deadline came before the key's turn to read Immuta: it changed nothing.
+    #[error("not started: the batch's deadline came before this key's turn to read Immuta")]
+    NotStarted,
+    /// The key read Immuta, but the batch's deadline came before its turn to apply its views.
+    #[error("not started: the batch's deadline came before this key's turn to apply its views")]
+    NotApplied,
 }
 
 impl ReconcileError {
@@ -31,8 +34,15 @@ impl ReconcileError {
             Self::Immuta(e) => e.is_retryable(),
             Self::Views(e) => e.is_retryable(),
             Self::ViewSql { .. } => false,
-            Self::Queue(_) | Self::NotStarted(_) => true,
+            Self::Queue(_) | Self::NotStarted | Self::NotApplied => true,
         }
+    }
+
+    /// Whether the batch's deadline came before the key's turn, so that it changed nothing in
+    /// the database: its messages can be handed on to a later invocation (a key that started
+    /// and ran out of time may be one that never fits, and fails so that it shows).
+    pub fn was_not_started(&self) -> bool {
+        matches!(self, Self::NotStarted)
     }
 
     /// Whether the key failed only because the batch ran out of time before its work started
@@ -40,7 +50,7 @@ impl ReconcileError {
     pub fn had_no_time(&self) -> bool {
         matches!(
             self,
-            Self::NotStarted(_) | Self::Views(ViewsError::OutOfTime { .. })
+            Self::NotStarted | Self::NotApplied | Self::Views(ViewsError::OutOfTime { .. })
         )
     }
 }

@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
@@ -261,29 +262,35 @@ impl Reconciler {
         let units = reconcile_units(&only_keys);
         let reading = Semaphore::new(UNITS_READING);
         let applying = Semaphore::new(1);
+        let longest_unit = LongestUnit::default();
         let unit_results = join_all(units.iter().map(|unit| async {
             let unit_keys: Vec<&(ReconcileKey, Cause)> =
                 unit.iter().map(|&index| &keys[index]).collect();
             let unit_only_keys: Vec<ReconcileKey> =
                 unit.iter().map(|&index| only_keys[index].clone()).collect();
-            let not_started = |stage| {
+            let not_started = || {
                 unit_keys
                     .iter()
-                    .map(|_| Err(ReconcileError::NotStarted(stage)))
+                    .map(|_| Err(ReconcileError::NotStarted))
                     .collect()
             };
             let reader = tokio::time::timeout_at(deadline.into(), reading.acquire()).await;
-            if reader.is_err() || Instant::now() >= deadline {
-                return not_started("read Immuta");
+            // A unit that would not finish in the time left is not started: its keys go on in
+            // a later invocation (see `batch::hand_on`) rather than run out of time half-way.
+            if reader.is_err() || !longest_unit.fits_before(deadline) {
+                return not_started();
             }
+            let started = Instant::now();
             let read = self.read_unit(&unit_only_keys, deadline).await;
             let applier = tokio::time::timeout_at(deadline.into(), applying.acquire()).await;
             drop(reader);
-            match read {
+            let results = match read {
                 Err(error) => unit_keys.iter().map(|_| Err(error.clone())).collect(),
                 Ok(read) if applier.is_err() || Instant::now() >= deadline => unapplied(&read),
                 Ok(read) => self.apply_unit(&unit_keys, read, deadline).await,
-            }
+            };
+            longest_unit.took(started.elapsed());
+            results
         }))
         .await;
         let mut results: Vec<Option<KeyResult>> = keys.iter().map(|_| None).collect();
@@ -742,6 +749,25 @@ impl Reconciler {
     }
 }
 
+/// The longest a unit of this batch took so far, from its reads' start to its apply's end
+/// (waits for its turn included): what the next unit is expected to need.
+#[derive(Default)]
+struct LongestUnit(AtomicU64);
+
+impl LongestUnit {
+    fn took(&self, elapsed: Duration) {
+        self.0
+            .fetch_max(elapsed.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// Whether a unit started now is expected to finish before `deadline`. The batch's first
+    /// units have nothing to go by, and start.
+    fn fits_before(&self, deadline: Instant) -> bool {
+        let expected = Duration::from_micros(self.0.load(Ordering::Relaxed));
+        Instant::now() + expected < deadline
+    }
+}
+
 /// Each key's result when the deadline came between its read and its apply: what its read found
 /// wrong, if anything (that is the cause to keep), else that it had no time to apply.
 fn unapplied(read: &BatchRead) -> Vec<KeyResult> {
@@ -753,9 +779,7 @@ fn unapplied(read: &BatchRead) -> Vec<KeyResult> {
                 .wanted
                 .iter()
                 .find_map(|w| read.sql.get(&w.view)?.as_ref().err());
-            Err(failed_sql
-                .cloned()
-                .unwrap_or(ReconcileError::NotStarted("apply its views")))
+            Err(failed_sql.cloned().unwrap_or(ReconcileError::NotApplied))
         })
         .collect()
 }

@@ -34,6 +34,8 @@ enum About {
     },
     Key(String),
     Resync(QueuedBy),
+    /// A received message sent again as it came, with its attributes.
+    Again(Vec<(String, String)>),
 }
 
 impl Outgoing {
@@ -59,8 +61,15 @@ impl Outgoing {
         Self { body, about }
     }
 
+    /// A message received from the queue, to be sent again as it came: its body and its string
+    /// attributes (name, value).
+    pub fn again(body: String, attributes: Vec<(String, String)>) -> Self {
+        let about = About::Again(attributes);
+        Self { body, about }
+    }
+
     /// The SQS message attributes (name, string value); empty values are left out.
-    pub fn attributes(&self) -> Vec<(&'static str, &str)> {
+    pub fn attributes(&self) -> Vec<(&str, &str)> {
         let mut attributes = match &self.about {
             About::Notification {
                 notification_type,
@@ -76,6 +85,10 @@ impl Outgoing {
             About::Resync(queued_by) => {
                 vec![("resync", "allProjects"), ("queuedBy", queued_by.as_str())]
             }
+            About::Again(attributes) => attributes
+                .iter()
+                .map(|(name, value)| (name.as_str(), value.as_str()))
+                .collect(),
         };
         attributes.retain(|(_, value)| !value.is_empty());
         attributes

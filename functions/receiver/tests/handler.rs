@@ -80,7 +80,7 @@ fn sent(receiver: &Receiver<RecordingSink>) -> Vec<Outgoing> {
 
 /// A queued message as it is compared here: its body as JSON, with `receivedAtMs` (checked to
 /// be a time during the test) set to 0, and its attributes.
-type Queued = (Value, Vec<(&'static str, String)>);
+type Queued = (Value, Vec<(String, String)>);
 
 fn queued(receiver: &Receiver<RecordingSink>, since_ms: u64) -> Vec<Queued> {
     sent(receiver)
@@ -96,7 +96,7 @@ fn queued(receiver: &Receiver<RecordingSink>, since_ms: u64) -> Vec<Queued> {
             let attributes = outgoing
                 .attributes()
                 .into_iter()
-                .map(|(name, value)| (name, value.to_owned()))
+                .map(|(name, value)| (name.to_owned(), value.to_owned()))
                 .collect();
             (body, attributes)
         })
@@ -117,10 +117,10 @@ fn notification_message(notification: Value, event: &str) -> Value {
     })
 }
 
-fn attributes(pairs: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
+fn attributes(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs
         .iter()
-        .map(|(name, value)| (*name, (*value).to_owned()))
+        .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
         .collect()
 }
 

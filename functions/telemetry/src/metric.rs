@@ -36,6 +36,9 @@ pub enum Metric {
     BatchRecords,
     BatchKeys,
     BatchItemFailures,
+    /// Records the batch had no time for, sent to the processor's queue again to go on in a
+    /// later invocation (a re-sync larger than one invocation), rather than failed.
+    BatchRecordsHandedOn,
     BatchDuration,
     /// A reconcile unit's reads of Immuta: its keys resolved and their views' SQL fetched. A
     /// batch's project keys are a unit each, its other keys one (`keys::reconcile_units`).
@@ -69,12 +72,13 @@ pub enum Metric {
 const _: () = assert!(Metric::ALL.len() == Metric::InitDuration as usize + 1);
 
 impl Metric {
-    pub const ALL: [Self; 16] = [
+    pub const ALL: [Self; 17] = [
         Self::FreshnessLag,
         Self::ViewChanges,
         Self::BatchRecords,
         Self::BatchKeys,
         Self::BatchItemFailures,
+        Self::BatchRecordsHandedOn,
         Self::BatchDuration,
         Self::BatchReadDuration,
         Self::BatchApplyDuration,
@@ -95,6 +99,7 @@ impl Metric {
             Self::BatchRecords => "BatchRecords",
             Self::BatchKeys => "BatchKeys",
             Self::BatchItemFailures => "BatchItemFailures",
+            Self::BatchRecordsHandedOn => "BatchRecordsHandedOn",
             Self::BatchDuration => "BatchDuration",
             Self::BatchReadDuration => "BatchReadDuration",
             Self::BatchApplyDuration => "BatchApplyDuration",
@@ -139,6 +144,7 @@ impl Metric {
         match self {
             Self::ViewChanges
             | Self::BatchItemFailures
+            | Self::BatchRecordsHandedOn
             | Self::ImmutaRequests
             | Self::ImmutaRetries
             | Self::DatabaseRetries
