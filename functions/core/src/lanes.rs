@@ -50,13 +50,10 @@ pub fn lanes<'t, 'a>(
 
 /// Every name an apply of `target` may free or take, folded to lower case.
 fn names(target: &Target, known_as: Option<&str>) -> Vec<String> {
-    let mut names: Vec<String> = known_as.into_iter().map(str::to_owned).collect();
-    if let Target::Present(desired) = target {
-        names.push(desired.name.clone());
-        names.extend(desired.alternate.as_deref().map(|a| a.name.clone()));
-    }
-    names
+    known_as
         .into_iter()
+        .map(str::to_owned)
+        .chain(target.names_it_may_take())
         .filter(|name| !name.is_empty())
         .map(|name| name.to_lowercase())
         .collect()

@@ -347,6 +347,17 @@ impl Target {
             .then(|| Self::Present(alternate.clone()))
     }
 
+    /// Every name an apply of the target may take: its name and its alternate (none for a view
+    /// wanted absent). [`names_to_check`] is never more, whatever the view's row.
+    pub fn names_it_may_take(&self) -> Vec<String> {
+        match self {
+            Self::Present(desired) => std::iter::once(desired.name.clone())
+                .chain(desired.alternate.as_deref().map(|a| a.name.clone()))
+                .collect(),
+            Self::Absent(_) => Vec::new(),
+        }
+    }
+
     /// The target under its alternate name, if it has one.
     pub fn alternate(&self) -> Option<Target> {
         match self {
@@ -512,13 +523,9 @@ pub struct NameTaken {
 /// (unchanged, dropped, superseded), else its name and its alternate.
 pub fn names_to_check(row: Option<&LedgerRow>, target: &Target, observed_at: i64) -> Vec<String> {
     let target = target.as_known_by(row).unwrap_or_else(|| target.clone());
-    match &target {
-        Target::Present(desired) if decide(row, &target, observed_at).makes_view() => {
-            std::iter::once(desired.name.clone())
-                .chain(desired.alternate.as_deref().map(|a| a.name.clone()))
-                .collect()
-        }
-        _ => Vec::new(),
+    match decide(row, &target, observed_at).makes_view() {
+        true => target.names_it_may_take(),
+        false => Vec::new(),
     }
 }
 

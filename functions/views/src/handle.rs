@@ -35,8 +35,8 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 /// did not make the change re-reads the whole schema at its next statement: with a second
 /// connection taking turns, each view created cost a parse of every view (46 ms per view at
 /// 5,000 views, against 1 ms on one connection; BENCHMARKS.md). SQLite has one writer anyway.
-/// Elsewhere: one per view applied at once, and two for the ledger reads and the marks of the
-/// units still reading Immuta meanwhile.
+/// Elsewhere: one per view applied at once, and two for what runs beside the applies (the
+/// ledger reads of the units that have read Immuta and wait for their turn).
 fn connections(dialect: Dialect, apply_concurrency: usize) -> u32 {
     match dialect {
         Dialect::Sqlite => 1,

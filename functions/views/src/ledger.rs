@@ -42,8 +42,6 @@ fn added_columns(dialect: Dialect) -> [(&'static str, &'static str); 4] {
 
 /// What a PostgreSQL section takes as it starts ([`Ledger::reserve_row`]).
 pub(crate) struct SectionLocks {
-    /// The lock and statement timeouts of the section's transaction (`"1500ms"`).
-    pub(crate) timeout: String,
     /// The shared advisory locks of the view's scopes, for a view wanted present (see
     /// [`crate::marks`]).
     pub(crate) scopes: Option<[i64; 2]>,
@@ -87,9 +85,9 @@ impl Ledger {
     }
 
     /// PostgreSQL's start of a view's section, in one statement (each is a round trip of every
-    /// apply): sets the transaction's lock and statement timeouts, takes `locks` (they must come
-    /// before the row lock) and inserts a placeholder row (a tombstone observed at 0) unless the
-    /// view has one, so that there is a row to lock even for a view the ledger has never seen.
+    /// apply): takes `locks` (they must come before the row lock) and inserts a placeholder row
+    /// (a tombstone observed at 0) unless the view has one, so that there is a row to lock even
+    /// for a view the ledger has never seen.
     pub(crate) async fn reserve_row(
         &self,
         conn: &mut AnyConnection,
@@ -100,12 +98,8 @@ impl Ledger {
             "project_id, data_source_id, view_name, sql_digest, state, observed_at, updated_at";
         // Each CTE reads the one before it, so they run in this order; CTEs with volatile
         // functions are evaluated once, before the insert reads its row.
-        let mut ctes = vec![
-            "timeouts AS (SELECT set_config('lock_timeout', $3, true) AS lock_timeout, \
-             set_config('statement_timeout', $3, true) AS statement_timeout)"
-                .to_owned(),
-        ];
-        let mut n = 3;
+        let mut ctes = Vec::new();
+        let mut n = 2;
         let mut next = || {
             n += 1;
             format!("${n}")
@@ -113,7 +107,7 @@ impl Ledger {
         if locks.scopes.is_some() {
             ctes.push(format!(
                 "scope_locks AS (SELECT pg_advisory_xact_lock_shared({}) AS data_source, \
-                 pg_advisory_xact_lock_shared({}) AS project FROM timeouts)",
+                 pg_advisory_xact_lock_shared({}) AS project)",
                 next(),
                 next()
             ));
@@ -126,31 +120,32 @@ impl Ledger {
                 .collect();
             // The two-integer form: a lock space of its own, apart from the scopes' keys.
             ctes.push(format!(
-                "name_locks AS (SELECT count(pg_advisory_xact_lock(k1, k2)) AS locked FROM {}, \
+                "name_locks AS (SELECT count(pg_advisory_xact_lock(k1, k2)) AS locked FROM {}\
                  (VALUES {}) AS keys (k1, k2))",
                 if locks.scopes.is_some() {
-                    "scope_locks"
+                    "scope_locks, "
                 } else {
-                    "timeouts"
+                    ""
                 },
                 keys.join(", ")
             ));
         }
-        let last = ctes
-            .last()
-            .and_then(|cte| cte.split(' ').next())
-            .expect("the timeouts at least")
-            .to_owned();
-        let placeholder = format!(
-            "WITH {} INSERT INTO {} ({columns}) SELECT $1, $2, '', '', 'dropped', 0, 0 FROM {last} \
-             ON CONFLICT DO NOTHING",
-            ctes.join(", "),
-            self.name,
-        );
+        let values = "$1, $2, '', '', 'dropped', 0, 0";
+        let placeholder = match ctes.last().and_then(|cte| cte.split(' ').next()) {
+            None => format!(
+                "INSERT INTO {} ({columns}) VALUES ({values}) ON CONFLICT DO NOTHING",
+                self.name
+            ),
+            Some(last) => format!(
+                "WITH {} INSERT INTO {} ({columns}) SELECT {values} FROM {last} \
+                 ON CONFLICT DO NOTHING",
+                ctes.join(", "),
+                self.name,
+            ),
+        };
         let mut query = sqlx::query(AssertSqlSafe(placeholder))
             .bind(view.project_id.as_str().to_owned())
-            .bind(view.data_source_id.as_str().to_owned())
-            .bind(locks.timeout.clone());
+            .bind(view.data_source_id.as_str().to_owned());
         for key in locks.scopes.into_iter().flatten() {
             query = query.bind(key);
         }
@@ -419,10 +414,25 @@ impl Ledger {
             .map(|row| self.qualified_row(row)))
     }
 
+    /// Where the other views of ours (rows not dropped) that hold one of the names at
+    /// `placeholders` are; the view's own key is at the first two parameters.
+    fn holders_from(&self, placeholders: &[String]) -> String {
+        let p = |n| self.dialect.param(n);
+        format!(
+            "FROM {} AS holder WHERE NOT (holder.project_id = {} AND holder.data_source_id = {}) \
+             AND holder.state <> 'dropped' AND holder.view_name IN ({})",
+            self.name,
+            p(1),
+            p(2),
+            placeholders.join(", ")
+        )
+    }
+
     /// PostgreSQL's read at the start of a view's section, in one statement (each is a round
     /// trip of every apply): the view's row, locked until the section ends; the other views of
     /// ours that hold any of `names` (as [`Ledger::holders_of`]); and the one value `scalar`
-    /// selects from another table (the newest scope mark), with its binds, numbered from `$3`. Sound only once the section holds the locks that keep what it reads
+    /// selects from another table (the newest scope mark), with its binds, numbered from `$3`
+    /// (after the view's two). Sound only once the section holds the locks that keep what it reads
     /// from changing: those of `names`, and those of the scopes a mark is written under.
     pub(crate) async fn read_row_with_holders(
         &self,
@@ -446,11 +456,9 @@ impl Ledger {
         let holders = match names {
             [] => "CAST(NULL AS TEXT)".to_owned(),
             _ => format!(
-                "(SELECT CAST(json_agg(json_build_array(holder.view_name, holder.project_id, \
-                 holder.data_source_id)) AS TEXT) FROM {} AS holder WHERE NOT (holder.project_id = $1 \
-                 AND holder.data_source_id = $2) AND holder.state <> 'dropped' AND holder.view_name IN ({}))",
-                self.name,
-                placeholders.join(", ")
+                "(SELECT CAST(json_agg(json_build_array(view_name, project_id, data_source_id)) \
+                 AS TEXT) {})",
+                self.holders_from(&placeholders)
             ),
         };
         let sql = format!(
@@ -499,12 +507,8 @@ impl Ledger {
         let placeholders: Vec<String> = (3..3 + names.len()).map(p).collect();
         // Parameters in the order they are bound: MariaDB's `?` are positional.
         let sql = format!(
-            "SELECT view_name, project_id, data_source_id FROM {} WHERE NOT (project_id = {} \
-             AND data_source_id = {}) AND state <> 'dropped' AND view_name IN ({})",
-            self.name,
-            p(1),
-            p(2),
-            placeholders.join(", ")
+            "SELECT view_name, project_id, data_source_id {}",
+            self.holders_from(&placeholders)
         );
         let mut query = sqlx::query(AssertSqlSafe(sql))
             .bind(view.project_id.as_str().to_owned())
@@ -617,15 +621,18 @@ pub use view_sync_core::time::now_micros;
 /// The holders PostgreSQL aggregated as `[[view_name, project_id, data_source_id], …]`.
 fn holders_from_json(json: &str) -> Option<BTreeMap<String, ViewKey>> {
     let rows: Vec<(String, String, String)> = serde_json::from_str(json).ok()?;
-    rows.into_iter()
-        .map(|(name, project_id, data_source_id)| {
-            Some((
-                name,
-                ViewKey {
-                    project_id: Id::new(project_id)?,
-                    data_source_id: Id::new(data_source_id)?,
-                },
-            ))
-        })
-        .collect()
+    // A row whose ids are not ids is left out, as `Ledger::holders_of` leaves it out.
+    Some(
+        rows.into_iter()
+            .filter_map(|(name, project_id, data_source_id)| {
+                Some((
+                    name,
+                    ViewKey {
+                        project_id: Id::new(project_id)?,
+                        data_source_id: Id::new(data_source_id)?,
+                    },
+                ))
+            })
+            .collect(),
+    )
 }

@@ -1,6 +1,7 @@
 //! The target database of immuta-view-sync: SQLite (the embedded default), PostgreSQL or
 //! MariaDB/MySQL, chosen by `DATABASE_URL`. Holds the ledger of the views this system manages and
-//! applies the planner's decisions one view at a time (see [`store`] for the locking per database).
+//! applies the planner's decisions, each view in its own critical section (see `section.rs` for the
+//! locking per database).
 #![forbid(unsafe_code)]
 
 pub mod audit;

@@ -194,13 +194,17 @@ impl Marks {
             .map_err(|e| ViewsError::from_sqlx(e, "read the scope marks of", &label(view)))
     }
 
-    /// [`Marks::newest`] as a scalar subquery for PostgreSQL, with its binds, numbered from `$3`
-    /// (see [`crate::ledger::Ledger::read_row_with_holders`]).
-    pub(crate) fn newest_select(&self, view: &ViewKey) -> (String, Vec<String>) {
+    /// [`Marks::newest`] as a scalar subquery for PostgreSQL, with its binds, numbered from
+    /// `$first` (see [`crate::ledger::Ledger::read_row_with_holders`]).
+    pub(crate) fn newest_select(&self, view: &ViewKey, first: usize) -> (String, Vec<String>) {
         let sql = format!(
-            "(SELECT MAX(observed_at) FROM {} WHERE (scope_kind = $3 AND scope_id = $4) \
-             OR (scope_kind = $5 AND scope_id = $6))",
-            self.name
+            "(SELECT MAX(observed_at) FROM {} WHERE (scope_kind = ${} AND scope_id = ${}) \
+             OR (scope_kind = ${} AND scope_id = ${}))",
+            self.name,
+            first,
+            first + 1,
+            first + 2,
+            first + 3
         );
         let binds = view
             .covering_marks()

@@ -21,7 +21,7 @@
 //! A closed enum rather than a trait object: the three dialects are all there will be, and async
 //! methods on `dyn` traits would need boxed futures for no gain.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use sqlx::pool::PoolConnection;
@@ -44,8 +44,8 @@ pub(crate) enum Section {
     NamedLock {
         conn: PoolConnection<Any>,
         locks: Vec<String>,
-        /// How long `GET_LOCK` waits, in whole seconds.
-        seconds: u64,
+        /// When the section stops waiting for locks.
+        until: Instant,
     },
 }
 
@@ -69,12 +69,21 @@ impl Section {
                     .map_err(lock_error)?,
             )),
             Dialect::Postgres => {
-                let mut tx = store.pool.begin().await.map_err(lock_error)?;
+                // The timeouts are set with BEGIN, in its round trip, so that they bound every
+                // statement of the section, the first one's lock waits included.
+                let timeout = wait.as_millis().max(1);
+                let mut tx = store
+                    .pool
+                    .begin_with(AssertSqlSafe(format!(
+                        "BEGIN; SET LOCAL lock_timeout = '{timeout}ms'; \
+                         SET LOCAL statement_timeout = '{timeout}ms'"
+                    )))
+                    .await
+                    .map_err(lock_error)?;
                 let locks = SectionLocks {
-                    timeout: format!("{}ms", wait.as_millis().max(1)),
                     scopes: matches!(target, Target::Present(_))
                         .then(|| store.marks.scope_lock_keys(view)),
-                    names: name_lock_keys(store.ledger.name(), &names_it_may_take(target))
+                    names: name_lock_keys(store.ledger.name(), &target.names_it_may_take())
                         .iter()
                         .map(|key| {
                             [0, 4].map(|at| {
@@ -113,7 +122,7 @@ impl Section {
                 Ok(Self::NamedLock {
                     conn,
                     locks: vec![lock],
-                    seconds,
+                    until: Instant::now() + wait,
                 })
             }
         }
@@ -131,19 +140,17 @@ impl Section {
         view: &ViewKey,
         names: &[String],
     ) -> Result<(), ViewsError> {
-        let Self::NamedLock {
-            conn,
-            locks,
-            seconds,
-        } = self
-        else {
+        let Self::NamedLock { conn, locks, until } = self else {
             return Ok(());
         };
         for key in name_lock_keys(ledger, names) {
             let lock = format!("immuta_view_sync_name_{}", hex::encode(&key));
+            // What is left of the section's wait, in whole seconds: 0 takes a free lock and
+            // waits for none.
+            let seconds = until.saturating_duration_since(Instant::now()).as_secs();
             let locked: Option<i64> = sqlx::query_scalar(AssertSqlSafe("SELECT GET_LOCK(?, ?)"))
                 .bind(lock.clone())
-                .bind(*seconds as i64)
+                .bind(seconds as i64)
                 .fetch_one(&mut **conn)
                 .await
                 .map_err(|e| ViewsError::from_sqlx(e, "lock the names of", &label(view)))?;
@@ -226,17 +233,6 @@ fn lock_name(ledger: &str, view: &ViewKey) -> String {
         view.data_source_id.as_str(),
     ]);
     format!("immuta_view_sync_{}", hex::encode(&digest))
-}
-
-/// Every name an apply of `target` may take: its name and its alternate
-/// ([`view_sync_core::plan::names_to_check`] is never more).
-pub(crate) fn names_it_may_take(target: &Target) -> Vec<String> {
-    match target {
-        Target::Present(desired) => std::iter::once(desired.name.clone())
-            .chain(desired.alternate.as_deref().map(|a| a.name.clone()))
-            .collect(),
-        Target::Absent(_) => Vec::new(),
-    }
 }
 
 /// The locks of the view names `names` among the views of `ledger`, in the one order every

@@ -1,4 +1,5 @@
-//! The target database: the views this system manages, applied one at a time. Inside the view's
+//! The target database: the views this system manages, each applied in its own critical section
+//! (several at once where the batch's lanes allow, see `view_sync_core::lanes`). Inside the view's
 //! critical section ([`crate::section`]) the store reads what the apply's plan needs (the ledger
 //! row, the holders of its names, the catalog), has it made ([`view_sync_core::apply::plan`], the
 //! plan `view-sync plan` prints too) and executes its steps.
@@ -19,7 +20,7 @@ use crate::dialect::Dialect;
 use crate::error::{ViewsError, label};
 use crate::handle::ViewStore;
 use crate::ledger::now_micros;
-use crate::section::{Section, names_it_may_take};
+use crate::section::Section;
 use crate::steps::Step;
 
 /// How long [`ViewStore::apply`] lets a view wait for its locks.
@@ -412,23 +413,23 @@ impl ViewStore {
             return Ok((row, None));
         }
         let present = matches!(target, Target::Present(_));
-        let marks = present.then(|| self.marks.newest_select(view));
+        let marks = present.then(|| self.marks.newest_select(view, 3));
         let (row, holders, newest_mark) = self
             .ledger
             .read_row_with_holders(
                 section.connection(),
                 view,
-                &names_it_may_take(target),
+                &target.names_it_may_take(),
                 marks,
             )
             .await?;
-        Ok((
-            row,
-            Some(ReadAhead {
-                holders,
-                newest_mark: present.then_some(newest_mark),
-            }),
-        ))
+        // No row, though the section reserved one (deleted by hand meanwhile): what was read
+        // ahead went with it, so the apply reads each in its turn.
+        let read_ahead = row.is_some().then_some(ReadAhead {
+            holders,
+            newest_mark: present.then_some(newest_mark),
+        });
+        Ok((row, read_ahead))
     }
 }
 

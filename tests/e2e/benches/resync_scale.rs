@@ -127,8 +127,19 @@ async fn run(database: Database, sources: u64, projects: u64, page_size: u64) {
         sum(&batch_ms) / 1e3,
         batch_ms.len()
     );
+    let longest_batch_ms = batch_ms.iter().copied().fold(0.0, f64::max);
+    println!(
+        "longest invocation            {:.2} s (timeout {} s); records handed on to a later one: {}",
+        longest_batch_ms / 1e3,
+        FUNCTION_TIMEOUT.as_secs(),
+        sum(&metric_values(&output, "BatchRecordsHandedOn"))
+    );
     println!("peak RSS of the processor     {rss:.1} MB (target <= 64 MB)");
     assert_eq!(stats.failed, 0, "{name}: failed batch items");
+    assert!(
+        longest_batch_ms < FUNCTION_TIMEOUT.as_secs_f64() * 1e3,
+        "{name}: an invocation ran {longest_batch_ms:.0} ms, past its timeout"
+    );
     assert_eq!(present, views, "{name}: views in the ledger");
     assert_eq!(in_database, views, "{name}: views in the database");
     p.finish().await;
