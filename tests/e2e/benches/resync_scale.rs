@@ -132,7 +132,7 @@ async fn run(database: Database, sources: u64, projects: u64, page_size: u64) {
         "longest invocation            {:.2} s (timeout {} s); records handed on to a later one: {}",
         longest_batch_ms / 1e3,
         FUNCTION_TIMEOUT.as_secs(),
-        sum(&metric_values(&output, "BatchRecordsHandedOn"))
+        sum(&metric_values(&output, "BatchRecordsHandedOn")) as u64
     );
     println!("peak RSS of the processor     {rss:.1} MB (target <= 64 MB)");
     assert_eq!(stats.failed, 0, "{name}: failed batch items");
