@@ -6,7 +6,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub use crate::error::UnreportableFailure;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::LambdaEvent;
-use queue::{MessageSink, Outgoing};
+use queue::{MessageSink, Outgoing, SEND_BATCH};
 use telemetry::Metric;
 use tracing::{info, warn};
 use view_sync_core::Id;
@@ -82,13 +82,12 @@ pub async fn handle(
         .iter()
         .map(|k| (k.key.clone(), k.cause.clone()))
         .collect();
-    let failed_before_reconcile: BTreeSet<usize> = failed.keys().copied().collect();
+    let mut failed_otherwise: BTreeSet<usize> = failed.keys().copied().collect();
     let results = reconciler.reconcile(&asked_keys, deadline).await;
     // Records whose key the batch had no time to start are handed on (see `hand_on`), unless
     // another of their keys failed; those it had no time to finish come back at once.
     let mut not_started: BTreeSet<usize> = BTreeSet::new();
     let mut no_time: BTreeSet<usize> = BTreeSet::new();
-    let mut failed_otherwise: BTreeSet<usize> = failed_before_reconcile;
     for (asked, result) in keys.iter().zip(&results) {
         let (key, contributors) = (&asked.key, &asked.records);
         if let Err(e) = result {
@@ -271,9 +270,10 @@ async fn keep_failures(
 
 /// Sends the records at `indices` to the processor's own queue (`QUEUE_URL`) again, as they
 /// came, and returns them: the batch had no time to start them (they changed nothing) and
-/// nothing else failed them, so they are reported done (deleted) and come back as new messages. A re-sync larger than one
-/// invocation thus goes on over several, its keys never nearer `maxReceiveCount` and the
-/// dead-letter queue for having waited their turn, as a record released would be. Nothing is
+/// nothing else failed them, so they are reported done (deleted) and come back as new
+/// messages. A re-sync larger than one invocation thus goes on over several, its keys never
+/// nearer `maxReceiveCount` and the dead-letter queue for having waited their turn, as a
+/// record released would be. Nothing is
 /// lost: a record is reported done only once SQS accepted its copy; if it did not, the record
 /// fails and is released as before. Without `QUEUE_URL`, none is handed on.
 async fn hand_on(reconciler: &Reconciler, records: &[SqsMessage], indices: &[usize]) -> Vec<usize> {
@@ -312,9 +312,6 @@ async fn hand_on(reconciler: &Reconciler, records: &[SqsMessage], indices: &[usi
     }
     handed_on
 }
-
-/// Messages in one `SendMessageBatch` request.
-const SEND_BATCH: usize = 10;
 
 /// Makes the records at `indices` visible again at once (see [`queue::SqsSink::release`]), through
 /// the processor's own queue (`QUEUE_URL`), which is the queue its records come from. Best

@@ -122,7 +122,7 @@ pub trait MessageSink: Send + Sync {
 }
 
 /// What one `SendMessageBatch` request may hold.
-const SEND_BATCH: usize = 10;
+pub const SEND_BATCH: usize = 10;
 
 /// Timeouts for the receiver, which must answer within Immuta's 10 s delivery limit. The SDK sets
 /// only a connect timeout by default; without these a hung `SendMessage` would outlive the

@@ -99,6 +99,8 @@ impl Ledger {
         // Each CTE reads the one before it, so they run in this order; CTEs with volatile
         // functions are evaluated once, before the insert reads its row.
         let mut ctes = Vec::new();
+        // The CTE the insert reads from: the last one.
+        let mut last = None;
         let mut n = 2;
         let mut next = || {
             n += 1;
@@ -111,6 +113,7 @@ impl Ledger {
                 next(),
                 next()
             ));
+            last = Some("scope_locks");
         }
         if !locks.names.is_empty() {
             let keys: Vec<String> = locks
@@ -129,9 +132,10 @@ impl Ledger {
                 },
                 keys.join(", ")
             ));
+            last = Some("name_locks");
         }
         let values = "$1, $2, '', '', 'dropped', 0, 0";
-        let placeholder = match ctes.last().and_then(|cte| cte.split(' ').next()) {
+        let placeholder = match last {
             None => format!(
                 "INSERT INTO {} ({columns}) VALUES ({values}) ON CONFLICT DO NOTHING",
                 self.name
@@ -391,14 +395,15 @@ impl Ledger {
         }
     }
 
+    /// The view's row, where the section's own lock keeps it (SQLite's writer, MariaDB's named
+    /// lock); PostgreSQL's section locks and reads it with [`Ledger::read_row_with_holders`].
     pub(crate) async fn read_row(
         &self,
         conn: &mut AnyConnection,
         view: &ViewKey,
-        lock: &str,
     ) -> Result<Option<LedgerRow>, ViewsError> {
         let sql = format!(
-            "SELECT {ROW_COLUMNS} FROM {} WHERE {}{lock}",
+            "SELECT {ROW_COLUMNS} FROM {} WHERE {}",
             self.name,
             self.view_predicate()
         );

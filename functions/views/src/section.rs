@@ -179,14 +179,6 @@ impl Section {
         matches!(self, Self::RowLock(_))
     }
 
-    /// What a read of the ledger row appends to lock the row until the section ends.
-    pub(crate) fn row_lock(&self) -> &'static str {
-        match self {
-            Self::RowLock(_) => " FOR UPDATE",
-            Self::Writer(_) | Self::NamedLock { .. } => "",
-        }
-    }
-
     /// Ends the section: commits what `applied` did (a failure rolls back where the database
     /// can), or releases the lock.
     pub(crate) async fn leave<T>(

@@ -185,13 +185,13 @@ impl ViewStore {
         cause: &Cause,
     ) -> Result<Applied, ViewsError> {
         let view = target.view();
-        let (row, read_ahead) = self.read_row(section, target).await?;
+        let (row, mut read_ahead) = self.read_row(section, target).await?;
         self.step(view, Step::RowRead).await?;
         let row = row.as_ref();
         let names = plan::names_to_check(row, target, observed_at);
-        let holders = match (&read_ahead, names.as_slice()) {
+        let holders = match (&mut read_ahead, names.as_slice()) {
             (_, []) => BTreeMap::new(),
-            (Some(read_ahead), _) => read_ahead.holders.clone(),
+            (Some(read_ahead), _) => std::mem::take(&mut read_ahead.holders),
             (None, names) => {
                 section.lock_names(self.ledger.name(), view, names).await?;
                 self.ledger
@@ -405,11 +405,7 @@ impl ViewStore {
     ) -> Result<(Option<LedgerRow>, Option<ReadAhead>), ViewsError> {
         let view = target.view();
         if !section.holds_its_locks_from_the_start() {
-            let row_lock = section.row_lock();
-            let row = self
-                .ledger
-                .read_row(section.connection(), view, row_lock)
-                .await?;
+            let row = self.ledger.read_row(section.connection(), view).await?;
             return Ok((row, None));
         }
         let present = matches!(target, Target::Present(_));
