@@ -19,6 +19,7 @@ use crate::ddl;
 use crate::dialect::{Dialect, LedgerSql};
 use crate::error::{ViewsError, label};
 use crate::ledger::now_micros;
+use crate::statement::{Statement, Value};
 
 const WHAT: &str = "the audit trail";
 
@@ -126,27 +127,8 @@ impl Audit {
         conn: &mut AnyConnection,
         entry: &AuditEntry,
     ) -> Result<(), ViewsError> {
-        let params: Vec<String> = (1..=13).map(|n| self.dialect.param(n)).collect();
-        let sql = format!(
-            "INSERT INTO {} (applied_at, project_id, data_source_id, view_name, action, detail, old_digest, \
-             new_digest, observed_at, origin, message_ids, notification_types, request_id) VALUES ({})",
-            self.name,
-            params.join(", ")
-        );
-        sqlx::query(AssertSqlSafe(sql))
-            .bind(entry.applied_at)
-            .bind(entry.view.project_id.as_str().to_owned())
-            .bind(entry.view.data_source_id.as_str().to_owned())
-            .bind(entry.view_name.clone())
-            .bind(entry.action.clone())
-            .bind(entry.detail.clone())
-            .bind(entry.old_digest.clone())
-            .bind(entry.new_digest.clone())
-            .bind(entry.observed_at)
-            .bind(entry.origin.clone())
-            .bind(joined(&entry.message_ids))
-            .bind(joined(&entry.notification_types))
-            .bind(entry.request_id.clone())
+        self.record_statement(entry, 1)
+            .query()
             .execute(&mut *conn)
             .await
             .map(drop)
@@ -159,6 +141,33 @@ impl Audit {
             })
     }
 
+    /// The insert of `entry`, its parameters numbered from `first`.
+    pub(crate) fn record_statement(&self, entry: &AuditEntry, first: usize) -> Statement {
+        let params: Vec<String> = (first..first + 13).map(|n| self.dialect.param(n)).collect();
+        let sql = format!(
+            "INSERT INTO {} (applied_at, project_id, data_source_id, view_name, action, detail, old_digest, \
+             new_digest, observed_at, origin, message_ids, notification_types, request_id) VALUES ({})",
+            self.name,
+            params.join(", ")
+        );
+        let values = vec![
+            entry.applied_at.into(),
+            entry.view.project_id.as_str().into(),
+            entry.view.data_source_id.as_str().into(),
+            entry.view_name.clone().into(),
+            entry.action.clone().into(),
+            entry.detail.clone().into(),
+            entry.old_digest.clone().into(),
+            entry.new_digest.clone().into(),
+            entry.observed_at.into(),
+            entry.origin.clone().into(),
+            joined(&entry.message_ids).into(),
+            joined(&entry.notification_types).into(),
+            entry.request_id.clone().into(),
+        ];
+        Statement { sql, values }
+    }
+
     /// The entries `query` asks for, oldest first.
     pub(crate) async fn entries(
         &self,
@@ -167,13 +176,13 @@ impl Audit {
     ) -> Result<Vec<AuditEntry>, ViewsError> {
         let dialect = self.dialect;
         let mut conditions = Vec::new();
-        let mut binds: Vec<Bind> = Vec::new();
+        let mut binds: Vec<Value> = Vec::new();
         if let Some(since) = query.since {
-            binds.push(Bind::Int(since));
+            binds.push(since.into());
             conditions.push(format!("applied_at >= {}", dialect.param(binds.len())));
         }
         if let Some(project) = &query.project_id {
-            binds.push(Bind::Text(project.as_str().to_owned()));
+            binds.push(project.as_str().into());
             conditions.push(format!("project_id = {}", dialect.param(binds.len())));
         }
         if let Some(name) = &query.view_name {
@@ -181,7 +190,7 @@ impl Audit {
                 Some(_) => name.clone(),
                 None => self.views.reference(name),
             };
-            binds.push(Bind::Text(reference));
+            binds.push(reference.into());
             conditions.push(format!("view_name = {}", dialect.param(binds.len())));
         }
         let filter = if conditions.is_empty() {
@@ -199,14 +208,8 @@ impl Audit {
              ORDER BY applied_at DESC{limit}",
             self.name
         );
-        let mut select = sqlx::query(AssertSqlSafe(sql));
-        for bind in binds {
-            select = match bind {
-                Bind::Int(value) => select.bind(value),
-                Bind::Text(value) => select.bind(value),
-            };
-        }
-        let rows = select
+        let rows = Statement { sql, values: binds }
+            .query()
             .fetch_all(pool)
             .await
             .map_err(|e| ViewsError::from_sqlx(e, "read", WHAT))?;
@@ -260,11 +263,6 @@ impl Audit {
             })
             .collect())
     }
-}
-
-enum Bind {
-    Int(i64),
-    Text(String),
 }
 
 fn audit_entry(row: &AnyRow) -> Option<AuditEntry> {

@@ -14,6 +14,7 @@ use view_sync_core::printable::printable;
 use crate::ddl;
 use crate::dialect::{Dialect, LedgerSql};
 use crate::error::{ViewsError, label};
+use crate::statement::Statement;
 
 /// The ledger columns a [`LedgerRow`] is read from.
 const ROW_COLUMNS: &str = "project_id, data_source_id, view_name, sql_digest, state, observed_at, \
@@ -551,8 +552,23 @@ impl Ledger {
         view: &ViewKey,
         row: &RowWrite,
     ) -> Result<(), ViewsError> {
+        self.write_row_statement(view, row, 1)
+            .query()
+            .execute(&mut *conn)
+            .await
+            .map(drop)
+            .map_err(|e| ViewsError::from_sqlx(e, "record in the ledger", &label(view)))
+    }
+
+    /// The upsert of `view`'s row, its parameters numbered from `first`.
+    pub(crate) fn write_row_statement(
+        &self,
+        view: &ViewKey,
+        row: &RowWrite,
+        first: usize,
+    ) -> Statement {
         let dialect = self.dialect;
-        let params: Vec<String> = (1..=11).map(|n| dialect.param(n)).collect();
+        let params: Vec<String> = (first..first + 11).map(|n| dialect.param(n)).collect();
         let sql = format!(
             "INSERT INTO {}{} (project_id, data_source_id, view_name, sql_digest, state, observed_at, updated_at, \
              catalog_digest, applied_sql, grants_digest, blocked_by) VALUES ({}) {}",
@@ -561,22 +577,20 @@ impl Ledger {
             params.join(", "),
             dialect.upsert_clause()
         );
-        sqlx::query(AssertSqlSafe(sql))
-            .bind(view.project_id.as_str().to_owned())
-            .bind(view.data_source_id.as_str().to_owned())
-            .bind(row.name.clone())
-            .bind(row.digest.clone())
-            .bind(row.state.as_str())
-            .bind(row.observed_at)
-            .bind(now_micros())
-            .bind(row.catalog_digest.clone())
-            .bind(row.applied_sql.clone())
-            .bind(row.grants_digest.clone())
-            .bind(row.blocked_by.clone())
-            .execute(&mut *conn)
-            .await
-            .map_err(|e| ViewsError::from_sqlx(e, "record in the ledger", &label(view)))?;
-        Ok(())
+        let values = vec![
+            view.project_id.as_str().into(),
+            view.data_source_id.as_str().into(),
+            row.name.clone().into(),
+            row.digest.clone().into(),
+            row.state.as_str().into(),
+            row.observed_at.into(),
+            now_micros().into(),
+            row.catalog_digest.clone().into(),
+            row.applied_sql.clone().into(),
+            row.grants_digest.clone().into(),
+            row.blocked_by.clone().into(),
+        ];
+        Statement { sql, values }
     }
 
     /// The create statement last applied to `view`, if the ledger kept it (rows of an earlier

@@ -22,6 +22,7 @@ pub mod probe;
 mod rds_secret;
 mod records;
 mod section;
+mod statement;
 pub mod steps;
 pub mod store;
 

@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 
 use sqlx::any::AnyExecutor;
 use sqlx::{AnyConnection, AssertSqlSafe};
-use view_sync_core::apply::{self, ApplyPlan, Change, Step as ApplyStep};
+use view_sync_core::apply::{self, ApplyPlan, Change, RowWrite, Step as ApplyStep};
 use view_sync_core::ddl;
 use view_sync_core::plan::{self, Decision, InCatalog, LedgerRow, Scope, Target, ViewKey};
 
-use crate::audit::Cause;
+use crate::audit::{AuditEntry, Cause};
 use crate::closing::Ran;
 use crate::ddl::one_statement;
 use crate::dialect::Dialect;
@@ -21,6 +21,7 @@ use crate::error::{ViewsError, label};
 use crate::handle::ViewStore;
 use crate::ledger::now_micros;
 use crate::section::Section;
+use crate::statement::Statement;
 use crate::steps::Step;
 
 /// How long [`ViewStore::apply`] lets a view wait for its locks.
@@ -263,7 +264,8 @@ impl ViewStore {
         let mut row = row;
         let mut statements_run = 0;
         let mut intent_recorded = false;
-        for step in steps {
+        let mut steps = steps.into_iter().peekable();
+        while let Some(step) = steps.next() {
             match step {
                 ApplyStep::EnsureSchema(name) => self.ensure_view_schema(conn, view, &name).await?,
                 ApplyStep::RefuseIfTaken(name) => {
@@ -347,7 +349,12 @@ impl ViewStore {
                 }
                 ApplyStep::WriteRow => {
                     if let Some(row) = &row {
-                        self.ledger.write_row(conn, view, row).await?;
+                        // The audit entry goes with the row when it is the plan's next step.
+                        let entry = match steps.next_if_eq(&ApplyStep::RecordAudit) {
+                            Some(_) => audit.as_ref(),
+                            None => None,
+                        };
+                        self.write_row_then_record(conn, view, row, entry).await?;
                     }
                 }
                 ApplyStep::RecordAudit => {
@@ -372,6 +379,50 @@ impl ViewStore {
         })
     }
 
+    /// Writes `view`'s ledger row, then records `entry` in the audit trail: on PostgreSQL in one
+    /// statement (one round trip), the row's upsert a data-modifying CTE of the audit's insert,
+    /// which runs whether or not it is read.
+    async fn write_row_then_record(
+        &self,
+        conn: &mut AnyConnection,
+        view: &ViewKey,
+        row: &RowWrite,
+        entry: Option<&AuditEntry>,
+    ) -> Result<(), ViewsError> {
+        match entry {
+            Some(entry) if self.dialect() == Dialect::Postgres => {
+                let row_write = self.ledger.write_row_statement(view, row, 1);
+                let mut record = self
+                    .audit
+                    .record_statement(entry, row_write.values.len() + 1);
+                let mut values = row_write.values;
+                values.append(&mut record.values);
+                Statement {
+                    sql: format!("WITH ledger_written AS ({}) {}", row_write.sql, record.sql),
+                    values,
+                }
+                .query()
+                .execute(&mut *conn)
+                .await
+                .map(drop)
+                .map_err(|e| {
+                    ViewsError::from_sqlx(
+                        e,
+                        "record the change in the ledger and the audit trail of",
+                        &label(view),
+                    )
+                })
+            }
+            entry => {
+                self.ledger.write_row(conn, view, row).await?;
+                match entry {
+                    Some(entry) => self.audit.record(conn, entry).await,
+                    None => Ok(()),
+                }
+            }
+        }
+    }
+
     /// A view that `decision` could not bring to its target, closed instead since `blockers`
     /// depend on it (see [`crate::closing`]): its row and the audit trail say so, and
     /// [`ViewStore::apply_until`] fails with the blockers once the section is committed.
@@ -384,10 +435,8 @@ impl ViewStore {
         blockers: String,
     ) -> Result<Applied, ViewsError> {
         let (row, entry) = apply::closed(change, &decision, &name, &blockers);
-        self.ledger.write_row(conn, change.view, &row).await?;
-        if let Some(entry) = entry {
-            self.audit.record(conn, &entry).await?;
-        }
+        self.write_row_then_record(conn, change.view, &row, entry.as_ref())
+            .await?;
         Ok(Applied {
             decision,
             view_name: name,
