@@ -20,13 +20,20 @@ use crate::dialect::Dialect;
 use crate::error::ViewsError;
 use crate::handle::ViewStore;
 
-/// Which of the catalog's rows [`ViewStore::definitions`] reads (SQLite).
-#[derive(Clone, Copy)]
+/// Which of the catalog's rows [`ViewStore::definitions`] reads.
 enum Rows {
     All,
-    /// Only `sqlite_master`'s last row, the one a CREATE VIEW has just written.
+    /// Only `sqlite_master`'s last row, the one a CREATE VIEW has just written (SQLite).
     LastOnly,
+    /// A page of [`CATALOG_PAGE`] views named after this one, in the catalog's order
+    /// (PostgreSQL).
+    After(String),
 }
+
+/// Views per read of PostgreSQL's catalog: each is locked until its page's transaction ends, in
+/// the lock table all sessions share (`max_locks_per_transaction` × `max_connections` entries,
+/// 6,400 by default), beside the locks of the applies running at once.
+const CATALOG_PAGE: usize = 500;
 
 /// What the catalog holds for every view in the schemas of the views: definitions and, where
 /// grants are managed, who may read each.
@@ -110,10 +117,10 @@ impl ViewStore {
         let Some((schema, name)) = self.dialect().unqualified(reference) else {
             return Ok(None);
         };
-        let mut found = self
-            .definitions(&mut *conn, schema, Some(name), Rows::All)
+        let found = self
+            .definitions(&mut *conn, schema, Some(name.clone()), Rows::All)
             .await?;
-        Ok(found.pop_first().map(|(_, digest)| digest))
+        Ok(the_one_named(found, &name))
     }
 
     /// [`Self::catalog_digest`] of a view that this connection has just created. SQLite finds a
@@ -129,10 +136,10 @@ impl ViewStore {
         if self.dialect() == Dialect::Sqlite
             && let Some((schema, name)) = self.dialect().unqualified(reference)
         {
-            let mut found = self
-                .definitions(&mut *conn, schema, Some(name), Rows::LastOnly)
+            let found = self
+                .definitions(&mut *conn, schema, Some(name.clone()), Rows::LastOnly)
                 .await?;
-            if let Some((_, digest)) = found.pop_first() {
+            if let Some(digest) = the_one_named(found, &name) {
                 return Ok(Some(digest));
             }
         }
@@ -145,30 +152,56 @@ impl ViewStore {
         self.catalog_digests_in(self.view_schemas().await?).await
     }
 
-    /// [`Self::catalog_digests`] of the views in `schemas`.
+    /// [`Self::catalog_digests`] of the views in `schemas`. PostgreSQL's are read a page at a
+    /// time, each page in its own transaction: `pg_get_viewdef` locks every view it reads until
+    /// the transaction ends, and one statement over 100,000 views runs out of the server's lock
+    /// slots ("out of shared memory"). The pages are not one snapshot: a view made or dropped
+    /// while they are read may be missed, as it would be by a read an instant earlier or later.
     pub(crate) async fn catalog_digests_in(
         &self,
         schemas: BTreeSet<Option<String>>,
     ) -> Result<BTreeMap<String, String>, ViewsError> {
         let mut found = BTreeMap::new();
         for schema in schemas {
-            found.extend(
-                self.definitions(&self.pool, schema, None, Rows::All)
-                    .await?,
-            );
+            let mut rows = match self.dialect() {
+                Dialect::Postgres => Rows::After(String::new()),
+                Dialect::Sqlite | Dialect::MySql => Rows::All,
+            };
+            loop {
+                let page = self
+                    .definitions(&self.pool, schema.clone(), None, rows)
+                    .await?;
+                let full = page.len() == CATALOG_PAGE;
+                let last = page.last().map(|(name, _)| name.clone());
+                found.extend(page.into_iter().map(|(name, digest)| {
+                    (
+                        self.dialect().qualified(
+                            schema.as_deref().or(self.location().schema.as_deref()),
+                            &name,
+                        ),
+                        digest,
+                    )
+                }));
+                match last {
+                    Some(last) if full && self.dialect() == Dialect::Postgres => {
+                        rows = Rows::After(last);
+                    }
+                    _ => break,
+                }
+            }
         }
         Ok(found)
     }
 
     /// The views of `schema` (the connection's own when `None`), or only the one called `name`,
-    /// with their catalog digests.
+    /// with their catalog digests, by name as the catalog spells it.
     async fn definitions<'c>(
         &self,
         executor: impl AnyExecutor<'c>,
         schema: Option<String>,
         name: Option<String>,
         rows: Rows,
-    ) -> Result<BTreeMap<String, String>, ViewsError> {
+    ) -> Result<Vec<(String, String)>, ViewsError> {
         let sql = match self.dialect() {
             Dialect::Sqlite => {
                 let master = format!(
@@ -179,7 +212,7 @@ impl ViewStore {
                         .unwrap_or_default()
                 );
                 let last_only = match rows {
-                    Rows::All => String::new(),
+                    Rows::All | Rows::After(_) => String::new(),
                     Rows::LastOnly => format!(" AND rowid = (SELECT max(rowid) FROM {master})"),
                 };
                 format!(
@@ -191,16 +224,24 @@ impl ViewStore {
             // prepared statement's generic plan cannot use the catalog's name index for that, and
             // PostgreSQL then scans every relation, MariaDB opens every view of the schema, at
             // each apply (10 ms a view at 100,000 views).
+            // The views are chosen in a subquery, so that a page's LIMIT applies before
+            // `pg_get_viewdef` runs (and locks), not after it ran for every view to sort them.
             Dialect::Postgres => format!(
-                "SELECT CAST(c.relname AS TEXT) AS name, \
-                 pg_get_viewdef(c.oid) || '|' || pg_get_userbyid(c.relowner) || '|' || \
-                 COALESCE(array_to_string(c.reloptions, ','), '') AS definition \
+                "SELECT CAST(v.relname AS TEXT) AS name, \
+                 pg_get_viewdef(v.oid) || '|' || pg_get_userbyid(v.relowner) || '|' || \
+                 COALESCE(array_to_string(v.reloptions, ','), '') AS definition \
+                 FROM (SELECT c.oid, c.relname, c.relowner, c.reloptions \
                  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
                  WHERE c.relkind = 'v' AND n.nspname = COALESCE($1, current_schema()){}",
-                if name.is_some() {
-                    " AND c.relname = $2"
-                } else {
-                    ""
+                match (&name, &rows) {
+                    (Some(_), _) => " AND c.relname = $2) AS v".to_owned(),
+                    // Compared and ordered as `name`s (in the C collation, bytes), so that the
+                    // next page starts right after this one's last view.
+                    (None, Rows::After(_)) => format!(
+                        " AND c.relname > CAST($2 AS name) ORDER BY c.relname LIMIT {CATALOG_PAGE}) \
+                         AS v ORDER BY v.relname"
+                    ),
+                    (None, _) => ") AS v".to_owned(),
                 }
             ),
             Dialect::MySql => format!(
@@ -217,16 +258,17 @@ impl ViewStore {
         let mut query = sqlx::query(AssertSqlSafe(sql));
         query = match self.dialect() {
             Dialect::Sqlite => query.bind(name),
-            Dialect::Postgres | Dialect::MySql => match name {
-                Some(name) => query.bind(schema.clone()).bind(name),
-                None => query.bind(schema.clone()),
+            Dialect::Postgres | Dialect::MySql => match (name, rows) {
+                (Some(name), _) => query.bind(schema).bind(name),
+                (None, Rows::After(after)) => query.bind(schema).bind(after),
+                (None, _) => query.bind(schema),
             },
         };
         let rows = query
             .fetch_all(executor)
             .await
             .map_err(|e| ViewsError::from_sqlx(e, "read the catalog for", "the views"))?;
-        let mut found = BTreeMap::new();
+        let mut found = Vec::with_capacity(rows.len());
         for row in rows {
             let name: String = row
                 .try_get("name")
@@ -235,14 +277,19 @@ impl ViewStore {
                 .try_get("definition")
                 .map_err(|e| ViewsError::from_sqlx(e, "read the catalog for", &name))?;
             let digest = hex::encode(&Sha256::digest(definition.unwrap_or_default().as_bytes()));
-            found.insert(
-                self.dialect().qualified(
-                    schema.as_deref().or(self.location().schema.as_deref()),
-                    &name,
-                ),
-                digest,
-            );
+            found.push((name, digest));
         }
         Ok(found)
     }
+}
+
+/// The digest of the view called `name`: spelled exactly so if the catalog has it, else as the
+/// catalog spells it (MariaDB compares names without regard to case, and with
+/// `lower_case_table_names` keeps them in lower case).
+fn the_one_named(found: Vec<(String, String)>, name: &str) -> Option<String> {
+    let exact = found.iter().position(|(found, _)| found == name);
+    found
+        .into_iter()
+        .nth(exact.unwrap_or(0))
+        .map(|(_, digest)| digest)
 }

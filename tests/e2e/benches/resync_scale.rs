@@ -9,6 +9,9 @@
 //! against the ideal (calls × latency ÷ concurrency), the batches' database time, and the
 //! processor's peak RSS.
 //!
+//! SCALE_DRAIN_SECS bounds the wait for the queue to drain (by default 900 s, and 20 ms per view
+//! beyond 45,000).
+//!
 //! PROCESSOR_BIN names the processor binary (`make bench` builds it with `cargo build --release
 //! --features processor/sqlite`: the processor links SQLite only when asked).
 
@@ -31,6 +34,13 @@ fn setting(name: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// How long the queue may take to drain: SCALE_DRAIN_SECS, or 15 minutes and 20 ms per view
+/// beyond 45,000 (a generous bound for one processor; the run panics past it).
+fn drain_limit(views: u64) -> Duration {
+    let default = 900 + views.saturating_sub(45_000) / 50;
+    Duration::from_secs(setting("SCALE_DRAIN_SECS", default))
 }
 
 fn tenant(sources: u64, projects: u64) -> Tenant {
@@ -74,7 +84,7 @@ async fn run(database: Database, sources: u64, projects: u64, page_size: u64) {
     p.simulator.reset_counters();
 
     let started = Instant::now();
-    let stats = p.drain_within(Duration::from_secs(900)).await;
+    let stats = p.drain_within(drain_limit(sources * projects)).await;
     let wall = started.elapsed();
 
     let rows = p.reconciler.store().rows(&Scope::Everything).await.unwrap();
