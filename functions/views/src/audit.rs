@@ -128,17 +128,12 @@ impl Audit {
         entry: &AuditEntry,
     ) -> Result<(), ViewsError> {
         self.record_statement(entry, 1)
-            .query()
-            .execute(&mut *conn)
+            .execute(
+                conn,
+                "record the change in the audit trail of",
+                &label(&entry.view),
+            )
             .await
-            .map(drop)
-            .map_err(|e| {
-                ViewsError::from_sqlx(
-                    e,
-                    "record the change in the audit trail of",
-                    &label(&entry.view),
-                )
-            })
     }
 
     /// The insert of `entry`, its parameters numbered from `first`.

@@ -553,11 +553,8 @@ impl Ledger {
         row: &RowWrite,
     ) -> Result<(), ViewsError> {
         self.write_row_statement(view, row, 1)
-            .query()
-            .execute(&mut *conn)
+            .execute(conn, "record in the ledger", &label(view))
             .await
-            .map(drop)
-            .map_err(|e| ViewsError::from_sqlx(e, "record in the ledger", &label(view)))
     }
 
     /// The upsert of `view`'s row, its parameters numbered from `first`.

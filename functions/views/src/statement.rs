@@ -4,7 +4,9 @@
 
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
-use sqlx::{Any, AssertSqlSafe};
+use sqlx::{Any, AnyConnection, AssertSqlSafe};
+
+use crate::error::ViewsError;
 
 /// A value bound to a statement's parameter.
 pub(crate) enum Value {
@@ -54,5 +56,20 @@ impl Statement {
             };
         }
         query
+    }
+
+    /// Runs the statement on `conn`; a failure is reported as `action` on `what` (see
+    /// [`ViewsError::from_sqlx`]).
+    pub(crate) async fn execute(
+        self,
+        conn: &mut AnyConnection,
+        action: &'static str,
+        what: &str,
+    ) -> Result<(), ViewsError> {
+        self.query()
+            .execute(conn)
+            .await
+            .map(drop)
+            .map_err(|e| ViewsError::from_sqlx(e, action, what))
     }
 }

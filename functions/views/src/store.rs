@@ -401,17 +401,12 @@ impl ViewStore {
                     sql: format!("WITH ledger_written AS ({}) {}", row_write.sql, record.sql),
                     values,
                 }
-                .query()
-                .execute(&mut *conn)
+                .execute(
+                    conn,
+                    "record the change in the ledger and the audit trail of",
+                    &label(view),
+                )
                 .await
-                .map(drop)
-                .map_err(|e| {
-                    ViewsError::from_sqlx(
-                        e,
-                        "record the change in the ledger and the audit trail of",
-                        &label(view),
-                    )
-                })
             }
             entry => {
                 self.ledger.write_row(conn, view, row).await?;
