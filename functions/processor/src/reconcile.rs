@@ -431,12 +431,6 @@ impl Reconciler {
         observed_at: i64,
         deadline: Instant,
     ) -> Vec<Result<views::Applied, ViewsError>> {
-        let apply = |position: usize| {
-            let (index, target) = &work[position];
-            let first = Instant::now() + FIRST_ATTEMPT_LOCK_WAIT;
-            self.store
-                .apply_until(target, observed_at, first.min(deadline), &causes[*index])
-        };
         let concurrency = self.store.apply_concurrency();
         let lanes = match concurrency {
             1 => vec![(0..work.len()).collect()],
@@ -445,12 +439,19 @@ impl Reconciler {
             }),
         };
         let mut attempts: Vec<(usize, Result<views::Applied, ViewsError>)> = stream::iter(lanes)
-            .map(|lane| async move {
-                let mut attempts = Vec::with_capacity(lane.len());
-                for position in lane {
-                    attempts.push((position, apply(position).await));
-                }
-                attempts
+            .map(|lane: Vec<usize>| async move {
+                let views: Vec<(&Target, &Cause)> = lane
+                    .iter()
+                    .map(|&position| {
+                        let (index, target) = &work[position];
+                        (target, &causes[*index])
+                    })
+                    .collect();
+                let attempts = self
+                    .store
+                    .apply_in_order(&views, observed_at, FIRST_ATTEMPT_LOCK_WAIT, deadline)
+                    .await;
+                lane.into_iter().zip(attempts).collect::<Vec<_>>()
             })
             .buffer_unordered(concurrency)
             .flat_map(stream::iter)

@@ -14,6 +14,7 @@ mod drivers;
 mod error;
 pub mod failures;
 mod grants;
+mod group;
 mod handle;
 mod hints;
 mod ledger;

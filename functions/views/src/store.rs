@@ -20,9 +20,13 @@ use crate::dialect::Dialect;
 use crate::error::{ViewsError, label};
 use crate::handle::ViewStore;
 use crate::ledger::now_micros;
-use crate::section::Section;
+use crate::section::{Section, Transaction};
 use crate::statement::Statement;
 use crate::steps::Step;
+
+/// How often [`ViewStore::ensure_ledger`] tries to make its tables: more than the objects
+/// it makes (a schema, five tables, their indexes).
+const MAKE_TABLES_ATTEMPTS: usize = 10;
 
 /// How long [`ViewStore::apply`] lets a view wait for its locks.
 const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(30);
@@ -74,38 +78,54 @@ impl ViewStore {
     pub async fn ensure_ledger(&self) -> Result<(), ViewsError> {
         self.ledger_ready
             .get_or_try_init(|| async {
-                let mut statements = Vec::new();
-                let dialect = self.dialect();
-                if let (Some(schema), Dialect::Postgres | Dialect::MySql) =
-                    (&self.location.schema, dialect)
-                    && !self.schema_exists(&self.pool, schema).await?
-                {
-                    statements.push(ddl::create_schema(dialect, schema));
+                // Processes that make the tables at the same moment (processors starting on a
+                // new database) can collide in PostgreSQL's catalog, whose `IF NOT EXISTS` is
+                // checked before its insert: one fails on an object another has just made. The
+                // objects are made in one order and each collision is on a later one than the
+                // last (the earlier ones exist by then), so there are fewer collisions than
+                // objects; a failure that is not one fails every attempt the same way.
+                let mut made = self.make_tables().await;
+                for _ in 1..MAKE_TABLES_ATTEMPTS {
+                    if made.is_ok() {
+                        break;
+                    }
+                    made = self.make_tables().await;
                 }
-                self.ledger
-                    .refuse_a_ledger_elsewhere_on_the_search_path(&self.pool)
-                    .await?;
-                statements.push(self.ledger.create_table());
-                statements.push(self.hints.create_table());
-                statements.push(self.marks.create_table());
-                statements.push(self.audit.create_table());
-                statements.push(self.failures.create_table());
-                for statement in statements {
-                    one_statement(statement)
-                        .execute(&self.pool)
-                        .await
-                        .map_err(|e| ViewsError::from_sqlx(e, "create", self.ledger.name()))?;
-                }
-                self.ledger.add_missing_columns(&self.pool).await?;
-                self.ledger.add_name_index(&self.pool).await?;
-                self.audit.add_index(&self.pool).await?;
-                self.ledger
-                    .qualify_names_of_earlier_versions(&self.pool)
-                    .await?;
-                Ok::<_, ViewsError>(())
+                made
             })
             .await
             .map(|_| ())
+    }
+
+    async fn make_tables(&self) -> Result<(), ViewsError> {
+        let mut statements = Vec::new();
+        let dialect = self.dialect();
+        if let (Some(schema), Dialect::Postgres | Dialect::MySql) = (&self.location.schema, dialect)
+            && !self.schema_exists(&self.pool, schema).await?
+        {
+            statements.push(ddl::create_schema(dialect, schema));
+        }
+        self.ledger
+            .refuse_a_ledger_elsewhere_on_the_search_path(&self.pool)
+            .await?;
+        statements.push(self.ledger.create_table());
+        statements.push(self.hints.create_table());
+        statements.push(self.marks.create_table());
+        statements.push(self.audit.create_table());
+        statements.push(self.failures.create_table());
+        for statement in statements {
+            one_statement(statement)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| ViewsError::from_sqlx(e, "create", self.ledger.name()))?;
+        }
+        self.ledger.add_missing_columns(&self.pool).await?;
+        self.ledger.add_name_index(&self.pool).await?;
+        self.audit.add_index(&self.pool).await?;
+        self.ledger
+            .qualify_names_of_earlier_versions(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Whether `schema` exists. PostgreSQL checks the right to create schemas even for
@@ -145,9 +165,31 @@ impl ViewStore {
     /// [`ViewStore::apply`] for `cause`, giving up on locks not granted by `deadline` (a
     /// retryable [`ViewsError::LockTimeout`]): PostgreSQL's lock and statement timeouts for the
     /// section's transaction, MariaDB's lock waits and `GET_LOCK`'s own timeout (whole seconds,
-    /// at least one), SQLite's busy timeout (one second per attempt).
+    /// at least one), SQLite's busy timeout (one second per attempt). The view's work is
+    /// committed on its own (several views share commits in [`ViewStore::apply_in_order`]).
     pub async fn apply_until(
         &self,
+        target: &Target,
+        observed_at: i64,
+        deadline: Instant,
+        cause: &Cause,
+    ) -> Result<Applied, ViewsError> {
+        let mut transaction = Transaction::default();
+        let applied = self
+            .apply_in(&mut transaction, target, observed_at, deadline, cause)
+            .await;
+        match transaction.commit(&label(target.view())).await {
+            Err(error) => Err(error),
+            Ok(()) => applied,
+        }
+    }
+
+    /// Applies one view in `transaction` (see [`ViewStore::apply_until`]). A view closed rather
+    /// than brought to its target fails with [`ViewsError::Blocked`], its closing left in the
+    /// transaction for its commit; any other failure leaves nothing of the view's in it.
+    pub(crate) async fn apply_in(
+        &self,
+        transaction: &mut Transaction,
         target: &Target,
         observed_at: i64,
         deadline: Instant,
@@ -161,14 +203,14 @@ impl ViewStore {
         }
         self.ensure_ledger().await?;
         let label = label(target.view());
-        let mut section = Section::enter(self, target, wait).await?;
+        let mut section = Section::enter(self, transaction, target, wait).await?;
         let applied = self
             .decide_and_apply(&mut section, target, observed_at, cause)
             .await;
         let applied = section.leave(applied, &label).await?;
         match applied.blocked_by {
-            // Closed and committed: nobody reads the older definition, but the view is not
-            // what was decided, so its notification must come back.
+            // Closed: nobody reads the older definition once it is committed, but the view is
+            // not what was decided, so its notification must come back.
             Some(blockers) => Err(ViewsError::Blocked {
                 view: label,
                 name: applied.view_name,
@@ -180,7 +222,7 @@ impl ViewStore {
 
     async fn decide_and_apply(
         &self,
-        section: &mut Section,
+        section: &mut Section<'_>,
         target: &Target,
         observed_at: i64,
         cause: &Cause,
@@ -444,7 +486,7 @@ impl ViewStore {
     /// next: who holds the names its target may take, and the newest mark of its scopes.
     async fn read_row(
         &self,
-        section: &mut Section,
+        section: &mut Section<'_>,
         target: &Target,
     ) -> Result<(Option<LedgerRow>, Option<ReadAhead>), ViewsError> {
         let view = target.view();

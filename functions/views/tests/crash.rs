@@ -5,10 +5,11 @@
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use view_sync_core::plan::{Scope, Target, ViewKey};
-use views::ViewsError;
-use views::steps::StepHook;
+use views::steps::{Step, StepHook};
+use views::{Cause, Dialect, ViewsError};
 
 mod support;
 
@@ -149,6 +150,204 @@ async fn a_run_stopped_after_any_step_leaves_no_view_outside_the_ledger() {
             }
             assert!(stopped_runs > 0, "{}: {operation:?} has steps", db.name);
         }
+        db.finish().await;
+    }
+}
+
+/// `count` views of project `project`, each wanted present with `version`.
+fn present_views(db: &TestDb, project: &str, count: usize, version: &str) -> Vec<Target> {
+    (0..count)
+        .map(|n| {
+            let view = key(project, &n.to_string());
+            Target::Present(desired(db, view, &format!("g{project}_{n}"), version))
+        })
+        .collect()
+}
+
+fn with_cause<'a>(targets: &'a [Target], cause: &'a Cause) -> Vec<(&'a Target, &'a Cause)> {
+    targets.iter().map(|target| (target, cause)).collect()
+}
+
+const LOCK_WAIT: Duration = Duration::from_secs(10);
+
+fn far_deadline() -> Instant {
+    Instant::now() + Duration::from_secs(60)
+}
+
+/// Views applied in order share their commits (more views than one transaction holds, here);
+/// one stopped half-way, whether the first of its transaction or a later one, rolls back
+/// alone, and the others are committed.
+#[tokio::test]
+async fn views_applied_in_order_commit_together_and_a_stopped_one_fails_alone() {
+    for db in databases() {
+        let crash = Arc::new(Crash::default());
+        let db = db.with_step_hook(crash.hook());
+        let cause = Cause::default();
+        for (project, stopped) in [("11", 0), ("12", 2), ("13", 16), ("14", 39)] {
+            let name = format!("{}: view {stopped} of 40 stopped", db.name);
+            let targets = present_views(&db, project, 40, "v1");
+            crash.arm(targets[stopped].view(), 2);
+            let results = db
+                .store
+                .apply_in_order(&with_cause(&targets, &cause), 10, LOCK_WAIT, far_deadline())
+                .await;
+            assert!(crash.disarm(), "{name}: the view was stopped");
+            for (n, (target, result)) in targets.iter().zip(&results).enumerate() {
+                let Target::Present(desired) = target else {
+                    unreachable!()
+                };
+                if n == stopped {
+                    assert!(result.is_err(), "{name}: the stopped view fails");
+                    if db.store.dialect() != Dialect::MySql {
+                        assert_eq!(db.read(&desired.name).await, None, "{name}: rolled back");
+                    }
+                } else {
+                    result
+                        .as_ref()
+                        .unwrap_or_else(|e| panic!("{name}: view {n}: {e}"));
+                    assert_eq!(
+                        db.read(&desired.name).await.as_deref(),
+                        Some("v1"),
+                        "{name}: view {n} is committed"
+                    );
+                }
+            }
+            let (in_database, in_ledger) = (db.database_views().await, db.ledger_views().await);
+            assert!(in_database.is_subset(&in_ledger), "{name}");
+
+            db.store
+                .apply(&targets[stopped], 20)
+                .await
+                .unwrap_or_else(|e| panic!("{name}: the retry: {e}"));
+            assert_eq!(db.database_views().await, db.ledger_views().await, "{name}");
+        }
+        db.finish().await;
+    }
+}
+
+/// A run that stops (its future dropped, as at Lambda's timeout) while a shared transaction
+/// holds several views' work leaves nothing of theirs committed where DDL is transactional,
+/// no view outside the ledger anywhere, and the retry applies them all.
+#[tokio::test]
+async fn a_run_stopped_inside_a_shared_transaction_leaves_no_view_outside_the_ledger() {
+    for db in databases() {
+        let stall = Arc::new(AtomicBool::new(true));
+        let stalled_view = key("21", "3");
+        let hook: StepHook = {
+            let stall = stall.clone();
+            Arc::new(move |view, step| {
+                let stop_here = stall.load(Ordering::SeqCst)
+                    && view == &stalled_view
+                    && step == Step::StatementRun(0);
+                Box::pin(async move {
+                    if stop_here {
+                        std::future::pending::<()>().await;
+                    }
+                    Ok(())
+                })
+            })
+        };
+        let db = db.with_step_hook(hook);
+        let name = db.name;
+        let cause = Cause::default();
+        let targets = present_views(&db, "21", 6, "v1");
+        let views = with_cause(&targets, &cause);
+        let run = tokio::time::timeout(
+            Duration::from_secs(2),
+            db.store
+                .apply_in_order(&views, 10, LOCK_WAIT, far_deadline()),
+        )
+        .await;
+        assert!(run.is_err(), "{name}: the run was stopped");
+        let (in_database, in_ledger) = (db.database_views().await, db.ledger_views().await);
+        assert!(in_database.is_subset(&in_ledger), "{name}: {in_database:?}");
+        if db.store.dialect() != Dialect::MySql {
+            assert!(
+                in_ledger.is_empty(),
+                "{name}: nothing of the stopped transaction was committed: {in_ledger:?}"
+            );
+        }
+
+        stall.store(false, Ordering::SeqCst);
+        let retried = db
+            .store
+            .apply_in_order(&views, 20, LOCK_WAIT, far_deadline())
+            .await;
+        for result in retried {
+            result.unwrap_or_else(|e| panic!("{name}: the retry: {e}"));
+        }
+        assert_eq!(db.database_views().await.len(), 6, "{name}");
+        assert_eq!(db.database_views().await, db.ledger_views().await, "{name}");
+        db.finish().await;
+    }
+}
+
+/// Two processors apply the same two views in opposite orders, each holding its first view's
+/// work (and locks, where views share a transaction) until the other has applied its first.
+/// PostgreSQL finds the cycle and fails one view's statement: that view alone rolls back, with
+/// an error that is retried, and each processor's other view commits.
+#[tokio::test]
+async fn processors_that_wait_on_each_other_fail_one_view_and_commit_the_rest() {
+    for db in databases() {
+        let arrived = Arc::new(AtomicUsize::new(0));
+        // Holds the first view each processor writes until both have, for at most 3 s (SQLite
+        // has one writer: its second processor waits for the first's whole transaction).
+        let meet_the_other = || -> StepHook {
+            let arrived = arrived.clone();
+            let first = Arc::new(AtomicBool::new(true));
+            Arc::new(move |_view, step| {
+                let wait = step == Step::RowWritten && first.swap(false, Ordering::SeqCst);
+                let arrived = arrived.clone();
+                Box::pin(async move {
+                    if wait {
+                        arrived.fetch_add(1, Ordering::SeqCst);
+                        let until = Instant::now() + Duration::from_secs(3);
+                        while arrived.load(Ordering::SeqCst) < 2 && Instant::now() < until {
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                        }
+                    }
+                    Ok(())
+                })
+            })
+        };
+        let one = db.another_processor().with_step_hook(meet_the_other());
+        let other = db.another_processor().with_step_hook(meet_the_other());
+        // Tables made before the processors meet: two that make them at once can collide.
+        one.ensure_ledger().await.unwrap();
+        other.ensure_ledger().await.unwrap();
+        let cause = Cause::default();
+        let targets = present_views(&db, "31", 2, "v1");
+        let reversed: Vec<Target> = targets.iter().rev().cloned().collect();
+        let (in_order, in_reverse) = (with_cause(&targets, &cause), with_cause(&reversed, &cause));
+        let (one_results, other_results) = tokio::join!(
+            one.apply_in_order(&in_order, 10, LOCK_WAIT, far_deadline()),
+            other.apply_in_order(&in_reverse, 10, LOCK_WAIT, far_deadline()),
+        );
+        let failures: Vec<&ViewsError> = one_results
+            .iter()
+            .chain(&other_results)
+            .filter_map(|result| result.as_ref().err())
+            .collect();
+        let name = db.name;
+        assert!(
+            failures.iter().all(|e| e.is_retryable()),
+            "{name}: {failures:?}"
+        );
+        if db.store.dialect() == Dialect::Postgres {
+            assert_eq!(
+                failures.len(),
+                1,
+                "{name}: one view of the cycle: {failures:?}"
+            );
+        }
+        for target in &targets {
+            db.store
+                .apply(target, 20)
+                .await
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+        assert_eq!(db.database_views().await.len(), 2, "{name}");
+        assert_eq!(db.database_views().await, db.ledger_views().await, "{name}");
         db.finish().await;
     }
 }

@@ -648,3 +648,19 @@ async fn a_catalog_of_more_views_than_one_page_is_read_whole() {
         db.finish().await;
     }
 }
+
+/// Processors that start on a new database at the same moment both make the tables they need
+/// (PostgreSQL's `IF NOT EXISTS` can collide in its catalog when two make one table at once).
+#[tokio::test]
+async fn processors_starting_together_on_a_new_database_both_make_their_tables() {
+    for round in 0..5 {
+        for db in databases() {
+            let (one, other) = (db.another_processor(), db.another_processor());
+            let (one_made, other_made) = tokio::join!(one.ensure_ledger(), other.ensure_ledger());
+            let name = format!("{} round {round}", db.name);
+            one_made.unwrap_or_else(|e| panic!("{name}: {e}"));
+            other_made.unwrap_or_else(|e| panic!("{name}: {e}"));
+            db.finish().await;
+        }
+    }
+}

@@ -4,13 +4,13 @@
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 use view_sync_core::Id;
 use view_sync_core::plan::{self, Decision, Scope, Target};
-use views::Dialect;
 use views::steps::{Step, StepHook};
+use views::{Cause, Dialect};
 
 mod support;
 
@@ -224,6 +224,80 @@ async fn a_mark_written_while_a_create_is_in_flight_is_never_missed() {
             }
             assert_eq!(db.read(&view.name).await, None, "{name}: no view is left");
         }
+        db.finish().await;
+    }
+}
+
+/// The same race where views share a transaction: the newer read marks a scope while a view
+/// of it is applied but not yet committed (the transaction is on its next view). The mark
+/// waits for the commit (or, where each view commits on its own, comes after it), so the newer
+/// read sees the view's row and drops it.
+#[tokio::test]
+async fn a_mark_written_before_a_shared_transaction_commits_sees_its_views() {
+    for db in databases() {
+        let name = db.name;
+        let applied_first = desired(&db, key("6", "80"), "p6_d80", "v1");
+        let next = desired(&db, key("6", "81"), "p6_d81", "v1");
+        let (reached_tx, reached) = oneshot::channel();
+        let (go, go_rx) = oneshot::channel::<()>();
+        let once = Arc::new(Mutex::new(Some((reached_tx, go_rx))));
+        let paused_view = next.view.clone();
+        let hook: StepHook = Arc::new(move |view, step| {
+            let pause = (view == &paused_view && step == Step::RowRead)
+                .then(|| once.lock().unwrap().take())
+                .flatten();
+            Box::pin(async move {
+                if let Some((reached, go)) = pause {
+                    let _ = reached.send(());
+                    let _ = go.await;
+                }
+                Ok(())
+            })
+        });
+        let db = db.with_step_hook(hook);
+        let store = &db.store;
+        let scope = data_source("80");
+        let targets = [
+            Target::Present(applied_first.clone()),
+            Target::Present(next),
+        ];
+        let cause = Cause::default();
+        let views: Vec<(&Target, &Cause)> = targets.iter().map(|t| (t, &cause)).collect();
+        let applying = store.apply_in_order(
+            &views,
+            at(100),
+            Duration::from_secs(10),
+            Instant::now() + Duration::from_secs(60),
+        );
+        let newer = async {
+            reached.await.unwrap();
+            let mark_then_read = async {
+                store
+                    .mark_decided(std::slice::from_ref(&scope), at(200))
+                    .await
+                    .unwrap();
+                store.rows(&scope).await.unwrap()
+            };
+            let release = async {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                let _ = go.send(());
+            };
+            tokio::join!(mark_then_read, release).0
+        };
+        let (applied, rows_after_mark) = tokio::join!(applying, newer);
+        for result in applied {
+            result.unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+        assert!(
+            rows_after_mark
+                .iter()
+                .any(|r| r.view == applied_first.view && r.state.is_owned()),
+            "{name}: the newer read missed a view applied before its mark: {rows_after_mark:?}"
+        );
+        for target in plan::targets(&scope, vec![], &rows_after_mark, &BTreeSet::new()) {
+            store.apply(&target, at(200)).await.unwrap();
+        }
+        assert_eq!(db.read(&applied_first.name).await, None, "{name}");
         db.finish().await;
     }
 }

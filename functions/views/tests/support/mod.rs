@@ -16,6 +16,7 @@ use views::{StoreConfig, ViewStore};
 pub struct TestDb {
     pub store: ViewStore,
     pub name: &'static str,
+    config: StoreConfig,
     cleanup: Option<String>,
     _dir: Option<TempDir>,
 }
@@ -69,6 +70,7 @@ pub fn databases_in(schema: impl Fn() -> String) -> Vec<TestDb> {
     dbs.push(TestDb {
         store: ViewStore::connect_lazy(&sqlite).unwrap(),
         name: "sqlite",
+        config: sqlite,
         cleanup: None,
         _dir: Some(TempDir(dir)),
     });
@@ -82,12 +84,13 @@ pub fn databases_in(schema: impl Fn() -> String) -> Vec<TestDb> {
     ] {
         if let Ok(url) = std::env::var(variable) {
             let schema = schema();
-            let store =
-                ViewStore::connect_lazy(&config(&url, Some(schema.clone()), "ledger")).unwrap();
+            let config = config(&url, Some(schema.clone()), "ledger");
+            let store = ViewStore::connect_lazy(&config).unwrap();
             let cleanup = drop.replace("{}", &store.dialect().quote(&schema));
             dbs.push(TestDb {
                 store,
                 name,
+                config,
                 cleanup: Some(cleanup),
                 _dir: None,
             });
@@ -101,6 +104,11 @@ impl TestDb {
     pub fn with_step_hook(mut self, hook: StepHook) -> Self {
         self.store = self.store.with_step_hook(hook);
         self
+    }
+
+    /// A store of its own on the same ledger and views, as a second processor has.
+    pub fn another_processor(&self) -> ViewStore {
+        ViewStore::connect_lazy(&self.config).unwrap()
     }
 
     /// Every view in the store's schema, from the database's own catalog.
