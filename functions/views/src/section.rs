@@ -247,11 +247,15 @@ impl<'t> Section<'t> {
             Dialect::Postgres => {
                 // The timeouts are set with BEGIN (or the view's savepoint), in its round trip,
                 // so that they bound every statement of the section, the first one's lock waits
-                // included. Custom plans: a session's cached generic plan is made from the
-                // statistics of its sixth run and kept until the table is analyzed, and the
-                // ledger grows from nothing during a re-sync; a plan made for an empty ledger
-                // scans all of it (30-60 ms an apply at 60,000 views, where the index takes a
-                // tenth of a millisecond).
+                // included. No sequential scans: a session's cached generic plan is made from
+                // the statistics of a statement's sixth run and kept until the table is
+                // analyzed, and the ledger grows from nothing during a re-sync; a plan made for
+                // an empty ledger scans all of it (30-60 ms an apply at 60,000 views, where the
+                // index takes a tenth of a millisecond). Every statement of a section looks up
+                // rows by an index, so the plan made once per session is the right one at any
+                // size (planning each run instead cost 0.5 ms a view). No JIT: a plan that
+                // cannot avoid a scan is costed past JIT's threshold, and these statements are
+                // far too small to gain from compiling.
                 let timeout = wait.as_millis().max(1);
                 transaction
                     .begin_view(
@@ -260,7 +264,7 @@ impl<'t> Section<'t> {
                         &format!(
                             "; SET LOCAL lock_timeout = '{timeout}ms'; \
                              SET LOCAL statement_timeout = '{timeout}ms'; \
-                             SET LOCAL plan_cache_mode = force_custom_plan"
+                             SET LOCAL enable_seqscan = off; SET LOCAL jit = off"
                         ),
                         &label,
                     )
