@@ -63,10 +63,11 @@ lint: venv ## rustfmt, clippy (warnings are errors) and the SAM template (cfn-li
 fmt: ## Format the code
 	cargo fmt --all
 
-bench: venv ## Receiver hot path, a reader's query over a protected view, processor storm, full re-sync at scale (SQLite, PostgreSQL, MariaDB), end-to-end latency, cold starts (figures in BENCHMARKS.md)
+bench: venv ## Receiver hot path, a reader's query over a protected view, a view's apply against the database's own CREATE VIEW, processor storm, full re-sync at scale (SQLite, PostgreSQL, MariaDB), end-to-end latency, cold starts (figures in BENCHMARKS.md)
 	scripts/start-databases.sh
 	cargo bench --locked -p receiver --bench hot_path
 	cargo bench --locked -p views --bench reader_cost
+	cargo bench --locked -p views --bench apply_cost
 	cargo build --locked --release -p immuta-simulator -p receiver -p processor --features processor/sqlite
 	SIMULATOR_BIN=$(abspath target/release/immuta-simulator) cargo bench --locked -p e2e --bench storm
 	PROCESSOR_BIN=$(abspath target/release/processor) cargo bench --locked -p e2e --bench resync_scale

@@ -45,7 +45,23 @@ impl ViewStore {
         let mut held: Vec<usize> = Vec::new();
         let mut began = Instant::now();
         for (target, cause) in views {
-            let view_deadline = (Instant::now() + lock_wait).min(deadline);
+            let full_wait = Instant::now() + lock_wait;
+            let view_deadline = full_wait.min(deadline);
+            // Near the deadline, what is held commits first, under the timeout of a view that
+            // had its full wait: PostgreSQL's COMMIT runs under the timeout the last view's
+            // part set, and a short one could cancel the commit of them all.
+            let near_the_deadline = view_deadline < full_wait;
+            if !held.is_empty()
+                && (transaction.is_lost()
+                    || near_the_deadline
+                    || held.len() >= VIEWS_PER_TRANSACTION
+                    || began.elapsed() >= TRANSACTION_TIME)
+            {
+                let committed = std::mem::take(&mut transaction)
+                    .commit(&what(views, &held))
+                    .await;
+                fail_held(&mut results, &mut held, committed);
+            }
             let applied = self
                 .apply_in(&mut transaction, target, observed_at, view_deadline, cause)
                 .await;
@@ -56,12 +72,6 @@ impl ViewStore {
                 held.push(results.len());
             }
             results.push(applied);
-            if held.len() >= VIEWS_PER_TRANSACTION || began.elapsed() >= TRANSACTION_TIME {
-                let committed = std::mem::take(&mut transaction)
-                    .commit(&what(views, &held))
-                    .await;
-                fail_held(&mut results, &mut held, committed);
-            }
         }
         let committed = transaction.commit(&what(views, &held)).await;
         fail_held(&mut results, &mut held, committed);

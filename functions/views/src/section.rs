@@ -128,6 +128,11 @@ impl Transaction {
         }
     }
 
+    /// Whether the work of the views applied in it was lost (see [`Transaction::commit`]).
+    pub(crate) fn is_lost(&self) -> bool {
+        self.lost.is_some()
+    }
+
     /// Commits the work of the views applied in the transaction; `what` names them in an
     /// error. Fails with what lost their work, if something did.
     pub(crate) async fn commit(self, what: &str) -> Result<(), ViewsError> {
