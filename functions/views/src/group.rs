@@ -4,12 +4,15 @@
 //! half a millisecond on a local disk, a quarter of a view's server time) and the pages the
 //! views share (the catalog's, the ledger's, the audit's) are written once for several views.
 //!
-//! A view's locks are held until its transaction commits, so a transaction is kept short: at
-//! most [`VIEWS_PER_TRANSACTION`] views and [`TRANSACTION_TIME`] (another processor waits for a
-//! view at most that much longer; SQLite's one connection is free again for the rest of the
-//! processor). Two processors applying the same views in different orders can now wait on each
-//! other: PostgreSQL ends the cycle by failing one view's statement (a deadlock, retried like a
-//! lock timeout), which rolls back to that view's savepoint; its transaction's other views commit.
+//! A view's locks are held until its transaction commits, so a transaction is kept short: it
+//! takes views for at most [`TRANSACTION_TIME`], at most [`VIEWS_PER_TRANSACTION`] of them, and
+//! a view that joins it waits for its locks at most [`TRANSACTION_TIME`] too, before what is
+//! held commits and the view waits the rest of its time alone (so SQLite's one connection is
+//! free again for the rest of the processor, and a reader or another processor waits for a
+//! view at most about half a second longer). Two processors applying the same views in
+//! different orders, or a mark writer and a transaction holding the locks of two scopes, can
+//! wait on each other across views: the capped wait ends it, or PostgreSQL's deadlock check
+//! fails one statement (retried like a lock timeout).
 
 use std::time::{Duration, Instant};
 
@@ -57,14 +60,36 @@ impl ViewStore {
                     || held.len() >= VIEWS_PER_TRANSACTION
                     || began.elapsed() >= TRANSACTION_TIME)
             {
-                let committed = std::mem::take(&mut transaction)
-                    .commit(&what(views, &held))
-                    .await;
-                fail_held(&mut results, &mut held, committed);
+                commit_held(&mut transaction, views, &mut results, &mut held).await;
             }
-            let applied = self
-                .apply_in(&mut transaction, target, observed_at, view_deadline, cause)
+            // A view that joins an open transaction waits for its locks at most
+            // TRANSACTION_TIME: the views before it hold theirs until the commit (a replaced
+            // view's exclusive lock among them, which its readers wait for). Past that, what
+            // is held commits and the view waits the rest of its time in a transaction of its
+            // own (two processors waiting on each other's views end that way too).
+            let joining = transaction.is_open();
+            let joining_deadline = match joining {
+                true => view_deadline.min(Instant::now() + TRANSACTION_TIME),
+                false => view_deadline,
+            };
+            let mut applied = self
+                .apply_in(
+                    &mut transaction,
+                    target,
+                    observed_at,
+                    joining_deadline,
+                    cause,
+                )
                 .await;
+            if joining
+                && joining_deadline < view_deadline
+                && matches!(applied, Err(ViewsError::LockTimeout { .. }))
+            {
+                commit_held(&mut transaction, views, &mut results, &mut held).await;
+                applied = self
+                    .apply_in(&mut transaction, target, observed_at, view_deadline, cause)
+                    .await;
+            }
             if holds_work(&applied) {
                 if held.is_empty() {
                     began = Instant::now();
@@ -73,8 +98,7 @@ impl ViewStore {
             }
             results.push(applied);
         }
-        let committed = transaction.commit(&what(views, &held)).await;
-        fail_held(&mut results, &mut held, committed);
+        commit_held(&mut transaction, views, &mut results, &mut held).await;
         results
     }
 }
@@ -97,12 +121,15 @@ fn what(views: &[(&Target, &Cause)], held: &[usize]) -> String {
     }
 }
 
-/// Fails the `held` results with the commit's error, if it failed; empties `held`.
-fn fail_held(
+/// Commits `transaction` (leaving a new one in its place); if the commit fails, the `held`
+/// results fail with its error. Empties `held`.
+async fn commit_held(
+    transaction: &mut Transaction,
+    views: &[(&Target, &Cause)],
     results: &mut [Result<Applied, ViewsError>],
     held: &mut Vec<usize>,
-    committed: Result<(), ViewsError>,
 ) {
+    let committed = std::mem::take(transaction).commit(&what(views, held)).await;
     if let Err(error) = committed {
         for &index in held.iter() {
             results[index] = Err(error.clone());

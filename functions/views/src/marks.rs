@@ -215,8 +215,10 @@ impl Marks {
     }
 
     /// PostgreSQL advisory lock keys of the scopes covering `view`, in increasing order: every
-    /// transaction takes its scope locks in that order, so none waits on another in a cycle. A
-    /// collision of two keys only makes two scopes share a lock.
+    /// view's section takes its scope locks in that order, so no two views wait on each other
+    /// in a cycle. (A transaction shared by several views holds the locks of those before; a
+    /// cycle through them ends as [`crate::group`] says.) A collision of two keys only makes two
+    /// scopes share a lock.
     pub(crate) fn scope_lock_keys(&self, view: &ViewKey) -> [i64; 2] {
         let mut keys = view
             .covering_marks()

@@ -128,6 +128,11 @@ impl Transaction {
         }
     }
 
+    /// Whether a view's work waits in it for its commit.
+    pub(crate) fn is_open(&self) -> bool {
+        self.open.is_some()
+    }
+
     /// Whether the work of the views applied in it was lost (see [`Transaction::commit`]).
     pub(crate) fn is_lost(&self) -> bool {
         self.lost.is_some()
@@ -265,7 +270,9 @@ impl<'t> Section<'t> {
                 transaction
                     .begin_view(
                         &store.pool,
-                        "BEGIN",
+                        // Read committed, whatever the server's default: each view of a shared
+                        // transaction reads the rows and marks committed before its locks.
+                        "BEGIN ISOLATION LEVEL READ COMMITTED",
                         &format!(
                             "; SET LOCAL lock_timeout = '{timeout}ms'; \
                              SET LOCAL statement_timeout = '{timeout}ms'; \
@@ -325,7 +332,7 @@ impl<'t> Section<'t> {
     /// take a name (two processors, or applies run side by side) take turns: the second reads
     /// the ledger row the first wrote and takes its alternate, rather than both finding the name
     /// free. Taken after the view's own lock and in one order, so no two sections wait on each
-    /// other in a cycle. PostgreSQL's section took them as it started (every name its target
+    /// other in a cycle (across the views of a shared transaction, see [`crate::group`]). PostgreSQL's section took them as it started (every name its target
     /// may take, before its row lock); SQLite has one writer: nothing to lock.
     pub(crate) async fn lock_names(
         &mut self,

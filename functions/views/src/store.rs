@@ -83,13 +83,14 @@ impl ViewStore {
                 // checked before its insert: one fails on an object another has just made. The
                 // objects are made in one order and each collision is on a later one than the
                 // last (the earlier ones exist by then), so there are fewer collisions than
-                // objects; a failure that is not one fails every attempt the same way.
+                // objects. Only a refused statement is tried again: a database that cannot be
+                // reached fails at once.
                 let mut made = self.make_tables().await;
                 for _ in 1..MAKE_TABLES_ATTEMPTS {
-                    if made.is_ok() {
-                        break;
+                    match made {
+                        Err(ViewsError::Refused { .. }) => made = self.make_tables().await,
+                        _ => break,
                     }
-                    made = self.make_tables().await;
                 }
                 made
             })

@@ -232,7 +232,9 @@ async fn views_applied_in_order_commit_together_and_a_stopped_one_fails_alone() 
 async fn a_run_stopped_inside_a_shared_transaction_leaves_no_view_outside_the_ledger() {
     for db in databases() {
         let stall = Arc::new(AtomicBool::new(true));
-        let stalled_view = key("21", "3");
+        // The second view: the first's work waits in the transaction (a later one could find
+        // the first committed already, its transaction's time being up on a slow machine).
+        let stalled_view = key("21", "1");
         let hook: StepHook = {
             let stall = stall.clone();
             Arc::new(move |view, step| {
@@ -284,10 +286,11 @@ async fn a_run_stopped_inside_a_shared_transaction_leaves_no_view_outside_the_le
 
 /// Two processors apply the same two views in opposite orders, each holding its first view's
 /// work (and locks, where views share a transaction) until the other has applied its first.
-/// PostgreSQL finds the cycle and fails one view's statement: that view alone rolls back, with
-/// an error that is retried, and each processor's other view commits.
+/// On PostgreSQL each waits for the other's view only as long as a view joining a transaction
+/// may, then commits what it holds and waits for that view alone: both go through. Elsewhere
+/// a view may fail, retryably.
 #[tokio::test]
-async fn processors_that_wait_on_each_other_fail_one_view_and_commit_the_rest() {
+async fn processors_that_wait_on_each_other_commit_what_they_hold_and_go_on() {
     for db in databases() {
         let arrived = Arc::new(AtomicUsize::new(0));
         // Holds the first view each processor writes until both have, for at most 3 s (SQLite
@@ -334,11 +337,7 @@ async fn processors_that_wait_on_each_other_fail_one_view_and_commit_the_rest() 
             "{name}: {failures:?}"
         );
         if db.store.dialect() == Dialect::Postgres {
-            assert_eq!(
-                failures.len(),
-                1,
-                "{name}: one view of the cycle: {failures:?}"
-            );
+            assert!(failures.is_empty(), "{name}: {failures:?}");
         }
         for target in &targets {
             db.store

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 use view_sync_core::Id;
-use view_sync_core::plan::{self, Decision, Scope, Target};
+use view_sync_core::plan::{self, Decision, LedgerRow, Scope, Target, ViewKey};
 use views::steps::{Step, StepHook};
-use views::{Cause, Dialect};
+use views::{Cause, Dialect, ViewStore};
 
 mod support;
 
@@ -143,14 +143,20 @@ async fn a_create_or_replace_older_than_a_covering_mark_is_superseded() {
     }
 }
 
-/// A hook that stops the first apply after `at`, tells `reached`, and lets it go on when `go`
-/// fires.
-fn pause_once_after(at: Step) -> (StepHook, oneshot::Receiver<()>, oneshot::Sender<()>) {
+/// A hook that stops the first apply (of the view `only`, if given) after `at`, tells
+/// `reached`, and lets it go on when `go` fires.
+fn pause_once_after(
+    at: Step,
+    only: Option<ViewKey>,
+) -> (StepHook, oneshot::Receiver<()>, oneshot::Sender<()>) {
     let (reached_tx, reached_rx) = oneshot::channel();
     let (go_tx, go_rx) = oneshot::channel::<()>();
     let once = Arc::new(Mutex::new(Some((reached_tx, go_rx))));
-    let hook: StepHook = Arc::new(move |_view, step| {
-        let pause = (step == at).then(|| once.lock().unwrap().take()).flatten();
+    let hook: StepHook = Arc::new(move |view, step| {
+        let this_view = only.as_ref().is_none_or(|only| only == view);
+        let pause = (step == at && this_view)
+            .then(|| once.lock().unwrap().take())
+            .flatten();
         Box::pin(async move {
             if let Some((reached, go)) = pause {
                 let _ = reached.send(());
@@ -160,6 +166,30 @@ fn pause_once_after(at: Step) -> (StepHook, oneshot::Receiver<()>, oneshot::Send
         })
     });
     (hook, reached_rx, go_tx)
+}
+
+/// A newer read, once an apply has paused (`reached`): it marks `scope` decided and reads the
+/// scope's ledger rows, while the apply goes on (`go`) a moment later: long enough for a mark
+/// that does not wait for it to be written first.
+async fn newer_read(
+    store: &ViewStore,
+    scope: &Scope,
+    reached: oneshot::Receiver<()>,
+    go: oneshot::Sender<()>,
+) -> Vec<LedgerRow> {
+    reached.await.unwrap();
+    let mark_then_read = async {
+        store
+            .mark_decided(std::slice::from_ref(scope), at(200))
+            .await
+            .unwrap();
+        store.rows(scope).await.unwrap()
+    };
+    let release = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let _ = go.send(());
+    };
+    tokio::join!(mark_then_read, release).0
 }
 
 /// The race the marks exist for: an older read's create is inside its critical section when a
@@ -180,7 +210,7 @@ async fn a_mark_written_while_a_create_is_in_flight_is_never_missed() {
         }
         let mut db = db;
         for (n, &paused_at) in steps.iter().enumerate() {
-            let (hook, reached, go) = pause_once_after(paused_at);
+            let (hook, reached, go) = pause_once_after(paused_at, None);
             db = db.with_step_hook(hook);
             let name = format!("{} paused after {paused_at:?}", db.name);
             let source = (70 + n).to_string();
@@ -190,23 +220,7 @@ async fn a_mark_written_while_a_create_is_in_flight_is_never_missed() {
 
             let target = Target::Present(view.clone());
             let older = store.apply(&target, at(100));
-            let newer = async {
-                reached.await.unwrap();
-                let mark_then_read = async {
-                    store
-                        .mark_decided(std::slice::from_ref(&scope), at(200))
-                        .await
-                        .unwrap();
-                    store.rows(&scope).await.unwrap()
-                };
-                // The create goes on a moment later: long enough for a mark that does not wait
-                // for it to be written first.
-                let release = async {
-                    tokio::time::sleep(Duration::from_millis(300)).await;
-                    let _ = go.send(());
-                };
-                tokio::join!(mark_then_read, release).0
-            };
+            let newer = newer_read(store, &scope, reached, go);
             let (older, rows_after_mark) = tokio::join!(older, newer);
             let older = older.unwrap();
             let seen = rows_after_mark
@@ -238,22 +252,7 @@ async fn a_mark_written_before_a_shared_transaction_commits_sees_its_views() {
         let name = db.name;
         let applied_first = desired(&db, key("6", "80"), "p6_d80", "v1");
         let next = desired(&db, key("6", "81"), "p6_d81", "v1");
-        let (reached_tx, reached) = oneshot::channel();
-        let (go, go_rx) = oneshot::channel::<()>();
-        let once = Arc::new(Mutex::new(Some((reached_tx, go_rx))));
-        let paused_view = next.view.clone();
-        let hook: StepHook = Arc::new(move |view, step| {
-            let pause = (view == &paused_view && step == Step::RowRead)
-                .then(|| once.lock().unwrap().take())
-                .flatten();
-            Box::pin(async move {
-                if let Some((reached, go)) = pause {
-                    let _ = reached.send(());
-                    let _ = go.await;
-                }
-                Ok(())
-            })
-        });
+        let (hook, reached, go) = pause_once_after(Step::RowRead, Some(next.view.clone()));
         let db = db.with_step_hook(hook);
         let store = &db.store;
         let scope = data_source("80");
@@ -269,21 +268,7 @@ async fn a_mark_written_before_a_shared_transaction_commits_sees_its_views() {
             Duration::from_secs(10),
             Instant::now() + Duration::from_secs(60),
         );
-        let newer = async {
-            reached.await.unwrap();
-            let mark_then_read = async {
-                store
-                    .mark_decided(std::slice::from_ref(&scope), at(200))
-                    .await
-                    .unwrap();
-                store.rows(&scope).await.unwrap()
-            };
-            let release = async {
-                tokio::time::sleep(Duration::from_millis(300)).await;
-                let _ = go.send(());
-            };
-            tokio::join!(mark_then_read, release).0
-        };
+        let newer = newer_read(store, &scope, reached, go);
         let (applied, rows_after_mark) = tokio::join!(applying, newer);
         for result in applied {
             result.unwrap_or_else(|e| panic!("{name}: {e}"));
