@@ -422,7 +422,8 @@ impl Reconciler {
     /// The first attempt at each of `work`'s applies, in `work`'s order, with a bounded wait
     /// for locks. Up to [`ViewStore::apply_concurrency`] at once: the work is cut into
     /// [`lanes::lanes`], each applied in the batch's order, so that every view gets the name it
-    /// would get one view at a time (the name `view-sync plan` predicts).
+    /// would get one view at a time (the name `view-sync plan` predicts); a lane's views share
+    /// their commits where the database allows ([`ViewStore::apply_in_order`]).
     async fn first_attempts(
         &self,
         work: &[(usize, Target)],
