@@ -14,7 +14,7 @@ use view_sync_core::printable::printable;
 use crate::ddl;
 use crate::dialect::{Dialect, LedgerSql};
 use crate::error::{ViewsError, label};
-use crate::statement::Statement;
+use crate::statement::{Statement, Value};
 
 /// The ledger columns a [`LedgerRow`] is read from.
 const ROW_COLUMNS: &str = "project_id, data_source_id, view_name, sql_digest, state, observed_at, \
@@ -472,11 +472,9 @@ impl Ledger {
             self.name,
             self.view_predicate()
         );
-        let mut query = sqlx::query(AssertSqlSafe(sql));
-        for bind in binds {
-            query = query.bind(bind);
-        }
-        let read = query
+        let values = binds.into_iter().map(Value::from).collect();
+        let read = Statement { sql, values }
+            .query()
             .fetch_optional(&mut *conn)
             .await
             .map_err(|e| ViewsError::from_sqlx(e, "read the ledger row of", &label(view)))?;
