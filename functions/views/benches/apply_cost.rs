@@ -18,7 +18,15 @@
 //! run by the dead rows of the ones before). APPLY_DATABASES picks some of `sqlite`,
 //! `postgres`, `mariadb` (all three; PostgreSQL and MariaDB at TEST_POSTGRES_URL /
 //! TEST_MYSQL_URL, else the local servers).
+//!
+//! A loopback connection answers in tens of microseconds, where a Lambda and its database in
+//! one availability zone are a few hundred apart: APPLY_ROUND_TRIP_US (0) sends PostgreSQL's
+//! and MariaDB's traffic through a proxy that holds each chunk half that long each way, so that
+//! what a round trip costs shows (the round trip of a `SELECT 1` through it is printed).
 
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use sqlx::any::AnyPoolOptions;
@@ -204,8 +212,14 @@ async fn one_run(db: &Place, way: Way, n: usize, views: usize) -> Duration {
     let started = Instant::now();
     match way {
         Way::DatabaseAlone => {
+            // One connection throughout: a pool's check of a connection it hands out would be
+            // a round trip the database does not need.
+            let mut conn = conn_pool.acquire().await.unwrap();
             for create in &creates {
-                run(&conn_pool, create).await;
+                sqlx::raw_sql(AssertSqlSafe(create.to_string()))
+                    .execute(&mut *conn)
+                    .await
+                    .unwrap();
             }
         }
         Way::DatabaseSharingCommits => {
@@ -294,6 +308,72 @@ async fn measure(name: &str, db: Place) {
     }
 }
 
+/// Starts a proxy to the server `url` names that holds every chunk `one_way` before passing it
+/// on; returns `url` pointed at the proxy. Threads and blocking sleeps, since an async timer
+/// rounds up to a millisecond.
+fn delayed(url: &str, one_way: Duration) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a URL");
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let (user, server) = match authority.rsplit_once('@') {
+        Some((user, server)) => (format!("{user}@"), server),
+        None => (String::new(), authority),
+    };
+    let server = server.to_owned();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let upstream = TcpStream::connect(&server).unwrap();
+            for stream in [&client, &upstream] {
+                stream.set_nodelay(true).unwrap();
+            }
+            relay(
+                client.try_clone().unwrap(),
+                upstream.try_clone().unwrap(),
+                one_way,
+            );
+            relay(upstream, client, one_way);
+        }
+    });
+    format!("{scheme}://{user}127.0.0.1:{port}{path}")
+}
+
+/// Passes what `from` sends on to `to`, each chunk `one_way` after it arrived.
+fn relay(mut from: TcpStream, mut to: TcpStream, one_way: Duration) {
+    let (chunks, due) = mpsc::channel::<(Instant, Vec<u8>)>();
+    std::thread::spawn(move || {
+        let mut buffer = vec![0; 64 * 1024];
+        while let Ok(read @ 1..) = from.read(&mut buffer) {
+            let _ = chunks.send((Instant::now() + one_way, buffer[..read].to_vec()));
+        }
+    });
+    std::thread::spawn(move || {
+        for (at, chunk) in due {
+            std::thread::sleep(at.saturating_duration_since(Instant::now()));
+            if to.write_all(&chunk).is_err() {
+                break;
+            }
+        }
+        let _ = to.shutdown(Shutdown::Write);
+    });
+}
+
+/// The median round trip of a `SELECT 1` on `url`, on one connection.
+async fn round_trip(url: &str) -> Duration {
+    let pool = pool(url).await;
+    let mut conn = pool.acquire().await.unwrap();
+    let mut took = Vec::new();
+    for _ in 0..101 {
+        let started = Instant::now();
+        sqlx::raw_sql("SELECT 1").execute(&mut *conn).await.unwrap();
+        took.push(started.elapsed());
+    }
+    drop(conn);
+    pool.close().await;
+    took.sort();
+    took[took.len() / 2]
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     sqlx::any::install_default_drivers();
@@ -338,6 +418,18 @@ async fn main() {
         }
         let url = std::env::var(variable).unwrap_or_else(|_| default.into());
         let admin = pool(&url).await;
+        let url = match setting("APPLY_ROUND_TRIP_US", 0) {
+            0 => url,
+            us => {
+                let url = delayed(&url, Duration::from_micros(us as u64 / 2));
+                let took = round_trip(&url).await;
+                println!(
+                    "{name} through a proxy: a SELECT 1 round trip takes {:.2} ms",
+                    took.as_secs_f64() * 1e3
+                );
+                url
+            }
+        };
         let (create_base, drop_base) = match dialect {
             Dialect::MySql => ("CREATE DATABASE", "DROP DATABASE IF EXISTS"),
             _ => ("CREATE SCHEMA", "DROP SCHEMA IF EXISTS"),

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use sqlx::pool::PoolConnection;
-use sqlx::{Any, AnyConnection, AnyPool, AssertSqlSafe};
+use sqlx::{Any, AnyConnection, AnyPool, AssertSqlSafe, Row};
 use view_sync_core::hex;
 use view_sync_core::plan::{Target, ViewKey};
 
@@ -180,16 +180,31 @@ pub(crate) struct NamedLocks {
 
 impl NamedLocks {
     /// Takes the lock `lock`, waiting at most `seconds` (0 takes a free lock and waits for
-    /// none).
-    async fn take(&mut self, lock: String, seconds: u64, view: &ViewKey) -> Result<(), ViewsError> {
+    /// none), after running `before` (statements of our own, no values from outside) in the
+    /// same round trip.
+    async fn take(
+        &mut self,
+        before: &str,
+        lock: String,
+        seconds: u64,
+        view: &ViewKey,
+    ) -> Result<(), ViewsError> {
         let conn = self.conn.as_mut().expect("held until the section leaves");
         self.locks.push(lock.clone());
-        let locked: Option<i64> = sqlx::query_scalar(AssertSqlSafe("SELECT GET_LOCK(?, ?)"))
-            .bind(lock)
-            .bind(seconds as i64)
-            .fetch_one(&mut **conn)
-            .await
-            .map_err(|e| ViewsError::from_sqlx(e, "lock", &label(view)))?;
+        let lock_error = |e| ViewsError::from_sqlx(e, "lock", &label(view));
+        // The lock's name is ours (a digest in hex, see `lock_name`), so it can be written into
+        // the text that carries `before` with it.
+        assert!(lock.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+        let rows = sqlx::raw_sql(AssertSqlSafe(format!(
+            "{before}SELECT GET_LOCK('{lock}', {seconds})"
+        )))
+        .fetch_all(&mut **conn)
+        .await
+        .map_err(lock_error)?;
+        let locked: Option<i64> = match rows.last() {
+            Some(row) => row.try_get(0).map_err(lock_error)?,
+            None => None,
+        };
         if locked != Some(1) {
             self.locks.pop();
             return Err(ViewsError::LockTimeout {
@@ -206,17 +221,16 @@ impl NamedLocks {
         let Some(conn) = self.conn.as_mut() else {
             return;
         };
-        let mut released = Ok(());
-        for lock in self.locks.iter().rev() {
-            released = released.and(
-                sqlx::query(AssertSqlSafe("SELECT RELEASE_LOCK(?)"))
-                    .bind(lock.clone())
-                    .execute(&mut **conn)
-                    .await
-                    .map(drop),
-            );
+        if self.locks.is_empty() {
+            return;
         }
-        if released.is_ok() {
+        // In one statement: each RELEASE_LOCK runs whatever the others return.
+        let calls = vec!["RELEASE_LOCK(?)"; self.locks.len()].join(", ");
+        let mut release = sqlx::query(AssertSqlSafe(format!("SELECT {calls}")));
+        for lock in self.locks.iter().rev() {
+            release = release.bind(lock.clone());
+        }
+        if release.execute(&mut **conn).await.is_ok() {
             self.locks.clear();
         }
     }
@@ -307,22 +321,25 @@ impl<'t> Section<'t> {
                 })
             }
             Dialect::MySql => {
-                let mut conn = store.pool.acquire().await.map_err(lock_error)?;
+                let conn = store.pool.acquire().await.map_err(lock_error)?;
                 // Whole seconds, at least one: what MariaDB takes.
                 let seconds = wait.as_secs().max(1);
-                sqlx::query(AssertSqlSafe(format!(
-                    "SET SESSION innodb_lock_wait_timeout = {seconds}, lock_wait_timeout = {seconds}"
-                )))
-                .execute(&mut *conn)
-                .await
-                .map_err(lock_error)?;
                 let mut held = NamedLocks {
                     conn: Some(conn),
                     locks: Vec::new(),
                     until: Instant::now() + wait,
                 };
-                held.take(lock_name(store.ledger.name(), view), seconds, view)
-                    .await?;
+                // The session's lock waits are set in the round trip that takes the view's lock.
+                held.take(
+                    &format!(
+                        "SET SESSION innodb_lock_wait_timeout = {seconds}, \
+                         lock_wait_timeout = {seconds}; "
+                    ),
+                    lock_name(store.ledger.name(), view),
+                    seconds,
+                    view,
+                )
+                .await?;
                 Ok(Self::NamedLock(held))
             }
         }
@@ -350,7 +367,7 @@ impl<'t> Section<'t> {
                 .until
                 .saturating_duration_since(Instant::now())
                 .as_secs();
-            held.take(lock, seconds, view).await?;
+            held.take("", lock, seconds, view).await?;
         }
         Ok(())
     }
