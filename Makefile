@@ -29,7 +29,7 @@ FUZZ_ARGS ?=
 FUZZ := PATH=$(TOOLS)/bin:$$PATH cargo fuzz
 FUZZ_FLAGS := --fuzz-dir fuzz --sanitizer none --target-dir target/fuzz
 
-.PHONY: help venv test test-all lint fmt bench fuzz fuzz-smoke demo run package fixtures clean
+.PHONY: help venv odbc test test-all lint fmt bench fuzz fuzz-smoke demo run package fixtures clean
 
 help: ## List the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
@@ -41,7 +41,10 @@ $(VENV)/.installed: requirements-dev.txt
 
 venv: $(VENV)/.installed ## Create .venv with the pinned Python tools (moto, cargo-lambda, zig, SAM CLI, cfn-lint)
 
-test: venv ## Run every test (unit, handlers, moto SQS end to end, the demo under cargo lambda watch)
+odbc: ## Install unixODBC and the PostgreSQL, MariaDB and SQLite ODBC drivers from Debian's packages (the ODBC target's tests)
+	scripts/install-odbc.sh
+
+test: venv odbc ## Run every test (unit, handlers, moto SQS end to end, the demo under cargo lambda watch, the ODBC drivers)
 	$(PYTHON) scripts/make_fixtures.py --check
 	cargo test --workspace --locked
 
