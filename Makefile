@@ -29,7 +29,7 @@ FUZZ_ARGS ?=
 FUZZ := PATH=$(TOOLS)/bin:$$PATH cargo fuzz
 FUZZ_FLAGS := --fuzz-dir fuzz --sanitizer none --target-dir target/fuzz
 
-.PHONY: help venv odbc test test-all lint fmt bench fuzz fuzz-smoke demo run package fixtures clean
+.PHONY: help venv odbc test test-all test-odbc lint fmt bench fuzz fuzz-smoke demo run package fixtures clean
 
 help: ## List the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
@@ -48,11 +48,21 @@ test: venv odbc ## Run every test (unit, handlers, moto SQS end to end, the demo
 	$(PYTHON) scripts/make_fixtures.py --check
 	cargo test --workspace --locked
 
-test-all: ## `make test` on SQLite, PostgreSQL and MariaDB (starts the local servers if down), as CI does
+test-all: ## `make test` on SQLite, PostgreSQL and MariaDB (starts the local servers if down), then `make test-odbc`, as CI does
 	scripts/start-databases.sh
 	TEST_POSTGRES_URL=$${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test} \
 	TEST_MYSQL_URL=$${TEST_MYSQL_URL:-mysql://root@127.0.0.1:3306/test} \
 	$(MAKE) test
+	$(MAKE) test-odbc
+
+# The local servers through their ODBC drivers (TEST_ODBC_POSTGRES / TEST_ODBC_MARIADB to name others).
+TEST_ODBC_POSTGRES ?= odbc+postgres:Driver={PostgreSQL Unicode};Server=127.0.0.1;Port=5432;Database=test;Uid=postgres
+TEST_ODBC_MARIADB ?= odbc+mariadb:Driver={MariaDB Unicode};Server=127.0.0.1;Port=3306;Database=test;Uid=root;CHARSET=utf8mb4
+
+test-odbc: odbc ## The target database's tests (ordering, crash, drift, grants, readers, hostile names) through the PostgreSQL and MariaDB ODBC drivers
+	scripts/start-databases.sh
+	TEST_POSTGRES_URL='$(TEST_ODBC_POSTGRES)' TEST_MYSQL_URL='$(TEST_ODBC_MARIADB)' \
+	cargo test --locked -p views --features odbc --tests
 
 lint: venv ## rustfmt, clippy (warnings are errors) and the SAM template (cfn-lint, sam validate --lint, our checks)
 	cargo fmt --all -- --check

@@ -226,7 +226,7 @@ async fn grants_that_cannot_be_read_fail_naming_the_rights() {
     let Ok(admin_url) = std::env::var("TEST_MYSQL_URL") else {
         return;
     };
-    sqlx::any::install_default_drivers();
+    views::install_drivers();
     let admin = sqlx::AnyPool::connect(&admin_url).await.unwrap();
     let user = format!("ivs_doctor_{}", std::process::id());
     let run = |statement: String| {

@@ -14,8 +14,10 @@
 
 mod error;
 mod session;
+pub mod sqlx_driver;
 mod value;
 
 pub use error::OdbcError;
+pub use odbc_api::DataType;
 pub use session::{ConnectionString, Session};
 pub use value::{Column, Kind, Outcome, Value};

@@ -120,6 +120,16 @@ impl Session {
         self.call(|connection| Ok(connection.rollback()?)).await
     }
 
+    /// Queues `sql` to run before the next call, without waiting for it (a rollback asked for
+    /// where nothing can wait); what it returns is dropped.
+    pub fn queue(&mut self, sql: String) {
+        if let Some(jobs) = &self.jobs {
+            let _ = jobs.send(Box::new(move |connection| {
+                let _ = run(connection, &sql, &[]);
+            }));
+        }
+    }
+
     /// Whether the driver knows the connection to be dead (without a round trip, for most).
     pub async fn is_dead(&mut self) -> Result<bool, OdbcError> {
         self.call(|connection| Ok(connection.is_dead()?)).await
@@ -243,9 +253,11 @@ fn read_all(cursor: &mut CursorImpl<StatementRef<'_>>) -> Result<Outcome, OdbcEr
     let count = u16::try_from(cursor.num_result_cols()?).unwrap_or(0);
     let mut columns = Vec::with_capacity(count.into());
     for number in 1..=count {
+        let data_type = cursor.col_data_type(number)?;
         columns.push(Column {
             name: cursor.col_name(number)?,
-            kind: Kind::of(cursor.col_data_type(number)?),
+            kind: Kind::of(data_type),
+            data_type,
         });
     }
     let mut rows = Vec::new();

@@ -45,6 +45,8 @@ pub enum Value {
 pub struct Column {
     pub name: String,
     pub kind: Kind,
+    /// The SQL type the driver gave the column.
+    pub data_type: DataType,
 }
 
 /// One result of a statement.

@@ -18,8 +18,9 @@ impl Dialect {
             .next()
             .unwrap_or_default()
             .to_ascii_lowercase();
-        match scheme.as_str() {
-            "sqlite" => Ok(Self::Sqlite),
+        // `odbc+…`: the database reached through ODBC, its statements in the dialect named.
+        match scheme.strip_prefix("odbc+").unwrap_or(&scheme) {
+            "sqlite" if !scheme.starts_with("odbc+") => Ok(Self::Sqlite),
             "postgres" | "postgresql" => Ok(Self::Postgres),
             "mysql" | "mariadb" => Ok(Self::MySql),
             _ => Err(UnknownDatabase),
@@ -143,6 +144,15 @@ mod tests {
             Dialect::from_url("mariadb://root@h/test").unwrap(),
             Dialect::MySql
         );
+        assert_eq!(
+            Dialect::from_url("odbc+postgres:Driver={PostgreSQL Unicode};Server=h").unwrap(),
+            Dialect::Postgres
+        );
+        assert_eq!(
+            Dialect::from_url("ODBC+MariaDB:Driver={MariaDB Unicode}").unwrap(),
+            Dialect::MySql
+        );
+        assert!(Dialect::from_url("odbc+sqlite:Driver={SQLite3}").is_err());
         let err = Dialect::from_url("oracle://secret@h").unwrap_err();
         assert!(
             err.to_string()

@@ -11,8 +11,8 @@ use crate::{MAX_VIEW_SQL_BYTES, MAX_VIEW_SQL_TOKENS};
 pub struct UnknownDatabase;
 
 impl UnknownDatabase {
-    pub const PROBLEM: &'static str =
-        "must start with sqlite://, postgres:// (postgresql://) or mysql:// (mariadb://)";
+    pub const PROBLEM: &'static str = "must start with sqlite://, postgres:// (postgresql://) or mysql:// (mariadb://), or \
+         name an ODBC connection string after odbc+postgres: or odbc+mariadb:";
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]

@@ -376,7 +376,7 @@ async fn round_trip(url: &str) -> Duration {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    sqlx::any::install_default_drivers();
+    views::install_drivers();
     let wanted =
         std::env::var("APPLY_DATABASES").unwrap_or_else(|_| "sqlite,postgres,mariadb".into());
     let tag = std::process::id();

@@ -302,7 +302,7 @@ async fn mariadb(url: &str) {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    sqlx::any::install_default_drivers();
+    views::install_drivers();
     let wanted = std::env::var("READER_DATABASES").unwrap_or_else(|_| "postgres,mariadb".into());
     if wanted.contains("postgres") {
         let url = std::env::var("TEST_POSTGRES_URL")

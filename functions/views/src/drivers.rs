@@ -6,6 +6,42 @@ use sqlx::error::DatabaseError;
 
 use crate::dialect::Dialect;
 
+/// Installs the drivers this build links in sqlx's `Any`, once: sqlx's own and, with the
+/// feature `odbc`, the ODBC driver. Every pool of `Any` in a process that links this crate must
+/// be made after it (tests and benches call it rather than sqlx's `install_default_drivers`).
+pub fn install() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // The first call in the process: nothing is installed before it.
+        let _ = sqlx::any::install_drivers(&[
+            #[cfg(feature = "mysql")]
+            sqlx::mysql::any::DRIVER,
+            #[cfg(feature = "postgres")]
+            sqlx::postgres::any::DRIVER,
+            #[cfg(feature = "sqlite")]
+            sqlx::sqlite::any::DRIVER,
+            #[cfg(feature = "odbc")]
+            odbc_session::sqlx_driver::DRIVER,
+        ]);
+    });
+}
+
+/// Whether `url` reaches its database through ODBC (`odbc+postgres:…`).
+pub(crate) fn is_odbc(url: &str) -> bool {
+    url.get(..5)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("odbc+"))
+}
+
+/// The URL sqlx connects with for the setting `url`: an ODBC connection string made safe to
+/// carry in a URL (see `odbc_session::sqlx_driver::database_url`); any other URL as it is.
+pub(crate) fn connect_url(url: &str) -> String {
+    #[cfg(feature = "odbc")]
+    if let Some(odbc) = odbc_session::sqlx_driver::database_url(url) {
+        return odbc;
+    }
+    url.to_owned()
+}
+
 /// The Cargo feature that links `dialect`'s driver.
 fn feature(dialect: Dialect) -> &'static str {
     match dialect {
@@ -26,7 +62,18 @@ fn linked(dialect: Dialect) -> bool {
 
 /// Refuses a database whose driver this build does not link, saying how to build one that does
 /// (rather than sqlx's "no driver found" at the first connection).
-pub(crate) fn check_linked(dialect: Dialect) -> Result<(), String> {
+pub(crate) fn check_linked(dialect: Dialect, url: &str) -> Result<(), String> {
+    if is_odbc(url) {
+        return match cfg!(feature = "odbc") {
+            true => Ok(()),
+            false => Err(format!(
+                "DATABASE_URL names a {} database reached through ODBC, and this build links no \
+                 ODBC driver manager: build it with the Cargo feature `odbc` (see the README, \
+                 Target databases)",
+                dialect.name()
+            )),
+        };
+    }
     let all = [Dialect::Sqlite, Dialect::Postgres, Dialect::MySql];
     let built_in: Vec<Dialect> = all.into_iter().filter(|d| linked(*d)).collect();
     match built_in.contains(&dialect) {
@@ -49,18 +96,28 @@ fn not_linked(dialect: Dialect, linked: &[Dialect]) -> String {
     )
 }
 
-/// MariaDB/MySQL's error number, if `error` is MariaDB's.
-#[cfg_attr(not(feature = "mysql"), allow(unused_variables))]
+/// MariaDB/MySQL's error number, if `error` is MariaDB's (natively or through its ODBC driver,
+/// which passes the server's number on).
+#[cfg_attr(not(any(feature = "mysql", feature = "odbc")), allow(unused_variables))]
 pub(crate) fn mysql_number(error: &dyn DatabaseError) -> Option<u16> {
     #[cfg(feature = "mysql")]
     if let Some(mysql) = error.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
         return Some(mysql.number());
     }
+    #[cfg(feature = "odbc")]
+    if let Some(odbc) = error.try_downcast_ref::<odbc_session::sqlx_driver::OdbcDatabaseError>()
+        && Dialect::from_url(odbc.scheme()).ok() == Some(Dialect::MySql)
+    {
+        return u16::try_from(odbc.native()).ok();
+    }
     None
 }
 
-/// Whether `error` is PostgreSQL's.
-#[cfg_attr(not(feature = "postgres"), allow(unused_variables))]
+/// Whether `error` is PostgreSQL's (natively or through its ODBC driver).
+#[cfg_attr(
+    not(any(feature = "postgres", feature = "odbc")),
+    allow(unused_variables)
+)]
 pub(crate) fn is_postgres(error: &dyn DatabaseError) -> bool {
     #[cfg(feature = "postgres")]
     if error
@@ -68,6 +125,10 @@ pub(crate) fn is_postgres(error: &dyn DatabaseError) -> bool {
         .is_some()
     {
         return true;
+    }
+    #[cfg(feature = "odbc")]
+    if let Some(odbc) = error.try_downcast_ref::<odbc_session::sqlx_driver::OdbcDatabaseError>() {
+        return Dialect::from_url(odbc.scheme()).ok() == Some(Dialect::Postgres);
     }
     false
 }
@@ -100,7 +161,7 @@ mod tests {
         assert!(not_linked(Dialect::MySql, &[]).contains("(it links none)"));
         for dialect in [Dialect::Sqlite, Dialect::Postgres, Dialect::MySql] {
             assert_eq!(
-                check_linked(dialect).is_ok(),
+                check_linked(dialect, "sqlite://x").is_ok(),
                 linked(dialect),
                 "{dialect:?}"
             );

@@ -5,7 +5,7 @@
 //! [`crate::records`].
 
 use std::collections::BTreeSet;
-use std::sync::{Mutex, Once, PoisonError};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -86,12 +86,11 @@ impl ViewStore {
     /// Builds the pool without connecting: a database that is down at cold start shows up as a
     /// retryable failure of the first batch, not as a function that cannot start.
     pub fn connect_lazy(config: &StoreConfig) -> Result<Self, ViewsError> {
-        static DRIVERS: Once = Once::new();
-        DRIVERS.call_once(sqlx::any::install_default_drivers);
+        drivers::install();
         let dialect = Dialect::from_url(&config.database_url)
             .map_err(|e| ViewsError::Unavailable(e.to_string()))?;
-        drivers::check_linked(dialect).map_err(ViewsError::Unavailable)?;
-        let url = pool_url(dialect, &config.database_url);
+        drivers::check_linked(dialect, &config.database_url).map_err(ViewsError::Unavailable)?;
+        let url = pool_url(dialect, &drivers::connect_url(&config.database_url));
         let pool = AnyPoolOptions::new()
             .max_connections(connections(dialect, config.apply_concurrency))
             .acquire_timeout(ACQUIRE_TIMEOUT)

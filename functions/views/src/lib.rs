@@ -31,6 +31,7 @@ pub use audit::{AuditEntry, AuditQuery, Cause, Origin};
 pub use catalog::CatalogState;
 pub use config::{DEFAULT_LEDGER_TABLE, DEFAULT_POSTGRES_SCHEMA, StoreConfig};
 pub use dialect::{Dialect, LedgerSql};
+pub use drivers::install as install_drivers;
 pub use error::ViewsError;
 pub use failures::MessageFailure;
 pub use handle::ViewStore;

@@ -664,3 +664,22 @@ async fn processors_starting_together_on_a_new_database_both_make_their_tables()
         }
     }
 }
+
+#[tokio::test]
+async fn each_database_is_reached_through_the_driver_its_url_names() {
+    // `make test-odbc` names the servers `odbc+…:`: its tests must not pass on a native driver.
+    for db in databases() {
+        let expected = match db.url().starts_with("odbc+") {
+            true => "ODBC",
+            false => match db.store.dialect() {
+                Dialect::Sqlite => "SQLite",
+                Dialect::Postgres => "PostgreSQL",
+                Dialect::MySql => "MySQL",
+            },
+        };
+        let conn = db.store.pool().acquire().await.unwrap();
+        assert_eq!(conn.backend_name(), expected, "{}", db.name);
+        drop(conn);
+        db.finish().await;
+    }
+}

@@ -95,7 +95,7 @@ struct Fixture {
 impl Fixture {
     /// A warehouse with one table, then each of `scripts` from the README, as the admin.
     async fn new(admin_url: &str, scripts: &[&str], mariadb: bool) -> Self {
-        sqlx::any::install_default_drivers();
+        views::install_drivers();
         let admin = AnyPoolOptions::new()
             .max_connections(1)
             .connect(admin_url)
@@ -372,7 +372,19 @@ async fn the_readme_mariadb_user_can_do_the_processors_work_and_nothing_else() {
 }
 
 /// The database a URL names (`scheme://…/database?…`).
+/// The database a URL names: its path, or an ODBC connection string's `Database=`.
 fn database_of(url: &str) -> &str {
+    if url.starts_with("odbc+") {
+        return url
+            .split(';')
+            .find_map(|pair| {
+                let (key, value) = pair.split_once('=')?;
+                key.trim()
+                    .eq_ignore_ascii_case("database")
+                    .then_some(value.trim())
+            })
+            .unwrap_or_default();
+    }
     let path = url.rsplit_once('/').map_or("", |(_, path)| path);
     path.split('?').next().unwrap_or_default()
 }

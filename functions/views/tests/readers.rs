@@ -66,7 +66,7 @@ async fn fixtures() -> Vec<Fixture> {
 
 impl Fixture {
     async fn new(admin_url: String, mariadb: bool) -> Self {
-        sqlx::any::install_default_drivers();
+        views::install_drivers();
         let admin = AnyPoolOptions::new()
             .max_connections(2)
             .connect(&admin_url)

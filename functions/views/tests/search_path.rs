@@ -15,6 +15,10 @@ use support::{admin_pool, config, key, run_as_admin as run, unique};
 /// A store with no schema configured, whose sessions resolve names through `search_path`.
 fn store(url: &str, ledger: &str, search_path: Option<&str>) -> ViewStore {
     let url = match search_path {
+        // psqlODBC runs `ConnSettings` as each session starts.
+        Some(path) if url.starts_with("odbc+") => {
+            format!("{url};ConnSettings=SET search_path TO {path}")
+        }
         Some(path) => {
             let separator = if url.contains('?') { '&' } else { '?' };
             format!("{url}{separator}options[search_path]={path}")

@@ -86,7 +86,7 @@ impl Readers {
             }
             Database::Sqlite => unreachable!(),
         };
-        sqlx::any::install_default_drivers();
+        views::install_drivers();
         let mut conn = AnyConnection::connect(&url)
             .await
             .map_err(|e| e.to_string())?;

@@ -100,6 +100,11 @@ pub fn databases_in(schema: impl Fn() -> String) -> Vec<TestDb> {
 }
 
 impl TestDb {
+    /// The `DATABASE_URL` the store was made with.
+    pub fn url(&self) -> &str {
+        &self.config.database_url
+    }
+
     /// The store calls `hook` at each step of an apply.
     pub fn with_step_hook(mut self, hook: StepHook) -> Self {
         self.store = self.store.with_step_hook(hook);
@@ -163,7 +168,7 @@ impl TestDb {
 
 /// A pool of one connection as the admin of the database at `url`.
 pub async fn admin_pool(url: &str) -> sqlx::AnyPool {
-    sqlx::any::install_default_drivers();
+    views::install_drivers();
     sqlx::any::AnyPoolOptions::new()
         .max_connections(1)
         .connect(url)
@@ -182,6 +187,30 @@ pub async fn run_as_admin(admin: &sqlx::AnyPool, sql: &str) {
 /// `scheme://user:change-me@rest-of-the-url`, with `database` in place of the URL's own: the
 /// admin's URL for another user (PostgreSQL trusts loopback here, so the password is not checked).
 pub fn url_as(admin_url: &str, user: &str, database: Option<&str>) -> String {
+    // `odbc+…:` and a connection string: its user, password and database replaced.
+    if let Some((scheme, connection)) = admin_url
+        .split_once(':')
+        .filter(|(scheme, _)| scheme.starts_with("odbc+"))
+    {
+        let replaced = |pair: &&str| {
+            let key = pair.split('=').next().unwrap_or_default().trim();
+            let key = key.to_ascii_lowercase();
+            matches!(key.as_str(), "uid" | "user" | "pwd" | "password")
+                || (database.is_some() && key == "database")
+                || key.is_empty()
+        };
+        let mut pairs: Vec<String> = connection
+            .split(';')
+            .filter(|pair| !replaced(pair))
+            .map(str::to_owned)
+            .collect();
+        pairs.push(format!("Uid={user}"));
+        pairs.push("Pwd=change-me".to_owned());
+        if let Some(database) = database {
+            pairs.push(format!("Database={database}"));
+        }
+        return format!("{scheme}:{}", pairs.join(";"));
+    }
     let (scheme, rest) = admin_url.split_once("://").unwrap();
     let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
     let host = match database {

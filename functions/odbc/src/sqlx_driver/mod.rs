@@ -1,0 +1,141 @@
+//! An sqlx driver over [`Session`](crate::Session), for sqlx's `Any`: install [`DRIVER`] with
+//! sqlx's own drivers (`sqlx::any::install_drivers`), and a URL made by [`database_url`]
+//! connects through ODBC with the rest of the code unchanged. The URL's scheme names the SQL
+//! dialect the statements are written in (`odbc+postgres:`, `odbc+mariadb:`); what follows is
+//! the ODBC connection string.
+
+mod connection;
+mod error;
+mod placeholders;
+mod types;
+
+use sqlx_core::any::driver::AnyDriver;
+use url::Url;
+
+pub use connection::{OdbcConnectOptions, OdbcConnection, OdbcTransactionManager};
+pub use error::OdbcDatabaseError;
+pub use types::{
+    OdbcArguments, OdbcColumn, OdbcQueryResult, OdbcRow, OdbcStatement, OdbcTypeInfo, OdbcValue,
+    OdbcValueRef,
+};
+
+/// The database sqlx knows this driver as.
+#[derive(Debug)]
+pub struct Odbc;
+
+/// The schemes of the URLs this driver connects: `odbc+` and the dialect of the statements.
+pub const URL_SCHEMES: &[&str] = &[
+    "odbc+postgres",
+    "odbc+postgresql",
+    "odbc+mariadb",
+    "odbc+mysql",
+];
+
+/// The driver, for `sqlx::any::install_drivers`.
+pub const DRIVER: AnyDriver = AnyDriver::without_migrate::<Odbc>();
+
+/// The URL sqlx's `Any` connects with, for a setting written `odbc+<dialect>:<connection
+/// string>`: the connection string percent-encoded, so that none of its characters (`{`, `;`,
+/// `?`, `#` in a password) is read as a part of the URL. `None` for any other setting.
+pub fn database_url(setting: &str) -> Option<String> {
+    let (scheme, connection_string) = setting.split_once(':')?;
+    let scheme = scheme.to_ascii_lowercase();
+    if !URL_SCHEMES.contains(&scheme.as_str()) {
+        return None;
+    }
+    let mut url = format!("{scheme}:");
+    for byte in connection_string.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                url.push(byte as char)
+            }
+            _ => url.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    Some(url)
+}
+
+/// `connection_string` with what the store's statements need of the driver that `scheme`
+/// names: MariaDB's Connector/ODBC runs one statement a call unless its option flag 67108864
+/// (`MULTI_STATEMENTS`) is set, and a section sends several in one; added where the string sets
+/// no `OPTION` (one that does is taken as it is: it must include that flag).
+pub(crate) fn with_required_options(scheme: &str, connection_string: String) -> String {
+    let mariadb = matches!(scheme, "odbc+mariadb" | "odbc+mysql");
+    let sets_options = connection_string.split(';').any(|pair| {
+        pair.trim_start()
+            .to_ascii_uppercase()
+            .starts_with("OPTION=")
+    });
+    match mariadb && !sets_options {
+        true => format!(
+            "{};OPTION=67108864",
+            connection_string.trim_end_matches(';')
+        ),
+        false => connection_string,
+    }
+}
+
+/// The connection string a URL made by [`database_url`] holds.
+pub(crate) fn connection_string_of(url: &Url) -> Option<String> {
+    if url.query().is_some() || url.fragment().is_some() || url.has_host() {
+        return None;
+    }
+    let path = url.path().as_bytes();
+    let mut bytes = Vec::with_capacity(path.len());
+    let mut at = 0;
+    while at < path.len() {
+        match path[at] {
+            b'%' => {
+                let hex = std::str::from_utf8(path.get(at + 1..at + 3)?).ok()?;
+                bytes.push(u8::from_str_radix(hex, 16).ok()?);
+                at += 3;
+            }
+            byte => {
+                bytes.push(byte);
+                at += 1;
+            }
+        }
+    }
+    String::from_utf8(bytes)
+        .ok()
+        .filter(|text| !text.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connection_string_goes_through_the_url_unchanged() {
+        let setting = "odbc+postgres:Driver={PostgreSQL Unicode};Server=db;Pwd=a?b#c%d;é";
+        let url = database_url(setting).unwrap();
+        assert!(url.starts_with("odbc+postgres:Driver%3D%7BPostgreSQL%20Unicode"));
+        let parsed = Url::parse(&url).unwrap();
+        assert_eq!(
+            connection_string_of(&parsed).unwrap(),
+            "Driver={PostgreSQL Unicode};Server=db;Pwd=a?b#c%d;é"
+        );
+    }
+
+    #[test]
+    fn mariadbs_driver_is_asked_for_several_statements_a_call_unless_options_are_set() {
+        assert_eq!(
+            with_required_options("odbc+mariadb", "Driver={MariaDB Unicode};Server=h;".into()),
+            "Driver={MariaDB Unicode};Server=h;OPTION=67108864"
+        );
+        let set = "Driver={MariaDB Unicode}; option=67108866";
+        assert_eq!(with_required_options("odbc+mysql", set.into()), set);
+        let postgres = "Driver={PostgreSQL Unicode}";
+        assert_eq!(
+            with_required_options("odbc+postgres", postgres.into()),
+            postgres
+        );
+    }
+
+    #[test]
+    fn other_settings_are_not_odbc() {
+        assert_eq!(database_url("postgres://u@h/db"), None);
+        assert_eq!(database_url("odbc+oracle:DSN=x"), None);
+        assert_eq!(database_url("no scheme"), None);
+    }
+}
