@@ -4,10 +4,11 @@ use std::fmt;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use odbc_api::handles::{Statement, StatementRef};
+use odbc_api::handles::{Statement, StatementImpl, StatementRef};
 use odbc_api::parameter::InputParameter;
 use odbc_api::{
-    Connection, ConnectionOptions, Cursor, CursorImpl, IntoParameter, Nullable, ResultSetMetadata,
+    Connection, ConnectionOptions, Cursor, CursorImpl, IntoParameter, Nullable, Preallocated,
+    ResultSetMetadata,
 };
 
 use tokio::sync::oneshot;
@@ -202,20 +203,26 @@ fn run(
     sql: &str,
     values: &[Value],
 ) -> Result<Vec<Outcome>, OdbcError> {
+    // Declared before the statement: bound, they must outlive every call on it.
     let bound: Vec<Box<dyn InputParameter>> = values.iter().map(parameter).collect();
-    let mut statement = connection.preallocate()?;
+    let mut owned = OwnedStatement(Some(connection.preallocate()?.into_handle()));
+    let statement = owned.0.as_mut().expect("just allocated");
     let mut outcomes = Vec::new();
-    if let Some(cursor) = statement.execute(sql, bound.as_slice())? {
-        outcomes.push(read_rows(cursor)?);
+    {
+        // Safety: a handle allocated on the connection; `Preallocated` over a reference to it
+        // frees nothing when dropped.
+        let mut first = unsafe { Preallocated::new(statement.as_stmt_ref()) };
+        if let Some(cursor) = first.execute(sql, bound.as_slice())? {
+            outcomes.push(read_rows(cursor)?);
+        }
     }
-    let mut statement = statement.into_handle();
     if outcomes.is_empty() {
-        outcomes.push(changed(&mut statement)?);
+        outcomes.push(changed(statement)?);
     }
-    while unsafe { statement.more_results() }.into_result_bool(&statement)? {
-        let columns = statement.num_result_cols().into_result(&statement)?;
+    while unsafe { statement.more_results() }.into_result_bool(statement)? {
+        let columns = statement.num_result_cols().into_result(statement)?;
         let outcome = match columns {
-            0 => changed(&mut statement)?,
+            0 => changed(statement)?,
             // Safety: the statement has a result set; the cursor is taken apart once read, so
             // the statement outlives it.
             _ => read_rows(unsafe { CursorImpl::new(statement.as_stmt_ref()) })?,
@@ -223,6 +230,25 @@ fn run(
         outcomes.push(outcome);
     }
     Ok(outcomes)
+}
+
+/// A statement handle freed without `odbc-api`'s drop, which panics where the driver fails to
+/// free it (see the crate's docs): on a failure the handle is left to the connection's end.
+struct OwnedStatement<'c>(Option<StatementImpl<'c>>);
+
+impl Drop for OwnedStatement<'_> {
+    fn drop(&mut self) {
+        if let Some(statement) = self.0.take() {
+            let handle = statement.into_sys();
+            // Safety: the handle was allocated on the connection and is freed once, here.
+            unsafe {
+                let _ = odbc_api::sys::SQLFreeHandle(
+                    odbc_api::sys::HandleType::Stmt,
+                    handle.as_handle(),
+                );
+            }
+        }
+    }
 }
 
 fn parameter(value: &Value) -> Box<dyn InputParameter> {

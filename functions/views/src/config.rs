@@ -61,7 +61,8 @@ impl StoreConfig {
         let settings = Settings::new(lookup);
         let database_url = rds_secret::database_url(&settings.required(
             "DATABASE_URL",
-            "set it to sqlite://PATH (created if missing), postgres://… or mysql://…",
+            "set it to sqlite://PATH (created if missing), postgres://…, mysql://… or \
+             odbc+postgres:/odbc+mariadb: and an ODBC connection string",
         )?)?;
         let view_schema = settings.optional("VIEW_SCHEMA");
         let dialect = Dialect::from_url(&database_url)?;
@@ -266,7 +267,8 @@ mod tests {
             refused(&[]),
             ConfigError::new(
                 "DATABASE_URL",
-                "is not set; set it to sqlite://PATH (created if missing), postgres://… or mysql://…"
+                "is not set; set it to sqlite://PATH (created if missing), postgres://…, mysql://… or \
+                 odbc+postgres:/odbc+mariadb: and an ODBC connection string"
             )
         );
     }

@@ -193,8 +193,10 @@ impl ViewStore {
         if *in_use == database_url {
             return Ok(false);
         }
-        self.pool
-            .set_connect_options(connect_options(&pool_url(dialect, &database_url))?);
+        self.pool.set_connect_options(connect_options(&pool_url(
+            dialect,
+            &drivers::connect_url(&database_url),
+        ))?);
         *in_use = database_url;
         Ok(true)
     }

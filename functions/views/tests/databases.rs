@@ -507,23 +507,43 @@ async fn the_driver_refuses_a_second_statement_even_past_validation() {
         .execute(db.store.pool())
         .await
         .unwrap();
-        let mut chained = desired(&db, key("1", "2"), "p1_d2", "v1");
-        chained.create = format!("{}; DROP TABLE {keep}", chained.create);
-        let err = db
-            .store
-            .apply(&Target::Present(chained.clone()), 10)
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(err, ViewsError::Refused { .. }),
-            "{}: {err}",
-            db.name
-        );
-        let survived = sqlx::query(AssertSqlSafe(format!("SELECT version FROM {keep}")))
-            .fetch_all(db.store.pool())
-            .await;
-        assert!(survived.is_ok(), "{}: the table was dropped", db.name);
-        assert_eq!(db.read(&chained.name).await, None, "{}", db.name);
+        let drop = format!("DROP TABLE {keep}");
+        // A second statement plainly, after a comment, and hidden by each dialect's own rules
+        // (which a reader of the other dialect's rules would take for one statement).
+        let mut tails = vec![format!("; {drop}"), format!(" -- x\n; {drop}")];
+        match db.store.dialect() {
+            Dialect::MySql => tails.extend([
+                format!(" #'\n; {drop}; -- '"),
+                format!(", 'a\\'' AS b; {drop}; -- '"),
+            ]),
+            _ => tails.extend([
+                format!(" /* /* */ ' */; {drop}; -- '"),
+                format!(", E'a\\'' AS b; {drop}; -- '"),
+            ]),
+        }
+        for tail in tails {
+            let mut chained = desired(&db, key("1", "2"), "p1_d2", "v1");
+            chained.create = format!("{}{tail}", chained.create);
+            let err = db
+                .store
+                .apply(&Target::Present(chained.clone()), 10)
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(err, ViewsError::Refused { .. }),
+                "{}: {tail}: {err}",
+                db.name
+            );
+            let survived = sqlx::query(AssertSqlSafe(format!("SELECT version FROM {keep}")))
+                .fetch_all(db.store.pool())
+                .await;
+            assert!(
+                survived.is_ok(),
+                "{}: {tail}: the table was dropped",
+                db.name
+            );
+            assert_eq!(db.read(&chained.name).await, None, "{}: {tail}", db.name);
+        }
         db.finish().await;
     }
 }

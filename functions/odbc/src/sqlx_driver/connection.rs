@@ -25,7 +25,7 @@ use url::Url;
 use super::Odbc;
 use super::error::OdbcDatabaseError;
 use super::error::database_error;
-use super::placeholders::{Positional, positional};
+use super::placeholders::{Rules, scan};
 use crate::session::{ConnectionString, Session};
 use crate::value::{Column, Kind, Outcome, Value};
 use odbc_api::DataType;
@@ -122,37 +122,47 @@ impl fmt::Debug for OdbcConnection {
 
 impl OdbcConnection {
     /// Runs `sql`: with `values` (an sqlx `query`, which native drivers prepare) only if it is
-    /// one statement, as they refuse a second; without (`raw_sql`), all it holds.
+    /// one statement, as they refuse a second; without (`raw_sql`), all it holds. PostgreSQL's
+    /// numbered placeholders are made positional where there are values to bind.
     async fn run(
         &mut self,
         sql: &str,
         values: Option<Vec<Value>>,
     ) -> Result<Vec<Outcome>, sqlx_core::Error> {
-        let Positional {
-            sql,
-            order,
-            several_statements,
-        } = positional(sql);
-        if several_statements && values.is_some() {
-            return Err(sqlx_core::Error::Database(Box::new(
-                OdbcDatabaseError::several_statements(self.scheme),
-            )));
-        }
-        let values = values.unwrap_or_default();
-        let values = match order.is_empty() {
-            true => values,
-            false => order
-                .iter()
-                .map(|&i| values.get(i).cloned().unwrap_or(Value::Null(Kind::Text)))
-                .collect(),
-        };
         let scheme = self.scheme;
+        let rules = match scheme {
+            "odbc+postgres" | "odbc+postgresql" => Rules::Postgres,
+            _ => Rules::MariaDb,
+        };
+        let scanned = scan(sql, rules, rules == Rules::Postgres && values.is_some());
+        let refused = |detail: &str| {
+            sqlx_core::Error::Database(Box::new(OdbcDatabaseError::refused(scheme, detail)))
+        };
+        if scanned.several_statements && values.is_some() {
+            return Err(refused(
+                "a statement with values holds one statement, and this one holds more or \
+                 cannot be read for sure (refused before it reached the driver)",
+            ));
+        }
+        let mut values = values.unwrap_or_default();
+        if !scanned.numbers.is_empty() {
+            values = scanned
+                .numbers
+                .iter()
+                .map(|&number| number.checked_sub(1).and_then(|i| values.get(i)).cloned())
+                .collect::<Option<Vec<Value>>>()
+                .ok_or_else(|| refused("a placeholder's number has no value bound to it"))?;
+        }
         self.session
-            .run(sql, values)
+            .run(scanned.sql, values)
             .await
             .map_err(|e| database_error(e, scheme))
     }
 
+    /// Begins a transaction (or a savepoint in one). The depth is claimed before the round
+    /// trip and given back, with a rollback queued, if the begin fails or is stopped: a begin
+    /// that ran on the session's thread after its caller gave up (or a `BEGIN; SET …` whose
+    /// second part failed) leaves no transaction open behind the pool's back.
     async fn begin_transaction(
         &mut self,
         statement: Option<SqlStr>,
@@ -165,8 +175,13 @@ impl OdbcConnection {
             }
             (depth, None) => format!("SAVEPOINT _sqlx_savepoint_{depth}"),
         };
-        self.run(&sql, None).await?;
         self.depth += 1;
+        let mut begun = Begun {
+            connection: self,
+            done: false,
+        };
+        begun.connection.run(&sql, None).await?;
+        begun.done = true;
         Ok(())
     }
 
@@ -178,6 +193,20 @@ impl OdbcConnection {
         self.run(&sql, None).await?;
         self.depth -= 1;
         Ok(())
+    }
+}
+
+/// A begin under way: unless it completes, its transaction is rolled back (queued) on drop.
+struct Begun<'c> {
+    connection: &'c mut OdbcConnection,
+    done: bool,
+}
+
+impl Drop for Begun<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            start_rollback(self.connection);
+        }
     }
 }
 
@@ -200,7 +229,8 @@ impl Connection for OdbcConnection {
     }
 
     async fn close_hard(self) -> Result<(), sqlx_core::Error> {
-        self.session.close().await;
+        // Not waiting for the session's thread: a call stuck in the driver would hold it.
+        drop(self.session);
         Ok(())
     }
 

@@ -24,15 +24,14 @@ impl OdbcDatabaseError {
         self.native
     }
 
-    /// What a native driver says of a prepared statement that holds a second one: refused
-    /// before it reaches the driver (SQLSTATE 42000, syntax error or access rule violation).
-    pub(crate) fn several_statements(scheme: &'static str) -> Self {
+    /// A statement refused before it reached the driver, as a native driver refuses it (a
+    /// second statement where one is prepared, a placeholder with no value): SQLSTATE 42000,
+    /// syntax error or access rule violation.
+    pub(crate) fn refused(scheme: &'static str, detail: &str) -> Self {
         Self {
             sqlstate: "42000".to_owned(),
             native: 0,
-            message: "a statement with values holds one statement, and this one holds more \
-                      (refused before it reached the driver)"
-                .to_owned(),
+            message: detail.to_owned(),
             scheme,
         }
     }
@@ -78,6 +77,7 @@ impl DatabaseError for OdbcDatabaseError {
 
 /// `error`, on a connection made with a URL of scheme `scheme`, as sqlx carries it.
 pub(crate) fn database_error(error: OdbcError, scheme: &'static str) -> sqlx_core::Error {
+    let error = with_the_servers_refusal(error, scheme);
     match error {
         // Class 08: the connection could not be made or was lost; HYT0x: a timeout of the
         // driver's own. The call may succeed on another connection or later.
@@ -98,5 +98,39 @@ pub(crate) fn database_error(error: OdbcError, scheme: &'static str) -> sqlx_cor
         })),
         OdbcError::Lost(what) => sqlx_core::Error::Io(std::io::Error::other(what)),
         OdbcError::Other(what) => sqlx_core::Error::Protocol(what),
+    }
+}
+
+/// psqlODBC reports every failed login as SQLSTATE 08001, the server's own code (28P01 for a
+/// wrong password, 28000 for a role it does not know or a `pg_hba.conf` refusal) lost: read
+/// back from the server's message, so that a refused login is not retried as a network fault.
+fn with_the_servers_refusal(error: OdbcError, scheme: &str) -> OdbcError {
+    let postgres = matches!(scheme, "odbc+postgres" | "odbc+postgresql");
+    match error {
+        OdbcError::Database {
+            sqlstate,
+            native,
+            message,
+        } if postgres && sqlstate == "08001" => {
+            let refused = [
+                "password authentication failed",
+                "no pg_hba.conf entry",
+                "does not exist",
+            ]
+            .iter()
+            .any(|said| message.contains(said))
+                && (message.contains("role")
+                    || message.contains("password")
+                    || message.contains("pg_hba"));
+            OdbcError::Database {
+                sqlstate: match refused {
+                    true => "28000".to_owned(),
+                    false => sqlstate,
+                },
+                native,
+                message,
+            }
+        }
+        other => other,
     }
 }

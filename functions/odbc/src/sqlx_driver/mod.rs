@@ -56,23 +56,28 @@ pub fn database_url(setting: &str) -> Option<String> {
 }
 
 /// `connection_string` with what the store's statements need of the driver that `scheme`
-/// names: MariaDB's Connector/ODBC runs one statement a call unless its option flag 67108864
-/// (`MULTI_STATEMENTS`) is set, and a section sends several in one; added where the string sets
-/// no `OPTION` (one that does is taken as it is: it must include that flag).
+/// names, where the string does not say otherwise:
+/// - MariaDB's Connector/ODBC: option flags `MULTI_STATEMENTS` (67108864: a section sends several
+///   statements in one call) and `FOUND_ROWS` (2: an update counts the rows it matched, as
+///   MariaDB's native driver does): `OPTION=67108866` where the string sets no `OPTION` (one
+///   that does is taken as it is: it must include the first flag);
+/// - psqlODBC: `Protocol=7.4-0`, no rollback of its own on an error: by default it wraps each
+///   statement of a transaction in a savepoint (a round trip more each) and keeps the
+///   transaction going past a failed one, where the native driver leaves it failed.
 pub(crate) fn with_required_options(scheme: &str, connection_string: String) -> String {
-    let mariadb = matches!(scheme, "odbc+mariadb" | "odbc+mysql");
-    let sets_options = connection_string.split(';').any(|pair| {
-        pair.trim_start()
-            .to_ascii_uppercase()
-            .starts_with("OPTION=")
-    });
-    match mariadb && !sets_options {
-        true => format!(
-            "{};OPTION=67108864",
-            connection_string.trim_end_matches(';')
-        ),
-        false => connection_string,
-    }
+    let sets = |key: &str| {
+        connection_string.split(';').any(|pair| {
+            pair.split('=')
+                .next()
+                .is_some_and(|name| name.trim().eq_ignore_ascii_case(key))
+        })
+    };
+    let added = match scheme {
+        "odbc+mariadb" | "odbc+mysql" if !sets("OPTION") => "OPTION=67108866",
+        "odbc+postgres" | "odbc+postgresql" if !sets("Protocol") => "Protocol=7.4-0",
+        _ => return connection_string,
+    };
+    format!("{};{added}", connection_string.trim_end_matches(';'))
 }
 
 /// The connection string a URL made by [`database_url`] holds.
@@ -118,18 +123,19 @@ mod tests {
     }
 
     #[test]
-    fn mariadbs_driver_is_asked_for_several_statements_a_call_unless_options_are_set() {
+    fn each_driver_is_asked_for_what_the_store_needs_unless_the_string_says_otherwise() {
         assert_eq!(
             with_required_options("odbc+mariadb", "Driver={MariaDB Unicode};Server=h;".into()),
-            "Driver={MariaDB Unicode};Server=h;OPTION=67108864"
+            "Driver={MariaDB Unicode};Server=h;OPTION=67108866"
         );
-        let set = "Driver={MariaDB Unicode}; option=67108866";
+        let set = "Driver={MariaDB Unicode}; option=67108864";
         assert_eq!(with_required_options("odbc+mysql", set.into()), set);
-        let postgres = "Driver={PostgreSQL Unicode}";
         assert_eq!(
-            with_required_options("odbc+postgres", postgres.into()),
-            postgres
+            with_required_options("odbc+postgres", "Driver={PostgreSQL Unicode}".into()),
+            "Driver={PostgreSQL Unicode};Protocol=7.4-0"
         );
+        let set = "Driver={PostgreSQL Unicode};PROTOCOL=7.4-2";
+        assert_eq!(with_required_options("odbc+postgres", set.into()), set);
     }
 
     #[test]
