@@ -10,18 +10,13 @@ use sqlx_core::sql_str::AssertSqlSafe;
 
 use odbc_session::sqlx_driver::{DRIVER, database_url};
 
+mod support;
+
+use support::parts;
+
 /// `(dialect, odbc+… setting)` for each configured server.
 fn servers() -> Vec<(&'static str, String)> {
     let mut servers = Vec::new();
-    let parts = |url: &str| {
-        let rest = url.split_once("://").expect("a URL").1;
-        let (user, rest) = rest.split_once('@').expect("a user");
-        let user = user.split(':').next().unwrap_or_default().to_owned();
-        let (address, database) = rest.split_once('/').expect("a database");
-        let (host, port) = address.split_once(':').expect("a port");
-        let database = database.split('?').next().unwrap_or_default().to_owned();
-        (user, host.to_owned(), port.to_owned(), database)
-    };
     if let Ok(url) = std::env::var("TEST_POSTGRES_URL") {
         let (user, host, port, database) = parts(&url);
         servers.push((

@@ -6,18 +6,11 @@ use std::time::Duration;
 
 use odbc_session::{Column, ConnectionString, Kind, OdbcError, Outcome, Session, Value};
 
-const LOGIN: Duration = Duration::from_secs(5);
+mod support;
 
-/// The parts of `scheme://user[:password]@host:port/database` the tests need.
-fn parts(url: &str) -> (String, String, String, String) {
-    let rest = url.split_once("://").expect("a URL").1;
-    let (user, rest) = rest.split_once('@').expect("a user");
-    let user = user.split(':').next().unwrap_or_default();
-    let (address, database) = rest.split_once('/').expect("a database");
-    let database = database.split('?').next().unwrap_or_default();
-    let (host, port) = address.split_once(':').expect("a port");
-    (user.into(), host.into(), port.into(), database.into())
-}
+use support::parts;
+
+const LOGIN: Duration = Duration::from_secs(5);
 
 /// The servers to test against: a name and a connection string each.
 fn servers() -> Vec<(&'static str, ConnectionString)> {
@@ -54,6 +47,15 @@ fn rows(outcome: &Outcome) -> &[Vec<Value>] {
         Outcome::Rows { rows, .. } => rows,
         Outcome::Changed(_) => panic!("rows expected, got {outcome:?}"),
     }
+}
+
+/// Drops the test's table and closes the session.
+async fn finish(mut session: Session, table: &str) {
+    session
+        .run(format!("DROP TABLE {table}"), vec![])
+        .await
+        .unwrap();
+    session.close().await;
 }
 
 fn table(server: &str, name: &str) -> String {
@@ -145,11 +147,7 @@ async fn values_of_each_kind_go_in_and_come_back_as_they_were() {
             .await
             .unwrap();
         assert_eq!(updated, vec![Outcome::Changed(Some(0))], "{server}");
-        session
-            .run(format!("DROP TABLE {table}"), vec![])
-            .await
-            .unwrap();
-        session.close().await;
+        finish(session, &table).await;
     }
 }
 
@@ -185,11 +183,7 @@ async fn a_rollback_undoes_and_a_commit_keeps() {
             .await
             .unwrap();
         assert_eq!(rows(&read[0]), &[vec![Value::Integer(2)]], "{server}");
-        session
-            .run(format!("DROP TABLE {table}"), vec![])
-            .await
-            .unwrap();
-        session.close().await;
+        finish(session, &table).await;
     }
 }
 
