@@ -76,6 +76,38 @@ fn pool_url(dialect: Dialect, database_url: &str) -> String {
     }
 }
 
+/// A MariaDB session whose `sql_mode` still quotes strings otherwise than the view SQL's
+/// validation and the ODBC driver's statement reader read them: a combined mode the setting
+/// above leaves in place (`ANSI`, `ORACLE`, …) turns `ANSI_QUOTES` back on. Refused, rather than
+/// run statements whose literals could hide a second one.
+async fn refuse_quoting_that_hides_statements(
+    conn: &mut sqlx::AnyConnection,
+) -> Result<(), sqlx::Error> {
+    let mode: String = sqlx::query_scalar("SELECT CAST(@@sql_mode AS CHAR)")
+        .fetch_one(&mut *conn)
+        .await?;
+    match quoting_that_hides_statements(&mode) {
+        Some(flag) => Err(sqlx::Error::Configuration(
+            format!(
+                "the server's sql_mode keeps {flag} on in this session ({mode}): remove the \
+                 combined mode that sets it (ANSI, ORACLE, MSSQL, DB2, MAXDB, POSTGRESQL) from \
+                 the server's default sql_mode"
+            )
+            .into(),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The flag of `sql_mode` (as the server reports it, combined modes expanded) that changes how
+/// literals are quoted, if one is on.
+fn quoting_that_hides_statements(sql_mode: &str) -> Option<&'static str> {
+    let flags: Vec<&str> = sql_mode.split(',').map(str::trim).collect();
+    ["ANSI_QUOTES", "NO_BACKSLASH_ESCAPES"]
+        .into_iter()
+        .find(|flag| flags.contains(flag))
+}
+
 /// The URL may hold a password: sqlx's parse error, which can quote it, is never shown.
 fn connect_options(url: &str) -> Result<AnyConnectOptions, ViewsError> {
     url.parse()
@@ -118,7 +150,11 @@ impl ViewStore {
                             ',ANSI_QUOTES,', ','), ',NO_BACKSLASH_ESCAPES,', ',')); \
                             /*M! SET SESSION sql_mode = CONCAT(@@sql_mode, ',NO_AUTO_CREATE_USER') */",
                     };
-                    sqlx::raw_sql(setting).execute(conn).await.map(|_| ())
+                    sqlx::raw_sql(setting).execute(&mut *conn).await?;
+                    if dialect == Dialect::MySql {
+                        refuse_quoting_that_hides_statements(conn).await?;
+                    }
+                    Ok(())
                 })
             })
             .connect_lazy_with(connect_options(&url)?);
@@ -276,5 +312,25 @@ impl ViewStore {
             Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42S02") => Ok(false),
             Err(e) => Err(ViewsError::from_sqlx(e, "look for", name)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quoting_that_hides_statements;
+
+    #[test]
+    fn a_mode_that_quotes_otherwise_is_named() {
+        // As MariaDB reports `ANSI` after expanding it.
+        let ansi = "REAL_AS_FLOAT,PIPES_AS_CONCAT,ANSI_QUOTES,IGNORE_SPACE,ANSI";
+        assert_eq!(quoting_that_hides_statements(ansi), Some("ANSI_QUOTES"));
+        assert_eq!(
+            quoting_that_hides_statements("STRICT_TRANS_TABLES,NO_BACKSLASH_ESCAPES"),
+            Some("NO_BACKSLASH_ESCAPES")
+        );
+        let default = "STRICT_TRANS_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_AUTO_CREATE_USER,\
+                       NO_ENGINE_SUBSTITUTION";
+        assert_eq!(quoting_that_hides_statements(default), None);
+        assert_eq!(quoting_that_hides_statements(""), None);
     }
 }

@@ -515,10 +515,12 @@ async fn the_driver_refuses_a_second_statement_even_past_validation() {
             Dialect::MySql => tails.extend([
                 format!(" #'\n; {drop}; -- '"),
                 format!(", 'a\\'' AS b; {drop}; -- '"),
+                format!(" --\u{7f} '\n; {drop}; -- '"),
             ]),
             _ => tails.extend([
                 format!(" /* /* */ ' */; {drop}; -- '"),
                 format!(", E'a\\'' AS b; {drop}; -- '"),
+                format!(" -- x\r; {drop}"),
             ]),
         }
         for tail in tails {

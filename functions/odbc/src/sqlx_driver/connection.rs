@@ -160,9 +160,10 @@ impl OdbcConnection {
     }
 
     /// Begins a transaction (or a savepoint in one). The depth is claimed before the round
-    /// trip and given back, with a rollback queued, if the begin fails or is stopped: a begin
-    /// that ran on the session's thread after its caller gave up (or a `BEGIN; SET …` whose
-    /// second part failed) leaves no transaction open behind the pool's back.
+    /// trip and kept if the begin fails or is stopped: sqlx's transaction, made before it
+    /// begins, then rolls back (queued) that one level. A begin that ran on the session's thread
+    /// after its caller gave up, or a `BEGIN; SET …` whose second part failed, so leaves no
+    /// transaction open behind the pool's back.
     async fn begin_transaction(
         &mut self,
         statement: Option<SqlStr>,
@@ -176,13 +177,7 @@ impl OdbcConnection {
             (depth, None) => format!("SAVEPOINT _sqlx_savepoint_{depth}"),
         };
         self.depth += 1;
-        let mut begun = Begun {
-            connection: self,
-            done: false,
-        };
-        begun.connection.run(&sql, None).await?;
-        begun.done = true;
-        Ok(())
+        self.run(&sql, None).await.map(drop)
     }
 
     async fn end_transaction(&mut self, commit: bool) -> Result<(), sqlx_core::Error> {
@@ -193,20 +188,6 @@ impl OdbcConnection {
         self.run(&sql, None).await?;
         self.depth -= 1;
         Ok(())
-    }
-}
-
-/// A begin under way: unless it completes, its transaction is rolled back (queued) on drop.
-struct Begun<'c> {
-    connection: &'c mut OdbcConnection,
-    done: bool,
-}
-
-impl Drop for Begun<'_> {
-    fn drop(&mut self) {
-        if !self.done {
-            start_rollback(self.connection);
-        }
     }
 }
 

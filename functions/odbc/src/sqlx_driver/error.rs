@@ -102,8 +102,9 @@ pub(crate) fn database_error(error: OdbcError, scheme: &'static str) -> sqlx_cor
 }
 
 /// psqlODBC reports every failed login as SQLSTATE 08001, the server's own code (28P01 for a
-/// wrong password, 28000 for a role it does not know or a `pg_hba.conf` refusal) lost: read
-/// back from the server's message, so that a refused login is not retried as a network fault.
+/// wrong password, 28000 for a role it does not know or may not log in, or a `pg_hba.conf`
+/// refusal) lost: read back from the server's message (its English wording), so that a refused
+/// login is not retried as a network fault.
 fn with_the_servers_refusal(error: OdbcError, scheme: &str) -> OdbcError {
     let postgres = matches!(scheme, "odbc+postgres" | "odbc+postgresql");
     match error {
@@ -111,26 +112,54 @@ fn with_the_servers_refusal(error: OdbcError, scheme: &str) -> OdbcError {
             sqlstate,
             native,
             message,
-        } if postgres && sqlstate == "08001" => {
-            let refused = [
-                "password authentication failed",
-                "no pg_hba.conf entry",
-                "does not exist",
-            ]
-            .iter()
-            .any(|said| message.contains(said))
-                && (message.contains("role")
-                    || message.contains("password")
-                    || message.contains("pg_hba"));
+        } if postgres && sqlstate == "08001" && is_a_refused_login(&message) => {
             OdbcError::Database {
-                sqlstate: match refused {
-                    true => "28000".to_owned(),
-                    false => sqlstate,
-                },
+                sqlstate: "28000".to_owned(),
                 native,
                 message,
             }
         }
         other => other,
+    }
+}
+
+fn is_a_refused_login(message: &str) -> bool {
+    let unknown_role = message
+        .split("role \"")
+        .skip(1)
+        .any(|rest| rest.contains("\" does not exist"));
+    unknown_role
+        || [
+            "password authentication failed",
+            "no pg_hba.conf entry",
+            "no password supplied",
+            "is not permitted to log in",
+        ]
+        .iter()
+        .any(|said| message.contains(said))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_a_refused_login;
+
+    #[test]
+    fn the_servers_refusals_of_a_login_are_read_from_its_words() {
+        for refused in [
+            "FATAL:  password authentication failed for user \"x\"",
+            "FATAL:  role \"x\" does not exist",
+            "FATAL:  no pg_hba.conf entry for host \"10.0.0.1\"",
+            "fe_sendauth: no password supplied",
+            "FATAL:  role \"x\" is not permitted to log in",
+        ] {
+            assert!(is_a_refused_login(refused), "{refused}");
+        }
+        for not_refused in [
+            "FATAL:  database \"roles\" does not exist",
+            "could not connect to server: Connection refused",
+            "timeout expired",
+        ] {
+            assert!(!is_a_refused_login(not_refused), "{not_refused}");
+        }
     }
 }

@@ -56,28 +56,62 @@ pub fn database_url(setting: &str) -> Option<String> {
 }
 
 /// `connection_string` with what the store's statements need of the driver that `scheme`
-/// names, where the string does not say otherwise:
+/// names, where the string does not set it itself:
 /// - MariaDB's Connector/ODBC: option flags `MULTI_STATEMENTS` (67108864: a section sends several
 ///   statements in one call) and `FOUND_ROWS` (2: an update counts the rows it matched, as
-///   MariaDB's native driver does): `OPTION=67108866` where the string sets no `OPTION` (one
-///   that does is taken as it is: it must include the first flag);
-/// - psqlODBC: `Protocol=7.4-0`, no rollback of its own on an error: by default it wraps each
-///   statement of a transaction in a savepoint (a round trip more each) and keeps the
-///   transaction going past a failed one, where the native driver leaves it failed.
+///   MariaDB's native driver does): `OPTION=67108866` (a string that sets `OPTION` must include
+///   the first flag);
+/// - psqlODBC: `Protocol=7.4-0`, no rollback of its own on an error (by default it wraps each
+///   statement of a transaction in a savepoint, a round trip more each, and carries on past a
+///   failed one, where the native driver leaves the transaction failed), and
+///   `UseServerSidePrepare=1`, so that a statement with values is prepared by the server, which
+///   refuses a second command in it (with 0 psqlODBC writes the values into the text).
 pub(crate) fn with_required_options(scheme: &str, connection_string: String) -> String {
-    let sets = |key: &str| {
-        connection_string.split(';').any(|pair| {
-            pair.split('=')
-                .next()
-                .is_some_and(|name| name.trim().eq_ignore_ascii_case(key))
-        })
+    let keys: Vec<String> = attributes(&connection_string)
+        .map(|(key, _)| key.to_ascii_lowercase())
+        .collect();
+    let wanted: &[(&str, &str)] = match scheme {
+        "odbc+mariadb" | "odbc+mysql" => &[("option", "OPTION=67108866")],
+        "odbc+postgres" | "odbc+postgresql" => &[
+            ("protocol", "Protocol=7.4-0"),
+            ("useserversideprepare", "UseServerSidePrepare=1"),
+        ],
+        _ => &[],
     };
-    let added = match scheme {
-        "odbc+mariadb" | "odbc+mysql" if !sets("OPTION") => "OPTION=67108866",
-        "odbc+postgres" | "odbc+postgresql" if !sets("Protocol") => "Protocol=7.4-0",
-        _ => return connection_string,
-    };
-    format!("{};{added}", connection_string.trim_end_matches(';'))
+    let mut out = connection_string.trim_end_matches(';').to_owned();
+    for (key, attribute) in wanted {
+        if !keys.iter().any(|set| set == key) {
+            out.push(';');
+            out.push_str(attribute);
+        }
+    }
+    out
+}
+
+/// The `key=value` attributes of a connection string: `;` separates them, except inside a value
+/// in braces (`Pwd={a;b}`, where `}}` is a brace of the value's own).
+fn attributes(connection_string: &str) -> impl Iterator<Item = (&str, &str)> {
+    let bytes = connection_string.as_bytes();
+    let mut parts = Vec::new();
+    let (mut start, mut at, mut in_braces) = (0, 0, false);
+    while at < bytes.len() {
+        match (bytes[at], in_braces) {
+            (b'{', false) => in_braces = true,
+            (b'}', true) if bytes.get(at + 1) == Some(&b'}') => at += 1,
+            (b'}', true) => in_braces = false,
+            (b';', false) => {
+                parts.push(&connection_string[start..at]);
+                start = at + 1;
+            }
+            _ => {}
+        }
+        at += 1;
+    }
+    parts.push(&connection_string[start..]);
+    parts.into_iter().filter_map(|part| {
+        let (key, value) = part.split_once('=')?;
+        Some((key.trim(), value))
+    })
 }
 
 /// The connection string a URL made by [`database_url`] holds.
@@ -132,10 +166,15 @@ mod tests {
         assert_eq!(with_required_options("odbc+mysql", set.into()), set);
         assert_eq!(
             with_required_options("odbc+postgres", "Driver={PostgreSQL Unicode}".into()),
-            "Driver={PostgreSQL Unicode};Protocol=7.4-0"
+            "Driver={PostgreSQL Unicode};Protocol=7.4-0;UseServerSidePrepare=1"
         );
-        let set = "Driver={PostgreSQL Unicode};PROTOCOL=7.4-2";
+        let set = "Driver={PostgreSQL Unicode};PROTOCOL=7.4-2;useserversideprepare=1";
         assert_eq!(with_required_options("odbc+postgres", set.into()), set);
+        // A password in braces may hold what looks like an attribute.
+        assert_eq!(
+            with_required_options("odbc+postgres", "Pwd={x;Protocol=7.4-2}}}".into()),
+            "Pwd={x;Protocol=7.4-2}}};Protocol=7.4-0;UseServerSidePrepare=1"
+        );
     }
 
     #[test]

@@ -45,13 +45,8 @@ pub(crate) fn scan(sql: &str, rules: Rules, rewrite_numbers: bool) -> Scanned {
         }
         let previous_is_word = at > 0 && is_word(bytes[at - 1]);
         let next = match (byte, comment) {
-            (_, Some(Comment::Executable)) => None,
-            (_, Some(Comment::Line)) => Some(
-                bytes[at..]
-                    .iter()
-                    .position(|&b| b == b'\n')
-                    .map_or(bytes.len(), |end| at + end + 1),
-            ),
+            (_, Some(Comment::Unsure)) => None,
+            (_, Some(Comment::Line)) => Some(line_comment_end(bytes, at, rules)),
             (_, Some(Comment::Block)) => block_comment_end(bytes, at, rules),
             (b';', None) => {
                 after_a_semicolon = true;
@@ -92,6 +87,15 @@ pub(crate) fn scan(sql: &str, rules: Rules, rewrite_numbers: bool) -> Scanned {
                     }
                 }
             }
+            // After a number PostgreSQL opens a dollar quote where this reader sees a word:
+            // not read for sure.
+            (b'$', None)
+                if rules == Rules::Postgres
+                    && token_starts_with_a_digit(bytes, at)
+                    && dollar_tag(bytes, at).is_some() =>
+            {
+                None
+            }
             _ => Some(at + 1),
         };
         match next {
@@ -118,10 +122,12 @@ pub(crate) fn scan(sql: &str, rules: Rules, rewrite_numbers: bool) -> Scanned {
 }
 
 enum Comment {
+    /// To the end of the line.
     Line,
     Block,
-    /// MariaDB's `/*! … */` and `/*M! … */`: code to the server.
-    Executable,
+    /// Not to be read for sure: MariaDB's `/*! … */` and `/*M! … */` (code to the server), and
+    /// `--` before a byte beyond ASCII (a blank in some character sets).
+    Unsure,
 }
 
 fn comment_at(bytes: &[u8], at: usize, rules: Rules) -> Option<Comment> {
@@ -129,16 +135,28 @@ fn comment_at(bytes: &[u8], at: usize, rules: Rules) -> Option<Comment> {
     match rules {
         Rules::Postgres if rest.starts_with(b"--") => Some(Comment::Line),
         // `--` begins a comment only before a blank or a control character (or the end).
-        Rules::MariaDb if rest.starts_with(b"--") && rest.get(2).is_none_or(|b| *b <= b' ') => {
-            Some(Comment::Line)
-        }
+        Rules::MariaDb if rest.starts_with(b"--") => match rest.get(2) {
+            None => Some(Comment::Line),
+            Some(&b) if b <= b' ' || b == 0x7F => Some(Comment::Line),
+            Some(&b) if b >= 0x80 => Some(Comment::Unsure),
+            Some(_) => None,
+        },
         Rules::MariaDb if rest.starts_with(b"#") => Some(Comment::Line),
         Rules::MariaDb if rest.starts_with(b"/*!") || rest.starts_with(b"/*M!") => {
-            Some(Comment::Executable)
+            Some(Comment::Unsure)
         }
         _ if rest.starts_with(b"/*") => Some(Comment::Block),
         _ => None,
     }
+}
+
+/// Past the line comment at `at`: PostgreSQL ends it at a line feed or a carriage return,
+/// MariaDB at a line feed.
+fn line_comment_end(bytes: &[u8], at: usize, rules: Rules) -> usize {
+    bytes[at..]
+        .iter()
+        .position(|&b| b == b'\n' || (b == b'\r' && rules == Rules::Postgres))
+        .map_or(bytes.len(), |end| at + end + 1)
 }
 
 /// Past the block comment that opens at `at` (PostgreSQL's nest); `None` if it never ends.
@@ -188,6 +206,15 @@ fn dollar_tag(bytes: &[u8], at: usize) -> Option<&[u8]> {
     let first_is_a_digit = bytes.get(at + 1).is_some_and(u8::is_ascii_digit);
     (bytes.get(at + 1 + name) == Some(&b'$') && !first_is_a_digit)
         .then(|| &bytes[at..at + name + 2])
+}
+
+/// Whether the word that `at` ends (the bytes before it) begins with a digit: a number.
+fn token_starts_with_a_digit(bytes: &[u8], at: usize) -> bool {
+    let start = bytes[..at]
+        .iter()
+        .rposition(|b| !is_word(*b))
+        .map_or(0, |i| i + 1);
+    start < at && bytes[start].is_ascii_digit()
 }
 
 fn find(bytes: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
@@ -247,6 +274,8 @@ mod tests {
                 Rules::MariaDb,
             ),
             ("SELECT 1 -- ; DROP", Rules::MariaDb),
+            ("SELECT 1 -- x\r; still a comment", Rules::MariaDb),
+            ("SELECT a1$b$, 2--1", Rules::Postgres),
         ] {
             assert!(!scan(one, rules, false).several_statements, "{one}");
         }
@@ -269,6 +298,10 @@ mod tests {
             ("/* /* */ ' */; DROP TABLE t; -- '", Rules::Postgres),
             ("SELECT 1 AS a$b$; DROP TABLE t", Rules::Postgres),
             ("SELECT 1 AS a$b$; DROP TABLE t", Rules::MariaDb),
+            // PostgreSQL ends a line comment at a carriage return too; MariaDB's `--` is a
+            // comment before DEL.
+            ("SELECT 1 -- x\r; DROP TABLE t", Rules::Postgres),
+            ("SELECT 1 --\x7f '\n; DROP TABLE t; -- '", Rules::MariaDb),
         ] {
             assert!(scan(several, rules, false).several_statements, "{several}");
         }
@@ -284,6 +317,8 @@ mod tests {
             ("SELECT $tag$ open", Rules::Postgres),
             ("SELECT 1 /*! ; DROP TABLE t */", Rules::MariaDb),
             ("SELECT 1 /*M! ; DROP TABLE t */", Rules::MariaDb),
+            ("SELECT 1 --\u{a0}'\n; DROP TABLE t; -- '", Rules::MariaDb),
+            ("SELECT 1$a$ ; $a$", Rules::Postgres),
         ] {
             assert!(scan(unsure, rules, false).several_statements, "{unsure}");
         }
