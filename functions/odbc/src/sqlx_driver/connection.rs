@@ -23,8 +23,7 @@ use sqlx_core::{Either, HashMap};
 use url::Url;
 
 use super::Odbc;
-use super::error::OdbcDatabaseError;
-use super::error::database_error;
+use super::error::{OdbcDatabaseError, database_error};
 use super::placeholders::{Rules, scan};
 use crate::session::{ConnectionString, Session};
 use crate::value::{Column, Kind, Outcome, Value};
@@ -34,7 +33,7 @@ use odbc_api::DataType;
 const LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What an `odbc+…:` URL says: the connection string, percent-encoded after the scheme (see
-/// [`super::url`]).
+/// [`super::database_url`]).
 #[derive(Clone)]
 pub struct OdbcConnectOptions {
     connection_string: ConnectionString,
