@@ -349,8 +349,9 @@ impl<'t> Section<'t> {
     /// take a name (two processors, or applies run side by side) take turns: the second reads
     /// the ledger row the first wrote and takes its alternate, rather than both finding the name
     /// free. Taken after the view's own lock and in one order, so no two sections wait on each
-    /// other in a cycle (across the views of a shared transaction, see [`crate::group`]). PostgreSQL's section took them as it started (every name its target
-    /// may take, before its row lock); SQLite has one writer: nothing to lock.
+    /// other in a cycle (across the views of a shared transaction, see [`crate::group`]).
+    /// PostgreSQL's section took them as it started (every name its target may take, before its
+    /// row lock); SQLite has one writer: nothing to lock.
     pub(crate) async fn lock_names(
         &mut self,
         ledger: &str,

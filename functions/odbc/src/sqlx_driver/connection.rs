@@ -129,10 +129,7 @@ impl OdbcConnection {
         values: Option<Vec<Value>>,
     ) -> Result<Vec<Outcome>, sqlx_core::Error> {
         let scheme = self.scheme;
-        let rules = match scheme {
-            "odbc+postgres" | "odbc+postgresql" => Rules::Postgres,
-            _ => Rules::MariaDb,
-        };
+        let rules = Rules::of(scheme);
         let scanned = scan(sql, rules, rules == Rules::Postgres && values.is_some());
         let refused = |detail: &str| {
             sqlx_core::Error::Database(Box::new(OdbcDatabaseError::refused(scheme, detail)))

@@ -6,6 +6,7 @@ use std::error::Error as StdError;
 
 use sqlx_core::error::{DatabaseError, ErrorKind};
 
+use super::placeholders::Rules;
 use crate::error::OdbcError;
 
 /// The database's refusal of a statement, as sqlx carries it.
@@ -106,7 +107,7 @@ pub(crate) fn database_error(error: OdbcError, scheme: &'static str) -> sqlx_cor
 /// refusal) lost: read back from the server's message (its English wording), so that a refused
 /// login is not retried as a network fault.
 fn with_the_servers_refusal(error: OdbcError, scheme: &str) -> OdbcError {
-    let postgres = matches!(scheme, "odbc+postgres" | "odbc+postgresql");
+    let postgres = Rules::of(scheme) == Rules::Postgres;
     match error {
         OdbcError::Database {
             sqlstate,

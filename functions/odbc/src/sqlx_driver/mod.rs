@@ -10,6 +10,8 @@ mod placeholders;
 mod types;
 
 use sqlx_core::any::driver::AnyDriver;
+
+use placeholders::Rules;
 use url::Url;
 
 pub use connection::{OdbcConnectOptions, OdbcConnection, OdbcTransactionManager};
@@ -70,13 +72,12 @@ pub(crate) fn with_required_options(scheme: &str, connection_string: String) -> 
     let keys: Vec<String> = attributes(&connection_string)
         .map(|(key, _)| key.to_ascii_lowercase())
         .collect();
-    let wanted: &[(&str, &str)] = match scheme {
-        "odbc+mariadb" | "odbc+mysql" => &[("option", "OPTION=67108866")],
-        "odbc+postgres" | "odbc+postgresql" => &[
+    let wanted: &[(&str, &str)] = match Rules::of(scheme) {
+        Rules::MariaDb => &[("option", "OPTION=67108866")],
+        Rules::Postgres => &[
             ("protocol", "Protocol=7.4-0"),
             ("useserversideprepare", "UseServerSidePrepare=1"),
         ],
-        _ => &[],
     };
     let mut out = connection_string.trim_end_matches(';').to_owned();
     for (key, attribute) in wanted {

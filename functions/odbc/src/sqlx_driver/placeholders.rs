@@ -16,6 +16,16 @@ pub(crate) enum Rules {
     MariaDb,
 }
 
+impl Rules {
+    /// The dialect a URL scheme of [`super::URL_SCHEMES`] names.
+    pub(crate) fn of(scheme: &str) -> Self {
+        match scheme {
+            "odbc+postgres" | "odbc+postgresql" => Self::Postgres,
+            _ => Self::MariaDb,
+        }
+    }
+}
+
 /// What [`scan`] makes of a statement's text.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Scanned {
