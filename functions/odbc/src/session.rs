@@ -164,6 +164,12 @@ fn ended() -> OdbcError {
 }
 
 fn connect(text: &str, login_timeout_sec: u32) -> Result<Connection<'static>, OdbcError> {
+    // MariaDB's Connector/ODBC before 3.1.19 reads a connection string's last value up to the
+    // next `;` or NUL, past the length it is given: a digit in the next byte of memory turned
+    // `OPTION=67108866` into another number, and a connection came up without multi-statements
+    // now and then. A NUL after the text, outside the length passed, ends that read.
+    let terminated = format!("{text}\0");
+    let text = &terminated[..text.len()];
     let environment = odbc_api::environment()?;
     let options = ConnectionOptions {
         login_timeout_sec: Some(login_timeout_sec),
@@ -318,4 +324,33 @@ fn read_all(cursor: &mut CursorImpl<StatementRef<'_>>) -> Result<Outcome, OdbcEr
         rows.push(values);
     }
     Ok(Outcome::Rows { columns, rows })
+}
+
+#[cfg(test)]
+mod tests {
+    /// The MariaDB server of TEST_MYSQL_URL (`mysql://user@host:port/database`) as a connection
+    /// string that ends with its `OPTION`.
+    fn mariadb() -> Option<String> {
+        let url = url::Url::parse(&std::env::var("TEST_MYSQL_URL").ok()?).ok()?;
+        Some(format!(
+            "Driver={{MariaDB Unicode}};Server={};Port={};Database={};Uid={};OPTION=67108864",
+            url.host_str()?,
+            url.port().unwrap_or(3306),
+            url.path().trim_start_matches('/'),
+            url.username(),
+        ))
+    }
+
+    #[test]
+    fn a_digit_after_the_connection_string_does_not_change_its_last_value() {
+        let Some(text) = mariadb() else {
+            return;
+        };
+        // The connection string's last byte followed in memory by a digit, as a heap allocation
+        // may be: Connector/ODBC 3.1.15 then read OPTION=671088645, without multi-statements.
+        let followed = format!("{text}5");
+        let connection = super::connect(&followed[..text.len()], 5).unwrap();
+        let two = connection.execute("SELECT 1 AS one; SELECT 'two' AS two", (), None);
+        assert!(two.is_ok(), "{:?}", two.err());
+    }
 }
