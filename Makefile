@@ -48,11 +48,12 @@ test: venv odbc ## Run every test (unit, handlers, moto SQS end to end, the demo
 	$(PYTHON) scripts/make_fixtures.py --check
 	cargo test --workspace --locked
 
-test-all: ## `make test` on SQLite, PostgreSQL and MariaDB (starts the local servers if down), as CI does
+test-all: ## `make test` on SQLite, PostgreSQL and MariaDB (starts the local servers if down), then `make test-odbc`, as CI does
 	scripts/start-databases.sh
 	TEST_POSTGRES_URL=$${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test} \
 	TEST_MYSQL_URL=$${TEST_MYSQL_URL:-mysql://root@127.0.0.1:3306/test} \
 	$(MAKE) test
+	$(MAKE) test-odbc
 
 # The local servers through their ODBC drivers (TEST_ODBC_POSTGRES / TEST_ODBC_MARIADB to name others).
 TEST_ODBC_POSTGRES ?= odbc+postgres:Driver={PostgreSQL Unicode};Server=127.0.0.1;Port=5432;Database=test;Uid=postgres
