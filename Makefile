@@ -59,10 +59,11 @@ test-all: ## `make test` on SQLite, PostgreSQL and MariaDB (starts the local ser
 TEST_ODBC_POSTGRES ?= odbc+postgres:Driver={PostgreSQL Unicode};Server=127.0.0.1;Port=5432;Database=test;Uid=postgres
 TEST_ODBC_MARIADB ?= odbc+mariadb:Driver={MariaDB Unicode};Server=127.0.0.1;Port=3306;Database=test;Uid=root;CHARSET=utf8mb4
 
-test-odbc: odbc ## The target database's tests (ordering, crash, drift, grants, readers, hostile names) through the PostgreSQL and MariaDB ODBC drivers
+test-odbc: odbc venv ## The target database's tests (ordering, crash, drift, grants, readers, hostile names) and the demo's story through the PostgreSQL and MariaDB ODBC drivers
 	scripts/start-databases.sh
-	TEST_POSTGRES_URL='$(TEST_ODBC_POSTGRES)' TEST_MYSQL_URL='$(TEST_ODBC_MARIADB)' \
-	cargo test --locked -p views --features odbc --tests
+	export TEST_POSTGRES_URL='$(TEST_ODBC_POSTGRES)' TEST_MYSQL_URL='$(TEST_ODBC_MARIADB)'; \
+	cargo test --locked -p views --features odbc --tests && \
+	cargo test --locked -p e2e --features odbc --test demo -- through_odbc
 
 lint: venv ## rustfmt, clippy (warnings are errors) and the SAM template (cfn-lint, sam validate --lint, our checks)
 	cargo fmt --all -- --check
@@ -102,11 +103,20 @@ fuzz: $(TOOLS)/bin/cargo-fuzz ## Fuzz each target coverage-guided, FUZZ_RUNS inp
 fuzz-smoke: ## A short, reproducible coverage-guided run of each fuzz target (as CI runs it)
 	$(MAKE) fuzz FUZZ_RUNS=20000 FUZZ_ARGS=-seed=1
 
-demo: venv ## The whole pipeline on loopback under cargo lambda watch: simulator → receiver → SQS (moto) → processor → SQLite
-	cargo run --locked -q -p e2e --example demo
+# The demo's target database: sqlite, postgres, mariadb (the local servers), odbc-postgres or
+# odbc-mariadb (the same servers through their ODBC drivers); DEMO_DATABASE_URL names another.
+DB ?= sqlite
+DEMO := DEMO_DATABASE=$(DB) cargo run --locked -q -p e2e $(if $(filter odbc-%,$(DB)),--features odbc) --example demo
 
-run: venv ## The same stack, left running until Ctrl-C (receiver URL and curl examples are printed)
-	cargo run --locked -q -p e2e --example demo -- --serve
+demo: venv ## The whole pipeline on loopback under cargo lambda watch: simulator → receiver → SQS (moto) → processor → SQLite (DB=postgres, mariadb, odbc-postgres, odbc-mariadb for another)
+	$(if $(filter odbc-%,$(DB)),scripts/install-odbc.sh)
+	$(if $(filter-out sqlite,$(DB)),scripts/start-databases.sh)
+	$(DEMO)
+
+run: venv ## The same stack, left running until Ctrl-C (receiver URL and curl examples are printed; DB as for demo)
+	$(if $(filter odbc-%,$(DB)),scripts/install-odbc.sh)
+	$(if $(filter-out sqlite,$(DB)),scripts/start-databases.sh)
+	$(DEMO) -- --serve
 
 package: venv ## Both functions as arm64 Lambda zips (target/lambda/*/bootstrap.zip), held to their size budgets
 	rustup target add aarch64-unknown-linux-gnu

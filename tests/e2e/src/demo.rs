@@ -2,9 +2,9 @@
 //! tenant changes step by step; each change sends a real signed webhook to the receiver's
 //! Function URL, which queues it on moto's SQS; the local trigger feeds the processor in batches
 //! with Lambda's partial-batch semantics; the processor re-reads the simulator and writes views to
-//! SQLite. After each step the views and their rows are read back from SQLite (emails masked,
-//! unmasked or redacted, rows filtered by region as the policies change) and compared with what
-//! the simulator's state calls for.
+//! SQLite (or the database `make demo DB=…` names). After each step the views and their rows are
+//! read back from the database (emails masked, unmasked or redacted, rows filtered by region as
+//! the policies change) and compared with what the simulator's state calls for.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -14,6 +14,7 @@ use immuta_simulator::tenant::Tenant;
 use immuta_simulator::view_sql::Masking;
 use sqlx::AssertSqlSafe;
 use view_sync_core::plan::{RowState, Scope};
+use views::Dialect;
 
 use crate::pipeline::{Database, Options, Pipeline, Runtime, WEBHOOK_SECRET};
 
@@ -87,8 +88,9 @@ pub fn story() -> Vec<(&'static str, Vec<Action>)> {
     ]
 }
 
-/// Starts moto (queue + DLQ), the simulator with the demo tenant, and the functions.
-pub async fn start(runtime: Runtime, watch_port: Option<u16>) -> Pipeline {
+/// Starts moto (queue + DLQ), the simulator with the demo tenant, and the functions writing to
+/// `database`.
+pub async fn start(runtime: Runtime, watch_port: Option<u16>, database: &Database) -> Pipeline {
     println!(
         "starting moto's SQS (queue + DLQ), the Immuta simulator, the receiver and the processor"
     );
@@ -102,7 +104,15 @@ pub async fn start(runtime: Runtime, watch_port: Option<u16>) -> Pipeline {
         visibility_timeout: Duration::from_secs(5),
         ..Options::default()
     };
-    let p = Pipeline::start(&Database::Sqlite, Tenant::demo(), options).await;
+    let p = Pipeline::start(database, Tenant::demo(), options).await;
+    let path = match database.through_odbc() {
+        true => " through ODBC",
+        false => "",
+    };
+    println!(
+        "  target database    {}{path}",
+        p.reconciler.store().dialect().name()
+    );
     println!("  Immuta simulator   {}", p.simulator.url);
     println!("  receiver URL       {}", p.function_url);
     println!("  queue              {}", p.queues.url);
@@ -123,13 +133,14 @@ pub async fn resync(p: &Pipeline) -> Result<(), String> {
 }
 
 /// Plays the whole story; `Err` says where the database and the simulator first disagreed.
-pub async fn run(runtime: Runtime) -> Result<(), String> {
-    let p = start(runtime, None).await;
+pub async fn run(runtime: Runtime, database: &Database) -> Result<(), String> {
+    let p = start(runtime, None, database).await;
     let outcome = tell(&p).await;
+    let name = p.reconciler.store().dialect().name();
     p.finish().await;
     outcome?;
     println!(
-        "\nok: after every step the views in SQLite are exactly those the simulator's state calls for."
+        "\nok: after every step the views in {name} are exactly those the simulator's state calls for."
     );
     Ok(())
 }
@@ -179,20 +190,37 @@ fn describe(action: &Action) -> String {
 pub struct Shown(BTreeMap<String, String>);
 
 impl Shown {
-    /// Prints each view that is new or whose SQL changed (its SQL as SQLite holds it, and its
-    /// rows), and each view that is gone.
+    /// Prints each view that is new or whose SQL changed (its SQL as the database holds it, and
+    /// its rows), and each view that is gone.
     pub async fn print_changes(&mut self, p: &Pipeline) -> Result<(), Box<dyn std::error::Error>> {
-        let rows = p.reconciler.store().rows(&Scope::Everything).await?;
-        let pool = p.reconciler.store().pool();
+        let store = p.reconciler.store();
+        let rows = store.rows(&Scope::Everything).await?;
+        let pool = store.pool();
+        let dialect = store.dialect();
         let mut now = BTreeMap::new();
         for row in rows.iter().filter(|r| r.state == RowState::Present) {
-            let name = row.view_name.trim_matches('"').to_owned();
-            let sql: String = sqlx::query_scalar(AssertSqlSafe(
-                "SELECT sql FROM sqlite_master WHERE type = 'view' AND name = ?".to_owned(),
-            ))
-            .bind(name.clone())
+            let (schema, name) = dialect
+                .unqualified(&row.view_name)
+                .ok_or_else(|| format!("not a view name of ours: {}", row.view_name))?;
+            let sql: String = match dialect {
+                Dialect::Sqlite => sqlx::query_scalar(AssertSqlSafe(
+                    "SELECT sql FROM sqlite_master WHERE type = 'view' AND name = ?",
+                ))
+                .bind(name.clone()),
+                Dialect::Postgres => sqlx::query_scalar(AssertSqlSafe(
+                    "SELECT CAST(pg_get_viewdef(CAST($1 AS regclass), true) AS TEXT)",
+                ))
+                .bind(row.view_name.clone()),
+                Dialect::MySql => sqlx::query_scalar(AssertSqlSafe(
+                    "SELECT CAST(VIEW_DEFINITION AS CHAR) FROM information_schema.VIEWS \
+                     WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+                ))
+                .bind(schema.unwrap_or_default())
+                .bind(name.clone()),
+            }
             .fetch_one(pool)
             .await?;
+            let sql = sql.split_whitespace().collect::<Vec<_>>().join(" ");
             if self.0.get(&name) == Some(&sql) {
                 println!("   view {name}: unchanged");
             } else {
@@ -202,15 +230,19 @@ impl Shown {
                     "created"
                 };
                 println!("   view {name} {verb}:\n        {sql}");
-                let people: Vec<(i64, String, String, String)> =
+                let text = match dialect {
+                    Dialect::MySql => "CHAR",
+                    Dialect::Sqlite | Dialect::Postgres => "TEXT",
+                };
+                let people: Vec<(String, String, String, String)> =
                     sqlx::query_as(AssertSqlSafe(format!(
-                        "SELECT id, name, email, region FROM {} ORDER BY id",
+                        "SELECT CAST(id AS {text}), name, email, region FROM {} ORDER BY id",
                         row.view_name
                     )))
                     .fetch_all(pool)
                     .await?;
                 for (id, person, email, region) in people {
-                    println!("        | {id} | {person:<17} | {email:<22} | {region} |");
+                    println!("        | {id:>2} | {person:<17} | {email:<22} | {region} |");
                 }
             }
             now.insert(name, sql);
@@ -227,8 +259,8 @@ impl Shown {
 }
 
 /// `make run`: the stack stays up, the trigger keeps feeding the processor, until Ctrl-C.
-pub async fn serve(watch_port: u16) -> Result<(), String> {
-    let p = start(Runtime::CargoLambdaWatch, Some(watch_port)).await;
+pub async fn serve(watch_port: u16, database: &Database) -> Result<(), String> {
+    let p = start(Runtime::CargoLambdaWatch, Some(watch_port), database).await;
     println!("\n== first deployment, `view-sync resync`");
     resync(&p).await?;
     let mut shown = Shown::default();

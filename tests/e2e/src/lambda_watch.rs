@@ -31,8 +31,9 @@ pub fn cargo_lambda() -> PathBuf {
 
 impl LambdaWatch {
     /// Starts the emulator with `env` for every function (written to an env file, never to the
-    /// command line: it holds secrets). The functions are built on their first invocation.
-    pub fn start(env: &[(String, String)], port: Option<u16>) -> LambdaWatch {
+    /// command line: it holds secrets), the processor built with `odbc` where `odbc` says so.
+    /// The functions are built on their first invocation.
+    pub fn start(env: &[(String, String)], port: Option<u16>, odbc: bool) -> LambdaWatch {
         let cargo_lambda = cargo_lambda();
         let env_file = std::env::temp_dir().join(format!("{}.env", crate::unique_name("watch")));
         let lines: String = env.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
@@ -55,7 +56,13 @@ impl LambdaWatch {
             .args(["lambda", "watch", "--ignore-changes", "--locked", "--quiet"])
             // The processor links SQLite's driver only when asked (its Cargo feature `sqlite`):
             // the demo and these tests run it on SQLite too.
-            .args(["--features", "processor/sqlite"])
+            .args([
+                "--features",
+                match odbc {
+                    false => "processor/sqlite",
+                    true => "processor/sqlite,processor/odbc",
+                },
+            ])
             .args(["--invoke-address", "127.0.0.1", "--invoke-port"])
             .arg(port.to_string())
             .arg("--env-file")

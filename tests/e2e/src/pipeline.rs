@@ -67,6 +67,40 @@ impl Database {
             Database::MariaDb(_) => "mariadb",
         }
     }
+
+    /// The database `make demo DB=…` names: `sqlite`, `postgres`, `mariadb`, `odbc-postgres` or
+    /// `odbc-mariadb`; the servers are the local ones unless `url` names another (the ODBC
+    /// names through the drivers `make odbc` installs).
+    pub fn named(name: &str, url: Option<String>) -> Result<Database, String> {
+        let local = |default: &str| url.clone().unwrap_or_else(|| default.to_owned());
+        Ok(match name {
+            "sqlite" => Database::Sqlite,
+            "postgres" => Database::Postgres(local("postgres://postgres@127.0.0.1:5432/test")),
+            "mariadb" => Database::MariaDb(local("mysql://root@127.0.0.1:3306/test")),
+            "odbc-postgres" => Database::Postgres(local(
+                "odbc+postgres:Driver={PostgreSQL Unicode};Server=127.0.0.1;Port=5432;\
+                 Database=test;Uid=postgres",
+            )),
+            "odbc-mariadb" => Database::MariaDb(local(
+                "odbc+mariadb:Driver={MariaDB Unicode};Server=127.0.0.1;Port=3306;\
+                 Database=test;Uid=root;CHARSET=utf8mb4",
+            )),
+            other => {
+                return Err(format!(
+                    "unknown database {other:?}: use sqlite, postgres, mariadb, odbc-postgres \
+                     or odbc-mariadb"
+                ));
+            }
+        })
+    }
+
+    /// Whether the processor reaches it through ODBC (its `odbc` feature).
+    pub fn through_odbc(&self) -> bool {
+        match self {
+            Database::Sqlite => false,
+            Database::Postgres(url) | Database::MariaDb(url) => url.starts_with("odbc+"),
+        }
+    }
 }
 
 /// How the Lambda functions run.
@@ -281,7 +315,7 @@ impl Pipeline {
                 if let Ok(filter) = std::env::var("RUST_LOG") {
                     env.push(("RUST_LOG".to_owned(), filter));
                 }
-                let watch = LambdaWatch::start(&env, options.watch_port);
+                let watch = LambdaWatch::start(&env, options.watch_port, database.through_odbc());
                 let limit = Duration::from_secs(900);
                 watch.warm_up_url("receiver", limit).await;
                 watch
