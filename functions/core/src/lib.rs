@@ -15,7 +15,9 @@
 //!   [`ddl`]: its statements, and what a refusal by the database leads to;
 //!   [`audit`]: what the audit trail records of a change; [`grants`]: who may read a view, and
 //!   what to revoke and grant to get there.
-//! - [`naming`], [`dialect`]: view names from the template; the target databases' dialects.
+//! - [`naming`], [`dialect`]: view names from the template; the target databases' dialects;
+//!   [`profile`]: the dialect profiles of the databases reached only through ODBC (SQL Server,
+//!   Oracle, Teradata), not yet run by the store.
 //! - [`percent`]: percent-encoding for the URLs we assemble.
 //! - [`printable`]: text others wrote, made safe for a terminal or a log; [`outline`]: a body's
 //!   shape (keys and JSON types, never values) for the log of one we could not classify.
@@ -48,6 +50,7 @@ pub mod outline;
 pub mod percent;
 pub mod plan;
 pub mod printable;
+pub mod profile;
 pub mod reads;
 pub mod settings;
 pub mod signature;

@@ -65,7 +65,18 @@ impl StoreConfig {
              odbc+postgres:/odbc+mariadb: and an ODBC connection string",
         )?)?;
         let view_schema = settings.optional("VIEW_SCHEMA");
-        let dialect = Dialect::from_url(&database_url)?;
+        let dialect = Dialect::from_url(&database_url).map_err(|unknown| {
+            match view_sync_core::profile::named_in_url(&database_url) {
+                Some(profile) => ConfigError::new(
+                    "DATABASE_URL",
+                    format!(
+                        "names {} through ODBC, whose dialect profile is written but not yet run                          by the store (README, Target databases)",
+                        profile.name()
+                    ),
+                ),
+                None => unknown.into(),
+            }
+        })?;
         let sqlite = dialect == Dialect::Sqlite;
         if sqlite && view_schema.as_deref().is_some_and(|s| s != "main") {
             return Err(ConfigError::new(
@@ -181,6 +192,23 @@ impl StoreConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_database_with_a_profile_only_is_named_in_the_refusal() {
+        let error = config(&[(
+            "DATABASE_URL",
+            "odbc+sqlserver:Driver={ODBC Driver 18 for SQL Server};Server=h;Pwd=secret",
+        )])
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("names SQL Server through ODBC"), "{error}");
+        assert!(!error.contains("secret"), "{error}");
+        let error = config(&[("DATABASE_URL", "db2://u:secret@h")])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("must start with sqlite://"), "{error}");
+        assert!(!error.contains("secret"), "{error}");
+    }
 
     fn config(pairs: &[(&str, &str)]) -> Result<StoreConfig, ConfigError> {
         StoreConfig::from_lookup(|name| {

@@ -650,3 +650,30 @@ fn holders_from_json(json: &str) -> Option<BTreeMap<String, ViewKey>> {
             .collect(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The dialect profiles of the databases reached only through ODBC make the same ledger.
+    #[test]
+    fn the_ledger_has_the_columns_the_dialect_profiles_make() {
+        let profiled: Vec<&str> = view_sync_core::profile::LEDGER_COLUMNS
+            .iter()
+            .map(|column| column.name)
+            .collect();
+        for dialect in [Dialect::Sqlite, Dialect::Postgres, Dialect::MySql] {
+            let create = Ledger::new(dialect, None, "ledger", false).create_table();
+            let columns = create
+                .split_once(" (")
+                .and_then(|(_, rest)| rest.split_once(", PRIMARY KEY"))
+                .map(|(columns, _)| columns)
+                .expect("columns, then the key");
+            let names: Vec<&str> = columns
+                .split(", ")
+                .map(|column| column.split(' ').next().unwrap_or_default())
+                .collect();
+            assert_eq!(names, profiled, "{create}");
+        }
+    }
+}

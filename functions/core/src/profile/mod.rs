@@ -1,0 +1,381 @@
+//! Dialect profiles of the databases reached only through ODBC (SQL Server, Oracle, Teradata):
+//! everything the store needs from a database, as statements and decisions made in pure code.
+//!
+//! A profile answers each question the store asks of its dialect today (see the `Dialect`
+//! matches in `view-sql`, [`crate::ddl`], [`crate::grants`] and the `views` crate): how names
+//! are quoted and how long they may be; the view's DDL (create, replace in place or not, drop,
+//! and the error that says a view is already gone); what protects a view's rows from its
+//! readers' own predicates, or that nothing does; the catalog reads that drift repair compares
+//! (a view's definition, its grants); the grant and revoke statements; the critical section (a
+//! lock that spans the DDL and the ledger's row) and whether DDL is transactional; the ledger's
+//! column types, its `CREATE TABLE` and its upsert with the order of its bound values; which
+//! `sqlparser` dialect validates the view SQL; and what the database's native error numbers mean
+//! to the store.
+//!
+//! **Status**: written from the vendors' documentation and unit-tested here (exact statements,
+//! and each that `sqlparser` can read parsed as one statement of the profile's dialect); none
+//! has run against a real server, and the store does not take these databases' URLs yet
+//! ([`named_in_url`] lets its configuration say so by name). README, "Target databases".
+
+mod oracle;
+mod sql_server;
+mod teradata;
+
+use std::time::Duration;
+
+pub use oracle::Oracle;
+pub use sql_server::SqlServer;
+pub use teradata::Teradata;
+
+/// The profiles, each once.
+pub static PROFILES: [&(dyn Profile + Sync); 3] = [&SqlServer, &Oracle, &Teradata];
+
+/// The profile whose ODBC scheme `url` starts with (`odbc+sqlserver:…`, `odbc+oracle:…`,
+/// `odbc+teradata:…`), if any.
+pub fn named_in_url(url: &str) -> Option<&'static (dyn Profile + Sync)> {
+    let scheme = url.split(':').next()?.to_ascii_lowercase();
+    let database = scheme.strip_prefix("odbc+")?;
+    PROFILES
+        .iter()
+        .copied()
+        .find(|profile| profile.schemes().contains(&database))
+}
+
+/// Everything the store needs from one database.
+pub trait Profile {
+    /// The database's name, as people write it.
+    fn name(&self) -> &'static str;
+    /// What follows `odbc+` in `DATABASE_URL` for it.
+    fn schemes(&self) -> &'static [&'static str];
+    /// The `sqlparser` dialect that validates view SQL for it.
+    fn parser(&self) -> Parser;
+    /// How long a name may be.
+    fn name_limit(&self) -> NameLimit;
+    /// `identifier` quoted, or why it cannot be a name there.
+    fn quote(&self, identifier: &str) -> Result<String, NameError>;
+
+    /// `schema.name`, each part quoted.
+    fn qualified(&self, schema: &str, name: &str) -> Result<String, NameError> {
+        Ok(format!("{}.{}", self.quote(schema)?, self.quote(name)?))
+    }
+
+    /// `CREATE VIEW` of `view` (quoted and qualified), which fails if the name is taken.
+    fn create_view(&self, view: &str, query: &str) -> String {
+        format!("CREATE VIEW {view} AS {query}")
+    }
+    /// How a view's definition is replaced.
+    fn replace_view(&self, view: &str, query: &str) -> Replace;
+    /// How a view is dropped.
+    fn drop_view(&self, view: &str) -> DropView;
+    /// What keeps a reader's predicates from running before the view's own filter.
+    fn reader_protection(&self) -> ReaderProtection;
+    /// Whether DDL and grants take part in a transaction (else each commits on its own).
+    fn ddl_is_transactional(&self) -> bool;
+
+    /// The views of `schema` with their definitions: rows of (name, definition), by name.
+    fn view_definitions(&self, schema: &str) -> CatalogRead;
+    /// The `SELECT` grants on the views of `schema`: rows of (view, grantee, with grant option).
+    fn view_grants(&self, schema: &str) -> CatalogRead;
+    /// `GRANT SELECT` on `view` to `grantee` (both quoted).
+    fn grant_select(&self, view: &str, grantee: &str) -> String;
+    /// `REVOKE SELECT` on `view` from `grantee` (both quoted), with what was granted on from it.
+    fn revoke_select(&self, view: &str, grantee: &str) -> String;
+    /// Whether a replace keeps the grants of the view it replaces (so a grant the project no
+    /// longer has must be revoked before it).
+    fn replace_keeps_grants(&self) -> bool;
+
+    /// How a view's critical section is held.
+    fn section(&self) -> Section;
+    /// The statements that make the store's lock table `table` (quoted and qualified), where the
+    /// database has no named locks ([`Section::RowLockOnSecondConnection`]); none elsewhere.
+    fn create_lock_table(&self, _table: &str) -> Vec<String> {
+        Vec::new()
+    }
+    /// The statement that takes the lock `key` (a digest of ledger and view), waiting `wait` at
+    /// most where the database can wait; `locks` is the lock table where it has one. What it
+    /// returns or raises says whether the lock was taken ([`Section`]).
+    fn take_lock(&self, locks: &str, key: &LockKey, wait: Duration) -> String;
+    /// The statement that releases the lock `key`; `None` where it ends with the transaction
+    /// that holds it.
+    fn release_lock(&self, key: &LockKey) -> Option<String>;
+
+    /// The ledger's column types.
+    fn column_types(&self) -> ColumnTypes;
+    /// `CREATE TABLE` of the ledger `table` (quoted and qualified); [`ErrorMeaning::Exists`]
+    /// where it was made meanwhile.
+    fn create_ledger(&self, table: &str) -> String;
+    /// The upsert of one ledger row: its values bound in [`Upsert::binds`] order. A NULL
+    /// `applied_sql` keeps the row's own.
+    fn upsert_ledger_row(&self, table: &str) -> Upsert;
+
+    /// What a native error number means to the store, if anything.
+    fn error_meaning(&self, native: i32) -> Option<ErrorMeaning>;
+}
+
+/// The `sqlparser` dialect a profile validates view SQL with. Where it does not know a construct
+/// of the database's own, the view SQL fails validation and never runs (fail safe).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Parser {
+    MsSql,
+    Oracle,
+    Teradata,
+}
+
+/// How long a name may be, and in what.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameLimit {
+    Characters(usize),
+    /// Bytes of its UTF-8 text (the database's character set being AL32UTF8).
+    Bytes(usize),
+}
+
+impl NameLimit {
+    fn check(self, identifier: &str) -> Result<(), NameError> {
+        let (length, limit) = match self {
+            Self::Characters(limit) => (identifier.chars().count(), limit),
+            Self::Bytes(limit) => (identifier.len(), limit),
+        };
+        match (identifier.is_empty(), length > limit) {
+            (true, _) => Err(NameError::Empty),
+            (_, true) => Err(NameError::TooLong { limit: self }),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    #[error("a name cannot be empty")]
+    Empty,
+    #[error("the name is longer than {limit:?}")]
+    TooLong { limit: NameLimit },
+    #[error("the name holds {what}, which no name can hold there")]
+    Forbidden { what: &'static str },
+}
+
+/// How a view's definition is replaced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replace {
+    /// One statement replaces it in place (and creates it where it is absent); what was built
+    /// on it stays.
+    InPlace(String),
+}
+
+/// How a view is dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DropView {
+    pub statement: String,
+    /// Whether the statement fails where the view is already gone ([`ErrorMeaning::Absent`],
+    /// which a drop then counts as done).
+    pub fails_when_absent: bool,
+}
+
+/// What keeps a reader's own predicates from running before the view's filter (a predicate
+/// that fails or stalls on the rows it may not see tells the reader about them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReaderProtection {
+    /// A server setting protects views of other owners; the store checks it before it writes.
+    ServerSetting {
+        /// A query of one row and one column: the setting's value.
+        check: &'static str,
+        /// The value that protects.
+        protects_when: &'static str,
+        /// What the setting leaves open.
+        gaps: &'static str,
+    },
+    /// Nothing does: the store runs only where the operator says so (`VIEW_BARRIER=false`),
+    /// and the README says what readers can learn.
+    None { why: &'static str },
+}
+
+/// How a view's critical section (its DDL and its ledger row, excluding every other section of
+/// the same view) is held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    /// One transaction holds the lock, the DDL and the row (DDL is transactional); the lock ends
+    /// with it. The lock statement returns one row of one integer: `taken_from` or more means
+    /// taken.
+    InTransaction { taken_from: i64 },
+    /// A session lock held across statements that each commit (DDL commits on its own), so an
+    /// intent is written to the ledger before the DDL, as on MariaDB. The lock statement
+    /// returns nothing and fails with [`ErrorMeaning::LockWait`] where it was not taken.
+    SessionLock,
+    /// No named locks: a row of a lock table, locked in a transaction of a second connection
+    /// that is held while the section runs; the lock statement fails at once with
+    /// [`ErrorMeaning::LockWait`] while another holds it, and is retried until the deadline.
+    RowLockOnSecondConnection,
+}
+
+/// A lock's key: a digest of the ledger and the view (as the MariaDB section names its lock).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockKey(pub [u8; 16]);
+
+impl LockKey {
+    /// The name a named lock takes: `immuta_view_sync_` and the key in hex (49 characters).
+    pub fn name(&self) -> String {
+        format!("immuta_view_sync_{}", crate::hex::encode(&self.0))
+    }
+}
+
+/// A catalog query and its bound values, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatalogRead {
+    pub statement: String,
+    pub binds: Vec<String>,
+}
+
+/// The ledger's column types in one database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ColumnTypes {
+    /// An id or key of up to 255 characters, compared case-sensitively.
+    pub key: &'static str,
+    /// A view's reference (up to 1,024 characters).
+    pub reference: &'static str,
+    /// A digest (64 hex characters) or a state word.
+    pub short: &'static str,
+    /// Microseconds since the epoch.
+    pub micros: &'static str,
+    /// Text of any length (the applied SQL, up to 1 MiB).
+    pub long_text: &'static str,
+    /// Whether the database stores an empty text as NULL (Oracle): a column that may be empty
+    /// is then nullable and read back NULL as empty.
+    pub empty_text_is_null: bool,
+}
+
+/// A ledger column and the type it takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Column {
+    pub name: &'static str,
+    pub kind: ColumnKind,
+    pub content: Content,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnKind {
+    Key,
+    Reference,
+    Short,
+    Micros,
+    LongText,
+}
+
+/// What a column may hold besides a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Content {
+    /// Never NULL, never empty.
+    Always,
+    /// Never NULL, but empty text at times (a dropped row's digest): NULL where the database
+    /// stores empty text as NULL ([`ColumnTypes::empty_text_is_null`]), read back as empty.
+    MaybeEmpty,
+    /// NULL at times.
+    MaybeNull,
+}
+
+/// The ledger's columns in the order the `views` crate creates them; the first two are its key.
+pub const LEDGER_COLUMNS: [Column; 11] = [
+    column("project_id", ColumnKind::Key, Content::Always),
+    column("data_source_id", ColumnKind::Key, Content::Always),
+    column("view_name", ColumnKind::Reference, Content::Always),
+    column("sql_digest", ColumnKind::Short, Content::MaybeEmpty),
+    column("state", ColumnKind::Short, Content::Always),
+    column("observed_at", ColumnKind::Micros, Content::Always),
+    column("updated_at", ColumnKind::Micros, Content::Always),
+    column("catalog_digest", ColumnKind::Short, Content::MaybeEmpty),
+    column("applied_sql", ColumnKind::LongText, Content::MaybeNull),
+    column("grants_digest", ColumnKind::Short, Content::MaybeEmpty),
+    column("blocked_by", ColumnKind::LongText, Content::MaybeNull),
+];
+
+/// The column whose NULL in an upsert keeps the row's own value.
+pub const KEPT_WHEN_NULL: &str = "applied_sql";
+
+const fn column(name: &'static str, kind: ColumnKind, content: Content) -> Column {
+    Column {
+        name,
+        kind,
+        content,
+    }
+}
+
+impl ColumnTypes {
+    fn of(&self, kind: ColumnKind) -> &'static str {
+        match kind {
+            ColumnKind::Key => self.key,
+            ColumnKind::Reference => self.reference,
+            ColumnKind::Short => self.short,
+            ColumnKind::Micros => self.micros,
+            ColumnKind::LongText => self.long_text,
+        }
+    }
+
+    /// The ledger's column definitions, `name type [NOT NULL [DEFAULT '']]`, comma-separated.
+    fn ledger_columns(&self) -> String {
+        LEDGER_COLUMNS
+            .iter()
+            .map(|column| {
+                let constraint = match (column.content, self.empty_text_is_null) {
+                    (Content::Always, _) => " NOT NULL",
+                    (Content::MaybeEmpty, false) => " NOT NULL DEFAULT ''",
+                    (Content::MaybeEmpty, true) | (Content::MaybeNull, _) => "",
+                };
+                format!("{} {}{constraint}", column.name, self.of(column.kind))
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// An upsert and the ledger columns its `?`s take, in order (a column may be bound twice).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upsert {
+    pub statement: String,
+    pub binds: Vec<&'static str>,
+}
+
+/// What a native error number means to the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorMeaning {
+    /// A lock was not had in time, or a deadlock chose this session: retried.
+    LockWait,
+    /// The login was refused: the secret is read again, not retried as is.
+    LoginRefused,
+    /// The object is not there (a drop counts it done where [`DropView::fails_when_absent`]).
+    Absent,
+    /// Made meanwhile (a table, an index, a role): as good as made.
+    Exists,
+    /// The grantee of a grant does not exist.
+    GranteeMissing,
+}
+
+/// The names of the ledger's columns, comma-separated.
+fn column_names() -> String {
+    LEDGER_COLUMNS
+        .iter()
+        .map(|column| column.name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `ledger_row.c = excluded.c` for each column but the key, the kept one coalesced.
+fn update_from(target: &str, source: &str, qualify_target: bool) -> String {
+    LEDGER_COLUMNS[2..]
+        .iter()
+        .map(|column| {
+            let name = column.name;
+            let set = if qualify_target {
+                format!("{target}.{name}")
+            } else {
+                name.to_owned()
+            };
+            if name == KEPT_WHEN_NULL {
+                format!("{set} = COALESCE({source}.{name}, {target}.{name})")
+            } else {
+                format!("{set} = {source}.{name}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests;

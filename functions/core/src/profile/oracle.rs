@@ -1,0 +1,225 @@
+//! Oracle Database 12.2 or newer (names of up to 128 bytes), through Oracle's Instant Client
+//! ODBC driver.
+//!
+//! DDL and grants commit on their own (and end the transaction before them, with its row
+//! locks), so a view's section is MariaDB's: a lock held by the session across statements
+//! (`DBMS_LOCK`, which needs `EXECUTE ON DBMS_LOCK` granted to the store's user), an intent
+//! written to the ledger before the DDL. Oracle stores an empty text as NULL: the columns that
+//! may be empty are nullable, and NULL reads back as empty. A schema is a user: the store's
+//! schema is the user that owns the views, made by a DBA.
+
+use std::time::Duration;
+
+use super::{
+    CatalogRead, ColumnTypes, DropView, ErrorMeaning, LEDGER_COLUMNS, LockKey, NameError,
+    NameLimit, Parser, Profile, ReaderProtection, Replace, Section, Upsert, column_names,
+    update_from,
+};
+
+/// `DBMS_LOCK`'s user lock ids are 0 to 1073741823 (those above are `ALLOCATE_UNIQUE`'s).
+const USER_LOCK_IDS: u32 = 1 << 30;
+
+/// `DBMS_LOCK.REQUEST`'s longest wait, in seconds (`MAXWAIT`, which means for ever).
+const LONGEST_WAIT_SECONDS: u64 = 32_766;
+
+/// The application error the lock statement raises where the lock was not had in time or a
+/// deadlock chose the session (ORA-20001); any other refusal raises ORA-20002.
+const LOCK_NOT_TAKEN: i32 = 20_001;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Oracle;
+
+impl Oracle {
+    /// The user lock id of `key`: two views whose ids collide only share a lock.
+    pub fn lock_id(key: &LockKey) -> u32 {
+        u32::from_be_bytes([key.0[0], key.0[1], key.0[2], key.0[3]]) % USER_LOCK_IDS
+    }
+}
+
+impl Profile for Oracle {
+    fn name(&self) -> &'static str {
+        "Oracle"
+    }
+
+    fn schemes(&self) -> &'static [&'static str] {
+        &["oracle"]
+    }
+
+    fn parser(&self) -> Parser {
+        Parser::Oracle
+    }
+
+    fn name_limit(&self) -> NameLimit {
+        // 128 bytes where COMPATIBLE is 12.2 or more (30 before).
+        NameLimit::Bytes(128)
+    }
+
+    /// `"name"`: a quoted name can hold anything but a double quote and NUL.
+    fn quote(&self, identifier: &str) -> Result<String, NameError> {
+        self.name_limit().check(identifier)?;
+        if identifier.contains('"') {
+            return Err(NameError::Forbidden {
+                what: "a double quote",
+            });
+        }
+        if identifier.contains('\0') {
+            return Err(NameError::Forbidden { what: "a NUL" });
+        }
+        Ok(format!("\"{identifier}\""))
+    }
+
+    fn replace_view(&self, view: &str, query: &str) -> Replace {
+        // Keeps the view's grants; what is built on it becomes invalid until recompiled.
+        Replace::InPlace(format!("CREATE OR REPLACE VIEW {view} AS {query}"))
+    }
+
+    fn drop_view(&self, view: &str) -> DropView {
+        // `IF EXISTS` only from 23ai: ORA-00942 says the view is gone already.
+        DropView {
+            statement: format!("DROP VIEW {view}"),
+            fails_when_absent: true,
+        }
+    }
+
+    fn reader_protection(&self) -> ReaderProtection {
+        ReaderProtection::ServerSetting {
+            check: "SELECT VALUE FROM V$PARAMETER WHERE NAME = 'optimizer_secure_view_merging'",
+            protects_when: "TRUE",
+            gaps: "it keeps the optimizer from merging a view of another owner into a reader's \
+                   query, or moving the reader's predicates into it, where a function the \
+                   reader wrote could see rows the view excludes; Oracle's built-in operators \
+                   and functions are trusted and may still run before the view's filter (a \
+                   division by zero, a failed conversion), and a user holding MERGE VIEW or \
+                   MERGE ANY VIEW is not held by it: never grant those to readers",
+        }
+    }
+
+    fn ddl_is_transactional(&self) -> bool {
+        false
+    }
+
+    /// `TEXT` is a LONG: read as it is (it cannot take part in an expression).
+    fn view_definitions(&self, schema: &str) -> CatalogRead {
+        CatalogRead {
+            statement: "SELECT VIEW_NAME, TEXT FROM ALL_VIEWS WHERE OWNER = ? ORDER BY VIEW_NAME"
+                .to_owned(),
+            binds: vec![schema.to_owned()],
+        }
+    }
+
+    /// `READ` (12c) lets its grantee query a view as `SELECT` does. Oracle has no column-level
+    /// `SELECT` grant.
+    fn view_grants(&self, schema: &str) -> CatalogRead {
+        CatalogRead {
+            statement:
+                "SELECT p.TABLE_NAME, p.GRANTEE, CASE p.GRANTABLE WHEN 'YES' THEN 1 ELSE 0 END \
+                        FROM ALL_TAB_PRIVS p JOIN ALL_VIEWS v \
+                        ON v.OWNER = p.TABLE_SCHEMA AND v.VIEW_NAME = p.TABLE_NAME \
+                        WHERE p.TABLE_SCHEMA = ? AND p.PRIVILEGE IN ('SELECT', 'READ') \
+                        ORDER BY p.TABLE_NAME, p.GRANTEE"
+                    .to_owned(),
+            binds: vec![schema.to_owned()],
+        }
+    }
+
+    fn grant_select(&self, view: &str, grantee: &str) -> String {
+        format!("GRANT SELECT ON {view} TO {grantee}")
+    }
+
+    /// An object privilege's revoke also takes back what its grantee granted on.
+    fn revoke_select(&self, view: &str, grantee: &str) -> String {
+        format!("REVOKE SELECT ON {view} FROM {grantee}")
+    }
+
+    fn replace_keeps_grants(&self) -> bool {
+        true
+    }
+
+    fn section(&self) -> Section {
+        Section::SessionLock
+    }
+
+    /// `DBMS_LOCK.REQUEST` in exclusive mode, kept past commits (the DDL commits): 0 taken,
+    /// 4 held already by this session; 1 timed out and 2 deadlock raise ORA-20001, anything
+    /// else ORA-20002.
+    fn take_lock(&self, _locks: &str, key: &LockKey, wait: Duration) -> String {
+        let id = Self::lock_id(key);
+        let seconds = wait.as_secs().clamp(0, LONGEST_WAIT_SECONDS);
+        format!(
+            "DECLARE result INTEGER; BEGIN \
+             result := DBMS_LOCK.REQUEST(id => {id}, lockmode => DBMS_LOCK.X_MODE, \
+             timeout => {seconds}, release_on_commit => FALSE); \
+             IF result IN (1, 2) THEN RAISE_APPLICATION_ERROR(-{LOCK_NOT_TAKEN}, \
+             'immuta-view-sync: lock {id} not taken (' || result || ')'); \
+             ELSIF result NOT IN (0, 4) THEN RAISE_APPLICATION_ERROR(-20002, \
+             'immuta-view-sync: lock {id} refused (' || result || ')'); END IF; END;"
+        )
+    }
+
+    fn release_lock(&self, key: &LockKey) -> Option<String> {
+        Some(format!(
+            "DECLARE result INTEGER; BEGIN result := DBMS_LOCK.RELEASE(id => {}); END;",
+            Self::lock_id(key)
+        ))
+    }
+
+    /// `NUMBER(19)` holds every BIGINT (Oracle has no BIGINT); an ODBC driver reports it as a
+    /// DECIMAL, which the session must read as an integer.
+    fn column_types(&self) -> ColumnTypes {
+        ColumnTypes {
+            key: "VARCHAR2(255 CHAR)",
+            reference: "VARCHAR2(1024 CHAR)",
+            short: "VARCHAR2(64 CHAR)",
+            micros: "NUMBER(19)",
+            long_text: "CLOB",
+            empty_text_is_null: true,
+        }
+    }
+
+    /// ORA-00955 where it was made meanwhile.
+    fn create_ledger(&self, table: &str) -> String {
+        format!(
+            "CREATE TABLE {table} ({}, PRIMARY KEY (project_id, data_source_id))",
+            self.column_types().ledger_columns()
+        )
+    }
+
+    fn upsert_ledger_row(&self, table: &str) -> Upsert {
+        let names = column_names();
+        let selected = LEDGER_COLUMNS
+            .iter()
+            .map(|column| format!("? AS {}", column.name))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let inserted = LEDGER_COLUMNS
+            .iter()
+            .map(|column| format!("excluded.{}", column.name))
+            .collect::<Vec<_>>()
+            .join(", ");
+        Upsert {
+            statement: format!(
+                "MERGE INTO {table} ledger_row USING (SELECT {selected} FROM DUAL) excluded \
+                 ON (ledger_row.project_id = excluded.project_id \
+                 AND ledger_row.data_source_id = excluded.data_source_id) \
+                 WHEN MATCHED THEN UPDATE SET {} \
+                 WHEN NOT MATCHED THEN INSERT ({names}) VALUES ({inserted})",
+                update_from("ledger_row", "excluded", true)
+            ),
+            binds: LEDGER_COLUMNS.iter().map(|column| column.name).collect(),
+        }
+    }
+
+    fn error_meaning(&self, native: i32) -> Option<ErrorMeaning> {
+        match native {
+            // Busy with NOWAIT; a deadlock; a DDL lock not had in time; busy after WAIT n; ours.
+            54 | 60 | 4021 | 30006 | LOCK_NOT_TAKEN => Some(ErrorMeaning::LockWait),
+            // Invalid user or password; the account is locked.
+            1017 | 28000 => Some(ErrorMeaning::LoginRefused),
+            942 => Some(ErrorMeaning::Absent),
+            // A name in use; a role's name in use; the column list indexed already.
+            955 | 1921 | 1408 => Some(ErrorMeaning::Exists),
+            1917 => Some(ErrorMeaning::GranteeMissing),
+            _ => None,
+        }
+    }
+}

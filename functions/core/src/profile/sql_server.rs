@@ -1,0 +1,196 @@
+//! Microsoft SQL Server 2016 SP1 or newer (`CREATE OR ALTER VIEW`, `DROP VIEW IF EXISTS`),
+//! through Microsoft's ODBC Driver 18.
+//!
+//! DDL is transactional and `sp_getapplock` takes a lock owned by the transaction, so a view's
+//! section is PostgreSQL's: one transaction holds the lock, the DDL and the ledger's row, and a
+//! failure rolls all of them back. The default collations compare text case-insensitively: the
+//! ledger's ids and names are binary (`Latin1_General_100_BIN2`). `CREATE VIEW` must be the
+//! only statement of its batch, which each ODBC call is.
+
+use std::time::Duration;
+
+use super::{
+    CatalogRead, ColumnTypes, DropView, ErrorMeaning, LEDGER_COLUMNS, LockKey, NameError,
+    NameLimit, Parser, Profile, ReaderProtection, Replace, Section, Upsert, column_names,
+    update_from,
+};
+
+#[derive(Debug, Clone, Copy)]
+pub struct SqlServer;
+
+impl Profile for SqlServer {
+    fn name(&self) -> &'static str {
+        "SQL Server"
+    }
+
+    fn schemes(&self) -> &'static [&'static str] {
+        &["sqlserver", "mssql"]
+    }
+
+    fn parser(&self) -> Parser {
+        Parser::MsSql
+    }
+
+    fn name_limit(&self) -> NameLimit {
+        // `sysname`: nvarchar(128).
+        NameLimit::Characters(128)
+    }
+
+    /// `[name]`, a `]` inside doubled (brackets work whatever `QUOTED_IDENTIFIER` says).
+    fn quote(&self, identifier: &str) -> Result<String, NameError> {
+        self.name_limit().check(identifier)?;
+        if identifier.contains('\0') {
+            return Err(NameError::Forbidden { what: "a NUL" });
+        }
+        Ok(format!("[{}]", identifier.replace(']', "]]")))
+    }
+
+    fn replace_view(&self, view: &str, query: &str) -> Replace {
+        // Keeps the view's permissions and what is built on it.
+        Replace::InPlace(format!("CREATE OR ALTER VIEW {view} AS {query}"))
+    }
+
+    fn drop_view(&self, view: &str) -> DropView {
+        DropView {
+            statement: format!("DROP VIEW IF EXISTS {view}"),
+            fails_when_absent: false,
+        }
+    }
+
+    fn reader_protection(&self) -> ReaderProtection {
+        ReaderProtection::None {
+            why: "SQL Server has no optimization fence for views: the optimizer may evaluate a \
+                  reader's own predicates (a division by zero, a failed conversion) on rows the \
+                  view's filter excludes, before that filter, and the error tells the reader \
+                  about those rows; Microsoft documents the same side channel for Row-Level \
+                  Security",
+        }
+    }
+
+    fn ddl_is_transactional(&self) -> bool {
+        true
+    }
+
+    /// `definition` is NULL for a view created `WITH ENCRYPTION` or where the store's user lacks
+    /// `VIEW DEFINITION`: such a view cannot be compared, and is not ours.
+    fn view_definitions(&self, schema: &str) -> CatalogRead {
+        CatalogRead {
+            statement: "SELECT v.name, m.definition FROM sys.views AS v \
+                        JOIN sys.schemas AS s ON s.schema_id = v.schema_id \
+                        JOIN sys.sql_modules AS m ON m.object_id = v.object_id \
+                        WHERE s.name = ? ORDER BY v.name"
+                .to_owned(),
+            binds: vec![schema.to_owned()],
+        }
+    }
+
+    /// Grants on the whole view and on its columns (`minor_id` > 0) alike: either lets the
+    /// grantee read it. `W` is a grant with grant option; a `DENY` is no grant.
+    fn view_grants(&self, schema: &str) -> CatalogRead {
+        CatalogRead {
+            statement: "SELECT v.name, p.name, CASE pe.state WHEN 'W' THEN 1 ELSE 0 END \
+                        FROM sys.database_permissions AS pe \
+                        JOIN sys.views AS v ON v.object_id = pe.major_id \
+                        JOIN sys.schemas AS s ON s.schema_id = v.schema_id \
+                        JOIN sys.database_principals AS p ON p.principal_id = pe.grantee_principal_id \
+                        WHERE s.name = ? AND pe.class = 1 AND pe.permission_name = 'SELECT' \
+                        AND pe.state IN ('G', 'W') ORDER BY v.name, p.name"
+                .to_owned(),
+            binds: vec![schema.to_owned()],
+        }
+    }
+
+    fn grant_select(&self, view: &str, grantee: &str) -> String {
+        format!("GRANT SELECT ON OBJECT::{view} TO {grantee}")
+    }
+
+    /// `CASCADE`: refused without it where the grantee may grant on (error 4611), and it takes
+    /// back what the grantee granted.
+    fn revoke_select(&self, view: &str, grantee: &str) -> String {
+        format!("REVOKE SELECT ON OBJECT::{view} FROM {grantee} CASCADE")
+    }
+
+    fn replace_keeps_grants(&self) -> bool {
+        true
+    }
+
+    fn section(&self) -> Section {
+        // sp_getapplock: 0 taken, 1 taken after a wait; -1 timed out, -2 cancelled, -3 chosen
+        // as a deadlock victim, -999 a parameter refused.
+        Section::InTransaction { taken_from: 0 }
+    }
+
+    fn take_lock(&self, _locks: &str, key: &LockKey, wait: Duration) -> String {
+        format!(
+            "DECLARE @result int; EXEC @result = sp_getapplock @Resource = N'{}', \
+             @LockMode = N'Exclusive', @LockOwner = N'Transaction', @LockTimeout = {}; \
+             SELECT @result AS result",
+            key.name(),
+            wait.as_millis().min(i32::MAX as u128)
+        )
+    }
+
+    fn release_lock(&self, _key: &LockKey) -> Option<String> {
+        None
+    }
+
+    /// Text in a binary collation, so that ids differing only in case are two ids.
+    fn column_types(&self) -> ColumnTypes {
+        ColumnTypes {
+            key: "NVARCHAR(255) COLLATE Latin1_General_100_BIN2",
+            reference: "NVARCHAR(1024) COLLATE Latin1_General_100_BIN2",
+            short: "NVARCHAR(64) COLLATE Latin1_General_100_BIN2",
+            micros: "BIGINT",
+            long_text: "NVARCHAR(MAX)",
+            empty_text_is_null: false,
+        }
+    }
+
+    /// Made only where absent. The key is NONCLUSTERED: two NVARCHAR(255) columns are up to
+    /// 1,020 bytes, over a clustered key's 900 and within a nonclustered one's 1,700.
+    fn create_ledger(&self, table: &str) -> String {
+        format!(
+            "IF OBJECT_ID(N'{}', N'U') IS NULL CREATE TABLE {table} ({}, \
+             PRIMARY KEY NONCLUSTERED (project_id, data_source_id))",
+            table.replace('\'', "''"),
+            self.column_types().ledger_columns()
+        )
+    }
+
+    /// `MERGE` with `HOLDLOCK`: without it two upserts of a new row can both insert.
+    fn upsert_ledger_row(&self, table: &str) -> Upsert {
+        let names = column_names();
+        let values = vec!["?"; LEDGER_COLUMNS.len()].join(", ");
+        let inserted = LEDGER_COLUMNS
+            .iter()
+            .map(|column| format!("excluded.{}", column.name))
+            .collect::<Vec<_>>()
+            .join(", ");
+        Upsert {
+            statement: format!(
+                "MERGE INTO {table} WITH (HOLDLOCK) AS ledger_row \
+                 USING (VALUES ({values})) AS excluded ({names}) \
+                 ON ledger_row.project_id = excluded.project_id \
+                 AND ledger_row.data_source_id = excluded.data_source_id \
+                 WHEN MATCHED THEN UPDATE SET {} \
+                 WHEN NOT MATCHED THEN INSERT ({names}) VALUES ({inserted});",
+                update_from("ledger_row", "excluded", false)
+            ),
+            binds: LEDGER_COLUMNS.iter().map(|column| column.name).collect(),
+        }
+    }
+
+    fn error_meaning(&self, native: i32) -> Option<ErrorMeaning> {
+        match native {
+            // Chosen as a deadlock victim; a lock request timed out (LOCK_TIMEOUT).
+            1205 | 1222 => Some(ErrorMeaning::LockWait),
+            18456 => Some(ErrorMeaning::LoginRefused),
+            // Invalid object name; cannot drop, it does not exist.
+            208 | 3701 => Some(ErrorMeaning::Absent),
+            // An object, an index, a principal of that name exists.
+            2714 | 1913 | 15023 => Some(ErrorMeaning::Exists),
+            15151 => Some(ErrorMeaning::GranteeMissing),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! Teradata Vantage 16.20 or newer (object names of up to 128 characters), through Teradata's
+//! ODBC driver, sessions in ANSI mode.
+//!
+//! Teradata has no named locks, and DDL must be the last statement of its transaction, so a
+//! view's section holds a row of a lock table of 1,024 slots in a transaction of a second
+//! connection (`LOCKING ROW FOR WRITE NOWAIT`, retried until the deadline: a lock wait cannot be
+//! bounded), and the view's own statements commit one by one, an intent written to the ledger
+//! before the DDL, as on MariaDB. Names compare case-insensitively even quoted, as the store's
+//! lanes already fold them; the ledger's text is `CASESPECIFIC`. A schema is a database.
+
+use std::time::Duration;
+
+use super::{
+    CatalogRead, ColumnTypes, DropView, ErrorMeaning, KEPT_WHEN_NULL, LEDGER_COLUMNS, LockKey,
+    NameError, NameLimit, Parser, Profile, ReaderProtection, Replace, Section, Upsert,
+    column_names,
+};
+
+/// The lock table's slots: a view takes the slot of its key (two views sharing one only wait
+/// for each other).
+pub const LOCK_SLOTS: u32 = 1024;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Teradata;
+
+impl Teradata {
+    pub fn lock_slot(key: &LockKey) -> u32 {
+        u32::from_be_bytes([key.0[0], key.0[1], key.0[2], key.0[3]]) % LOCK_SLOTS
+    }
+}
+
+impl Profile for Teradata {
+    fn name(&self) -> &'static str {
+        "Teradata"
+    }
+
+    fn schemes(&self) -> &'static [&'static str] {
+        &["teradata"]
+    }
+
+    fn parser(&self) -> Parser {
+        Parser::Teradata
+    }
+
+    fn name_limit(&self) -> NameLimit {
+        NameLimit::Characters(128)
+    }
+
+    /// `"name"`, a double quote inside doubled.
+    fn quote(&self, identifier: &str) -> Result<String, NameError> {
+        self.name_limit().check(identifier)?;
+        if identifier.contains('\0') {
+            return Err(NameError::Forbidden { what: "a NUL" });
+        }
+        Ok(format!("\"{}\"", identifier.replace('"', "\"\"")))
+    }
+
+    fn replace_view(&self, view: &str, query: &str) -> Replace {
+        // Creates the view where it is absent; keeps the privileges of one that exists.
+        Replace::InPlace(format!("REPLACE VIEW {view} AS {query}"))
+    }
+
+    fn drop_view(&self, view: &str) -> DropView {
+        DropView {
+            statement: format!("DROP VIEW {view}"),
+            fails_when_absent: true,
+        }
+    }
+
+    fn reader_protection(&self) -> ReaderProtection {
+        ReaderProtection::None {
+            why: "Teradata has no optimization fence for views: the optimizer may evaluate a \
+                  reader's own conditions (a division by zero, a failed cast) on rows the \
+                  view's WHERE excludes, before it, and the error tells the reader about them",
+        }
+    }
+
+    fn ddl_is_transactional(&self) -> bool {
+        false
+    }
+
+    /// `RequestText` holds the first 12,500 characters of a definition (the whole is in
+    /// `SHOW VIEW`): a longer definition is compared by that part.
+    fn view_definitions(&self, schema: &str) -> CatalogRead {
+        CatalogRead {
+            statement: "SELECT TableName, RequestText FROM DBC.TablesV \
+                        WHERE DatabaseName = ? AND TableKind = 'V' ORDER BY TableName"
+                .to_owned(),
+            binds: vec![schema.to_owned()],
+        }
+    }
+
+    /// `R` is the retrieve (`SELECT`) right, to users and to roles.
+    fn view_grants(&self, schema: &str) -> CatalogRead {
+        CatalogRead {
+            statement:
+                "SELECT TableName, UserName, CASE GrantAuthority WHEN 'Y' THEN 1 ELSE 0 END \
+                        FROM DBC.AllRightsV WHERE DatabaseName = ? AND AccessRight = 'R' \
+                        UNION ALL \
+                        SELECT TableName, RoleName, CASE GrantAuthority WHEN 'Y' THEN 1 ELSE 0 END \
+                        FROM DBC.AllRoleRightsV WHERE DatabaseName = ? AND AccessRight = 'R' \
+                        ORDER BY 1, 2"
+                    .to_owned(),
+            binds: vec![schema.to_owned(), schema.to_owned()],
+        }
+    }
+
+    fn grant_select(&self, view: &str, grantee: &str) -> String {
+        format!("GRANT SELECT ON {view} TO {grantee}")
+    }
+
+    fn revoke_select(&self, view: &str, grantee: &str) -> String {
+        format!("REVOKE SELECT ON {view} FROM {grantee}")
+    }
+
+    fn replace_keeps_grants(&self) -> bool {
+        true
+    }
+
+    fn section(&self) -> Section {
+        Section::RowLockOnSecondConnection
+    }
+
+    /// The table and its slots, made once (3803 where it was made meanwhile; the slots'
+    /// insert then finds them and adds none).
+    fn create_lock_table(&self, table: &str) -> Vec<String> {
+        vec![
+            format!("CREATE TABLE {table} (slot INTEGER NOT NULL) UNIQUE PRIMARY INDEX (slot)"),
+            format!(
+                "INSERT INTO {table} (slot) SELECT day_of_calendar - 1 FROM sys_calendar.calendar \
+                 WHERE day_of_calendar <= {LOCK_SLOTS} AND NOT EXISTS (SELECT 1 FROM {table})"
+            ),
+        ]
+    }
+
+    /// Fails at once (7423) while another section holds the slot: there is no lock timeout to
+    /// give, so `wait` is the store's to spend on retries.
+    fn take_lock(&self, locks: &str, key: &LockKey, _wait: Duration) -> String {
+        format!(
+            "LOCKING ROW FOR WRITE NOWAIT SELECT slot FROM {locks} WHERE slot = {}",
+            Self::lock_slot(key)
+        )
+    }
+
+    fn release_lock(&self, _key: &LockKey) -> Option<String> {
+        None
+    }
+
+    fn column_types(&self) -> ColumnTypes {
+        ColumnTypes {
+            key: "VARCHAR(255) CHARACTER SET UNICODE CASESPECIFIC",
+            reference: "VARCHAR(1024) CHARACTER SET UNICODE CASESPECIFIC",
+            short: "VARCHAR(64) CHARACTER SET LATIN CASESPECIFIC",
+            micros: "BIGINT",
+            long_text: "CLOB CHARACTER SET UNICODE",
+            empty_text_is_null: false,
+        }
+    }
+
+    /// 3803 where it was made meanwhile.
+    fn create_ledger(&self, table: &str) -> String {
+        format!(
+            "CREATE TABLE {table} ({}) UNIQUE PRIMARY INDEX (project_id, data_source_id)",
+            self.column_types().ledger_columns()
+        )
+    }
+
+    /// Teradata's atomic upsert: the update names the whole primary index, the insert follows
+    /// `ELSE`; the values are bound for both.
+    fn upsert_ledger_row(&self, table: &str) -> Upsert {
+        let (key, rest) = LEDGER_COLUMNS.split_at(2);
+        let set = rest
+            .iter()
+            .map(|column| match column.name {
+                KEPT_WHEN_NULL => format!("{0} = COALESCE(?, {0})", column.name),
+                name => format!("{name} = ?"),
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let values = vec!["?"; LEDGER_COLUMNS.len()].join(", ");
+        let binds = rest
+            .iter()
+            .chain(key)
+            .chain(LEDGER_COLUMNS.iter())
+            .map(|column| column.name)
+            .collect();
+        Upsert {
+            statement: format!(
+                "UPDATE {table} SET {set} WHERE project_id = ? AND data_source_id = ? \
+                 ELSE INSERT INTO {table} ({}) VALUES ({values})",
+                column_names()
+            ),
+            binds,
+        }
+    }
+
+    fn error_meaning(&self, native: i32) -> Option<ErrorMeaning> {
+        match native {
+            // A deadlock aborted the transaction; the object is locked and NOWAIT was asked.
+            2631 | 7423 => Some(ErrorMeaning::LockWait),
+            // The user or the password is not valid.
+            8017 => Some(ErrorMeaning::LoginRefused),
+            3807 => Some(ErrorMeaning::Absent),
+            // A table, a view of that name exists.
+            3803 | 3804 => Some(ErrorMeaning::Exists),
+            _ => None,
+        }
+    }
+}

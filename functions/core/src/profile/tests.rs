@@ -1,0 +1,504 @@
+use std::time::Duration;
+
+use sqlparser::ast::{ObjectNamePart, SetExpr, Statement, TableFactor};
+use sqlparser::dialect::{Dialect, MsSqlDialect, OracleDialect, TeradataDialect};
+use sqlparser::parser::Parser as SqlParser;
+
+use super::*;
+
+fn dialect(profile: &dyn Profile) -> Box<dyn Dialect> {
+    match profile.parser() {
+        Parser::MsSql => Box::new(MsSqlDialect {}),
+        Parser::Oracle => Box::new(OracleDialect {}),
+        Parser::Teradata => Box::new(TeradataDialect {}),
+    }
+}
+
+/// `sql` read as exactly one statement of the profile's own dialect.
+fn parses_as_one(profile: &dyn Profile, sql: &str) -> Result<Statement, String> {
+    let mut statements =
+        SqlParser::parse_sql(&*dialect(profile), sql).map_err(|e| format!("{e}: {sql}"))?;
+    match statements.len() {
+        1 => Ok(statements.remove(0)),
+        n => Err(format!("{n} statements: {sql}")),
+    }
+}
+
+const KEY: LockKey = LockKey([
+    0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+]);
+
+#[test]
+fn urls_name_their_profile() {
+    let name = |url| named_in_url(url).map(|profile| profile.name());
+    assert_eq!(
+        name("odbc+sqlserver:Driver={ODBC Driver 18 for SQL Server}"),
+        Some("SQL Server")
+    );
+    assert_eq!(name("ODBC+MSSQL:DSN=x"), Some("SQL Server"));
+    assert_eq!(name("odbc+oracle:DSN=x"), Some("Oracle"));
+    assert_eq!(name("odbc+teradata:DSN=x"), Some("Teradata"));
+    for other in [
+        "odbc+postgres:DSN=x",
+        "sqlserver://h",
+        "oracle://h",
+        "odbc+:x",
+        "",
+    ] {
+        assert_eq!(name(other), None, "{other}");
+    }
+}
+
+#[test]
+fn a_quoted_name_reads_back_as_itself_whatever_it_holds() {
+    let hostile = [
+        "v",
+        "Mixed Case",
+        "a]b",
+        "a]]b",
+        "[a]",
+        "a\"b",
+        "a'b",
+        "a; DROP TABLE t; --",
+        "a.b",
+        "é漢字",
+    ];
+    for profile in PROFILES {
+        for name in hostile {
+            let quoted = match profile.quote(name) {
+                Ok(quoted) => quoted,
+                // Oracle: no double quote in any name.
+                Err(NameError::Forbidden { .. }) if name.contains('"') => {
+                    assert_eq!(profile.name(), "Oracle");
+                    continue;
+                }
+                Err(e) => panic!("{}: {name:?}: {e}", profile.name()),
+            };
+            let statement = parses_as_one(profile, &format!("SELECT a FROM {quoted}"))
+                .unwrap_or_else(|e| panic!("{}: {e}", profile.name()));
+            let Statement::Query(query) = statement else {
+                panic!("a query");
+            };
+            let SetExpr::Select(select) = *query.body else {
+                panic!("a select");
+            };
+            let TableFactor::Table { name: read, .. } = &select.from[0].relation else {
+                panic!("a table");
+            };
+            let [ObjectNamePart::Identifier(ident)] = read.0.as_slice() else {
+                panic!("{}: {quoted} read as {read}", profile.name());
+            };
+            assert_eq!(ident.value, name, "{}: {quoted}", profile.name());
+        }
+        assert_eq!(profile.quote(""), Err(NameError::Empty));
+        assert!(matches!(
+            profile.quote("a\0b"),
+            Err(NameError::Forbidden { what: "a NUL" })
+        ));
+    }
+}
+
+#[test]
+fn names_are_held_to_each_database_limit() {
+    for profile in PROFILES {
+        assert!(
+            profile.quote(&"a".repeat(128)).is_ok(),
+            "{}",
+            profile.name()
+        );
+        assert!(
+            matches!(
+                profile.quote(&"a".repeat(129)),
+                Err(NameError::TooLong { .. })
+            ),
+            "{}",
+            profile.name()
+        );
+    }
+    // 64 two-byte characters are 128 bytes: Oracle counts bytes, the others characters.
+    let wide = "é".repeat(65);
+    assert!(Oracle.quote(&"é".repeat(64)).is_ok());
+    assert!(matches!(
+        Oracle.quote(&wide),
+        Err(NameError::TooLong { .. })
+    ));
+    assert!(SqlServer.quote(&wide).is_ok());
+    assert!(Teradata.quote(&wide).is_ok());
+}
+
+#[test]
+fn view_ddl_per_database() {
+    let query = "SELECT id, name FROM s.people WHERE region = 'EU'";
+    let view = |profile: &dyn Profile| profile.qualified("analytics", "demo__people").unwrap();
+    assert_eq!(
+        SqlServer.create_view(&view(&SqlServer), query),
+        format!("CREATE VIEW [analytics].[demo__people] AS {query}")
+    );
+    assert_eq!(
+        SqlServer.replace_view(&view(&SqlServer), query),
+        Replace::InPlace(format!(
+            "CREATE OR ALTER VIEW [analytics].[demo__people] AS {query}"
+        ))
+    );
+    assert_eq!(
+        SqlServer.drop_view(&view(&SqlServer)),
+        DropView {
+            statement: "DROP VIEW IF EXISTS [analytics].[demo__people]".into(),
+            fails_when_absent: false
+        }
+    );
+    assert_eq!(
+        Oracle.replace_view(&view(&Oracle), query),
+        Replace::InPlace(format!(
+            "CREATE OR REPLACE VIEW \"analytics\".\"demo__people\" AS {query}"
+        ))
+    );
+    assert_eq!(
+        Oracle.drop_view(&view(&Oracle)),
+        DropView {
+            statement: "DROP VIEW \"analytics\".\"demo__people\"".into(),
+            fails_when_absent: true
+        }
+    );
+    assert_eq!(
+        Teradata.replace_view(&view(&Teradata), query),
+        Replace::InPlace(format!(
+            "REPLACE VIEW \"analytics\".\"demo__people\" AS {query}"
+        ))
+    );
+    assert_eq!(
+        Teradata.drop_view(&view(&Teradata)).statement,
+        "DROP VIEW \"analytics\".\"demo__people\""
+    );
+    // A drop that fails on an absent view must have the error that says so.
+    for profile in PROFILES {
+        let absent = (0..100_000).any(|n| profile.error_meaning(n) == Some(ErrorMeaning::Absent));
+        assert!(
+            !profile.drop_view("v").fails_when_absent || absent,
+            "{}",
+            profile.name()
+        );
+    }
+}
+
+#[test]
+fn the_statements_read_as_one_statement_of_their_dialect() {
+    let query = "SELECT id, name FROM s.people WHERE region = 'EU'";
+    for profile in PROFILES {
+        let view = profile.qualified("analytics", "v").unwrap();
+        let table = profile
+            .qualified("analytics", "immuta_view_sync_ledger")
+            .unwrap();
+        let grantee = profile.quote("analyst").unwrap();
+        let upsert = profile.upsert_ledger_row(&table).statement;
+        let mut statements = vec![
+            profile.create_view(&view, query),
+            profile.drop_view(&view).statement,
+            profile.view_definitions("analytics").statement,
+            profile.view_grants("analytics").statement,
+        ];
+        if let ReaderProtection::ServerSetting { check, .. } = profile.reader_protection() {
+            statements.push(check.to_owned());
+        }
+        // What sqlparser 0.64 cannot read of each dialect is held to its exact text below.
+        match profile.parser() {
+            Parser::MsSql => {
+                let Replace::InPlace(replace) = profile.replace_view(&view, query);
+                statements.push(replace);
+                // sqlparser reads neither a MERGE's table hint nor a grant's `OBJECT::`.
+                let hint = " WITH (HOLDLOCK)";
+                assert_eq!(upsert.matches(hint).count(), 1);
+                statements.push(upsert.replacen(hint, "", 1));
+                statements.push(
+                    profile
+                        .revoke_select(&view, &grantee)
+                        .replace("OBJECT::", ""),
+                );
+                statements.push(
+                    profile
+                        .grant_select(&view, &grantee)
+                        .replace("OBJECT::", ""),
+                );
+            }
+            Parser::Oracle => {
+                statements.push(upsert);
+                let Replace::InPlace(replace) = profile.replace_view(&view, query);
+                statements.push(replace);
+                statements.push(profile.create_ledger(&table));
+                statements.push(profile.grant_select(&view, &grantee));
+                statements.push(profile.revoke_select(&view, &grantee));
+            }
+            Parser::Teradata => {
+                statements.push(profile.grant_select(&view, &grantee));
+                statements.push(profile.revoke_select(&view, &grantee));
+            }
+        }
+        let failed: Vec<String> = statements
+            .iter()
+            .filter_map(|statement| parses_as_one(profile, statement).err())
+            .collect();
+        assert!(failed.is_empty(), "{}: {failed:#?}", profile.name());
+    }
+}
+
+#[test]
+fn the_ledger_has_every_column_in_each_database_and_oracle_no_empty_text_not_null() {
+    for profile in PROFILES {
+        let create = profile.create_ledger("t");
+        for column in LEDGER_COLUMNS {
+            assert!(
+                create.contains(&format!("{} ", column.name)),
+                "{}: {}",
+                profile.name(),
+                column.name
+            );
+        }
+    }
+    let oracle = Oracle.create_ledger("\"s\".\"t\"");
+    assert!(
+        oracle.contains("sql_digest VARCHAR2(64 CHAR), "),
+        "{oracle}"
+    );
+    assert!(
+        oracle.contains("catalog_digest VARCHAR2(64 CHAR), "),
+        "{oracle}"
+    );
+    assert!(
+        oracle.contains("state VARCHAR2(64 CHAR) NOT NULL"),
+        "{oracle}"
+    );
+    assert!(
+        oracle.contains("observed_at NUMBER(19) NOT NULL"),
+        "{oracle}"
+    );
+    assert!(!oracle.contains("DEFAULT ''"), "{oracle}");
+    let sql_server = SqlServer.create_ledger("[s].[it's]");
+    assert_eq!(
+        sql_server,
+        "IF OBJECT_ID(N'[s].[it''s]', N'U') IS NULL CREATE TABLE [s].[it's] (\
+         project_id NVARCHAR(255) COLLATE Latin1_General_100_BIN2 NOT NULL, \
+         data_source_id NVARCHAR(255) COLLATE Latin1_General_100_BIN2 NOT NULL, \
+         view_name NVARCHAR(1024) COLLATE Latin1_General_100_BIN2 NOT NULL, \
+         sql_digest NVARCHAR(64) COLLATE Latin1_General_100_BIN2 NOT NULL DEFAULT '', \
+         state NVARCHAR(64) COLLATE Latin1_General_100_BIN2 NOT NULL, \
+         observed_at BIGINT NOT NULL, updated_at BIGINT NOT NULL, \
+         catalog_digest NVARCHAR(64) COLLATE Latin1_General_100_BIN2 NOT NULL DEFAULT '', \
+         applied_sql NVARCHAR(MAX), \
+         grants_digest NVARCHAR(64) COLLATE Latin1_General_100_BIN2 NOT NULL DEFAULT '', \
+         blocked_by NVARCHAR(MAX), \
+         PRIMARY KEY NONCLUSTERED (project_id, data_source_id))"
+    );
+    assert_eq!(
+        Teradata.create_ledger("\"s\".\"t\""),
+        "CREATE TABLE \"s\".\"t\" (\
+         project_id VARCHAR(255) CHARACTER SET UNICODE CASESPECIFIC NOT NULL, \
+         data_source_id VARCHAR(255) CHARACTER SET UNICODE CASESPECIFIC NOT NULL, \
+         view_name VARCHAR(1024) CHARACTER SET UNICODE CASESPECIFIC NOT NULL, \
+         sql_digest VARCHAR(64) CHARACTER SET LATIN CASESPECIFIC NOT NULL DEFAULT '', \
+         state VARCHAR(64) CHARACTER SET LATIN CASESPECIFIC NOT NULL, \
+         observed_at BIGINT NOT NULL, updated_at BIGINT NOT NULL, \
+         catalog_digest VARCHAR(64) CHARACTER SET LATIN CASESPECIFIC NOT NULL DEFAULT '', \
+         applied_sql CLOB CHARACTER SET UNICODE, \
+         grants_digest VARCHAR(64) CHARACTER SET LATIN CASESPECIFIC NOT NULL DEFAULT '', \
+         blocked_by CLOB CHARACTER SET UNICODE) \
+         UNIQUE PRIMARY INDEX (project_id, data_source_id)"
+    );
+}
+
+#[test]
+fn each_upsert_binds_one_ledger_column_per_placeholder_and_keeps_the_applied_sql() {
+    for profile in PROFILES {
+        let upsert = profile.upsert_ledger_row("t");
+        assert_eq!(
+            upsert.statement.matches('?').count(),
+            upsert.binds.len(),
+            "{}",
+            profile.name()
+        );
+        for column in LEDGER_COLUMNS {
+            assert!(upsert.binds.contains(&column.name), "{}", column.name);
+        }
+        assert!(
+            upsert.statement.contains("applied_sql = COALESCE("),
+            "{}: {}",
+            profile.name(),
+            upsert.statement
+        );
+    }
+    let teradata = Teradata.upsert_ledger_row("t");
+    assert_eq!(
+        teradata.statement,
+        "UPDATE t SET view_name = ?, sql_digest = ?, state = ?, observed_at = ?, updated_at = ?, \
+         catalog_digest = ?, applied_sql = COALESCE(?, applied_sql), grants_digest = ?, \
+         blocked_by = ? WHERE project_id = ? AND data_source_id = ? ELSE INSERT INTO t \
+         (project_id, data_source_id, view_name, sql_digest, state, observed_at, updated_at, \
+         catalog_digest, applied_sql, grants_digest, blocked_by) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    );
+    assert_eq!(
+        &teradata.binds[..11],
+        &[
+            "view_name",
+            "sql_digest",
+            "state",
+            "observed_at",
+            "updated_at",
+            "catalog_digest",
+            "applied_sql",
+            "grants_digest",
+            "blocked_by",
+            "project_id",
+            "data_source_id"
+        ]
+    );
+    assert_eq!(
+        &teradata.binds[11..],
+        LEDGER_COLUMNS.map(|c| c.name).as_slice()
+    );
+    let oracle = Oracle.upsert_ledger_row("t").statement;
+    assert!(oracle.starts_with(
+        "MERGE INTO t ledger_row USING (SELECT ? AS project_id, ? AS data_source_id, "
+    ));
+    assert!(oracle.contains(
+        "ledger_row.applied_sql = COALESCE(excluded.applied_sql, ledger_row.applied_sql)"
+    ));
+    let sql_server = SqlServer.upsert_ledger_row("t").statement;
+    assert!(sql_server.starts_with("MERGE INTO t WITH (HOLDLOCK) AS ledger_row USING (VALUES ("));
+    assert!(
+        sql_server.ends_with(";"),
+        "T-SQL ends a MERGE with a semicolon"
+    );
+}
+
+#[test]
+fn the_critical_sections() {
+    let wait = Duration::from_millis(2_500);
+    assert_eq!(
+        SqlServer.take_lock("", &KEY, wait),
+        "DECLARE @result int; EXEC @result = sp_getapplock \
+         @Resource = N'immuta_view_sync_deadbeef0102030405060708090a0b0c', \
+         @LockMode = N'Exclusive', @LockOwner = N'Transaction', @LockTimeout = 2500; \
+         SELECT @result AS result"
+    );
+    assert_eq!(
+        SqlServer.section(),
+        Section::InTransaction { taken_from: 0 }
+    );
+    assert_eq!(SqlServer.release_lock(&KEY), None);
+    assert!(SqlServer.ddl_is_transactional());
+
+    let id = Oracle::lock_id(&KEY);
+    assert!(id < 1 << 30);
+    assert_eq!(id, 0xdeadbeef % (1 << 30));
+    let take = Oracle.take_lock("", &KEY, wait);
+    assert!(take.contains(&format!("DBMS_LOCK.REQUEST(id => {id}, lockmode => DBMS_LOCK.X_MODE, timeout => 2, release_on_commit => FALSE)")), "{take}");
+    assert!(take.contains("RAISE_APPLICATION_ERROR(-20001"), "{take}");
+    assert_eq!(Oracle.error_meaning(20_001), Some(ErrorMeaning::LockWait));
+    assert_eq!(Oracle.error_meaning(20_002), None);
+    assert_eq!(
+        Oracle.release_lock(&KEY).unwrap(),
+        format!("DECLARE result INTEGER; BEGIN result := DBMS_LOCK.RELEASE(id => {id}); END;")
+    );
+    assert!(
+        Oracle
+            .take_lock("", &KEY, Duration::from_secs(1 << 40))
+            .contains("timeout => 32766")
+    );
+    assert_eq!(Oracle.section(), Section::SessionLock);
+    assert!(!Oracle.ddl_is_transactional());
+
+    let slot = Teradata::lock_slot(&KEY);
+    assert!(slot < LOCK_SLOTS_FOR_TESTS);
+    assert_eq!(
+        Teradata.take_lock("\"s\".\"locks\"", &KEY, wait),
+        format!(
+            "LOCKING ROW FOR WRITE NOWAIT SELECT slot FROM \"s\".\"locks\" WHERE slot = {slot}"
+        )
+    );
+    assert_eq!(Teradata.error_meaning(7423), Some(ErrorMeaning::LockWait));
+    assert_eq!(Teradata.section(), Section::RowLockOnSecondConnection);
+    assert_eq!(Teradata.create_lock_table("t").len(), 2);
+    for profile in [&SqlServer as &dyn Profile, &Oracle] {
+        assert!(profile.create_lock_table("t").is_empty());
+    }
+}
+
+const LOCK_SLOTS_FOR_TESTS: u32 = teradata::LOCK_SLOTS;
+
+#[test]
+fn a_database_without_a_fence_says_why_and_oracle_names_its_setting() {
+    for profile in [&SqlServer as &dyn Profile, &Teradata] {
+        let ReaderProtection::None { why } = profile.reader_protection() else {
+            panic!("{}: no fence is known", profile.name());
+        };
+        assert!(why.contains("division by zero"), "{why}");
+    }
+    let ReaderProtection::ServerSetting {
+        check,
+        protects_when,
+        gaps,
+    } = Oracle.reader_protection()
+    else {
+        panic!("Oracle's secure view merging");
+    };
+    assert!(check.contains("optimizer_secure_view_merging"));
+    assert_eq!(protects_when, "TRUE");
+    assert!(gaps.contains("MERGE ANY VIEW"));
+}
+
+#[test]
+fn grants_per_database() {
+    assert_eq!(
+        SqlServer.grant_select("[s].[v]", "[analyst]"),
+        "GRANT SELECT ON OBJECT::[s].[v] TO [analyst]"
+    );
+    assert_eq!(
+        SqlServer.revoke_select("[s].[v]", "[analyst]"),
+        "REVOKE SELECT ON OBJECT::[s].[v] FROM [analyst] CASCADE"
+    );
+    assert_eq!(
+        Oracle.revoke_select("\"s\".\"v\"", "\"ANALYST\""),
+        "REVOKE SELECT ON \"s\".\"v\" FROM \"ANALYST\""
+    );
+    assert_eq!(
+        Teradata.view_grants("s").binds,
+        vec!["s".to_owned(), "s".to_owned()]
+    );
+    for profile in PROFILES {
+        let read = profile.view_grants("s");
+        assert_eq!(read.statement.matches('?').count(), read.binds.len());
+        let read = profile.view_definitions("s");
+        assert_eq!(read.statement.matches('?').count(), read.binds.len());
+        assert!(profile.replace_keeps_grants(), "{}", profile.name());
+    }
+}
+
+#[test]
+fn each_error_number_means_one_thing() {
+    let meanings = |profile: &dyn Profile| {
+        (0..100_000)
+            .filter_map(|n| profile.error_meaning(n).map(|m| (n, m)))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        meanings(&SqlServer),
+        vec![
+            (208, ErrorMeaning::Absent),
+            (1205, ErrorMeaning::LockWait),
+            (1222, ErrorMeaning::LockWait),
+            (1913, ErrorMeaning::Exists),
+            (2714, ErrorMeaning::Exists),
+            (3701, ErrorMeaning::Absent),
+            (15023, ErrorMeaning::Exists),
+            (15151, ErrorMeaning::GranteeMissing),
+            (18456, ErrorMeaning::LoginRefused),
+        ]
+    );
+    assert_eq!(Oracle.error_meaning(942), Some(ErrorMeaning::Absent));
+    assert_eq!(Oracle.error_meaning(1017), Some(ErrorMeaning::LoginRefused));
+    assert_eq!(Teradata.error_meaning(3807), Some(ErrorMeaning::Absent));
+    assert_eq!(
+        Teradata.error_meaning(8017),
+        Some(ErrorMeaning::LoginRefused)
+    );
+}
