@@ -72,14 +72,22 @@ pub trait Profile {
     /// Whether DDL and grants take part in a transaction (else each commits on its own).
     fn ddl_is_transactional(&self) -> bool;
 
-    /// The views of `schema` with their definitions: rows of (name, definition), by name.
+    /// The views of `schema` with their definitions as the catalog holds them (the whole
+    /// statement as run, or only its query: [`Profile::definition_is_the_query`]): rows of
+    /// (name, definition), by name.
     fn view_definitions(&self, schema: &str) -> CatalogRead;
-    /// The `SELECT` grants on the views of `schema`: rows of (view, grantee, with grant option).
+    /// Whether the catalog's definition is the view's query alone (else the statement).
+    fn definition_is_the_query(&self) -> bool;
+    /// The grants that let someone other than the store's own user read the views of
+    /// `schema`: one row per (view, grantee, privilege), with whether the grantee may grant it
+    /// on (1 or 0), by view and grantee.
     fn view_grants(&self, schema: &str) -> CatalogRead;
     /// `GRANT SELECT` on `view` to `grantee` (both quoted).
     fn grant_select(&self, view: &str, grantee: &str) -> String;
-    /// `REVOKE SELECT` on `view` from `grantee` (both quoted), with what was granted on from it.
-    fn revoke_select(&self, view: &str, grantee: &str) -> String;
+    /// The revoke of `privilege` (as [`Profile::view_grants`] read it) on `view` from
+    /// `grantee` (both quoted), with what the grantee granted on from it.
+    /// `None` for a privilege the profile does not know (the view then fails, naming it).
+    fn revoke(&self, view: &str, grantee: &str, privilege: &str) -> Option<String>;
     /// Whether a replace keeps the grants of the view it replaces (so a grant the project no
     /// longer has must be revoked before it).
     fn replace_keeps_grants(&self) -> bool;
@@ -104,9 +112,11 @@ pub trait Profile {
     /// `CREATE TABLE` of the ledger `table` (quoted and qualified); [`ErrorMeaning::Exists`]
     /// where it was made meanwhile.
     fn create_ledger(&self, table: &str) -> String;
-    /// The upsert of one ledger row: its values bound in [`Upsert::binds`] order. A NULL
-    /// `applied_sql` keeps the row's own.
-    fn upsert_ledger_row(&self, table: &str) -> Upsert;
+    /// The upsert of one ledger row, its values bound in [`Upsert::binds`] order; `applied_sql`
+    /// says whether it writes the applied SQL or keeps the row's own (a new row's is then NULL).
+    /// Each value is bound as a column's value, never inside an expression (Oracle refuses a
+    /// bound text over 4,000 bytes in one, Teradata a CLOB in `COALESCE`).
+    fn upsert_ledger_row(&self, table: &str, applied_sql: AppliedSql) -> Upsert;
 
     /// What a native error number means to the store, if anything.
     fn error_meaning(&self, native: i32) -> Option<ErrorMeaning>;
@@ -174,7 +184,9 @@ pub struct DropView {
 /// that fails or stalls on the rows it may not see tells the reader about them).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReaderProtection {
-    /// A server setting protects views of other owners; the store checks it before it writes.
+    /// A server setting protects views of other owners; the store checks it before it writes,
+    /// and a check that fails (Oracle: ORA-00942 without `SELECT` on `V_$PARAMETER`) counts as
+    /// unprotected.
     ServerSetting {
         /// A query of one row and one column: the setting's value.
         check: &'static str,
@@ -192,10 +204,12 @@ pub enum ReaderProtection {
 /// the same view) is held.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Section {
-    /// One transaction holds the lock, the DDL and the row (DDL is transactional); the lock ends
-    /// with it. The lock statement returns one row of one integer: `taken_from` or more means
-    /// taken.
-    InTransaction { taken_from: i64 },
+    /// One transaction holds the DDL and the row (DDL is transactional), under a lock of the
+    /// session taken before it and released ([`Profile::release_lock`]) once it has ended (a
+    /// session lock needs no open transaction to be taken). The lock statement returns one row
+    /// of one integer: `taken_from` or more means taken, less means not (and a deadlock's
+    /// victim must roll back what it holds).
+    OneTransaction { taken_from: i64 },
     /// A session lock held across statements that each commit (DDL commits on its own), so an
     /// intent is written to the ledger before the DDL, as on MariaDB. The lock statement
     /// returns nothing and fails with [`ErrorMeaning::LockWait`] where it was not taken.
@@ -286,8 +300,26 @@ pub const LEDGER_COLUMNS: [Column; 11] = [
     column("blocked_by", ColumnKind::LongText, Content::MaybeNull),
 ];
 
-/// The column whose NULL in an upsert keeps the row's own value.
-pub const KEPT_WHEN_NULL: &str = "applied_sql";
+/// The column an upsert writes or keeps ([`AppliedSql`]).
+const APPLIED_SQL: &str = "applied_sql";
+
+/// Whether an upsert writes the applied SQL (an apply) or keeps the row's own (a drop, a
+/// catalog digest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppliedSql {
+    Written,
+    Kept,
+}
+
+impl AppliedSql {
+    /// The ledger's columns an upsert writes: all, or all but the applied SQL.
+    pub fn written(self) -> Vec<&'static Column> {
+        LEDGER_COLUMNS
+            .iter()
+            .filter(|column| self == Self::Written || column.name != APPLIED_SQL)
+            .collect()
+    }
+}
 
 const fn column(name: &'static str, kind: ColumnKind, content: Content) -> Column {
     Column {
@@ -347,32 +379,11 @@ pub enum ErrorMeaning {
     GranteeMissing,
 }
 
-/// The names of the ledger's columns, comma-separated.
-fn column_names() -> String {
-    LEDGER_COLUMNS
+/// `names` comma-separated, each through `each`.
+fn listed(names: &[&'static Column], each: impl Fn(&str) -> String) -> String {
+    names
         .iter()
-        .map(|column| column.name)
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// `ledger_row.c = excluded.c` for each column but the key, the kept one coalesced.
-fn update_from(target: &str, source: &str, qualify_target: bool) -> String {
-    LEDGER_COLUMNS[2..]
-        .iter()
-        .map(|column| {
-            let name = column.name;
-            let set = if qualify_target {
-                format!("{target}.{name}")
-            } else {
-                name.to_owned()
-            };
-            if name == KEPT_WHEN_NULL {
-                format!("{set} = COALESCE({source}.{name}, {target}.{name})")
-            } else {
-                format!("{set} = {source}.{name}")
-            }
-        })
+        .map(|column| each(column.name))
         .collect::<Vec<_>>()
         .join(", ")
 }

@@ -11,9 +11,8 @@
 use std::time::Duration;
 
 use super::{
-    CatalogRead, ColumnTypes, DropView, ErrorMeaning, LEDGER_COLUMNS, LockKey, NameError,
-    NameLimit, Parser, Profile, ReaderProtection, Replace, Section, Upsert, column_names,
-    update_from,
+    AppliedSql, CatalogRead, ColumnTypes, DropView, ErrorMeaning, LockKey, NameError, NameLimit,
+    Parser, Profile, ReaderProtection, Replace, Section, Upsert, listed,
 };
 
 /// `DBMS_LOCK`'s user lock ids are 0 to 1073741823 (those above are `ALLOCATE_UNIQUE`'s).
@@ -98,7 +97,8 @@ impl Profile for Oracle {
         false
     }
 
-    /// `TEXT` is a LONG: read as it is (it cannot take part in an expression).
+    /// `TEXT` is the view's query alone, a LONG: read as it is (it cannot take part in an
+    /// expression).
     fn view_definitions(&self, schema: &str) -> CatalogRead {
         CatalogRead {
             statement: "SELECT VIEW_NAME, TEXT FROM ALL_VIEWS WHERE OWNER = ? ORDER BY VIEW_NAME"
@@ -107,17 +107,25 @@ impl Profile for Oracle {
         }
     }
 
+    fn definition_is_the_query(&self) -> bool {
+        true
+    }
+
     /// `READ` (12c) lets its grantee query a view as `SELECT` does. Oracle has no column-level
-    /// `SELECT` grant.
+    /// `SELECT` grant. One row per grantee and privilege whoever granted it (`ALL_TAB_PRIVS`
+    /// has a row per grantor; the store's user owns the views and sees them all); a grant
+    /// another user made is revoked by its grantor only (ORA-01927 fails the view, naming it).
     fn view_grants(&self, schema: &str) -> CatalogRead {
         CatalogRead {
-            statement:
-                "SELECT p.TABLE_NAME, p.GRANTEE, CASE p.GRANTABLE WHEN 'YES' THEN 1 ELSE 0 END \
+            statement: "SELECT p.TABLE_NAME, p.GRANTEE, p.PRIVILEGE, \
+                        MAX(CASE p.GRANTABLE WHEN 'YES' THEN 1 ELSE 0 END) \
                         FROM ALL_TAB_PRIVS p JOIN ALL_VIEWS v \
                         ON v.OWNER = p.TABLE_SCHEMA AND v.VIEW_NAME = p.TABLE_NAME \
                         WHERE p.TABLE_SCHEMA = ? AND p.PRIVILEGE IN ('SELECT', 'READ') \
+                        AND p.GRANTEE <> USER \
+                        GROUP BY p.TABLE_NAME, p.GRANTEE, p.PRIVILEGE \
                         ORDER BY p.TABLE_NAME, p.GRANTEE"
-                    .to_owned(),
+                .to_owned(),
             binds: vec![schema.to_owned()],
         }
     }
@@ -127,8 +135,9 @@ impl Profile for Oracle {
     }
 
     /// An object privilege's revoke also takes back what its grantee granted on.
-    fn revoke_select(&self, view: &str, grantee: &str) -> String {
-        format!("REVOKE SELECT ON {view} FROM {grantee}")
+    fn revoke(&self, view: &str, grantee: &str, privilege: &str) -> Option<String> {
+        matches!(privilege, "SELECT" | "READ")
+            .then(|| format!("REVOKE {privilege} ON {view} FROM {grantee}"))
     }
 
     fn replace_keeps_grants(&self) -> bool {
@@ -184,28 +193,31 @@ impl Profile for Oracle {
         )
     }
 
-    fn upsert_ledger_row(&self, table: &str) -> Upsert {
-        let names = column_names();
-        let selected = LEDGER_COLUMNS
-            .iter()
-            .map(|column| format!("? AS {}", column.name))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let inserted = LEDGER_COLUMNS
-            .iter()
-            .map(|column| format!("excluded.{}", column.name))
-            .collect::<Vec<_>>()
-            .join(", ");
+    /// Only the key goes through `USING`: a text over 4,000 bytes bound in its `SELECT` list
+    /// fails (ORA-01461), so the values are bound in the update's and the insert's own lists
+    /// (whether `MERGE` takes a bound CLOB value there as `INSERT` and `UPDATE` do is not
+    /// verified; a PL/SQL update-then-insert is the way if not).
+    fn upsert_ledger_row(&self, table: &str, applied_sql: AppliedSql) -> Upsert {
+        let written = applied_sql.written();
+        let (key, rest) = written.split_at(2);
         Upsert {
             statement: format!(
-                "MERGE INTO {table} ledger_row USING (SELECT {selected} FROM DUAL) excluded \
+                "MERGE INTO {table} ledger_row \
+                 USING (SELECT ? AS project_id, ? AS data_source_id FROM DUAL) excluded \
                  ON (ledger_row.project_id = excluded.project_id \
                  AND ledger_row.data_source_id = excluded.data_source_id) \
                  WHEN MATCHED THEN UPDATE SET {} \
-                 WHEN NOT MATCHED THEN INSERT ({names}) VALUES ({inserted})",
-                update_from("ledger_row", "excluded", true)
+                 WHEN NOT MATCHED THEN INSERT ({}) VALUES ({})",
+                listed(rest, |name| format!("ledger_row.{name} = ?")),
+                listed(&written, str::to_owned),
+                listed(&written, |_| "?".to_owned()),
             ),
-            binds: LEDGER_COLUMNS.iter().map(|column| column.name).collect(),
+            binds: key
+                .iter()
+                .chain(rest)
+                .chain(&written)
+                .map(|column| column.name)
+                .collect(),
         }
     }
 

@@ -1,18 +1,19 @@
 //! Microsoft SQL Server 2016 SP1 or newer (`CREATE OR ALTER VIEW`, `DROP VIEW IF EXISTS`),
 //! through Microsoft's ODBC Driver 18.
 //!
-//! DDL is transactional and `sp_getapplock` takes a lock owned by the transaction, so a view's
-//! section is PostgreSQL's: one transaction holds the lock, the DDL and the ledger's row, and a
-//! failure rolls all of them back. The default collations compare text case-insensitively: the
+//! DDL is transactional, so a view's section is PostgreSQL's: one transaction holds the DDL and
+//! the ledger's row, and a failure rolls both back; the view's lock (`sp_getapplock`) is the
+//! session's, taken before and released after (a lock owned by the transaction must be taken in
+//! an open one, and with autocommit off the driver opens one only at the first statement that
+//! touches a table). The default collations compare text case-insensitively: the
 //! ledger's ids and names are binary (`Latin1_General_100_BIN2`). `CREATE VIEW` must be the
 //! only statement of its batch, which each ODBC call is.
 
 use std::time::Duration;
 
 use super::{
-    CatalogRead, ColumnTypes, DropView, ErrorMeaning, LEDGER_COLUMNS, LockKey, NameError,
-    NameLimit, Parser, Profile, ReaderProtection, Replace, Section, Upsert, column_names,
-    update_from,
+    AppliedSql, CatalogRead, ColumnTypes, DropView, ErrorMeaning, LockKey, NameError, NameLimit,
+    Parser, Profile, ReaderProtection, Replace, Section, Upsert, listed,
 };
 
 #[derive(Debug, Clone, Copy)]
@@ -71,8 +72,9 @@ impl Profile for SqlServer {
         true
     }
 
-    /// `definition` is NULL for a view created `WITH ENCRYPTION` or where the store's user lacks
-    /// `VIEW DEFINITION`: such a view cannot be compared, and is not ours.
+    /// `definition` is the `CREATE VIEW` statement as run; NULL for a view created `WITH
+    /// ENCRYPTION` or where the store's user lacks `VIEW DEFINITION`: such a view cannot be
+    /// compared, and is not ours.
     fn view_definitions(&self, schema: &str) -> CatalogRead {
         CatalogRead {
             statement: "SELECT v.name, m.definition FROM sys.views AS v \
@@ -84,17 +86,25 @@ impl Profile for SqlServer {
         }
     }
 
-    /// Grants on the whole view and on its columns (`minor_id` > 0) alike: either lets the
-    /// grantee read it. `W` is a grant with grant option; a `DENY` is no grant.
+    fn definition_is_the_query(&self) -> bool {
+        false
+    }
+
+    /// A grant on the view's columns (`minor_id` > 0) lets its grantee read those columns: it
+    /// counts as a grant of the view, one row per grantee. `W` is a grant with grant option; a
+    /// `DENY` is no grant. Whether the object's revoke also takes back its column grants is
+    /// not verified.
     fn view_grants(&self, schema: &str) -> CatalogRead {
         CatalogRead {
-            statement: "SELECT v.name, p.name, CASE pe.state WHEN 'W' THEN 1 ELSE 0 END \
+            statement: "SELECT v.name, p.name, pe.permission_name, \
+                        MAX(CASE pe.state WHEN 'W' THEN 1 ELSE 0 END) \
                         FROM sys.database_permissions AS pe \
                         JOIN sys.views AS v ON v.object_id = pe.major_id \
                         JOIN sys.schemas AS s ON s.schema_id = v.schema_id \
                         JOIN sys.database_principals AS p ON p.principal_id = pe.grantee_principal_id \
                         WHERE s.name = ? AND pe.class = 1 AND pe.permission_name = 'SELECT' \
-                        AND pe.state IN ('G', 'W') ORDER BY v.name, p.name"
+                        AND pe.state IN ('G', 'W') AND pe.grantee_principal_id <> DATABASE_PRINCIPAL_ID() \
+                        GROUP BY v.name, p.name, pe.permission_name ORDER BY v.name, p.name"
                 .to_owned(),
             binds: vec![schema.to_owned()],
         }
@@ -106,8 +116,9 @@ impl Profile for SqlServer {
 
     /// `CASCADE`: refused without it where the grantee may grant on (error 4611), and it takes
     /// back what the grantee granted.
-    fn revoke_select(&self, view: &str, grantee: &str) -> String {
-        format!("REVOKE SELECT ON OBJECT::{view} FROM {grantee} CASCADE")
+    fn revoke(&self, view: &str, grantee: &str, privilege: &str) -> Option<String> {
+        (privilege == "SELECT")
+            .then(|| format!("REVOKE SELECT ON OBJECT::{view} FROM {grantee} CASCADE"))
     }
 
     fn replace_keeps_grants(&self) -> bool {
@@ -117,21 +128,24 @@ impl Profile for SqlServer {
     fn section(&self) -> Section {
         // sp_getapplock: 0 taken, 1 taken after a wait; -1 timed out, -2 cancelled, -3 chosen
         // as a deadlock victim, -999 a parameter refused.
-        Section::InTransaction { taken_from: 0 }
+        Section::OneTransaction { taken_from: 0 }
     }
 
     fn take_lock(&self, _locks: &str, key: &LockKey, wait: Duration) -> String {
         format!(
             "DECLARE @result int; EXEC @result = sp_getapplock @Resource = N'{}', \
-             @LockMode = N'Exclusive', @LockOwner = N'Transaction', @LockTimeout = {}; \
+             @LockMode = N'Exclusive', @LockOwner = N'Session', @LockTimeout = {}; \
              SELECT @result AS result",
             key.name(),
             wait.as_millis().min(i32::MAX as u128)
         )
     }
 
-    fn release_lock(&self, _key: &LockKey) -> Option<String> {
-        None
+    fn release_lock(&self, key: &LockKey) -> Option<String> {
+        Some(format!(
+            "EXEC sp_releaseapplock @Resource = N'{}', @LockOwner = N'Session'",
+            key.name()
+        ))
     }
 
     /// Text in a binary collation, so that ids differing only in case are two ids.
@@ -158,25 +172,22 @@ impl Profile for SqlServer {
     }
 
     /// `MERGE` with `HOLDLOCK`: without it two upserts of a new row can both insert.
-    fn upsert_ledger_row(&self, table: &str) -> Upsert {
-        let names = column_names();
-        let values = vec!["?"; LEDGER_COLUMNS.len()].join(", ");
-        let inserted = LEDGER_COLUMNS
-            .iter()
-            .map(|column| format!("excluded.{}", column.name))
-            .collect::<Vec<_>>()
-            .join(", ");
+    fn upsert_ledger_row(&self, table: &str, applied_sql: AppliedSql) -> Upsert {
+        let written = applied_sql.written();
+        let names = listed(&written, str::to_owned);
         Upsert {
             statement: format!(
                 "MERGE INTO {table} WITH (HOLDLOCK) AS ledger_row \
-                 USING (VALUES ({values})) AS excluded ({names}) \
+                 USING (VALUES ({})) AS excluded ({names}) \
                  ON ledger_row.project_id = excluded.project_id \
                  AND ledger_row.data_source_id = excluded.data_source_id \
                  WHEN MATCHED THEN UPDATE SET {} \
-                 WHEN NOT MATCHED THEN INSERT ({names}) VALUES ({inserted});",
-                update_from("ledger_row", "excluded", false)
+                 WHEN NOT MATCHED THEN INSERT ({names}) VALUES ({});",
+                listed(&written, |_| "?".to_owned()),
+                listed(&written[2..], |name| format!("{name} = excluded.{name}")),
+                listed(&written, |name| format!("excluded.{name}")),
             ),
-            binds: LEDGER_COLUMNS.iter().map(|column| column.name).collect(),
+            binds: written.iter().map(|column| column.name).collect(),
         }
     }
 
@@ -185,10 +196,13 @@ impl Profile for SqlServer {
             // Chosen as a deadlock victim; a lock request timed out (LOCK_TIMEOUT).
             1205 | 1222 => Some(ErrorMeaning::LockWait),
             18456 => Some(ErrorMeaning::LoginRefused),
-            // Invalid object name; cannot drop, it does not exist.
-            208 | 3701 => Some(ErrorMeaning::Absent),
+            // Invalid object name (a `DROP VIEW IF EXISTS` never fails on an absent view: its
+            // 3701 would be a missing permission, which means nothing here).
+            208 => Some(ErrorMeaning::Absent),
             // An object, an index, a principal of that name exists.
             2714 | 1913 | 15023 => Some(ErrorMeaning::Exists),
+            // "Cannot find the user or role, because it does not exist or you do not have
+            // permission": read as missing, the message says which.
             15151 => Some(ErrorMeaning::GranteeMissing),
             _ => None,
         }

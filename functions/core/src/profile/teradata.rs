@@ -11,9 +11,8 @@
 use std::time::Duration;
 
 use super::{
-    CatalogRead, ColumnTypes, DropView, ErrorMeaning, KEPT_WHEN_NULL, LEDGER_COLUMNS, LockKey,
-    NameError, NameLimit, Parser, Profile, ReaderProtection, Replace, Section, Upsert,
-    column_names,
+    AppliedSql, CatalogRead, ColumnTypes, DropView, ErrorMeaning, LockKey, NameError, NameLimit,
+    Parser, Profile, ReaderProtection, Replace, Section, Upsert, listed,
 };
 
 /// The lock table's slots: a view takes the slot of its key (two views sharing one only wait
@@ -79,8 +78,8 @@ impl Profile for Teradata {
         false
     }
 
-    /// `RequestText` holds the first 12,500 characters of a definition (the whole is in
-    /// `SHOW VIEW`): a longer definition is compared by that part.
+    /// `RequestText` holds the first 12,500 characters of the statement that made the view (the
+    /// whole is in `SHOW VIEW`): a longer definition is compared by that part.
     fn view_definitions(&self, schema: &str) -> CatalogRead {
         CatalogRead {
             statement: "SELECT TableName, RequestText FROM DBC.TablesV \
@@ -90,17 +89,28 @@ impl Profile for Teradata {
         }
     }
 
-    /// `R` is the retrieve (`SELECT`) right, to users and to roles.
+    fn definition_is_the_query(&self) -> bool {
+        false
+    }
+
+    /// `R` is the retrieve (`SELECT`) right, to users and to roles (a role cannot hold it with
+    /// grant option), on the database's views only. The store's own user is left out: Teradata
+    /// gives a view's creator its rights, `SELECT` with grant option among them.
     fn view_grants(&self, schema: &str) -> CatalogRead {
         CatalogRead {
-            statement:
-                "SELECT TableName, UserName, CASE GrantAuthority WHEN 'Y' THEN 1 ELSE 0 END \
-                        FROM DBC.AllRightsV WHERE DatabaseName = ? AND AccessRight = 'R' \
+            statement: "SELECT r.TableName, r.UserName, 'SELECT', \
+                        MAX(CASE r.GrantAuthority WHEN 'Y' THEN 1 ELSE 0 END) \
+                        FROM DBC.AllRightsV r JOIN DBC.TablesV t \
+                        ON t.DatabaseName = r.DatabaseName AND t.TableName = r.TableName \
+                        WHERE r.DatabaseName = ? AND t.TableKind = 'V' AND r.AccessRight = 'R' \
+                        AND r.UserName <> USER GROUP BY 1, 2 \
                         UNION ALL \
-                        SELECT TableName, RoleName, CASE GrantAuthority WHEN 'Y' THEN 1 ELSE 0 END \
-                        FROM DBC.AllRoleRightsV WHERE DatabaseName = ? AND AccessRight = 'R' \
-                        ORDER BY 1, 2"
-                    .to_owned(),
+                        SELECT r.TableName, r.RoleName, 'SELECT', 0 \
+                        FROM DBC.AllRoleRightsV r JOIN DBC.TablesV t \
+                        ON t.DatabaseName = r.DatabaseName AND t.TableName = r.TableName \
+                        WHERE r.DatabaseName = ? AND t.TableKind = 'V' AND r.AccessRight = 'R' \
+                        GROUP BY 1, 2 ORDER BY 1, 2"
+                .to_owned(),
             binds: vec![schema.to_owned(), schema.to_owned()],
         }
     }
@@ -109,8 +119,8 @@ impl Profile for Teradata {
         format!("GRANT SELECT ON {view} TO {grantee}")
     }
 
-    fn revoke_select(&self, view: &str, grantee: &str) -> String {
-        format!("REVOKE SELECT ON {view} FROM {grantee}")
+    fn revoke(&self, view: &str, grantee: &str, privilege: &str) -> Option<String> {
+        (privilege == "SELECT").then(|| format!("REVOKE SELECT ON {view} FROM {grantee}"))
     }
 
     fn replace_keeps_grants(&self) -> bool {
@@ -166,31 +176,24 @@ impl Profile for Teradata {
     }
 
     /// Teradata's atomic upsert: the update names the whole primary index, the insert follows
-    /// `ELSE`; the values are bound for both.
-    fn upsert_ledger_row(&self, table: &str) -> Upsert {
-        let (key, rest) = LEDGER_COLUMNS.split_at(2);
-        let set = rest
-            .iter()
-            .map(|column| match column.name {
-                KEPT_WHEN_NULL => format!("{0} = COALESCE(?, {0})", column.name),
-                name => format!("{name} = ?"),
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
-        let values = vec!["?"; LEDGER_COLUMNS.len()].join(", ");
-        let binds = rest
-            .iter()
-            .chain(key)
-            .chain(LEDGER_COLUMNS.iter())
-            .map(|column| column.name)
-            .collect();
+    /// `ELSE`; the values are bound for both (the key twice, the same values).
+    fn upsert_ledger_row(&self, table: &str, applied_sql: AppliedSql) -> Upsert {
+        let written = applied_sql.written();
+        let (key, rest) = written.split_at(2);
         Upsert {
             statement: format!(
-                "UPDATE {table} SET {set} WHERE project_id = ? AND data_source_id = ? \
-                 ELSE INSERT INTO {table} ({}) VALUES ({values})",
-                column_names()
+                "UPDATE {table} SET {} WHERE project_id = ? AND data_source_id = ? \
+                 ELSE INSERT INTO {table} ({}) VALUES ({})",
+                listed(rest, |name| format!("{name} = ?")),
+                listed(&written, str::to_owned),
+                listed(&written, |_| "?".to_owned()),
             ),
-            binds,
+            binds: rest
+                .iter()
+                .chain(key)
+                .chain(&written)
+                .map(|column| column.name)
+                .collect(),
         }
     }
 

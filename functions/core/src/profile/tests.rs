@@ -190,7 +190,9 @@ fn the_statements_read_as_one_statement_of_their_dialect() {
             .qualified("analytics", "immuta_view_sync_ledger")
             .unwrap();
         let grantee = profile.quote("analyst").unwrap();
-        let upsert = profile.upsert_ledger_row(&table).statement;
+        let upsert = profile
+            .upsert_ledger_row(&table, AppliedSql::Written)
+            .statement;
         let mut statements = vec![
             profile.create_view(&view, query),
             profile.drop_view(&view).statement,
@@ -211,7 +213,8 @@ fn the_statements_read_as_one_statement_of_their_dialect() {
                 statements.push(upsert.replacen(hint, "", 1));
                 statements.push(
                     profile
-                        .revoke_select(&view, &grantee)
+                        .revoke(&view, &grantee, "SELECT")
+                        .unwrap()
                         .replace("OBJECT::", ""),
                 );
                 statements.push(
@@ -226,11 +229,11 @@ fn the_statements_read_as_one_statement_of_their_dialect() {
                 statements.push(replace);
                 statements.push(profile.create_ledger(&table));
                 statements.push(profile.grant_select(&view, &grantee));
-                statements.push(profile.revoke_select(&view, &grantee));
+                statements.push(profile.revoke(&view, &grantee, "READ").unwrap());
             }
             Parser::Teradata => {
                 statements.push(profile.grant_select(&view, &grantee));
-                statements.push(profile.revoke_select(&view, &grantee));
+                statements.push(profile.revoke(&view, &grantee, "SELECT").unwrap());
             }
         }
         let failed: Vec<String> = statements
@@ -306,66 +309,68 @@ fn the_ledger_has_every_column_in_each_database_and_oracle_no_empty_text_not_nul
 }
 
 #[test]
-fn each_upsert_binds_one_ledger_column_per_placeholder_and_keeps_the_applied_sql() {
+fn each_upsert_binds_one_ledger_column_per_placeholder_and_writes_or_keeps_the_applied_sql() {
     for profile in PROFILES {
-        let upsert = profile.upsert_ledger_row("t");
-        assert_eq!(
-            upsert.statement.matches('?').count(),
-            upsert.binds.len(),
-            "{}",
-            profile.name()
-        );
-        for column in LEDGER_COLUMNS {
-            assert!(upsert.binds.contains(&column.name), "{}", column.name);
+        for applied_sql in [AppliedSql::Written, AppliedSql::Kept] {
+            let upsert = profile.upsert_ledger_row("t", applied_sql);
+            let name = profile.name();
+            assert_eq!(
+                upsert.statement.matches('?').count(),
+                upsert.binds.len(),
+                "{name}"
+            );
+            for column in applied_sql.written() {
+                assert!(
+                    upsert.binds.contains(&column.name),
+                    "{name}: {}",
+                    column.name
+                );
+            }
+            // A value is never bound inside an expression (Oracle, Teradata refuse long ones).
+            assert!(!upsert.statement.contains("COALESCE"), "{name}");
+            assert_eq!(
+                upsert.statement.contains("applied_sql"),
+                applied_sql == AppliedSql::Written,
+                "{name}: {}",
+                upsert.statement
+            );
         }
-        assert!(
-            upsert.statement.contains("applied_sql = COALESCE("),
-            "{}: {}",
-            profile.name(),
-            upsert.statement
-        );
     }
-    let teradata = Teradata.upsert_ledger_row("t");
+    let teradata = Teradata.upsert_ledger_row("t", AppliedSql::Written);
     assert_eq!(
         teradata.statement,
         "UPDATE t SET view_name = ?, sql_digest = ?, state = ?, observed_at = ?, updated_at = ?, \
-         catalog_digest = ?, applied_sql = COALESCE(?, applied_sql), grants_digest = ?, \
-         blocked_by = ? WHERE project_id = ? AND data_source_id = ? ELSE INSERT INTO t \
+         catalog_digest = ?, applied_sql = ?, grants_digest = ?, blocked_by = ? \
+         WHERE project_id = ? AND data_source_id = ? ELSE INSERT INTO t \
          (project_id, data_source_id, view_name, sql_digest, state, observed_at, updated_at, \
          catalog_digest, applied_sql, grants_digest, blocked_by) \
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     );
-    assert_eq!(
-        &teradata.binds[..11],
-        &[
-            "view_name",
-            "sql_digest",
-            "state",
-            "observed_at",
-            "updated_at",
-            "catalog_digest",
-            "applied_sql",
-            "grants_digest",
-            "blocked_by",
-            "project_id",
-            "data_source_id"
-        ]
-    );
-    assert_eq!(
-        &teradata.binds[11..],
-        LEDGER_COLUMNS.map(|c| c.name).as_slice()
-    );
-    let oracle = Oracle.upsert_ledger_row("t").statement;
-    assert!(oracle.starts_with(
-        "MERGE INTO t ledger_row USING (SELECT ? AS project_id, ? AS data_source_id, "
+    let all = LEDGER_COLUMNS.map(|c| c.name);
+    assert_eq!(&teradata.binds[..9], &all[2..]);
+    assert_eq!(&teradata.binds[9..11], &all[..2]);
+    assert_eq!(&teradata.binds[11..], all.as_slice());
+    let oracle = Oracle.upsert_ledger_row("t", AppliedSql::Kept);
+    assert!(oracle.statement.starts_with(
+        "MERGE INTO t ledger_row USING (SELECT ? AS project_id, ? AS data_source_id FROM DUAL) \
+         excluded ON (ledger_row.project_id = excluded.project_id AND "
     ));
-    assert!(oracle.contains(
-        "ledger_row.applied_sql = COALESCE(excluded.applied_sql, ledger_row.applied_sql)"
-    ));
-    let sql_server = SqlServer.upsert_ledger_row("t").statement;
-    assert!(sql_server.starts_with("MERGE INTO t WITH (HOLDLOCK) AS ledger_row USING (VALUES ("));
     assert!(
-        sql_server.ends_with(";"),
+        oracle
+            .statement
+            .contains("UPDATE SET ledger_row.view_name = ?, ")
+    );
+    assert_eq!(
+        &oracle.binds[..3],
+        &["project_id", "data_source_id", "view_name"]
+    );
+    let sql_server = SqlServer
+        .upsert_ledger_row("t", AppliedSql::Written)
+        .statement;
+    assert!(sql_server.starts_with("MERGE INTO t WITH (HOLDLOCK) AS ledger_row USING (VALUES ("));
+    assert!(sql_server.contains("WHEN MATCHED THEN UPDATE SET view_name = excluded.view_name, "));
+    assert!(
+        sql_server.ends_with(';'),
         "T-SQL ends a MERGE with a semicolon"
     );
 }
@@ -377,14 +382,18 @@ fn the_critical_sections() {
         SqlServer.take_lock("", &KEY, wait),
         "DECLARE @result int; EXEC @result = sp_getapplock \
          @Resource = N'immuta_view_sync_deadbeef0102030405060708090a0b0c', \
-         @LockMode = N'Exclusive', @LockOwner = N'Transaction', @LockTimeout = 2500; \
+         @LockMode = N'Exclusive', @LockOwner = N'Session', @LockTimeout = 2500; \
          SELECT @result AS result"
     );
     assert_eq!(
         SqlServer.section(),
-        Section::InTransaction { taken_from: 0 }
+        Section::OneTransaction { taken_from: 0 }
     );
-    assert_eq!(SqlServer.release_lock(&KEY), None);
+    assert_eq!(
+        SqlServer.release_lock(&KEY).unwrap(),
+        "EXEC sp_releaseapplock @Resource = N'immuta_view_sync_deadbeef0102030405060708090a0b0c', \
+         @LockOwner = N'Session'"
+    );
     assert!(SqlServer.ddl_is_transactional());
 
     let id = Oracle::lock_id(&KEY);
@@ -453,13 +462,24 @@ fn grants_per_database() {
         "GRANT SELECT ON OBJECT::[s].[v] TO [analyst]"
     );
     assert_eq!(
-        SqlServer.revoke_select("[s].[v]", "[analyst]"),
+        SqlServer.revoke("[s].[v]", "[analyst]", "SELECT").unwrap(),
         "REVOKE SELECT ON OBJECT::[s].[v] FROM [analyst] CASCADE"
     );
     assert_eq!(
-        Oracle.revoke_select("\"s\".\"v\"", "\"ANALYST\""),
-        "REVOKE SELECT ON \"s\".\"v\" FROM \"ANALYST\""
+        Oracle.revoke("\"s\".\"v\"", "\"ANALYST\"", "READ").unwrap(),
+        "REVOKE READ ON \"s\".\"v\" FROM \"ANALYST\""
     );
+    // A privilege read from the catalog that the profile does not know is never printed.
+    for profile in PROFILES {
+        for unknown in ["DELETE", "SELECT; DROP TABLE t", "select", ""] {
+            assert_eq!(
+                profile.revoke("v", "r", unknown),
+                None,
+                "{}",
+                profile.name()
+            );
+        }
+    }
     assert_eq!(
         Teradata.view_grants("s").binds,
         vec!["s".to_owned(), "s".to_owned()]
@@ -471,6 +491,8 @@ fn grants_per_database() {
         assert_eq!(read.statement.matches('?').count(), read.binds.len());
         assert!(profile.replace_keeps_grants(), "{}", profile.name());
     }
+    assert!(Oracle.definition_is_the_query());
+    assert!(!SqlServer.definition_is_the_query() && !Teradata.definition_is_the_query());
 }
 
 #[test]
@@ -488,7 +510,6 @@ fn each_error_number_means_one_thing() {
             (1222, ErrorMeaning::LockWait),
             (1913, ErrorMeaning::Exists),
             (2714, ErrorMeaning::Exists),
-            (3701, ErrorMeaning::Absent),
             (15023, ErrorMeaning::Exists),
             (15151, ErrorMeaning::GranteeMissing),
             (18456, ErrorMeaning::LoginRefused),
