@@ -29,7 +29,7 @@ FUZZ_ARGS ?=
 FUZZ := PATH=$(TOOLS)/bin:$$PATH cargo fuzz
 FUZZ_FLAGS := --fuzz-dir fuzz --sanitizer none --target-dir target/fuzz
 
-.PHONY: help venv odbc test test-all test-odbc lint fmt bench fuzz fuzz-smoke demo run package fixtures clean
+.PHONY: help venv odbc test test-all test-odbc lint fmt bench fuzz fuzz-smoke demo run package odbc-layer package-odbc fixtures clean
 
 help: ## List the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
@@ -64,6 +64,7 @@ test-odbc: odbc venv ## The target database's tests (ordering, crash, drift, gra
 	export TEST_POSTGRES_URL='$(TEST_ODBC_POSTGRES)' TEST_MYSQL_URL='$(TEST_ODBC_MARIADB)'; \
 	cargo test --locked -p views --features odbc --tests && \
 	cargo test --locked -p e2e --features odbc --test demo -- through_odbc
+	PYTHON=$(abspath $(PYTHON)) scripts/check-odbc-layer.sh
 
 lint: venv ## rustfmt, clippy (warnings are errors) and the SAM template (cfn-lint, sam validate --lint, our checks)
 	cargo fmt --all -- --check
@@ -127,6 +128,29 @@ package: venv ## Both functions as arm64 Lambda zips (target/lambda/*/bootstrap.
 	  printf '%-40s %9d bytes (%s KiB), budget %d\n' $$zip $$size $$(( size / 1024 )) $$limit; \
 	  if [ $$size -gt $$limit ]; then echo "$$zip is over its budget: see BENCHMARKS.md, Package size levers"; over=1; fi; \
 	done; exit $$over
+
+# The ODBC layer: the user's extracted packages (unixODBC, the vendor's driver, their libraries)
+# and the driver's name and shared object among them (README, Deploying through ODBC).
+ODBC_LAYER_FROM ?=
+ODBC_DRIVER ?=
+ODBC_LAYER := target/lambda/odbc-layer.zip
+
+odbc-layer: venv ## A Lambda layer (unixODBC and a vendor's driver) from extracted packages: ODBC_LAYER_FROM=DIR ODBC_DRIVER='NAME=PATH'
+	@test -n '$(ODBC_LAYER_FROM)' -a -n '$(ODBC_DRIVER)' || \
+	  { echo "set ODBC_LAYER_FROM and ODBC_DRIVER (README, Deploying through ODBC)" >&2; exit 2; }
+	$(PYTHON) scripts/odbc_layer.py --from '$(ODBC_LAYER_FROM)' --driver '$(ODBC_DRIVER)' --out $(ODBC_LAYER)
+
+package-odbc: venv ## The processor's arm64 zip with `odbc` (target/lambda-odbc/), linked against the layer's libodbc (after make odbc-layer)
+	rustup target add aarch64-unknown-linux-gnu
+	rm -rf target/odbc-link && mkdir -p target/odbc-link
+	$(PYTHON) -m zipfile -e $(ODBC_LAYER) target/odbc-link/layer
+	ln -s layer/lib/libodbc.so.2 target/odbc-link/libodbc.so
+	ODBC_LIB_DIR=$(abspath target/odbc-link) cargo lambda build --release --arm64 --output-format zip \
+	  --locked --lambda-dir target/lambda-odbc -p processor --features processor/odbc
+	@zip=target/lambda-odbc/processor/bootstrap.zip; size=$$(stat -c %s $$zip); \
+	limit=$(patsubst processor=%,%,$(filter processor=%,$(ZIP_BUDGETS))); \
+	printf '%-40s %9d bytes (%s KiB), budget %d\n' $$zip $$size $$(( size / 1024 )) $$limit; \
+	if [ $$size -gt $$limit ]; then echo "$$zip is over its budget: see BENCHMARKS.md, Package size levers"; exit 1; fi
 
 fixtures: ## Regenerate the signed fixtures and signature vectors
 	python3 scripts/make_fixtures.py

@@ -240,12 +240,13 @@ def main():
               f"{group}: retention is a parameter")
     check({"FunctionUrl", "QueueUrl", "DeadLetterQueueUrl"} <= set(cfn["Outputs"]), "outputs")
 
-    # Every variable the template sets is one the code reads (`NAME_SECRET_ARN` names NAME).
+    # Every variable the template sets is one the code reads (`NAME_SECRET_ARN` names NAME), or
+    # its libraries do (RUST_LOG: the log filter; ODBCSYSINI: unixODBC's configuration).
     literals = rust_string_literals()
     for name, function in (("receiver", receiver), ("processor", processor)):
         for variable in function["Environment"]["Variables"]:
             setting = variable.removesuffix("_SECRET_ARN")
-            check(variable == "RUST_LOG" or setting in literals,
+            check(variable in ("RUST_LOG", "ODBCSYSINI") or setting in literals,
                   f"{name}: {variable} is not a setting the code reads")
 
     check_alarms(resources, parameters)

@@ -305,3 +305,34 @@ async fn a_rollback_after_a_statement_of_several_results_returns() {
         }
     }
 }
+
+/// `scripts/check-odbc-layer.sh` (`make test-odbc`): a layer built by `scripts/odbc_layer.py`,
+/// unpacked at ODBC_LAYER and found as Lambda finds /opt's (LD_LIBRARY_PATH, ODBCSYSINI): the
+/// driver manager, the driver and the driver's own libraries are the layer's.
+#[tokio::test]
+async fn a_connection_through_a_layer_loads_the_layers_files() {
+    let Ok(layer) = std::env::var("ODBC_LAYER") else {
+        return;
+    };
+    let url = std::env::var("TEST_POSTGRES_URL").expect("the server to reach through the layer");
+    let (user, host, port, database) = parts(&url);
+    let connection = ConnectionString::new(format!(
+        "Driver={{Layer PostgreSQL}};Server={host};Port={port};Database={database};Uid={user}"
+    ));
+    let mut session = Session::connect(&connection, LOGIN).await.unwrap();
+    let outcomes = session.run("SELECT 1".into(), vec![]).await.unwrap();
+    assert_eq!(rows(&outcomes[0]), [vec![Value::Integer(1)]]);
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    for file in [
+        "libodbc.so.2",
+        "libodbcinst.so.2",
+        "psqlodbcw.so",
+        "libpq.so.5",
+    ] {
+        assert!(
+            maps.contains(&format!("{layer}/lib/{file}")),
+            "{file} was not loaded from the layer"
+        );
+    }
+    session.close().await;
+}

@@ -66,12 +66,12 @@ impl StoreConfig {
         )?)?;
         let view_schema = settings.optional("VIEW_SCHEMA");
         let dialect = Dialect::from_url(&database_url).map_err(|unknown| {
-            match view_sync_core::profile::named_in_url(&database_url) {
-                Some(profile) => ConfigError::new(
+            match view_sync_core::profile::database_named_in_url(&database_url) {
+                Some(database) => ConfigError::new(
                     "DATABASE_URL",
                     format!(
-                        "names {} through ODBC, whose dialect profile is written but not yet run                          by the store (README, Target databases)",
-                        profile.name()
+                        "names {database} through ODBC, whose dialect profile is written but not \
+                         yet run by the store (README, Target databases)"
                     ),
                 ),
                 None => unknown.into(),
@@ -201,7 +201,13 @@ mod tests {
         )])
         .unwrap_err()
         .to_string();
-        assert!(error.contains("names SQL Server through ODBC"), "{error}");
+        assert!(
+            error.ends_with(
+                "names SQL Server through ODBC, whose dialect profile is written but not yet run \
+                 by the store (README, Target databases)"
+            ),
+            "{error}"
+        );
         assert!(!error.contains("secret"), "{error}");
         let error = config(&[("DATABASE_URL", "db2://u:secret@h")])
             .unwrap_err()

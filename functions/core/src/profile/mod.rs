@@ -30,23 +30,39 @@ pub use teradata::Teradata;
 /// The profiles, each once.
 pub static PROFILES: [&(dyn Profile + Sync); 3] = [&SqlServer, &Oracle, &Teradata];
 
-/// The profile whose ODBC scheme `url` starts with (`odbc+sqlserver:…`, `odbc+oracle:…`,
-/// `odbc+teradata:…`), if any.
-pub fn named_in_url(url: &str) -> Option<&'static (dyn Profile + Sync)> {
+/// What follows `odbc+` in `DATABASE_URL` for each profiled database, and its name.
+const SCHEMES: [(&str, &str); 4] = [
+    ("sqlserver", "SQL Server"),
+    ("mssql", "SQL Server"),
+    ("oracle", "Oracle"),
+    ("teradata", "Teradata"),
+];
+
+/// The name of the profiled database whose ODBC scheme `url` starts with (`odbc+sqlserver:…`,
+/// `odbc+mssql:…`, `odbc+oracle:…`, `odbc+teradata:…`), if any. Apart from [`named_in_url`]
+/// so that a build that only names them (the store's configuration) links no profile.
+pub fn database_named_in_url(url: &str) -> Option<&'static str> {
     let scheme = url.split(':').next()?.to_ascii_lowercase();
     let database = scheme.strip_prefix("odbc+")?;
+    SCHEMES
+        .iter()
+        .find(|(named, _)| *named == database)
+        .map(|(_, name)| *name)
+}
+
+/// The profile whose ODBC scheme `url` starts with, if any.
+pub fn named_in_url(url: &str) -> Option<&'static (dyn Profile + Sync)> {
+    let name = database_named_in_url(url)?;
     PROFILES
         .iter()
         .copied()
-        .find(|profile| profile.schemes().contains(&database))
+        .find(|profile| profile.name() == name)
 }
 
 /// Everything the store needs from one database.
 pub trait Profile {
     /// The database's name, as people write it.
     fn name(&self) -> &'static str;
-    /// What follows `odbc+` in `DATABASE_URL` for it.
-    fn schemes(&self) -> &'static [&'static str];
     /// The `sqlparser` dialect that validates view SQL for it.
     fn parser(&self) -> Parser;
     /// How long a name may be.

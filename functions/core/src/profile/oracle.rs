@@ -40,10 +40,6 @@ impl Profile for Oracle {
         "Oracle"
     }
 
-    fn schemes(&self) -> &'static [&'static str] {
-        &["oracle"]
-    }
-
     fn parser(&self) -> Parser {
         Parser::Oracle
     }

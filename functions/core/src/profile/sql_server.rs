@@ -24,10 +24,6 @@ impl Profile for SqlServer {
         "SQL Server"
     }
 
-    fn schemes(&self) -> &'static [&'static str] {
-        &["sqlserver", "mssql"]
-    }
-
     fn parser(&self) -> Parser {
         Parser::MsSql
     }

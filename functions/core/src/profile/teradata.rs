@@ -33,10 +33,6 @@ impl Profile for Teradata {
         "Teradata"
     }
 
-    fn schemes(&self) -> &'static [&'static str] {
-        &["teradata"]
-    }
-
     fn parser(&self) -> Parser {
         Parser::Teradata
     }

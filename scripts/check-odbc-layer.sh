@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# `make test-odbc`: builds a Lambda layer as a user would (scripts/odbc_layer.py), from this
+# machine's own unixODBC and PostgreSQL driver laid out as extracted packages (x86_64 here; the
+# template's functions are arm64), unpacks it where Lambda would put it, and connects through
+# it with LD_LIBRARY_PATH and ODBCSYSINI set as on Lambda: the test then checks that the driver
+# manager, the driver and its libraries were loaded from the layer.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python=${PYTHON:-.venv/bin/python}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+driver=$(dpkg -L odbc-postgresql | grep '/psqlodbcw\.so$' | head -1)
+libodbc=$(ldconfig -p | awk '$1 == "libodbc.so.2" { print $NF; exit }')
+libodbcinst=$(ldconfig -p | awk '$1 == "libodbcinst.so.2" { print $NF; exit }')
+packages="$work/packages"
+# The files as the packages install them: each under its own path, a library under its soname.
+place() { mkdir -p "$packages$(dirname "$2")"; cp -L "$1" "$packages$2"; }
+place "$driver" "$driver"
+for library in "$libodbc" "$libodbcinst"; do
+  place "$library" "$library"
+done
+for object in "$driver" "$libodbc" "$libodbcinst"; do
+  ldd "$object" | awk '$2 == "=>" && $3 ~ /^\// { print $1, $3 }' | while read -r soname path; do
+    place "$path" "$(dirname "$path")/$soname"
+  done
+done
+
+layer="$work/opt"
+"$python" scripts/odbc_layer.py --from "$packages" --arch x86_64 --prefix "$layer" \
+  --driver "Layer PostgreSQL=${driver#/}" --out "$work/layer.zip"
+# A library missing from the packages is named, and no layer is written.
+rm "$packages$libodbcinst"
+if "$python" scripts/odbc_layer.py --from "$packages" --arch x86_64 --prefix "$layer" \
+  --driver "Layer PostgreSQL=${driver#/}" --out "$work/refused.zip" 2>"$work/refusal"; then
+  echo "a layer was built without libodbcinst.so.2" >&2; exit 1
+fi
+grep -q "libodbcinst.so.2" "$work/refusal" && [ ! -e "$work/refused.zip" ]
+"$python" -m zipfile -e "$work/layer.zip" "$layer"
+
+test_binary=$(cargo test --locked -p odbc-session --test drivers --no-run 2>&1 \
+  | sed -n 's/.*Executable tests\/drivers.rs (\(.*\))/\1/p')
+ODBC_LAYER="$layer" LD_LIBRARY_PATH="$layer/lib" ODBCSYSINI="$layer/etc" \
+  TEST_POSTGRES_URL="${TEST_NATIVE_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}" \
+  "$test_binary" --exact a_connection_through_a_layer_loads_the_layers_files
