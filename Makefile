@@ -133,14 +133,18 @@ package: venv ## Both functions as arm64 Lambda zips (target/lambda/*/bootstrap.
 # and the driver's name and shared object among them (README, Deploying through ODBC).
 ODBC_LAYER_FROM ?=
 ODBC_DRIVER ?=
+# Libraries a driver loads itself, which no ELF header names (SQL Server's: libssl.so.3 libcrypto.so.3).
+ODBC_LIBRARIES ?=
 ODBC_LAYER := target/lambda/odbc-layer.zip
 
 odbc-layer: venv ## A Lambda layer (unixODBC and a vendor's driver) from extracted packages: ODBC_LAYER_FROM=DIR ODBC_DRIVER='NAME=PATH'
 	@test -n '$(ODBC_LAYER_FROM)' -a -n '$(ODBC_DRIVER)' || \
 	  { echo "set ODBC_LAYER_FROM and ODBC_DRIVER (README, Deploying through ODBC)" >&2; exit 2; }
-	$(PYTHON) scripts/odbc_layer.py --from '$(ODBC_LAYER_FROM)' --driver '$(ODBC_DRIVER)' --out $(ODBC_LAYER)
+	$(PYTHON) scripts/odbc_layer.py --from '$(ODBC_LAYER_FROM)' --driver '$(ODBC_DRIVER)' \
+	  $(addprefix --library ,$(ODBC_LIBRARIES)) --out $(ODBC_LAYER)
 
 package-odbc: venv ## The processor's arm64 zip with `odbc` (target/lambda-odbc/), linked against the layer's libodbc (after make odbc-layer)
+	@test -f $(ODBC_LAYER) || { echo "no $(ODBC_LAYER): run make odbc-layer first" >&2; exit 2; }
 	rustup target add aarch64-unknown-linux-gnu
 	rm -rf target/odbc-link && mkdir -p target/odbc-link
 	$(PYTHON) -m zipfile -e $(ODBC_LAYER) target/odbc-link/layer

@@ -2,8 +2,10 @@
 # `make test-odbc`: builds a Lambda layer as a user would (scripts/odbc_layer.py), from this
 # machine's own unixODBC and PostgreSQL driver laid out as extracted packages (x86_64 here; the
 # template's functions are arm64), unpacks it where Lambda would put it, and connects through
-# it with LD_LIBRARY_PATH and ODBCSYSINI set as on Lambda: the test then checks that the driver
-# manager, the driver and its libraries were loaded from the layer.
+# it with ODBCSYSINI set as the template sets it and the layer's lib/ on LD_LIBRARY_PATH (on
+# Lambda after the runtime's own directories, which hold neither unixODBC nor a driver; here
+# alone, as this machine's hold both): the test then checks that the driver manager, the driver
+# and its libraries were loaded from the layer. Then what the builder must refuse.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python=${PYTHON:-.venv/bin/python}
@@ -29,14 +31,28 @@ done
 layer="$work/opt"
 "$python" scripts/odbc_layer.py --from "$packages" --arch x86_64 --prefix "$layer" \
   --driver "Layer PostgreSQL=${driver#/}" --out "$work/layer.zip"
-# A library missing from the packages is named, and no layer is written.
-rm "$packages$libodbcinst"
-if "$python" scripts/odbc_layer.py --from "$packages" --arch x86_64 --prefix "$layer" \
-  --driver "Layer PostgreSQL=${driver#/}" --out "$work/refused.zip" 2>"$work/refusal"; then
-  echo "a layer was built without libodbcinst.so.2" >&2; exit 1
-fi
-grep -q "libodbcinst.so.2" "$work/refusal" && [ ! -e "$work/refused.zip" ]
 "$python" -m zipfile -e "$work/layer.zip" "$layer"
+
+# Refused, naming why, and no layer left at --out (not even an earlier one).
+refused() {
+  local why=$1; shift
+  cp "$work/layer.zip" "$work/stale.zip"
+  if "$python" scripts/odbc_layer.py --from "$packages" --arch x86_64 --out "$work/stale.zip" \
+    "$@" 2>"$work/refusal"; then
+    echo "odbc_layer.py built a layer with $*" >&2; exit 1
+  fi
+  grep -q -- "$why" "$work/refusal" || { cat "$work/refusal" >&2; exit 1; }
+  [ ! -e "$work/stale.zip" ] || { echo "a stale layer was left after $*" >&2; exit 1; }
+}
+refused "leaves --from" --driver "X=../../etc/passwd"
+refused "an absolute path" --prefix "$(printf '/opt\n[Evil]')" --driver "X=${driver#/}"
+refused "no arm64 libodbc.so.2" --arch arm64 --driver "X=${driver#/}"
+ln -s /etc "$packages/opt-escape"
+mkdir -p "$packages/opt/vendor" && ln -s /etc/hostname "$packages/opt/vendor/hostname"
+cp "$packages$driver" "$packages/opt/vendor/driver.so"
+refused "leads outside" --driver "X=opt/vendor/driver.so"
+rm "$packages$libodbcinst"
+refused "libodbcinst.so.2" --driver "X=${driver#/}"
 
 test_binary=$(cargo test --locked -p odbc-session --test drivers --no-run 2>&1 \
   | sed -n 's/.*Executable tests\/drivers.rs (\(.*\))/\1/p')
