@@ -156,16 +156,23 @@ pub enum NameLimit {
 }
 
 impl NameLimit {
+    /// Whether `identifier` can be a name: not empty, within the limit, no NUL (which ends a
+    /// driver's C string).
     fn check(self, identifier: &str) -> Result<(), NameError> {
         let (length, limit) = match self {
             Self::Characters(limit) => (identifier.chars().count(), limit),
             Self::Bytes(limit) => (identifier.len(), limit),
         };
-        match (identifier.is_empty(), length > limit) {
-            (true, _) => Err(NameError::Empty),
-            (_, true) => Err(NameError::TooLong { limit: self }),
-            _ => Ok(()),
+        if identifier.is_empty() {
+            return Err(NameError::Empty);
         }
+        if length > limit {
+            return Err(NameError::TooLong { limit: self });
+        }
+        if identifier.contains('\0') {
+            return Err(NameError::Forbidden { what: "a NUL" });
+        }
+        Ok(())
     }
 }
 
@@ -244,6 +251,12 @@ impl LockKey {
     /// The name a named lock takes: `immuta_view_sync_` and the key in hex (49 characters).
     pub fn name(&self) -> String {
         format!("immuta_view_sync_{}", crate::hex::encode(&self.0))
+    }
+
+    /// A number below `count` from the key, for a database whose locks are numbers or slots
+    /// (two keys that give one number only share a lock).
+    pub fn number_below(&self, count: u32) -> u32 {
+        u32::from_be_bytes([self.0[0], self.0[1], self.0[2], self.0[3]]) % count
     }
 }
 

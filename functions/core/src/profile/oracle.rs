@@ -31,7 +31,7 @@ pub struct Oracle;
 impl Oracle {
     /// The user lock id of `key`: two views whose ids collide only share a lock.
     pub fn lock_id(key: &LockKey) -> u32 {
-        u32::from_be_bytes([key.0[0], key.0[1], key.0[2], key.0[3]]) % USER_LOCK_IDS
+        key.number_below(USER_LOCK_IDS)
     }
 }
 
@@ -56,9 +56,6 @@ impl Profile for Oracle {
             return Err(NameError::Forbidden {
                 what: "a double quote",
             });
-        }
-        if identifier.contains('\0') {
-            return Err(NameError::Forbidden { what: "a NUL" });
         }
         Ok(format!("\"{identifier}\""))
     }

@@ -24,7 +24,7 @@ pub struct Teradata;
 
 impl Teradata {
     pub fn lock_slot(key: &LockKey) -> u32 {
-        u32::from_be_bytes([key.0[0], key.0[1], key.0[2], key.0[3]]) % LOCK_SLOTS
+        key.number_below(LOCK_SLOTS)
     }
 }
 
@@ -44,9 +44,6 @@ impl Profile for Teradata {
     /// `"name"`, a double quote inside doubled.
     fn quote(&self, identifier: &str) -> Result<String, NameError> {
         self.name_limit().check(identifier)?;
-        if identifier.contains('\0') {
-            return Err(NameError::Forbidden { what: "a NUL" });
-        }
         Ok(format!("\"{}\"", identifier.replace('"', "\"\"")))
     }
 
