@@ -58,10 +58,13 @@ test-all: ## `make test` on SQLite, PostgreSQL and MariaDB (starts the local ser
 # The local servers through their ODBC drivers (TEST_ODBC_POSTGRES / TEST_ODBC_MARIADB to name others).
 TEST_ODBC_POSTGRES ?= odbc+postgres:Driver={PostgreSQL Unicode};Server=127.0.0.1;Port=5432;Database=test;Uid=postgres
 TEST_ODBC_MARIADB ?= odbc+mariadb:Driver={MariaDB Unicode};Server=127.0.0.1;Port=3306;Database=test;Uid=root;CHARSET=utf8mb4
+# Passed through the environment, never on an echoed command line: a connection string may hold a password.
+export TEST_ODBC_POSTGRES TEST_ODBC_MARIADB
 
 test-odbc: odbc venv ## The target database's tests (ordering, crash, drift, grants, readers, hostile names) and the demo's story through the PostgreSQL and MariaDB ODBC drivers
 	scripts/start-databases.sh
-	export TEST_POSTGRES_URL='$(TEST_ODBC_POSTGRES)' TEST_MYSQL_URL='$(TEST_ODBC_MARIADB)'; \
+	@echo "the store's tests and the demo's story through TEST_ODBC_POSTGRES and TEST_ODBC_MARIADB"
+	@export TEST_POSTGRES_URL="$$TEST_ODBC_POSTGRES" TEST_MYSQL_URL="$$TEST_ODBC_MARIADB"; \
 	cargo test --locked -p views --features odbc --tests && \
 	cargo test --locked -p e2e --features odbc --test demo -- through_odbc
 	PYTHON=$(abspath $(PYTHON)) scripts/check-odbc-layer.sh
@@ -71,6 +74,8 @@ lint: venv ## rustfmt, clippy (warnings are errors) and the SAM template (cfn-li
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 	# The store built with no database driver: every driver-specific path compiled out.
 	cargo clippy --locked -p views --no-default-features -- -D warnings
+	# And with the ODBC target (the store's, the demo's and the layer test's code behind `odbc`).
+	cargo clippy --locked -p views -p odbc-session -p e2e --features views/odbc,e2e/odbc --all-targets -- -D warnings
 	$(VENV)/bin/cfn-lint template.yaml
 	$(VENV)/bin/sam validate --lint --template template.yaml
 	$(PYTHON) scripts/check_template.py
@@ -107,14 +112,19 @@ fuzz-smoke: ## A short, reproducible coverage-guided run of each fuzz target (as
 # The demo's target database: sqlite, postgres, mariadb (the local servers), odbc-postgres or
 # odbc-mariadb (the same servers through their ODBC drivers); DEMO_DATABASE_URL names another.
 DB ?= sqlite
+DEMO_DATABASES := sqlite postgres mariadb odbc-postgres odbc-mariadb
 DEMO := DEMO_DATABASE=$(DB) cargo run --locked -q -p e2e $(if $(filter odbc-%,$(DB)),--features odbc) --example demo
+# Refuses an unknown DB before anything starts.
+DEMO_CHECK := @$(if $(filter-out $(DEMO_DATABASES),$(DB)),echo "DB=$(DB): use one of $(DEMO_DATABASES)" >&2; exit 2,true)
 
 demo: venv ## The whole pipeline on loopback under cargo lambda watch: simulator → receiver → SQS (moto) → processor → SQLite (DB=postgres, mariadb, odbc-postgres, odbc-mariadb for another)
+	$(DEMO_CHECK)
 	$(if $(filter odbc-%,$(DB)),scripts/install-odbc.sh)
 	$(if $(filter-out sqlite,$(DB)),scripts/start-databases.sh)
 	$(DEMO)
 
 run: venv ## The same stack, left running until Ctrl-C (receiver URL and curl examples are printed; DB as for demo)
+	$(DEMO_CHECK)
 	$(if $(filter odbc-%,$(DB)),scripts/install-odbc.sh)
 	$(if $(filter-out sqlite,$(DB)),scripts/start-databases.sh)
 	$(DEMO) -- --serve

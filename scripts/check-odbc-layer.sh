@@ -48,6 +48,7 @@ refused "leaves --from" --driver "X=../../etc/passwd"
 refused "an absolute path" --prefix "$(printf '/opt\n[Evil]')" --driver "X=${driver#/}"
 refused "no arm64 libodbc.so.2" --arch arm64 --driver "X=${driver#/}"
 ln -s /etc "$packages/opt-escape"
+refused "not a file inside" --driver "X=opt-escape/hostname"
 mkdir -p "$packages/opt/vendor" && ln -s /etc/hostname "$packages/opt/vendor/hostname"
 cp "$packages$driver" "$packages/opt/vendor/driver.so"
 refused "leads outside" --driver "X=opt/vendor/driver.so"
@@ -56,6 +57,10 @@ refused "libodbcinst.so.2" --driver "X=${driver#/}"
 
 test_binary=$(cargo test --locked -p odbc-session --test drivers --no-run 2>&1 \
   | sed -n 's/.*Executable tests\/drivers.rs (\(.*\))/\1/p')
-ODBC_LAYER="$layer" LD_LIBRARY_PATH="$layer/lib" ODBCSYSINI="$layer/etc" \
-  TEST_POSTGRES_URL="${TEST_NATIVE_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}" \
-  "$test_binary" --exact a_connection_through_a_layer_loads_the_layers_files
+# The server: TEST_POSTGRES_URL's where it is a native URL (CI's), else the local one.
+server=${TEST_POSTGRES_URL:-}
+case "$server" in postgres://* | postgresql://*) ;; *) server=postgres://postgres@127.0.0.1:5432/test ;; esac
+[ -x "$test_binary" ] || { echo "no test binary for tests/drivers.rs" >&2; exit 1; }
+ODBC_LAYER="$layer" LD_LIBRARY_PATH="$layer/lib" ODBCSYSINI="$layer/etc" TEST_POSTGRES_URL="$server" \
+  "$test_binary" --exact a_connection_through_a_layer_loads_the_layers_files | tee "$work/test.log"
+grep -q "test result: ok. 1 passed" "$work/test.log" || { echo "the layer test did not run" >&2; exit 1; }

@@ -63,9 +63,12 @@ def is_elf(path):
 
 
 def readelf(path, flag):
-    result = subprocess.run(
-        ["readelf", flag, "--wide", path], capture_output=True, text=True, check=False
-    )
+    try:
+        result = subprocess.run(
+            ["readelf", flag, "--wide", path], capture_output=True, text=True, check=False
+        )
+    except FileNotFoundError:
+        raise LayerError("readelf is needed (Debian: binutils; Amazon Linux: binutils)") from None
     if result.returncode != 0:
         raise LayerError(f"{path}: readelf cannot read it: {result.stderr.strip()}")
     return result.stdout
@@ -127,7 +130,7 @@ def parse_driver(text):
     if any(c in name for c in "[]{};=") or not name.isprintable():
         raise LayerError(f"--driver name {name!r} holds one of []{{}};= or a control character")
     relative = os.path.normpath(path.strip().lstrip("/"))
-    if relative.startswith("..") or not relative.isprintable():
+    if relative.split(os.sep)[0] == ".." or not relative.isprintable():
         raise LayerError(f"--driver {name!r}: {path!r} leaves --from")
     parts = relative.split(os.sep)
     if parts[0] == "opt" and len(parts) < 3:
@@ -217,7 +220,7 @@ def build(source, drivers, libraries, arch, prefix):
             staged.add(library)
             queue.append((dependency, f"lib/{library}"))
     if wrong:
-        raise LayerError(f"not built for {arch} ({want}): " + ", ".join(wrong))
+        raise LayerError(f"not built for {arch} ({want}): " + ", ".join(dict.fromkeys(wrong)))
     if missing:
         listed = ", ".join(f"{lib} (needed by {by})" for lib, by in sorted(missing.items()))
         raise LayerError(
@@ -274,11 +277,11 @@ def main():
                         help="where the layer's files are at run time [default: /opt, Lambda's]")
     parser.add_argument("--out", required=True, help="the layer's zip")
     args = parser.parse_args()
-    # No layer from an earlier run may pass for this one's if this one fails.
-    if os.path.exists(args.out):
-        os.remove(args.out)
     prefix = args.prefix.rstrip("/")
     try:
+        # No layer from an earlier run may pass for this one's if this one fails.
+        if os.path.lexists(args.out):
+            os.remove(args.out)
         if not os.path.isabs(args.prefix) or not args.prefix.isprintable():
             raise LayerError(f"--prefix {args.prefix!r}: an absolute path, printable")
         for soname in args.library:

@@ -164,10 +164,11 @@ fn ended() -> OdbcError {
 }
 
 fn connect(text: &str, login_timeout_sec: u32) -> Result<Connection<'static>, OdbcError> {
-    // MariaDB's Connector/ODBC before 3.1.19 reads a connection string's last value up to the
-    // next `;` or NUL, past the length it is given: a digit in the next byte of memory turned
-    // `OPTION=67108866` into another number, and a connection came up without multi-statements
-    // now and then. A NUL after the text, outside the length passed, ends that read.
+    // MariaDB's Connector/ODBC 3.1.15 (Debian 12's; mended in 3.1.19 by its commit 9b96270a)
+    // reads a connection string's last value up to the next `;` or NUL, past the length it is
+    // given: a digit in the next byte of memory turned `OPTION=67108866` into another number,
+    // and a connection came up without multi-statements now and then. A NUL after the text,
+    // outside the length passed, ends that read.
     let terminated = format!("{text}\0");
     let text = &terminated[..text.len()];
     let environment = odbc_api::environment()?;

@@ -213,9 +213,9 @@ impl Shown {
                 .bind(row.view_name.clone()),
                 Dialect::MySql => sqlx::query_scalar(AssertSqlSafe(
                     "SELECT CAST(VIEW_DEFINITION AS CHAR) FROM information_schema.VIEWS \
-                     WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+                     WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ?",
                 ))
-                .bind(schema.unwrap_or_default())
+                .bind(schema)
                 .bind(name.clone()),
             }
             .fetch_one(pool)
@@ -261,10 +261,18 @@ impl Shown {
 /// `make run`: the stack stays up, the trigger keeps feeding the processor, until Ctrl-C.
 pub async fn serve(watch_port: u16, database: &Database) -> Result<(), String> {
     let p = start(Runtime::CargoLambdaWatch, Some(watch_port), database).await;
+    let outcome = keep_serving(&p, watch_port).await;
+    println!("stopping");
+    // The test's schema goes, whatever stopped it.
+    p.finish().await;
+    outcome
+}
+
+async fn keep_serving(p: &Pipeline, watch_port: u16) -> Result<(), String> {
     println!("\n== first deployment, `view-sync resync`");
-    resync(&p).await?;
+    resync(p).await?;
     let mut shown = Shown::default();
-    shown.print_changes(&p).await.map_err(|e| e.to_string())?;
+    shown.print_changes(p).await.map_err(|e| e.to_string())?;
     let url = &p.function_url;
     let simulator = &p.simulator.url;
     println!(
@@ -298,13 +306,11 @@ Or invoke the receiver with a Function URL event:
                         "processor: {} notification(s) in {} batch(es), {} failed",
                         stats.records, stats.batches, stats.failed
                     );
-                    shown.print_changes(&p).await.map_err(|e| e.to_string())?;
+                    shown.print_changes(p).await.map_err(|e| e.to_string())?;
                 }
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
         }
     }
-    println!("stopping");
-    p.finish().await;
     Ok(())
 }

@@ -72,6 +72,23 @@ impl Database {
     /// `odbc-mariadb`; the servers are the local ones unless `url` names another (the ODBC
     /// names through the drivers `make odbc` installs).
     pub fn named(name: &str, url: Option<String>) -> Result<Database, String> {
+        if let Some(url) = &url
+            && url.starts_with("odbc+") != name.starts_with("odbc-")
+        {
+            return Err(format!(
+                "DEMO_DATABASE_URL is {} ODBC URL, and {name:?} names a database {} ODBC",
+                if url.starts_with("odbc+") {
+                    "an"
+                } else {
+                    "not an"
+                },
+                if name.starts_with("odbc-") {
+                    "through"
+                } else {
+                    "not through"
+                },
+            ));
+        }
         let local = |default: &str| url.clone().unwrap_or_else(|| default.to_owned());
         Ok(match name {
             "sqlite" => Database::Sqlite,

@@ -16,6 +16,14 @@ async fn the_demo_story_converges_under_cargo_lambda_watch() {
 #[cfg(feature = "odbc")]
 #[tokio::test(flavor = "multi_thread")]
 async fn the_demo_story_converges_through_odbc() {
+    let through_odbc = Database::all()
+        .iter()
+        .filter(|database| database.through_odbc())
+        .count();
+    assert!(
+        through_odbc > 0,
+        "no database through ODBC: run it with `make test-odbc`"
+    );
     Database::each_at_once(|database| async move {
         if database.through_odbc() {
             e2e::demo::run(Runtime::InProcess, &database)

@@ -29,7 +29,10 @@ const LOCK_NOT_TAKEN: i32 = 20_001;
 pub struct Oracle;
 
 impl Oracle {
-    /// The user lock id of `key`: two views whose ids collide only share a lock.
+    /// The user lock id of `key`: two views whose ids collide only share a lock. Not
+    /// `ALLOCATE_UNIQUE`'s ids, which are safe from other applications' user locks but commit
+    /// (and a section must not commit what it has not finished); an application sharing the
+    /// database and its user lock ids could wait on ours.
     pub fn lock_id(key: &LockKey) -> u32 {
         key.number_below(USER_LOCK_IDS)
     }
@@ -146,7 +149,9 @@ impl Profile for Oracle {
     /// else ORA-20002.
     fn take_lock(&self, _locks: &str, key: &LockKey, wait: Duration) -> String {
         let id = Self::lock_id(key);
-        let seconds = wait.as_secs().clamp(0, LONGEST_WAIT_SECONDS);
+        // Whole seconds, rounded up: a wait under one is not no wait.
+        let seconds =
+            (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).min(LONGEST_WAIT_SECONDS);
         format!(
             "DECLARE result INTEGER; BEGIN \
              result := DBMS_LOCK.REQUEST(id => {id}, lockmode => DBMS_LOCK.X_MODE, \

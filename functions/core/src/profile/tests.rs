@@ -400,7 +400,7 @@ fn the_critical_sections() {
     assert!(id < 1 << 30);
     assert_eq!(id, 0xdeadbeef % (1 << 30));
     let take = Oracle.take_lock("", &KEY, wait);
-    assert!(take.contains(&format!("DBMS_LOCK.REQUEST(id => {id}, lockmode => DBMS_LOCK.X_MODE, timeout => 2, release_on_commit => FALSE)")), "{take}");
+    assert!(take.contains(&format!("DBMS_LOCK.REQUEST(id => {id}, lockmode => DBMS_LOCK.X_MODE, timeout => 3, release_on_commit => FALSE)")), "{take}");
     assert!(take.contains("RAISE_APPLICATION_ERROR(-20001"), "{take}");
     assert_eq!(Oracle.error_meaning(20_001), Some(ErrorMeaning::LockWait));
     assert_eq!(Oracle.error_meaning(20_002), None);
@@ -412,6 +412,11 @@ fn the_critical_sections() {
         Oracle
             .take_lock("", &KEY, Duration::from_secs(1 << 40))
             .contains("timeout => 32766")
+    );
+    assert!(
+        Oracle
+            .take_lock("", &KEY, Duration::from_millis(1))
+            .contains("timeout => 1,")
     );
     assert_eq!(Oracle.section(), Section::SessionLock);
     assert!(!Oracle.ddl_is_transactional());
@@ -496,7 +501,7 @@ fn grants_per_database() {
 }
 
 #[test]
-fn each_error_number_means_one_thing() {
+fn the_error_numbers_each_database_is_read_by() {
     let meanings = |profile: &dyn Profile| {
         (0..100_000)
             .filter_map(|n| profile.error_meaning(n).map(|m| (n, m)))
