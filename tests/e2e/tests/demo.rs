@@ -12,24 +12,22 @@ async fn the_demo_story_converges_under_cargo_lambda_watch() {
 }
 
 /// `make demo DB=odbc-postgres` / `DB=odbc-mariadb`: the story through the ODBC drivers that
-/// `make test-odbc` names in TEST_POSTGRES_URL / TEST_MYSQL_URL (the functions in this process).
+/// `make test-odbc` names in TEST_POSTGRES_URL / TEST_MYSQL_URL, the processor built with `odbc`
+/// under `cargo lambda watch` as the demo builds it (one database after the other: one build).
 #[cfg(feature = "odbc")]
 #[tokio::test(flavor = "multi_thread")]
-async fn the_demo_story_converges_through_odbc() {
-    let through_odbc = Database::all()
-        .iter()
-        .filter(|database| database.through_odbc())
-        .count();
+async fn the_demo_story_converges_through_odbc_under_cargo_lambda_watch() {
+    let through_odbc: Vec<Database> = Database::all()
+        .into_iter()
+        .filter(Database::through_odbc)
+        .collect();
     assert!(
-        through_odbc > 0,
+        !through_odbc.is_empty(),
         "no database through ODBC: run it with `make test-odbc`"
     );
-    Database::each_at_once(|database| async move {
-        if database.through_odbc() {
-            e2e::demo::run(Runtime::InProcess, &database)
-                .await
-                .unwrap_or_else(|e| panic!("{}: {e}", database.name()));
-        }
-    })
-    .await;
+    for database in through_odbc {
+        e2e::demo::run(Runtime::CargoLambdaWatch, &database)
+            .await
+            .unwrap_or_else(|e| panic!("{} through ODBC: {e}", database.name()));
+    }
 }
