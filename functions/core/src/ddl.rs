@@ -141,10 +141,12 @@ pub fn runs(dialect: Dialect, ddl: Ddl) -> Vec<Run> {
                 ],
             },
         ],
-        (_, ddl) => vec![Run::Statement {
-            statement: ddl.statement(),
-            action,
-        }],
+        (Dialect::Sqlite | Dialect::MySql, ddl) | (Dialect::Postgres, ddl @ Ddl::Create(_)) => {
+            vec![Run::Statement {
+                statement: ddl.statement(),
+                action,
+            }]
+        }
     }
 }
 
@@ -206,7 +208,7 @@ pub fn schema_to_ensure(dialect: Dialect, per_project: bool, reference: &str) ->
 pub fn create_schema(dialect: Dialect, schema: &str) -> String {
     let kind = match dialect {
         Dialect::Postgres => "SCHEMA",
-        _ => "DATABASE",
+        Dialect::MySql | Dialect::Sqlite => "DATABASE",
     };
     format!("CREATE {kind} IF NOT EXISTS {}", dialect.quote(schema))
 }
@@ -221,7 +223,7 @@ pub fn tolerating_a_concurrent_create(dialect: Dialect, create: String) -> Strin
             "DO $$ BEGIN {create}; \
              EXCEPTION WHEN duplicate_object OR duplicate_schema OR unique_violation THEN NULL; END $$"
         ),
-        _ => create,
+        Dialect::MySql | Dialect::Sqlite => create,
     }
 }
 

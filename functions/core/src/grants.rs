@@ -205,7 +205,7 @@ pub fn revoke_statement(
             format!("REVOKE SELECT, GRANT OPTION ON {reference} FROM {from}")
         }
         Dialect::Postgres => format!("REVOKE SELECT ON {reference} FROM {from} CASCADE"),
-        _ => format!("REVOKE SELECT ON {reference} FROM {from}"),
+        Dialect::MySql | Dialect::Sqlite => format!("REVOKE SELECT ON {reference} FROM {from}"),
     })
 }
 
@@ -286,7 +286,9 @@ pub fn roles_to_create<'a>(
 pub fn create_role(dialect: Dialect, role: &str) -> String {
     let create = match dialect {
         Dialect::Postgres => format!("CREATE ROLE {}", dialect.quote(role)),
-        _ => format!("CREATE ROLE IF NOT EXISTS {}", dialect.quote(role)),
+        Dialect::MySql | Dialect::Sqlite => {
+            format!("CREATE ROLE IF NOT EXISTS {}", dialect.quote(role))
+        }
     };
     crate::ddl::tolerating_a_concurrent_create(dialect, create)
 }

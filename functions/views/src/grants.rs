@@ -278,7 +278,7 @@ impl Grants {
             ),
             // Roles have an empty host; `mysql.user` shows this user only the columns it needs
             // (see the README).
-            _ => format!(
+            Dialect::MySql | Dialect::Sqlite => format!(
                 "SELECT CAST(User AS CHAR) AS name, \
                  CASE WHEN is_role = 'Y' AND Host = '' THEN 'role' ELSE 'account' END AS kind \
                  FROM mysql.user WHERE User IN ({}) \

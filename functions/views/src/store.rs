@@ -141,7 +141,9 @@ impl ViewStore {
     ) -> Result<bool, ViewsError> {
         let sql = match self.dialect() {
             Dialect::Postgres => "SELECT 'found' AS found FROM pg_namespace WHERE nspname = $1",
-            _ => "SELECT 'found' AS found FROM information_schema.schemata WHERE schema_name = ?",
+            Dialect::MySql | Dialect::Sqlite => {
+                "SELECT 'found' AS found FROM information_schema.schemata WHERE schema_name = ?"
+            }
         };
         let found = sqlx::query(AssertSqlSafe(sql))
             .bind(schema.to_owned())

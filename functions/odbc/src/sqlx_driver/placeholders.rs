@@ -17,11 +17,19 @@ pub(crate) enum Rules {
 }
 
 impl Rules {
-    /// The dialect a URL scheme of [`super::URL_SCHEMES`] names.
+    /// The dialect a URL scheme of [`super::URL_SCHEMES`] names (the only schemes the driver
+    /// opens: a connection's scheme is one of them).
     pub(crate) fn of(scheme: &str) -> Self {
+        Self::named_by(scheme).unwrap_or(Self::MariaDb)
+    }
+
+    /// A scheme added to URL_SCHEMES without its rules fails a test here, rather than be read
+    /// by MariaDB's rules unnoticed.
+    fn named_by(scheme: &str) -> Option<Self> {
         match scheme {
-            "odbc+postgres" | "odbc+postgresql" => Self::Postgres,
-            _ => Self::MariaDb,
+            "odbc+postgres" | "odbc+postgresql" => Some(Self::Postgres),
+            "odbc+mariadb" | "odbc+mysql" => Some(Self::MariaDb),
+            _ => None,
         }
     }
 }
@@ -241,6 +249,13 @@ fn is_word(b: u8) -> bool {
 #[cfg(test)]
 mod tests {
     use super::{Rules, scan};
+
+    #[test]
+    fn every_scheme_the_driver_opens_names_its_rules() {
+        for scheme in super::super::URL_SCHEMES {
+            assert!(Rules::named_by(scheme).is_some(), "{scheme}");
+        }
+    }
 
     #[test]
     fn numbered_values_become_question_marks_in_their_order() {
