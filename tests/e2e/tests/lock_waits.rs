@@ -121,5 +121,6 @@ async fn a_view_blocked_by_a_reader_fails_alone_and_before_the_deadline() {
         assert!(results.iter().all(Result::is_ok), "{name}: {results:?}");
         p.drain().await;
         p.assert_converged("a blocked view, then its retry").await;
+        p.finish().await;
     }
 }

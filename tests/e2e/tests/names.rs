@@ -59,5 +59,6 @@ async fn names_in_any_script_and_names_alike_get_distinct_views() {
             };
             assert_eq!(planned, expected, "{name}, {round}: the plan's names");
         }
+        p.finish().await;
     }
 }

@@ -183,5 +183,6 @@ async fn an_older_read_cannot_create_a_view_a_newer_read_ruled_out() {
         );
         p.assert_converged("project 17 equalized after an older read")
             .await;
+        p.finish().await;
     }
 }
