@@ -9,7 +9,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyConnection, AnyPool};
+use sqlx::{AnyConnection, AnyPool, Row};
 use tokio::sync::OnceCell;
 use view_sync_core::naming::{self, ProjectTemplate};
 use view_sync_core::plan::{LedgerRow, ViewKey};
@@ -63,8 +63,10 @@ pub struct ViewStore {
     apply_concurrency: usize,
 }
 
-/// The URL the pool connects with: a SQLite file is created if missing.
+/// The URL the pool connects with: a SQLite file is created if missing; an ODBC connection
+/// string is carried as the driver reads it ([`drivers::connect_url`]).
 fn pool_url(dialect: Dialect, database_url: &str) -> String {
+    let database_url = &drivers::connect_url(database_url);
     match dialect {
         Dialect::Sqlite
             if !database_url.contains("mode=") && !database_url.contains(":memory:") =>
@@ -76,17 +78,12 @@ fn pool_url(dialect: Dialect, database_url: &str) -> String {
     }
 }
 
-/// A MariaDB session whose `sql_mode` still quotes strings otherwise than the view SQL's
-/// validation and the ODBC driver's statement reader read them: a combined mode the setting
-/// above leaves in place (`ANSI`, `ORACLE`, …) turns `ANSI_QUOTES` back on. Refused, rather than
-/// run statements whose literals could hide a second one.
-async fn refuse_quoting_that_hides_statements(
-    conn: &mut sqlx::AnyConnection,
-) -> Result<(), sqlx::Error> {
-    let mode: String = sqlx::query_scalar("SELECT CAST(@@sql_mode AS CHAR)")
-        .fetch_one(&mut *conn)
-        .await?;
-    match quoting_that_hides_statements(&mode) {
+/// A MariaDB session whose `sql_mode` (`mode`, as the session's settings left it) still quotes
+/// strings otherwise than the view SQL's validation and the ODBC driver's statement reader read
+/// them: a combined mode the setting leaves in place (`ANSI`, `ORACLE`, …) turns `ANSI_QUOTES`
+/// back on. Refused, rather than run statements whose literals could hide a second one.
+fn refuse_quoting_that_hides_statements(mode: &str) -> Result<(), sqlx::Error> {
+    match quoting_that_hides_statements(mode) {
         Some(flag) => Err(sqlx::Error::Configuration(
             format!(
                 "the server's sql_mode keeps {flag} on in this session ({mode}): remove the \
@@ -122,7 +119,7 @@ impl ViewStore {
         let dialect = Dialect::from_url(&config.database_url)
             .map_err(|e| ViewsError::Unavailable(e.to_string()))?;
         drivers::check_linked(dialect, &config.database_url).map_err(ViewsError::Unavailable)?;
-        let url = pool_url(dialect, &drivers::connect_url(&config.database_url));
+        let url = pool_url(dialect, &config.database_url);
         let pool = AnyPoolOptions::new()
             .max_connections(connections(dialect, config.apply_concurrency))
             .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -145,14 +142,24 @@ impl ViewStore {
                         // And on MariaDB (the executable comment; MySQL 8 has no such mode and
                         // never creates users so), a GRANT to a role that does not exist fails
                         // rather than create a user of that name with no password.
+                        // The mode it leaves is read back in the same round trip (checked below).
                         Dialect::MySql => "SET SESSION innodb_lock_wait_timeout = 10, lock_wait_timeout = 10; \
                             SET SESSION sql_mode = TRIM(BOTH ',' FROM REPLACE(REPLACE(CONCAT(',', @@sql_mode, ','), \
                             ',ANSI_QUOTES,', ','), ',NO_BACKSLASH_ESCAPES,', ',')); \
+                            SELECT CAST(@@sql_mode AS CHAR) AS sql_mode; \
                             /*M! SET SESSION sql_mode = CONCAT(@@sql_mode, ',NO_AUTO_CREATE_USER') */",
                     };
-                    sqlx::raw_sql(setting).execute(&mut *conn).await?;
+                    let rows = sqlx::raw_sql(setting).fetch_all(&mut *conn).await?;
                     if dialect == Dialect::MySql {
-                        refuse_quoting_that_hides_statements(conn).await?;
+                        let mode: String = match rows.first() {
+                            Some(row) => row.try_get("sql_mode")?,
+                            None => {
+                                return Err(sqlx::Error::Protocol(
+                                    "the session's sql_mode was not read back".into(),
+                                ));
+                            }
+                        };
+                        refuse_quoting_that_hides_statements(&mode)?;
                     }
                     Ok(())
                 })
@@ -229,10 +236,8 @@ impl ViewStore {
         if *in_use == database_url {
             return Ok(false);
         }
-        self.pool.set_connect_options(connect_options(&pool_url(
-            dialect,
-            &drivers::connect_url(&database_url),
-        ))?);
+        self.pool
+            .set_connect_options(connect_options(&pool_url(dialect, &database_url))?);
         *in_use = database_url;
         Ok(true)
     }

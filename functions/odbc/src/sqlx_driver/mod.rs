@@ -45,17 +45,18 @@ pub fn database_url(setting: &str) -> Option<String> {
     if !URL_SCHEMES.contains(&scheme.as_str()) {
         return None;
     }
-    let mut url = format!("{scheme}:");
-    for byte in connection_string.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                url.push(byte as char)
-            }
-            _ => url.push_str(&format!("%{byte:02X}")),
-        }
-    }
-    Some(url)
+    Some(format!(
+        "{scheme}:{}",
+        percent_encoding::utf8_percent_encode(connection_string, ALL_BUT_UNRESERVED)
+    ))
 }
+
+/// Every byte but RFC 3986's unreserved characters is percent-encoded.
+const ALL_BUT_UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// `connection_string` with what the store's statements need of the driver that `scheme`
 /// names, where the string does not set it itself:
@@ -180,6 +181,10 @@ mod tests {
 
     #[test]
     fn other_settings_are_not_odbc() {
+        assert_eq!(
+            database_url("odbc+mariadb:Pwd={a;b}é-._~ %").unwrap(),
+            "odbc+mariadb:Pwd%3D%7Ba%3Bb%7D%C3%A9-._~%20%25"
+        );
         assert_eq!(database_url("postgres://u@h/db"), None);
         assert_eq!(database_url("odbc+oracle:DSN=x"), None);
         assert_eq!(database_url("no scheme"), None);
