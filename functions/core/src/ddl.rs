@@ -15,6 +15,7 @@
 //! invalid), and SQLite tracks no dependencies: there every statement simply runs.
 
 use crate::dialect::Dialect;
+use crate::profile::ErrorMeaning;
 
 /// One DDL statement of a plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,12 +72,11 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    /// The refusal a database error's SQLSTATE names, if it is one of these.
-    pub fn from_sqlstate(code: &str) -> Option<Self> {
-        match code {
-            "42P16" => Some(Self::ColumnsDiffer),
-            "2BP01" => Some(Self::OthersDepend),
-            _ => None,
+    /// What the database's error means when it refuses so (its profile reads its codes).
+    pub fn meaning(self) -> ErrorMeaning {
+        match self {
+            Self::ColumnsDiffer => ErrorMeaning::ColumnsDiffer,
+            Self::OthersDepend => ErrorMeaning::OthersDepend,
         }
     }
 }
@@ -318,12 +318,28 @@ mod tests {
 
     #[test]
     fn only_postgres_refusals_are_answered() {
+        let refused = |dialect, sqlstate, native| {
+            let meaning = crate::profile::of(dialect).error_meaning(crate::profile::ErrorCode {
+                sqlstate: Some(sqlstate),
+                native,
+            });
+            [Refusal::ColumnsDiffer, Refusal::OthersDepend]
+                .into_iter()
+                .find(|refusal| meaning == Some(refusal.meaning()))
+        };
         assert_eq!(
-            Refusal::from_sqlstate("42P16"),
+            refused(Dialect::Postgres, "42P16", None),
             Some(Refusal::ColumnsDiffer)
         );
-        assert_eq!(Refusal::from_sqlstate("2BP01"), Some(Refusal::OthersDepend));
-        assert_eq!(Refusal::from_sqlstate("42P07"), None);
+        assert_eq!(
+            refused(Dialect::Postgres, "2BP01", None),
+            Some(Refusal::OthersDepend)
+        );
+        assert_eq!(refused(Dialect::Postgres, "42P07", None), None);
+        // MariaDB's codes, SQLSTATEs included, never name them.
+        for sqlstate in ["42P16", "2BP01", "HY000"] {
+            assert_eq!(refused(Dialect::MySql, sqlstate, Some(1050)), None);
+        }
     }
 
     #[test]

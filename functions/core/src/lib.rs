@@ -16,8 +16,8 @@
 //!   [`audit`]: what the audit trail records of a change; [`grants`]: who may read a view, and
 //!   what to revoke and grant to get there.
 //! - [`naming`], [`dialect`]: view names from the template; the target databases' dialects;
-//!   [`profile`]: the dialect profiles of the databases reached only through ODBC (SQL Server,
-//!   Oracle, Teradata), not yet run by the store.
+//!   [`profile`]: what each database needs, as statements (the store's ledger and error
+//!   meanings come from it; SQL Server, Oracle and Teradata are profiled, not yet run).
 //! - [`percent`]: percent-encoding for the URLs we assemble.
 //! - [`printable`]: text others wrote, made safe for a terminal or a log; [`outline`]: a body's
 //!   shape (keys and JSON types, never values) for the log of one we could not classify.

@@ -6,12 +6,12 @@
 use std::collections::VecDeque;
 
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
-use view_sync_core::ddl::{Column, Ddl, Refusal, Run, closed_view, runs};
+use view_sync_core::ddl::{Column, Ddl, Run, closed_view, runs};
 use view_sync_core::plan::ViewKey;
 use view_sync_core::printable::printable;
 
 use crate::ddl::{self, one_statement};
-use crate::error::{ViewsError, label};
+use crate::error::{ViewsError, error_meaning, label};
 use crate::handle::ViewStore;
 
 /// How many blockers are named; the rest are counted.
@@ -28,13 +28,6 @@ pub(crate) enum Ran {
         name: String,
         blockers: String,
     },
-}
-
-fn refusal(error: &sqlx::Error) -> Option<Refusal> {
-    match error {
-        sqlx::Error::Database(database) => Refusal::from_sqlstate(&database.code()?),
-        _ => None,
-    }
 }
 
 impl ViewStore {
@@ -64,7 +57,7 @@ impl ViewStore {
                     ddl::run(conn, view, format!("SAVEPOINT {SAVEPOINT}"), action).await?;
                     match one_statement(statement).execute(&mut *conn).await {
                         Ok(_) => {}
-                        Err(e) if refusal(&e) == Some(refused) => {
+                        Err(e) if error_meaning(&e) == Some(refused.meaning()) => {
                             ddl::run(
                                 conn,
                                 view,

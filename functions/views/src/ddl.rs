@@ -7,8 +7,9 @@ use sqlx::{Any, AnyConnection, AnyPool, AssertSqlSafe};
 use view_sync_core::plan::ViewKey;
 
 use crate::dialect::Dialect;
-use crate::drivers;
-use crate::error::{ViewsError, label};
+use view_sync_core::profile::ErrorMeaning;
+
+use crate::error::{ViewsError, error_meaning, label};
 
 /// A statement run so that the driver accepts one statement only: PostgreSQL's extended protocol
 /// and MariaDB's prepared statements refuse a second one, so even a validation bug cannot chain
@@ -58,21 +59,9 @@ pub(crate) async fn make_index(
     }
     match sqlx::query(AssertSqlSafe(create)).execute(pool).await {
         Ok(_) => Ok(()),
-        Err(e) if made_concurrently(&e) => Ok(()),
+        // Another process made the same index first (PostgreSQL: also the unique violation of
+        // the catalog's name index when both made it at once).
+        Err(e) if error_meaning(&e) == Some(ErrorMeaning::Exists) => Ok(()),
         Err(e) => Err(ViewsError::from_sqlx(e, "index", table)),
-    }
-}
-
-/// Whether `error` says another process made the same index first: PostgreSQL's
-/// duplicate_table, or the unique violation of the catalog's name index when both created it at
-/// once; MariaDB's ER_DUP_KEYNAME.
-fn made_concurrently(error: &sqlx::Error) -> bool {
-    match error {
-        sqlx::Error::Database(e) => {
-            drivers::mysql_number(e.as_ref()) == Some(1061)
-                || (drivers::is_postgres(e.as_ref())
-                    && matches!(e.code().as_deref(), Some("42P07" | "23505")))
-        }
-        _ => false,
     }
 }

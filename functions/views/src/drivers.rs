@@ -96,54 +96,45 @@ fn not_linked(dialect: Dialect, linked: &[Dialect]) -> String {
     )
 }
 
-/// MariaDB/MySQL's error number, if `error` is MariaDB's (natively or through its ODBC driver,
-/// which passes the server's number on).
-#[cfg_attr(not(any(feature = "mysql", feature = "odbc")), allow(unused_variables))]
-pub(crate) fn mysql_number(error: &dyn DatabaseError) -> Option<u16> {
-    #[cfg(feature = "mysql")]
-    if let Some(mysql) = error.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
-        return Some(mysql.number());
-    }
-    #[cfg(feature = "odbc")]
-    if let Some(odbc) = error.try_downcast_ref::<odbc_session::sqlx_driver::OdbcDatabaseError>()
-        && Dialect::from_url(odbc.scheme()).ok() == Some(Dialect::MySql)
-    {
-        return u16::try_from(odbc.native()).ok();
-    }
-    None
-}
-
-/// Whether `error` is PostgreSQL's (natively or through its ODBC driver).
+/// Which database gave `error`, and its native number where the database speaks in numbers
+/// (MariaDB's error number, SQLite's extended result code; through ODBC the driver's native
+/// error, which psqlODBC and Connector/ODBC take from the server). `None` for a driver this
+/// build does not link.
 #[cfg_attr(
-    not(any(feature = "postgres", feature = "odbc")),
+    not(any(
+        feature = "mysql",
+        feature = "postgres",
+        feature = "sqlite",
+        feature = "odbc"
+    )),
     allow(unused_variables)
 )]
-pub(crate) fn is_postgres(error: &dyn DatabaseError) -> bool {
+pub(crate) fn origin(error: &dyn DatabaseError) -> Option<(Dialect, Option<i64>)> {
+    #[cfg(feature = "mysql")]
+    if let Some(mysql) = error.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+        return Some((Dialect::MySql, Some(i64::from(mysql.number()))));
+    }
     #[cfg(feature = "postgres")]
     if error
         .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
         .is_some()
     {
-        return true;
+        return Some((Dialect::Postgres, None));
     }
-    #[cfg(feature = "odbc")]
-    if let Some(odbc) = error.try_downcast_ref::<odbc_session::sqlx_driver::OdbcDatabaseError>() {
-        return Dialect::from_url(odbc.scheme()).ok() == Some(Dialect::Postgres);
-    }
-    false
-}
-
-/// Whether `error` is SQLite's.
-#[cfg_attr(not(feature = "sqlite"), allow(unused_variables))]
-pub(crate) fn is_sqlite(error: &dyn DatabaseError) -> bool {
     #[cfg(feature = "sqlite")]
     if error
         .try_downcast_ref::<sqlx::sqlite::SqliteError>()
         .is_some()
     {
-        return true;
+        let code = error.code().and_then(|code| code.parse().ok());
+        return Some((Dialect::Sqlite, code));
     }
-    false
+    #[cfg(feature = "odbc")]
+    if let Some(odbc) = error.try_downcast_ref::<odbc_session::sqlx_driver::OdbcDatabaseError>() {
+        let dialect = Dialect::from_url(odbc.scheme()).ok()?;
+        return Some((dialect, Some(i64::from(odbc.native()))));
+    }
+    None
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
 use thiserror::Error;
 
+use view_sync_core::profile::{self, ErrorCode, ErrorMeaning};
+
 use crate::drivers;
 
 /// A target-database failure. Messages never contain `DATABASE_URL` (it may hold a password).
@@ -83,13 +85,14 @@ impl ViewsError {
     /// credentials [`ViewsError::Unauthenticated`].
     pub(crate) fn from_sqlx(error: sqlx::Error, action: &'static str, view: &str) -> Self {
         if let sqlx::Error::Database(database) = &error {
-            if is_lock_wait(database.as_ref()) {
+            let meaning = meaning(database.as_ref());
+            if meaning == Some(ErrorMeaning::LockWait) {
                 return Self::LockTimeout {
                     view: view.to_owned(),
                     held_by: String::new(),
                 };
             }
-            if is_authentication_failure(database.as_ref()) {
+            if meaning == Some(ErrorMeaning::LoginRefused) {
                 // The server's message names the user, never the password. MariaDB's shows its
                 // codes; PostgreSQL's does not.
                 let message = database.to_string();
@@ -117,35 +120,24 @@ impl ViewsError {
     }
 }
 
-/// Whether the server refused to log us in: SQLSTATE class 28 (invalid authorization
-/// specification) on PostgreSQL (28P01 for a wrong password), ER_ACCESS_DENIED_ERROR on MariaDB.
-fn is_authentication_failure(error: &dyn sqlx::error::DatabaseError) -> bool {
-    if let Some(number) = drivers::mysql_number(error) {
-        // ER_ACCESS_DENIED_ERROR, ER_ACCESS_DENIED_NO_PASSWORD_ERROR. Not SQLSTATE 28000 as
-        // such: MariaDB gives it to a GRANT to a role that does not exist (1133) too.
-        return matches!(number, 1045 | 1698);
+/// What a database's refusal means to the store (its profile's reading of the error's codes);
+/// `None` for any other error.
+pub fn error_meaning(error: &sqlx::Error) -> Option<ErrorMeaning> {
+    match error {
+        sqlx::Error::Database(database) => meaning(database.as_ref()),
+        _ => None,
     }
-    // SQLite's codes are numbers, and 28 is one of them (SQLITE_WARNING).
-    drivers::is_postgres(error) && error.code().is_some_and(|code| code.starts_with("28"))
 }
 
-/// Whether the database gave up waiting for a lock, or broke a deadlock: the work may succeed
-/// when it is tried again.
-fn is_lock_wait(error: &dyn sqlx::error::DatabaseError) -> bool {
-    if let Some(number) = drivers::mysql_number(error) {
-        // ER_LOCK_WAIT_TIMEOUT (row and metadata locks), ER_LOCK_DEADLOCK
-        return matches!(number, 1205 | 1213);
-    }
-    let code = error.code();
-    match code.as_deref() {
-        // lock_not_available (lock_timeout), query_canceled (statement_timeout), deadlock_detected
-        Some("55P03" | "57014" | "40P01") => true,
-        // SQLITE_BUSY and SQLITE_LOCKED, with their extended codes
-        Some(sqlite) if drivers::is_sqlite(error) => sqlite
-            .parse::<i32>()
-            .is_ok_and(|code| matches!(code & 0xff, 5 | 6)),
-        _ => false,
-    }
+/// What `error` means to the store, as the profile of the database that gave it reads its
+/// SQLSTATE and native number.
+pub(crate) fn meaning(error: &dyn sqlx::error::DatabaseError) -> Option<ErrorMeaning> {
+    let (dialect, native) = drivers::origin(error)?;
+    let sqlstate = error.code();
+    profile::of(dialect).error_meaning(ErrorCode {
+        sqlstate: sqlstate.as_deref(),
+        native,
+    })
 }
 
 /// How an error names one view.

@@ -25,11 +25,11 @@ use sqlx::any::AnyExecutor;
 use sqlx::{AnyConnection, AnyPool, AssertSqlSafe, Row};
 use view_sync_core::grants::{self, Grant, Grantee, RoleRefused, RolesFound};
 use view_sync_core::plan::ViewKey;
+use view_sync_core::profile::ErrorMeaning;
 
 use crate::ddl::{self, one_statement};
 use crate::dialect::{Dialect, LedgerSql};
-use crate::drivers;
-use crate::error::{ViewsError, label};
+use crate::error::{ViewsError, label, meaning};
 
 /// Who may read the views: how grants are managed, and the roles seen to exist.
 pub(crate) struct Grants {
@@ -497,13 +497,9 @@ fn with_mariadb_rights(mut error: ViewsError, dialect: Dialect, rights: &str) ->
     error
 }
 
-/// Whether a GRANT failed for want of its grantee: PostgreSQL's undefined_object, MariaDB's
-/// ER_PASSWORD_NO_MATCH ("Can't find any matching row in the user table").
+/// Whether a GRANT failed for want of its grantee.
 fn is_missing_role(error: &dyn sqlx::error::DatabaseError) -> bool {
-    if let Some(number) = drivers::mysql_number(error) {
-        return number == 1133;
-    }
-    error.code().as_deref() == Some("42704")
+    meaning(error) == Some(ErrorMeaning::GranteeMissing)
 }
 
 fn refused(view: &ViewKey, detail: impl ToString) -> ViewsError {

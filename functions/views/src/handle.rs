@@ -13,6 +13,7 @@ use sqlx::{AnyConnection, AnyPool, Row};
 use tokio::sync::OnceCell;
 use view_sync_core::naming::{self, ProjectTemplate};
 use view_sync_core::plan::{LedgerRow, ViewKey};
+use view_sync_core::profile::ErrorMeaning;
 use view_sync_core::view_sql::ViewLocation;
 
 use crate::audit::Audit;
@@ -20,7 +21,7 @@ use crate::config::StoreConfig;
 use crate::ddl;
 use crate::dialect::Dialect;
 use crate::drivers;
-use crate::error::ViewsError;
+use crate::error::{ViewsError, meaning};
 use crate::failures::Failures;
 use crate::grants::Grants;
 use crate::hints::Hints;
@@ -314,7 +315,9 @@ impl ViewStore {
             .await
         {
             Ok(_) => Ok(true),
-            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42S02") => Ok(false),
+            Err(sqlx::Error::Database(e)) if meaning(e.as_ref()) == Some(ErrorMeaning::Absent) => {
+                Ok(false)
+            }
             Err(e) => Err(ViewsError::from_sqlx(e, "look for", name)),
         }
     }

@@ -15,31 +15,23 @@ use crate::ddl;
 use crate::dialect::{Dialect, LedgerSql};
 use crate::error::{ViewsError, label};
 use crate::statement::{Statement, Value};
+use view_sync_core::profile::{self, AppliedSql, LEDGER_COLUMNS};
 
 /// The ledger columns a [`LedgerRow`] is read from.
 const ROW_COLUMNS: &str = "project_id, data_source_id, view_name, sql_digest, state, observed_at, \
      catalog_digest, grants_digest, blocked_by";
 
-/// Columns added since the ledger's first version, with their definitions: added to a ledger
-/// made earlier when a process first opens it.
-fn added_columns(dialect: Dialect) -> [(&'static str, &'static str); 4] {
-    [
-        ("catalog_digest", "VARCHAR(64) NOT NULL DEFAULT ''"),
-        // The create statement last applied: what `view-sync plan` diffs a replace against.
-        (
-            "applied_sql",
-            match dialect {
-                // View SQL may be up to 1 MiB; TEXT holds 64 KiB there.
-                Dialect::MySql => "MEDIUMTEXT",
-                Dialect::Sqlite | Dialect::Postgres => "TEXT",
-            },
-        ),
-        // Who could read the view right after it was applied (see `crate::grants`).
-        ("grants_digest", "VARCHAR(64) NOT NULL DEFAULT ''"),
-        // What keeps a closed view closed (see `crate::closing`); NULL otherwise.
-        ("blocked_by", "TEXT"),
-    ]
-}
+/// Columns added since the ledger's first version: added, as the profile defines them, to a
+/// ledger made earlier when a process first opens it. `catalog_digest`: the catalog's digest of
+/// the view (drift); `applied_sql`: the create statement last applied, what `view-sync plan`
+/// diffs a replace against; `grants_digest`: who could read the view right after it was applied
+/// (see `crate::grants`); `blocked_by`: what keeps a closed view closed (see `crate::closing`).
+const ADDED_COLUMNS: [&str; 4] = [
+    "catalog_digest",
+    "applied_sql",
+    "grants_digest",
+    "blocked_by",
+];
 
 /// What a PostgreSQL section takes as it starts ([`Ledger::reserve_row`]).
 pub(crate) struct SectionLocks {
@@ -164,18 +156,9 @@ impl Ledger {
             .map_err(|e| ViewsError::from_sqlx(e, "lock", &label(view)))
     }
 
-    /// `CREATE TABLE` of the ledger.
+    /// `CREATE TABLE` of the ledger, as the database's profile makes it.
     pub(crate) fn create_table(&self) -> String {
-        let added: String = added_columns(self.dialect)
-            .iter()
-            .map(|(name, definition)| format!(", {name} {definition}"))
-            .collect();
-        format!(
-            "CREATE TABLE IF NOT EXISTS {} (project_id VARCHAR(255) NOT NULL, data_source_id VARCHAR(255) NOT NULL, \
-             view_name VARCHAR(1024) NOT NULL, sql_digest VARCHAR(64) NOT NULL, state VARCHAR(16) NOT NULL, \
-             observed_at BIGINT NOT NULL, updated_at BIGINT NOT NULL{added}, PRIMARY KEY (project_id, data_source_id))",
-            self.name
-        )
+        profile::of(self.dialect).create_ledger(&self.name)
     }
 
     /// PostgreSQL, schema not configured: an earlier version made the ledger wherever the
@@ -248,7 +231,13 @@ impl Ledger {
     /// SQLite has no `ADD COLUMN IF NOT EXISTS`; two processes racing to add one: the loser's
     /// `ALTER` fails, and its probe then finds the column.
     pub(crate) async fn add_missing_columns(&self, pool: &AnyPool) -> Result<(), ViewsError> {
-        for (name, definition) in added_columns(self.dialect) {
+        let types = profile::of(self.dialect).column_types();
+        for name in ADDED_COLUMNS {
+            let column = LEDGER_COLUMNS
+                .iter()
+                .find(|column| column.name == name)
+                .expect("a ledger column");
+            let definition = types.definition(column);
             let probe = format!("SELECT {name} FROM {} WHERE 1 = 0", self.name);
             if sqlx::query(AssertSqlSafe(probe.clone()))
                 .execute(pool)
@@ -257,7 +246,7 @@ impl Ledger {
             {
                 continue;
             }
-            let alter = format!("ALTER TABLE {} ADD COLUMN {name} {definition}", self.name);
+            let alter = format!("ALTER TABLE {} ADD COLUMN {definition}", self.name);
             if let Err(e) = sqlx::query(AssertSqlSafe(alter)).execute(pool).await
                 && sqlx::query(AssertSqlSafe(probe))
                     .execute(pool)
@@ -550,42 +539,28 @@ impl Ledger {
         view: &ViewKey,
         row: &RowWrite,
     ) -> Result<(), ViewsError> {
-        self.write_row_statement(view, row, 1)
+        self.write_row_statement(view, row)
             .execute(conn, "record in the ledger", &label(view))
             .await
     }
 
-    /// The upsert of `view`'s row, its parameters numbered from `first`.
-    pub(crate) fn write_row_statement(
-        &self,
-        view: &ViewKey,
-        row: &RowWrite,
-        first: usize,
-    ) -> Statement {
-        let dialect = self.dialect;
-        let params: Vec<String> = (first..first + 11).map(|n| dialect.param(n)).collect();
-        let sql = format!(
-            "INSERT INTO {}{} (project_id, data_source_id, view_name, sql_digest, state, observed_at, updated_at, \
-             catalog_digest, applied_sql, grants_digest, blocked_by) VALUES ({}) {}",
-            self.name,
-            dialect.upsert_alias(),
-            params.join(", "),
-            dialect.upsert_clause()
-        );
-        let values = vec![
-            view.project_id.as_str().into(),
-            view.data_source_id.as_str().into(),
-            row.name.clone().into(),
-            row.digest.clone().into(),
-            row.state.as_str().into(),
-            row.observed_at.into(),
-            now_micros().into(),
-            row.catalog_digest.clone().into(),
-            row.applied_sql.clone().into(),
-            row.grants_digest.clone().into(),
-            row.blocked_by.clone().into(),
-        ];
-        Statement { sql, values }
+    /// The upsert of `view`'s row, as the database's profile writes it: with the applied SQL
+    /// where `row` has one, else keeping the row's own.
+    pub(crate) fn write_row_statement(&self, view: &ViewKey, row: &RowWrite) -> Statement {
+        let applied_sql = match row.applied_sql {
+            Some(_) => AppliedSql::Written,
+            None => AppliedSql::Kept,
+        };
+        let upsert = profile::of(self.dialect).upsert_ledger_row(&self.name, applied_sql);
+        let values = upsert
+            .binds
+            .iter()
+            .map(|column| ledger_value(column, view, row))
+            .collect();
+        Statement {
+            sql: upsert.statement,
+            values,
+        }
     }
 
     /// The create statement last applied to `view`, if the ledger kept it (rows of an earlier
@@ -607,6 +582,24 @@ impl Ledger {
             .await
             .map_err(|e| ViewsError::from_sqlx(e, "read the ledger row of", &label(view)))?;
         Ok(applied.flatten())
+    }
+}
+
+/// The value `row` writes to the ledger's `column` for `view`.
+fn ledger_value(column: &str, view: &ViewKey, row: &RowWrite) -> Value {
+    match column {
+        "project_id" => view.project_id.as_str().into(),
+        "data_source_id" => view.data_source_id.as_str().into(),
+        "view_name" => row.name.clone().into(),
+        "sql_digest" => row.digest.clone().into(),
+        "state" => row.state.as_str().into(),
+        "observed_at" => row.observed_at.into(),
+        "updated_at" => now_micros().into(),
+        "catalog_digest" => row.catalog_digest.clone().into(),
+        "applied_sql" => row.applied_sql.clone().into(),
+        "grants_digest" => row.grants_digest.clone().into(),
+        "blocked_by" => row.blocked_by.clone().into(),
+        other => unreachable!("the ledger has no column {other}"),
     }
 }
 
@@ -655,25 +648,33 @@ fn holders_from_json(json: &str) -> Option<BTreeMap<String, ViewKey>> {
 mod tests {
     use super::*;
 
-    /// The dialect profiles of the databases reached only through ODBC make the same ledger.
+    /// Every column the profiles' upserts bind has a value, in the order they bind them.
     #[test]
-    fn the_ledger_has_the_columns_the_dialect_profiles_make() {
-        let profiled: Vec<&str> = view_sync_core::profile::LEDGER_COLUMNS
-            .iter()
-            .map(|column| column.name)
-            .collect();
+    fn a_row_has_a_value_for_every_column_an_upsert_binds() {
+        let view = ViewKey {
+            project_id: Id::new("7".to_owned()).unwrap(),
+            data_source_id: Id::new("42".to_owned()).unwrap(),
+        };
+        let mut row = RowWrite {
+            name: "\"v\"".into(),
+            digest: "d".into(),
+            state: RowState::Present,
+            observed_at: 5,
+            catalog_digest: String::new(),
+            applied_sql: Some("CREATE VIEW v AS SELECT 1".into()),
+            grants_digest: String::new(),
+            blocked_by: None,
+        };
         for dialect in [Dialect::Sqlite, Dialect::Postgres, Dialect::MySql] {
-            let create = Ledger::new(dialect, None, "ledger", false).create_table();
-            let columns = create
-                .split_once(" (")
-                .and_then(|(_, rest)| rest.split_once(", PRIMARY KEY"))
-                .map(|(columns, _)| columns)
-                .expect("columns, then the key");
-            let names: Vec<&str> = columns
-                .split(", ")
-                .map(|column| column.split(' ').next().unwrap_or_default())
-                .collect();
-            assert_eq!(names, profiled, "{create}");
+            let ledger = Ledger::new(dialect, None, "ledger", false);
+            let written = ledger.write_row_statement(&view, &row);
+            assert_eq!(written.values.len(), 11, "{}", written.sql);
+            assert!(written.sql.contains("applied_sql"));
+            row.applied_sql = None;
+            let kept = ledger.write_row_statement(&view, &row);
+            assert_eq!(kept.values.len(), 10, "{}", kept.sql);
+            assert!(!kept.sql.contains("applied_sql"), "{}", kept.sql);
+            row.applied_sql = Some("CREATE VIEW v AS SELECT 1".into());
         }
     }
 }

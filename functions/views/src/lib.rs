@@ -32,7 +32,7 @@ pub use catalog::CatalogState;
 pub use config::{DEFAULT_LEDGER_TABLE, DEFAULT_POSTGRES_SCHEMA, StoreConfig};
 pub use dialect::{Dialect, LedgerSql};
 pub use drivers::install as install_drivers;
-pub use error::ViewsError;
+pub use error::{ViewsError, error_meaning};
 pub use failures::MessageFailure;
 pub use handle::ViewStore;
 pub use ledger::now_micros;

@@ -436,7 +436,7 @@ impl ViewStore {
     ) -> Result<(), ViewsError> {
         match entry {
             Some(entry) if self.dialect() == Dialect::Postgres => {
-                let row_write = self.ledger.write_row_statement(view, row, 1);
+                let row_write = self.ledger.write_row_statement(view, row);
                 let mut record = self
                     .audit
                     .record_statement(entry, row_write.values.len() + 1);

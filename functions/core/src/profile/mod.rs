@@ -1,34 +1,56 @@
-//! Dialect profiles of the databases reached only through ODBC (SQL Server, Oracle, Teradata):
-//! everything the store needs from a database, as statements and decisions made in pure code.
+//! Dialect profiles: everything the store needs from a database, as statements and decisions
+//! made in pure code, one profile per database.
 //!
-//! A profile answers each question the store asks of its dialect today (see the `Dialect`
-//! matches in `view-sql`, [`crate::ddl`], [`crate::grants`] and the `views` crate): how names
-//! are quoted and how long they may be; the view's DDL (create, replace in place or not, drop,
-//! and the error that says a view is already gone); what protects a view's rows from its
+//! A profile answers each question the store asks of its dialect: how names are quoted and how
+//! long they may be, and how values are bound; the view's DDL (create, replace in place or not,
+//! drop, and the error that says a view is already gone); what protects a view's rows from its
 //! readers' own predicates, or that nothing does; the catalog reads that drift repair compares
 //! (a view's definition, its grants); the grant and revoke statements; the critical section (a
 //! lock that spans the DDL and the ledger's row) and whether DDL is transactional; the ledger's
 //! column types, its `CREATE TABLE` and its upsert with the order of its bound values; which
-//! `sqlparser` dialect validates the view SQL; and what the database's native error numbers mean
-//! to the store.
+//! `sqlparser` dialect validates the view SQL; and what the database's errors mean to the store.
 //!
-//! **Status**: written from the vendors' documentation and unit-tested here (exact statements,
-//! and each that `sqlparser` can read parsed as one statement of the profile's dialect); none
-//! has run against a real server, and the store does not take these databases' URLs yet
-//! ([`named_in_url`] lets its configuration say so by name). README, "Target databases".
+//! **Status.** The databases the store runs today ([`of`]: SQLite, PostgreSQL, MariaDB): the
+//! store takes its ledger's table, its added columns, its upsert and its placeholders from the
+//! profile, and reads every database error through [`Profile::error_meaning`]. Its other
+//! statements (view DDL and reader protection in `view-sql` and [`crate::ddl`], catalog reads,
+//! grants and sections in the `views` crate) are still its own; the profile's are held to the
+//! databases themselves by `views/tests/profiles.rs` (natively and through ODBC), so each can be
+//! moved over with the store's tests as the net. SQL Server, Oracle, Teradata ([`PROFILES`]):
+//! written from the vendors' documentation and unit-tested here (exact statements, and each that
+//! `sqlparser` can read parsed as one statement of the profile's dialect); none has run against a
+//! real server, and the store does not take these databases' URLs yet ([`named_in_url`] lets its
+//! configuration say so by name). README, "Target databases".
 
+mod mariadb;
 mod oracle;
+mod postgres;
 mod sql_server;
+mod sqlite;
 mod teradata;
 
 use std::time::Duration;
 
+pub use mariadb::MariaDb;
 pub use oracle::Oracle;
+pub use postgres::Postgres;
 pub use sql_server::SqlServer;
+pub use sqlite::Sqlite;
 pub use teradata::Teradata;
 
-/// The profiles, each once.
+use crate::dialect::Dialect;
+
+/// The profiles of the databases reached only through ODBC, each once.
 pub static PROFILES: [&(dyn Profile + Sync); 3] = [&SqlServer, &Oracle, &Teradata];
+
+/// The profile of a database the store runs today.
+pub fn of(dialect: Dialect) -> &'static (dyn Profile + Sync) {
+    match dialect {
+        Dialect::Sqlite => &Sqlite,
+        Dialect::Postgres => &Postgres,
+        Dialect::MySql => &MariaDb,
+    }
+}
 
 /// What follows `odbc+` in `DATABASE_URL` for each profiled database, and its name.
 const SCHEMES: [(&str, &str); 4] = [
@@ -70,6 +92,11 @@ pub trait Profile {
     /// `identifier` quoted, or why it cannot be a name there.
     fn quote(&self, identifier: &str) -> Result<String, NameError>;
 
+    /// The placeholder of the `n`th (1-based) bound value.
+    fn placeholder(&self, _n: usize) -> String {
+        "?".to_owned()
+    }
+
     /// `schema.name`, each part quoted.
     fn qualified(&self, schema: &str, name: &str) -> Result<String, NameError> {
         Ok(format!("{}.{}", self.quote(schema)?, self.quote(name)?))
@@ -96,10 +123,10 @@ pub trait Profile {
     fn definition_is_the_query(&self) -> bool;
     /// The grants that let someone other than the store's own user read the views of
     /// `schema`: one row per (view, grantee, privilege), with whether the grantee may grant it
-    /// on (1 or 0), by view and grantee.
-    fn view_grants(&self, schema: &str) -> CatalogRead;
-    /// `GRANT SELECT` on `view` to `grantee` (both quoted).
-    fn grant_select(&self, view: &str, grantee: &str) -> String;
+    /// on (1 or 0), by view and grantee; `None` where the database has no grants.
+    fn view_grants(&self, schema: &str) -> Option<CatalogRead>;
+    /// The statements that grant `SELECT` on `view` to `grantee` (both quoted), in order.
+    fn grant_select(&self, view: &str, grantee: &str) -> Vec<String>;
     /// The revoke of `privilege` (as [`Profile::view_grants`] read it) on `view` from
     /// `grantee` (both quoted), with what the grantee granted on from it.
     /// `None` for a privilege the profile does not know (the view then fails, naming it).
@@ -117,8 +144,9 @@ pub trait Profile {
     }
     /// The statement that takes the lock `key` (a digest of ledger and view), waiting `wait` at
     /// most where the database can wait; `locks` is the lock table where it has one. What it
-    /// returns or raises says whether the lock was taken ([`Section`]).
-    fn take_lock(&self, locks: &str, key: &LockKey, wait: Duration) -> String;
+    /// returns or raises says whether the lock was taken ([`Section`]). `None` where the
+    /// section holds no lock of its own ([`Section::LedgerRow`], [`Section::OneWriter`]).
+    fn take_lock(&self, locks: &str, key: &LockKey, wait: Duration) -> Option<String>;
     /// The statement that releases the lock `key`; `None` where it ends with the transaction
     /// that holds it.
     fn release_lock(&self, key: &LockKey) -> Option<String>;
@@ -134,8 +162,8 @@ pub trait Profile {
     /// bound text over 4,000 bytes in one, Teradata a CLOB in `COALESCE`).
     fn upsert_ledger_row(&self, table: &str, applied_sql: AppliedSql) -> Upsert;
 
-    /// What a native error number means to the store, if anything.
-    fn error_meaning(&self, native: i32) -> Option<ErrorMeaning>;
+    /// What an error means to the store, if anything.
+    fn error_meaning(&self, code: ErrorCode<'_>) -> Option<ErrorMeaning>;
 }
 
 /// The `sqlparser` dialect a profile validates view SQL with. Where it does not know a construct
@@ -143,7 +171,10 @@ pub trait Profile {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Parser {
     MsSql,
+    MySql,
     Oracle,
+    PostgreSql,
+    Sqlite,
     Teradata,
 }
 
@@ -192,6 +223,8 @@ pub enum Replace {
     /// One statement replaces it in place (and creates it where it is absent); what was built
     /// on it stays.
     InPlace(String),
+    /// None replaces it in place: it is dropped and created again in one transaction.
+    DropAndCreate,
 }
 
 /// How a view is dropped.
@@ -218,6 +251,9 @@ pub enum ReaderProtection {
         /// What the setting leaves open.
         gaps: &'static str,
     },
+    /// The store rewrites the view's statement so that the server works the view out before
+    /// the reader's conditions (view-sql's barrier), as `how` says.
+    Rewritten { how: &'static str },
     /// Nothing does: the store runs only where the operator says so (`VIEW_BARRIER=false`),
     /// and the README says what readers can learn.
     None { why: &'static str },
@@ -234,13 +270,30 @@ pub enum Section {
     /// victim must roll back what it holds).
     OneTransaction { taken_from: i64 },
     /// A session lock held across statements that each commit (DDL commits on its own), so an
-    /// intent is written to the ledger before the DDL, as on MariaDB. The lock statement
-    /// returns nothing and fails with [`ErrorMeaning::LockWait`] where it was not taken.
-    SessionLock,
+    /// intent is written to the ledger before the DDL, as on MariaDB; `answer` says how the
+    /// lock statement tells whether it took the lock.
+    SessionLock { answer: LockAnswer },
     /// No named locks: a row of a lock table, locked in a transaction of a second connection
     /// that is held while the section runs; the lock statement fails at once with
     /// [`ErrorMeaning::LockWait`] while another holds it, and is retried until the deadline.
     RowLockOnSecondConnection,
+    /// One transaction holds the DDL and the row (DDL is transactional), and the view's ledger
+    /// row is its lock: a placeholder row inserted unless there is one, then read `FOR UPDATE`
+    /// (PostgreSQL; its locks on names and scopes are the store's own, see the `views` crate).
+    LedgerRow,
+    /// The database has one writer at a time, taken by the transaction that holds the DDL and
+    /// the row (SQLite's `BEGIN IMMEDIATE`).
+    OneWriter,
+}
+
+/// How a [`Section::SessionLock`]'s lock statement says whether it took the lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockAnswer {
+    /// It returns nothing, and fails with [`ErrorMeaning::LockWait`] where it did not.
+    Fails,
+    /// It returns one row of one integer: `taken` where it took the lock, anything else (NULL
+    /// included: an error) where it did not.
+    Returns { taken: i64 },
 }
 
 /// A lock's key: a digest of the ledger and the view (as the MariaDB section names its lock).
@@ -369,18 +422,21 @@ impl ColumnTypes {
         }
     }
 
-    /// The ledger's column definitions, `name type [NOT NULL [DEFAULT '']]`, comma-separated.
+    /// `column`'s definition, `name type [NOT NULL [DEFAULT '']]`.
+    pub fn definition(&self, column: &Column) -> String {
+        let constraint = match (column.content, self.empty_text_is_null) {
+            (Content::Always, _) => " NOT NULL",
+            (Content::MaybeEmpty, false) => " NOT NULL DEFAULT ''",
+            (Content::MaybeEmpty, true) | (Content::MaybeNull, _) => "",
+        };
+        format!("{} {}{constraint}", column.name, self.of(column.kind))
+    }
+
+    /// The ledger's column definitions, comma-separated.
     fn ledger_columns(&self) -> String {
         LEDGER_COLUMNS
             .iter()
-            .map(|column| {
-                let constraint = match (column.content, self.empty_text_is_null) {
-                    (Content::Always, _) => " NOT NULL",
-                    (Content::MaybeEmpty, false) => " NOT NULL DEFAULT ''",
-                    (Content::MaybeEmpty, true) | (Content::MaybeNull, _) => "",
-                };
-                format!("{} {}{constraint}", column.name, self.of(column.kind))
-            })
+            .map(|column| self.definition(column))
             .collect::<Vec<_>>()
             .join(", ")
     }
@@ -393,7 +449,15 @@ pub struct Upsert {
     pub binds: Vec<&'static str>,
 }
 
-/// What a native error number means to the store.
+/// An error as the database gave it: its SQLSTATE and its native number, where it has each
+/// (PostgreSQL speaks in SQLSTATEs; the others in numbers, their SQLSTATEs being coarser).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ErrorCode<'a> {
+    pub sqlstate: Option<&'a str>,
+    pub native: Option<i64>,
+}
+
+/// What an error means to the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorMeaning {
     /// A lock was not had in time, or a deadlock chose this session: retried.
@@ -406,15 +470,48 @@ pub enum ErrorMeaning {
     Exists,
     /// The grantee of a grant does not exist.
     GranteeMissing,
+    /// A view cannot be replaced in place: its columns differ from the new query's (a drop and
+    /// a create replace it instead).
+    ColumnsDiffer,
+    /// A view cannot be dropped or replaced: other objects depend on it.
+    OthersDepend,
 }
 
 /// `names` comma-separated, each through `each`.
-fn listed(names: &[&'static Column], each: impl Fn(&str) -> String) -> String {
+fn listed(names: &[&'static Column], mut each: impl FnMut(&str) -> String) -> String {
     names
         .iter()
         .map(|column| each(column.name))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// `CREATE TABLE IF NOT EXISTS` of the ledger `table` (PostgreSQL, MariaDB, SQLite).
+fn create_ledger_if_absent(profile: &dyn Profile, table: &str) -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {table} ({}, PRIMARY KEY (project_id, data_source_id))",
+        profile.column_types().ledger_columns()
+    )
+}
+
+/// The upsert of a ledger row where the database has `INSERT … ON CONFLICT` (PostgreSQL,
+/// SQLite); `excluded` names the row the insert would have written.
+fn upsert_on_conflict(profile: &dyn Profile, table: &str, applied_sql: AppliedSql) -> Upsert {
+    let written = applied_sql.written();
+    let mut n = 0;
+    Upsert {
+        statement: format!(
+            "INSERT INTO {table} ({}) VALUES ({}) \
+             ON CONFLICT (project_id, data_source_id) DO UPDATE SET {}",
+            listed(&written, str::to_owned),
+            listed(&written, |_| {
+                n += 1;
+                profile.placeholder(n)
+            }),
+            listed(&written[2..], |name| format!("{name} = excluded.{name}")),
+        ),
+        binds: written.iter().map(|column| column.name).collect(),
+    }
 }
 
 #[cfg(test)]

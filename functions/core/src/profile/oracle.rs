@@ -11,8 +11,8 @@
 use std::time::Duration;
 
 use super::{
-    AppliedSql, CatalogRead, ColumnTypes, DropView, ErrorMeaning, LockKey, NameError, NameLimit,
-    Parser, Profile, ReaderProtection, Replace, Section, Upsert, listed,
+    AppliedSql, CatalogRead, ColumnTypes, DropView, ErrorCode, ErrorMeaning, LockAnswer, LockKey,
+    NameError, NameLimit, Parser, Profile, ReaderProtection, Replace, Section, Upsert, listed,
 };
 
 /// `DBMS_LOCK`'s user lock ids are 0 to 1073741823 (those above are `ALLOCATE_UNIQUE`'s).
@@ -23,7 +23,7 @@ const LONGEST_WAIT_SECONDS: u64 = 32_766;
 
 /// The application error the lock statement raises where the lock was not had in time or a
 /// deadlock chose the session (ORA-20001); any other refusal raises ORA-20002.
-const LOCK_NOT_TAKEN: i32 = 20_001;
+const LOCK_NOT_TAKEN: i64 = 20_001;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Oracle;
@@ -111,8 +111,8 @@ impl Profile for Oracle {
     /// `SELECT` grant. One row per grantee and privilege whoever granted it (`ALL_TAB_PRIVS`
     /// has a row per grantor; the store's user owns the views and sees them all); a grant
     /// another user made is revoked by its grantor only (ORA-01927 fails the view, naming it).
-    fn view_grants(&self, schema: &str) -> CatalogRead {
-        CatalogRead {
+    fn view_grants(&self, schema: &str) -> Option<CatalogRead> {
+        Some(CatalogRead {
             statement: "SELECT p.TABLE_NAME, p.GRANTEE, p.PRIVILEGE, \
                         MAX(CASE p.GRANTABLE WHEN 'YES' THEN 1 ELSE 0 END) \
                         FROM ALL_TAB_PRIVS p JOIN ALL_VIEWS v \
@@ -123,11 +123,11 @@ impl Profile for Oracle {
                         ORDER BY p.TABLE_NAME, p.GRANTEE"
                 .to_owned(),
             binds: vec![schema.to_owned()],
-        }
+        })
     }
 
-    fn grant_select(&self, view: &str, grantee: &str) -> String {
-        format!("GRANT SELECT ON {view} TO {grantee}")
+    fn grant_select(&self, view: &str, grantee: &str) -> Vec<String> {
+        vec![format!("GRANT SELECT ON {view} TO {grantee}")]
     }
 
     /// An object privilege's revoke also takes back what its grantee granted on.
@@ -141,18 +141,20 @@ impl Profile for Oracle {
     }
 
     fn section(&self) -> Section {
-        Section::SessionLock
+        Section::SessionLock {
+            answer: LockAnswer::Fails,
+        }
     }
 
     /// `DBMS_LOCK.REQUEST` in exclusive mode, kept past commits (the DDL commits): 0 taken,
     /// 4 held already by this session; 1 timed out and 2 deadlock raise ORA-20001, anything
     /// else ORA-20002.
-    fn take_lock(&self, _locks: &str, key: &LockKey, wait: Duration) -> String {
+    fn take_lock(&self, _locks: &str, key: &LockKey, wait: Duration) -> Option<String> {
         let id = Self::lock_id(key);
         // Whole seconds, rounded up: a wait under one is not no wait.
         let seconds =
             (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).min(LONGEST_WAIT_SECONDS);
-        format!(
+        Some(format!(
             "DECLARE result INTEGER; BEGIN \
              result := DBMS_LOCK.REQUEST(id => {id}, lockmode => DBMS_LOCK.X_MODE, \
              timeout => {seconds}, release_on_commit => FALSE); \
@@ -160,7 +162,7 @@ impl Profile for Oracle {
              'immuta-view-sync: lock {id} not taken (' || result || ')'); \
              ELSIF result NOT IN (0, 4) THEN RAISE_APPLICATION_ERROR(-20002, \
              'immuta-view-sync: lock {id} refused (' || result || ')'); END IF; END;"
-        )
+        ))
     }
 
     fn release_lock(&self, key: &LockKey) -> Option<String> {
@@ -219,8 +221,8 @@ impl Profile for Oracle {
         }
     }
 
-    fn error_meaning(&self, native: i32) -> Option<ErrorMeaning> {
-        match native {
+    fn error_meaning(&self, code: ErrorCode<'_>) -> Option<ErrorMeaning> {
+        match code.native? {
             // Busy with NOWAIT; a deadlock; a DDL lock not had in time; busy after WAIT n; ours.
             54 | 60 | 4021 | 30006 | LOCK_NOT_TAKEN => Some(ErrorMeaning::LockWait),
             // Invalid user or password; the account is locked.

@@ -12,8 +12,8 @@
 use std::time::Duration;
 
 use super::{
-    AppliedSql, CatalogRead, ColumnTypes, DropView, ErrorMeaning, LockKey, NameError, NameLimit,
-    Parser, Profile, ReaderProtection, Replace, Section, Upsert, listed,
+    AppliedSql, CatalogRead, ColumnTypes, DropView, ErrorCode, ErrorMeaning, LockKey, NameError,
+    NameLimit, Parser, Profile, ReaderProtection, Replace, Section, Upsert, listed,
 };
 
 #[derive(Debug, Clone, Copy)]
@@ -87,8 +87,8 @@ impl Profile for SqlServer {
     /// counts as a grant of the view, one row per grantee. `W` is a grant with grant option; a
     /// `DENY` is no grant. Whether the object's revoke also takes back its column grants is
     /// not verified.
-    fn view_grants(&self, schema: &str) -> CatalogRead {
-        CatalogRead {
+    fn view_grants(&self, schema: &str) -> Option<CatalogRead> {
+        Some(CatalogRead {
             statement: "SELECT v.name, p.name, pe.permission_name, \
                         MAX(CASE pe.state WHEN 'W' THEN 1 ELSE 0 END) \
                         FROM sys.database_permissions AS pe \
@@ -100,11 +100,11 @@ impl Profile for SqlServer {
                         GROUP BY v.name, p.name, pe.permission_name ORDER BY v.name, p.name"
                 .to_owned(),
             binds: vec![schema.to_owned()],
-        }
+        })
     }
 
-    fn grant_select(&self, view: &str, grantee: &str) -> String {
-        format!("GRANT SELECT ON OBJECT::{view} TO {grantee}")
+    fn grant_select(&self, view: &str, grantee: &str) -> Vec<String> {
+        vec![format!("GRANT SELECT ON OBJECT::{view} TO {grantee}")]
     }
 
     /// `CASCADE`: refused without it where the grantee may grant on (error 4611), and it takes
@@ -124,14 +124,14 @@ impl Profile for SqlServer {
         Section::OneTransaction { taken_from: 0 }
     }
 
-    fn take_lock(&self, _locks: &str, key: &LockKey, wait: Duration) -> String {
-        format!(
+    fn take_lock(&self, _locks: &str, key: &LockKey, wait: Duration) -> Option<String> {
+        Some(format!(
             "DECLARE @result int; EXEC @result = sp_getapplock @Resource = N'{}', \
              @LockMode = N'Exclusive', @LockOwner = N'Session', @LockTimeout = {}; \
              SELECT @result AS result",
             key.name(),
             wait.as_millis().min(i32::MAX as u128)
-        )
+        ))
     }
 
     fn release_lock(&self, key: &LockKey) -> Option<String> {
@@ -184,8 +184,8 @@ impl Profile for SqlServer {
         }
     }
 
-    fn error_meaning(&self, native: i32) -> Option<ErrorMeaning> {
-        match native {
+    fn error_meaning(&self, code: ErrorCode<'_>) -> Option<ErrorMeaning> {
+        match code.native? {
             // Chosen as a deadlock victim; a lock request timed out (LOCK_TIMEOUT).
             1205 | 1222 => Some(ErrorMeaning::LockWait),
             18456 => Some(ErrorMeaning::LoginRefused),

@@ -11,8 +11,8 @@
 use std::time::Duration;
 
 use super::{
-    AppliedSql, CatalogRead, ColumnTypes, DropView, ErrorMeaning, LockKey, NameError, NameLimit,
-    Parser, Profile, ReaderProtection, Replace, Section, Upsert, listed,
+    AppliedSql, CatalogRead, ColumnTypes, DropView, ErrorCode, ErrorMeaning, LockKey, NameError,
+    NameLimit, Parser, Profile, ReaderProtection, Replace, Section, Upsert, listed,
 };
 
 /// The lock table's slots: a view takes the slot of its key (two views sharing one only wait
@@ -89,8 +89,8 @@ impl Profile for Teradata {
     /// `R` is the retrieve (`SELECT`) right, to users and to roles (a role cannot hold it with
     /// grant option), on the database's views only. The store's own user is left out: Teradata
     /// gives a view's creator its rights, `SELECT` with grant option among them.
-    fn view_grants(&self, schema: &str) -> CatalogRead {
-        CatalogRead {
+    fn view_grants(&self, schema: &str) -> Option<CatalogRead> {
+        Some(CatalogRead {
             statement: "SELECT r.TableName, r.UserName, 'SELECT', \
                         MAX(CASE r.GrantAuthority WHEN 'Y' THEN 1 ELSE 0 END) \
                         FROM DBC.AllRightsV r JOIN DBC.TablesV t \
@@ -105,11 +105,11 @@ impl Profile for Teradata {
                         GROUP BY 1, 2 ORDER BY 1, 2"
                 .to_owned(),
             binds: vec![schema.to_owned(), schema.to_owned()],
-        }
+        })
     }
 
-    fn grant_select(&self, view: &str, grantee: &str) -> String {
-        format!("GRANT SELECT ON {view} TO {grantee}")
+    fn grant_select(&self, view: &str, grantee: &str) -> Vec<String> {
+        vec![format!("GRANT SELECT ON {view} TO {grantee}")]
     }
 
     fn revoke(&self, view: &str, grantee: &str, privilege: &str) -> Option<String> {
@@ -138,11 +138,11 @@ impl Profile for Teradata {
 
     /// Fails at once (7423) while another section holds the slot: there is no lock timeout to
     /// give, so `wait` is the store's to spend on retries.
-    fn take_lock(&self, locks: &str, key: &LockKey, _wait: Duration) -> String {
-        format!(
+    fn take_lock(&self, locks: &str, key: &LockKey, _wait: Duration) -> Option<String> {
+        Some(format!(
             "LOCKING ROW FOR WRITE NOWAIT SELECT slot FROM {locks} WHERE slot = {}",
             Self::lock_slot(key)
-        )
+        ))
     }
 
     fn release_lock(&self, _key: &LockKey) -> Option<String> {
@@ -190,8 +190,8 @@ impl Profile for Teradata {
         }
     }
 
-    fn error_meaning(&self, native: i32) -> Option<ErrorMeaning> {
-        match native {
+    fn error_meaning(&self, code: ErrorCode<'_>) -> Option<ErrorMeaning> {
+        match code.native? {
             // A deadlock aborted the transaction; the object is locked and NOWAIT was asked.
             2631 | 7423 => Some(ErrorMeaning::LockWait),
             // The user or the password is not valid.

@@ -1,7 +1,10 @@
 use std::time::Duration;
 
 use sqlparser::ast::{ObjectNamePart, SetExpr, Statement, TableFactor};
-use sqlparser::dialect::{Dialect, MsSqlDialect, OracleDialect, TeradataDialect};
+use sqlparser::dialect::{
+    Dialect, MsSqlDialect, MySqlDialect, OracleDialect, PostgreSqlDialect, SQLiteDialect,
+    TeradataDialect,
+};
 use sqlparser::parser::Parser as SqlParser;
 
 use super::*;
@@ -11,6 +14,17 @@ fn dialect(profile: &dyn Profile) -> Box<dyn Dialect> {
         Parser::MsSql => Box::new(MsSqlDialect {}),
         Parser::Oracle => Box::new(OracleDialect {}),
         Parser::Teradata => Box::new(TeradataDialect {}),
+        Parser::PostgreSql => Box::new(PostgreSqlDialect {}),
+        Parser::MySql => Box::new(MySqlDialect {}),
+        Parser::Sqlite => Box::new(SQLiteDialect {}),
+    }
+}
+
+/// An error that carries only a native number.
+fn native(number: i64) -> ErrorCode<'static> {
+    ErrorCode {
+        sqlstate: None,
+        native: Some(number),
     }
 }
 
@@ -22,6 +36,17 @@ fn parses_as_one(profile: &dyn Profile, sql: &str) -> Result<Statement, String> 
         1 => Ok(statements.remove(0)),
         n => Err(format!("{n} statements: {sql}")),
     }
+}
+
+/// The profiles of the databases the store runs today.
+const NATIVES: [&dyn Profile; 3] = [&Postgres, &MariaDb, &Sqlite];
+
+/// Every profile.
+fn all() -> impl Iterator<Item = &'static dyn Profile> {
+    PROFILES
+        .iter()
+        .map(|profile| *profile as &dyn Profile)
+        .chain(NATIVES)
 }
 
 const KEY: LockKey = LockKey([
@@ -172,7 +197,8 @@ fn view_ddl_per_database() {
     );
     // A drop that fails on an absent view must have the error that says so.
     for profile in PROFILES {
-        let absent = (0..100_000).any(|n| profile.error_meaning(n) == Some(ErrorMeaning::Absent));
+        let absent =
+            (0..100_000).any(|n| profile.error_meaning(native(n)) == Some(ErrorMeaning::Absent));
         assert!(
             !profile.drop_view("v").fails_when_absent || absent,
             "{}",
@@ -184,7 +210,7 @@ fn view_ddl_per_database() {
 #[test]
 fn the_statements_read_as_one_statement_of_their_dialect() {
     let query = "SELECT id, name FROM s.people WHERE region = 'EU'";
-    for profile in PROFILES {
+    for profile in all() {
         let view = profile.qualified("analytics", "v").unwrap();
         let table = profile
             .qualified("analytics", "immuta_view_sync_ledger")
@@ -197,15 +223,17 @@ fn the_statements_read_as_one_statement_of_their_dialect() {
             profile.create_view(&view, query),
             profile.drop_view(&view).statement,
             profile.view_definitions("analytics").statement,
-            profile.view_grants("analytics").statement,
         ];
+        statements.extend(profile.view_grants("analytics").map(|read| read.statement));
         if let ReaderProtection::ServerSetting { check, .. } = profile.reader_protection() {
             statements.push(check.to_owned());
         }
         // What sqlparser 0.64 cannot read of each dialect is held to its exact text below.
         match profile.parser() {
             Parser::MsSql => {
-                let Replace::InPlace(replace) = profile.replace_view(&view, query);
+                let Replace::InPlace(replace) = profile.replace_view(&view, query) else {
+                    panic!("in place");
+                };
                 statements.push(replace);
                 // sqlparser reads neither a MERGE's table hint nor a grant's `OBJECT::`.
                 let hint = " WITH (HOLDLOCK)";
@@ -217,23 +245,43 @@ fn the_statements_read_as_one_statement_of_their_dialect() {
                         .unwrap()
                         .replace("OBJECT::", ""),
                 );
-                statements.push(
+                statements.extend(
                     profile
                         .grant_select(&view, &grantee)
-                        .replace("OBJECT::", ""),
+                        .iter()
+                        .map(|grant| grant.replace("OBJECT::", "")),
                 );
             }
             Parser::Oracle => {
                 statements.push(upsert);
-                let Replace::InPlace(replace) = profile.replace_view(&view, query);
+                let Replace::InPlace(replace) = profile.replace_view(&view, query) else {
+                    panic!("in place");
+                };
                 statements.push(replace);
                 statements.push(profile.create_ledger(&table));
-                statements.push(profile.grant_select(&view, &grantee));
+                statements.extend(profile.grant_select(&view, &grantee));
                 statements.push(profile.revoke(&view, &grantee, "READ").unwrap());
             }
             Parser::Teradata => {
-                statements.push(profile.grant_select(&view, &grantee));
+                statements.extend(profile.grant_select(&view, &grantee));
                 statements.push(profile.revoke(&view, &grantee, "SELECT").unwrap());
+            }
+            // Every statement of the databases the store runs today reads.
+            Parser::PostgreSql | Parser::MySql | Parser::Sqlite => {
+                statements.push(upsert);
+                statements.push(
+                    profile
+                        .upsert_ledger_row(&table, AppliedSql::Kept)
+                        .statement,
+                );
+                statements.push(profile.create_ledger(&table));
+                if let Replace::InPlace(replace) = profile.replace_view(&view, query) {
+                    statements.push(replace);
+                }
+                statements.extend(profile.grant_select(&view, &grantee));
+                statements.extend(profile.revoke(&view, &grantee, "SELECT"));
+                statements.extend(profile.take_lock("", &KEY, Duration::from_secs(1)));
+                statements.extend(profile.release_lock(&KEY));
             }
         }
         let failed: Vec<String> = statements
@@ -310,15 +358,17 @@ fn the_ledger_has_every_column_in_each_database_and_oracle_no_empty_text_not_nul
 
 #[test]
 fn each_upsert_binds_one_ledger_column_per_placeholder_and_writes_or_keeps_the_applied_sql() {
-    for profile in PROFILES {
+    for profile in all() {
         for applied_sql in [AppliedSql::Written, AppliedSql::Kept] {
             let upsert = profile.upsert_ledger_row("t", applied_sql);
             let name = profile.name();
-            assert_eq!(
-                upsert.statement.matches('?').count(),
-                upsert.binds.len(),
-                "{name}"
-            );
+            let placeholders = match profile.placeholder(1).as_str() {
+                "?" => upsert.statement.matches('?').count(),
+                _ => (1..=upsert.binds.len() + 1)
+                    .take_while(|n| upsert.statement.contains(&profile.placeholder(*n)))
+                    .count(),
+            };
+            assert_eq!(placeholders, upsert.binds.len(), "{name}");
             for column in applied_sql.written() {
                 assert!(
                     upsert.binds.contains(&column.name),
@@ -336,6 +386,30 @@ fn each_upsert_binds_one_ledger_column_per_placeholder_and_writes_or_keeps_the_a
             );
         }
     }
+    assert_eq!(
+        Postgres.upsert_ledger_row("t", AppliedSql::Kept).statement,
+        "INSERT INTO t (project_id, data_source_id, view_name, sql_digest, state, observed_at, \
+         updated_at, catalog_digest, grants_digest, blocked_by) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+         ON CONFLICT (project_id, data_source_id) DO UPDATE SET view_name = excluded.view_name, \
+         sql_digest = excluded.sql_digest, state = excluded.state, \
+         observed_at = excluded.observed_at, updated_at = excluded.updated_at, \
+         catalog_digest = excluded.catalog_digest, grants_digest = excluded.grants_digest, \
+         blocked_by = excluded.blocked_by"
+    );
+    assert_eq!(
+        MariaDb
+            .upsert_ledger_row("t", AppliedSql::Written)
+            .statement,
+        "INSERT INTO t (project_id, data_source_id, view_name, sql_digest, state, observed_at, \
+         updated_at, catalog_digest, applied_sql, grants_digest, blocked_by) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+         ON DUPLICATE KEY UPDATE view_name = VALUES(view_name), sql_digest = VALUES(sql_digest), \
+         state = VALUES(state), observed_at = VALUES(observed_at), \
+         updated_at = VALUES(updated_at), catalog_digest = VALUES(catalog_digest), \
+         applied_sql = VALUES(applied_sql), grants_digest = VALUES(grants_digest), \
+         blocked_by = VALUES(blocked_by)"
+    );
     let teradata = Teradata.upsert_ledger_row("t", AppliedSql::Written);
     assert_eq!(
         teradata.statement,
@@ -379,7 +453,7 @@ fn each_upsert_binds_one_ledger_column_per_placeholder_and_writes_or_keeps_the_a
 fn the_critical_sections() {
     let wait = Duration::from_millis(2_500);
     assert_eq!(
-        SqlServer.take_lock("", &KEY, wait),
+        SqlServer.take_lock("", &KEY, wait).unwrap(),
         "DECLARE @result int; EXEC @result = sp_getapplock \
          @Resource = N'immuta_view_sync_deadbeef0102030405060708090a0b0c', \
          @LockMode = N'Exclusive', @LockOwner = N'Session', @LockTimeout = 2500; \
@@ -399,11 +473,14 @@ fn the_critical_sections() {
     let id = Oracle::lock_id(&KEY);
     assert!(id < 1 << 30);
     assert_eq!(id, 0xdeadbeef % (1 << 30));
-    let take = Oracle.take_lock("", &KEY, wait);
+    let take = Oracle.take_lock("", &KEY, wait).unwrap();
     assert!(take.contains(&format!("DBMS_LOCK.REQUEST(id => {id}, lockmode => DBMS_LOCK.X_MODE, timeout => 3, release_on_commit => FALSE)")), "{take}");
     assert!(take.contains("RAISE_APPLICATION_ERROR(-20001"), "{take}");
-    assert_eq!(Oracle.error_meaning(20_001), Some(ErrorMeaning::LockWait));
-    assert_eq!(Oracle.error_meaning(20_002), None);
+    assert_eq!(
+        Oracle.error_meaning(native(20_001)),
+        Some(ErrorMeaning::LockWait)
+    );
+    assert_eq!(Oracle.error_meaning(native(20_002)), None);
     assert_eq!(
         Oracle.release_lock(&KEY).unwrap(),
         format!("DECLARE result INTEGER; BEGIN result := DBMS_LOCK.RELEASE(id => {id}); END;")
@@ -411,25 +488,35 @@ fn the_critical_sections() {
     assert!(
         Oracle
             .take_lock("", &KEY, Duration::from_secs(1 << 40))
+            .unwrap()
             .contains("timeout => 32766")
     );
     assert!(
         Oracle
             .take_lock("", &KEY, Duration::from_millis(1))
+            .unwrap()
             .contains("timeout => 1,")
     );
-    assert_eq!(Oracle.section(), Section::SessionLock);
+    assert_eq!(
+        Oracle.section(),
+        Section::SessionLock {
+            answer: LockAnswer::Fails
+        }
+    );
     assert!(!Oracle.ddl_is_transactional());
 
     let slot = Teradata::lock_slot(&KEY);
     assert!(slot < LOCK_SLOTS_FOR_TESTS);
     assert_eq!(
-        Teradata.take_lock("\"s\".\"locks\"", &KEY, wait),
+        Teradata.take_lock("\"s\".\"locks\"", &KEY, wait).unwrap(),
         format!(
             "LOCKING ROW FOR WRITE NOWAIT SELECT slot FROM \"s\".\"locks\" WHERE slot = {slot}"
         )
     );
-    assert_eq!(Teradata.error_meaning(7423), Some(ErrorMeaning::LockWait));
+    assert_eq!(
+        Teradata.error_meaning(native(7423)),
+        Some(ErrorMeaning::LockWait)
+    );
     assert_eq!(Teradata.section(), Section::RowLockOnSecondConnection);
     assert_eq!(Teradata.create_lock_table("t").len(), 2);
     for profile in [&SqlServer as &dyn Profile, &Oracle] {
@@ -464,7 +551,7 @@ fn a_database_without_a_fence_says_why_and_oracle_names_its_setting() {
 fn grants_per_database() {
     assert_eq!(
         SqlServer.grant_select("[s].[v]", "[analyst]"),
-        "GRANT SELECT ON OBJECT::[s].[v] TO [analyst]"
+        ["GRANT SELECT ON OBJECT::[s].[v] TO [analyst]"]
     );
     assert_eq!(
         SqlServer.revoke("[s].[v]", "[analyst]", "SELECT").unwrap(),
@@ -475,7 +562,7 @@ fn grants_per_database() {
         "REVOKE READ ON \"s\".\"v\" FROM \"ANALYST\""
     );
     // A privilege read from the catalog that the profile does not know is never printed.
-    for profile in PROFILES {
+    for profile in all() {
         for unknown in ["DELETE", "SELECT; DROP TABLE t", "select", ""] {
             assert_eq!(
                 profile.revoke("v", "r", unknown),
@@ -486,14 +573,26 @@ fn grants_per_database() {
         }
     }
     assert_eq!(
-        Teradata.view_grants("s").binds,
+        Teradata.view_grants("s").unwrap().binds,
         vec!["s".to_owned(), "s".to_owned()]
     );
-    for profile in PROFILES {
-        let read = profile.view_grants("s");
-        assert_eq!(read.statement.matches('?').count(), read.binds.len());
-        let read = profile.view_definitions("s");
-        assert_eq!(read.statement.matches('?').count(), read.binds.len());
+    for profile in all() {
+        let placeholders = |statement: &str| match profile.placeholder(1).as_str() {
+            "?" => statement.matches('?').count(),
+            _ => (1..=9)
+                .filter(|n| statement.contains(&profile.placeholder(*n)))
+                .count(),
+        };
+        let reads = profile.view_grants("s").into_iter();
+        for read in reads.chain([profile.view_definitions("s")]) {
+            assert_eq!(
+                placeholders(&read.statement),
+                read.binds.len(),
+                "{}: {}",
+                profile.name(),
+                read.statement
+            );
+        }
         assert!(profile.replace_keeps_grants(), "{}", profile.name());
     }
     assert!(Oracle.definition_is_the_query());
@@ -504,7 +603,7 @@ fn grants_per_database() {
 fn the_error_numbers_each_database_is_read_by() {
     let meanings = |profile: &dyn Profile| {
         (0..100_000)
-            .filter_map(|n| profile.error_meaning(n).map(|m| (n, m)))
+            .filter_map(|n| profile.error_meaning(native(n)).map(|m| (n, m)))
             .collect::<Vec<_>>()
     };
     assert_eq!(
@@ -520,11 +619,83 @@ fn the_error_numbers_each_database_is_read_by() {
             (18456, ErrorMeaning::LoginRefused),
         ]
     );
-    assert_eq!(Oracle.error_meaning(942), Some(ErrorMeaning::Absent));
-    assert_eq!(Oracle.error_meaning(1017), Some(ErrorMeaning::LoginRefused));
-    assert_eq!(Teradata.error_meaning(3807), Some(ErrorMeaning::Absent));
     assert_eq!(
-        Teradata.error_meaning(8017),
+        Oracle.error_meaning(native(942)),
+        Some(ErrorMeaning::Absent)
+    );
+    assert_eq!(
+        Oracle.error_meaning(native(1017)),
         Some(ErrorMeaning::LoginRefused)
     );
+    assert_eq!(
+        Teradata.error_meaning(native(3807)),
+        Some(ErrorMeaning::Absent)
+    );
+    assert_eq!(
+        Teradata.error_meaning(native(8017)),
+        Some(ErrorMeaning::LoginRefused)
+    );
+}
+
+#[test]
+fn the_databases_the_store_runs_today_read_their_own_codes() {
+    use ErrorMeaning::*;
+    let sqlstate = |code| ErrorCode {
+        sqlstate: Some(code),
+        native: None,
+    };
+    for (code, meaning) in [
+        ("55P03", Some(LockWait)),
+        ("57014", Some(LockWait)),
+        ("40P01", Some(LockWait)),
+        ("28P01", Some(LoginRefused)),
+        ("28000", Some(LoginRefused)),
+        ("42P01", Some(Absent)),
+        ("42P07", Some(Exists)),
+        ("23505", Some(Exists)),
+        ("42704", Some(GranteeMissing)),
+        ("42P16", Some(ColumnsDiffer)),
+        ("2BP01", Some(OthersDepend)),
+        ("23503", None),
+        ("42601", None),
+    ] {
+        assert_eq!(Postgres.error_meaning(sqlstate(code)), meaning, "{code}");
+    }
+    assert_eq!(Postgres.error_meaning(native(1205)), None);
+    for (number, meaning) in [
+        (1205, Some(LockWait)),
+        (1213, Some(LockWait)),
+        (1045, Some(LoginRefused)),
+        (1698, Some(LoginRefused)),
+        (1051, Some(Absent)),
+        (1146, Some(Absent)),
+        (1050, Some(Exists)),
+        (1061, Some(Exists)),
+        (1133, Some(GranteeMissing)),
+        (1064, None),
+    ] {
+        assert_eq!(MariaDb.error_meaning(native(number)), meaning, "{number}");
+    }
+    // MariaDB's SQLSTATEs are coarse (28000 is also a grant to no one's): never read.
+    assert_eq!(MariaDb.error_meaning(sqlstate("28000")), None);
+    // SQLite: BUSY and LOCKED with their extended codes (BUSY_SNAPSHOT, LOCKED_SHAREDCACHE).
+    for (code, meaning) in [
+        (5, Some(LockWait)),
+        (517, Some(LockWait)),
+        (6, Some(LockWait)),
+        (262, Some(LockWait)),
+        (1, None),
+        (2067, None),
+    ] {
+        assert_eq!(Sqlite.error_meaning(native(code)), meaning, "{code}");
+    }
+    for dialect in [
+        crate::dialect::Dialect::Sqlite,
+        crate::dialect::Dialect::Postgres,
+        crate::dialect::Dialect::MySql,
+    ] {
+        assert_eq!(of(dialect).name(), dialect.name());
+    }
+    assert_eq!(Postgres.placeholder(3), "$3");
+    assert_eq!(MariaDb.placeholder(3), "?");
 }

@@ -105,6 +105,11 @@ impl TestDb {
         &self.config.database_url
     }
 
+    /// The schema (database) the store works in: SQLite's `main`.
+    pub fn schema(&self) -> &str {
+        self.config.schema.as_deref().unwrap_or("main")
+    }
+
     /// The store calls `hook` at each step of an apply.
     pub fn with_step_hook(mut self, hook: StepHook) -> Self {
         self.store = self.store.with_step_hook(hook);

@@ -1,0 +1,176 @@
+//! MariaDB 10.5 or newer (and MySQL 8), natively or through MariaDB Connector/ODBC: the
+//! statements the store runs there.
+//!
+//! DDL commits on its own and drops row locks, so a view's section is a named lock of the
+//! session (`GET_LOCK`), an intent written to the ledger before the DDL and the row after it: a
+//! re-run finishes the job. The ledger's text columns keep the database's default collation,
+//! as earlier versions made them (Immuta's ids are numbers: case never tells two apart).
+
+use std::time::Duration;
+
+use super::{
+    AppliedSql, CatalogRead, ColumnTypes, DropView, ErrorCode, ErrorMeaning, LockAnswer, LockKey,
+    NameError, NameLimit, Parser, Profile, ReaderProtection, Replace, Section, Upsert, listed,
+};
+use crate::dialect::Dialect;
+
+#[derive(Debug, Clone, Copy)]
+pub struct MariaDb;
+
+impl Profile for MariaDb {
+    fn name(&self) -> &'static str {
+        Dialect::MySql.name()
+    }
+
+    fn parser(&self) -> Parser {
+        Parser::MySql
+    }
+
+    fn name_limit(&self) -> NameLimit {
+        NameLimit::Characters(64)
+    }
+
+    fn quote(&self, identifier: &str) -> Result<String, NameError> {
+        self.name_limit().check(identifier)?;
+        Ok(Dialect::MySql.quote(identifier))
+    }
+
+    fn replace_view(&self, view: &str, query: &str) -> Replace {
+        Replace::InPlace(format!("CREATE OR REPLACE VIEW {view} AS {query}"))
+    }
+
+    fn drop_view(&self, view: &str) -> DropView {
+        DropView {
+            statement: crate::ddl::drop_view(view),
+            fails_when_absent: false,
+        }
+    }
+
+    fn reader_protection(&self) -> ReaderProtection {
+        ReaderProtection::Rewritten {
+            how: "ALGORITHM = TEMPTABLE and a top-level LIMIT of every row on a view whose query \
+                  can exclude rows, so that the server neither merges the view nor pushes a \
+                  reader's condition into it (view-sql's barrier)",
+        }
+    }
+
+    fn ddl_is_transactional(&self) -> bool {
+        false
+    }
+
+    /// `information_schema.VIEWS`: the query as the server prints it back (names qualified).
+    fn view_definitions(&self, schema: &str) -> CatalogRead {
+        CatalogRead {
+            statement:
+                "SELECT CAST(TABLE_NAME AS CHAR), VIEW_DEFINITION FROM information_schema.VIEWS \
+                        WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME"
+                    .to_owned(),
+            binds: vec![schema.to_owned()],
+        }
+    }
+
+    fn definition_is_the_query(&self) -> bool {
+        true
+    }
+
+    /// `mysql.tables_priv` and `mysql.columns_priv` (which the store's user must be allowed to
+    /// read: `information_schema` shows only one's own grants), users and roles alike, a
+    /// grantee's hosts as one. A column grant has no grant option of its own.
+    fn view_grants(&self, schema: &str) -> Option<CatalogRead> {
+        Some(CatalogRead {
+            statement: "SELECT name, grantee, 'SELECT', MAX(grantable) FROM ( \
+                        SELECT CAST(Table_name AS CHAR) AS name, CAST(User AS CHAR) AS grantee, \
+                        CASE WHEN FIND_IN_SET('Grant', Table_priv) > 0 THEN 1 ELSE 0 END AS grantable \
+                        FROM mysql.tables_priv WHERE Db = ? AND FIND_IN_SET('Select', Table_priv) > 0 \
+                        UNION ALL \
+                        SELECT CAST(Table_name AS CHAR), CAST(User AS CHAR), 0 \
+                        FROM mysql.columns_priv WHERE Db = ? AND FIND_IN_SET('Select', Column_priv) > 0 \
+                        ) AS held GROUP BY name, grantee ORDER BY name, grantee"
+                .to_owned(),
+            binds: vec![schema.to_owned(), schema.to_owned()],
+        })
+    }
+
+    fn grant_select(&self, view: &str, grantee: &str) -> Vec<String> {
+        vec![format!("GRANT SELECT ON {view} TO {grantee}")]
+    }
+
+    /// The view's `SELECT` only: its columns' grants are revoked column by column and a grant
+    /// option on its own (`REVOKE GRANT OPTION`), which the store does from what it read; no
+    /// `CASCADE` (what the grantee granted on stays, and is found and revoked in turn).
+    fn revoke(&self, view: &str, grantee: &str, privilege: &str) -> Option<String> {
+        (privilege == "SELECT").then(|| format!("REVOKE SELECT ON {view} FROM {grantee}"))
+    }
+
+    fn replace_keeps_grants(&self) -> bool {
+        true
+    }
+
+    fn section(&self) -> Section {
+        // GET_LOCK: 1 taken, 0 timed out, NULL an error (the session killed, say).
+        Section::SessionLock {
+            answer: LockAnswer::Returns { taken: 1 },
+        }
+    }
+
+    /// Whole seconds (what is left of a wait under one second is no wait).
+    fn take_lock(&self, _locks: &str, key: &LockKey, wait: Duration) -> Option<String> {
+        Some(format!(
+            "SELECT GET_LOCK('{}', {})",
+            key.name(),
+            wait.as_secs()
+        ))
+    }
+
+    fn release_lock(&self, key: &LockKey) -> Option<String> {
+        Some(format!("SELECT RELEASE_LOCK('{}')", key.name()))
+    }
+
+    /// `MEDIUMTEXT`: view SQL may be up to 1 MiB, `TEXT` holds 64 KiB.
+    fn column_types(&self) -> ColumnTypes {
+        ColumnTypes {
+            key: "VARCHAR(255)",
+            reference: "VARCHAR(1024)",
+            short: "VARCHAR(64)",
+            micros: "BIGINT",
+            long_text: "MEDIUMTEXT",
+            empty_text_is_null: false,
+        }
+    }
+
+    fn create_ledger(&self, table: &str) -> String {
+        super::create_ledger_if_absent(self, table)
+    }
+
+    /// `VALUES(column)` names the value the insert would have written (MariaDB has no alias
+    /// for it).
+    fn upsert_ledger_row(&self, table: &str, applied_sql: AppliedSql) -> Upsert {
+        let written = applied_sql.written();
+        Upsert {
+            statement: format!(
+                "INSERT INTO {table} ({}) VALUES ({}) ON DUPLICATE KEY UPDATE {}",
+                listed(&written, str::to_owned),
+                listed(&written, |_| "?".to_owned()),
+                listed(&written[2..], |name| format!("{name} = VALUES({name})")),
+            ),
+            binds: written.iter().map(|column| column.name).collect(),
+        }
+    }
+
+    fn error_meaning(&self, code: ErrorCode<'_>) -> Option<ErrorMeaning> {
+        match code.native? {
+            // ER_LOCK_WAIT_TIMEOUT (row and metadata locks), ER_LOCK_DEADLOCK.
+            1205 | 1213 => Some(ErrorMeaning::LockWait),
+            // ER_ACCESS_DENIED_ERROR, ER_ACCESS_DENIED_NO_PASSWORD_ERROR. Not SQLSTATE 28000 as
+            // such: MariaDB gives it to a grant to a role that does not exist (1133) too.
+            1045 | 1698 => Some(ErrorMeaning::LoginRefused),
+            // ER_BAD_TABLE_ERROR (a drop's), ER_NO_SUCH_TABLE.
+            1051 | 1146 => Some(ErrorMeaning::Absent),
+            // ER_TABLE_EXISTS_ERROR, ER_DUP_KEYNAME (an index).
+            1050 | 1061 => Some(ErrorMeaning::Exists),
+            // ER_PASSWORD_NO_MATCH: "Can't find any matching row in the user table".
+            1133 => Some(ErrorMeaning::GranteeMissing),
+            _ => None,
+        }
+    }
+}

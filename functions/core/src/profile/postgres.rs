@@ -1,0 +1,181 @@
+//! PostgreSQL 13 or newer, natively or through psqlODBC: the statements the store runs there.
+//!
+//! DDL is transactional: one transaction holds a view's DDL and its ledger row, and the row is
+//! the view's lock (inserted as a placeholder unless there is one, then read `FOR UPDATE`).
+//! The store's locks on the names a view may take and on its scopes (advisory locks) are its
+//! own, beside the section (see the `views` crate's `section`).
+
+use std::time::Duration;
+
+use super::{
+    AppliedSql, CatalogRead, ColumnTypes, DropView, ErrorCode, ErrorMeaning, LockKey, NameError,
+    NameLimit, Parser, Profile, ReaderProtection, Replace, Section, Upsert,
+};
+use crate::dialect::Dialect;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Postgres;
+
+impl Profile for Postgres {
+    fn name(&self) -> &'static str {
+        Dialect::Postgres.name()
+    }
+
+    fn parser(&self) -> Parser {
+        Parser::PostgreSql
+    }
+
+    fn name_limit(&self) -> NameLimit {
+        // NAMEDATALEN - 1; a longer name is cut, not refused, by the server.
+        NameLimit::Bytes(63)
+    }
+
+    fn quote(&self, identifier: &str) -> Result<String, NameError> {
+        self.name_limit().check(identifier)?;
+        Ok(Dialect::Postgres.quote(identifier))
+    }
+
+    fn placeholder(&self, n: usize) -> String {
+        format!("${n}")
+    }
+
+    /// Refused with [`ErrorMeaning::ColumnsDiffer`] where the new columns do not extend the old
+    /// ones as they are: the store then drops and creates the view in the same transaction.
+    fn replace_view(&self, view: &str, query: &str) -> Replace {
+        Replace::InPlace(format!("CREATE OR REPLACE VIEW {view} AS {query}"))
+    }
+
+    fn drop_view(&self, view: &str) -> DropView {
+        DropView {
+            statement: crate::ddl::drop_view(view),
+            fails_when_absent: false,
+        }
+    }
+
+    fn reader_protection(&self) -> ReaderProtection {
+        ReaderProtection::Rewritten {
+            how: "WITH (security_barrier = true) and a top-level OFFSET 0 on a view whose query \
+                  can exclude rows (view-sql's barrier)",
+        }
+    }
+
+    fn ddl_is_transactional(&self) -> bool {
+        true
+    }
+
+    /// `pg_get_viewdef`: the query as the server prints it back.
+    fn view_definitions(&self, schema: &str) -> CatalogRead {
+        CatalogRead {
+            statement: "SELECT CAST(c.relname AS TEXT), pg_get_viewdef(c.oid) \
+                        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                        WHERE c.relkind = 'v' AND n.nspname = $1 ORDER BY c.relname"
+                .to_owned(),
+            binds: vec![schema.to_owned()],
+        }
+    }
+
+    fn definition_is_the_query(&self) -> bool {
+        true
+    }
+
+    /// `relacl` and the columns' `attacl`, the owner left out (it needs no grant); `PUBLIC`
+    /// for a grant to everyone.
+    fn view_grants(&self, schema: &str) -> Option<CatalogRead> {
+        Some(CatalogRead {
+            statement: "SELECT CAST(c.relname AS TEXT), \
+                        CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE CAST(pg_get_userbyid(a.grantee) AS TEXT) END, \
+                        CAST(a.privilege_type AS TEXT), MAX(CASE WHEN a.is_grantable THEN 1 ELSE 0 END) \
+                        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                        CROSS JOIN LATERAL ( \
+                          SELECT t.grantee, t.privilege_type, t.is_grantable FROM aclexplode(c.relacl) t \
+                          UNION ALL \
+                          SELECT t.grantee, t.privilege_type, t.is_grantable FROM pg_attribute col \
+                          CROSS JOIN LATERAL aclexplode(col.attacl) t \
+                          WHERE col.attrelid = c.oid AND col.attnum > 0 AND NOT col.attisdropped \
+                        ) a \
+                        WHERE c.relkind = 'v' AND n.nspname = $1 \
+                        AND a.grantee <> c.relowner AND a.privilege_type = 'SELECT' \
+                        GROUP BY 1, 2, 3 ORDER BY 1, 2"
+                .to_owned(),
+            binds: vec![schema.to_owned()],
+        })
+    }
+
+    /// `USAGE` on the view's schema first (a view is read through its schema): granted again
+    /// with each view, a no-op once held, never revoked (the schema may hold others' views).
+    fn grant_select(&self, view: &str, grantee: &str) -> Vec<String> {
+        let mut statements = Vec::with_capacity(2);
+        if let Some((Some(schema), _)) = Dialect::Postgres.unqualified(view) {
+            statements.push(format!(
+                "GRANT USAGE ON SCHEMA {} TO {grantee}",
+                Dialect::Postgres.quote(&schema)
+            ));
+        }
+        statements.push(format!("GRANT SELECT ON {view} TO {grantee}"));
+        statements
+    }
+
+    /// `CASCADE` takes back what the grantee granted on (privileges only: nothing is dropped);
+    /// the view's revoke takes its columns' grants too.
+    fn revoke(&self, view: &str, grantee: &str, privilege: &str) -> Option<String> {
+        (privilege == "SELECT").then(|| format!("REVOKE SELECT ON {view} FROM {grantee} CASCADE"))
+    }
+
+    fn replace_keeps_grants(&self) -> bool {
+        true
+    }
+
+    fn section(&self) -> Section {
+        Section::LedgerRow
+    }
+
+    fn take_lock(&self, _locks: &str, _key: &LockKey, _wait: Duration) -> Option<String> {
+        None
+    }
+
+    fn release_lock(&self, _key: &LockKey) -> Option<String> {
+        None
+    }
+
+    fn column_types(&self) -> ColumnTypes {
+        ColumnTypes {
+            key: "VARCHAR(255)",
+            reference: "VARCHAR(1024)",
+            short: "VARCHAR(64)",
+            micros: "BIGINT",
+            long_text: "TEXT",
+            empty_text_is_null: false,
+        }
+    }
+
+    /// Two processes making it at once: one of them may fail with [`ErrorMeaning::Exists`]
+    /// (the catalog's unique index on type names) in spite of `IF NOT EXISTS`.
+    fn create_ledger(&self, table: &str) -> String {
+        super::create_ledger_if_absent(self, table)
+    }
+
+    fn upsert_ledger_row(&self, table: &str, applied_sql: AppliedSql) -> Upsert {
+        super::upsert_on_conflict(self, table, applied_sql)
+    }
+
+    fn error_meaning(&self, code: ErrorCode<'_>) -> Option<ErrorMeaning> {
+        let sqlstate = code.sqlstate?;
+        match sqlstate {
+            // lock_not_available (lock_timeout), query_canceled (statement_timeout),
+            // deadlock_detected.
+            "55P03" | "57014" | "40P01" => Some(ErrorMeaning::LockWait),
+            // invalid_authorization_specification and its subclasses (28P01: a wrong password).
+            _ if sqlstate.starts_with("28") => Some(ErrorMeaning::LoginRefused),
+            "42P01" => Some(ErrorMeaning::Absent),
+            // duplicate_table; unique_violation of the catalog's own index, where two sessions
+            // made the same object at once.
+            "42P07" | "23505" | "42710" => Some(ErrorMeaning::Exists),
+            // undefined_object: a role that does not exist.
+            "42704" => Some(ErrorMeaning::GranteeMissing),
+            // invalid_table_definition (a replace whose columns differ).
+            "42P16" => Some(ErrorMeaning::ColumnsDiffer),
+            "2BP01" => Some(ErrorMeaning::OthersDepend),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! SQLite 3.35 or newer, through sqlx: the statements the store runs there.
+//!
+//! One writer at a time (`BEGIN IMMEDIATE`) holds a view's DDL and its ledger row in one
+//! transaction. No replace in place: a view is dropped and created again in that transaction.
+//! No users, so no grants and no readers of its own to protect a view from.
+
+use std::time::Duration;
+
+use super::{
+    AppliedSql, CatalogRead, ColumnTypes, DropView, ErrorCode, ErrorMeaning, LockKey, NameError,
+    NameLimit, Parser, Profile, ReaderProtection, Replace, Section, Upsert,
+};
+use crate::dialect::Dialect;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Sqlite;
+
+impl Profile for Sqlite {
+    fn name(&self) -> &'static str {
+        Dialect::Sqlite.name()
+    }
+
+    fn parser(&self) -> Parser {
+        Parser::Sqlite
+    }
+
+    fn name_limit(&self) -> NameLimit {
+        // None of its own; the statement's (a billion bytes by default) is the bound.
+        NameLimit::Bytes(1_000_000_000)
+    }
+
+    fn quote(&self, identifier: &str) -> Result<String, NameError> {
+        self.name_limit().check(identifier)?;
+        Ok(Dialect::Sqlite.quote(identifier))
+    }
+
+    fn replace_view(&self, _view: &str, _query: &str) -> Replace {
+        Replace::DropAndCreate
+    }
+
+    fn drop_view(&self, view: &str) -> DropView {
+        DropView {
+            statement: crate::ddl::drop_view(view),
+            fails_when_absent: false,
+        }
+    }
+
+    fn reader_protection(&self) -> ReaderProtection {
+        ReaderProtection::None {
+            why: "SQLite has no readers of its own: whoever can open the file reads every table",
+        }
+    }
+
+    fn ddl_is_transactional(&self) -> bool {
+        true
+    }
+
+    /// `sqlite_master` of the schema (an attached database): the statement as run.
+    fn view_definitions(&self, schema: &str) -> CatalogRead {
+        CatalogRead {
+            statement: format!(
+                "SELECT name, sql FROM {}.sqlite_master WHERE type = 'view' ORDER BY name",
+                Dialect::Sqlite.quote(schema)
+            ),
+            binds: Vec::new(),
+        }
+    }
+
+    fn definition_is_the_query(&self) -> bool {
+        false
+    }
+
+    fn view_grants(&self, _schema: &str) -> Option<CatalogRead> {
+        None
+    }
+
+    fn grant_select(&self, _view: &str, _grantee: &str) -> Vec<String> {
+        Vec::new()
+    }
+
+    fn revoke(&self, _view: &str, _grantee: &str, _privilege: &str) -> Option<String> {
+        None
+    }
+
+    fn replace_keeps_grants(&self) -> bool {
+        // There are none to keep.
+        true
+    }
+
+    fn section(&self) -> Section {
+        Section::OneWriter
+    }
+
+    fn take_lock(&self, _locks: &str, _key: &LockKey, _wait: Duration) -> Option<String> {
+        None
+    }
+
+    fn release_lock(&self, _key: &LockKey) -> Option<String> {
+        None
+    }
+
+    /// Type names for their affinities (TEXT, INTEGER); SQLite does not hold text to a length.
+    fn column_types(&self) -> ColumnTypes {
+        ColumnTypes {
+            key: "VARCHAR(255)",
+            reference: "VARCHAR(1024)",
+            short: "VARCHAR(64)",
+            micros: "BIGINT",
+            long_text: "TEXT",
+            empty_text_is_null: false,
+        }
+    }
+
+    fn create_ledger(&self, table: &str) -> String {
+        super::create_ledger_if_absent(self, table)
+    }
+
+    fn upsert_ledger_row(&self, table: &str, applied_sql: AppliedSql) -> Upsert {
+        super::upsert_on_conflict(self, table, applied_sql)
+    }
+
+    /// SQLite's result codes, extended ones included (their low byte is the primary code). Its
+    /// other refusals (a table that exists, one that does not) share SQLITE_ERROR: they mean
+    /// nothing here.
+    fn error_meaning(&self, code: ErrorCode<'_>) -> Option<ErrorMeaning> {
+        // SQLITE_BUSY, SQLITE_LOCKED.
+        matches!(code.native? & 0xff, 5 | 6).then_some(ErrorMeaning::LockWait)
+    }
+}

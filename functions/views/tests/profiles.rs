@@ -1,0 +1,411 @@
+//! The dialect profiles held to the databases themselves: each statement a profile gives runs on
+//! its database (natively, or through ODBC when the test URLs are ODBC connection strings, as in
+//! `make test-odbc`) and does what the profile says it does; each meaning it gives an error is
+//! the meaning of the error the database really raises.
+
+mod support;
+
+use std::time::Duration;
+
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AssertSqlSafe, Row};
+use support::{TestDb, admin_pool, databases, unique};
+use view_sync_core::profile::{
+    self, AppliedSql, ColumnKind, ErrorMeaning, LEDGER_COLUMNS, LockAnswer, LockKey, Profile,
+    Replace, Section,
+};
+use views::{Dialect, error_meaning};
+
+fn profile_of(db: &TestDb) -> &'static dyn Profile {
+    profile::of(db.store.dialect())
+}
+
+/// A session of its own on the store's database (the store's SQLite pool has one connection).
+async fn another_session(db: &TestDb) -> PoolConnection<Any> {
+    admin_pool(db.url()).await.acquire().await.unwrap()
+}
+
+async fn run(db: &TestDb, sql: &str) -> Result<(), sqlx::Error> {
+    sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
+        .execute(db.store.pool())
+        .await
+        .map(drop)
+}
+
+/// What the database raises for `sql`, which must fail.
+async fn refusal(db: &TestDb, sql: &str) -> Option<ErrorMeaning> {
+    let error = run(db, sql)
+        .await
+        .expect_err(&format!("{}: {sql} must fail", db.name));
+    error_meaning(&error)
+}
+
+/// Upserts the ledger row of (`project`, `source`) with `state` and, where given, `applied`.
+async fn upsert(db: &TestDb, table: &str, key: [&str; 2], state: &str, applied: Option<&str>) {
+    let applied_sql = match applied {
+        Some(_) => AppliedSql::Written,
+        None => AppliedSql::Kept,
+    };
+    let upsert = profile_of(db).upsert_ledger_row(table, applied_sql);
+    let mut query = sqlx::query(AssertSqlSafe(upsert.statement.clone()));
+    for name in &upsert.binds {
+        let column = LEDGER_COLUMNS.iter().find(|c| c.name == *name).unwrap();
+        query = match (column.kind, *name) {
+            (ColumnKind::Micros, _) => query.bind(7_i64),
+            (_, "project_id") => query.bind(key[0].to_owned()),
+            (_, "data_source_id") => query.bind(key[1].to_owned()),
+            (_, "state") => query.bind(state.to_owned()),
+            (_, "applied_sql") => query.bind(applied.map(str::to_owned)),
+            (_, "blocked_by") => query.bind(None::<String>),
+            (_, other) => query.bind(format!("{other} of {}", key[1])),
+        };
+    }
+    query
+        .execute(db.store.pool())
+        .await
+        .unwrap_or_else(|e| panic!("{}: {}: {e}", db.name, upsert.statement));
+}
+
+/// The state and applied SQL of a ledger row.
+async fn ledger_row(db: &TestDb, table: &str, key: [&str; 2]) -> (String, Option<String>) {
+    let p = |n| profile_of(db).placeholder(n);
+    let row = sqlx::query(AssertSqlSafe(format!(
+        "SELECT state, applied_sql FROM {table} WHERE project_id = {} AND data_source_id = {}",
+        p(1),
+        p(2)
+    )))
+    .bind(key[0].to_owned())
+    .bind(key[1].to_owned())
+    .fetch_one(db.store.pool())
+    .await
+    .unwrap();
+    (row.get(0), row.get(1))
+}
+
+#[tokio::test]
+async fn the_ledger_is_made_and_upserted_as_the_profile_says() {
+    for db in databases() {
+        db.store.ensure_ledger().await.unwrap();
+        let profile = profile_of(&db);
+        let table = profile
+            .qualified(db.schema(), &unique("ivs_ledger"))
+            .unwrap();
+        for _ in 0..2 {
+            run(&db, &profile.create_ledger(&table)).await.unwrap();
+        }
+        let (one, two) = (["7", "42"], ["7", "43"]);
+        upsert(
+            &db,
+            &table,
+            one,
+            "present",
+            Some("CREATE VIEW v AS SELECT 1"),
+        )
+        .await;
+        upsert(&db, &table, one, "dropped", None).await;
+        assert_eq!(
+            ledger_row(&db, &table, one).await,
+            ("dropped".into(), Some("CREATE VIEW v AS SELECT 1".into())),
+            "{}: a row upserted without its applied SQL keeps it",
+            db.name
+        );
+        upsert(
+            &db,
+            &table,
+            one,
+            "present",
+            Some("CREATE VIEW v AS SELECT 2"),
+        )
+        .await;
+        assert_eq!(
+            ledger_row(&db, &table, one).await.1.as_deref(),
+            Some("CREATE VIEW v AS SELECT 2")
+        );
+        upsert(&db, &table, two, "pending", None).await;
+        assert_eq!(
+            ledger_row(&db, &table, two).await,
+            ("pending".into(), None),
+            "{}",
+            db.name
+        );
+        // A megabyte of view SQL: what the applied SQL's column must hold.
+        let long = format!("SELECT '{}' AS a", "x".repeat(1 << 20));
+        upsert(&db, &table, two, "present", Some(&long)).await;
+        assert_eq!(
+            ledger_row(&db, &table, two).await.1.as_deref(),
+            Some(&*long)
+        );
+        // A table made twice (no `IF NOT EXISTS`) is refused as existing.
+        let plain = profile.qualified(db.schema(), &unique("ivs_t")).unwrap();
+        run(&db, &format!("CREATE TABLE {plain} (a INT)"))
+            .await
+            .unwrap();
+        let exists = refusal(&db, &format!("CREATE TABLE {plain} (a INT)")).await;
+        match db.store.dialect() {
+            // SQLite says so only in its message (SQLITE_ERROR is every refusal's code).
+            Dialect::Sqlite => assert_eq!(exists, None),
+            Dialect::Postgres | Dialect::MySql => {
+                assert_eq!(exists, Some(ErrorMeaning::Exists), "{}", db.name)
+            }
+        }
+        for made in [&table, &plain] {
+            run(&db, &format!("DROP TABLE {made}")).await.unwrap();
+        }
+        db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn views_are_made_replaced_read_back_and_dropped_as_the_profile_says() {
+    for db in databases() {
+        db.store.ensure_ledger().await.unwrap();
+        let profile = profile_of(&db);
+        let bare = unique("ivs_profiled");
+        let view = profile.qualified(db.schema(), &bare).unwrap();
+        run(&db, &profile.create_view(&view, "SELECT 'one' AS a"))
+            .await
+            .unwrap();
+        match profile.replace_view(&view, "SELECT 'two' AS a") {
+            Replace::InPlace(replace) => run(&db, &replace).await.unwrap(),
+            Replace::DropAndCreate => {
+                run(&db, &profile.drop_view(&view).statement).await.unwrap();
+                run(&db, &profile.create_view(&view, "SELECT 'two' AS a"))
+                    .await
+                    .unwrap();
+            }
+        }
+        let a: String = sqlx::query_scalar(AssertSqlSafe(format!("SELECT a FROM {view}")))
+            .fetch_one(db.store.pool())
+            .await
+            .unwrap();
+        assert_eq!(a, "two", "{}", db.name);
+
+        let read = profile.view_definitions(db.schema());
+        let mut query = sqlx::query(AssertSqlSafe(read.statement));
+        for bind in read.binds {
+            query = query.bind(bind);
+        }
+        let rows = query.fetch_all(db.store.pool()).await.unwrap();
+        let definition: String = rows
+            .iter()
+            .find(|row| row.get::<String, _>(0) == bare)
+            .map(|row| row.get(1))
+            .unwrap_or_else(|| panic!("{}: {bare} not read back", db.name));
+        assert!(definition.contains("two"), "{}: {definition}", db.name);
+        assert_eq!(
+            definition.to_ascii_uppercase().contains("CREATE"),
+            !profile.definition_is_the_query(),
+            "{}: {definition}",
+            db.name
+        );
+
+        let drop = profile.drop_view(&view);
+        run(&db, &drop.statement).await.unwrap();
+        let again = run(&db, &drop.statement).await;
+        match drop.fails_when_absent {
+            false => again.unwrap(),
+            true => assert_eq!(
+                error_meaning(&again.unwrap_err()),
+                Some(ErrorMeaning::Absent)
+            ),
+        }
+        let absent = refusal(&db, &format!("SELECT a FROM {view}")).await;
+        match db.store.dialect() {
+            Dialect::Sqlite => assert_eq!(absent, None),
+            Dialect::Postgres | Dialect::MySql => {
+                assert_eq!(absent, Some(ErrorMeaning::Absent), "{}", db.name)
+            }
+        }
+        db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn ddl_is_transactional_where_the_profile_says_and_its_section_agrees() {
+    for db in databases() {
+        db.store.ensure_ledger().await.unwrap();
+        let profile = profile_of(&db);
+        let view = profile
+            .qualified(db.schema(), &unique("ivs_rolled_back"))
+            .unwrap();
+        let mut transaction = db.store.pool().begin().await.unwrap();
+        sqlx::raw_sql(AssertSqlSafe(profile.create_view(&view, "SELECT 1 AS a")))
+            .execute(&mut *transaction)
+            .await
+            .unwrap();
+        transaction.rollback().await.unwrap();
+        let kept = run(&db, &format!("SELECT a FROM {view}")).await.is_ok();
+        assert_eq!(kept, !profile.ddl_is_transactional(), "{}", db.name);
+        let section_is_one_transaction = matches!(
+            profile.section(),
+            Section::OneTransaction { .. } | Section::LedgerRow | Section::OneWriter
+        );
+        assert_eq!(section_is_one_transaction, profile.ddl_is_transactional());
+        if kept {
+            run(&db, &profile.drop_view(&view).statement).await.unwrap();
+        }
+        db.finish().await;
+    }
+}
+
+/// The one integer `sql` answers on `conn`.
+async fn answer(conn: &mut PoolConnection<Any>, sql: String) -> Option<i64> {
+    sqlx::query_scalar::<_, Option<i64>>(AssertSqlSafe(sql))
+        .fetch_one(&mut **conn)
+        .await
+        .unwrap()
+}
+
+/// The lock of one view excludes every other session's, and is taken again once released.
+#[tokio::test]
+async fn a_session_lock_excludes_other_sessions_until_released() {
+    for db in databases() {
+        let profile = profile_of(&db);
+        let key = LockKey(*b"conformance-0001");
+        let short = Duration::from_millis(0);
+        let Some(take) = profile.take_lock("", &key, Duration::from_secs(1)) else {
+            // The section's lock is the ledger row's or the one writer's: the store's own
+            // tests (ordering, crash) hold it to its promise.
+            assert!(matches!(
+                profile.section(),
+                Section::LedgerRow | Section::OneWriter
+            ));
+            db.finish().await;
+            continue;
+        };
+        let Section::SessionLock {
+            answer: LockAnswer::Returns { taken },
+        } = profile.section()
+        else {
+            panic!("{}: a lock answered otherwise", db.name);
+        };
+        let (mut first, mut second) = (another_session(&db).await, another_session(&db).await);
+        assert_eq!(answer(&mut first, take.clone()).await, Some(taken));
+        let other = profile.take_lock("", &key, short).unwrap();
+        assert_ne!(answer(&mut second, other.clone()).await, Some(taken));
+        let release = profile.release_lock(&key).unwrap();
+        answer(&mut first, release.clone()).await;
+        assert_eq!(answer(&mut second, other).await, Some(taken));
+        answer(&mut second, release).await;
+        db.finish().await;
+    }
+}
+
+/// A write that waits for another session's past the session's own limit is a lock wait.
+#[tokio::test]
+async fn a_lock_not_had_in_time_means_a_lock_wait() {
+    for db in databases() {
+        db.store.ensure_ledger().await.unwrap();
+        let profile = profile_of(&db);
+        let table = profile
+            .qualified(db.schema(), &unique("ivs_ledger"))
+            .unwrap();
+        run(&db, &profile.create_ledger(&table)).await.unwrap();
+        upsert(&db, &table, ["7", "42"], "present", None).await;
+        let update = format!("UPDATE {table} SET state = 'dropped'");
+        let mut holder = db.store.pool().begin().await.unwrap();
+        sqlx::raw_sql(AssertSqlSafe(update.clone()))
+            .execute(&mut *holder)
+            .await
+            .unwrap();
+        let mut waiter = another_session(&db).await;
+        let limit = match db.store.dialect() {
+            Dialect::Postgres => "SET lock_timeout = '200ms'",
+            Dialect::MySql => "SET SESSION innodb_lock_wait_timeout = 1",
+            Dialect::Sqlite => "PRAGMA busy_timeout = 50",
+        };
+        sqlx::raw_sql(AssertSqlSafe(limit))
+            .execute(&mut *waiter)
+            .await
+            .unwrap();
+        let waited = sqlx::raw_sql(AssertSqlSafe(update))
+            .execute(&mut *waiter)
+            .await
+            .expect_err("the row is held");
+        assert_eq!(
+            error_meaning(&waited),
+            Some(ErrorMeaning::LockWait),
+            "{}: {waited}",
+            db.name
+        );
+        holder.rollback().await.unwrap();
+        waiter.close().await.unwrap();
+        run(&db, &format!("DROP TABLE {table}")).await.unwrap();
+        db.finish().await;
+    }
+}
+
+/// Grants given, read back and taken as the profile says; a grant to no one is one whose
+/// grantee is missing.
+#[tokio::test]
+async fn grants_are_given_read_back_and_revoked_as_the_profile_says() {
+    for db in databases() {
+        let profile = profile_of(&db);
+        if profile.view_grants(db.schema()).is_none() {
+            assert!(profile.grant_select("v", "r").is_empty(), "{}", db.name);
+            db.finish().await;
+            continue;
+        }
+        db.store.ensure_ledger().await.unwrap();
+        let bare = unique("ivs_granted");
+        let view = profile.qualified(db.schema(), &bare).unwrap();
+        let role_name = unique("ivs_reader");
+        let role = profile.quote(&role_name).unwrap();
+        run(&db, &profile.create_view(&view, "SELECT 1 AS a"))
+            .await
+            .unwrap();
+        run(&db, &format!("CREATE ROLE {role}")).await.unwrap();
+        let held = |db: &TestDb| {
+            let read = profile.view_grants(db.schema()).unwrap();
+            let pool = db.store.pool().clone();
+            let bare = bare.clone();
+            async move {
+                let mut query = sqlx::query(AssertSqlSafe(read.statement));
+                for bind in read.binds {
+                    query = query.bind(bind);
+                }
+                query
+                    .fetch_all(&pool)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .filter(|row| row.get::<String, _>(0) == bare)
+                    .map(|row| {
+                        let grantable: i64 = row
+                            .try_get(3)
+                            .unwrap_or_else(|_| i64::from(row.get::<i32, _>(3)));
+                        (row.get::<String, _>(1), row.get::<String, _>(2), grantable)
+                    })
+                    .collect::<Vec<_>>()
+            }
+        };
+        for grant in profile.grant_select(&view, &role) {
+            run(&db, &grant).await.unwrap();
+        }
+        assert_eq!(
+            held(&db).await,
+            [(role_name.clone(), "SELECT".to_owned(), 0)],
+            "{}",
+            db.name
+        );
+        run(&db, &profile.revoke(&view, &role, "SELECT").unwrap())
+            .await
+            .unwrap();
+        assert_eq!(held(&db).await, [], "{}", db.name);
+        let missing = profile.quote(&unique("ivs_nobody")).unwrap();
+        let grant = profile.grant_select(&view, &missing);
+        assert_eq!(
+            refusal(&db, grant.last().unwrap()).await,
+            Some(ErrorMeaning::GranteeMissing),
+            "{}",
+            db.name
+        );
+        run(&db, &profile.drop_view(&view).statement).await.unwrap();
+        if db.store.dialect() == Dialect::Postgres {
+            // The schema's USAGE, which a revoke of the view leaves.
+            run(&db, &format!("DROP OWNED BY {role}")).await.unwrap();
+        }
+        run(&db, &format!("DROP ROLE {role}")).await.unwrap();
+        db.finish().await;
+    }
+}
