@@ -58,7 +58,7 @@ impl Ddl {
 
 /// `DROP VIEW IF EXISTS` of the view `name`.
 pub fn drop_view(name: &str) -> String {
-    format!("DROP VIEW IF EXISTS {name}")
+    crate::profile::drop_view_if_exists(name).statement
 }
 
 /// A refusal of a statement that an apply answers rather than fail on: PostgreSQL's.

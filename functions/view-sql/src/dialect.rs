@@ -1,5 +1,6 @@
 //! The target databases' SQL dialects: which one a URL names, and how identifiers are quoted.
-//! What only the ledger needs (placeholders, upserts) is in the `views` crate.
+//! Placeholders and the ledger's statements are each database's profile's
+//! (`view_sync_core::profile`).
 
 pub use crate::error::UnknownDatabase;
 

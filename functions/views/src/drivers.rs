@@ -98,8 +98,8 @@ fn not_linked(dialect: Dialect, linked: &[Dialect]) -> String {
 
 /// Which database gave `error`, and its native number where the database speaks in numbers
 /// (MariaDB's error number, SQLite's extended result code; through ODBC the driver's native
-/// error, which psqlODBC and Connector/ODBC take from the server). `None` for a driver this
-/// build does not link.
+/// error: Connector/ODBC's is the server's number, psqlODBC's its own, which the PostgreSQL
+/// profile does not read). `None` for a driver this build does not link.
 #[cfg_attr(
     not(any(
         feature = "mysql",

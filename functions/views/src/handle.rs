@@ -303,7 +303,7 @@ impl ViewStore {
     }
 
     /// Whether a table or view answers to `name` (a probe that reads no rows). Only "no such
-    /// table" (SQLSTATE 42S02) counts as absent: a view we may not read, or one whose tables are
+    /// table" ([`ErrorMeaning::Absent`]) counts as absent: a view we may not read, or one whose tables are
     /// gone, still exists and is someone else's.
     pub(crate) async fn exists(
         &self,

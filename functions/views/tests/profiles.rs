@@ -135,17 +135,33 @@ async fn the_ledger_is_made_and_upserted_as_the_profile_says() {
             ledger_row(&db, &table, two).await.1.as_deref(),
             Some(&*long)
         );
-        // A table made twice (no `IF NOT EXISTS`) is refused as existing.
+        // A table or an index made twice (no `IF NOT EXISTS`) is refused as existing.
         let plain = profile.qualified(db.schema(), &unique("ivs_t")).unwrap();
+        let index = profile.quote(&unique("ivs_i")).unwrap();
         run(&db, &format!("CREATE TABLE {plain} (a INT)"))
             .await
             .unwrap();
-        let exists = refusal(&db, &format!("CREATE TABLE {plain} (a INT)")).await;
-        match db.store.dialect() {
-            // SQLite says so only in its message (SQLITE_ERROR is every refusal's code).
-            Dialect::Sqlite => assert_eq!(exists, None),
-            Dialect::Postgres | Dialect::MySql => {
-                assert_eq!(exists, Some(ErrorMeaning::Exists), "{}", db.name)
+        let add_index = match db.store.dialect() {
+            Dialect::MySql => format!("ALTER TABLE {plain} ADD INDEX {index} (a)"),
+            // SQLite names the index's schema, and the table bare.
+            Dialect::Sqlite => {
+                let (schema, table) = plain.split_once('.').unwrap();
+                format!("CREATE INDEX {schema}.{index} ON {table} (a)")
+            }
+            Dialect::Postgres => format!("CREATE INDEX {index} ON {plain} (a)"),
+        };
+        run(&db, &add_index).await.unwrap();
+        for made_again in [format!("CREATE TABLE {plain} (a INT)"), add_index] {
+            let exists = refusal(&db, &made_again).await;
+            match db.store.dialect() {
+                // SQLite says so only in its message (SQLITE_ERROR is every refusal's code).
+                Dialect::Sqlite => assert_eq!(exists, None),
+                Dialect::Postgres | Dialect::MySql => assert_eq!(
+                    exists,
+                    Some(ErrorMeaning::Exists),
+                    "{}: {made_again}",
+                    db.name
+                ),
             }
         }
         for made in [&table, &plain] {
@@ -209,6 +225,34 @@ async fn views_are_made_replaced_read_back_and_dropped_as_the_profile_says() {
                 Some(ErrorMeaning::Absent)
             ),
         }
+        if db.store.dialect() == Dialect::Postgres {
+            // The two refusals a PostgreSQL apply answers: a replace whose columns differ, a
+            // drop of a view others are built on.
+            let over = profile.qualified(db.schema(), &unique("ivs_over")).unwrap();
+            run(&db, &profile.create_view(&view, "SELECT 'two' AS a"))
+                .await
+                .unwrap();
+            let Replace::InPlace(renamed) = profile.replace_view(&view, "SELECT 'two' AS b") else {
+                panic!("PostgreSQL replaces in place");
+            };
+            assert_eq!(
+                refusal(&db, &renamed).await,
+                Some(ErrorMeaning::ColumnsDiffer)
+            );
+            run(
+                &db,
+                &profile.create_view(&over, &format!("SELECT a FROM {view}")),
+            )
+            .await
+            .unwrap();
+            assert_eq!(
+                refusal(&db, &profile.drop_view(&view).statement).await,
+                Some(ErrorMeaning::OthersDepend)
+            );
+            for made in [&over, &view] {
+                run(&db, &profile.drop_view(made).statement).await.unwrap();
+            }
+        }
         let absent = refusal(&db, &format!("SELECT a FROM {view}")).await;
         match db.store.dialect() {
             Dialect::Sqlite => assert_eq!(absent, None),
@@ -261,7 +305,13 @@ async fn answer(conn: &mut PoolConnection<Any>, sql: String) -> Option<i64> {
 async fn a_session_lock_excludes_other_sessions_until_released() {
     for db in databases() {
         let profile = profile_of(&db);
-        let key = LockKey(*b"conformance-0001");
+        // Named locks are the server's, shared by every run against it: a key of this run's.
+        let mut key = [0_u8; 16];
+        let name = unique("ivs_lock");
+        for (at, byte) in name.bytes().rev().take(16).enumerate() {
+            key[at] = byte;
+        }
+        let key = LockKey(key);
         let short = Duration::from_millis(0);
         let Some(take) = profile.take_lock("", &key, Duration::from_secs(1)) else {
             // The section's lock is the ledger row's or the one writer's: the store's own

@@ -40,10 +40,7 @@ impl Profile for MariaDb {
     }
 
     fn drop_view(&self, view: &str) -> DropView {
-        DropView {
-            statement: crate::ddl::drop_view(view),
-            fails_when_absent: false,
-        }
+        super::drop_view_if_exists(view)
     }
 
     fn reader_protection(&self) -> ReaderProtection {
@@ -75,7 +72,9 @@ impl Profile for MariaDb {
 
     /// `mysql.tables_priv` and `mysql.columns_priv` (which the store's user must be allowed to
     /// read: `information_schema` shows only one's own grants), users and roles alike, a
-    /// grantee's hosts as one. A column grant has no grant option of its own.
+    /// grantee's hosts as one. A column grant has no grant option of its own. (The store's own
+    /// read keeps hosts, column grants and a grant option held alone apart, which its revokes
+    /// need: this read will need them before the store can take it.)
     fn view_grants(&self, schema: &str) -> Option<CatalogRead> {
         Some(CatalogRead {
             statement: "SELECT name, grantee, 'SELECT', MAX(grantable) FROM ( \
@@ -113,12 +112,14 @@ impl Profile for MariaDb {
         }
     }
 
-    /// Whole seconds (what is left of a wait under one second is no wait).
+    /// Whole seconds, at least one, as the store's section waits. (The section also sets the
+    /// session's lock waits in the same round trip, and takes the locks of the names a view may
+    /// take after its own.)
     fn take_lock(&self, _locks: &str, key: &LockKey, wait: Duration) -> Option<String> {
         Some(format!(
             "SELECT GET_LOCK('{}', {})",
             key.name(),
-            wait.as_secs()
+            wait.as_secs().max(1)
         ))
     }
 

@@ -102,7 +102,10 @@ pub trait Profile {
         Ok(format!("{}.{}", self.quote(schema)?, self.quote(name)?))
     }
 
-    /// `CREATE VIEW` of `view` (quoted and qualified), which fails if the name is taken.
+    /// `CREATE VIEW` of `view` (quoted and qualified), which fails if the name is taken. The
+    /// statements of the view's DDL carry no reader protection: where it is
+    /// [`ReaderProtection::Rewritten`], its clauses go around the name (PostgreSQL's `WITH
+    /// (security_barrier = true)`, MariaDB's `ALGORITHM = TEMPTABLE`), which view-sql writes.
     fn create_view(&self, view: &str, query: &str) -> String {
         format!("CREATE VIEW {view} AS {query}")
     }
@@ -117,7 +120,9 @@ pub trait Profile {
 
     /// The views of `schema` with their definitions as the catalog holds them (the whole
     /// statement as run, or only its query: [`Profile::definition_is_the_query`]): rows of
-    /// (name, definition), by name.
+    /// (name, definition), by name. (The store's own drift digest also covers a PostgreSQL
+    /// view's owner and options and a MariaDB view's definer and security, and PostgreSQL's is
+    /// read in pages: this read will need them before the store can take it.)
     fn view_definitions(&self, schema: &str) -> CatalogRead;
     /// Whether the catalog's definition is the view's query alone (else the statement).
     fn definition_is_the_query(&self) -> bool;
@@ -466,7 +471,9 @@ pub enum ErrorMeaning {
     LoginRefused,
     /// The object is not there (a drop counts it done where [`DropView::fails_when_absent`]).
     Absent,
-    /// Made meanwhile (a table, an index, a role): as good as made.
+    /// Made meanwhile (a table, an index, a role): as good as made, by the DDL that made it.
+    /// PostgreSQL's includes a unique violation (two sessions making one object collide in the
+    /// catalog's own index), so only DDL may take it as done, never a write of rows.
     Exists,
     /// The grantee of a grant does not exist.
     GranteeMissing,
@@ -486,6 +493,14 @@ fn listed(names: &[&'static Column], mut each: impl FnMut(&str) -> String) -> St
         .join(", ")
 }
 
+/// `DROP VIEW IF EXISTS` of `view`, which an absent view does not fail.
+pub fn drop_view_if_exists(view: &str) -> DropView {
+    DropView {
+        statement: format!("DROP VIEW IF EXISTS {view}"),
+        fails_when_absent: false,
+    }
+}
+
 /// `CREATE TABLE IF NOT EXISTS` of the ledger `table` (PostgreSQL, MariaDB, SQLite).
 fn create_ledger_if_absent(profile: &dyn Profile, table: &str) -> String {
     format!(
@@ -495,13 +510,14 @@ fn create_ledger_if_absent(profile: &dyn Profile, table: &str) -> String {
 }
 
 /// The upsert of a ledger row where the database has `INSERT … ON CONFLICT` (PostgreSQL,
-/// SQLite); `excluded` names the row the insert would have written.
+/// SQLite); `excluded` names the row the insert would have written, and the table's alias keeps
+/// it that where the ledger itself is named `excluded`.
 fn upsert_on_conflict(profile: &dyn Profile, table: &str, applied_sql: AppliedSql) -> Upsert {
     let written = applied_sql.written();
     let mut n = 0;
     Upsert {
         statement: format!(
-            "INSERT INTO {table} ({}) VALUES ({}) \
+            "INSERT INTO {table} AS ledger_row ({}) VALUES ({}) \
              ON CONFLICT (project_id, data_source_id) DO UPDATE SET {}",
             listed(&written, str::to_owned),
             listed(&written, |_| {

@@ -46,10 +46,7 @@ impl Profile for Postgres {
     }
 
     fn drop_view(&self, view: &str) -> DropView {
-        DropView {
-            statement: crate::ddl::drop_view(view),
-            fails_when_absent: false,
-        }
+        super::drop_view_if_exists(view)
     }
 
     fn reader_protection(&self) -> ReaderProtection {

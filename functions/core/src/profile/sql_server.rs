@@ -45,10 +45,7 @@ impl Profile for SqlServer {
     }
 
     fn drop_view(&self, view: &str) -> DropView {
-        DropView {
-            statement: format!("DROP VIEW IF EXISTS {view}"),
-            fails_when_absent: false,
-        }
+        super::drop_view_if_exists(view)
     }
 
     fn reader_protection(&self) -> ReaderProtection {

@@ -268,12 +268,16 @@ fn the_statements_read_as_one_statement_of_their_dialect() {
             }
             // Every statement of the databases the store runs today reads.
             Parser::PostgreSql | Parser::MySql | Parser::Sqlite => {
-                statements.push(upsert);
-                statements.push(
-                    profile
-                        .upsert_ledger_row(&table, AppliedSql::Kept)
-                        .statement,
-                );
+                // sqlparser's SQLite dialect does not read an insert's alias (SQLite does:
+                // views/tests/profiles.rs runs it).
+                if profile.parser() != Parser::Sqlite {
+                    statements.push(upsert);
+                    statements.push(
+                        profile
+                            .upsert_ledger_row(&table, AppliedSql::Kept)
+                            .statement,
+                    );
+                }
                 statements.push(profile.create_ledger(&table));
                 if let Replace::InPlace(replace) = profile.replace_view(&view, query) {
                     statements.push(replace);
@@ -388,8 +392,8 @@ fn each_upsert_binds_one_ledger_column_per_placeholder_and_writes_or_keeps_the_a
     }
     assert_eq!(
         Postgres.upsert_ledger_row("t", AppliedSql::Kept).statement,
-        "INSERT INTO t (project_id, data_source_id, view_name, sql_digest, state, observed_at, \
-         updated_at, catalog_digest, grants_digest, blocked_by) \
+        "INSERT INTO t AS ledger_row (project_id, data_source_id, view_name, sql_digest, state, \
+         observed_at, updated_at, catalog_digest, grants_digest, blocked_by) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
          ON CONFLICT (project_id, data_source_id) DO UPDATE SET view_name = excluded.view_name, \
          sql_digest = excluded.sql_digest, state = excluded.state, \
