@@ -130,12 +130,8 @@ impl Profile for MariaDb {
     /// `MEDIUMTEXT`: view SQL may be up to 1 MiB, `TEXT` holds 64 KiB.
     fn column_types(&self) -> ColumnTypes {
         ColumnTypes {
-            key: "VARCHAR(255)",
-            reference: "VARCHAR(1024)",
-            short: "VARCHAR(64)",
-            micros: "BIGINT",
             long_text: "MEDIUMTEXT",
-            empty_text_is_null: false,
+            ..super::STANDARD_TYPES
         }
     }
 

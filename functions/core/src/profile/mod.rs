@@ -343,6 +343,17 @@ pub struct ColumnTypes {
     pub empty_text_is_null: bool,
 }
 
+/// The ledger's types in the SQL standard's words (PostgreSQL, SQLite; MariaDB but for its
+/// long text).
+const STANDARD_TYPES: ColumnTypes = ColumnTypes {
+    key: "VARCHAR(255)",
+    reference: "VARCHAR(1024)",
+    short: "VARCHAR(64)",
+    micros: "BIGINT",
+    long_text: "TEXT",
+    empty_text_is_null: false,
+};
+
 /// A ledger column and the type it takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Column {

@@ -135,14 +135,7 @@ impl Profile for Postgres {
     }
 
     fn column_types(&self) -> ColumnTypes {
-        ColumnTypes {
-            key: "VARCHAR(255)",
-            reference: "VARCHAR(1024)",
-            short: "VARCHAR(64)",
-            micros: "BIGINT",
-            long_text: "TEXT",
-            empty_text_is_null: false,
-        }
+        super::STANDARD_TYPES
     }
 
     /// Two processes making it at once: one of them may fail with [`ErrorMeaning::Exists`]

@@ -98,14 +98,7 @@ impl Profile for Sqlite {
 
     /// Type names for their affinities (TEXT, INTEGER); SQLite does not hold text to a length.
     fn column_types(&self) -> ColumnTypes {
-        ColumnTypes {
-            key: "VARCHAR(255)",
-            reference: "VARCHAR(1024)",
-            short: "VARCHAR(64)",
-            micros: "BIGINT",
-            long_text: "TEXT",
-            empty_text_is_null: false,
-        }
+        super::STANDARD_TYPES
     }
 
     fn create_ledger(&self, table: &str) -> String {
