@@ -13,6 +13,7 @@ use crate::audit::{AuditEntry, Cause};
 pub use crate::ddl::Ddl;
 use crate::dialect::Dialect;
 use crate::plan::{Decision, DesiredView, Drift, InCatalog, LedgerRow, RowState, Target, ViewKey};
+use crate::profile;
 
 /// One step of an apply, in the order of [`ApplyPlan::steps`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,9 +179,13 @@ pub fn plan(
         Target::Absent(_) => None,
     };
     let made = present.filter(|_| decision.makes_view());
+    let profile = profile::of(dialect);
     // DDL that commits on its own needs the intent recorded before it; elsewhere the section's
     // transaction holds the DDL and the ledger together.
-    let records_intent = dialect == Dialect::MySql;
+    let records_intent = !profile.ddl_is_transactional();
+    // Grants that outlive a drop (MariaDB's) are taken first, or the next view of that name
+    // would have them.
+    let revokes_before_drop = profile.drop_keeps_grants();
     let written = final_row(dialect, change, &decision, present);
     let mut statements = statements(&decision, target).into_iter();
     let mut steps = Vec::new();
@@ -199,7 +204,9 @@ pub fn plan(
             } = &decision
                 && let Some(drop_previous) = statements.next()
             {
-                steps.push(Step::RevokeBeforeDrop(previous.clone()));
+                if revokes_before_drop {
+                    steps.push(Step::RevokeBeforeDrop(previous.clone()));
+                }
                 steps.push(Step::Run(drop_previous));
                 restore_to = row.map(|row| RowWrite::restoring(&row.dropped()));
             }
@@ -218,7 +225,7 @@ pub fn plan(
         steps.push(Step::CheckScopeMarks);
     }
     match (&decision, made) {
-        (Decision::Drop { name }, _) if dialect == Dialect::MySql => {
+        (Decision::Drop { name }, _) if revokes_before_drop => {
             steps.push(Step::RevokeBeforeDrop(name.clone()));
         }
         (
@@ -229,10 +236,14 @@ pub fn plan(
                 drift: Drift::Edited | Drift::Unverified | Drift::Grants,
             },
             Some(desired),
-        ) if dialect == Dialect::MySql => steps.push(Step::RevokeExtraGrants {
-            view_name: desired.name.clone(),
-            roles: desired.grants.clone(),
-        }),
+            // Where the DDL commits on its own and keeps the grants it replaces, those who should
+            // no longer read the view lose it before its new definition is there.
+        ) if records_intent && profile.replace_keeps_grants() => {
+            steps.push(Step::RevokeExtraGrants {
+                view_name: desired.name.clone(),
+                roles: desired.grants.clone(),
+            })
+        }
         _ => {}
     }
     steps.extend(statements.map(Step::Run));

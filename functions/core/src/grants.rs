@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 
 use crate::dialect::Dialect;
 use crate::hex;
+use crate::profile;
 
 /// Who holds a privilege on a view, as the catalog names it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -152,22 +153,10 @@ pub fn granted_as_wanted(
     ))
 }
 
-/// The statements that let `grantee` read the view `reference`. PostgreSQL: `USAGE` on its
-/// schema first, since a view is read through its schema; granted again with each view (a no-op
-/// once held), so that it is there whenever a view is, and never revoked, since the schema may
-/// hold other projects' views too.
+/// The statements that let `grantee` read the view `reference`, as the database's profile
+/// grants (PostgreSQL: `USAGE` on the view's schema first).
 pub fn grant_statements(dialect: Dialect, reference: &str, grantee: &Grantee) -> Vec<String> {
-    let to = grantee.in_sql(dialect);
-    let mut statements = Vec::with_capacity(2);
-    if let (Dialect::Postgres, Some((Some(schema), _))) = (dialect, dialect.unqualified(reference))
-    {
-        statements.push(format!(
-            "GRANT USAGE ON SCHEMA {} TO {to}",
-            dialect.quote(&schema)
-        ));
-    }
-    statements.push(format!("GRANT SELECT ON {reference} TO {to}"));
-    statements
+    profile::of(dialect).grant_select(reference, &grantee.in_sql(dialect))
 }
 
 /// Whether taking `grant` away needs the columns it is held on: MariaDB revokes a column
@@ -204,15 +193,17 @@ pub fn revoke_statement(
         Dialect::MySql if grant.grantable => {
             format!("REVOKE SELECT, GRANT OPTION ON {reference} FROM {from}")
         }
-        Dialect::Postgres => format!("REVOKE SELECT ON {reference} FROM {from} CASCADE"),
-        Dialect::MySql | Dialect::Sqlite => format!("REVOKE SELECT ON {reference} FROM {from}"),
+        // The grant of the whole view, as the database's profile revokes it.
+        Dialect::Postgres | Dialect::MySql | Dialect::Sqlite => {
+            return profile::of(dialect).revoke(reference, &from, "SELECT");
+        }
     })
 }
 
 /// Whether grants that should not be there, found after granting, must be revoked again before
 /// the view fails: where there is no transaction to roll them back (MariaDB).
 pub fn revokes_before_failing(dialect: Dialect) -> bool {
-    dialect == Dialect::MySql
+    !profile::of(dialect).ddl_is_transactional()
 }
 
 /// What the catalog says of the roles a view's grants go to.

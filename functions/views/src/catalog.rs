@@ -15,25 +15,10 @@ use sqlx::{AnyConnection, AssertSqlSafe, Row};
 use view_sync_core::grants::{self, Grant};
 use view_sync_core::hex;
 use view_sync_core::plan::{self, LedgerRow, Scope};
+use view_sync_core::profile::{CatalogRead, Views};
 
-use crate::dialect::Dialect;
 use crate::error::ViewsError;
 use crate::handle::ViewStore;
-
-/// Which of the catalog's rows [`ViewStore::definitions`] reads.
-enum Rows {
-    All,
-    /// Only `sqlite_master`'s last row, the one a CREATE VIEW has just written (SQLite).
-    LastOnly,
-    /// A page of [`CATALOG_PAGE`] views named after this one, in the catalog's order
-    /// (PostgreSQL).
-    After(String),
-}
-
-/// Views per read of PostgreSQL's catalog: each is locked until its page's transaction ends, in
-/// the lock table all sessions share (`max_locks_per_transaction` × `max_connections` entries,
-/// 6,400 by default), beside the locks of the applies running at once.
-const CATALOG_PAGE: usize = 500;
 
 /// What the catalog holds for every view in the schemas of the views: definitions and, where
 /// grants are managed, who may read each.
@@ -117,28 +102,27 @@ impl ViewStore {
         let Some((schema, name)) = self.dialect().unqualified(reference) else {
             return Ok(None);
         };
-        let found = self
-            .definitions(&mut *conn, schema, Some(name.clone()), Rows::All)
-            .await?;
+        let read = self
+            .profile()
+            .view_definitions(schema.as_deref(), Views::Named(&name));
+        let found = self.definitions(&mut *conn, read).await?;
         Ok(the_one_named(found, &name))
     }
 
-    /// [`Self::catalog_digest`] of a view that this connection has just created. SQLite finds a
-    /// view by name only by reading all of `sqlite_master` (it has no index on it), which at
-    /// thousands of views costs as much as the CREATE VIEW itself; but the row a CREATE VIEW has
-    /// just written is the table's last (a new rowid is one past the largest), found by a seek.
-    /// When that row is not the view, or on the other databases, the catalog is read as usual.
+    /// [`Self::catalog_digest`] of a view that this connection has just created, by the
+    /// database's cheaper read of it where it has one (SQLite's last row of its catalog). When
+    /// that finds nothing, or elsewhere, the catalog is read as usual.
     pub(crate) async fn created_view_digest(
         &self,
         conn: &mut AnyConnection,
         reference: &str,
     ) -> Result<Option<String>, ViewsError> {
-        if self.dialect() == Dialect::Sqlite
-            && let Some((schema, name)) = self.dialect().unqualified(reference)
+        if let Some((schema, name)) = self.dialect().unqualified(reference)
+            && let Some(read) = self
+                .profile()
+                .just_made_view_definition(schema.as_deref(), &name)
         {
-            let found = self
-                .definitions(&mut *conn, schema, Some(name.clone()), Rows::LastOnly)
-                .await?;
+            let found = self.definitions(&mut *conn, read).await?;
             if let Some(digest) = the_one_named(found, &name) {
                 return Ok(Some(digest));
             }
@@ -152,26 +136,27 @@ impl ViewStore {
         self.catalog_digests_in(self.view_schemas().await?).await
     }
 
-    /// [`Self::catalog_digests`] of the views in `schemas`. PostgreSQL's are read a page at a
-    /// time, each page in its own transaction: `pg_get_viewdef` locks every view it reads until
-    /// the transaction ends, and one statement over 100,000 views runs out of the server's lock
-    /// slots ("out of shared memory"). The pages are not one snapshot: a view made or dropped
-    /// while they are read may be missed, as it would be by a read an instant earlier or later.
+    /// [`Self::catalog_digests`] of the views in `schemas`. Where the database's profile reads
+    /// them a page at a time (PostgreSQL: `pg_get_viewdef` locks every view it reads until the
+    /// transaction ends), each page is its own transaction. The pages are not one snapshot: a
+    /// view made or dropped while they are read may be missed, as it would be by a read an
+    /// instant earlier or later.
     pub(crate) async fn catalog_digests_in(
         &self,
         schemas: BTreeSet<Option<String>>,
     ) -> Result<BTreeMap<String, String>, ViewsError> {
+        let profile = self.profile();
         let mut found = BTreeMap::new();
         for schema in schemas {
-            let mut rows = match self.dialect() {
-                Dialect::Postgres => Rows::After(String::new()),
-                Dialect::Sqlite | Dialect::MySql => Rows::All,
-            };
+            let mut after = profile.catalog_page().map(|_| String::new());
             loop {
-                let page = self
-                    .definitions(&self.pool, schema.clone(), None, rows)
-                    .await?;
-                let full = page.len() == CATALOG_PAGE;
+                let views = match &after {
+                    Some(after) => Views::After(after),
+                    None => Views::All,
+                };
+                let read = profile.view_definitions(schema.as_deref(), views);
+                let page = self.definitions(&self.pool, read).await?;
+                let full = profile.catalog_page() == Some(page.len());
                 let last = page.last().map(|(name, _)| name.clone());
                 found.extend(page.into_iter().map(|(name, digest)| {
                     (
@@ -183,9 +168,7 @@ impl ViewStore {
                     )
                 }));
                 match last {
-                    Some(last) if full && self.dialect() == Dialect::Postgres => {
-                        rows = Rows::After(last);
-                    }
+                    Some(last) if full => after = Some(last),
                     _ => break,
                 }
             }
@@ -193,77 +176,16 @@ impl ViewStore {
         Ok(found)
     }
 
-    /// The views of `schema` (the connection's own when `None`), or only the one called `name`,
-    /// with their catalog digests, by name as the catalog spells it.
+    /// The views `read` finds, with their catalog digests, by name as the catalog spells it.
     async fn definitions<'c>(
         &self,
         executor: impl AnyExecutor<'c>,
-        schema: Option<String>,
-        name: Option<String>,
-        rows: Rows,
+        read: CatalogRead,
     ) -> Result<Vec<(String, String)>, ViewsError> {
-        let sql = match self.dialect() {
-            Dialect::Sqlite => {
-                let master = format!(
-                    "{}sqlite_master",
-                    schema
-                        .as_deref()
-                        .map(|s| format!("{}.", self.dialect().quote(s)))
-                        .unwrap_or_default()
-                );
-                let last_only = match rows {
-                    Rows::All | Rows::After(_) => String::new(),
-                    Rows::LastOnly => format!(" AND rowid = (SELECT max(rowid) FROM {master})"),
-                };
-                format!(
-                    "SELECT name, sql AS definition FROM {master} \
-                     WHERE type = 'view' AND (?1 IS NULL OR name = ?1){last_only}"
-                )
-            }
-            // One view is asked for by its name alone, never as `(name IS NULL OR …)`: a
-            // prepared statement's generic plan cannot use the catalog's name index for that, and
-            // PostgreSQL then scans every relation, MariaDB opens every view of the schema, at
-            // each apply (10 ms a view at 100,000 views).
-            // The views are chosen in a subquery, so that a page's LIMIT applies before
-            // `pg_get_viewdef` runs (and locks), not after it ran for every view to sort them.
-            Dialect::Postgres => format!(
-                "SELECT CAST(v.relname AS TEXT) AS name, \
-                 pg_get_viewdef(v.oid) || '|' || pg_get_userbyid(v.relowner) || '|' || \
-                 COALESCE(array_to_string(v.reloptions, ','), '') AS definition \
-                 FROM (SELECT c.oid, c.relname, c.relowner, c.reloptions \
-                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-                 WHERE c.relkind = 'v' AND n.nspname = COALESCE($1, current_schema()){}",
-                match (&name, &rows) {
-                    (Some(_), _) => " AND c.relname = $2) AS v".to_owned(),
-                    // Compared and ordered as `name`s (in the C collation, bytes), so that the
-                    // next page starts right after this one's last view.
-                    (None, Rows::After(_)) => format!(
-                        " AND c.relname > CAST($2 AS name) ORDER BY c.relname LIMIT {CATALOG_PAGE}) \
-                         AS v ORDER BY v.relname"
-                    ),
-                    (None, _) => ") AS v".to_owned(),
-                }
-            ),
-            Dialect::MySql => format!(
-                "SELECT CAST(TABLE_NAME AS CHAR) AS name, \
-                 CAST(CONCAT_WS('|', VIEW_DEFINITION, DEFINER, SECURITY_TYPE, CHECK_OPTION) AS CHAR) AS definition \
-                 FROM information_schema.VIEWS WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()){}",
-                if name.is_some() {
-                    " AND TABLE_NAME = ?"
-                } else {
-                    ""
-                }
-            ),
-        };
-        let mut query = sqlx::query(AssertSqlSafe(sql));
-        query = match self.dialect() {
-            Dialect::Sqlite => query.bind(name),
-            Dialect::Postgres | Dialect::MySql => match (name, rows) {
-                (Some(name), _) => query.bind(schema).bind(name),
-                (None, Rows::After(after)) => query.bind(schema).bind(after),
-                (None, _) => query.bind(schema),
-            },
-        };
+        let mut query = sqlx::query(AssertSqlSafe(read.statement));
+        for bind in read.binds {
+            query = query.bind(bind);
+        }
         let rows = query
             .fetch_all(executor)
             .await
@@ -271,10 +193,10 @@ impl ViewStore {
         let mut found = Vec::with_capacity(rows.len());
         for row in rows {
             let name: String = row
-                .try_get("name")
+                .try_get(0)
                 .map_err(|e| ViewsError::from_sqlx(e, "read the catalog for", "the views"))?;
             let definition: Option<String> = row
-                .try_get("definition")
+                .try_get(1)
                 .map_err(|e| ViewsError::from_sqlx(e, "read the catalog for", &name))?;
             let digest = hex::encode(&Sha256::digest(definition.unwrap_or_default().as_bytes()));
             found.push((name, digest));

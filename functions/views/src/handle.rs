@@ -13,7 +13,7 @@ use sqlx::{AnyConnection, AnyPool, Row};
 use tokio::sync::OnceCell;
 use view_sync_core::naming::{self, ProjectTemplate};
 use view_sync_core::plan::{LedgerRow, ViewKey};
-use view_sync_core::profile::ErrorMeaning;
+use view_sync_core::profile::{self, ErrorMeaning, Profile};
 use view_sync_core::view_sql::ViewLocation;
 
 use crate::audit::Audit;
@@ -258,6 +258,11 @@ impl ViewStore {
 
     pub fn dialect(&self) -> Dialect {
         self.location.dialect
+    }
+
+    /// What the store's database needs, as statements (see `view_sync_core::profile`).
+    pub(crate) fn profile(&self) -> &'static (dyn Profile + Sync) {
+        profile::of(self.dialect())
     }
 
     /// Where the ledger is, and the views unless each project has a schema of its own (see

@@ -5,6 +5,7 @@
 
 mod support;
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use sqlx::pool::PoolConnection;
@@ -12,7 +13,7 @@ use sqlx::{Any, AssertSqlSafe, Row};
 use support::{TestDb, admin_pool, databases, unique};
 use view_sync_core::profile::{
     self, AppliedSql, ColumnKind, ErrorMeaning, LEDGER_COLUMNS, LockAnswer, LockKey, Profile,
-    Replace, Section,
+    Replace, Section, Views,
 };
 use views::{Dialect, error_meaning};
 
@@ -196,17 +197,33 @@ async fn views_are_made_replaced_read_back_and_dropped_as_the_profile_says() {
             .unwrap();
         assert_eq!(a, "two", "{}", db.name);
 
-        let read = profile.view_definitions(db.schema());
-        let mut query = sqlx::query(AssertSqlSafe(read.statement));
-        for bind in read.binds {
-            query = query.bind(bind);
+        // Every read the profile has finds the view, with one definition.
+        let schema = Some(db.schema());
+        let mut reads = vec![
+            profile.view_definitions(schema, Views::All),
+            profile.view_definitions(schema, Views::Named(&bare)),
+        ];
+        if profile.catalog_page().is_some() {
+            reads.push(profile.view_definitions(schema, Views::After("")));
         }
-        let rows = query.fetch_all(db.store.pool()).await.unwrap();
-        let definition: String = rows
-            .iter()
-            .find(|row| row.get::<String, _>(0) == bare)
-            .map(|row| row.get(1))
-            .unwrap_or_else(|| panic!("{}: {bare} not read back", db.name));
+        reads.extend(profile.just_made_view_definition(schema, &bare));
+        let mut definitions = BTreeSet::new();
+        for read in reads {
+            let statement = read.statement.clone();
+            let mut query = sqlx::query(AssertSqlSafe(read.statement));
+            for bind in read.binds {
+                query = query.bind(bind);
+            }
+            let rows = query.fetch_all(db.store.pool()).await.unwrap();
+            let definition: String = rows
+                .iter()
+                .find(|row| row.get::<String, _>(0) == bare)
+                .map(|row| row.get(1))
+                .unwrap_or_else(|| panic!("{}: {bare} not read back by {statement}", db.name));
+            definitions.insert(definition);
+        }
+        assert_eq!(definitions.len(), 1, "{}: {definitions:?}", db.name);
+        let definition = definitions.pop_first().unwrap();
         assert!(definition.contains("two"), "{}: {definition}", db.name);
         assert_eq!(
             definition.to_ascii_uppercase().contains("CREATE"),

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use super::{
     AppliedSql, CatalogRead, ColumnTypes, DropView, ErrorCode, ErrorMeaning, LockAnswer, LockKey,
-    NameError, NameLimit, Parser, Profile, ReaderProtection, Replace, Section, Upsert, listed,
+    NameError, NameLimit, Parser, Profile, ReaderProtection, Replace, Section, Upsert, Views,
+    listed,
 };
 use crate::dialect::Dialect;
 
@@ -55,15 +56,19 @@ impl Profile for MariaDb {
         false
     }
 
-    /// `information_schema.VIEWS`: the query as the server prints it back (names qualified).
-    fn view_definitions(&self, schema: &str) -> CatalogRead {
-        CatalogRead {
-            statement:
-                "SELECT CAST(TABLE_NAME AS CHAR), VIEW_DEFINITION FROM information_schema.VIEWS \
-                        WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME"
-                    .to_owned(),
-            binds: vec![schema.to_owned()],
-        }
+    /// `information_schema.VIEWS`: the query as the server prints it back (names qualified),
+    /// its definer, security type and check option.
+    fn view_definitions(&self, schema: Option<&str>, views: Views<'_>) -> CatalogRead {
+        super::catalog_read(
+            "SELECT CAST(TABLE_NAME AS CHAR) AS name, \
+             CAST(CONCAT_WS('|', VIEW_DEFINITION, DEFINER, SECURITY_TYPE, CHECK_OPTION) AS CHAR) AS definition \
+             FROM information_schema.VIEWS WHERE",
+            "TABLE_SCHEMA",
+            "DATABASE()",
+            "TABLE_NAME",
+            schema,
+            views,
+        )
     }
 
     fn definition_is_the_query(&self) -> bool {
@@ -86,7 +91,7 @@ impl Profile for MariaDb {
                         FROM mysql.columns_priv WHERE Db = ? AND FIND_IN_SET('Select', Column_priv) > 0 \
                         ) AS held GROUP BY name, grantee ORDER BY name, grantee"
                 .to_owned(),
-            binds: vec![schema.to_owned(), schema.to_owned()],
+            binds: vec![Some(schema.to_owned()), Some(schema.to_owned())],
         })
     }
 
@@ -102,6 +107,12 @@ impl Profile for MariaDb {
     }
 
     fn replace_keeps_grants(&self) -> bool {
+        true
+    }
+
+    /// `mysql.tables_priv` keeps a dropped view's rows: the next view of that name would be
+    /// readable by them.
+    fn drop_keeps_grants(&self) -> bool {
         true
     }
 

@@ -118,12 +118,25 @@ pub trait Profile {
     /// Whether DDL and grants take part in a transaction (else each commits on its own).
     fn ddl_is_transactional(&self) -> bool;
 
-    /// The views of `schema` with their definitions as the catalog holds them (the whole
-    /// statement as run, or only its query: [`Profile::definition_is_the_query`]): rows of
-    /// (name, definition), by name. (The store's own drift digest also covers a PostgreSQL
-    /// view's owner and options and a MariaDB view's definer and security, and PostgreSQL's is
-    /// read in pages: this read will need them before the store can take it.)
-    fn view_definitions(&self, schema: &str) -> CatalogRead;
+    /// The catalog's read of the views of `schema` (the session's own where `None`) that
+    /// `views` names: rows of (name, definition). The definition is what the catalog holds of
+    /// the view (the whole statement as run, or only its query:
+    /// [`Profile::definition_is_the_query`]) and of what else decides what it shows (PostgreSQL:
+    /// its owner and options; MariaDB: its definer, security type and check option); the
+    /// store's drift digest is its SHA-256, so it must not change between versions. NULL where
+    /// the catalog does not show it.
+    fn view_definitions(&self, schema: Option<&str>, views: Views<'_>) -> CatalogRead;
+    /// How many views a read of [`Views::After`] takes at most: `None` where one read takes
+    /// them all (and [`Views::After`] is never asked for).
+    fn catalog_page(&self) -> Option<usize> {
+        None
+    }
+    /// A cheaper read of the view `name`, this session having just made it, where the database
+    /// has one (SQLite: the catalog's last row, found by a seek where a search by name reads
+    /// every row). A read that finds nothing is made again with [`Views::Named`].
+    fn just_made_view_definition(&self, _schema: Option<&str>, _name: &str) -> Option<CatalogRead> {
+        None
+    }
     /// Whether the catalog's definition is the view's query alone (else the statement).
     fn definition_is_the_query(&self) -> bool;
     /// The grants that let someone other than the store's own user read the views of
@@ -136,6 +149,11 @@ pub trait Profile {
     /// `grantee` (both quoted), with what the grantee granted on from it.
     /// `None` for a privilege the profile does not know (the view then fails, naming it).
     fn revoke(&self, view: &str, grantee: &str, privilege: &str) -> Option<String>;
+    /// Whether a view's grants outlive its drop (MariaDB keeps them for the next view of that
+    /// name): they are then revoked before the drop.
+    fn drop_keeps_grants(&self) -> bool {
+        false
+    }
     /// Whether a replace keeps the grants of the view it replaces (so a grant the project no
     /// longer has must be revoked before it).
     fn replace_keeps_grants(&self) -> bool;
@@ -318,11 +336,56 @@ impl LockKey {
     }
 }
 
-/// A catalog query and its bound values, in order.
+/// A catalog query and its bound values, in order (`None` binds NULL).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CatalogRead {
     pub statement: String,
-    pub binds: Vec<String>,
+    pub binds: Vec<Option<String>>,
+}
+
+/// Which views of a schema a catalog read is of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Views<'a> {
+    All,
+    /// The one called so: asked for by its name alone (never as `(? IS NULL OR name = ?)`,
+    /// which no index of the catalog serves), spelled as the catalog may spell it.
+    Named(&'a str),
+    /// The next page ([`Profile::catalog_page`]) of views named after this one, by name in the
+    /// catalog's order ("" for the first).
+    After(&'a str),
+}
+
+impl Views<'_> {
+    /// The condition on the catalog's `name_column` (`AND …`, its placeholder `?`) and its
+    /// bind, for a profile that binds with `?`.
+    fn condition(self, name_column: &str) -> (String, Option<String>) {
+        match self {
+            Self::All => (String::new(), None),
+            Self::Named(name) => (format!(" AND {name_column} = ?"), Some(name.to_owned())),
+            Self::After(after) => (format!(" AND {name_column} > ?"), Some(after.to_owned())),
+        }
+    }
+}
+
+/// A read of the schema (`schema`, or the session's own by `current`) and the views `views`
+/// names: `select` (`SELECT … WHERE`), then the schema's condition on `schema_column`, then the
+/// names' on `name_column`, for a profile that binds with `?` and reads in one go.
+fn catalog_read(
+    select: &str,
+    schema_column: &str,
+    current: &str,
+    name_column: &str,
+    schema: Option<&str>,
+    views: Views<'_>,
+) -> CatalogRead {
+    let (names, name) = views.condition(name_column);
+    CatalogRead {
+        statement: format!("{select} {schema_column} = COALESCE(?, {current}){names}"),
+        binds: [Some(schema.map(str::to_owned)), name.map(Some)]
+            .into_iter()
+            .flatten()
+            .collect(),
+    }
 }
 
 /// The ledger's column types in one database.

@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use super::{
     AppliedSql, CatalogRead, ColumnTypes, DropView, ErrorCode, ErrorMeaning, LockAnswer, LockKey,
-    NameError, NameLimit, Parser, Profile, ReaderProtection, Replace, Section, Upsert, listed,
+    NameError, NameLimit, Parser, Profile, ReaderProtection, Replace, Section, Upsert, Views,
+    listed,
 };
 
 /// `DBMS_LOCK`'s user lock ids are 0 to 1073741823 (those above are `ALLOCATE_UNIQUE`'s).
@@ -95,12 +96,15 @@ impl Profile for Oracle {
 
     /// `TEXT` is the view's query alone, a LONG: read as it is (it cannot take part in an
     /// expression).
-    fn view_definitions(&self, schema: &str) -> CatalogRead {
-        CatalogRead {
-            statement: "SELECT VIEW_NAME, TEXT FROM ALL_VIEWS WHERE OWNER = ? ORDER BY VIEW_NAME"
-                .to_owned(),
-            binds: vec![schema.to_owned()],
-        }
+    fn view_definitions(&self, schema: Option<&str>, views: Views<'_>) -> CatalogRead {
+        super::catalog_read(
+            "SELECT VIEW_NAME, TEXT FROM ALL_VIEWS WHERE",
+            "OWNER",
+            "SYS_CONTEXT('USERENV', 'CURRENT_SCHEMA')",
+            "VIEW_NAME",
+            schema,
+            views,
+        )
     }
 
     fn definition_is_the_query(&self) -> bool {
@@ -122,7 +126,7 @@ impl Profile for Oracle {
                         GROUP BY p.TABLE_NAME, p.GRANTEE, p.PRIVILEGE \
                         ORDER BY p.TABLE_NAME, p.GRANTEE"
                 .to_owned(),
-            binds: vec![schema.to_owned()],
+            binds: vec![Some(schema.to_owned())],
         })
     }
 

@@ -9,9 +9,12 @@ use std::time::Duration;
 
 use super::{
     AppliedSql, CatalogRead, ColumnTypes, DropView, ErrorCode, ErrorMeaning, LockKey, NameError,
-    NameLimit, Parser, Profile, ReaderProtection, Replace, Section, Upsert,
+    NameLimit, Parser, Profile, ReaderProtection, Replace, Section, Upsert, Views,
 };
 use crate::dialect::Dialect;
+
+/// Views per read of the catalog ([`Profile::catalog_page`]).
+const CATALOG_PAGE: usize = 500;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Postgres;
@@ -60,15 +63,50 @@ impl Profile for Postgres {
         true
     }
 
-    /// `pg_get_viewdef`: the query as the server prints it back.
-    fn view_definitions(&self, schema: &str) -> CatalogRead {
+    /// `pg_get_viewdef` (the query as the server prints it back), the owner and the options.
+    /// The views are chosen in a subquery, so that a page's `LIMIT` applies before
+    /// `pg_get_viewdef` runs (and locks), not after it ran for every view to sort them; one is
+    /// asked for by its name alone (a prepared statement's generic plan cannot use the catalog's
+    /// name index for `($2 IS NULL OR …)`, and scans every relation).
+    fn view_definitions(&self, schema: Option<&str>, views: Views<'_>) -> CatalogRead {
+        let (names, name) = match views {
+            Views::All => (") AS v".to_owned(), None),
+            Views::Named(name) => (" AND c.relname = $2) AS v".to_owned(), Some(name)),
+            // Compared and ordered as `name`s (in the C collation, bytes), so that the next page
+            // starts right after this one's last view.
+            Views::After(after) => (
+                format!(
+                    " AND c.relname > CAST($2 AS name) ORDER BY c.relname LIMIT {CATALOG_PAGE}) \
+                     AS v ORDER BY v.relname"
+                ),
+                Some(after),
+            ),
+        };
         CatalogRead {
-            statement: "SELECT CAST(c.relname AS TEXT), pg_get_viewdef(c.oid) \
-                        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-                        WHERE c.relkind = 'v' AND n.nspname = $1 ORDER BY c.relname"
-                .to_owned(),
-            binds: vec![schema.to_owned()],
+            statement: format!(
+                "SELECT CAST(v.relname AS TEXT) AS name, \
+                 pg_get_viewdef(v.oid) || '|' || pg_get_userbyid(v.relowner) || '|' || \
+                 COALESCE(array_to_string(v.reloptions, ','), '') AS definition \
+                 FROM (SELECT c.oid, c.relname, c.relowner, c.reloptions \
+                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE c.relkind = 'v' AND n.nspname = COALESCE($1, current_schema()){names}"
+            ),
+            binds: [
+                Some(schema.map(str::to_owned)),
+                name.map(|n| Some(n.to_owned())),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
         }
+    }
+
+    /// Each view read is locked until its read's transaction ends, in the lock table all
+    /// sessions share (`max_locks_per_transaction` × `max_connections` entries, 6,400 by
+    /// default), beside the locks of the applies running at once: one read over 100,000 views
+    /// runs out of them ("out of shared memory").
+    fn catalog_page(&self) -> Option<usize> {
+        Some(CATALOG_PAGE)
     }
 
     fn definition_is_the_query(&self) -> bool {
@@ -94,7 +132,7 @@ impl Profile for Postgres {
                         AND a.grantee <> c.relowner AND a.privilege_type = 'SELECT' \
                         GROUP BY 1, 2, 3 ORDER BY 1, 2"
                 .to_owned(),
-            binds: vec![schema.to_owned()],
+            binds: vec![Some(schema.to_owned())],
         })
     }
 

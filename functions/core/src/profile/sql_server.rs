@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use super::{
     AppliedSql, CatalogRead, ColumnTypes, DropView, ErrorCode, ErrorMeaning, LockKey, NameError,
-    NameLimit, Parser, Profile, ReaderProtection, Replace, Section, Upsert, listed,
+    NameLimit, Parser, Profile, ReaderProtection, Replace, Section, Upsert, Views, listed,
 };
 
 #[derive(Debug, Clone, Copy)]
@@ -65,15 +65,17 @@ impl Profile for SqlServer {
     /// `definition` is the `CREATE VIEW` statement as run; NULL for a view created `WITH
     /// ENCRYPTION` or where the store's user lacks `VIEW DEFINITION`: such a view cannot be
     /// compared, and is not ours.
-    fn view_definitions(&self, schema: &str) -> CatalogRead {
-        CatalogRead {
-            statement: "SELECT v.name, m.definition FROM sys.views AS v \
-                        JOIN sys.schemas AS s ON s.schema_id = v.schema_id \
-                        JOIN sys.sql_modules AS m ON m.object_id = v.object_id \
-                        WHERE s.name = ? ORDER BY v.name"
-                .to_owned(),
-            binds: vec![schema.to_owned()],
-        }
+    fn view_definitions(&self, schema: Option<&str>, views: Views<'_>) -> CatalogRead {
+        super::catalog_read(
+            "SELECT v.name, m.definition FROM sys.views AS v \
+             JOIN sys.schemas AS s ON s.schema_id = v.schema_id \
+             JOIN sys.sql_modules AS m ON m.object_id = v.object_id WHERE",
+            "s.name",
+            "SCHEMA_NAME()",
+            "v.name",
+            schema,
+            views,
+        )
     }
 
     fn definition_is_the_query(&self) -> bool {
@@ -96,7 +98,7 @@ impl Profile for SqlServer {
                         AND pe.state IN ('G', 'W') AND pe.grantee_principal_id <> DATABASE_PRINCIPAL_ID() \
                         GROUP BY v.name, p.name, pe.permission_name ORDER BY v.name, p.name"
                 .to_owned(),
-            binds: vec![schema.to_owned()],
+            binds: vec![Some(schema.to_owned())],
         })
     }
 

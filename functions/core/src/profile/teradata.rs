@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use super::{
     AppliedSql, CatalogRead, ColumnTypes, DropView, ErrorCode, ErrorMeaning, LockKey, NameError,
-    NameLimit, Parser, Profile, ReaderProtection, Replace, Section, Upsert, listed,
+    NameLimit, Parser, Profile, ReaderProtection, Replace, Section, Upsert, Views, listed,
 };
 
 /// The lock table's slots: a view takes the slot of its key (two views sharing one only wait
@@ -73,13 +73,15 @@ impl Profile for Teradata {
 
     /// `RequestText` holds the first 12,500 characters of the statement that made the view (the
     /// whole is in `SHOW VIEW`): a longer definition is compared by that part.
-    fn view_definitions(&self, schema: &str) -> CatalogRead {
-        CatalogRead {
-            statement: "SELECT TableName, RequestText FROM DBC.TablesV \
-                        WHERE DatabaseName = ? AND TableKind = 'V' ORDER BY TableName"
-                .to_owned(),
-            binds: vec![schema.to_owned()],
-        }
+    fn view_definitions(&self, schema: Option<&str>, views: Views<'_>) -> CatalogRead {
+        super::catalog_read(
+            "SELECT TableName, RequestText FROM DBC.TablesV WHERE TableKind = 'V' AND",
+            "DatabaseName",
+            "DATABASE",
+            "TableName",
+            schema,
+            views,
+        )
     }
 
     fn definition_is_the_query(&self) -> bool {
@@ -104,7 +106,7 @@ impl Profile for Teradata {
                         WHERE r.DatabaseName = ? AND t.TableKind = 'V' AND r.AccessRight = 'R' \
                         GROUP BY 1, 2 ORDER BY 1, 2"
                 .to_owned(),
-            binds: vec![schema.to_owned(), schema.to_owned()],
+            binds: vec![Some(schema.to_owned()), Some(schema.to_owned())],
         })
     }
 

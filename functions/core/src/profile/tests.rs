@@ -222,7 +222,10 @@ fn the_statements_read_as_one_statement_of_their_dialect() {
         let mut statements = vec![
             profile.create_view(&view, query),
             profile.drop_view(&view).statement,
-            profile.view_definitions("analytics").statement,
+            profile
+                .view_definitions(Some("analytics"), Views::All)
+                .statement,
+            profile.view_definitions(None, Views::Named("v")).statement,
         ];
         statements.extend(profile.view_grants("analytics").map(|read| read.statement));
         if let ReaderProtection::ServerSetting { check, .. } = profile.reader_protection() {
@@ -578,7 +581,7 @@ fn grants_per_database() {
     }
     assert_eq!(
         Teradata.view_grants("s").unwrap().binds,
-        vec!["s".to_owned(), "s".to_owned()]
+        vec![Some("s".to_owned()), Some("s".to_owned())]
     );
     for profile in all() {
         let placeholders = |statement: &str| match profile.placeholder(1).as_str() {
@@ -588,7 +591,15 @@ fn grants_per_database() {
                 .count(),
         };
         let reads = profile.view_grants("s").into_iter();
-        for read in reads.chain([profile.view_definitions("s")]) {
+        let definitions = [
+            profile.view_definitions(Some("s"), Views::All),
+            profile.view_definitions(None, Views::Named("v")),
+            profile.view_definitions(Some("s"), Views::After("v")),
+        ];
+        for read in reads
+            .chain(definitions)
+            .chain(profile.just_made_view_definition(Some("s"), "v"))
+        {
             assert_eq!(
                 placeholders(&read.statement),
                 read.binds.len(),
@@ -702,4 +713,66 @@ fn the_databases_the_store_runs_today_read_their_own_codes() {
     }
     assert_eq!(Postgres.placeholder(3), "$3");
     assert_eq!(MariaDb.placeholder(3), "?");
+}
+
+#[test]
+fn a_catalog_read_binds_its_schema_or_null_and_the_name_it_asks_for() {
+    assert_eq!(
+        SqlServer.view_definitions(None, Views::Named("v")),
+        CatalogRead {
+            statement: "SELECT v.name, m.definition FROM sys.views AS v \
+                        JOIN sys.schemas AS s ON s.schema_id = v.schema_id \
+                        JOIN sys.sql_modules AS m ON m.object_id = v.object_id \
+                        WHERE s.name = COALESCE(?, SCHEMA_NAME()) AND v.name = ?"
+                .into(),
+            binds: vec![None, Some("v".into())],
+        }
+    );
+    let page = Postgres.view_definitions(Some("s"), Views::After("m"));
+    assert!(page.statement.ends_with(
+        "n.nspname = COALESCE($1, current_schema()) AND c.relname > CAST($2 AS name) \
+         ORDER BY c.relname LIMIT 500) AS v ORDER BY v.relname"
+    ));
+    assert_eq!(page.binds, [Some("s".into()), Some("m".into())]);
+    assert_eq!(Postgres.catalog_page(), Some(500));
+    assert_eq!(
+        Sqlite.view_definitions(Some("main"), Views::All),
+        CatalogRead {
+            statement: "SELECT name, sql AS definition FROM \"main\".sqlite_master \
+                        WHERE type = 'view'"
+                .into(),
+            binds: vec![],
+        }
+    );
+    for profile in all() {
+        assert_eq!(
+            profile.catalog_page().is_some(),
+            profile.parser() == Parser::PostgreSql,
+            "{}",
+            profile.name()
+        );
+    }
+}
+
+/// The ledger records the digest of what these reads return for each view it applied: a read
+/// that returned other text for the same view would make every view of an earlier version look
+/// edited. Their select lists are held here, as every version has read them.
+#[test]
+fn what_a_definition_read_returns_does_not_change() {
+    let select = |profile: &dyn Profile| {
+        let read = profile.view_definitions(None, Views::All).statement;
+        read.split(" FROM ").next().unwrap_or_default().to_owned()
+    };
+    assert_eq!(
+        select(&Postgres),
+        "SELECT CAST(v.relname AS TEXT) AS name, pg_get_viewdef(v.oid) || '|' || \
+         pg_get_userbyid(v.relowner) || '|' || COALESCE(array_to_string(v.reloptions, ','), '') \
+         AS definition"
+    );
+    assert_eq!(
+        select(&MariaDb),
+        "SELECT CAST(TABLE_NAME AS CHAR) AS name, CAST(CONCAT_WS('|', VIEW_DEFINITION, DEFINER, \
+         SECURITY_TYPE, CHECK_OPTION) AS CHAR) AS definition"
+    );
+    assert_eq!(select(&Sqlite), "SELECT name, sql AS definition");
 }
