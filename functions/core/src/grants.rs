@@ -166,7 +166,8 @@ pub fn revoked_by_column(dialect: Dialect, grant: &Grant) -> bool {
 }
 
 /// The statement that takes `grant` on the view `reference` away, with its grant option, given
-/// the `columns` it is held on where [`revoked_by_column`]; `None` when nothing is left to take.
+/// the `columns` it is held on where [`revoked_by_column`]; `None` when nothing is left to take,
+/// or the database's profile has no revoke of it (SQLite).
 /// PostgreSQL's REVOKE on the view takes its columns' grants too, and with `CASCADE` the grants
 /// its holder made with the option (privileges only: no object is dropped).
 pub fn revoke_statement(

@@ -11,15 +11,17 @@
 //! `sqlparser` dialect validates the view SQL; and what the database's errors mean to the store.
 //!
 //! **Status.** The databases the store runs today ([`of`]: SQLite, PostgreSQL, MariaDB): the
-//! store takes its ledger's table, its added columns, its upsert and its placeholders from the
-//! profile, and reads every database error through [`Profile::error_meaning`]. Its other
-//! statements (view DDL and reader protection in `view-sql` and [`crate::ddl`], catalog reads,
-//! grants and sections in the `views` crate) are still its own; the profile's are held to the
-//! databases themselves by `views/tests/profiles.rs` (natively and through ODBC), so each can be
-//! moved over with the store's tests as the net. SQL Server, Oracle, Teradata ([`PROFILES`]):
-//! written from the vendors' documentation and unit-tested here (exact statements, and each that
-//! `sqlparser` can read parsed as one statement of the profile's dialect); none has run against a
-//! real server, and the store does not take these databases' URLs yet ([`named_in_url`] lets its
+//! store takes from the profile its ledger's table, added columns and upsert, its placeholders,
+//! its reads of view definitions (drift), whether DDL is transactional (an intent first, or
+//! not), whether grants outlive a drop, the grant and the revoke of a whole view, and the
+//! meaning of every database error. Its view DDL and reader protection (`view-sql`, below this
+//! crate, and [`crate::ddl`]), its reads of grants and MariaDB's finer revokes, its sections'
+//! locks, schemas and roles are still its own; the profiles' versions are held to the databases themselves by
+//! `views/tests/profiles.rs` (natively and through ODBC), so that each can be moved over with
+//! the store's tests as the net. SQL Server, Oracle, Teradata ([`PROFILES`]): written from the
+//! vendors' documentation and unit-tested here (exact statements, and each that `sqlparser` can
+//! read parsed as one statement of the profile's dialect); none has run against a real server,
+//! and the store does not take these databases' URLs yet ([`named_in_url`] lets its
 //! configuration say so by name). README, "Target databases".
 
 mod mariadb;
@@ -147,7 +149,8 @@ pub trait Profile {
     fn grant_select(&self, view: &str, grantee: &str) -> Vec<String>;
     /// The revoke of `privilege` (as [`Profile::view_grants`] read it) on `view` from
     /// `grantee` (both quoted), with what the grantee granted on from it.
-    /// `None` for a privilege the profile does not know (the view then fails, naming it).
+    /// `None` for a privilege the profile does not know, or where the database has no grants
+    /// (the grant then stays, and the store's check after granting fails the view, naming it).
     fn revoke(&self, view: &str, grantee: &str, privilege: &str) -> Option<String>;
     /// Whether a view's grants outlive its drop (MariaDB keeps them for the next view of that
     /// name): they are then revoked before the drop.
@@ -369,7 +372,8 @@ impl Views<'_> {
 
 /// A read of the schema (`schema`, or the session's own by `current`) and the views `views`
 /// names: `select` (`SELECT … WHERE`), then the schema's condition on `schema_column`, then the
-/// names' on `name_column`, for a profile that binds with `?` and reads in one go.
+/// names' on `name_column`, for a profile that binds with `?` and reads in one go (one that
+/// pages needs an order and a limit, and a first page's "" is NULL on Oracle).
 fn catalog_read(
     select: &str,
     schema_column: &str,

@@ -12,6 +12,9 @@ use super::{
 };
 use crate::dialect::Dialect;
 
+/// What both reads of view definitions select, from a catalog.
+const DEFINITIONS: &str = "SELECT name, sql AS definition FROM";
+
 /// The catalog of `schema` (an attached database), or of the connection's own.
 fn master(schema: Option<&str>) -> String {
     match schema {
@@ -65,7 +68,7 @@ impl Profile for Sqlite {
         let (names, name) = views.condition("name");
         CatalogRead {
             statement: format!(
-                "SELECT name, sql AS definition FROM {} WHERE type = 'view'{names}",
+                "{DEFINITIONS} {} WHERE type = 'view'{names}",
                 master(schema)
             ),
             binds: name.map(Some).into_iter().collect(),
@@ -79,7 +82,7 @@ impl Profile for Sqlite {
         let master = master(schema);
         Some(CatalogRead {
             statement: format!(
-                "SELECT name, sql AS definition FROM {master} WHERE type = 'view' AND name = ? \
+                "{DEFINITIONS} {master} WHERE type = 'view' AND name = ? \
                  AND rowid = (SELECT max(rowid) FROM {master})"
             ),
             binds: vec![Some(name.to_owned())],

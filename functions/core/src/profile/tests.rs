@@ -1,3 +1,4 @@
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use sqlparser::ast::{ObjectNamePart, SetExpr, Statement, TableFactor};
@@ -759,9 +760,28 @@ fn a_catalog_read_binds_its_schema_or_null_and_the_name_it_asks_for() {
 /// edited. Their select lists are held here, as every version has read them.
 #[test]
 fn what_a_definition_read_returns_does_not_change() {
+    // Every read of a profile selects the same, whichever views it asks for.
     let select = |profile: &dyn Profile| {
-        let read = profile.view_definitions(None, Views::All).statement;
-        read.split(" FROM ").next().unwrap_or_default().to_owned()
+        let before_from = |read: CatalogRead| {
+            let statement = read.statement;
+            statement
+                .split(" FROM ")
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let reads = [
+            profile.view_definitions(None, Views::All),
+            profile.view_definitions(Some("s"), Views::Named("v")),
+            profile.view_definitions(Some("s"), Views::After("v")),
+        ];
+        let selects: BTreeSet<String> = reads
+            .into_iter()
+            .chain(profile.just_made_view_definition(Some("s"), "v"))
+            .map(before_from)
+            .collect();
+        assert_eq!(selects.len(), 1, "{}: {selects:?}", profile.name());
+        selects.into_iter().next().unwrap()
     };
     assert_eq!(
         select(&Postgres),
@@ -775,4 +795,17 @@ fn what_a_definition_read_returns_does_not_change() {
          SECURITY_TYPE, CHECK_OPTION) AS CHAR) AS definition"
     );
     assert_eq!(select(&Sqlite), "SELECT name, sql AS definition");
+}
+
+/// A database whose drop keeps grants needs them revoked before every drop of a view of ours;
+/// the apply does so where DDL commits on its own (the only such database today, MariaDB).
+#[test]
+fn grants_outlive_a_drop_only_where_ddl_commits_on_its_own() {
+    for profile in all() {
+        assert!(
+            !profile.drop_keeps_grants() || !profile.ddl_is_transactional(),
+            "{}: revoke before the drop of a rename too",
+            profile.name()
+        );
+    }
 }
