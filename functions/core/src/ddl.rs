@@ -204,27 +204,18 @@ pub fn schema_to_ensure(dialect: Dialect, per_project: bool, reference: &str) ->
     }
 }
 
-/// `CREATE SCHEMA` (PostgreSQL) or `CREATE DATABASE` (MariaDB) `IF NOT EXISTS` of `schema`.
-pub fn create_schema(dialect: Dialect, schema: &str) -> String {
-    let kind = match dialect {
-        Dialect::Postgres => "SCHEMA",
-        Dialect::MySql | Dialect::Sqlite => "DATABASE",
-    };
-    format!("CREATE {kind} IF NOT EXISTS {}", dialect.quote(schema))
+/// The database's profile's statement that makes `schema` where it is absent (PostgreSQL's
+/// `CREATE SCHEMA`, MariaDB's `CREATE DATABASE`, `IF NOT EXISTS`); `None` where the store makes
+/// no schemas (SQLite's are attached databases).
+pub fn create_schema(dialect: Dialect, schema: &str) -> Option<String> {
+    crate::profile::of(dialect).create_schema(&dialect.quote(schema))
 }
 
 /// `create` of an object named from a template (a role, a project's schema) inside a view's
-/// critical section, where another processor may create the same object at once. PostgreSQL:
-/// in a block that tolerates it (its unique violation would abort the section's transaction;
-/// the name is `[a-z0-9_]`, safe inside the block). Elsewhere `create` says `IF NOT EXISTS`.
+/// critical section, where another processor may create the same object at once, as the
+/// database's profile runs it (PostgreSQL: in a block that tolerates it).
 pub fn tolerating_a_concurrent_create(dialect: Dialect, create: String) -> String {
-    match dialect {
-        Dialect::Postgres => format!(
-            "DO $$ BEGIN {create}; \
-             EXCEPTION WHEN duplicate_object OR duplicate_schema OR unique_violation THEN NULL; END $$"
-        ),
-        Dialect::MySql | Dialect::Sqlite => create,
-    }
+    crate::profile::of(dialect).tolerating_a_concurrent_create(create)
 }
 
 #[cfg(test)]
@@ -369,15 +360,19 @@ mod tests {
         assert_eq!(
             tolerating_a_concurrent_create(
                 Dialect::Postgres,
-                create_schema(Dialect::Postgres, "p_1")
+                create_schema(Dialect::Postgres, "p_1").unwrap()
             ),
             "DO $$ BEGIN CREATE SCHEMA IF NOT EXISTS \"p_1\"; EXCEPTION WHEN duplicate_object OR \
              duplicate_schema OR unique_violation THEN NULL; END $$"
         );
         assert_eq!(
-            tolerating_a_concurrent_create(Dialect::MySql, create_schema(Dialect::MySql, "p_1")),
+            tolerating_a_concurrent_create(
+                Dialect::MySql,
+                create_schema(Dialect::MySql, "p_1").unwrap()
+            ),
             "CREATE DATABASE IF NOT EXISTS `p_1`"
         );
+        assert_eq!(create_schema(Dialect::Sqlite, "main"), None);
     }
     #[test]
     fn a_projects_schema_is_made_only_where_projects_have_their_own() {

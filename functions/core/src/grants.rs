@@ -276,13 +276,8 @@ pub fn roles_to_create<'a>(
 
 /// The statement that creates `role`, which another processor may create at the same time.
 pub fn create_role(dialect: Dialect, role: &str) -> String {
-    let create = match dialect {
-        Dialect::Postgres => format!("CREATE ROLE {}", dialect.quote(role)),
-        Dialect::MySql | Dialect::Sqlite => {
-            format!("CREATE ROLE IF NOT EXISTS {}", dialect.quote(role))
-        }
-    };
-    crate::ddl::tolerating_a_concurrent_create(dialect, create)
+    let profile = profile::of(dialect);
+    profile.tolerating_a_concurrent_create(profile.create_role(&dialect.quote(role)))
 }
 
 /// Whether roles seen to exist are remembered, not looked for again: on PostgreSQL, where a

@@ -68,8 +68,10 @@ impl ViewStore {
         if self.schema_exists(&mut *conn, &schema).await? {
             return Ok(());
         }
-        let create =
-            ddl::tolerating_a_concurrent_create(dialect, ddl::create_schema(dialect, &schema));
+        let Some(create) = ddl::create_schema(dialect, &schema) else {
+            return Ok(());
+        };
+        let create = ddl::tolerating_a_concurrent_create(dialect, create);
         crate::ddl::run(conn, view, create, "create the schema of").await
     }
 
@@ -101,10 +103,11 @@ impl ViewStore {
     async fn make_tables(&self) -> Result<(), ViewsError> {
         let mut statements = Vec::new();
         let dialect = self.dialect();
-        if let (Some(schema), Dialect::Postgres | Dialect::MySql) = (&self.location.schema, dialect)
+        if let Some(schema) = &self.location.schema
+            && let Some(create) = ddl::create_schema(dialect, schema)
             && !self.schema_exists(&self.pool, schema).await?
         {
-            statements.push(ddl::create_schema(dialect, schema));
+            statements.push(create);
         }
         self.ledger
             .refuse_a_ledger_elsewhere_on_the_search_path(&self.pool)
@@ -139,13 +142,7 @@ impl ViewStore {
         executor: impl AnyExecutor<'c>,
         schema: &str,
     ) -> Result<bool, ViewsError> {
-        let sql = match self.dialect() {
-            Dialect::Postgres => "SELECT 'found' AS found FROM pg_namespace WHERE nspname = $1",
-            Dialect::MySql | Dialect::Sqlite => {
-                "SELECT 'found' AS found FROM information_schema.schemata WHERE schema_name = ?"
-            }
-        };
-        let found = sqlx::query(AssertSqlSafe(sql))
+        let found = sqlx::query(AssertSqlSafe(self.profile().find_schema()))
             .bind(schema.to_owned())
             .fetch_optional(executor)
             .await

@@ -476,3 +476,57 @@ async fn grants_are_given_read_back_and_revoked_as_the_profile_says() {
         db.finish().await;
     }
 }
+
+/// A schema and a role made as the profile makes them, twice (the second as another processor
+/// would, at once), and found where the profile looks for a schema.
+#[tokio::test]
+async fn schemas_and_roles_are_made_and_found_as_the_profile_says() {
+    for db in databases() {
+        db.store.ensure_ledger().await.unwrap();
+        let profile = profile_of(&db);
+        let found = |name: String| {
+            let pool = db.store.pool().clone();
+            async move {
+                sqlx::query(AssertSqlSafe(profile.find_schema()))
+                    .bind(name)
+                    .fetch_optional(&pool)
+                    .await
+                    .unwrap()
+                    .is_some()
+            }
+        };
+        assert!(found(db.schema().to_owned()).await, "{}", db.name);
+        let schema = unique("ivs_made");
+        assert!(!found(schema.clone()).await, "{}", db.name);
+        let quoted = profile.quote(&schema).unwrap();
+        match profile.create_schema(&quoted) {
+            None => assert_eq!(db.store.dialect(), Dialect::Sqlite),
+            Some(create) => {
+                for _ in 0..2 {
+                    run(&db, &profile.tolerating_a_concurrent_create(create.clone()))
+                        .await
+                        .unwrap();
+                }
+                assert!(found(schema.clone()).await, "{}", db.name);
+                let drop = match db.store.dialect() {
+                    Dialect::MySql => "DATABASE",
+                    Dialect::Postgres | Dialect::Sqlite => "SCHEMA",
+                };
+                run(&db, &format!("DROP {drop} {quoted}")).await.unwrap();
+            }
+        }
+        if profile.view_grants(db.schema()).is_some() {
+            let role = profile.quote(&unique("ivs_made_role")).unwrap();
+            for _ in 0..2 {
+                let create = profile.tolerating_a_concurrent_create(profile.create_role(&role));
+                let made = run(&db, &create).await;
+                // Where the statement does not tolerate an existing role, its error says so.
+                if let Err(e) = made {
+                    assert_eq!(error_meaning(&e), Some(ErrorMeaning::Exists), "{}", db.name);
+                }
+            }
+            run(&db, &format!("DROP ROLE {role}")).await.unwrap();
+        }
+        db.finish().await;
+    }
+}

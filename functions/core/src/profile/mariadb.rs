@@ -116,6 +116,19 @@ impl Profile for MariaDb {
         true
     }
 
+    /// A database (MariaDB's schemas).
+    fn create_schema(&self, schema: &str) -> Option<String> {
+        Some(format!("CREATE DATABASE IF NOT EXISTS {schema}"))
+    }
+
+    fn create_role(&self, role: &str) -> String {
+        format!("CREATE ROLE IF NOT EXISTS {role}")
+    }
+
+    fn find_schema(&self) -> String {
+        "SELECT 'found' AS found FROM information_schema.schemata WHERE schema_name = ?".to_owned()
+    }
+
     fn section(&self) -> Section {
         // GET_LOCK: 1 taken, 0 timed out, NULL an error (the session killed, say).
         Section::SessionLock {

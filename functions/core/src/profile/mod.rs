@@ -13,10 +13,10 @@
 //! **Status.** The databases the store runs today ([`of`]: SQLite, PostgreSQL, MariaDB): the
 //! store takes from the profile its ledger's table, added columns and upsert, its placeholders,
 //! its reads of view definitions (drift), whether DDL is transactional (an intent first, or
-//! not), whether grants outlive a drop, the grant and the revoke of a whole view, and the
-//! meaning of every database error. Its view DDL and reader protection (`view-sql`, below this
-//! crate, and [`crate::ddl`]), its reads of grants and MariaDB's finer revokes, its sections'
-//! locks, schemas and roles are still its own; the profiles' versions are held to the databases themselves by
+//! not), whether grants outlive a drop, the grant and the revoke of a whole view, how schemas
+//! are found and made and roles made, and the meaning of every database error. Its view DDL
+//! and reader protection (`view-sql`, below this crate, and [`crate::ddl`]), its reads of
+//! grants and MariaDB's finer revokes, and its sections' locks are still its own; the profiles' versions are held to the databases themselves by
 //! `views/tests/profiles.rs` (natively and through ODBC), so that each can be moved over with
 //! the store's tests as the net. SQL Server, Oracle, Teradata ([`PROFILES`]): written from the
 //! vendors' documentation and unit-tested here (exact statements, and each that `sqlparser` can
@@ -160,6 +160,28 @@ pub trait Profile {
     /// Whether a replace keeps the grants of the view it replaces (so a grant the project no
     /// longer has must be revoked before it).
     fn replace_keeps_grants(&self) -> bool;
+
+    /// The query of one bound value, a schema's name, that returns a row where the schema
+    /// exists (PostgreSQL's and SQL Server's schemas, MariaDB's and Teradata's databases,
+    /// Oracle's users, SQLite's attached databases).
+    fn find_schema(&self) -> String;
+    /// The statement that makes the schema `schema` (quoted) where it is absent; `None` where
+    /// the store does not make schemas (the database's administrator does: a schema that is a
+    /// user, or a database that needs space of its own).
+    fn create_schema(&self, _schema: &str) -> Option<String> {
+        None
+    }
+    /// The statement that makes the role `role` (quoted); [`ErrorMeaning::Exists`] where it
+    /// exists.
+    fn create_role(&self, role: &str) -> String {
+        format!("CREATE ROLE {role}")
+    }
+    /// `create` (of a role, of a schema, named from a template) as it runs inside a view's
+    /// critical section, where another session may make the same object at once: so that the
+    /// object made meanwhile does not fail the section.
+    fn tolerating_a_concurrent_create(&self, create: String) -> String {
+        create
+    }
 
     /// How a view's critical section is held.
     fn section(&self) -> Section;

@@ -144,6 +144,10 @@ impl Profile for Oracle {
         true
     }
 
+    fn find_schema(&self) -> String {
+        "SELECT 'found' AS found FROM ALL_USERS WHERE USERNAME = ?".to_owned()
+    }
+
     fn section(&self) -> Section {
         Section::SessionLock {
             answer: LockAnswer::Fails,

@@ -160,6 +160,23 @@ impl Profile for Postgres {
         true
     }
 
+    fn create_schema(&self, schema: &str) -> Option<String> {
+        Some(format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+    }
+
+    /// In a block that tolerates the object made meanwhile: its unique violation would abort
+    /// the section's transaction. The names are `[a-z0-9_]` from a template, safe in the block.
+    fn tolerating_a_concurrent_create(&self, create: String) -> String {
+        format!(
+            "DO $$ BEGIN {create}; \
+             EXCEPTION WHEN duplicate_object OR duplicate_schema OR unique_violation THEN NULL; END $$"
+        )
+    }
+
+    fn find_schema(&self) -> String {
+        "SELECT 'found' AS found FROM pg_namespace WHERE nspname = $1".to_owned()
+    }
+
     fn section(&self) -> Section {
         Section::LedgerRow
     }

@@ -117,6 +117,10 @@ impl Profile for SqlServer {
         true
     }
 
+    fn find_schema(&self) -> String {
+        "SELECT 'found' AS found FROM sys.schemas WHERE name = ?".to_owned()
+    }
+
     fn section(&self) -> Section {
         // sp_getapplock: 0 taken, 1 taken after a wait; -1 timed out, -2 cancelled, -3 chosen
         // as a deadlock victim, -999 a parameter refused.

@@ -110,6 +110,10 @@ impl Profile for Sqlite {
         true
     }
 
+    fn find_schema(&self) -> String {
+        "SELECT 'found' AS found FROM pragma_database_list WHERE name = ?".to_owned()
+    }
+
     fn section(&self) -> Section {
         Section::OneWriter
     }

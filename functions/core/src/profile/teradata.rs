@@ -122,6 +122,10 @@ impl Profile for Teradata {
         true
     }
 
+    fn find_schema(&self) -> String {
+        "SELECT 'found' AS found FROM DBC.DatabasesV WHERE DatabaseName = ?".to_owned()
+    }
+
     fn section(&self) -> Section {
         Section::RowLockOnSecondConnection
     }

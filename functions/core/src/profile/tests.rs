@@ -227,7 +227,10 @@ fn the_statements_read_as_one_statement_of_their_dialect() {
                 .view_definitions(Some("analytics"), Views::All)
                 .statement,
             profile.view_definitions(None, Views::Named("v")).statement,
+            profile.find_schema(),
+            profile.create_role(&grantee),
         ];
+        statements.extend(profile.create_schema(&profile.quote("analytics").unwrap()));
         statements.extend(profile.view_grants("analytics").map(|read| read.statement));
         if let ReaderProtection::ServerSetting { check, .. } = profile.reader_protection() {
             statements.push(check.to_owned());
