@@ -16,8 +16,9 @@
 //!   [`audit`]: what the audit trail records of a change; [`grants`]: who may read a view, and
 //!   what to revoke and grant to get there.
 //! - [`naming`], [`dialect`]: view names from the template; the target databases' dialects;
-//!   [`profile`]: what each database needs, as statements (the store's ledger and error
-//!   meanings come from it; SQL Server, Oracle and Teradata are profiled, not yet run).
+//!   [`profile`]: what each database needs, as statements (the store's ledger, catalog reads
+//!   of definitions, grants of a view, schemas, roles and error meanings come from it; SQL
+//!   Server, Oracle and Teradata are profiled, not yet run).
 //! - [`percent`]: percent-encoding for the URLs we assemble.
 //! - [`printable`]: text others wrote, made safe for a terminal or a log; [`outline`]: a body's
 //!   shape (keys and JSON types, never values) for the log of one we could not classify.

@@ -4,7 +4,7 @@
 pub use view_sync_core::dialect::Dialect;
 use view_sync_core::profile;
 
-/// The ledger's statements in each dialect.
+/// The placeholders of the store's statements in each dialect.
 pub trait LedgerSql {
     /// The placeholder for the `n`th (1-based) bound value.
     fn param(self, n: usize) -> String;

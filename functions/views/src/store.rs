@@ -12,6 +12,7 @@ use sqlx::{AnyConnection, AssertSqlSafe};
 use view_sync_core::apply::{self, ApplyPlan, Change, RowWrite, Step as ApplyStep};
 use view_sync_core::ddl;
 use view_sync_core::plan::{self, Decision, InCatalog, LedgerRow, Scope, Target, ViewKey};
+use view_sync_core::printable::printable;
 
 use crate::audit::{AuditEntry, Cause};
 use crate::closing::Ran;
@@ -69,7 +70,16 @@ impl ViewStore {
             return Ok(());
         }
         let Some(create) = ddl::create_schema(dialect, &schema) else {
-            return Ok(());
+            return Err(ViewsError::Refused {
+                action: "create",
+                view: label(view),
+                detail: printable(&format!(
+                    "its schema {schema} does not exist, and the store makes no schemas on {}: \
+                     make it first",
+                    dialect.name()
+                ))
+                .into_owned(),
+            });
         };
         let create = ddl::tolerating_a_concurrent_create(dialect, create);
         crate::ddl::run(conn, view, create, "create the schema of").await
@@ -132,11 +142,9 @@ impl ViewStore {
         Ok(())
     }
 
-    /// Whether `schema` exists. PostgreSQL checks the right to create schemas even for
-    /// `CREATE SCHEMA IF NOT EXISTS` of one that exists, so a user that only owns its schema
-    /// (the README's least-privilege user) must not be asked to create it.
-    /// (`pg_namespace` lists every schema; PostgreSQL's `information_schema` only those the user
-    /// may use.)
+    /// Whether `schema` exists, as the profile looks for it. PostgreSQL checks the right to
+    /// create schemas even for `CREATE SCHEMA IF NOT EXISTS` of one that exists, so a user that
+    /// only owns its schema (the README's least-privilege user) must not be asked to create it.
     async fn schema_exists<'c>(
         &self,
         executor: impl AnyExecutor<'c>,

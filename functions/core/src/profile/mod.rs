@@ -5,7 +5,8 @@
 //! long they may be, and how values are bound; the view's DDL (create, replace in place or not,
 //! drop, and the error that says a view is already gone); what protects a view's rows from its
 //! readers' own predicates, or that nothing does; the catalog reads that drift repair compares
-//! (a view's definition, its grants); the grant and revoke statements; the critical section (a
+//! (a view's definition, its grants); the grant and revoke statements; how a schema is found
+//! and made and a role made; the critical section (a
 //! lock that spans the DDL and the ledger's row) and whether DDL is transactional; the ledger's
 //! column types, its `CREATE TABLE` and its upsert with the order of its bound values; which
 //! `sqlparser` dialect validates the view SQL; and what the database's errors mean to the store.
@@ -16,7 +17,8 @@
 //! not), whether grants outlive a drop, the grant and the revoke of a whole view, how schemas
 //! are found and made and roles made, and the meaning of every database error. Its view DDL
 //! and reader protection (`view-sql`, below this crate, and [`crate::ddl`]), its reads of
-//! grants and MariaDB's finer revokes, and its sections' locks are still its own; the profiles' versions are held to the databases themselves by
+//! grants and of which roles exist, MariaDB's finer revokes, and its sections' locks are still
+//! its own; the profiles' versions are held to the databases themselves by
 //! `views/tests/profiles.rs` (natively and through ODBC), so that each can be moved over with
 //! the store's tests as the net. SQL Server, Oracle, Teradata ([`PROFILES`]): written from the
 //! vendors' documentation and unit-tested here (exact statements, and each that `sqlparser` can
@@ -166,13 +168,16 @@ pub trait Profile {
     /// Oracle's users, SQLite's attached databases).
     fn find_schema(&self) -> String;
     /// The statement that makes the schema `schema` (quoted) where it is absent; `None` where
-    /// the store does not make schemas (the database's administrator does: a schema that is a
-    /// user, or a database that needs space of its own).
+    /// the store makes none, and fails a view whose schema is missing, saying so: SQLite's
+    /// schemas are attached files; Oracle's are users, Teradata's databases need space of their
+    /// own, which their administrators give; SQL Server's not yet (`CREATE SCHEMA` has no
+    /// `IF NOT EXISTS` there, and must be alone in its batch).
     fn create_schema(&self, _schema: &str) -> Option<String> {
         None
     }
-    /// The statement that makes the role `role` (quoted); [`ErrorMeaning::Exists`] where it
-    /// exists.
+    /// The statement that makes the role `role` (quoted), where the database has roles (SQLite
+    /// has none, and the store refuses grants there); where it exists, the statement succeeds or
+    /// fails with [`ErrorMeaning::Exists`] (Teradata's number for it is not known here).
     fn create_role(&self, role: &str) -> String {
         format!("CREATE ROLE {role}")
     }

@@ -173,6 +173,7 @@ impl Profile for Postgres {
         )
     }
 
+    /// `pg_namespace` lists every schema; `information_schema` only those the user may use.
     fn find_schema(&self) -> String {
         "SELECT 'found' AS found FROM pg_namespace WHERE nspname = $1".to_owned()
     }
