@@ -53,4 +53,8 @@ pub enum ViewSqlError {
     NotPlainView { found: &'static str },
     #[error("the CREATE VIEW statement names its view {name}, {why}")]
     ForeignName { name: String, why: String },
+    #[error(
+        "the view SQL holds `{word}`, a name this system reserves for its own statements; it is refused"
+    )]
+    Reserved { word: &'static str },
 }

@@ -168,6 +168,13 @@ impl ViewSql {
 /// Parses and checks `text`; see the module documentation.
 fn validate(text: &str, location: &ViewLocation) -> Result<ViewSql, ViewSqlError> {
     let dialect = location.dialect;
+    // Refused in a query as in a `CREATE VIEW`: the statement that runs a query is a
+    // `CREATE VIEW`, which must validate again as itself.
+    if text.to_ascii_lowercase().contains(NAME_SENTINEL) {
+        return Err(ViewSqlError::Reserved {
+            word: NAME_SENTINEL,
+        });
+    }
     let unparsable = |detail: String| ViewSqlError::Unparsable {
         dialect: dialect.name(),
         detail,
@@ -229,12 +236,6 @@ fn validate(text: &str, location: &ViewLocation) -> Result<ViewSql, ViewSqlError
         Statement::CreateView(view) => {
             let name = checked_own_name(&view, location)?;
             check_query(&view.query)?;
-            if text.to_ascii_lowercase().contains(NAME_SENTINEL) {
-                return Err(ViewSqlError::ForeignName {
-                    name: view.name.to_string(),
-                    why: format!("and the answer holds `{NAME_SENTINEL}`, which is reserved"),
-                });
-            }
             // Printed with a placeholder name that is then replaced by the reference the ledger
             // and the drops use, so that all of them name the view alike.
             let print = |or_replace| {
@@ -767,6 +768,28 @@ mod tests {
             own.create_statement(&mysql, "v", true),
             "CREATE OR REPLACE ALGORITHM = MERGE SQL SECURITY INVOKER VIEW `db`.`v` AS SELECT 1"
         );
+    }
+
+    /// Found by the fuzz smoke run built in dev mode: a query that held the name our own
+    /// statements print a `CREATE VIEW` under was accepted, and the `CREATE VIEW` that runs it
+    /// then did not validate as itself. Refused in any answer, whatever its case.
+    #[test]
+    fn the_reserved_name_is_refused_in_a_query_as_in_a_create_view() {
+        for dialect in DIALECTS {
+            for sql in [
+                "SELECT id FROM custoimmuta_view_sync_own_view_namemer",
+                "SELECT 'IMMUTA_VIEW_SYNC_OWN_VIEW_NAME' AS a",
+                "CREATE VIEW v AS SELECT 1 AS immuta_view_sync_own_view_name",
+            ] {
+                assert!(
+                    matches!(
+                        ViewSql::parse(sql, &at(dialect, None)),
+                        Err(ViewSqlError::Reserved { .. })
+                    ),
+                    "{dialect:?}: {sql}"
+                );
+            }
+        }
     }
 
     #[test]
