@@ -519,7 +519,7 @@ mod tests {
     use super::*;
     use crate::audit::Origin;
     use crate::notification::Id;
-    use crate::view_sql::{ViewLocation, ViewSql};
+    use crate::view_sql::ViewSql;
 
     fn key() -> ViewKey {
         ViewKey {
@@ -529,7 +529,7 @@ mod tests {
     }
 
     fn desired(dialect: Dialect, roles: &[&str]) -> DesiredView {
-        let location = ViewLocation::new(dialect, None);
+        let location = crate::profile::view_location(dialect, None);
         let sql = ViewSql::parse("SELECT 1 AS a", &location).unwrap();
         DesiredView::new(key(), "v", &sql, &location)
             .with_grants(roles.iter().map(|r| r.to_string()).collect())

@@ -15,7 +15,49 @@
 //! invalid), and SQLite tracks no dependencies: there every statement simply runs.
 
 use crate::dialect::Dialect;
-use crate::profile::ErrorMeaning;
+use crate::profile::{ErrorMeaning, Replace};
+use crate::view_sql::{Clauses, Parts, ViewLocation, ViewSql};
+
+/// The statements that make a view, as its database's profile writes them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViewStatements {
+    /// `CREATE VIEW`, which fails where the name is taken.
+    pub create: String,
+    /// The statement that replaces the view in place (and makes it where it is absent); `None`
+    /// where the database has none (SQLite: a drop and a create in one transaction).
+    pub replace: Option<String>,
+}
+
+/// The statements that make the view `name` (unquoted) of `sql` at `location` (the one `sql`
+/// was validated for): a query is wrapped as the view, its reader protection's clauses placed
+/// by the profile; a `CREATE VIEW` answer runs as printed, under its own name. The one place
+/// the statements are put together, for `plan` and the apply alike.
+pub fn view_statements(sql: &ViewSql, location: &ViewLocation, name: &str) -> ViewStatements {
+    let profile = crate::profile::of(location.dialect);
+    let view = location.reference(name);
+    match sql.parts() {
+        Parts::Query { query, clauses } => ViewStatements {
+            create: profile.create_view(&view, clauses, query),
+            replace: match profile.replace_view(&view, clauses, query) {
+                Replace::InPlace(replace) => Some(replace),
+                Replace::DropAndCreate => None,
+            },
+        },
+        // Printed by sqlparser, whose `OR REPLACE` is these databases' own (where the profile
+        // replaces in place at all).
+        Parts::Statement {
+            create,
+            create_or_replace,
+        } => ViewStatements {
+            create: create.to_owned(),
+            replace: matches!(
+                profile.replace_view(&view, Clauses::NONE, ""),
+                Replace::InPlace(_)
+            )
+            .then(|| create_or_replace.to_owned()),
+        },
+    }
+}
 
 /// One DDL statement of a plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -226,6 +268,52 @@ mod tests {
         Run::Statement {
             statement: statement.to_owned(),
             action,
+        }
+    }
+
+    /// The statements of a query and of a `CREATE VIEW` answer on each database the store runs,
+    /// as its profile writes them around view-sql's parts.
+    #[test]
+    fn a_views_statements_carry_its_databases_protection() {
+        let filtered = "SELECT id FROM people WHERE region = 'EU'";
+        let answer = "CREATE VIEW v AS SELECT id FROM people WHERE region = 'EU'";
+        let statements = |dialect, sql: &str| {
+            let location = crate::profile::view_location(dialect, None);
+            let sql = ViewSql::parse(sql, &location).unwrap();
+            view_statements(&sql, &location, "v")
+        };
+        for (dialect, create, replace) in [
+            (
+                Dialect::Postgres,
+                "CREATE VIEW \"v\" WITH (security_barrier = true) AS SELECT id FROM people \
+                 WHERE region = 'EU' OFFSET 0",
+                Some(
+                    "CREATE OR REPLACE VIEW \"v\" WITH (security_barrier = true) AS SELECT id \
+                     FROM people WHERE region = 'EU' OFFSET 0",
+                ),
+            ),
+            (
+                Dialect::MySql,
+                "CREATE ALGORITHM = TEMPTABLE VIEW `v` AS SELECT id FROM people WHERE region = \
+                 'EU' LIMIT 18446744073709551615",
+                Some(
+                    "CREATE OR REPLACE ALGORITHM = TEMPTABLE VIEW `v` AS SELECT id FROM people \
+                     WHERE region = 'EU' LIMIT 18446744073709551615",
+                ),
+            ),
+            (
+                Dialect::Sqlite,
+                "CREATE VIEW \"v\" AS SELECT id FROM people WHERE region = 'EU'",
+                None,
+            ),
+        ] {
+            let expected = ViewStatements {
+                create: create.to_owned(),
+                replace: replace.map(str::to_owned),
+            };
+            // A query wrapped as the view, and the same view asked for by its own statement.
+            assert_eq!(statements(dialect, filtered), expected, "{dialect:?}");
+            assert_eq!(statements(dialect, answer), expected, "{dialect:?}");
         }
     }
 

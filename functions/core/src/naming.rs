@@ -393,13 +393,13 @@ mod tests {
     #[test]
     fn a_schema_per_project_places_each_projects_views_in_its_own() {
         use crate::dialect::Dialect;
-        let base = ViewLocation::new(Dialect::Postgres, Some("public".into()));
+        let base = crate::profile::view_location(Dialect::Postgres, Some("public".into()));
         let template = ProjectTemplate::parse("views_{project_name}").unwrap();
         let placed = project_location(&base, Some(&template), "10", "Sales EU");
         assert_eq!(placed.schema.as_deref(), Some("views_sales_eu"));
         assert_eq!(
-            (placed.dialect, placed.barrier),
-            (base.dialect, base.barrier)
+            (placed.dialect, placed.rewrite, placed.barrier),
+            (base.dialect, base.rewrite, base.barrier)
         );
         assert_eq!(project_location(&base, None, "10", "Sales EU"), base);
     }

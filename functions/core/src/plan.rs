@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sha2::{Digest, Sha256};
 
-use crate::dialect::Dialect;
+use crate::ddl::{self, ViewStatements};
 use crate::hex;
 use crate::naming;
 use crate::notification::Id;
@@ -214,9 +214,10 @@ impl DesiredView {
     }
 
     fn named(view: ViewKey, bare: &str, sql: &ViewSql, location: &ViewLocation) -> Self {
-        let create = sql.create_statement(location, bare, false);
-        let create_or_replace = (location.dialect != Dialect::Sqlite)
-            .then(|| sql.create_statement(location, bare, true));
+        let ViewStatements {
+            create,
+            replace: create_or_replace,
+        } = ddl::view_statements(sql, location, bare);
         let digest = statement_digest(&create, &[]);
         Self {
             view,
@@ -622,6 +623,7 @@ pub fn check_scope_marks(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dialect::Dialect;
 
     fn key(p: &str, d: &str) -> ViewKey {
         ViewKey {
@@ -633,6 +635,7 @@ mod tests {
     const SQLITE: ViewLocation = ViewLocation {
         dialect: Dialect::Sqlite,
         schema: None,
+        rewrite: None,
         barrier: true,
     };
 

@@ -34,18 +34,44 @@ use sqlparser::ast::{
     TableFactor, Value, Visit, Visitor,
 };
 
-use crate::dialect::Dialect;
-
 /// The largest `LIMIT` MariaDB and MySQL take: the documented way to say "every row".
 const EVERY_ROW: &str = "18446744073709551615";
 
 /// PostgreSQL's option that makes a view a barrier.
 const SECURITY_BARRIER: &str = "security_barrier";
 
+/// A rewrite of a view's statement that keeps its readers' conditions out of the view: which one
+/// a database takes, if any, is its profile's word (`view_sync_core::profile`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rewrite {
+    /// PostgreSQL's: `WITH (security_barrier = true)` on every view, and a top-level `OFFSET 0`
+    /// on one whose query can exclude rows (unless `VIEW_BARRIER=false`).
+    SecurityBarrier,
+    /// MariaDB's and MySQL's: `ALGORITHM = TEMPTABLE` and a top-level `LIMIT` on a view whose
+    /// query can exclude rows (unless `VIEW_BARRIER=false`); nothing on one that cannot.
+    TempTable,
+}
+
+/// What a wrapped query's `CREATE VIEW` says before `VIEW` and after the view's name (each
+/// empty, or a clause with the spacing it needs), as its database's profile places them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Clauses {
+    pub before_view: &'static str,
+    pub after_name: &'static str,
+}
+
+impl Clauses {
+    pub const NONE: Self = Self {
+        before_view: "",
+        after_name: "",
+    };
+}
+
 /// How a view is protected from its readers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Protection {
-    /// Nothing: SQLite, a MariaDB view that excludes no row, or MariaDB's `VIEW_BARRIER=false`.
+    /// Nothing: no rewrite (SQLite), a MariaDB view that excludes no row, or MariaDB's
+    /// `VIEW_BARRIER=false`.
     None,
     /// PostgreSQL: `WITH (security_barrier = true)`; `isolated`: and `OFFSET 0`.
     SecurityBarrier { isolated: bool },
@@ -54,13 +80,13 @@ pub(crate) enum Protection {
 }
 
 impl Protection {
-    /// The protection a view with `query` needs in `dialect`, with the barrier on or off.
-    pub(crate) fn of(dialect: Dialect, barrier: bool, query: &Query) -> Self {
+    /// The protection a view with `query` takes from `rewrite`, with the barrier on or off.
+    pub(crate) fn of(rewrite: Option<Rewrite>, barrier: bool, query: &Query) -> Self {
         let isolated = barrier && can_exclude_rows(query);
-        match dialect {
-            Dialect::Postgres => Self::SecurityBarrier { isolated },
-            Dialect::MySql if isolated => Self::Materialized,
-            Dialect::MySql | Dialect::Sqlite => Self::None,
+        match rewrite {
+            Some(Rewrite::SecurityBarrier) => Self::SecurityBarrier { isolated },
+            Some(Rewrite::TempTable) if isolated => Self::Materialized,
+            Some(Rewrite::TempTable) | None => Self::None,
         }
     }
 
@@ -121,11 +147,17 @@ impl Protection {
     }
 
     /// What a wrapped query's `CREATE VIEW` says before `VIEW` and after the view's name.
-    pub(crate) fn clauses(self) -> (&'static str, &'static str) {
+    pub(crate) fn clauses(self) -> Clauses {
         match self {
-            Self::None => ("", ""),
-            Self::SecurityBarrier { .. } => ("", " WITH (security_barrier = true)"),
-            Self::Materialized => ("ALGORITHM = TEMPTABLE ", ""),
+            Self::None => Clauses::NONE,
+            Self::SecurityBarrier { .. } => Clauses {
+                before_view: "",
+                after_name: " WITH (security_barrier = true)",
+            },
+            Self::Materialized => Clauses {
+                before_view: "ALGORITHM = TEMPTABLE ",
+                after_name: "",
+            },
         }
     }
 }
@@ -301,36 +333,33 @@ mod tests {
     }
 
     #[test]
-    fn postgresql_always_has_a_barrier_both_isolate_where_rows_can_be_excluded() {
+    fn a_security_barrier_always_holds_both_rewrites_isolate_where_rows_can_be_excluded() {
         let filtered = query("SELECT id FROM people WHERE region = 'EU'");
         let projection = query("SELECT id FROM people");
         assert_eq!(
-            Protection::of(Dialect::Postgres, true, &projection),
+            Protection::of(Some(Rewrite::SecurityBarrier), true, &projection),
             Protection::SecurityBarrier { isolated: false }
         );
         assert_eq!(
-            Protection::of(Dialect::Postgres, true, &filtered),
+            Protection::of(Some(Rewrite::SecurityBarrier), true, &filtered),
             Protection::SecurityBarrier { isolated: true }
         );
         assert_eq!(
-            Protection::of(Dialect::Postgres, false, &filtered),
+            Protection::of(Some(Rewrite::SecurityBarrier), false, &filtered),
             Protection::SecurityBarrier { isolated: false }
         );
         assert_eq!(
-            Protection::of(Dialect::MySql, true, &filtered),
+            Protection::of(Some(Rewrite::TempTable), true, &filtered),
             Protection::Materialized
         );
         assert_eq!(
-            Protection::of(Dialect::MySql, true, &projection),
+            Protection::of(Some(Rewrite::TempTable), true, &projection),
             Protection::None
         );
         assert_eq!(
-            Protection::of(Dialect::MySql, false, &filtered),
+            Protection::of(Some(Rewrite::TempTable), false, &filtered),
             Protection::None
         );
-        assert_eq!(
-            Protection::of(Dialect::Sqlite, true, &filtered),
-            Protection::None
-        );
+        assert_eq!(Protection::of(None, true, &filtered), Protection::None);
     }
 }

@@ -40,6 +40,7 @@ use sqlparser::parser::{Parser, ParserError, ParserOptions};
 use sqlparser::tokenizer::{Token, Tokenizer};
 
 use crate::barrier::Protection;
+pub use crate::barrier::{Clauses, Rewrite};
 use crate::dialect::Dialect;
 pub use crate::error::ViewSqlError;
 
@@ -54,22 +55,27 @@ const VALIDATION_STACK_BYTES: usize = 64 << 20;
 /// The name a `CREATE VIEW` answer is printed under before its reference replaces it.
 const NAME_SENTINEL: &str = "immuta_view_sync_own_view_name";
 
-/// Where and how views are created: the database's dialect, `VIEW_SCHEMA`, and whether they keep
-/// their readers from the rows their filter excludes (`VIEW_BARRIER`; see [`barrier`]).
+/// Where and how views are created: the database's dialect, `VIEW_SCHEMA`, the rewrite that
+/// keeps the views' readers from the rows their filter excludes (its profile's word), and
+/// whether views that can exclude rows take it in full (`VIEW_BARRIER`; see [`barrier`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ViewLocation {
     pub dialect: Dialect,
     pub schema: Option<String>,
-    /// Always on PostgreSQL (`security_barrier`); MariaDB's `VIEW_BARRIER=off` turns it off.
+    /// The database's rewrite, if it has one (`view_sync_core::profile`'s reader protection).
+    pub rewrite: Option<Rewrite>,
+    /// Whether a view that can exclude rows is worked out before its readers' conditions:
+    /// `VIEW_BARRIER=false` turns it off (PostgreSQL keeps the barrier option alone).
     pub barrier: bool,
 }
 
 impl ViewLocation {
-    /// Views of `dialect` in `schema`, with the barrier on.
-    pub fn new(dialect: Dialect, schema: Option<String>) -> Self {
+    /// Views of `dialect` in `schema`, rewritten by `rewrite`, with the barrier on.
+    pub fn new(dialect: Dialect, schema: Option<String>, rewrite: Option<Rewrite>) -> Self {
         Self {
             dialect,
             schema,
+            rewrite,
             barrier: true,
         }
     }
@@ -132,37 +138,38 @@ impl ViewSql {
         }
     }
 
-    /// The one statement that creates the view `name` at `location` (the one it was validated
-    /// for): `CREATE VIEW`, which fails if the name is taken, or `CREATE OR REPLACE VIEW`. A
-    /// `CREATE VIEW` answer keeps its own name.
-    pub fn create_statement(
-        &self,
-        location: &ViewLocation,
-        name: &str,
-        or_replace: bool,
-    ) -> String {
+    /// What the statements that create the view are made of, for its database's profile to
+    /// write them (`view_sync_core::ddl::view_statements`).
+    pub fn parts(&self) -> Parts<'_> {
         match &self.definition {
-            Definition::Query { query, protection } => {
-                let replace = if or_replace { "OR REPLACE " } else { "" };
-                let (before_view, after_name) = protection.clauses();
-                format!(
-                    "CREATE {replace}{before_view}VIEW {}{after_name} AS {query}",
-                    location.reference(name)
-                )
-            }
+            Definition::Query { query, protection } => Parts::Query {
+                query,
+                clauses: protection.clauses(),
+            },
             Definition::Statement {
                 create,
                 create_or_replace,
                 ..
-            } => {
-                if or_replace {
-                    create_or_replace.clone()
-                } else {
-                    create.clone()
-                }
-            }
+            } => Parts::Statement {
+                create,
+                create_or_replace,
+            },
         }
     }
+}
+
+/// What a view's statements are made of ([`ViewSql::parts`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Parts<'a> {
+    /// A query, printed from its tree, that becomes the view: `clauses` go around the view's
+    /// name in the `CREATE VIEW` that wraps it.
+    Query { query: &'a str, clauses: Clauses },
+    /// A `CREATE VIEW` answer, printed whole from its tree under its own name (as the ledger
+    /// and the drops name it), with our own `OR REPLACE` choice: without it and with it.
+    Statement {
+        create: &'a str,
+        create_or_replace: &'a str,
+    },
 }
 
 /// Parses and checks `text`; see the module documentation.
@@ -206,12 +213,12 @@ fn validate(text: &str, location: &ViewLocation) -> Result<ViewSql, ViewSqlError
     // The view's protection from its readers is part of the tree that is checked and printed.
     let protection = match &mut statement {
         Statement::Query(query) => {
-            let protection = Protection::of(dialect, location.barrier, query);
+            let protection = Protection::of(location.rewrite, location.barrier, query);
             protection.apply_to_query(query);
             protection
         }
         Statement::CreateView(view) => {
-            let protection = Protection::of(dialect, location.barrier, &view.query);
+            let protection = Protection::of(location.rewrite, location.barrier, &view.query);
             protection.apply_to_view(view);
             protection
         }
@@ -265,7 +272,7 @@ fn validate(text: &str, location: &ViewLocation) -> Result<ViewSql, ViewSqlError
 }
 
 /// `statement` printed one clause per line, for a person to read (as written, if it does not
-/// parse as one statement in `dialect`). Never what runs: that is [`ViewSql::create_statement`].
+/// parse as one statement in `dialect`). Never what runs: that is printed from [`ViewSql::parts`].
 pub fn pretty(statement: &str, dialect: Dialect) -> String {
     match read(statement, dialect).as_deref() {
         Ok([one]) => format!("{one:#}"),
@@ -442,8 +449,49 @@ mod tests {
 
     const DIALECTS: [Dialect; 3] = [Dialect::Sqlite, Dialect::Postgres, Dialect::MySql];
 
+    /// The rewrite each database's profile asks for (`view_sync_core::profile`, whose tests
+    /// hold the profiles to it).
+    fn rewrite_of(dialect: Dialect) -> Option<Rewrite> {
+        match dialect {
+            Dialect::Sqlite => None,
+            Dialect::Postgres => Some(Rewrite::SecurityBarrier),
+            Dialect::MySql => Some(Rewrite::TempTable),
+        }
+    }
+
     fn at(dialect: Dialect, schema: Option<&str>) -> ViewLocation {
-        ViewLocation::new(dialect, schema.map(str::to_owned))
+        ViewLocation::new(dialect, schema.map(str::to_owned), rewrite_of(dialect))
+    }
+
+    impl ViewSql {
+        /// The statement these three databases' profiles write from the parts
+        /// (`view_sync_core::ddl::view_statements`, whose tests compare the two), so that the
+        /// tests here read as what runs.
+        fn create_statement(
+            &self,
+            location: &ViewLocation,
+            name: &str,
+            or_replace: bool,
+        ) -> String {
+            match self.parts() {
+                Parts::Query { query, clauses } => format!(
+                    "CREATE {}{}VIEW {}{} AS {query}",
+                    if or_replace { "OR REPLACE " } else { "" },
+                    clauses.before_view,
+                    location.reference(name),
+                    clauses.after_name
+                ),
+                Parts::Statement {
+                    create,
+                    create_or_replace,
+                } => if or_replace {
+                    create_or_replace
+                } else {
+                    create
+                }
+                .to_owned(),
+            }
+        }
     }
 
     fn parse(sql: &str, dialect: Dialect) -> Result<ViewSql, ViewSqlError> {

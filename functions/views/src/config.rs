@@ -5,6 +5,7 @@
 use std::fmt;
 
 use view_sync_core::naming::ProjectTemplate;
+use view_sync_core::profile;
 use view_sync_core::settings::{ConfigError, Settings};
 use view_sync_core::view_sql::ViewLocation;
 
@@ -170,9 +171,8 @@ impl StoreConfig {
     pub fn location(&self) -> Option<ViewLocation> {
         let dialect = Dialect::from_url(&self.database_url).ok()?;
         Some(ViewLocation {
-            dialect,
-            schema: self.schema_of(dialect),
             barrier: self.barrier,
+            ..profile::view_location(dialect, self.schema_of(dialect))
         })
     }
 
@@ -275,9 +275,8 @@ mod tests {
 
     fn location(dialect: Dialect, schema: Option<&str>, barrier: bool) -> ViewLocation {
         ViewLocation {
-            dialect,
-            schema: schema.map(str::to_owned),
             barrier,
+            ..profile::view_location(dialect, schema.map(str::to_owned))
         }
     }
 

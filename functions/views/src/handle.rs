@@ -174,9 +174,8 @@ impl ViewStore {
             )
         };
         let location = ViewLocation {
-            dialect,
-            schema: schema.clone(),
             barrier: config.barrier,
+            ..profile::view_location(dialect, schema.clone())
         };
         Ok(Self {
             pool,

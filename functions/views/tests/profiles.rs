@@ -12,8 +12,8 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Any, AssertSqlSafe, Row};
 use support::{TestDb, admin_pool, databases, unique};
 use view_sync_core::profile::{
-    self, AppliedSql, ColumnKind, ErrorMeaning, LEDGER_COLUMNS, LockAnswer, LockKey, Profile,
-    Replace, Section, Views,
+    self, AppliedSql, Clauses, ColumnKind, ErrorMeaning, LEDGER_COLUMNS, LockAnswer, LockKey,
+    Profile, Replace, Section, Views,
 };
 use views::{Dialect, error_meaning};
 
@@ -179,16 +179,22 @@ async fn views_are_made_replaced_read_back_and_dropped_as_the_profile_says() {
         let profile = profile_of(&db);
         let bare = unique("ivs_profiled");
         let view = profile.qualified(db.schema(), &bare).unwrap();
-        run(&db, &profile.create_view(&view, "SELECT 'one' AS a"))
-            .await
-            .unwrap();
-        match profile.replace_view(&view, "SELECT 'two' AS a") {
+        run(
+            &db,
+            &profile.create_view(&view, Clauses::NONE, "SELECT 'one' AS a"),
+        )
+        .await
+        .unwrap();
+        match profile.replace_view(&view, Clauses::NONE, "SELECT 'two' AS a") {
             Replace::InPlace(replace) => run(&db, &replace).await.unwrap(),
             Replace::DropAndCreate => {
                 run(&db, &profile.drop_view(&view).statement).await.unwrap();
-                run(&db, &profile.create_view(&view, "SELECT 'two' AS a"))
-                    .await
-                    .unwrap();
+                run(
+                    &db,
+                    &profile.create_view(&view, Clauses::NONE, "SELECT 'two' AS a"),
+                )
+                .await
+                .unwrap();
             }
         }
         let a: String = sqlx::query_scalar(AssertSqlSafe(format!("SELECT a FROM {view}")))
@@ -246,10 +252,15 @@ async fn views_are_made_replaced_read_back_and_dropped_as_the_profile_says() {
             // The two refusals a PostgreSQL apply answers: a replace whose columns differ, a
             // drop of a view others are built on.
             let over = profile.qualified(db.schema(), &unique("ivs_over")).unwrap();
-            run(&db, &profile.create_view(&view, "SELECT 'two' AS a"))
-                .await
-                .unwrap();
-            let Replace::InPlace(renamed) = profile.replace_view(&view, "SELECT 'two' AS b") else {
+            run(
+                &db,
+                &profile.create_view(&view, Clauses::NONE, "SELECT 'two' AS a"),
+            )
+            .await
+            .unwrap();
+            let Replace::InPlace(renamed) =
+                profile.replace_view(&view, Clauses::NONE, "SELECT 'two' AS b")
+            else {
                 panic!("PostgreSQL replaces in place");
             };
             assert_eq!(
@@ -258,7 +269,7 @@ async fn views_are_made_replaced_read_back_and_dropped_as_the_profile_says() {
             );
             run(
                 &db,
-                &profile.create_view(&over, &format!("SELECT a FROM {view}")),
+                &profile.create_view(&over, Clauses::NONE, &format!("SELECT a FROM {view}")),
             )
             .await
             .unwrap();
@@ -290,10 +301,14 @@ async fn ddl_is_transactional_where_the_profile_says_and_its_section_agrees() {
             .qualified(db.schema(), &unique("ivs_rolled_back"))
             .unwrap();
         let mut transaction = db.store.pool().begin().await.unwrap();
-        sqlx::raw_sql(AssertSqlSafe(profile.create_view(&view, "SELECT 1 AS a")))
-            .execute(&mut *transaction)
-            .await
-            .unwrap();
+        sqlx::raw_sql(AssertSqlSafe(profile.create_view(
+            &view,
+            Clauses::NONE,
+            "SELECT 1 AS a",
+        )))
+        .execute(&mut *transaction)
+        .await
+        .unwrap();
         transaction.rollback().await.unwrap();
         let kept = run(&db, &format!("SELECT a FROM {view}")).await.is_ok();
         assert_eq!(kept, !profile.ddl_is_transactional(), "{}", db.name);
@@ -418,9 +433,12 @@ async fn grants_are_given_read_back_and_revoked_as_the_profile_says() {
         let view = profile.qualified(db.schema(), &bare).unwrap();
         let role_name = unique("ivs_reader");
         let role = profile.quote(&role_name).unwrap();
-        run(&db, &profile.create_view(&view, "SELECT 1 AS a"))
-            .await
-            .unwrap();
+        run(
+            &db,
+            &profile.create_view(&view, Clauses::NONE, "SELECT 1 AS a"),
+        )
+        .await
+        .unwrap();
         run(&db, &format!("CREATE ROLE {role}")).await.unwrap();
         let held = |db: &TestDb| {
             let read = profile.view_grants(db.schema()).unwrap();

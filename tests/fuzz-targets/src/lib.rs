@@ -12,9 +12,11 @@ use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use lambda_http::http::{HeaderMap, HeaderName, HeaderValue, Method};
 use receiver::{MessageSink, Outgoing, Receiver, ReceiverConfig, SendError};
 use view_sync_core::QueueMessage;
+use view_sync_core::ddl::view_statements;
 use view_sync_core::dialect::Dialect;
+use view_sync_core::profile::view_location;
 use view_sync_core::signature::{self, Algorithm, Secret};
-use view_sync_core::view_sql::{ViewLocation, ViewSql};
+use view_sync_core::view_sql::ViewSql;
 
 /// The secret the fuzzed receiver verifies with.
 pub const SECRET: &str = "immuta-view-sync-fuzz-secret";
@@ -184,27 +186,31 @@ pub fn receiver_request(data: &[u8]) -> Option<i64> {
 }
 
 /// View SQL validation in every dialect, with and without a schema. Invariants: no panic; what
-/// is accepted is run as one `CREATE VIEW` that validates again, as itself, under the same name.
+/// is accepted is run as one `CREATE VIEW` (and one replace, where the database has one) that
+/// validates again, as itself, under the same name.
 pub fn view_sql(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
     for dialect in [Dialect::Sqlite, Dialect::Postgres, Dialect::MySql] {
         for schema in [None, Some("analytics")] {
-            let location = ViewLocation::new(dialect, schema.map(str::to_owned));
+            let location = view_location(dialect, schema.map(str::to_owned));
             let Ok(sql) = ViewSql::parse(text, &location) else {
                 continue;
             };
             let name = sql.own_name().unwrap_or("fuzz_view").to_owned();
-            for or_replace in [false, true] {
-                let statement = sql.create_statement(&location, &name, or_replace);
-                let again = ViewSql::parse(&statement, &location).unwrap_or_else(|e| {
+            let runs = view_statements(&sql, &location, &name);
+            for statement in [Some(&runs.create), runs.replace.as_ref()]
+                .into_iter()
+                .flatten()
+            {
+                let again = ViewSql::parse(statement, &location).unwrap_or_else(|e| {
                     panic!("{dialect:?}: what runs does not validate: {e}\n{statement}")
                 });
                 assert_eq!(again.own_name(), Some(name.as_str()), "{statement}");
                 assert_eq!(
-                    again.create_statement(&location, &name, or_replace),
-                    statement,
+                    view_statements(&again, &location, &name),
+                    runs,
                     "{dialect:?}: printing what runs is not stable"
                 );
             }

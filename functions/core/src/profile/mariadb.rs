@@ -9,9 +9,9 @@
 use std::time::Duration;
 
 use super::{
-    AppliedSql, CatalogRead, ColumnTypes, DropView, ErrorCode, ErrorMeaning, LockAnswer, LockKey,
-    NameError, NameLimit, Parser, Profile, ReaderProtection, Replace, Section, Upsert, Views,
-    listed,
+    AppliedSql, CatalogRead, Clauses, ColumnTypes, DropView, ErrorCode, ErrorMeaning, LockAnswer,
+    LockKey, NameError, NameLimit, Parser, Profile, ReaderProtection, Replace, Rewrite, Section,
+    Upsert, Views, listed,
 };
 use crate::dialect::Dialect;
 
@@ -36,8 +36,8 @@ impl Profile for MariaDb {
         Ok(Dialect::MySql.quote(identifier))
     }
 
-    fn replace_view(&self, view: &str, query: &str) -> Replace {
-        Replace::InPlace(format!("CREATE OR REPLACE VIEW {view} AS {query}"))
+    fn replace_view(&self, view: &str, clauses: Clauses, query: &str) -> Replace {
+        super::create_or_replace(view, clauses, query)
     }
 
     fn drop_view(&self, view: &str) -> DropView {
@@ -46,6 +46,7 @@ impl Profile for MariaDb {
 
     fn reader_protection(&self) -> ReaderProtection {
         ReaderProtection::Rewritten {
+            rewrite: Rewrite::TempTable,
             how: "ALGORITHM = TEMPTABLE and a top-level LIMIT of every row on a view whose query \
                   can exclude rows, so that the server neither merges the view nor pushes a \
                   reader's condition into it (view-sql's barrier)",

@@ -13,12 +13,15 @@
 //!
 //! **Status.** The databases the store runs today ([`of`]: SQLite, PostgreSQL, MariaDB): the
 //! store takes from the profile its ledger's table, added columns and upsert, its placeholders,
-//! its reads of view definitions (drift), whether DDL is transactional (an intent first, or
-//! not), whether grants outlive a drop, the grant and the revoke of a whole view, how schemas
-//! are found and made and roles made, and the meaning of every database error. Its view DDL
-//! and reader protection (`view-sql`, below this crate, and [`crate::ddl`]), its reads of
-//! grants and of which roles exist, MariaDB's finer revokes, and its sections' locks are still
-//! its own; the profiles' versions are held to the databases themselves by
+//! its views' `CREATE` and replace (in place, or a drop and a create) and the rewrite that
+//! protects them from their readers (view-sql rewrites the query as the profile asks, and
+//! [`crate::ddl::view_statements`] has the profile write the statements around it), its reads
+//! of view definitions (drift), whether DDL is transactional (an intent first, or not), whether
+//! grants outlive a drop, the grant and the revoke of a whole view, how schemas are found and
+//! made and roles made, and the meaning of every database error. PostgreSQL's answers to a
+//! refused replace or drop ([`crate::ddl::runs`]), its reads of grants and of which roles
+//! exist, MariaDB's finer revokes, and its sections' locks are still its own; the profiles'
+//! versions are held to the databases themselves by
 //! `views/tests/profiles.rs` (natively and through ODBC), so that each can be moved over with
 //! the store's tests as the net. SQL Server, Oracle, Teradata ([`PROFILES`]): written from the
 //! vendors' documentation and unit-tested here (exact statements, and each that `sqlparser` can
@@ -43,6 +46,8 @@ pub use sqlite::Sqlite;
 pub use teradata::Teradata;
 
 use crate::dialect::Dialect;
+use crate::view_sql::ViewLocation;
+pub use crate::view_sql::{Clauses, Rewrite};
 
 /// The profiles of the databases reached only through ODBC, each once.
 pub static PROFILES: [&(dyn Profile + Sync); 3] = [&SqlServer, &Oracle, &Teradata];
@@ -54,6 +59,12 @@ pub fn of(dialect: Dialect) -> &'static (dyn Profile + Sync) {
         Dialect::Postgres => &Postgres,
         Dialect::MySql => &MariaDb,
     }
+}
+
+/// Where the views of `dialect` go in `schema`: rewritten as its profile's reader protection
+/// asks, with the barrier on.
+pub fn view_location(dialect: Dialect, schema: Option<String>) -> ViewLocation {
+    ViewLocation::new(dialect, schema, of(dialect).reader_protection().rewrite())
 }
 
 /// What follows `odbc+` in `DATABASE_URL` for each profiled database, and its name.
@@ -106,15 +117,15 @@ pub trait Profile {
         Ok(format!("{}.{}", self.quote(schema)?, self.quote(name)?))
     }
 
-    /// `CREATE VIEW` of `view` (quoted and qualified), which fails if the name is taken. The
-    /// statements of the view's DDL carry no reader protection: where it is
-    /// [`ReaderProtection::Rewritten`], its clauses go around the name (PostgreSQL's `WITH
-    /// (security_barrier = true)`, MariaDB's `ALGORITHM = TEMPTABLE`), which view-sql writes.
-    fn create_view(&self, view: &str, query: &str) -> String {
-        format!("CREATE VIEW {view} AS {query}")
+    /// `CREATE VIEW` of `view` (quoted and qualified), which fails if the name is taken, with
+    /// the clauses of the view's reader protection ([`ReaderProtection::Rewritten`]: PostgreSQL's
+    /// `WITH (security_barrier = true)` after the name, MariaDB's `ALGORITHM = TEMPTABLE` before
+    /// `VIEW`; none elsewhere) around the name.
+    fn create_view(&self, view: &str, clauses: Clauses, query: &str) -> String {
+        view_statement("CREATE", view, clauses, query)
     }
-    /// How a view's definition is replaced.
-    fn replace_view(&self, view: &str, query: &str) -> Replace;
+    /// How a view's definition is replaced (the clauses as in [`Profile::create_view`]).
+    fn replace_view(&self, view: &str, clauses: Clauses, query: &str) -> Replace;
     /// How a view is dropped.
     fn drop_view(&self, view: &str) -> DropView;
     /// What keeps a reader's predicates from running before the view's own filter.
@@ -304,12 +315,22 @@ pub enum ReaderProtection {
         /// What the setting leaves open.
         gaps: &'static str,
     },
-    /// The store rewrites the view's statement so that the server works the view out before
-    /// the reader's conditions (view-sql's barrier), as `how` says.
-    Rewritten { how: &'static str },
+    /// The store rewrites the view's statement with `rewrite` so that the server works the view
+    /// out before the reader's conditions (view-sql's barrier), as `how` says.
+    Rewritten { rewrite: Rewrite, how: &'static str },
     /// Nothing does: the store runs only where the operator says so (`VIEW_BARRIER=false`),
     /// and the README says what readers can learn.
     None { why: &'static str },
+}
+
+impl ReaderProtection {
+    /// The rewrite view-sql gives the views, if any.
+    pub fn rewrite(&self) -> Option<Rewrite> {
+        match self {
+            Self::Rewritten { rewrite, .. } => Some(*rewrite),
+            Self::ServerSetting { .. } | Self::None { .. } => None,
+        }
+    }
 }
 
 /// How a view's critical section (its DDL and its ledger row, excluding every other section of
@@ -596,6 +617,19 @@ fn listed(names: &[&'static Column], mut each: impl FnMut(&str) -> String) -> St
         .map(|column| each(column.name))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// `verb` (`CREATE`, `CREATE OR REPLACE`, …) `[before]VIEW view[after] AS query`.
+fn view_statement(verb: &str, view: &str, clauses: Clauses, query: &str) -> String {
+    format!(
+        "{verb} {}VIEW {view}{} AS {query}",
+        clauses.before_view, clauses.after_name
+    )
+}
+
+/// `CREATE OR REPLACE VIEW`, which replaces a view in place (PostgreSQL, MariaDB, Oracle).
+fn create_or_replace(view: &str, clauses: Clauses, query: &str) -> Replace {
+    Replace::InPlace(view_statement("CREATE OR REPLACE", view, clauses, query))
 }
 
 /// `DROP VIEW IF EXISTS` of `view`, which an absent view does not fail.

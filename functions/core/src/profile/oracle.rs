@@ -11,9 +11,9 @@
 use std::time::Duration;
 
 use super::{
-    AppliedSql, CatalogRead, ColumnTypes, DropView, ErrorCode, ErrorMeaning, LockAnswer, LockKey,
-    NameError, NameLimit, Parser, Profile, ReaderProtection, Replace, Section, Upsert, Views,
-    listed,
+    AppliedSql, CatalogRead, Clauses, ColumnTypes, DropView, ErrorCode, ErrorMeaning, LockAnswer,
+    LockKey, NameError, NameLimit, Parser, Profile, ReaderProtection, Replace, Section, Upsert,
+    Views, listed,
 };
 
 /// `DBMS_LOCK`'s user lock ids are 0 to 1073741823 (those above are `ALLOCATE_UNIQUE`'s).
@@ -64,9 +64,9 @@ impl Profile for Oracle {
         Ok(format!("\"{identifier}\""))
     }
 
-    fn replace_view(&self, view: &str, query: &str) -> Replace {
+    fn replace_view(&self, view: &str, clauses: Clauses, query: &str) -> Replace {
         // Keeps the view's grants; what is built on it becomes invalid until recompiled.
-        Replace::InPlace(format!("CREATE OR REPLACE VIEW {view} AS {query}"))
+        super::create_or_replace(view, clauses, query)
     }
 
     fn drop_view(&self, view: &str) -> DropView {

@@ -8,8 +8,9 @@
 use std::time::Duration;
 
 use super::{
-    AppliedSql, CatalogRead, ColumnTypes, DropView, ErrorCode, ErrorMeaning, LockKey, NameError,
-    NameLimit, Parser, Profile, ReaderProtection, Replace, Section, Upsert, Views,
+    AppliedSql, CatalogRead, Clauses, ColumnTypes, DropView, ErrorCode, ErrorMeaning, LockKey,
+    NameError, NameLimit, Parser, Profile, ReaderProtection, Replace, Rewrite, Section, Upsert,
+    Views,
 };
 use crate::dialect::Dialect;
 
@@ -44,8 +45,8 @@ impl Profile for Postgres {
 
     /// Refused with [`ErrorMeaning::ColumnsDiffer`] where the new columns do not extend the old
     /// ones as they are: the store then drops and creates the view in the same transaction.
-    fn replace_view(&self, view: &str, query: &str) -> Replace {
-        Replace::InPlace(format!("CREATE OR REPLACE VIEW {view} AS {query}"))
+    fn replace_view(&self, view: &str, clauses: Clauses, query: &str) -> Replace {
+        super::create_or_replace(view, clauses, query)
     }
 
     fn drop_view(&self, view: &str) -> DropView {
@@ -54,6 +55,7 @@ impl Profile for Postgres {
 
     fn reader_protection(&self) -> ReaderProtection {
         ReaderProtection::Rewritten {
+            rewrite: Rewrite::SecurityBarrier,
             how: "WITH (security_barrier = true) and a top-level OFFSET 0 on a view whose query \
                   can exclude rows (view-sql's barrier)",
         }

@@ -12,8 +12,9 @@
 use std::time::Duration;
 
 use super::{
-    AppliedSql, CatalogRead, ColumnTypes, DropView, ErrorCode, ErrorMeaning, LockKey, NameError,
-    NameLimit, Parser, Profile, ReaderProtection, Replace, Section, Upsert, Views, listed,
+    AppliedSql, CatalogRead, Clauses, ColumnTypes, DropView, ErrorCode, ErrorMeaning, LockKey,
+    NameError, NameLimit, Parser, Profile, ReaderProtection, Replace, Section, Upsert, Views,
+    listed,
 };
 
 #[derive(Debug, Clone, Copy)]
@@ -39,9 +40,14 @@ impl Profile for SqlServer {
         Ok(format!("[{}]", identifier.replace(']', "]]")))
     }
 
-    fn replace_view(&self, view: &str, query: &str) -> Replace {
+    fn replace_view(&self, view: &str, clauses: Clauses, query: &str) -> Replace {
         // Keeps the view's permissions and what is built on it.
-        Replace::InPlace(format!("CREATE OR ALTER VIEW {view} AS {query}"))
+        Replace::InPlace(super::view_statement(
+            "CREATE OR ALTER",
+            view,
+            clauses,
+            query,
+        ))
     }
 
     fn drop_view(&self, view: &str) -> DropView {

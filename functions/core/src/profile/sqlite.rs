@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use super::{
-    AppliedSql, CatalogRead, ColumnTypes, DropView, ErrorCode, ErrorMeaning, LockKey, NameError,
-    NameLimit, Parser, Profile, ReaderProtection, Replace, Section, Upsert, Views,
+    AppliedSql, CatalogRead, Clauses, ColumnTypes, DropView, ErrorCode, ErrorMeaning, LockKey,
+    NameError, NameLimit, Parser, Profile, ReaderProtection, Replace, Section, Upsert, Views,
 };
 use crate::dialect::Dialect;
 
@@ -45,7 +45,7 @@ impl Profile for Sqlite {
         Ok(Dialect::Sqlite.quote(identifier))
     }
 
-    fn replace_view(&self, _view: &str, _query: &str) -> Replace {
+    fn replace_view(&self, _view: &str, _clauses: Clauses, _query: &str) -> Replace {
         Replace::DropAndCreate
     }
 

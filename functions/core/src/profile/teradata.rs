@@ -11,8 +11,9 @@
 use std::time::Duration;
 
 use super::{
-    AppliedSql, CatalogRead, ColumnTypes, DropView, ErrorCode, ErrorMeaning, LockKey, NameError,
-    NameLimit, Parser, Profile, ReaderProtection, Replace, Section, Upsert, Views, listed,
+    AppliedSql, CatalogRead, Clauses, ColumnTypes, DropView, ErrorCode, ErrorMeaning, LockKey,
+    NameError, NameLimit, Parser, Profile, ReaderProtection, Replace, Section, Upsert, Views,
+    listed,
 };
 
 /// The lock table's slots: a view takes the slot of its key (two views sharing one only wait
@@ -47,9 +48,9 @@ impl Profile for Teradata {
         Ok(format!("\"{}\"", identifier.replace('"', "\"\"")))
     }
 
-    fn replace_view(&self, view: &str, query: &str) -> Replace {
+    fn replace_view(&self, view: &str, clauses: Clauses, query: &str) -> Replace {
         // Creates the view where it is absent; keeps the privileges of one that exists.
-        Replace::InPlace(format!("REPLACE VIEW {view} AS {query}"))
+        Replace::InPlace(super::view_statement("REPLACE", view, clauses, query))
     }
 
     fn drop_view(&self, view: &str) -> DropView {

@@ -157,11 +157,11 @@ fn view_ddl_per_database() {
     let query = "SELECT id, name FROM s.people WHERE region = 'EU'";
     let view = |profile: &dyn Profile| profile.qualified("analytics", "demo__people").unwrap();
     assert_eq!(
-        SqlServer.create_view(&view(&SqlServer), query),
+        SqlServer.create_view(&view(&SqlServer), Clauses::NONE, query),
         format!("CREATE VIEW [analytics].[demo__people] AS {query}")
     );
     assert_eq!(
-        SqlServer.replace_view(&view(&SqlServer), query),
+        SqlServer.replace_view(&view(&SqlServer), Clauses::NONE, query),
         Replace::InPlace(format!(
             "CREATE OR ALTER VIEW [analytics].[demo__people] AS {query}"
         ))
@@ -174,7 +174,7 @@ fn view_ddl_per_database() {
         }
     );
     assert_eq!(
-        Oracle.replace_view(&view(&Oracle), query),
+        Oracle.replace_view(&view(&Oracle), Clauses::NONE, query),
         Replace::InPlace(format!(
             "CREATE OR REPLACE VIEW \"analytics\".\"demo__people\" AS {query}"
         ))
@@ -187,7 +187,7 @@ fn view_ddl_per_database() {
         }
     );
     assert_eq!(
-        Teradata.replace_view(&view(&Teradata), query),
+        Teradata.replace_view(&view(&Teradata), Clauses::NONE, query),
         Replace::InPlace(format!(
             "REPLACE VIEW \"analytics\".\"demo__people\" AS {query}"
         ))
@@ -221,7 +221,7 @@ fn the_statements_read_as_one_statement_of_their_dialect() {
             .upsert_ledger_row(&table, AppliedSql::Written)
             .statement;
         let mut statements = vec![
-            profile.create_view(&view, query),
+            profile.create_view(&view, Clauses::NONE, query),
             profile.drop_view(&view).statement,
             profile
                 .view_definitions(Some("analytics"), Views::All)
@@ -238,7 +238,8 @@ fn the_statements_read_as_one_statement_of_their_dialect() {
         // What sqlparser 0.64 cannot read of each dialect is held to its exact text below.
         match profile.parser() {
             Parser::MsSql => {
-                let Replace::InPlace(replace) = profile.replace_view(&view, query) else {
+                let Replace::InPlace(replace) = profile.replace_view(&view, Clauses::NONE, query)
+                else {
                     panic!("in place");
                 };
                 statements.push(replace);
@@ -261,7 +262,8 @@ fn the_statements_read_as_one_statement_of_their_dialect() {
             }
             Parser::Oracle => {
                 statements.push(upsert);
-                let Replace::InPlace(replace) = profile.replace_view(&view, query) else {
+                let Replace::InPlace(replace) = profile.replace_view(&view, Clauses::NONE, query)
+                else {
                     panic!("in place");
                 };
                 statements.push(replace);
@@ -286,7 +288,8 @@ fn the_statements_read_as_one_statement_of_their_dialect() {
                     );
                 }
                 statements.push(profile.create_ledger(&table));
-                if let Replace::InPlace(replace) = profile.replace_view(&view, query) {
+                if let Replace::InPlace(replace) = profile.replace_view(&view, Clauses::NONE, query)
+                {
                     statements.push(replace);
                 }
                 statements.extend(profile.grant_select(&view, &grantee));
@@ -556,6 +559,49 @@ fn a_database_without_a_fence_says_why_and_oracle_names_its_setting() {
     assert!(check.contains("optimizer_secure_view_merging"));
     assert_eq!(protects_when, "TRUE");
     assert!(gaps.contains("MERGE ANY VIEW"));
+}
+
+#[test]
+fn the_databases_the_store_runs_today_rewrite_their_views_or_have_no_readers() {
+    use crate::dialect::Dialect as Native;
+    assert_eq!(
+        [Native::Postgres, Native::MySql, Native::Sqlite]
+            .map(|dialect| of(dialect).reader_protection().rewrite()),
+        [
+            Some(Rewrite::SecurityBarrier),
+            Some(Rewrite::TempTable),
+            None
+        ]
+    );
+    let ReaderProtection::None { why } = Sqlite.reader_protection() else {
+        panic!("SQLite has no readers of its own");
+    };
+    assert!(why.contains("file"), "{why}");
+    for profile in PROFILES {
+        assert_eq!(
+            profile.reader_protection().rewrite(),
+            None,
+            "{}",
+            profile.name()
+        );
+    }
+    // The clauses go where each database reads them: before `VIEW`, after the name.
+    let clauses = Clauses {
+        before_view: "ALGORITHM = TEMPTABLE ",
+        after_name: " WITH (security_barrier = true)",
+    };
+    assert_eq!(
+        Postgres.create_view("v", clauses, "SELECT 1"),
+        "CREATE ALGORITHM = TEMPTABLE VIEW v WITH (security_barrier = true) AS SELECT 1"
+    );
+    assert_eq!(
+        MariaDb.replace_view("v", clauses, "SELECT 1"),
+        Replace::InPlace(
+            "CREATE OR REPLACE ALGORITHM = TEMPTABLE VIEW v WITH (security_barrier = true) AS \
+             SELECT 1"
+                .into()
+        )
+    );
 }
 
 #[test]
