@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use crate::dialect::Dialect;
 use crate::hex;
-use crate::profile;
+use crate::profile::{self, CatalogRead, HeldGrant, Privilege};
 
 /// Who holds a privilege on a view, as the catalog names it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -57,6 +57,8 @@ pub struct Grant {
     pub grantable: bool,
     /// `false` for a grant option alone.
     pub selects: bool,
+    /// What it grants: `SELECT`, or Oracle's `READ`.
+    pub privilege: Privilege,
 }
 
 impl Grant {
@@ -66,12 +68,14 @@ impl Grant {
             columns: false,
             grantable: false,
             selects: true,
+            privilege: Privilege::Select,
         }
     }
 }
 
 /// As the digest reads it: a grant without grant option is written as before grant options
-/// were read, so that the digests the ledger holds stay valid.
+/// were read, and one of `SELECT` as before privileges were, so that the digests the ledger
+/// holds stay valid.
 impl fmt::Display for Grant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.grantee)?;
@@ -82,6 +86,9 @@ impl fmt::Display for Grant {
             (true, true) => f.write_str(" (with grant option)")?,
             (true, false) => f.write_str(" (grant option alone)")?,
             _ => {}
+        }
+        if self.privilege != Privilege::Select {
+            write!(f, " ({})", self.privilege.as_str())?;
         }
         Ok(())
     }
@@ -159,46 +166,43 @@ pub fn grant_statements(dialect: Dialect, reference: &str, grantee: &Grantee) ->
     profile::of(dialect).grant_select(reference, &grantee.in_sql(dialect))
 }
 
-/// Whether taking `grant` away needs the columns it is held on: MariaDB revokes a column
-/// grant column by column.
-pub fn revoked_by_column(dialect: Dialect, grant: &Grant) -> bool {
-    dialect == Dialect::MySql && grant.columns
+/// The read of the columns `grant` on the view `reference` is held on, where the database's
+/// profile revokes a grant on columns column by column (MariaDB; its `PUBLIC` is kept as a role
+/// of that name); `None` where the view's revoke takes the grant whole.
+pub fn columns_read(dialect: Dialect, reference: &str, grant: &Grant) -> Option<CatalogRead> {
+    if !grant.columns {
+        return None;
+    }
+    let (schema, name) = dialect.unqualified(reference)?;
+    let (user, host) = match &grant.grantee {
+        Grantee::Public => ("PUBLIC", ""),
+        Grantee::Role(role) => (role.as_str(), ""),
+        Grantee::Account { user, host } => (user.as_str(), host.as_str()),
+    };
+    profile::of(dialect).granted_columns(schema.as_deref(), &name, user, host)
 }
 
-/// The statement that takes `grant` on the view `reference` away, with its grant option, given
-/// the `columns` it is held on where [`revoked_by_column`]; `None` when nothing is left to take,
-/// or the database's profile has no revoke of it (SQLite).
-/// PostgreSQL's REVOKE on the view takes its columns' grants too, and with `CASCADE` the grants
-/// its holder made with the option (privileges only: no object is dropped).
+/// The statement that takes `grant` on the view `reference` away, with its grant option, as
+/// the database's profile revokes it, given the `columns` it is held on where [`columns_read`]
+/// read them; `None` when nothing is left to take, or the profile has no revoke of it
+/// (SQLite). PostgreSQL's REVOKE on the view takes its columns' grants too, and with `CASCADE`
+/// the grants its holder made with the option (privileges only: no object is dropped).
 pub fn revoke_statement(
     dialect: Dialect,
     reference: &str,
     grant: &Grant,
-    columns: &[String],
+    columns: Option<&[String]>,
 ) -> Option<String> {
-    let from = grant.grantee.in_sql(dialect);
-    Some(match dialect {
-        Dialect::MySql if grant.columns => {
-            if columns.is_empty() {
-                return None;
-            }
-            let columns: Vec<String> = columns.iter().map(|c| dialect.quote(c)).collect();
-            format!(
-                "REVOKE SELECT ({}) ON {reference} FROM {from}",
-                columns.join(", ")
-            )
-        }
-        Dialect::MySql if !grant.selects => {
-            format!("REVOKE GRANT OPTION ON {reference} FROM {from}")
-        }
-        Dialect::MySql if grant.grantable => {
-            format!("REVOKE SELECT, GRANT OPTION ON {reference} FROM {from}")
-        }
-        // The grant of the whole view, as the database's profile revokes it.
-        Dialect::Postgres | Dialect::MySql | Dialect::Sqlite => {
-            return profile::of(dialect).revoke(reference, &from, "SELECT");
-        }
-    })
+    profile::of(dialect).revoke(
+        reference,
+        &grant.grantee.in_sql(dialect),
+        &HeldGrant {
+            privilege: grant.privilege,
+            columns,
+            grantable: grant.grantable,
+            selects: grant.selects,
+        },
+    )
 }
 
 /// Whether grants that should not be there, found after granting, must be revoked again before
@@ -280,11 +284,11 @@ pub fn create_role(dialect: Dialect, role: &str) -> String {
     profile.tolerating_a_concurrent_create(profile.create_role(&dialect.quote(role)))
 }
 
-/// Whether roles seen to exist are remembered, not looked for again: on PostgreSQL, where a
-/// grantee is always a role. MariaDB's are looked for before every grant, since a `GRANT` to a
-/// name that is no role goes to the user account of that name.
+/// Whether roles seen to exist are remembered, not looked for again: where a grantee can only
+/// be a role (PostgreSQL). Elsewhere (MariaDB) they are looked for before every grant, since a
+/// `GRANT` to a name that is no role goes to the user account of that name.
 pub fn remembers_roles(dialect: Dialect) -> bool {
-    dialect == Dialect::Postgres
+    profile::of(dialect).grantees_are_roles()
 }
 
 #[cfg(test)]
@@ -297,6 +301,7 @@ mod tests {
             columns: false,
             grantable,
             selects: true,
+            privilege: Privilege::Select,
         }
     }
 
@@ -375,19 +380,43 @@ mod tests {
             columns: true,
             ..grant(role("bob"), false)
         };
-        assert!(revoked_by_column(Dialect::MySql, &on_columns));
-        assert!(!revoked_by_column(Dialect::Postgres, &on_columns));
+        let read = columns_read(Dialect::MySql, "`db`.`v`", &on_columns).unwrap();
+        assert!(read.statement.contains("mysql.columns_priv"));
+        assert_eq!(
+            read.binds,
+            ["db", "v", "bob", ""].map(|bind| Some(bind.to_owned()))
+        );
+        let public_on_columns = Grant {
+            grantee: Grantee::Public,
+            ..on_columns.clone()
+        };
+        assert_eq!(
+            columns_read(Dialect::MySql, "`v`", &public_on_columns)
+                .unwrap()
+                .binds,
+            [
+                None,
+                Some("v".into()),
+                Some("PUBLIC".into()),
+                Some(String::new())
+            ]
+        );
+        assert_eq!(columns_read(Dialect::Postgres, "\"v\"", &on_columns), None);
+        assert_eq!(
+            columns_read(Dialect::MySql, "`v`", &grant(role("bob"), false)),
+            None
+        );
         assert_eq!(
             revoke_statement(
                 Dialect::MySql,
                 "`v`",
                 &on_columns,
-                &["a".into(), "b".into()]
+                Some(&["a".into(), "b".into()])
             ),
             Some("REVOKE SELECT (`a`, `b`) ON `v` FROM `bob`".into())
         );
         assert_eq!(
-            revoke_statement(Dialect::MySql, "`v`", &on_columns, &[]),
+            revoke_statement(Dialect::MySql, "`v`", &on_columns, Some(&[])),
             None
         );
         let option_alone = Grant {
@@ -395,20 +424,40 @@ mod tests {
             ..grant(role("bob"), true)
         };
         assert_eq!(
-            revoke_statement(Dialect::MySql, "`v`", &option_alone, &[]),
+            revoke_statement(Dialect::MySql, "`v`", &option_alone, None),
             Some("REVOKE GRANT OPTION ON `v` FROM `bob`".into())
         );
         assert_eq!(
-            revoke_statement(Dialect::MySql, "`v`", &grant(role("bob"), true), &[]),
+            revoke_statement(Dialect::MySql, "`v`", &grant(role("bob"), true), None),
             Some("REVOKE SELECT, GRANT OPTION ON `v` FROM `bob`".into())
         );
         assert_eq!(
-            revoke_statement(Dialect::MySql, "`v`", &grant(Grantee::Public, false), &[]),
+            revoke_statement(Dialect::MySql, "`v`", &grant(Grantee::Public, false), None),
             Some("REVOKE SELECT ON `v` FROM PUBLIC".into())
         );
         assert_eq!(
-            revoke_statement(Dialect::Postgres, "\"v\"", &on_columns, &[]),
+            revoke_statement(Dialect::Postgres, "\"v\"", &on_columns, None),
             Some("REVOKE SELECT ON \"v\" FROM \"bob\" CASCADE".into())
+        );
+        assert_eq!(
+            revoke_statement(Dialect::Sqlite, "\"v\"", &on_columns, None),
+            None
+        );
+    }
+
+    #[test]
+    fn a_grant_of_select_is_digested_as_before_privileges_were_read() {
+        let select = grant(role("bob"), true);
+        assert_eq!(select.to_string(), "bob (with grant option)");
+        let read = Grant {
+            privilege: Privilege::Read,
+            ..select.clone()
+        };
+        assert_eq!(read.to_string(), "bob (with grant option) (READ)");
+        assert_ne!(
+            digest(&[select].into()),
+            digest(&[read].into()),
+            "a READ grant is not the SELECT one"
         );
     }
 

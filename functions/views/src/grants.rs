@@ -25,10 +25,11 @@ use sqlx::any::AnyExecutor;
 use sqlx::{AnyConnection, AnyPool, AssertSqlSafe, Row};
 use view_sync_core::grants::{self, Grant, Grantee, RoleRefused, RolesFound};
 use view_sync_core::plan::ViewKey;
-use view_sync_core::profile::ErrorMeaning;
+use view_sync_core::printable::printable;
+use view_sync_core::profile::{self, ErrorMeaning, Privilege};
 
 use crate::ddl::{self, one_statement};
-use crate::dialect::{Dialect, LedgerSql};
+use crate::dialect::{Dialect, catalog_query, catalog_scalar};
 use crate::error::{ViewsError, label, meaning};
 
 /// Who may read the views: how grants are managed, and the roles seen to exist.
@@ -65,20 +66,18 @@ impl Grants {
         self.manages
     }
 
-    /// MariaDB: whether the processor's user can read the privilege tables that tell roles from
-    /// accounts and show column grants (`view-sync doctor`'s check, beside a read of the grants).
+    /// Whether the processor's user can read what the database's grants are read from beyond
+    /// its views' catalog (MariaDB's privilege tables: `view-sync doctor`'s check, beside a
+    /// read of the grants).
     pub(crate) async fn check_privilege_tables(&self, pool: &AnyPool) -> Result<(), ViewsError> {
-        if self.dialect != Dialect::MySql {
+        let Some(rights) = profile::of(self.dialect).grant_read_rights() else {
             return Ok(());
-        }
-        for probe in [
-            "SELECT Column_name FROM mysql.columns_priv WHERE 1 = 0",
-            "SELECT User, Host, is_role FROM mysql.user WHERE 1 = 0",
-        ] {
-            sqlx::query(AssertSqlSafe(probe))
+        };
+        for check in rights.checks {
+            sqlx::query(AssertSqlSafe(*check))
                 .execute(pool)
                 .await
-                .map_err(|e| catalog_error(e, Dialect::MySql))?;
+                .map_err(|e| catalog_error(e, self.dialect))?;
         }
         Ok(())
     }
@@ -187,46 +186,19 @@ impl Grants {
         grant: &Grant,
     ) -> Result<(), ViewsError> {
         let dialect = self.dialect;
-        let columns = match grants::revoked_by_column(dialect, grant) {
-            true => {
-                self.granted_columns(conn, reference, &grant.grantee)
-                    .await?
-            }
-            false => Vec::new(),
+        let columns = match grants::columns_read(dialect, reference, grant) {
+            Some(read) => Some(
+                catalog_scalar::<String>(read)
+                    .fetch_all(&mut *conn)
+                    .await
+                    .map_err(|e| catalog_error(e, dialect))?,
+            ),
+            None => None,
         };
-        match grants::revoke_statement(dialect, reference, grant, &columns) {
+        match grants::revoke_statement(dialect, reference, grant, columns.as_deref()) {
             Some(statement) => self.run_grant(conn, view, statement, &grant.grantee).await,
             None => Ok(()),
         }
-    }
-
-    /// MariaDB: the columns of the view `reference` names on which `grantee` holds `SELECT`.
-    async fn granted_columns(
-        &self,
-        conn: &mut AnyConnection,
-        reference: &str,
-        grantee: &Grantee,
-    ) -> Result<Vec<String>, ViewsError> {
-        let Some((schema, name)) = self.dialect.unqualified(reference) else {
-            return Ok(Vec::new());
-        };
-        let (user, host) = match grantee {
-            Grantee::Role(role) => (role.clone(), String::new()),
-            Grantee::Account { user, host } => (user.clone(), host.clone()),
-            Grantee::Public => return Ok(Vec::new()),
-        };
-        sqlx::query_scalar(AssertSqlSafe(
-            "SELECT CAST(Column_name AS CHAR) FROM mysql.columns_priv \
-             WHERE Db = COALESCE(?, DATABASE()) AND Table_name = ? AND User = ? AND Host = ? \
-             AND FIND_IN_SET('Select', Column_priv) > 0",
-        ))
-        .bind(schema)
-        .bind(name)
-        .bind(user)
-        .bind(host)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(|e| catalog_error(e, self.dialect))
     }
 
     /// Makes sure every role of `roles` exists as a role and is not the views' owner
@@ -269,35 +241,19 @@ impl Grants {
         roles: &[&String],
     ) -> Result<RolesFound, ViewsError> {
         let dialect = self.dialect;
-        let params: Vec<String> = (1..=roles.len()).map(|n| dialect.param(n)).collect();
-        let sql = match dialect {
-            Dialect::Postgres => format!(
-                "SELECT CAST(rolname AS TEXT) AS name, 'role' AS kind FROM pg_roles WHERE rolname IN ({}) \
-                 UNION ALL SELECT CAST(current_user AS TEXT), 'self'",
-                params.join(", ")
-            ),
-            // Roles have an empty host; `mysql.user` shows this user only the columns it needs
-            // (see the README).
-            Dialect::MySql | Dialect::Sqlite => format!(
-                "SELECT CAST(User AS CHAR) AS name, \
-                 CASE WHEN is_role = 'Y' AND Host = '' THEN 'role' ELSE 'account' END AS kind \
-                 FROM mysql.user WHERE User IN ({}) \
-                 UNION ALL SELECT SUBSTRING_INDEX(CURRENT_USER(), '@', 1), 'self'",
-                params.join(", ")
-            ),
+        let names: Vec<&str> = roles.iter().map(|role| role.as_str()).collect();
+        let Some(read) = profile::of(dialect).roles_found(&names) else {
+            return Ok(RolesFound::default());
         };
-        let mut query = sqlx::query(AssertSqlSafe(sql));
-        for role in roles {
-            query = query.bind((*role).clone());
-        }
-        let rows = query.fetch_all(&mut *conn).await.map_err(|e| {
-            with_mariadb_rights(
-                ViewsError::from_sqlx(e, "look for the roles of", &label(view)),
-                dialect,
-                "to tell roles from user accounts, the processor's user must read mysql.user's \
-                 User, Host and is_role columns",
-            )
-        })?;
+        let rows = catalog_query(read)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(|e| {
+                with_rights(
+                    ViewsError::from_sqlx(e, "look for the roles of", &label(view)),
+                    dialect,
+                )
+            })?;
         let mut found = RolesFound::default();
         for row in &rows {
             let (Ok(name), Ok(kind)) = (
@@ -383,66 +339,11 @@ impl Grants {
         name: Option<String>,
     ) -> Result<Vec<(String, Grant)>, ViewsError> {
         let qualify = schema.clone().or_else(|| self.views_schema.clone());
-        let query = match self.dialect {
-            Dialect::Sqlite => return Ok(Vec::new()),
-            // One view by its name alone, never `(name IS NULL OR …)`, which no index serves
-            // (see `catalog.rs`).
-            Dialect::Postgres => sqlx::query(AssertSqlSafe(format!(
-                "SELECT CAST(c.relname AS TEXT) AS name, \
-                 CASE WHEN a.grantee = 0 THEN '' ELSE CAST(pg_get_userbyid(a.grantee) AS TEXT) END AS grantee, \
-                 CAST(NULL AS TEXT) AS host, a.level, CASE WHEN a.is_grantable THEN 'yes' ELSE 'no' END AS grantable, \
-                 'yes' AS selects \
-                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-                 CROSS JOIN LATERAL ( \
-                   SELECT t.grantee, t.privilege_type, t.is_grantable, 'view' AS level FROM aclexplode(c.relacl) t \
-                   UNION ALL \
-                   SELECT t.grantee, t.privilege_type, t.is_grantable, 'columns' FROM pg_attribute col \
-                   CROSS JOIN LATERAL aclexplode(col.attacl) t \
-                   WHERE col.attrelid = c.oid AND col.attnum > 0 AND NOT col.attisdropped \
-                 ) a \
-                 WHERE c.relkind = 'v' AND n.nspname = COALESCE($1, current_schema()){} \
-                 AND a.grantee <> c.relowner AND a.privilege_type = 'SELECT'",
-                if name.is_some() { " AND c.relname = $2" } else { "" }
-            )))
-            .bind(schema),
-            Dialect::MySql => {
-                // A column grant has no grant option of its own (`columns_priv` has none); a
-                // grant option alone is held on the view.
-                let one_view = if name.is_some() { " AND Table_name = ?" } else { "" };
-                let select = |level: &str, privileges: &str, grantable: &str| {
-                    format!(
-                        "SELECT CAST(Table_name AS CHAR) AS name, CAST(User AS CHAR) AS grantee, \
-                         CAST(Host AS CHAR) AS host, '{level}' AS level, {grantable} AS grantable, \
-                         CASE WHEN FIND_IN_SET('Select', {privileges}) > 0 THEN 'yes' ELSE 'no' END AS selects \
-                         FROM mysql.tables_priv \
-                         WHERE Db = COALESCE(?, DATABASE()){one_view} \
-                         AND (FIND_IN_SET('Select', {privileges}) > 0 OR {grantable} = 'yes')"
-                    )
-                };
-                let sql = format!(
-                    "{} UNION ALL {}",
-                    select(
-                        "view",
-                        "Table_priv",
-                        "CASE WHEN FIND_IN_SET('Grant', Table_priv) > 0 THEN 'yes' ELSE 'no' END"
-                    ),
-                    select("columns", "Column_priv", "'no'")
-                );
-                let mut query = sqlx::query(AssertSqlSafe(sql));
-                for _ in 0..2 {
-                    query = query.bind(schema.clone());
-                    if let Some(name) = &name {
-                        query = query.bind(name.clone());
-                    }
-                }
-                query
-            }
+        let Some(read) = profile::of(self.dialect).view_grants(schema.as_deref(), name.as_deref())
+        else {
+            return Ok(Vec::new());
         };
-        let query = match (self.dialect, name) {
-            (Dialect::Postgres, Some(name)) => query.bind(name),
-            _ => query,
-        };
-        let rows = query
+        let rows = catalog_query(read)
             .fetch_all(executor)
             .await
             .map_err(|e| catalog_error(e, self.dialect))?;
@@ -452,25 +353,33 @@ impl Grants {
                 row.try_get::<Option<String>, _>(column)
                     .map_err(|e| ViewsError::from_sqlx(e, "read the grants of", "the views"))
             };
-            let (Some(view), Some(grantee)) = (read("name")?, read("grantee")?) else {
+            let Some(view) = read("name")? else {
                 continue;
             };
-            let grantee = match read("host")? {
-                None if grantee.is_empty() => Grantee::Public,
-                None => Grantee::Role(grantee),
-                // MariaDB 10.11's PUBLIC is kept as a role with that name.
-                Some(host) if host.is_empty() && grantee == "PUBLIC" => Grantee::Public,
-                Some(host) if host.is_empty() => Grantee::Role(grantee),
-                Some(host) => Grantee::Account {
-                    user: grantee,
-                    host,
-                },
+            let grantee = match (read("grantee")?, read("host")?) {
+                (None, _) => Grantee::Public,
+                (Some(grantee), _) if grantee.is_empty() => Grantee::Public,
+                (Some(grantee), None) => Grantee::Role(grantee),
+                (Some(grantee), Some(host)) if host.is_empty() => Grantee::Role(grantee),
+                (Some(user), Some(host)) => Grantee::Account { user, host },
+            };
+            let privilege = read("privilege")?;
+            let Some(privilege) = privilege.as_deref().and_then(Privilege::named) else {
+                return Err(ViewsError::Refused {
+                    action: "read the grants of",
+                    view: "the views".to_owned(),
+                    detail: format!(
+                        "the catalog answered a privilege the store does not read: {}",
+                        printable(privilege.as_deref().unwrap_or("NULL"))
+                    ),
+                });
             };
             let grant = Grant {
                 grantee,
                 columns: read("level")?.as_deref() == Some("columns"),
                 grantable: read("grantable")?.as_deref() == Some("yes"),
                 selects: read("selects")?.as_deref() == Some("yes"),
+                privilege,
             };
             found.push((self.dialect.qualified(qualify.as_deref(), &view), grant));
         }
@@ -478,21 +387,26 @@ impl Grants {
     }
 }
 
-/// A failed read of the grants; on MariaDB, with the rights it takes.
+/// A failed read of the grants, with the rights it takes where the database's profile names
+/// them.
 fn catalog_error(error: sqlx::Error, dialect: Dialect) -> ViewsError {
-    with_mariadb_rights(
+    with_rights(
         ViewsError::from_sqlx(error, "read the grants of", "the views"),
         dialect,
-        "to manage grants, the processor's user must read mysql.tables_priv, \
-         mysql.columns_priv and mysql.user's User, Host and is_role",
     )
 }
 
-/// A refused read of MariaDB's privilege tables, with the rights it takes (`rights`) and where
-/// the README grants them; other errors and other databases as they are.
-fn with_mariadb_rights(mut error: ViewsError, dialect: Dialect, rights: &str) -> ViewsError {
-    if let (ViewsError::Refused { detail, .. }, Dialect::MySql) = (&mut error, dialect) {
-        detail.push_str(&format!(" ({rights}: see the README)"));
+/// A refused read of what the grants are read from, with the rights it takes
+/// ([`view_sync_core::profile::Profile::grant_read_rights`]) and where the README grants them;
+/// other errors and other databases as they are.
+fn with_rights(mut error: ViewsError, dialect: Dialect) -> ViewsError {
+    if let (ViewsError::Refused { detail, .. }, Some(rights)) =
+        (&mut error, profile::of(dialect).grant_read_rights())
+    {
+        detail.push_str(&format!(
+            " (to manage grants, the processor's user must read {}: see the README)",
+            rights.to_read
+        ));
     }
     error
 }

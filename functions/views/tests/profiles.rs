@@ -12,8 +12,8 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Any, AssertSqlSafe, Row};
 use support::{TestDb, admin_pool, databases, unique};
 use view_sync_core::profile::{
-    self, AppliedSql, Clauses, ColumnKind, ErrorMeaning, LEDGER_COLUMNS, LockAnswer, LockKey,
-    Profile, Replace, Section, Views,
+    self, AppliedSql, Clauses, ColumnKind, ErrorMeaning, GrantRow, HeldGrant, LEDGER_COLUMNS,
+    LockAnswer, LockKey, Privilege, Profile, Replace, Section, Views,
 };
 use views::{Dialect, error_meaning};
 
@@ -423,8 +423,9 @@ async fn a_lock_not_had_in_time_means_a_lock_wait() {
 async fn grants_are_given_read_back_and_revoked_as_the_profile_says() {
     for db in databases() {
         let profile = profile_of(&db);
-        if profile.view_grants(db.schema()).is_none() {
+        if profile.view_grants(Some(db.schema()), None).is_none() {
             assert!(profile.grant_select("v", "r").is_empty(), "{}", db.name);
+            assert!(profile.roles_found(&["r"]).is_none(), "{}", db.name);
             db.finish().await;
             continue;
         }
@@ -440,43 +441,166 @@ async fn grants_are_given_read_back_and_revoked_as_the_profile_says() {
         .await
         .unwrap();
         run(&db, &format!("CREATE ROLE {role}")).await.unwrap();
+        // (grantee, host, level, grantable, selects, privilege) of each grant on the view, read
+        // for the schema and for the view alone.
         let held = |db: &TestDb| {
-            let read = profile.view_grants(db.schema()).unwrap();
+            let reads = [
+                profile.view_grants(Some(db.schema()), None).unwrap(),
+                profile.view_grants(Some(db.schema()), Some(&bare)).unwrap(),
+            ];
             let pool = db.store.pool().clone();
             let bare = bare.clone();
             async move {
-                let mut query = sqlx::query(AssertSqlSafe(read.statement));
-                for bind in read.binds {
-                    query = query.bind(bind);
+                let mut found = Vec::new();
+                for read in reads {
+                    let mut query = sqlx::query(AssertSqlSafe(read.statement));
+                    for bind in read.binds {
+                        query = query.bind(bind);
+                    }
+                    let grants: Vec<Vec<Option<String>>> = query
+                        .fetch_all(&pool)
+                        .await
+                        .unwrap()
+                        .iter()
+                        .filter(|row| row.get::<String, _>("name") == bare)
+                        .map(|row| {
+                            GrantRow::COLUMNS[1..]
+                                .iter()
+                                .map(|column| row.get::<Option<String>, _>(*column))
+                                .collect()
+                        })
+                        .collect();
+                    found.push(grants);
                 }
-                query
-                    .fetch_all(&pool)
-                    .await
-                    .unwrap()
-                    .iter()
-                    .filter(|row| row.get::<String, _>(0) == bare)
-                    .map(|row| {
-                        let grantable: i64 = row
-                            .try_get(3)
-                            .unwrap_or_else(|_| i64::from(row.get::<i32, _>(3)));
-                        (row.get::<String, _>(1), row.get::<String, _>(2), grantable)
-                    })
-                    .collect::<Vec<_>>()
+                assert_eq!(found[0], found[1], "the schema's read and the view's");
+                found.remove(0)
             }
         };
         for grant in profile.grant_select(&view, &role) {
             run(&db, &grant).await.unwrap();
         }
+        let host = match db.store.dialect() {
+            Dialect::MySql => Some(""),
+            Dialect::Postgres | Dialect::Sqlite => None,
+        };
+        let granted = |level: &str, grantable: &str, selects: &str| {
+            [
+                Some(role_name.as_str()),
+                host,
+                Some(level),
+                Some(grantable),
+                Some(selects),
+                Some("SELECT"),
+            ]
+            .map(|value| value.map(str::to_owned))
+            .to_vec()
+        };
         assert_eq!(
             held(&db).await,
-            [(role_name.clone(), "SELECT".to_owned(), 0)],
+            [granted("view", "no", "yes")],
             "{}",
             db.name
         );
-        run(&db, &profile.revoke(&view, &role, "SELECT").unwrap())
+        let select = HeldGrant {
+            privilege: Privilege::Select,
+            columns: None,
+            grantable: false,
+            selects: true,
+        };
+        run(&db, &profile.revoke(&view, &role, &select).unwrap())
             .await
             .unwrap();
-        assert_eq!(held(&db).await, [], "{}", db.name);
+        assert_eq!(
+            held(&db).await,
+            Vec::<Vec<Option<String>>>::new(),
+            "{}",
+            db.name
+        );
+        // A grant on a column, with the grant option elsewhere: read so, and revoked as read.
+        run(&db, &format!("GRANT SELECT (a) ON {view} TO {role}"))
+            .await
+            .unwrap();
+        let mut on_columns = held(&db).await;
+        on_columns.sort();
+        assert_eq!(on_columns, [granted("columns", "no", "yes")], "{}", db.name);
+        let columns = match profile.granted_columns(Some(db.schema()), &bare, &role_name, "") {
+            Some(read) => {
+                let mut query = sqlx::query_scalar(AssertSqlSafe(read.statement));
+                for bind in read.binds {
+                    query = query.bind(bind);
+                }
+                let columns: Vec<String> = query.fetch_all(db.store.pool()).await.unwrap();
+                assert_eq!(columns, ["a"], "{}", db.name);
+                Some(columns)
+            }
+            None => None,
+        };
+        let on_columns = HeldGrant {
+            columns: columns.as_deref(),
+            ..select
+        };
+        run(&db, &profile.revoke(&view, &role, &on_columns).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(
+            held(&db).await,
+            Vec::<Vec<Option<String>>>::new(),
+            "{}",
+            db.name
+        );
+        run(
+            &db,
+            &format!("GRANT SELECT ON {view} TO {role} WITH GRANT OPTION"),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            held(&db).await,
+            [granted("view", "yes", "yes")],
+            "{}",
+            db.name
+        );
+        let grantable = HeldGrant {
+            grantable: true,
+            ..select
+        };
+        run(&db, &profile.revoke(&view, &role, &grantable).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(
+            held(&db).await,
+            Vec::<Vec<Option<String>>>::new(),
+            "{}",
+            db.name
+        );
+        // Which roles exist, and the store's own user.
+        let read = profile
+            .roles_found(&[&role_name, "ivs_no_such_role"])
+            .unwrap();
+        let mut query = sqlx::query(AssertSqlSafe(read.statement));
+        for bind in read.binds {
+            query = query.bind(bind);
+        }
+        let found: Vec<(String, String)> = query
+            .fetch_all(db.store.pool())
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| (row.get("name"), row.get("kind")))
+            .collect();
+        assert_eq!(found.len(), 2, "{}: {found:?}", db.name);
+        assert_eq!(
+            found[0],
+            (role_name.clone(), "role".to_owned()),
+            "{}",
+            db.name
+        );
+        assert_eq!(found[1].1, "self", "{}", db.name);
+        if let Some(rights) = profile.grant_read_rights() {
+            for check in rights.checks {
+                run(&db, check).await.unwrap();
+            }
+        }
         let missing = profile.quote(&unique("ivs_nobody")).unwrap();
         let grant = profile.grant_select(&view, &missing);
         assert_eq!(
@@ -569,7 +693,7 @@ async fn schemas_and_roles_are_made_and_found_as_the_profile_says() {
                 run(&db, &format!("DROP {drop} {quoted}")).await.unwrap();
             }
         }
-        if profile.view_grants(db.schema()).is_some() {
+        if profile.view_grants(Some(db.schema()), None).is_some() {
             let role = profile.quote(&unique("ivs_made_role")).unwrap();
             let create = profile.tolerating_a_concurrent_create(profile.create_role(&role));
             if transactional {

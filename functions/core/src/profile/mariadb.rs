@@ -9,9 +9,9 @@
 use std::time::Duration;
 
 use super::{
-    AppliedSql, CatalogRead, Clauses, ColumnTypes, DropView, ErrorCode, ErrorMeaning, LockAnswer,
-    LockKey, NameError, NameLimit, Parser, Profile, ReaderProtection, Replace, Rewrite, Section,
-    Upsert, Views, listed,
+    AppliedSql, CatalogRead, Clauses, ColumnTypes, DropView, ErrorCode, ErrorMeaning,
+    GrantReadRights, HeldGrant, LockAnswer, LockKey, NameError, NameLimit, Parser, Privilege,
+    Profile, ReaderProtection, Replace, Rewrite, Section, Upsert, Views, listed,
 };
 use crate::dialect::Dialect;
 
@@ -81,18 +81,40 @@ impl Profile for MariaDb {
     /// grantee's hosts as one. A column grant has no grant option of its own. (The store's own
     /// read keeps hosts, column grants and a grant option held alone apart, which its revokes
     /// need: this read will need them before the store can take it.)
-    fn view_grants(&self, schema: &str) -> Option<CatalogRead> {
+    /// `mysql.tables_priv` (`information_schema` shows a user only its own grants): the view's
+    /// privileges and, in `Column_priv`, those held on some of its columns (which have no grant
+    /// option of their own; a grant option alone is held on the view). MariaDB 10.11 keeps
+    /// `PUBLIC` as a role of that name.
+    fn view_grants(&self, schema: Option<&str>, view: Option<&str>) -> Option<CatalogRead> {
+        let one_view = if view.is_some() {
+            " AND Table_name = ?"
+        } else {
+            ""
+        };
+        let select = |level: &str, privileges: &str, grantable: &str| {
+            format!(
+                "SELECT CAST(Table_name AS CHAR) AS name, \
+                 CASE WHEN User = 'PUBLIC' AND Host = '' THEN '' ELSE CAST(User AS CHAR) END AS grantee, \
+                 CAST(Host AS CHAR) AS host, '{level}' AS level, {grantable} AS grantable, \
+                 CASE WHEN FIND_IN_SET('Select', {privileges}) > 0 THEN 'yes' ELSE 'no' END AS selects, \
+                 'SELECT' AS privilege \
+                 FROM mysql.tables_priv \
+                 WHERE Db = COALESCE(?, DATABASE()){one_view} \
+                 AND (FIND_IN_SET('Select', {privileges}) > 0 OR {grantable} = 'yes')"
+            )
+        };
+        let binds = super::schema_and_view(schema, view);
         Some(CatalogRead {
-            statement: "SELECT name, grantee, 'SELECT', MAX(grantable) FROM ( \
-                        SELECT CAST(Table_name AS CHAR) AS name, CAST(User AS CHAR) AS grantee, \
-                        CASE WHEN FIND_IN_SET('Grant', Table_priv) > 0 THEN 1 ELSE 0 END AS grantable \
-                        FROM mysql.tables_priv WHERE Db = ? AND FIND_IN_SET('Select', Table_priv) > 0 \
-                        UNION ALL \
-                        SELECT CAST(Table_name AS CHAR), CAST(User AS CHAR), 0 \
-                        FROM mysql.columns_priv WHERE Db = ? AND FIND_IN_SET('Select', Column_priv) > 0 \
-                        ) AS held GROUP BY name, grantee ORDER BY name, grantee"
-                .to_owned(),
-            binds: vec![Some(schema.to_owned()), Some(schema.to_owned())],
+            statement: format!(
+                "{} UNION ALL {}",
+                select(
+                    "view",
+                    "Table_priv",
+                    "CASE WHEN FIND_IN_SET('Grant', Table_priv) > 0 THEN 'yes' ELSE 'no' END"
+                ),
+                select("columns", "Column_priv", "'no'")
+            ),
+            binds: binds.iter().chain(&binds).cloned().collect(),
         })
     }
 
@@ -100,11 +122,80 @@ impl Profile for MariaDb {
         vec![format!("GRANT SELECT ON {view} TO {grantee}")]
     }
 
-    /// The view's `SELECT` only: its columns' grants are revoked column by column and a grant
-    /// option on its own (`REVOKE GRANT OPTION`), which the store does from what it read; no
-    /// `CASCADE` (what the grantee granted on stays, and is found and revoked in turn).
-    fn revoke(&self, view: &str, grantee: &str, privilege: &str) -> Option<String> {
-        (privilege == "SELECT").then(|| format!("REVOKE SELECT ON {view} FROM {grantee}"))
+    /// A grant on columns column by column, a grant option alone as such, `SELECT` with its
+    /// grant option; no `CASCADE` (what the grantee granted on stays, and is found and revoked
+    /// in turn).
+    fn revoke(&self, view: &str, grantee: &str, held: &HeldGrant<'_>) -> Option<String> {
+        if held.privilege != Privilege::Select {
+            return None;
+        }
+        Some(match held.columns {
+            Some(columns) => {
+                let columns = columns
+                    .iter()
+                    .map(|column| self.quote(column))
+                    .collect::<Result<Vec<_>, _>>()
+                    .ok()
+                    .filter(|columns| !columns.is_empty())?;
+                format!(
+                    "REVOKE SELECT ({}) ON {view} FROM {grantee}",
+                    columns.join(", ")
+                )
+            }
+            None if !held.selects => format!("REVOKE GRANT OPTION ON {view} FROM {grantee}"),
+            None if held.grantable => {
+                format!("REVOKE SELECT, GRANT OPTION ON {view} FROM {grantee}")
+            }
+            None => format!("REVOKE SELECT ON {view} FROM {grantee}"),
+        })
+    }
+
+    fn granted_columns(
+        &self,
+        schema: Option<&str>,
+        view: &str,
+        user: &str,
+        host: &str,
+    ) -> Option<CatalogRead> {
+        Some(CatalogRead {
+            statement: "SELECT CAST(Column_name AS CHAR) FROM mysql.columns_priv \
+                        WHERE Db = COALESCE(?, DATABASE()) AND Table_name = ? AND User = ? AND Host = ? \
+                        AND FIND_IN_SET('Select', Column_priv) > 0"
+                .to_owned(),
+            binds: vec![
+                schema.map(str::to_owned),
+                Some(view.to_owned()),
+                Some(user.to_owned()),
+                Some(host.to_owned()),
+            ],
+        })
+    }
+
+    /// Roles have an empty host; `mysql.user` shows the store's user only the columns it needs
+    /// (see the README).
+    fn roles_found(&self, roles: &[&str]) -> Option<CatalogRead> {
+        Some(CatalogRead {
+            statement: format!(
+                "SELECT CAST(User AS CHAR) AS name, \
+                 CASE WHEN is_role = 'Y' AND Host = '' THEN 'role' ELSE 'account' END AS kind \
+                 FROM mysql.user WHERE User IN ({}) \
+                 UNION ALL SELECT SUBSTRING_INDEX(CURRENT_USER(), '@', 1), 'self'",
+                vec!["?"; roles.len()].join(", ")
+            ),
+            binds: roles.iter().map(|role| Some((*role).to_owned())).collect(),
+        })
+    }
+
+    fn grant_read_rights(&self) -> Option<GrantReadRights> {
+        Some(GrantReadRights {
+            to_read: "mysql.tables_priv, mysql.columns_priv and mysql.user's User, Host and \
+                      is_role columns",
+            checks: &[
+                "SELECT Table_name FROM mysql.tables_priv WHERE 1 = 0",
+                "SELECT Column_name FROM mysql.columns_priv WHERE 1 = 0",
+                "SELECT User, Host, is_role FROM mysql.user WHERE 1 = 0",
+            ],
+        })
     }
 
     fn replace_keeps_grants(&self) -> bool {

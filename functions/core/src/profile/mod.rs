@@ -17,11 +17,12 @@
 //! protects them from their readers (view-sql rewrites the query as the profile asks, and
 //! [`crate::ddl::view_statements`] has the profile write the statements around it), its reads
 //! of view definitions (drift), whether DDL is transactional (an intent first, or not), whether
-//! grants outlive a drop, the grant and the revoke of a whole view, how schemas are found and
-//! made and roles made, and the meaning of every database error. PostgreSQL's answers to a
-//! refused replace or drop ([`crate::ddl::runs`]), its reads of grants and of which roles
-//! exist, MariaDB's finer revokes, and its sections' locks are still its own; the profiles'
-//! versions are held to the databases themselves by
+//! grants outlive a drop, its grants and how they are read back (who holds `SELECT` on a view,
+//! on its columns, with a grant option or that alone; which roles exist; MariaDB's revokes by
+//! column and what its user must be allowed to read for them), how schemas are found and made
+//! and roles made, and the meaning of every database error. PostgreSQL's answers to a refused
+//! replace or drop ([`crate::ddl::runs`]) and its sections' locks are still its own; the
+//! profiles' versions are held to the databases themselves by
 //! `views/tests/profiles.rs` (natively and through ODBC), so that each can be moved over with
 //! the store's tests as the net. SQL Server, Oracle, Teradata ([`PROFILES`]): written from the
 //! vendors' documentation and unit-tested here (exact statements, and each that `sqlparser` can
@@ -154,17 +155,49 @@ pub trait Profile {
     }
     /// Whether the catalog's definition is the view's query alone (else the statement).
     fn definition_is_the_query(&self) -> bool;
-    /// The grants that let someone other than the store's own user read the views of
-    /// `schema`: one row per (view, grantee, privilege), with whether the grantee may grant it
-    /// on (1 or 0), by view and grantee; `None` where the database has no grants.
-    fn view_grants(&self, schema: &str) -> Option<CatalogRead>;
+    /// The grants that let someone other than the views' owner (the store's own user) read the
+    /// views of `schema` (the session's own where `None`), or only of the one called `view`
+    /// (asked for by its name alone): one row per grant, its columns named as [`GrantRow`]
+    /// says; `None` where the database has no grants (and the store refuses to manage them).
+    fn view_grants(&self, schema: Option<&str>, view: Option<&str>) -> Option<CatalogRead>;
     /// The statements that grant `SELECT` on `view` to `grantee` (both quoted), in order.
     fn grant_select(&self, view: &str, grantee: &str) -> Vec<String>;
-    /// The revoke of `privilege` (as [`Profile::view_grants`] read it) on `view` from
-    /// `grantee` (both quoted), with what the grantee granted on from it.
-    /// `None` for a privilege the profile does not know, or where the database has no grants
-    /// (the grant then stays, and the store's check after granting fails the view, naming it).
-    fn revoke(&self, view: &str, grantee: &str, privilege: &str) -> Option<String>;
+    /// The revoke of `held` (as [`Profile::view_grants`] read it) on `view` from `grantee`
+    /// (both quoted), with its grant option and, where the database follows it, what the
+    /// grantee granted on from it. `None` where nothing is left to take (a column grant whose
+    /// columns were not found), or the database has no grants: the grant then stays, and the
+    /// store's check after granting fails the view, naming it.
+    fn revoke(&self, view: &str, grantee: &str, held: &HeldGrant<'_>) -> Option<String>;
+    /// The read of the columns of the view `view` of `schema` (the session's own where `None`)
+    /// on which the account `user`@`host` holds `SELECT` (one text column), where a grant on
+    /// columns is revoked column by column (MariaDB); `None` where the view's revoke takes its
+    /// columns' grants too.
+    fn granted_columns(
+        &self,
+        _schema: Option<&str>,
+        _view: &str,
+        _user: &str,
+        _host: &str,
+    ) -> Option<CatalogRead> {
+        None
+    }
+    /// The read of which of `roles` (the roles a view's grants go to) exist: rows of (`name`,
+    /// `kind`), `kind` being `role` for a role, `account` for a user account of that name
+    /// (which is no role), and one row `self` naming the store's own user. `None` where the
+    /// database has no roles.
+    fn roles_found(&self, roles: &[&str]) -> Option<CatalogRead>;
+    /// Whether a `GRANT … TO name` can only go to a role (PostgreSQL, where users are roles),
+    /// so that a role once seen need not be looked for again; elsewhere it goes to a user
+    /// account where no role of that name exists, and roles are looked for before every grant.
+    fn grantees_are_roles(&self) -> bool {
+        false
+    }
+    /// What the store's user must be allowed to read for the grants to be read, and the
+    /// queries (one each) that check it (`view-sync doctor`), where that is more than its own
+    /// views' catalog: MariaDB's privilege tables.
+    fn grant_read_rights(&self) -> Option<GrantReadRights> {
+        None
+    }
     /// Whether a view's grants outlive its drop (MariaDB keeps them for the next view of that
     /// name): they are then revoked before the drop.
     fn drop_keeps_grants(&self) -> bool {
@@ -418,6 +451,78 @@ impl Views<'_> {
     }
 }
 
+/// The columns of a row of [`Profile::view_grants`], by name, each text:
+/// - `name`: the view;
+/// - `grantee`: the role or user granted; empty or NULL for `PUBLIC` (everyone: NULL where
+///   empty text is NULL, as on Oracle);
+/// - `host`: the user account's host where grantees are accounts (MariaDB: empty for a role),
+///   NULL elsewhere;
+/// - `level`: `view` for a grant on the whole view, `columns` for one on some of its columns;
+/// - `grantable`: `yes` where the grantee may grant it on, else `no`;
+/// - `selects`: `yes` where it lets the grantee read, `no` for a grant option alone (MariaDB);
+/// - `privilege`: the privilege as [`Privilege::named`] reads it.
+pub struct GrantRow;
+
+impl GrantRow {
+    pub const COLUMNS: [&'static str; 7] = [
+        "name",
+        "grantee",
+        "host",
+        "level",
+        "grantable",
+        "selects",
+        "privilege",
+    ];
+}
+
+/// A privilege that lets its grantee read a view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Privilege {
+    Select,
+    /// Oracle's `READ`: `SELECT` without `SELECT … FOR UPDATE`.
+    Read,
+}
+
+impl Privilege {
+    /// The privilege a catalog calls `name`, if it is one of these.
+    pub fn named(name: &str) -> Option<Self> {
+        match name {
+            "SELECT" => Some(Self::Select),
+            "READ" => Some(Self::Read),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Select => "SELECT",
+            Self::Read => "READ",
+        }
+    }
+}
+
+/// A grant as [`Profile::view_grants`] read it, for its revoke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeldGrant<'a> {
+    pub privilege: Privilege,
+    /// On some of the view's columns: those found by [`Profile::granted_columns`] (unquoted)
+    /// where the database revokes by column, else none.
+    pub columns: Option<&'a [String]>,
+    /// With the right to grant it on.
+    pub grantable: bool,
+    /// `false` for a grant option alone.
+    pub selects: bool,
+}
+
+/// What reading the grants takes ([`Profile::grant_read_rights`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GrantReadRights {
+    /// What the store's user must be allowed to read, in words.
+    pub to_read: &'static str,
+    /// Queries that fail where it may not (each returns no rows).
+    pub checks: &'static [&'static str],
+}
+
 /// A read of the schema (`schema`, or the session's own by `current`) and the views `views`
 /// names: `select` (`SELECT … WHERE`), then the schema's condition on `schema_column`, then the
 /// names' on `name_column`, for a profile that binds with `?` and reads in one go (one that
@@ -438,6 +543,14 @@ fn catalog_read(
             .flatten()
             .collect(),
     }
+}
+
+/// The binds of a read of `schema` (NULL: the session's own) and, where asked for, of the one
+/// view `view`.
+fn schema_and_view(schema: Option<&str>, view: Option<&str>) -> Vec<Option<String>> {
+    let mut binds = vec![schema.map(str::to_owned)];
+    binds.extend(view.map(|view| Some(view.to_owned())));
+    binds
 }
 
 /// The ledger's column types in one database.

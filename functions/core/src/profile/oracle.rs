@@ -11,9 +11,9 @@
 use std::time::Duration;
 
 use super::{
-    AppliedSql, CatalogRead, Clauses, ColumnTypes, DropView, ErrorCode, ErrorMeaning, LockAnswer,
-    LockKey, NameError, NameLimit, Parser, Profile, ReaderProtection, Replace, Section, Upsert,
-    Views, listed,
+    AppliedSql, CatalogRead, Clauses, ColumnTypes, DropView, ErrorCode, ErrorMeaning,
+    GrantReadRights, HeldGrant, LockAnswer, LockKey, NameError, NameLimit, Parser, Profile,
+    ReaderProtection, Replace, Section, Upsert, Views, listed,
 };
 
 /// `DBMS_LOCK`'s user lock ids are 0 to 1073741823 (those above are `ALLOCATE_UNIQUE`'s).
@@ -115,18 +115,29 @@ impl Profile for Oracle {
     /// `SELECT` grant. One row per grantee and privilege whoever granted it (`ALL_TAB_PRIVS`
     /// has a row per grantor; the store's user owns the views and sees them all); a grant
     /// another user made is revoked by its grantor only (ORA-01927 fails the view, naming it).
-    fn view_grants(&self, schema: &str) -> Option<CatalogRead> {
+    /// `ALL_TAB_PRIVS` of the views (Oracle grants no `SELECT` on columns), `SELECT` or `READ`,
+    /// the store's own user left out; `PUBLIC` is everyone (NULL: Oracle's empty text). The
+    /// columns' names are quoted: unquoted, Oracle returns them in capitals, and `LEVEL` is a
+    /// reserved word.
+    fn view_grants(&self, schema: Option<&str>, view: Option<&str>) -> Option<CatalogRead> {
         Some(CatalogRead {
-            statement: "SELECT p.TABLE_NAME, p.GRANTEE, p.PRIVILEGE, \
-                        MAX(CASE p.GRANTABLE WHEN 'YES' THEN 1 ELSE 0 END) \
-                        FROM ALL_TAB_PRIVS p JOIN ALL_VIEWS v \
-                        ON v.OWNER = p.TABLE_SCHEMA AND v.VIEW_NAME = p.TABLE_NAME \
-                        WHERE p.TABLE_SCHEMA = ? AND p.PRIVILEGE IN ('SELECT', 'READ') \
-                        AND p.GRANTEE <> USER \
-                        GROUP BY p.TABLE_NAME, p.GRANTEE, p.PRIVILEGE \
-                        ORDER BY p.TABLE_NAME, p.GRANTEE"
-                .to_owned(),
-            binds: vec![Some(schema.to_owned())],
+            statement: format!(
+                "SELECT p.TABLE_NAME AS \"name\", \
+                 CASE WHEN p.GRANTEE = 'PUBLIC' THEN NULL ELSE p.GRANTEE END AS \"grantee\", \
+                 CAST(NULL AS VARCHAR2(128)) AS \"host\", 'view' AS \"level\", \
+                 CASE p.GRANTABLE WHEN 'YES' THEN 'yes' ELSE 'no' END AS \"grantable\", \
+                 'yes' AS \"selects\", p.PRIVILEGE AS \"privilege\" \
+                 FROM ALL_TAB_PRIVS p JOIN ALL_VIEWS v \
+                 ON v.OWNER = p.TABLE_SCHEMA AND v.VIEW_NAME = p.TABLE_NAME \
+                 WHERE p.TABLE_SCHEMA = COALESCE(?, SYS_CONTEXT('USERENV', 'CURRENT_SCHEMA')){} \
+                 AND p.PRIVILEGE IN ('SELECT', 'READ') AND p.GRANTEE <> USER",
+                if view.is_some() {
+                    " AND p.TABLE_NAME = ?"
+                } else {
+                    ""
+                }
+            ),
+            binds: super::schema_and_view(schema, view),
         })
     }
 
@@ -135,9 +146,34 @@ impl Profile for Oracle {
     }
 
     /// An object privilege's revoke also takes back what its grantee granted on.
-    fn revoke(&self, view: &str, grantee: &str, privilege: &str) -> Option<String> {
-        matches!(privilege, "SELECT" | "READ")
-            .then(|| format!("REVOKE {privilege} ON {view} FROM {grantee}"))
+    fn revoke(&self, view: &str, grantee: &str, held: &HeldGrant<'_>) -> Option<String> {
+        Some(format!(
+            "REVOKE {} ON {view} FROM {grantee}",
+            held.privilege.as_str()
+        ))
+    }
+
+    /// `DBA_ROLES`, which the store's user must be allowed to read ([`GrantReadRights`]); users
+    /// (`ALL_USERS`) as accounts.
+    fn roles_found(&self, roles: &[&str]) -> Option<CatalogRead> {
+        let names = vec!["?"; roles.len()].join(", ");
+        let binds: Vec<Option<String>> =
+            roles.iter().map(|role| Some((*role).to_owned())).collect();
+        Some(CatalogRead {
+            statement: format!(
+                "SELECT ROLE AS \"name\", 'role' AS \"kind\" FROM DBA_ROLES WHERE ROLE IN ({names}) \
+                 UNION ALL SELECT USERNAME, 'account' FROM ALL_USERS WHERE USERNAME IN ({names}) \
+                 UNION ALL SELECT USER, 'self' FROM DUAL"
+            ),
+            binds: binds.iter().chain(&binds).cloned().collect(),
+        })
+    }
+
+    fn grant_read_rights(&self) -> Option<GrantReadRights> {
+        Some(GrantReadRights {
+            to_read: "DBA_ROLES (SELECT on it, or SELECT_CATALOG_ROLE)",
+            checks: &["SELECT ROLE FROM DBA_ROLES WHERE 1 = 0"],
+        })
     }
 
     fn replace_keeps_grants(&self) -> bool {

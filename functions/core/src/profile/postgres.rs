@@ -8,9 +8,9 @@
 use std::time::Duration;
 
 use super::{
-    AppliedSql, CatalogRead, Clauses, ColumnTypes, DropView, ErrorCode, ErrorMeaning, LockKey,
-    NameError, NameLimit, Parser, Profile, ReaderProtection, Replace, Rewrite, Section, Upsert,
-    Views,
+    AppliedSql, CatalogRead, Clauses, ColumnTypes, DropView, ErrorCode, ErrorMeaning, HeldGrant,
+    LockKey, NameError, NameLimit, Parser, Privilege, Profile, ReaderProtection, Replace, Rewrite,
+    Section, Upsert, Views,
 };
 use crate::dialect::Dialect;
 
@@ -117,24 +117,32 @@ impl Profile for Postgres {
 
     /// `relacl` and the columns' `attacl`, the owner left out (it needs no grant); `PUBLIC`
     /// for a grant to everyone.
-    fn view_grants(&self, schema: &str) -> Option<CatalogRead> {
+    /// `pg_class.relacl` and the columns' `attacl`, the owner left out (it needs no grant); a
+    /// view asked for by its name alone, never `(name IS NULL OR …)`, which no index serves.
+    fn view_grants(&self, schema: Option<&str>, view: Option<&str>) -> Option<CatalogRead> {
         Some(CatalogRead {
-            statement: "SELECT CAST(c.relname AS TEXT), \
-                        CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE CAST(pg_get_userbyid(a.grantee) AS TEXT) END, \
-                        CAST(a.privilege_type AS TEXT), MAX(CASE WHEN a.is_grantable THEN 1 ELSE 0 END) \
-                        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-                        CROSS JOIN LATERAL ( \
-                          SELECT t.grantee, t.privilege_type, t.is_grantable FROM aclexplode(c.relacl) t \
-                          UNION ALL \
-                          SELECT t.grantee, t.privilege_type, t.is_grantable FROM pg_attribute col \
-                          CROSS JOIN LATERAL aclexplode(col.attacl) t \
-                          WHERE col.attrelid = c.oid AND col.attnum > 0 AND NOT col.attisdropped \
-                        ) a \
-                        WHERE c.relkind = 'v' AND n.nspname = $1 \
-                        AND a.grantee <> c.relowner AND a.privilege_type = 'SELECT' \
-                        GROUP BY 1, 2, 3 ORDER BY 1, 2"
-                .to_owned(),
-            binds: vec![Some(schema.to_owned())],
+            statement: format!(
+                "SELECT CAST(c.relname AS TEXT) AS name, \
+                 CASE WHEN a.grantee = 0 THEN '' ELSE CAST(pg_get_userbyid(a.grantee) AS TEXT) END AS grantee, \
+                 CAST(NULL AS TEXT) AS host, a.level, CASE WHEN a.is_grantable THEN 'yes' ELSE 'no' END AS grantable, \
+                 'yes' AS selects, 'SELECT' AS privilege \
+                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 CROSS JOIN LATERAL ( \
+                   SELECT t.grantee, t.privilege_type, t.is_grantable, 'view' AS level FROM aclexplode(c.relacl) t \
+                   UNION ALL \
+                   SELECT t.grantee, t.privilege_type, t.is_grantable, 'columns' FROM pg_attribute col \
+                   CROSS JOIN LATERAL aclexplode(col.attacl) t \
+                   WHERE col.attrelid = c.oid AND col.attnum > 0 AND NOT col.attisdropped \
+                 ) a \
+                 WHERE c.relkind = 'v' AND n.nspname = COALESCE($1, current_schema()){} \
+                 AND a.grantee <> c.relowner AND a.privilege_type = 'SELECT'",
+                if view.is_some() {
+                    " AND c.relname = $2"
+                } else {
+                    ""
+                }
+            ),
+            binds: super::schema_and_view(schema, view),
         })
     }
 
@@ -154,8 +162,25 @@ impl Profile for Postgres {
 
     /// `CASCADE` takes back what the grantee granted on (privileges only: nothing is dropped);
     /// the view's revoke takes its columns' grants too.
-    fn revoke(&self, view: &str, grantee: &str, privilege: &str) -> Option<String> {
-        (privilege == "SELECT").then(|| format!("REVOKE SELECT ON {view} FROM {grantee} CASCADE"))
+    fn revoke(&self, view: &str, grantee: &str, held: &HeldGrant<'_>) -> Option<String> {
+        (held.privilege == Privilege::Select)
+            .then(|| format!("REVOKE SELECT ON {view} FROM {grantee} CASCADE"))
+    }
+
+    fn roles_found(&self, roles: &[&str]) -> Option<CatalogRead> {
+        let placeholders: Vec<String> = (1..=roles.len()).map(|n| self.placeholder(n)).collect();
+        Some(CatalogRead {
+            statement: format!(
+                "SELECT CAST(rolname AS TEXT) AS name, 'role' AS kind FROM pg_roles WHERE rolname IN ({}) \
+                 UNION ALL SELECT CAST(current_user AS TEXT), 'self'",
+                placeholders.join(", ")
+            ),
+            binds: roles.iter().map(|role| Some((*role).to_owned())).collect(),
+        })
+    }
+
+    fn grantees_are_roles(&self) -> bool {
+        true
     }
 
     fn replace_keeps_grants(&self) -> bool {

@@ -12,9 +12,9 @@
 use std::time::Duration;
 
 use super::{
-    AppliedSql, CatalogRead, Clauses, ColumnTypes, DropView, ErrorCode, ErrorMeaning, LockKey,
-    NameError, NameLimit, Parser, Profile, ReaderProtection, Replace, Section, Upsert, Views,
-    listed,
+    AppliedSql, CatalogRead, Clauses, ColumnTypes, DropView, ErrorCode, ErrorMeaning, HeldGrant,
+    LockKey, NameError, NameLimit, Parser, Privilege, Profile, ReaderProtection, Replace, Section,
+    Upsert, Views, listed,
 };
 
 #[derive(Debug, Clone, Copy)]
@@ -92,19 +92,31 @@ impl Profile for SqlServer {
     /// counts as a grant of the view, one row per grantee. `W` is a grant with grant option; a
     /// `DENY` is no grant. Whether the object's revoke also takes back its column grants is
     /// not verified.
-    fn view_grants(&self, schema: &str) -> Option<CatalogRead> {
+    /// `sys.database_permissions` of the views (class 1: objects and their columns), the
+    /// store's own user left out; `public` is everyone. A column's grant (`minor_id`) is revoked
+    /// with the view's (unverified: the check after granting fails the view where it stays).
+    fn view_grants(&self, schema: Option<&str>, view: Option<&str>) -> Option<CatalogRead> {
         Some(CatalogRead {
-            statement: "SELECT v.name, p.name, pe.permission_name, \
-                        MAX(CASE pe.state WHEN 'W' THEN 1 ELSE 0 END) \
-                        FROM sys.database_permissions AS pe \
-                        JOIN sys.views AS v ON v.object_id = pe.major_id \
-                        JOIN sys.schemas AS s ON s.schema_id = v.schema_id \
-                        JOIN sys.database_principals AS p ON p.principal_id = pe.grantee_principal_id \
-                        WHERE s.name = ? AND pe.class = 1 AND pe.permission_name = 'SELECT' \
-                        AND pe.state IN ('G', 'W') AND pe.grantee_principal_id <> DATABASE_PRINCIPAL_ID() \
-                        GROUP BY v.name, p.name, pe.permission_name ORDER BY v.name, p.name"
-                .to_owned(),
-            binds: vec![Some(schema.to_owned())],
+            statement: format!(
+                "SELECT v.name AS name, CASE WHEN p.name = 'public' THEN '' ELSE p.name END AS grantee, \
+                 CAST(NULL AS NVARCHAR(128)) AS host, \
+                 CASE WHEN pe.minor_id = 0 THEN 'view' ELSE 'columns' END AS level, \
+                 CASE pe.state WHEN 'W' THEN 'yes' ELSE 'no' END AS grantable, 'yes' AS selects, \
+                 pe.permission_name AS privilege \
+                 FROM sys.database_permissions AS pe \
+                 JOIN sys.views AS v ON v.object_id = pe.major_id \
+                 JOIN sys.schemas AS s ON s.schema_id = v.schema_id \
+                 JOIN sys.database_principals AS p ON p.principal_id = pe.grantee_principal_id \
+                 WHERE s.name = COALESCE(?, SCHEMA_NAME()){} AND pe.class = 1 \
+                 AND pe.permission_name = 'SELECT' AND pe.state IN ('G', 'W') \
+                 AND pe.grantee_principal_id <> DATABASE_PRINCIPAL_ID()",
+                if view.is_some() {
+                    " AND v.name = ?"
+                } else {
+                    ""
+                }
+            ),
+            binds: super::schema_and_view(schema, view),
         })
     }
 
@@ -114,9 +126,22 @@ impl Profile for SqlServer {
 
     /// `CASCADE`: refused without it where the grantee may grant on (error 4611), and it takes
     /// back what the grantee granted.
-    fn revoke(&self, view: &str, grantee: &str, privilege: &str) -> Option<String> {
-        (privilege == "SELECT")
+    fn revoke(&self, view: &str, grantee: &str, held: &HeldGrant<'_>) -> Option<String> {
+        (held.privilege == Privilege::Select)
             .then(|| format!("REVOKE SELECT ON OBJECT::{view} FROM {grantee} CASCADE"))
+    }
+
+    /// Database roles (`type` R), other principals of that name (users) as accounts.
+    fn roles_found(&self, roles: &[&str]) -> Option<CatalogRead> {
+        Some(CatalogRead {
+            statement: format!(
+                "SELECT name AS name, CASE WHEN type = 'R' THEN 'role' ELSE 'account' END AS kind \
+                 FROM sys.database_principals WHERE name IN ({}) \
+                 UNION ALL SELECT USER_NAME(), 'self'",
+                vec!["?"; roles.len()].join(", ")
+            ),
+            binds: roles.iter().map(|role| Some((*role).to_owned())).collect(),
+        })
     }
 
     fn replace_keeps_grants(&self) -> bool {

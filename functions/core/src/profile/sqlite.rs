@@ -7,8 +7,9 @@
 use std::time::Duration;
 
 use super::{
-    AppliedSql, CatalogRead, Clauses, ColumnTypes, DropView, ErrorCode, ErrorMeaning, LockKey,
-    NameError, NameLimit, Parser, Profile, ReaderProtection, Replace, Section, Upsert, Views,
+    AppliedSql, CatalogRead, Clauses, ColumnTypes, DropView, ErrorCode, ErrorMeaning, HeldGrant,
+    LockKey, NameError, NameLimit, Parser, Profile, ReaderProtection, Replace, Section, Upsert,
+    Views,
 };
 use crate::dialect::Dialect;
 
@@ -93,7 +94,7 @@ impl Profile for Sqlite {
         false
     }
 
-    fn view_grants(&self, _schema: &str) -> Option<CatalogRead> {
+    fn view_grants(&self, _schema: Option<&str>, _view: Option<&str>) -> Option<CatalogRead> {
         None
     }
 
@@ -101,7 +102,11 @@ impl Profile for Sqlite {
         Vec::new()
     }
 
-    fn revoke(&self, _view: &str, _grantee: &str, _privilege: &str) -> Option<String> {
+    fn revoke(&self, _view: &str, _grantee: &str, _held: &HeldGrant<'_>) -> Option<String> {
+        None
+    }
+
+    fn roles_found(&self, _roles: &[&str]) -> Option<CatalogRead> {
         None
     }
 

@@ -11,9 +11,9 @@
 use std::time::Duration;
 
 use super::{
-    AppliedSql, CatalogRead, Clauses, ColumnTypes, DropView, ErrorCode, ErrorMeaning, LockKey,
-    NameError, NameLimit, Parser, Profile, ReaderProtection, Replace, Section, Upsert, Views,
-    listed,
+    AppliedSql, CatalogRead, Clauses, ColumnTypes, DropView, ErrorCode, ErrorMeaning, HeldGrant,
+    LockKey, NameError, NameLimit, Parser, Privilege, Profile, ReaderProtection, Replace, Section,
+    Upsert, Views, listed,
 };
 
 /// The lock table's slots: a view takes the slot of its key (two views sharing one only wait
@@ -92,22 +92,35 @@ impl Profile for Teradata {
     /// `R` is the retrieve (`SELECT`) right, to users and to roles (a role cannot hold it with
     /// grant option), on the database's views only. The store's own user is left out: Teradata
     /// gives a view's creator its rights, `SELECT` with grant option among them.
-    fn view_grants(&self, schema: &str) -> Option<CatalogRead> {
+    /// `DBC.AllRightsV` (users) and `DBC.AllRoleRightsV` (roles, which hold no grant option)
+    /// of the views, the store's own user left out; every right read as on the whole view.
+    /// Unverified: how a grant to `PUBLIC` shows there (as a user of that name, it is revoked
+    /// as one, and the check after granting fails the view where it stays).
+    fn view_grants(&self, schema: Option<&str>, view: Option<&str>) -> Option<CatalogRead> {
+        let one_view = if view.is_some() {
+            " AND r.TableName = ?"
+        } else {
+            ""
+        };
+        let binds = super::schema_and_view(schema, view);
         Some(CatalogRead {
-            statement: "SELECT r.TableName, r.UserName, 'SELECT', \
-                        MAX(CASE r.GrantAuthority WHEN 'Y' THEN 1 ELSE 0 END) \
-                        FROM DBC.AllRightsV r JOIN DBC.TablesV t \
-                        ON t.DatabaseName = r.DatabaseName AND t.TableName = r.TableName \
-                        WHERE r.DatabaseName = ? AND t.TableKind = 'V' AND r.AccessRight = 'R' \
-                        AND r.UserName <> USER GROUP BY 1, 2 \
-                        UNION ALL \
-                        SELECT r.TableName, r.RoleName, 'SELECT', 0 \
-                        FROM DBC.AllRoleRightsV r JOIN DBC.TablesV t \
-                        ON t.DatabaseName = r.DatabaseName AND t.TableName = r.TableName \
-                        WHERE r.DatabaseName = ? AND t.TableKind = 'V' AND r.AccessRight = 'R' \
-                        GROUP BY 1, 2 ORDER BY 1, 2"
-                .to_owned(),
-            binds: vec![Some(schema.to_owned()), Some(schema.to_owned())],
+            statement: format!(
+                "SELECT r.TableName AS \"name\", r.UserName AS \"grantee\", \
+                 CAST(NULL AS VARCHAR(128)) AS \"host\", 'view' AS \"level\", \
+                 CASE r.GrantAuthority WHEN 'Y' THEN 'yes' ELSE 'no' END AS \"grantable\", \
+                 'yes' AS \"selects\", 'SELECT' AS \"privilege\" \
+                 FROM DBC.AllRightsV r JOIN DBC.TablesV t \
+                 ON t.DatabaseName = r.DatabaseName AND t.TableName = r.TableName \
+                 WHERE r.DatabaseName = COALESCE(?, DATABASE){one_view} AND t.TableKind = 'V' \
+                 AND r.AccessRight = 'R' AND r.UserName <> USER \
+                 UNION ALL \
+                 SELECT r.TableName, r.RoleName, CAST(NULL AS VARCHAR(128)), 'view', 'no', 'yes', 'SELECT' \
+                 FROM DBC.AllRoleRightsV r JOIN DBC.TablesV t \
+                 ON t.DatabaseName = r.DatabaseName AND t.TableName = r.TableName \
+                 WHERE r.DatabaseName = COALESCE(?, DATABASE){one_view} AND t.TableKind = 'V' \
+                 AND r.AccessRight = 'R'"
+            ),
+            binds: binds.iter().chain(&binds).cloned().collect(),
         })
     }
 
@@ -115,8 +128,24 @@ impl Profile for Teradata {
         vec![format!("GRANT SELECT ON {view} TO {grantee}")]
     }
 
-    fn revoke(&self, view: &str, grantee: &str, privilege: &str) -> Option<String> {
-        (privilege == "SELECT").then(|| format!("REVOKE SELECT ON {view} FROM {grantee}"))
+    fn revoke(&self, view: &str, grantee: &str, held: &HeldGrant<'_>) -> Option<String> {
+        (held.privilege == Privilege::Select)
+            .then(|| format!("REVOKE SELECT ON {view} FROM {grantee}"))
+    }
+
+    /// `DBC.RoleInfoV`; users (`DBC.UsersV`) as accounts.
+    fn roles_found(&self, roles: &[&str]) -> Option<CatalogRead> {
+        let names = vec!["?"; roles.len()].join(", ");
+        let binds: Vec<Option<String>> =
+            roles.iter().map(|role| Some((*role).to_owned())).collect();
+        Some(CatalogRead {
+            statement: format!(
+                "SELECT RoleName AS \"name\", 'role' AS \"kind\" FROM DBC.RoleInfoV WHERE RoleName IN ({names}) \
+                 UNION ALL SELECT UserName, 'account' FROM DBC.UsersV WHERE UserName IN ({names}) \
+                 UNION ALL SELECT USER, 'self'"
+            ),
+            binds: binds.iter().chain(&binds).cloned().collect(),
+        })
     }
 
     fn replace_keeps_grants(&self) -> bool {

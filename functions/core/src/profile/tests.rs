@@ -231,7 +231,17 @@ fn the_statements_read_as_one_statement_of_their_dialect() {
             profile.create_role(&grantee),
         ];
         statements.extend(profile.create_schema(&profile.quote("analytics").unwrap()));
-        statements.extend(profile.view_grants("analytics").map(|read| read.statement));
+        statements.extend(
+            [
+                profile.view_grants(Some("analytics"), None),
+                profile.view_grants(None, Some("v")),
+                profile.roles_found(&["analyst", "auditor"]),
+                profile.granted_columns(None, "v", "analyst", ""),
+            ]
+            .into_iter()
+            .flatten()
+            .map(|read| read.statement),
+        );
         if let ReaderProtection::ServerSetting { check, .. } = profile.reader_protection() {
             statements.push(check.to_owned());
         }
@@ -249,7 +259,7 @@ fn the_statements_read_as_one_statement_of_their_dialect() {
                 statements.push(upsert.replacen(hint, "", 1));
                 statements.push(
                     profile
-                        .revoke(&view, &grantee, "SELECT")
+                        .revoke(&view, &grantee, &SELECT)
                         .unwrap()
                         .replace("OBJECT::", ""),
                 );
@@ -269,11 +279,11 @@ fn the_statements_read_as_one_statement_of_their_dialect() {
                 statements.push(replace);
                 statements.push(profile.create_ledger(&table));
                 statements.extend(profile.grant_select(&view, &grantee));
-                statements.push(profile.revoke(&view, &grantee, "READ").unwrap());
+                statements.push(profile.revoke(&view, &grantee, &READ).unwrap());
             }
             Parser::Teradata => {
                 statements.extend(profile.grant_select(&view, &grantee));
-                statements.push(profile.revoke(&view, &grantee, "SELECT").unwrap());
+                statements.push(profile.revoke(&view, &grantee, &SELECT).unwrap());
             }
             // Every statement of the databases the store runs today reads.
             Parser::PostgreSql | Parser::MySql | Parser::Sqlite => {
@@ -293,7 +303,7 @@ fn the_statements_read_as_one_statement_of_their_dialect() {
                     statements.push(replace);
                 }
                 statements.extend(profile.grant_select(&view, &grantee));
-                statements.extend(profile.revoke(&view, &grantee, "SELECT"));
+                statements.extend(profile.revoke(&view, &grantee, &SELECT));
                 statements.extend(profile.take_lock("", &KEY, Duration::from_secs(1)));
                 statements.extend(profile.release_lock(&KEY));
             }
@@ -604,6 +614,56 @@ fn the_databases_the_store_runs_today_rewrite_their_views_or_have_no_readers() {
     );
 }
 
+const SELECT: HeldGrant<'static> = HeldGrant {
+    privilege: Privilege::Select,
+    columns: None,
+    grantable: false,
+    selects: true,
+};
+
+const READ: HeldGrant<'static> = HeldGrant {
+    privilege: Privilege::Read,
+    ..SELECT
+};
+
+/// Each grant read names every column the store reads of it, as the store reads it (lowercase,
+/// quoted where the database would otherwise answer in capitals).
+#[test]
+fn the_grant_reads_answer_the_columns_the_store_reads() {
+    for profile in all() {
+        let Some(read) = profile.view_grants(Some("s"), None) else {
+            assert_eq!(profile.parser(), Parser::Sqlite);
+            continue;
+        };
+        let quoted = matches!(profile.parser(), Parser::Oracle | Parser::Teradata);
+        for column in GrantRow::COLUMNS {
+            let alias = match quoted {
+                true => format!("AS \"{column}\""),
+                false => format!("AS {column}"),
+            };
+            // PostgreSQL's `level` comes from its subquery, under that name.
+            assert!(
+                read.statement.contains(&alias)
+                    || (profile.parser() == Parser::PostgreSql && column == "level"),
+                "{}: {column}",
+                profile.name()
+            );
+        }
+        let roles = profile.roles_found(&["a"]).unwrap();
+        for column in ["name", "kind"] {
+            let alias = match quoted {
+                true => format!("AS \"{column}\""),
+                false => format!("AS {column}"),
+            };
+            assert!(
+                roles.statement.contains(&alias),
+                "{}: {column}",
+                profile.name()
+            );
+        }
+    }
+}
+
 #[test]
 fn grants_per_database() {
     assert_eq!(
@@ -611,27 +671,41 @@ fn grants_per_database() {
         ["GRANT SELECT ON OBJECT::[s].[v] TO [analyst]"]
     );
     assert_eq!(
-        SqlServer.revoke("[s].[v]", "[analyst]", "SELECT").unwrap(),
+        SqlServer.revoke("[s].[v]", "[analyst]", &SELECT).unwrap(),
         "REVOKE SELECT ON OBJECT::[s].[v] FROM [analyst] CASCADE"
     );
     assert_eq!(
-        Oracle.revoke("\"s\".\"v\"", "\"ANALYST\"", "READ").unwrap(),
+        Oracle.revoke("\"s\".\"v\"", "\"ANALYST\"", &READ).unwrap(),
         "REVOKE READ ON \"s\".\"v\" FROM \"ANALYST\""
     );
-    // A privilege read from the catalog that the profile does not know is never printed.
+    // A privilege read from the catalog that is not one of these never reaches a revoke.
+    for unknown in ["DELETE", "SELECT; DROP TABLE t", "select", ""] {
+        assert_eq!(Privilege::named(unknown), None);
+    }
+    // Only Oracle has READ; only MariaDB revokes by column, or a grant option alone.
     for profile in all() {
-        for unknown in ["DELETE", "SELECT; DROP TABLE t", "select", ""] {
-            assert_eq!(
-                profile.revoke("v", "r", unknown),
-                None,
-                "{}",
-                profile.name()
-            );
-        }
+        let read = profile.revoke("v", "r", &READ);
+        assert_eq!(
+            read.is_some(),
+            profile.parser() == Parser::Oracle,
+            "{}",
+            profile.name()
+        );
+        let by_column = profile.granted_columns(Some("s"), "v", "r", "");
+        assert_eq!(
+            by_column.is_some(),
+            profile.parser() == Parser::MySql,
+            "{}",
+            profile.name()
+        );
     }
     assert_eq!(
-        Teradata.view_grants("s").unwrap().binds,
+        Teradata.view_grants(Some("s"), None).unwrap().binds,
         vec![Some("s".to_owned()), Some("s".to_owned())]
+    );
+    assert_eq!(
+        Oracle.view_grants(None, Some("V")).unwrap().binds,
+        vec![None, Some("V".to_owned())]
     );
     for profile in all() {
         let placeholders = |statement: &str| match profile.placeholder(1).as_str() {
@@ -640,7 +714,14 @@ fn grants_per_database() {
                 .filter(|n| statement.contains(&profile.placeholder(*n)))
                 .count(),
         };
-        let reads = profile.view_grants("s").into_iter();
+        let reads = [
+            profile.view_grants(Some("s"), None),
+            profile.view_grants(None, Some("v")),
+            profile.roles_found(&["a", "b", "c"]),
+            profile.granted_columns(Some("s"), "v", "r", "%"),
+        ]
+        .into_iter()
+        .flatten();
         let definitions = [
             profile.view_definitions(Some("s"), Views::All),
             profile.view_definitions(None, Views::Named("v")),
