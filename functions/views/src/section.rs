@@ -18,24 +18,26 @@
 //! reads who holds them: on PostgreSQL advisory locks on every name its target may take, as the
 //! section starts and before its row lock (in the statement that sets its timeouts and reserves
 //! its row: one round trip); on MariaDB named locks after the view's own
-//! ([`Section::lock_names`]).
+//! ([`Section::lock_names`]). The locks' names ([`LockKey::name`]) stay what they were, so
+//! that two versions of the store lock one view alike during a rolling deploy.
 //!
 //! No lock is waited for past the caller's deadline: PostgreSQL's `lock_timeout` and
 //! `statement_timeout` for the view's part of the transaction, MariaDB's lock waits for the
 //! session and `GET_LOCK`'s timeout, SQLite's busy timeout (one second per attempt).
 //!
-//! A closed enum rather than a trait object: the three dialects are all there will be, and async
+//! Which kind of section a view has, and every statement of it (the begin, the settings that
+//! bound its waits, the locks taken and released and their names), is its database's profile's
+//! ([`view_sync_core::profile::Section`]); the kinds the store does not run yet (SQL Server's,
+//! Oracle's and Teradata's) are refused by name. A closed enum rather than a trait object: async
 //! methods on `dyn` traits would need boxed futures for no gain.
 
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, AssertSqlSafe, Row};
-use view_sync_core::hex;
 use view_sync_core::plan::{Target, ViewKey};
+use view_sync_core::profile::{LockAnswer, LockKey, Profile, Section as ProfileSection};
 
-use crate::dialect::Dialect;
 use crate::error::{ViewsError, label};
 use crate::handle::ViewStore;
 use crate::ledger::SectionLocks;
@@ -63,9 +65,12 @@ impl Transaction {
         &mut self,
         pool: &AnyPool,
         begin: &str,
-        settings: &str,
+        settings: Option<String>,
         label: &str,
     ) -> Result<(), ViewsError> {
+        let settings = settings
+            .map(|settings| format!("; {settings}"))
+            .unwrap_or_default();
         if let Some(lost) = &self.lost {
             return Err(lost.clone());
         }
@@ -161,51 +166,63 @@ pub(crate) enum Section<'t> {
         transaction: &'t mut Transaction,
         row_locked: bool,
     },
-    /// MariaDB/MySQL: named locks held on one connection: the view's, then those of the names
-    /// it may take.
-    NamedLock(NamedLocks),
+    /// MariaDB/MySQL: session locks held on one connection: the view's, then those of the
+    /// names it may take.
+    SessionLocks(SessionLocks),
 }
 
-/// Named locks held on one connection. They belong to the session, not to a transaction: a
-/// section dropped before [`Section::leave`] released them (its run stopped by a timeout)
-/// closes the connection rather than hand a locked session back to the pool, where it would
-/// keep the view locked while it lived.
-pub(crate) struct NamedLocks {
+/// Session locks held on one connection, as the database's profile takes and releases them.
+/// They belong to the session, not to a transaction: a section dropped before
+/// [`Section::leave`] released them (its run stopped by a timeout) closes the connection rather
+/// than hand a locked session back to the pool, where it would keep the view locked while it
+/// lived.
+pub(crate) struct SessionLocks {
     conn: Option<PoolConnection<Any>>,
+    profile: &'static (dyn Profile + Sync),
+    /// How the lock statement says it took the lock.
+    answer: LockAnswer,
     /// Those held, or being asked for.
-    locks: Vec<String>,
+    locks: Vec<LockKey>,
     /// When the section stops waiting for locks.
     until: Instant,
 }
 
-impl NamedLocks {
-    /// Takes the lock `lock`, waiting at most `seconds` (0 takes a free lock and waits for
-    /// none), after running `before` (statements of our own, no values from outside) in the
-    /// same round trip.
+impl SessionLocks {
+    /// Takes the lock `key`, waiting at most `wait`, after running `before` (settings of the
+    /// profile's, no values from outside) in the same round trip.
     async fn take(
         &mut self,
-        before: &str,
-        lock: String,
-        seconds: u64,
+        before: Option<String>,
+        key: LockKey,
+        wait: Duration,
         view: &ViewKey,
     ) -> Result<(), ViewsError> {
         let conn = self.conn.as_mut().expect("held until the section leaves");
-        self.locks.push(lock.clone());
+        let take = self
+            .profile
+            .take_lock("", &key, wait)
+            .expect("a profile whose section is a session lock takes one");
+        self.locks.push(key);
         let lock_error = |e| ViewsError::from_sqlx(e, "lock", &label(view));
-        // The lock's name is ours (a digest in hex, see `lock_name`), so it can be written into
-        // the text that carries `before` with it.
-        assert!(lock.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
-        let rows = sqlx::raw_sql(AssertSqlSafe(format!(
-            "{before}SELECT GET_LOCK('{lock}', {seconds})"
-        )))
-        .fetch_all(&mut **conn)
-        .await
-        .map_err(lock_error)?;
-        let locked: Option<i64> = match rows.last() {
-            Some(row) => row.try_get(0).map_err(lock_error)?,
-            None => None,
+        let before = before
+            .map(|settings| format!("{settings}; "))
+            .unwrap_or_default();
+        let rows = sqlx::raw_sql(AssertSqlSafe(format!("{before}{take}")))
+            .fetch_all(&mut **conn)
+            .await
+            .map_err(lock_error)?;
+        let taken = match self.answer {
+            // Not taken, it failed.
+            LockAnswer::Fails => true,
+            LockAnswer::Returns { taken } => {
+                let answered: Option<i64> = match rows.last() {
+                    Some(row) => row.try_get(0).map_err(lock_error)?,
+                    None => None,
+                };
+                answered == Some(taken)
+            }
         };
-        if locked != Some(1) {
+        if !taken {
             self.locks.pop();
             return Err(ViewsError::LockTimeout {
                 view: label(view),
@@ -224,19 +241,34 @@ impl NamedLocks {
         if self.locks.is_empty() {
             return;
         }
-        // In one statement: each RELEASE_LOCK runs whatever the others return.
-        let calls = vec!["RELEASE_LOCK(?)"; self.locks.len()].join(", ");
-        let mut release = sqlx::query(AssertSqlSafe(format!("SELECT {calls}")));
-        for lock in self.locks.iter().rev() {
-            release = release.bind(lock.clone());
-        }
-        if release.execute(&mut **conn).await.is_ok() {
+        let released = match self.profile.release_locks(self.locks.len()) {
+            Some(release) => {
+                let mut release = sqlx::query(AssertSqlSafe(release));
+                for key in self.locks.iter().rev() {
+                    release = release.bind(key.name());
+                }
+                release.execute(&mut **conn).await.is_ok()
+            }
+            None => {
+                let mut all = true;
+                for key in self.locks.iter().rev() {
+                    if let Some(release) = self.profile.release_lock(key) {
+                        all &= sqlx::raw_sql(AssertSqlSafe(release))
+                            .execute(&mut **conn)
+                            .await
+                            .is_ok();
+                    }
+                }
+                all
+            }
+        };
+        if released {
             self.locks.clear();
         }
     }
 }
 
-impl Drop for NamedLocks {
+impl Drop for SessionLocks {
     fn drop(&mut self) {
         if let Some(conn) = self.conn.take()
             && !self.locks.is_empty()
@@ -258,53 +290,34 @@ impl<'t> Section<'t> {
         let view = target.view();
         let label = label(view);
         let lock_error = |e| ViewsError::from_sqlx(e, "lock", &label);
-        match store.dialect() {
-            Dialect::Sqlite => {
+        let profile = store.profile();
+        match profile.section() {
+            ProfileSection::OneWriter => {
                 transaction
-                    .begin_view(&store.pool, "BEGIN IMMEDIATE", "", &label)
+                    .begin_view(&store.pool, profile.begin_section(), None, &label)
                     .await?;
                 Ok(Self::InTransaction {
                     transaction,
                     row_locked: false,
                 })
             }
-            Dialect::Postgres => {
-                // The timeouts are set with BEGIN (or the view's savepoint), in its round trip,
-                // so that they bound every statement of the section, the first one's lock waits
-                // included. No sequential scans: a session's cached generic plan is made from
-                // the statistics of a statement's sixth run and kept until the table is
-                // analyzed, and the ledger grows from nothing during a re-sync; a plan made for
-                // an empty ledger scans all of it (30-60 ms an apply at 60,000 views, where the
-                // index takes a tenth of a millisecond). Every statement of a section looks up
-                // rows by an index, so the plan made once per session is the right one at any
-                // size (planning each run instead cost 0.5 ms a view). No JIT: a plan that
-                // cannot avoid a scan is costed past JIT's threshold, and these statements are
-                // far too small to gain from compiling.
-                let timeout = wait.as_millis().max(1);
+            ProfileSection::LedgerRow => {
+                // The settings go with BEGIN (or the view's savepoint), in its round trip, so
+                // that they bound every statement of the section.
                 transaction
                     .begin_view(
                         &store.pool,
-                        // Read committed, whatever the server's default: each view of a shared
-                        // transaction reads the rows and marks committed before its locks.
-                        "BEGIN ISOLATION LEVEL READ COMMITTED",
-                        &format!(
-                            "; SET LOCAL lock_timeout = '{timeout}ms'; \
-                             SET LOCAL statement_timeout = '{timeout}ms'; \
-                             SET LOCAL enable_seqscan = off; SET LOCAL jit = off"
-                        ),
+                        profile.begin_section(),
+                        profile.section_settings(wait),
                         &label,
                     )
                     .await?;
                 let locks = SectionLocks {
                     scopes: matches!(target, Target::Present(_))
                         .then(|| store.marks.scope_lock_keys(view)),
-                    names: name_lock_keys(store.ledger.name(), &target.names_it_may_take())
+                    names: LockKey::of_view_names(store.ledger.name(), &target.names_it_may_take())
                         .iter()
-                        .map(|key| {
-                            [0, 4].map(|at| {
-                                i32::from_be_bytes(key[at..at + 4].try_into().expect("4 bytes"))
-                            })
-                        })
+                        .map(LockKey::two_numbers)
                         .collect(),
                 };
                 let reserved = store
@@ -320,28 +333,39 @@ impl<'t> Section<'t> {
                     row_locked: true,
                 })
             }
-            Dialect::MySql => {
+            ProfileSection::SessionLock { answer } => {
                 let conn = store.pool.acquire().await.map_err(lock_error)?;
-                // Whole seconds, at least one: what MariaDB takes.
-                let seconds = wait.as_secs().max(1);
-                let mut held = NamedLocks {
+                let mut held = SessionLocks {
                     conn: Some(conn),
+                    profile,
+                    answer,
                     locks: Vec::new(),
                     until: Instant::now() + wait,
                 };
-                // The session's lock waits are set in the round trip that takes the view's lock.
+                // The session's lock waits are set in the round trip that takes the view's
+                // lock, which waits a second at least.
                 held.take(
-                    &format!(
-                        "SET SESSION innodb_lock_wait_timeout = {seconds}, \
-                         lock_wait_timeout = {seconds}; "
+                    profile.section_settings(wait),
+                    LockKey::of_view(
+                        store.ledger.name(),
+                        view.project_id.as_str(),
+                        view.data_source_id.as_str(),
                     ),
-                    lock_name(store.ledger.name(), view),
-                    seconds,
+                    wait.max(Duration::from_secs(1)),
                     view,
                 )
                 .await?;
-                Ok(Self::NamedLock(held))
+                Ok(Self::SessionLocks(held))
             }
+            section @ (ProfileSection::OneTransaction { .. }
+            | ProfileSection::RowLockOnSecondConnection) => Err(ViewsError::Refused {
+                action: "lock",
+                view: label,
+                detail: format!(
+                    "{}'s critical section ({section:?}) is not one the store runs yet",
+                    profile.name()
+                ),
+            }),
         }
     }
 
@@ -358,17 +382,13 @@ impl<'t> Section<'t> {
         view: &ViewKey,
         names: &[String],
     ) -> Result<(), ViewsError> {
-        let Self::NamedLock(held) = self else {
+        let Self::SessionLocks(held) = self else {
             return Ok(());
         };
-        for key in name_lock_keys(ledger, names) {
-            let lock = format!("immuta_view_sync_name_{}", hex::encode(&key));
-            // What is left of the section's wait, in whole seconds.
-            let seconds = held
-                .until
-                .saturating_duration_since(Instant::now())
-                .as_secs();
-            held.take("", lock, seconds, view).await?;
+        for key in LockKey::of_view_names(ledger, names) {
+            // What is left of the section's wait.
+            let wait = held.until.saturating_duration_since(Instant::now());
+            held.take(None, key, wait, view).await?;
         }
         Ok(())
     }
@@ -377,7 +397,7 @@ impl<'t> Section<'t> {
     pub(crate) fn connection(&mut self) -> &mut AnyConnection {
         match self {
             Self::InTransaction { transaction, .. } => transaction.connection(),
-            Self::NamedLock(held) => held.conn.as_mut().expect("held until the section leaves"),
+            Self::SessionLocks(held) => held.conn.as_mut().expect("held until the section leaves"),
         }
     }
 
@@ -407,42 +427,10 @@ impl<'t> Section<'t> {
                 }
                 applied
             }
-            Self::NamedLock(held) => {
+            Self::SessionLocks(held) => {
                 held.release().await;
                 applied
             }
         }
     }
-}
-
-/// MariaDB lock names are limited to 64 characters: a digest of ledger and view keeps them unique.
-fn lock_name(ledger: &str, view: &ViewKey) -> String {
-    let digest = digest_of(&[
-        ledger,
-        view.project_id.as_str(),
-        view.data_source_id.as_str(),
-    ]);
-    format!("immuta_view_sync_{}", hex::encode(&digest))
-}
-
-/// The locks of the view names `names` among the views of `ledger`, in the one order every
-/// section takes them in; folded to lower case as [`view_sync_core::lanes`] compares names (a
-/// collision only makes two names share a lock).
-fn name_lock_keys(ledger: &str, names: &[String]) -> Vec<[u8; 16]> {
-    let mut keys: Vec<[u8; 16]> = names
-        .iter()
-        .map(|name| digest_of(&[ledger, "view name", &name.to_lowercase()]))
-        .collect();
-    keys.sort_unstable();
-    keys.dedup();
-    keys
-}
-
-fn digest_of(parts: &[&str]) -> [u8; 16] {
-    let mut hasher = Sha256::new();
-    for part in parts {
-        hasher.update(part.as_bytes());
-        hasher.update([0]);
-    }
-    hasher.finalize()[..16].try_into().expect("16 bytes")
 }

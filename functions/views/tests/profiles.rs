@@ -13,7 +13,7 @@ use sqlx::{Any, AssertSqlSafe, Row};
 use support::{TestDb, admin_pool, databases, unique};
 use view_sync_core::profile::{
     self, AppliedSql, Clauses, ColumnKind, ErrorMeaning, GrantRow, HeldGrant, LEDGER_COLUMNS,
-    LockAnswer, LockKey, Privilege, Profile, Replace, Section, Views,
+    LockAnswer, LockKey, LockKind, Privilege, Profile, Replace, Section, Views,
 };
 use views::{Dialect, error_meaning};
 
@@ -343,7 +343,10 @@ async fn a_session_lock_excludes_other_sessions_until_released() {
         for (at, byte) in name.bytes().rev().take(16).enumerate() {
             key[at] = byte;
         }
-        let key = LockKey(key);
+        let key = LockKey {
+            kind: LockKind::View,
+            digest: key,
+        };
         let short = Duration::from_millis(0);
         let Some(take) = profile.take_lock("", &key, Duration::from_secs(1)) else {
             // The section's lock is the ledger row's or the one writer's: the store's own
@@ -367,8 +370,32 @@ async fn a_session_lock_excludes_other_sessions_until_released() {
         assert_ne!(answer(&mut second, other.clone()).await, Some(taken));
         let release = profile.release_lock(&key).unwrap();
         answer(&mut first, release.clone()).await;
-        assert_eq!(answer(&mut second, other).await, Some(taken));
+        assert_eq!(answer(&mut second, other.clone()).await, Some(taken));
         answer(&mut second, release).await;
+        // Two locks released in one statement, as a section releases its own.
+        let name_key = LockKey {
+            kind: LockKind::ViewName,
+            ..key
+        };
+        let release_both = profile.release_locks(2).unwrap();
+        let take_name = profile.take_lock("", &name_key, short).unwrap();
+        assert_eq!(answer(&mut first, take.clone()).await, Some(taken));
+        assert_eq!(answer(&mut first, take_name.clone()).await, Some(taken));
+        assert_ne!(answer(&mut second, take_name.clone()).await, Some(taken));
+        sqlx::query(AssertSqlSafe(release_both))
+            .bind(name_key.name())
+            .bind(key.name())
+            .execute(&mut *first)
+            .await
+            .unwrap();
+        assert_eq!(answer(&mut second, take_name).await, Some(taken));
+        assert_eq!(answer(&mut second, other).await, Some(taken));
+        sqlx::query(AssertSqlSafe(profile.release_locks(2).unwrap()))
+            .bind(name_key.name())
+            .bind(key.name())
+            .execute(&mut *second)
+            .await
+            .unwrap();
         db.finish().await;
     }
 }

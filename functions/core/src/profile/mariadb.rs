@@ -228,19 +228,35 @@ impl Profile for MariaDb {
         }
     }
 
-    /// Whole seconds, at least one, as the store's section waits. (The section also sets the
-    /// session's lock waits in the same round trip, and takes the locks of the names a view may
-    /// take after its own.)
+    /// Whole seconds, rounded down: 0 takes a free lock and waits for none. The name is ours
+    /// (hex), written into the text so that it runs in one round trip with the settings.
     fn take_lock(&self, _locks: &str, key: &LockKey, wait: Duration) -> Option<String> {
         Some(format!(
             "SELECT GET_LOCK('{}', {})",
             key.name(),
-            wait.as_secs().max(1)
+            wait.as_secs()
         ))
     }
 
     fn release_lock(&self, key: &LockKey) -> Option<String> {
         Some(format!("SELECT RELEASE_LOCK('{}')", key.name()))
+    }
+
+    /// Each `RELEASE_LOCK` runs whatever the others return.
+    fn release_locks(&self, count: usize) -> Option<String> {
+        Some(format!(
+            "SELECT {}",
+            vec!["RELEASE_LOCK(?)"; count].join(", ")
+        ))
+    }
+
+    /// The session's waits for row and metadata locks (DDL), in whole seconds, at least one:
+    /// what MariaDB takes.
+    fn section_settings(&self, wait: Duration) -> Option<String> {
+        let seconds = wait.as_secs().max(1);
+        Some(format!(
+            "SET SESSION innodb_lock_wait_timeout = {seconds}, lock_wait_timeout = {seconds}"
+        ))
     }
 
     /// `MEDIUMTEXT`: view SQL may be up to 1 MiB, `TEXT` holds 64 KiB.

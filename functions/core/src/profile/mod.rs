@@ -21,8 +21,10 @@
 //! on its columns, with a grant option or that alone; which roles exist; MariaDB's revokes by
 //! column and what its user must be allowed to read for them), how schemas are found and made
 //! and roles made, and the meaning of every database error. PostgreSQL's answers to a refused
-//! replace or drop ([`crate::ddl::runs`]) and its sections' locks are still its own; the
-//! profiles' versions are held to the databases themselves by
+//! replace or drop ([`crate::ddl::runs`]) and the statements of its tables beside the ledger
+//! (audit trail, failures, hints, marks) are still its own; its critical sections are the
+//! profile's (kind, begin, settings, locks, their names and release). The profiles' versions
+//! are held to the databases themselves by
 //! `views/tests/profiles.rs` (natively and through ODBC), so that each can be moved over with
 //! the store's tests as the net. SQL Server, Oracle, Teradata ([`PROFILES`]): written from the
 //! vendors' documentation and unit-tested here (exact statements, and each that `sqlparser` can
@@ -239,14 +241,31 @@ pub trait Profile {
     fn create_lock_table(&self, _table: &str) -> Vec<String> {
         Vec::new()
     }
-    /// The statement that takes the lock `key` (a digest of ledger and view), waiting `wait` at
-    /// most where the database can wait; `locks` is the lock table where it has one. What it
+    /// The statement that takes the lock `key`, waiting `wait` at most where the database can
+    /// wait (a wait under the database's unit may be no wait: the section asks for the unit at
+    /// least for a view's own lock); `locks` is the lock table where it has one. What it
     /// returns or raises says whether the lock was taken ([`Section`]). `None` where the
     /// section holds no lock of its own ([`Section::LedgerRow`], [`Section::OneWriter`]).
     fn take_lock(&self, locks: &str, key: &LockKey, wait: Duration) -> Option<String>;
     /// The statement that releases the lock `key`; `None` where it ends with the transaction
     /// that holds it.
     fn release_lock(&self, key: &LockKey) -> Option<String>;
+    /// One statement that releases `count` locks, binding each one's [`LockKey::name`] in
+    /// turn, where the database has one (a section releases its locks in one round trip);
+    /// `None` where each is released by [`Profile::release_lock`].
+    fn release_locks(&self, _count: usize) -> Option<String> {
+        None
+    }
+    /// The statement that begins a section's transaction ([`Section::OneTransaction`],
+    /// [`Section::LedgerRow`], [`Section::OneWriter`]).
+    fn begin_section(&self) -> &'static str {
+        "BEGIN"
+    }
+    /// The settings that bound a section's lock waits (and its statements) by `wait`, run in
+    /// the round trip that begins it or takes its lock, where the database has them.
+    fn section_settings(&self, _wait: Duration) -> Option<String> {
+        None
+    }
 
     /// The ledger's column types.
     fn column_types(&self) -> ColumnTypes;
@@ -403,21 +422,94 @@ pub enum LockAnswer {
     Returns { taken: i64 },
 }
 
-/// A lock's key: a digest of the ledger and the view (as the MariaDB section names its lock).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LockKey(pub [u8; 16]);
+/// What a lock guards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LockKind {
+    /// A view's critical section.
+    View,
+    /// A view name a section may take, so that two sections that may take one name take turns
+    /// (see the `views` crate's `section`).
+    ViewName,
+}
+
+/// A lock's key: what it guards, and a digest of the ledger and of the view or the name. The
+/// names of the locks ([`LockKey::name`]) are those MariaDB's sections have always taken: two
+/// versions of the store running side by side (a rolling deploy) must lock one view alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LockKey {
+    pub kind: LockKind,
+    pub digest: [u8; 16],
+}
 
 impl LockKey {
-    /// The name a named lock takes: `immuta_view_sync_` and the key in hex (49 characters).
+    /// The lock of the section of the view (`project_id`, `data_source_id`) of the ledger
+    /// `ledger` (its reference, as the store writes it).
+    pub fn of_view(ledger: &str, project_id: &str, data_source_id: &str) -> Self {
+        Self {
+            kind: LockKind::View,
+            digest: lock_digest(&[ledger, project_id, data_source_id]),
+        }
+    }
+
+    /// The locks of the view names `names` among the views of `ledger`, in the one order every
+    /// section takes them in (so that no two wait on each other in a cycle), each once; folded
+    /// to lower case as [`crate::lanes`] compares names (a collision only makes two names share
+    /// a lock).
+    pub fn of_view_names(ledger: &str, names: &[String]) -> Vec<Self> {
+        let mut digests: Vec<[u8; 16]> = names
+            .iter()
+            .map(|name| lock_digest(&[ledger, "view name", &name.to_lowercase()]))
+            .collect();
+        digests.sort_unstable();
+        digests.dedup();
+        digests
+            .into_iter()
+            .map(|digest| Self {
+                kind: LockKind::ViewName,
+                digest,
+            })
+            .collect()
+    }
+
+    /// The name a named lock takes: `immuta_view_sync_` (`immuta_view_sync_name_` for a view
+    /// name's) and the digest in hex; within MariaDB's 64 characters.
     pub fn name(&self) -> String {
-        format!("immuta_view_sync_{}", crate::hex::encode(&self.0))
+        let prefix = match self.kind {
+            LockKind::View => "immuta_view_sync_",
+            LockKind::ViewName => "immuta_view_sync_name_",
+        };
+        format!("{prefix}{}", crate::hex::encode(&self.digest))
     }
 
     /// A number below `count` from the key, for a database whose locks are numbers or slots
     /// (two keys that give one number only share a lock).
     pub fn number_below(&self, count: u32) -> u32 {
-        u32::from_be_bytes([self.0[0], self.0[1], self.0[2], self.0[3]]) % count
+        let [a, b, c, d, ..] = self.digest;
+        u32::from_be_bytes([a, b, c, d]) % count
     }
+
+    /// The key as two numbers, for a lock of two (PostgreSQL's advisory locks).
+    pub fn two_numbers(&self) -> [i32; 2] {
+        let [a, b, c, d, e, f, g, h, ..] = self.digest;
+        [
+            i32::from_be_bytes([a, b, c, d]),
+            i32::from_be_bytes([e, f, g, h]),
+        ]
+    }
+}
+
+/// The first 16 bytes of the SHA-256 of `parts`, each ended by a NUL.
+fn lock_digest(parts: &[&str]) -> [u8; 16] {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update(part.as_bytes());
+        hasher.update([0]);
+    }
+    let digest = hasher.finalize();
+    let mut first = [0; 16];
+    first.copy_from_slice(&digest[..16]);
+    first
 }
 
 /// A catalog query and its bound values, in order (`None` binds NULL).

@@ -127,6 +127,11 @@ impl Profile for Sqlite {
         None
     }
 
+    /// Takes the one writer's lock at once (waiting up to the busy timeout).
+    fn begin_section(&self) -> &'static str {
+        "BEGIN IMMEDIATE"
+    }
+
     fn release_lock(&self, _key: &LockKey) -> Option<String> {
         None
     }

@@ -50,9 +50,42 @@ fn all() -> impl Iterator<Item = &'static dyn Profile> {
         .chain(NATIVES)
 }
 
-const KEY: LockKey = LockKey([
-    0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
-]);
+const KEY: LockKey = LockKey {
+    kind: LockKind::View,
+    digest: [
+        0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+    ],
+};
+
+/// The names of the locks do not change: two versions of the store running side by side (a
+/// rolling deploy) lock one view and one name alike. Pinned to the names MariaDB's sections
+/// took before the keys were the profiles' (a digest of ledger, project and data source; of
+/// ledger and name folded to lower case, sorted, each once).
+#[test]
+fn the_lock_names_do_not_change() {
+    let ledger = "\"public\".\"ledger\"";
+    assert_eq!(
+        LockKey::of_view(ledger, "1", "2").name(),
+        "immuta_view_sync_6f976c28bbb18d0f503aff5a5daaafee"
+    );
+    let names = ["Demo__People", "demo__people", "b"].map(str::to_owned);
+    assert_eq!(
+        LockKey::of_view_names(ledger, &names)
+            .iter()
+            .map(LockKey::name)
+            .collect::<Vec<_>>(),
+        [
+            "immuta_view_sync_name_030c7902ae0dc1485a31de9aca28bee0",
+            "immuta_view_sync_name_b5b05f6e48e0893ecbd88191c35c66bd",
+        ]
+    );
+    assert_eq!(
+        LockKey::of_view_names(ledger, &names)[0].two_numbers(),
+        [0x030c_7902, 0xae0d_c148_u32 as i32]
+    );
+    assert!(LockKey::of_view(ledger, "1", "2").name().len() <= 64);
+    assert!(LockKey::of_view_names(ledger, &names)[0].name().len() <= 64);
+}
 
 #[test]
 fn urls_name_their_profile() {
@@ -306,6 +339,12 @@ fn the_statements_read_as_one_statement_of_their_dialect() {
                 statements.extend(profile.revoke(&view, &grantee, &SELECT));
                 statements.extend(profile.take_lock("", &KEY, Duration::from_secs(1)));
                 statements.extend(profile.release_lock(&KEY));
+                statements.extend(profile.release_locks(2));
+                // Several settings, each a statement.
+                if let Some(settings) = profile.section_settings(Duration::from_secs(1)) {
+                    statements.extend(settings.split("; ").map(str::to_owned));
+                }
+                statements.push(profile.begin_section().to_owned());
             }
         }
         let failed: Vec<String> = statements
