@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use view_sync_core::dialect::Dialect;
 use view_sync_core::plan::{Decision, Drift};
 use view_sync_core::printable::printable;
+use view_sync_core::profile;
 use view_sync_core::sql_diff::{self, DiffLine};
 use view_sync_core::time::format_utc;
 
@@ -86,7 +87,7 @@ fn reason(change: &PlannedChange) -> String {
 fn diff(change: &PlannedChange, dialect: Dialect) -> Vec<DiffLine> {
     match (&change.decision, &change.old_sql, &change.new_sql) {
         (Decision::Replace { .. } | Decision::Restore { .. }, Some(old), Some(new)) => {
-            sql_diff::diff_statements(old, new, dialect)
+            sql_diff::diff_statements(old, new, profile::of(dialect).parser())
         }
         _ => Vec::new(),
     }

@@ -635,6 +635,7 @@ mod tests {
     const SQLITE: ViewLocation = ViewLocation {
         dialect: Dialect::Sqlite,
         schema: None,
+        parser: crate::dialect::ParserDialect::Sqlite,
         rewrite: None,
         barrier: true,
     };

@@ -2,7 +2,37 @@
 //! Placeholders and the ledger's statements are each database's profile's
 //! (`view_sync_core::profile`).
 
+use sqlparser::dialect::{
+    MsSqlDialect, MySqlDialect, OracleDialect, PostgreSqlDialect, SQLiteDialect, TeradataDialect,
+};
+
 pub use crate::error::UnknownDatabase;
+
+/// The `sqlparser` dialect that reads a database's SQL: which one a database takes is its
+/// profile's word (`view_sync_core::profile`). Where it does not know a construct of the
+/// database's own, the view SQL fails validation and never runs (fail safe).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParserDialect {
+    MsSql,
+    MySql,
+    Oracle,
+    PostgreSql,
+    Sqlite,
+    Teradata,
+}
+
+impl ParserDialect {
+    pub fn sqlparser(self) -> &'static dyn sqlparser::dialect::Dialect {
+        match self {
+            Self::MsSql => &MsSqlDialect {},
+            Self::MySql => &MySqlDialect {},
+            Self::Oracle => &OracleDialect {},
+            Self::PostgreSql => &PostgreSqlDialect {},
+            Self::Sqlite => &SQLiteDialect {},
+            Self::Teradata => &TeradataDialect {},
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {

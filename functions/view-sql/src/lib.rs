@@ -35,13 +35,12 @@ use sqlparser::ast::{
     BinaryOperator, CreateView, Expr, Ident, ObjectName, ObjectNamePart, Query, Select, Statement,
     Visit, Visitor,
 };
-use sqlparser::dialect::{MySqlDialect, PostgreSqlDialect, SQLiteDialect};
 use sqlparser::parser::{Parser, ParserError, ParserOptions};
 use sqlparser::tokenizer::{Token, Tokenizer};
 
 use crate::barrier::Protection;
 pub use crate::barrier::{Clauses, Rewrite};
-use crate::dialect::Dialect;
+use crate::dialect::{Dialect, ParserDialect};
 pub use crate::error::ViewSqlError;
 
 /// View SQL longer than this is refused before it is parsed (a policy view's SQL is kilobytes).
@@ -55,13 +54,16 @@ const VALIDATION_STACK_BYTES: usize = 64 << 20;
 /// The name a `CREATE VIEW` answer is printed under before its reference replaces it.
 const NAME_SENTINEL: &str = "immuta_view_sync_own_view_name";
 
-/// Where and how views are created: the database's dialect, `VIEW_SCHEMA`, the rewrite that
-/// keeps the views' readers from the rows their filter excludes (its profile's word), and
-/// whether views that can exclude rows take it in full (`VIEW_BARRIER`; see [`barrier`]).
+/// Where and how views are created: the database's dialect (its names), `VIEW_SCHEMA`, the
+/// `sqlparser` dialect that reads its SQL and the rewrite that keeps the views' readers from the
+/// rows their filter excludes (both its profile's word), and whether views that can exclude rows
+/// take it in full (`VIEW_BARRIER`; see [`barrier`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ViewLocation {
     pub dialect: Dialect,
     pub schema: Option<String>,
+    /// The `sqlparser` dialect that validates view SQL for the database.
+    pub parser: ParserDialect,
     /// The database's rewrite, if it has one (`view_sync_core::profile`'s reader protection).
     pub rewrite: Option<Rewrite>,
     /// Whether a view that can exclude rows is worked out before its readers' conditions:
@@ -70,11 +72,18 @@ pub struct ViewLocation {
 }
 
 impl ViewLocation {
-    /// Views of `dialect` in `schema`, rewritten by `rewrite`, with the barrier on.
-    pub fn new(dialect: Dialect, schema: Option<String>, rewrite: Option<Rewrite>) -> Self {
+    /// Views of `dialect` in `schema`, read by `parser` and rewritten by `rewrite`, with the
+    /// barrier on.
+    pub fn new(
+        dialect: Dialect,
+        schema: Option<String>,
+        parser: ParserDialect,
+        rewrite: Option<Rewrite>,
+    ) -> Self {
         Self {
             dialect,
             schema,
+            parser,
             rewrite,
             barrier: true,
         }
@@ -186,7 +195,7 @@ fn validate(text: &str, location: &ViewLocation) -> Result<ViewSql, ViewSqlError
         dialect: dialect.name(),
         detail,
     };
-    let tokens = Tokenizer::new(parser_dialect(dialect), text)
+    let tokens = Tokenizer::new(location.parser.sqlparser(), text)
         .with_unescape(false)
         .tokenize_with_location()
         .map_err(|e| unparsable(e.to_string()))?;
@@ -197,7 +206,7 @@ fn validate(text: &str, location: &ViewLocation) -> Result<ViewSql, ViewSqlError
     if words > MAX_VIEW_SQL_TOKENS {
         return Err(ViewSqlError::TooComplex { tokens: words });
     }
-    let mut statements = Parser::new(parser_dialect(dialect))
+    let mut statements = Parser::new(location.parser.sqlparser())
         .with_options(ParserOptions::new().with_unescape(false))
         .with_tokens_with_locations(tokens)
         .parse_statements()
@@ -227,7 +236,7 @@ fn validate(text: &str, location: &ViewLocation) -> Result<ViewSql, ViewSqlError
     // What runs is printed from the tree: the printed text must read back as the same tree,
     // or the database could be handed something other than what was checked.
     let printed = statement.to_string();
-    if read(&printed, dialect).ok().as_deref() != Some(std::slice::from_ref(&statement)) {
+    if read(&printed, location.parser).ok().as_deref() != Some(std::slice::from_ref(&statement)) {
         return Err(ViewSqlError::NotReproducible {
             dialect: dialect.name(),
         });
@@ -272,25 +281,18 @@ fn validate(text: &str, location: &ViewLocation) -> Result<ViewSql, ViewSqlError
 }
 
 /// `statement` printed one clause per line, for a person to read (as written, if it does not
-/// parse as one statement in `dialect`). Never what runs: that is printed from [`ViewSql::parts`].
-pub fn pretty(statement: &str, dialect: Dialect) -> String {
-    match read(statement, dialect).as_deref() {
+/// parse as one statement with `parser`). Never what runs: that is printed from
+/// [`ViewSql::parts`].
+pub fn pretty(statement: &str, parser: ParserDialect) -> String {
+    match read(statement, parser).as_deref() {
         Ok([one]) => format!("{one:#}"),
         _ => statement.to_owned(),
     }
 }
 
-fn parser_dialect(dialect: Dialect) -> &'static dyn sqlparser::dialect::Dialect {
-    match dialect {
-        Dialect::Postgres => &PostgreSqlDialect {},
-        Dialect::MySql => &MySqlDialect {},
-        Dialect::Sqlite => &SQLiteDialect {},
-    }
-}
-
 /// Every statement in `text`, literals kept as written.
-fn read(text: &str, dialect: Dialect) -> Result<Vec<Statement>, ParserError> {
-    Parser::new(parser_dialect(dialect))
+fn read(text: &str, parser: ParserDialect) -> Result<Vec<Statement>, ParserError> {
+    Parser::new(parser.sqlparser())
         .with_options(ParserOptions::new().with_unescape(false))
         .try_with_sql(text)?
         .parse_statements()
@@ -449,18 +451,19 @@ mod tests {
 
     const DIALECTS: [Dialect; 3] = [Dialect::Sqlite, Dialect::Postgres, Dialect::MySql];
 
-    /// The rewrite each database's profile asks for (`view_sync_core::profile`, whose tests
-    /// hold the profiles to it).
-    fn rewrite_of(dialect: Dialect) -> Option<Rewrite> {
+    /// The parser and the rewrite each database's profile asks for (`view_sync_core::profile`,
+    /// whose tests hold the profiles to them).
+    fn rules_of(dialect: Dialect) -> (ParserDialect, Option<Rewrite>) {
         match dialect {
-            Dialect::Sqlite => None,
-            Dialect::Postgres => Some(Rewrite::SecurityBarrier),
-            Dialect::MySql => Some(Rewrite::TempTable),
+            Dialect::Sqlite => (ParserDialect::Sqlite, None),
+            Dialect::Postgres => (ParserDialect::PostgreSql, Some(Rewrite::SecurityBarrier)),
+            Dialect::MySql => (ParserDialect::MySql, Some(Rewrite::TempTable)),
         }
     }
 
     fn at(dialect: Dialect, schema: Option<&str>) -> ViewLocation {
-        ViewLocation::new(dialect, schema.map(str::to_owned), rewrite_of(dialect))
+        let (parser, rewrite) = rules_of(dialect);
+        ViewLocation::new(dialect, schema.map(str::to_owned), parser, rewrite)
     }
 
     impl ViewSql {

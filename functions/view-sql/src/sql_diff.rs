@@ -1,7 +1,7 @@
 //! What a replace changes in a view's SQL, as a reviewer reads it: both statements printed one
 //! clause per line, then a line diff of the two.
 
-use crate::dialect::Dialect;
+use crate::dialect::ParserDialect;
 
 /// One line of a diff.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,11 +26,11 @@ impl DiffLine {
 /// removed and the new added.
 const MAX_CELLS: usize = 4_000_000;
 
-/// The diff of two view statements, each printed one clause per line where it parses in
-/// `dialect` (as written otherwise).
-pub fn diff_statements(old: &str, new: &str, dialect: Dialect) -> Vec<DiffLine> {
-    let old = crate::pretty(old, dialect);
-    let new = crate::pretty(new, dialect);
+/// The diff of two view statements, each printed one clause per line where `parser` reads it
+/// (as written otherwise).
+pub fn diff_statements(old: &str, new: &str, parser: ParserDialect) -> Vec<DiffLine> {
+    let old = crate::pretty(old, parser);
+    let new = crate::pretty(new, parser);
     diff_lines(&old, &new)
 }
 
@@ -105,7 +105,7 @@ mod tests {
         let old = "CREATE VIEW \"p1__d2\" AS SELECT id, email FROM orders WHERE region = 'EU'";
         let new =
             "CREATE VIEW \"p1__d2\" AS SELECT id, '***' AS email FROM orders WHERE region = 'EU'";
-        let diff = diff_statements(old, new, Dialect::Postgres);
+        let diff = diff_statements(old, new, ParserDialect::PostgreSql);
         let changed: Vec<String> = diff
             .iter()
             .filter(|l| !matches!(l, DiffLine::Same(_)))

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use super::{
     AppliedSql, CatalogRead, Clauses, ColumnTypes, DropView, ErrorCode, ErrorMeaning,
-    GrantReadRights, HeldGrant, LockAnswer, LockKey, NameError, NameLimit, Parser, Privilege,
-    Profile, ReaderProtection, Replace, Rewrite, Section, Upsert, Views, listed,
+    GrantReadRights, HeldGrant, LockAnswer, LockKey, NameError, NameLimit, ParserDialect,
+    Privilege, Profile, ReaderProtection, Replace, Rewrite, Section, Upsert, Views, listed,
 };
 use crate::dialect::Dialect;
 
@@ -23,8 +23,8 @@ impl Profile for MariaDb {
         Dialect::MySql.name()
     }
 
-    fn parser(&self) -> Parser {
-        Parser::MySql
+    fn parser(&self) -> ParserDialect {
+        ParserDialect::MySql
     }
 
     fn name_limit(&self) -> NameLimit {

@@ -50,6 +50,7 @@ pub use teradata::Teradata;
 
 use crate::dialect::Dialect;
 use crate::view_sql::ViewLocation;
+pub use crate::view_sql::dialect::ParserDialect;
 pub use crate::view_sql::{Clauses, Rewrite};
 
 /// The profiles of the databases reached only through ODBC, each once.
@@ -64,10 +65,16 @@ pub fn of(dialect: Dialect) -> &'static (dyn Profile + Sync) {
     }
 }
 
-/// Where the views of `dialect` go in `schema`: rewritten as its profile's reader protection
-/// asks, with the barrier on.
+/// Where the views of `dialect` go in `schema`: their SQL read by its profile's parser and
+/// rewritten as its reader protection asks, with the barrier on.
 pub fn view_location(dialect: Dialect, schema: Option<String>) -> ViewLocation {
-    ViewLocation::new(dialect, schema, of(dialect).reader_protection().rewrite())
+    let profile = of(dialect);
+    ViewLocation::new(
+        dialect,
+        schema,
+        profile.parser(),
+        profile.reader_protection().rewrite(),
+    )
 }
 
 /// What follows `odbc+` in `DATABASE_URL` for each profiled database, and its name.
@@ -104,7 +111,7 @@ pub trait Profile {
     /// The database's name, as people write it.
     fn name(&self) -> &'static str;
     /// The `sqlparser` dialect that validates view SQL for it.
-    fn parser(&self) -> Parser;
+    fn parser(&self) -> ParserDialect;
     /// How long a name may be.
     fn name_limit(&self) -> NameLimit;
     /// `identifier` quoted, or why it cannot be a name there.
@@ -280,18 +287,6 @@ pub trait Profile {
 
     /// What an error means to the store, if anything.
     fn error_meaning(&self, code: ErrorCode<'_>) -> Option<ErrorMeaning>;
-}
-
-/// The `sqlparser` dialect a profile validates view SQL with. Where it does not know a construct
-/// of the database's own, the view SQL fails validation and never runs (fail safe).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Parser {
-    MsSql,
-    MySql,
-    Oracle,
-    PostgreSql,
-    Sqlite,
-    Teradata,
 }
 
 /// How long a name may be, and in what.

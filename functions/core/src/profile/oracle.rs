@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use super::{
     AppliedSql, CatalogRead, Clauses, ColumnTypes, DropView, ErrorCode, ErrorMeaning,
-    GrantReadRights, HeldGrant, LockAnswer, LockKey, NameError, NameLimit, Parser, Profile,
+    GrantReadRights, HeldGrant, LockAnswer, LockKey, NameError, NameLimit, ParserDialect, Profile,
     ReaderProtection, Replace, Section, Upsert, Views, listed,
 };
 
@@ -44,8 +44,8 @@ impl Profile for Oracle {
         "Oracle"
     }
 
-    fn parser(&self) -> Parser {
-        Parser::Oracle
+    fn parser(&self) -> ParserDialect {
+        ParserDialect::Oracle
     }
 
     fn name_limit(&self) -> NameLimit {

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use super::{
     AppliedSql, CatalogRead, Clauses, ColumnTypes, DropView, ErrorCode, ErrorMeaning, HeldGrant,
-    LockKey, NameError, NameLimit, Parser, Privilege, Profile, ReaderProtection, Replace, Rewrite,
-    Section, Upsert, Views,
+    LockKey, NameError, NameLimit, ParserDialect, Privilege, Profile, ReaderProtection, Replace,
+    Rewrite, Section, Upsert, Views,
 };
 use crate::dialect::Dialect;
 
@@ -25,8 +25,8 @@ impl Profile for Postgres {
         Dialect::Postgres.name()
     }
 
-    fn parser(&self) -> Parser {
-        Parser::PostgreSql
+    fn parser(&self) -> ParserDialect {
+        ParserDialect::PostgreSql
     }
 
     fn name_limit(&self) -> NameLimit {

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use super::{
     AppliedSql, CatalogRead, Clauses, ColumnTypes, DropView, ErrorCode, ErrorMeaning, HeldGrant,
-    LockKey, NameError, NameLimit, Parser, Privilege, Profile, ReaderProtection, Replace, Section,
-    Upsert, Views, listed,
+    LockKey, NameError, NameLimit, ParserDialect, Privilege, Profile, ReaderProtection, Replace,
+    Section, Upsert, Views, listed,
 };
 
 #[derive(Debug, Clone, Copy)]
@@ -25,8 +25,8 @@ impl Profile for SqlServer {
         "SQL Server"
     }
 
-    fn parser(&self) -> Parser {
-        Parser::MsSql
+    fn parser(&self) -> ParserDialect {
+        ParserDialect::MsSql
     }
 
     fn name_limit(&self) -> NameLimit {

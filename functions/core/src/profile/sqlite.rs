@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use super::{
     AppliedSql, CatalogRead, Clauses, ColumnTypes, DropView, ErrorCode, ErrorMeaning, HeldGrant,
-    LockKey, NameError, NameLimit, Parser, Profile, ReaderProtection, Replace, Section, Upsert,
-    Views,
+    LockKey, NameError, NameLimit, ParserDialect, Profile, ReaderProtection, Replace, Section,
+    Upsert, Views,
 };
 use crate::dialect::Dialect;
 
@@ -32,8 +32,8 @@ impl Profile for Sqlite {
         Dialect::Sqlite.name()
     }
 
-    fn parser(&self) -> Parser {
-        Parser::Sqlite
+    fn parser(&self) -> ParserDialect {
+        ParserDialect::Sqlite
     }
 
     fn name_limit(&self) -> NameLimit {

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use super::{
     AppliedSql, CatalogRead, Clauses, ColumnTypes, DropView, ErrorCode, ErrorMeaning, HeldGrant,
-    LockKey, NameError, NameLimit, Parser, Privilege, Profile, ReaderProtection, Replace, Section,
-    Upsert, Views, listed,
+    LockKey, NameError, NameLimit, ParserDialect, Privilege, Profile, ReaderProtection, Replace,
+    Section, Upsert, Views, listed,
 };
 
 /// The lock table's slots: a view takes the slot of its key (two views sharing one only wait
@@ -34,8 +34,8 @@ impl Profile for Teradata {
         "Teradata"
     }
 
-    fn parser(&self) -> Parser {
-        Parser::Teradata
+    fn parser(&self) -> ParserDialect {
+        ParserDialect::Teradata
     }
 
     fn name_limit(&self) -> NameLimit {

@@ -2,24 +2,9 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use sqlparser::ast::{ObjectNamePart, SetExpr, Statement, TableFactor};
-use sqlparser::dialect::{
-    Dialect, MsSqlDialect, MySqlDialect, OracleDialect, PostgreSqlDialect, SQLiteDialect,
-    TeradataDialect,
-};
 use sqlparser::parser::Parser as SqlParser;
 
 use super::*;
-
-fn dialect(profile: &dyn Profile) -> Box<dyn Dialect> {
-    match profile.parser() {
-        Parser::MsSql => Box::new(MsSqlDialect {}),
-        Parser::Oracle => Box::new(OracleDialect {}),
-        Parser::Teradata => Box::new(TeradataDialect {}),
-        Parser::PostgreSql => Box::new(PostgreSqlDialect {}),
-        Parser::MySql => Box::new(MySqlDialect {}),
-        Parser::Sqlite => Box::new(SQLiteDialect {}),
-    }
-}
 
 /// An error that carries only a native number.
 fn native(number: i64) -> ErrorCode<'static> {
@@ -31,8 +16,8 @@ fn native(number: i64) -> ErrorCode<'static> {
 
 /// `sql` read as exactly one statement of the profile's own dialect.
 fn parses_as_one(profile: &dyn Profile, sql: &str) -> Result<Statement, String> {
-    let mut statements =
-        SqlParser::parse_sql(&*dialect(profile), sql).map_err(|e| format!("{e}: {sql}"))?;
+    let mut statements = SqlParser::parse_sql(profile.parser().sqlparser(), sql)
+        .map_err(|e| format!("{e}: {sql}"))?;
     match statements.len() {
         1 => Ok(statements.remove(0)),
         n => Err(format!("{n} statements: {sql}")),
@@ -280,7 +265,7 @@ fn the_statements_read_as_one_statement_of_their_dialect() {
         }
         // What sqlparser 0.64 cannot read of each dialect is held to its exact text below.
         match profile.parser() {
-            Parser::MsSql => {
+            ParserDialect::MsSql => {
                 let Replace::InPlace(replace) = profile.replace_view(&view, Clauses::NONE, query)
                 else {
                     panic!("in place");
@@ -303,7 +288,7 @@ fn the_statements_read_as_one_statement_of_their_dialect() {
                         .map(|grant| grant.replace("OBJECT::", "")),
                 );
             }
-            Parser::Oracle => {
+            ParserDialect::Oracle => {
                 statements.push(upsert);
                 let Replace::InPlace(replace) = profile.replace_view(&view, Clauses::NONE, query)
                 else {
@@ -314,15 +299,15 @@ fn the_statements_read_as_one_statement_of_their_dialect() {
                 statements.extend(profile.grant_select(&view, &grantee));
                 statements.push(profile.revoke(&view, &grantee, &READ).unwrap());
             }
-            Parser::Teradata => {
+            ParserDialect::Teradata => {
                 statements.extend(profile.grant_select(&view, &grantee));
                 statements.push(profile.revoke(&view, &grantee, &SELECT).unwrap());
             }
             // Every statement of the databases the store runs today reads.
-            Parser::PostgreSql | Parser::MySql | Parser::Sqlite => {
+            ParserDialect::PostgreSql | ParserDialect::MySql | ParserDialect::Sqlite => {
                 // sqlparser's SQLite dialect does not read an insert's alias (SQLite does:
                 // views/tests/profiles.rs runs it).
-                if profile.parser() != Parser::Sqlite {
+                if profile.parser() != ParserDialect::Sqlite {
                     statements.push(upsert);
                     statements.push(
                         profile
@@ -611,7 +596,7 @@ fn a_database_without_a_fence_says_why_and_oracle_names_its_setting() {
 }
 
 #[test]
-fn the_databases_the_store_runs_today_rewrite_their_views_or_have_no_readers() {
+fn the_databases_the_store_runs_today_read_and_rewrite_their_views_as_their_profiles_say() {
     use crate::dialect::Dialect as Native;
     assert_eq!(
         [Native::Postgres, Native::MySql, Native::Sqlite]
@@ -622,6 +607,20 @@ fn the_databases_the_store_runs_today_rewrite_their_views_or_have_no_readers() {
             None
         ]
     );
+    assert_eq!(
+        [Native::Postgres, Native::MySql, Native::Sqlite].map(|dialect| of(dialect).parser()),
+        [
+            ParserDialect::PostgreSql,
+            ParserDialect::MySql,
+            ParserDialect::Sqlite
+        ]
+    );
+    // What view-sql validates with is what the profile says.
+    for dialect in [Native::Postgres, Native::MySql, Native::Sqlite] {
+        let location = view_location(dialect, None);
+        assert_eq!(location.parser, of(dialect).parser());
+        assert_eq!(location.rewrite, of(dialect).reader_protection().rewrite());
+    }
     let ReaderProtection::None { why } = Sqlite.reader_protection() else {
         panic!("SQLite has no readers of its own");
     };
@@ -671,10 +670,13 @@ const READ: HeldGrant<'static> = HeldGrant {
 fn the_grant_reads_answer_the_columns_the_store_reads() {
     for profile in all() {
         let Some(read) = profile.view_grants(Some("s"), None) else {
-            assert_eq!(profile.parser(), Parser::Sqlite);
+            assert_eq!(profile.parser(), ParserDialect::Sqlite);
             continue;
         };
-        let quoted = matches!(profile.parser(), Parser::Oracle | Parser::Teradata);
+        let quoted = matches!(
+            profile.parser(),
+            ParserDialect::Oracle | ParserDialect::Teradata
+        );
         for column in GrantRow::COLUMNS {
             let alias = match quoted {
                 true => format!("AS \"{column}\""),
@@ -683,7 +685,7 @@ fn the_grant_reads_answer_the_columns_the_store_reads() {
             // PostgreSQL's `level` comes from its subquery, under that name.
             assert!(
                 read.statement.contains(&alias)
-                    || (profile.parser() == Parser::PostgreSql && column == "level"),
+                    || (profile.parser() == ParserDialect::PostgreSql && column == "level"),
                 "{}: {column}",
                 profile.name()
             );
@@ -726,14 +728,14 @@ fn grants_per_database() {
         let read = profile.revoke("v", "r", &READ);
         assert_eq!(
             read.is_some(),
-            profile.parser() == Parser::Oracle,
+            profile.parser() == ParserDialect::Oracle,
             "{}",
             profile.name()
         );
         let by_column = profile.granted_columns(Some("s"), "v", "r", "");
         assert_eq!(
             by_column.is_some(),
-            profile.parser() == Parser::MySql,
+            profile.parser() == ParserDialect::MySql,
             "{}",
             profile.name()
         );
@@ -917,7 +919,7 @@ fn a_catalog_read_binds_its_schema_or_null_and_the_name_it_asks_for() {
     for profile in all() {
         assert_eq!(
             profile.catalog_page().is_some(),
-            profile.parser() == Parser::PostgreSql,
+            profile.parser() == ParserDialect::PostgreSql,
             "{}",
             profile.name()
         );
