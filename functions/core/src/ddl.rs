@@ -315,6 +315,36 @@ mod tests {
             assert_eq!(statements(dialect, filtered), expected, "{dialect:?}");
             assert_eq!(statements(dialect, answer), expected, "{dialect:?}");
         }
+        // In a schema, and with VIEW_BARRIER=false: PostgreSQL keeps the barrier alone, MariaDB
+        // leaves the view to the server.
+        for (dialect, create, replace) in [
+            (
+                Dialect::Postgres,
+                "CREATE VIEW \"s\".\"v\" WITH (security_barrier = true) AS SELECT id FROM \
+                 people WHERE region = 'EU'",
+                "CREATE OR REPLACE VIEW \"s\".\"v\" WITH (security_barrier = true) AS SELECT id \
+                 FROM people WHERE region = 'EU'",
+            ),
+            (
+                Dialect::MySql,
+                "CREATE VIEW `s`.`v` AS SELECT id FROM people WHERE region = 'EU'",
+                "CREATE OR REPLACE VIEW `s`.`v` AS SELECT id FROM people WHERE region = 'EU'",
+            ),
+        ] {
+            let location = ViewLocation {
+                barrier: false,
+                ..crate::profile::view_location(dialect, Some("s".to_owned()))
+            };
+            let sql = ViewSql::parse(filtered, &location).unwrap();
+            assert_eq!(
+                view_statements(&sql, &location, "v"),
+                ViewStatements {
+                    create: create.to_owned(),
+                    replace: Some(replace.to_owned()),
+                },
+                "{dialect:?}"
+            );
+        }
     }
 
     #[test]

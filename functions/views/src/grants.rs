@@ -356,12 +356,11 @@ impl Grants {
             let Some(view) = read("name")? else {
                 continue;
             };
-            let grantee = match (read("grantee")?, read("host")?) {
-                (None, _) => Grantee::Public,
-                (Some(grantee), _) if grantee.is_empty() => Grantee::Public,
-                (Some(grantee), None) => Grantee::Role(grantee),
-                (Some(grantee), Some(host)) if host.is_empty() => Grantee::Role(grantee),
-                (Some(user), Some(host)) => Grantee::Account { user, host },
+            let grantee = match (read("grantee")?.unwrap_or_default(), read("host")?) {
+                (grantee, None) if grantee.is_empty() => Grantee::Public,
+                (grantee, None) => Grantee::Role(grantee),
+                (grantee, Some(host)) if host.is_empty() => Grantee::Role(grantee),
+                (user, Some(host)) => Grantee::Account { user, host },
             };
             let privilege = read("privilege")?;
             let Some(privilege) = privilege.as_deref().and_then(Privilege::named) else {

@@ -25,11 +25,14 @@
 //! `statement_timeout` for the view's part of the transaction, MariaDB's lock waits for the
 //! session and `GET_LOCK`'s timeout, SQLite's busy timeout (one second per attempt).
 //!
-//! Which kind of section a view has, and every statement of it (the begin, the settings that
-//! bound its waits, the locks taken and released and their names), is its database's profile's
-//! ([`view_sync_core::profile::Section`]); the kinds the store does not run yet (SQL Server's,
-//! Oracle's and Teradata's) are refused by name. A closed enum rather than a trait object: async
-//! methods on `dyn` traits would need boxed futures for no gain.
+//! Which kind of section a view has, the statement that begins it, the settings that bound its
+//! waits and its session locks (taken, released, named) are its database's profile's
+//! ([`view_sync_core::profile::Section`]); PostgreSQL's row lock and advisory locks are the
+//! ledger's and the marks' statements. The kinds the store does not run (SQL Server's
+//! transaction under a session lock, Teradata's lock table) are refused, naming them; Oracle's is
+//! a session lock like MariaDB's, whose other path (a lock statement that fails when the lock is
+//! not had) has not run, since the store does not take Oracle's URLs. A closed enum rather than
+//! a trait object: async methods on `dyn` traits would need boxed futures for no gain.
 
 use std::time::{Duration, Instant};
 

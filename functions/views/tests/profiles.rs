@@ -543,13 +543,16 @@ async fn grants_are_given_read_back_and_revoked_as_the_profile_says() {
             "{}",
             db.name
         );
-        // A grant on a column, with the grant option elsewhere: read so, and revoked as read.
+        // A grant on a column: read so, and revoked as read.
         run(&db, &format!("GRANT SELECT (a) ON {view} TO {role}"))
             .await
             .unwrap();
-        let mut on_columns = held(&db).await;
-        on_columns.sort();
-        assert_eq!(on_columns, [granted("columns", "no", "yes")], "{}", db.name);
+        assert_eq!(
+            held(&db).await,
+            [granted("columns", "no", "yes")],
+            "{}",
+            db.name
+        );
         let columns = match profile.granted_columns(Some(db.schema()), &bare, &role_name, "") {
             Some(read) => {
                 let mut query = sqlx::query_scalar(AssertSqlSafe(read.statement));
@@ -600,6 +603,48 @@ async fn grants_are_given_read_back_and_revoked_as_the_profile_says() {
             "{}",
             db.name
         );
+        // Everyone's grant, on the view and on a column: an empty grantee and no host, revoked
+        // from PUBLIC (MariaDB keeps PUBLIC as a role of that name, its column grant revoked
+        // column by column).
+        let public = vec![Some(String::new()), None];
+        let everyone = |level: &str| {
+            let mut row = public.clone();
+            row.extend([level, "no", "yes", "SELECT"].map(|value| Some(value.to_owned())));
+            row
+        };
+        for (grant, level) in [
+            (format!("GRANT SELECT ON {view} TO PUBLIC"), "view"),
+            (format!("GRANT SELECT (a) ON {view} TO PUBLIC"), "columns"),
+        ] {
+            run(&db, &grant).await.unwrap();
+            assert_eq!(held(&db).await, [everyone(level)], "{}: {grant}", db.name);
+            let columns = match profile.granted_columns(Some(db.schema()), &bare, "PUBLIC", "") {
+                Some(read) if level == "columns" => {
+                    let mut query = sqlx::query_scalar(AssertSqlSafe(read.statement));
+                    for bind in read.binds {
+                        query = query.bind(bind);
+                    }
+                    Some(query.fetch_all(db.store.pool()).await.unwrap())
+                }
+                _ => None,
+            };
+            let held_by_everyone = HeldGrant {
+                columns: columns.as_deref(),
+                ..select
+            };
+            run(
+                &db,
+                &profile.revoke(&view, "PUBLIC", &held_by_everyone).unwrap(),
+            )
+            .await
+            .unwrap();
+            assert_eq!(
+                held(&db).await,
+                Vec::<Vec<Option<String>>>::new(),
+                "{}: {grant}",
+                db.name
+            );
+        }
         // Which roles exist, and the store's own user.
         let read = profile
             .roles_found(&[&role_name, "ivs_no_such_role"])

@@ -76,15 +76,11 @@ impl Profile for MariaDb {
         true
     }
 
-    /// `mysql.tables_priv` and `mysql.columns_priv` (which the store's user must be allowed to
-    /// read: `information_schema` shows only one's own grants), users and roles alike, a
-    /// grantee's hosts as one. A column grant has no grant option of its own. (The store's own
-    /// read keeps hosts, column grants and a grant option held alone apart, which its revokes
-    /// need: this read will need them before the store can take it.)
     /// `mysql.tables_priv` (`information_schema` shows a user only its own grants): the view's
     /// privileges and, in `Column_priv`, those held on some of its columns (which have no grant
     /// option of their own; a grant option alone is held on the view). MariaDB 10.11 keeps
-    /// `PUBLIC` as a role of that name.
+    /// `PUBLIC` as a role of that name: read as everyone (an empty grantee and no host), apart
+    /// from an anonymous account (an empty user with a host).
     fn view_grants(&self, schema: Option<&str>, view: Option<&str>) -> Option<CatalogRead> {
         let one_view = if view.is_some() {
             " AND Table_name = ?"
@@ -95,7 +91,8 @@ impl Profile for MariaDb {
             format!(
                 "SELECT CAST(Table_name AS CHAR) AS name, \
                  CASE WHEN User = 'PUBLIC' AND Host = '' THEN '' ELSE CAST(User AS CHAR) END AS grantee, \
-                 CAST(Host AS CHAR) AS host, '{level}' AS level, {grantable} AS grantable, \
+                 CASE WHEN User = 'PUBLIC' AND Host = '' THEN NULL ELSE CAST(Host AS CHAR) END AS host, \
+                 '{level}' AS level, {grantable} AS grantable, \
                  CASE WHEN FIND_IN_SET('Select', {privileges}) > 0 THEN 'yes' ELSE 'no' END AS selects, \
                  'SELECT' AS privilege \
                  FROM mysql.tables_priv \

@@ -21,10 +21,12 @@
 //! on its columns, with a grant option or that alone; which roles exist; MariaDB's revokes by
 //! column and what its user must be allowed to read for them), how schemas are found and made
 //! and roles made, and the meaning of every database error. PostgreSQL's answers to a refused
-//! replace or drop ([`crate::ddl::runs`]) and the statements of its tables beside the ledger
-//! (audit trail, failures, hints, marks) are still its own; its critical sections are the
-//! profile's (kind, begin, settings, locks, their names and release). The profiles' versions
-//! are held to the databases themselves by
+//! replace or drop ([`crate::ddl::runs`]), the statements of its tables beside the ledger
+//! (audit trail, failures, hints, marks), and PostgreSQL's locks in a section (the ledger row's
+//! reserve, the advisory locks on a view's names and scopes) are still its own; of its
+//! critical sections it takes from the profile their kind, begin and settings, and the session
+//! locks (MariaDB's) with their names and release. The profiles' versions are held to the
+//! databases themselves by
 //! `views/tests/profiles.rs` (natively and through ODBC), so that each can be moved over with
 //! the store's tests as the net. SQL Server, Oracle, Teradata ([`PROFILES`]): written from the
 //! vendors' documentation and unit-tested here (exact statements, and each that `sqlparser` can
@@ -540,10 +542,10 @@ impl Views<'_> {
 
 /// The columns of a row of [`Profile::view_grants`], by name, each text:
 /// - `name`: the view;
-/// - `grantee`: the role or user granted; empty or NULL for `PUBLIC` (everyone: NULL where
-///   empty text is NULL, as on Oracle);
-/// - `host`: the user account's host where grantees are accounts (MariaDB: empty for a role),
-///   NULL elsewhere;
+/// - `grantee`: the role or user granted; for `PUBLIC` (everyone) empty, or NULL where empty
+///   text is NULL (Oracle), with a NULL `host`;
+/// - `host`: the user account's host where grantees are accounts (MariaDB: empty for a role; an
+///   empty user with a host is an anonymous account), NULL elsewhere;
 /// - `level`: `view` for a grant on the whole view, `columns` for one on some of its columns;
 /// - `grantable`: `yes` where the grantee may grant it on, else `no`;
 /// - `selects`: `yes` where it lets the grantee read, `no` for a grant option alone (MariaDB);

@@ -111,26 +111,26 @@ impl Profile for Oracle {
         true
     }
 
-    /// `READ` (12c) lets its grantee query a view as `SELECT` does. Oracle has no column-level
-    /// `SELECT` grant. One row per grantee and privilege whoever granted it (`ALL_TAB_PRIVS`
-    /// has a row per grantor; the store's user owns the views and sees them all); a grant
-    /// another user made is revoked by its grantor only (ORA-01927 fails the view, naming it).
-    /// `ALL_TAB_PRIVS` of the views (Oracle grants no `SELECT` on columns), `SELECT` or `READ`,
-    /// the store's own user left out; `PUBLIC` is everyone (NULL: Oracle's empty text). The
-    /// columns' names are quoted: unquoted, Oracle returns them in capitals, and `LEVEL` is a
-    /// reserved word.
+    /// `ALL_TAB_PRIVS` of the views, the store's own user left out. `READ` (12c) lets its
+    /// grantee query a view as `SELECT` does. Oracle has no column-level `SELECT` grant. One
+    /// row per grantee and privilege whoever granted it (`ALL_TAB_PRIVS` has a row per grantor;
+    /// the store's user owns the views and sees them all); a grant another user made is revoked
+    /// by its grantor only (ORA-01927 fails the view, naming it). `PUBLIC` is everyone (NULL:
+    /// Oracle's empty text). The columns' names are quoted: unquoted, Oracle returns them in
+    /// capitals, and `LEVEL` is a reserved word.
     fn view_grants(&self, schema: Option<&str>, view: Option<&str>) -> Option<CatalogRead> {
         Some(CatalogRead {
             statement: format!(
                 "SELECT p.TABLE_NAME AS \"name\", \
                  CASE WHEN p.GRANTEE = 'PUBLIC' THEN NULL ELSE p.GRANTEE END AS \"grantee\", \
                  CAST(NULL AS VARCHAR2(128)) AS \"host\", 'view' AS \"level\", \
-                 CASE p.GRANTABLE WHEN 'YES' THEN 'yes' ELSE 'no' END AS \"grantable\", \
+                 MAX(CASE p.GRANTABLE WHEN 'YES' THEN 'yes' ELSE 'no' END) AS \"grantable\", \
                  'yes' AS \"selects\", p.PRIVILEGE AS \"privilege\" \
                  FROM ALL_TAB_PRIVS p JOIN ALL_VIEWS v \
                  ON v.OWNER = p.TABLE_SCHEMA AND v.VIEW_NAME = p.TABLE_NAME \
                  WHERE p.TABLE_SCHEMA = COALESCE(?, SYS_CONTEXT('USERENV', 'CURRENT_SCHEMA')){} \
-                 AND p.PRIVILEGE IN ('SELECT', 'READ') AND p.GRANTEE <> USER",
+                 AND p.PRIVILEGE IN ('SELECT', 'READ') AND p.GRANTEE <> USER \
+                 GROUP BY p.TABLE_NAME, p.GRANTEE, p.PRIVILEGE",
                 if view.is_some() {
                     " AND p.TABLE_NAME = ?"
                 } else {

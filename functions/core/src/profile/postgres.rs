@@ -115,10 +115,8 @@ impl Profile for Postgres {
         true
     }
 
-    /// `relacl` and the columns' `attacl`, the owner left out (it needs no grant); `PUBLIC`
-    /// for a grant to everyone.
-    /// `pg_class.relacl` and the columns' `attacl`, the owner left out (it needs no grant); a
-    /// view asked for by its name alone, never `(name IS NULL OR …)`, which no index serves.
+    /// `pg_class.relacl` and the columns' `attacl`, the owner left out (it needs no grant); an
+    /// empty grantee for `PUBLIC` (everyone); a view asked for by its name alone, never `(name IS NULL OR …)`, which no index serves.
     fn view_grants(&self, schema: Option<&str>, view: Option<&str>) -> Option<CatalogRead> {
         Some(CatalogRead {
             statement: format!(

@@ -88,28 +88,29 @@ impl Profile for SqlServer {
         false
     }
 
-    /// A grant on the view's columns (`minor_id` > 0) lets its grantee read those columns: it
-    /// counts as a grant of the view, one row per grantee. `W` is a grant with grant option; a
-    /// `DENY` is no grant. Whether the object's revoke also takes back its column grants is
-    /// not verified.
     /// `sys.database_permissions` of the views (class 1: objects and their columns), the
-    /// store's own user left out; `public` is everyone. A column's grant (`minor_id`) is revoked
-    /// with the view's (unverified: the check after granting fails the view where it stays).
+    /// store's own user left out; `public` is everyone. A grant on the view's columns
+    /// (`minor_id` > 0) lets its grantee read those columns: one row per grantee for them all,
+    /// revoked with the view's grant (whether the object's revoke takes back its column grants
+    /// is not verified: the check after granting fails the view where one stays). `W` is a
+    /// grant with grant option; a `DENY` is no grant.
     fn view_grants(&self, schema: Option<&str>, view: Option<&str>) -> Option<CatalogRead> {
         Some(CatalogRead {
             statement: format!(
                 "SELECT v.name AS name, CASE WHEN p.name = 'public' THEN '' ELSE p.name END AS grantee, \
                  CAST(NULL AS NVARCHAR(128)) AS host, \
                  CASE WHEN pe.minor_id = 0 THEN 'view' ELSE 'columns' END AS level, \
-                 CASE pe.state WHEN 'W' THEN 'yes' ELSE 'no' END AS grantable, 'yes' AS selects, \
-                 pe.permission_name AS privilege \
+                 MAX(CASE pe.state WHEN 'W' THEN 'yes' ELSE 'no' END) AS grantable, \
+                 'yes' AS selects, pe.permission_name AS privilege \
                  FROM sys.database_permissions AS pe \
                  JOIN sys.views AS v ON v.object_id = pe.major_id \
                  JOIN sys.schemas AS s ON s.schema_id = v.schema_id \
                  JOIN sys.database_principals AS p ON p.principal_id = pe.grantee_principal_id \
                  WHERE s.name = COALESCE(?, SCHEMA_NAME()){} AND pe.class = 1 \
                  AND pe.permission_name = 'SELECT' AND pe.state IN ('G', 'W') \
-                 AND pe.grantee_principal_id <> DATABASE_PRINCIPAL_ID()",
+                 AND pe.grantee_principal_id <> DATABASE_PRINCIPAL_ID() \
+                 GROUP BY v.name, p.name, CASE WHEN pe.minor_id = 0 THEN 'view' ELSE 'columns' END, \
+                 pe.permission_name",
                 if view.is_some() {
                     " AND v.name = ?"
                 } else {

@@ -107,18 +107,18 @@ impl Profile for Teradata {
             statement: format!(
                 "SELECT r.TableName AS \"name\", r.UserName AS \"grantee\", \
                  CAST(NULL AS VARCHAR(128)) AS \"host\", 'view' AS \"level\", \
-                 CASE r.GrantAuthority WHEN 'Y' THEN 'yes' ELSE 'no' END AS \"grantable\", \
+                 MAX(CASE r.GrantAuthority WHEN 'Y' THEN 'yes' ELSE 'no' END) AS \"grantable\", \
                  'yes' AS \"selects\", 'SELECT' AS \"privilege\" \
                  FROM DBC.AllRightsV r JOIN DBC.TablesV t \
                  ON t.DatabaseName = r.DatabaseName AND t.TableName = r.TableName \
                  WHERE r.DatabaseName = COALESCE(?, DATABASE){one_view} AND t.TableKind = 'V' \
-                 AND r.AccessRight = 'R' AND r.UserName <> USER \
+                 AND r.AccessRight = 'R' AND r.UserName <> USER GROUP BY 1, 2 \
                  UNION ALL \
                  SELECT r.TableName, r.RoleName, CAST(NULL AS VARCHAR(128)), 'view', 'no', 'yes', 'SELECT' \
                  FROM DBC.AllRoleRightsV r JOIN DBC.TablesV t \
                  ON t.DatabaseName = r.DatabaseName AND t.TableName = r.TableName \
                  WHERE r.DatabaseName = COALESCE(?, DATABASE){one_view} AND t.TableKind = 'V' \
-                 AND r.AccessRight = 'R'"
+                 AND r.AccessRight = 'R' GROUP BY 1, 2"
             ),
             binds: binds.iter().chain(&binds).cloned().collect(),
         })

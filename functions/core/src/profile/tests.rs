@@ -42,6 +42,70 @@ const KEY: LockKey = LockKey {
     ],
 };
 
+/// The statements of the sections of the databases the store runs, exactly: MariaDB's waits in
+/// whole seconds (the session's at least one, a name's lock none once the section's time is
+/// spent), PostgreSQL's in milliseconds with its planner settings.
+#[test]
+fn the_sections_of_the_databases_the_store_runs() {
+    let name = KEY.name();
+    assert_eq!(
+        MariaDb.take_lock("", &KEY, Duration::from_millis(2_900)),
+        Some(format!("SELECT GET_LOCK('{name}', 2)"))
+    );
+    assert_eq!(
+        MariaDb.take_lock("", &KEY, Duration::from_millis(900)),
+        Some(format!("SELECT GET_LOCK('{name}', 0)"))
+    );
+    assert_eq!(
+        MariaDb
+            .section_settings(Duration::from_millis(200))
+            .unwrap(),
+        "SET SESSION innodb_lock_wait_timeout = 1, lock_wait_timeout = 1"
+    );
+    assert_eq!(
+        MariaDb.section_settings(Duration::from_secs(10)).unwrap(),
+        "SET SESSION innodb_lock_wait_timeout = 10, lock_wait_timeout = 10"
+    );
+    assert_eq!(
+        MariaDb.release_locks(3).unwrap(),
+        "SELECT RELEASE_LOCK(?), RELEASE_LOCK(?), RELEASE_LOCK(?)"
+    );
+    assert_eq!(
+        MariaDb.section(),
+        Section::SessionLock {
+            answer: LockAnswer::Returns { taken: 1 }
+        }
+    );
+    assert_eq!(Postgres.section(), Section::LedgerRow);
+    assert_eq!(
+        Postgres.begin_section(),
+        "BEGIN ISOLATION LEVEL READ COMMITTED"
+    );
+    assert_eq!(
+        Postgres
+            .section_settings(Duration::from_micros(1_500_400))
+            .unwrap(),
+        "SET LOCAL lock_timeout = '1500ms'; SET LOCAL statement_timeout = '1500ms'; \
+         SET LOCAL enable_seqscan = off; SET LOCAL jit = off"
+    );
+    assert!(
+        Postgres
+            .section_settings(Duration::ZERO)
+            .unwrap()
+            .contains("lock_timeout = '1ms'"),
+        "no timeout is 0, which PostgreSQL reads as none"
+    );
+    assert_eq!(Sqlite.section(), Section::OneWriter);
+    assert_eq!(Sqlite.begin_section(), "BEGIN IMMEDIATE");
+    for profile in NATIVES {
+        assert_eq!(
+            profile.release_lock(&KEY).is_some(),
+            profile.take_lock("", &KEY, Duration::ZERO).is_some()
+        );
+    }
+    assert_eq!(Sqlite.section_settings(Duration::from_secs(1)), None);
+}
+
 /// The names of the locks do not change: two versions of the store running side by side (a
 /// rolling deploy) lock one view and one name alike. Pinned to the names MariaDB's sections
 /// took before the keys were the profiles' (a digest of ledger, project and data source; of
@@ -615,12 +679,6 @@ fn the_databases_the_store_runs_today_read_and_rewrite_their_views_as_their_prof
             ParserDialect::Sqlite
         ]
     );
-    // What view-sql validates with is what the profile says.
-    for dialect in [Native::Postgres, Native::MySql, Native::Sqlite] {
-        let location = view_location(dialect, None);
-        assert_eq!(location.parser, of(dialect).parser());
-        assert_eq!(location.rewrite, of(dialect).reader_protection().rewrite());
-    }
     let ReaderProtection::None { why } = Sqlite.reader_protection() else {
         panic!("SQLite has no readers of its own");
     };
