@@ -8,12 +8,13 @@ use std::collections::BTreeSet;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{AnyConnection, AnyPool, Row};
 use tokio::sync::OnceCell;
 use view_sync_core::naming::{self, ProjectTemplate};
 use view_sync_core::plan::{LedgerRow, ViewKey};
-use view_sync_core::profile::{self, ErrorMeaning, Profile};
+use view_sync_core::printable::printable;
+use view_sync_core::profile::{self, ErrorMeaning, Profile, RefusedFlags};
 use view_sync_core::view_sql::ViewLocation;
 
 use crate::audit::Audit;
@@ -32,17 +33,22 @@ use crate::steps::{Step, StepHook};
 
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The pool's size. SQLite: one connection. Every DDL changes the schema, and a connection that
-/// did not make the change re-reads the whole schema at its next statement: with a second
-/// connection taking turns, each view created cost a parse of every view (46 ms per view at
-/// 5,000 views, against 1 ms on one connection; BENCHMARKS.md). SQLite has one writer anyway.
-/// Elsewhere: one per view applied at once, and two for what runs beside the applies (the
-/// ledger reads of the units that have read Immuta and wait for their turn).
-fn connections(dialect: Dialect, apply_concurrency: usize) -> u32 {
-    match dialect {
-        Dialect::Sqlite => 1,
-        Dialect::Postgres | Dialect::MySql => apply_concurrency as u32 + 2,
+/// The pool's size. One connection where the database has one writer (SQLite): every DDL
+/// changes the schema, and a connection that did not make the change re-reads the whole schema
+/// at its next statement: with a second connection taking turns, each view created cost a parse
+/// of every view (46 ms per view at 5,000 views, against 1 ms on one connection;
+/// BENCHMARKS.md). Elsewhere: one per view applied at once, and two for what runs beside the
+/// applies (the ledger reads of the units that have read Immuta and wait for their turn).
+fn connections(profile: &dyn Profile, apply_concurrency: usize) -> u32 {
+    match one_writer(profile) {
+        true => 1,
+        false => apply_concurrency as u32 + 2,
     }
+}
+
+/// Whether the database has one writer at a time (SQLite's sections).
+fn one_writer(profile: &dyn Profile) -> bool {
+    profile.section() == profile::Section::OneWriter
 }
 
 pub struct ViewStore {
@@ -79,31 +85,32 @@ fn pool_url(dialect: Dialect, database_url: &str) -> String {
     }
 }
 
-/// A MariaDB session whose `sql_mode` (`mode`, as the session's settings left it) still quotes
-/// strings otherwise than the view SQL's validation and the ODBC driver's statement reader read
-/// them: a combined mode the setting leaves in place (`ANSI`, `ORACLE`, …) turns `ANSI_QUOTES`
-/// back on. Refused, rather than run statements whose literals could hide a second one.
-fn refuse_quoting_that_hides_statements(mode: &str) -> Result<(), sqlx::Error> {
-    match quoting_that_hides_statements(mode) {
+/// A session whose settings, read back (`rows`), still hold a flag its database's profile
+/// refuses (MariaDB: a combined `sql_mode` that turns `ANSI_QUOTES` back on, so that strings
+/// would be quoted otherwise than the view SQL's validation and the ODBC driver's statement
+/// reader read them). Refused, rather than run statements whose literals could hide a second one.
+fn refuse_flags(refused: &RefusedFlags, rows: &[AnyRow]) -> Result<(), sqlx::Error> {
+    let setting: String = match rows.first() {
+        Some(row) => row.try_get(refused.column)?,
+        None => {
+            return Err(sqlx::Error::Protocol(format!(
+                "the session's {} was not read back",
+                refused.column
+            )));
+        }
+    };
+    match refused.found(&setting) {
         Some(flag) => Err(sqlx::Error::Configuration(
             format!(
-                "the server's sql_mode keeps {flag} on in this session ({mode}): remove the \
-                 combined mode that sets it (ANSI, ORACLE, MSSQL, DB2, MAXDB, POSTGRESQL) from \
-                 the server's default sql_mode"
+                "the server's {} keeps {flag} on in this session ({}): {}",
+                refused.column,
+                printable(&setting),
+                refused.remedy
             )
             .into(),
         )),
         None => Ok(()),
     }
-}
-
-/// The flag of `sql_mode` (as the server reports it, combined modes expanded) that changes how
-/// literals are quoted, if one is on.
-fn quoting_that_hides_statements(sql_mode: &str) -> Option<&'static str> {
-    let flags: Vec<&str> = sql_mode.split(',').map(str::trim).collect();
-    ["ANSI_QUOTES", "NO_BACKSLASH_ESCAPES"]
-        .into_iter()
-        .find(|flag| flags.contains(flag))
 }
 
 /// The URL may hold a password: sqlx's parse error, which can quote it, is never shown.
@@ -121,48 +128,22 @@ impl ViewStore {
             .map_err(|e| ViewsError::Unavailable(e.to_string()))?;
         drivers::check_linked(dialect, &config.database_url).map_err(ViewsError::Unavailable)?;
         let url = pool_url(dialect, &config.database_url);
+        let profile = profile::of(dialect);
         let pool = AnyPoolOptions::new()
-            .max_connections(connections(dialect, config.apply_concurrency))
+            .max_connections(connections(profile, config.apply_concurrency))
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .after_connect(move |conn, _| {
                 Box::pin(async move {
-                    let setting = match dialect {
-                        // WAL: readers never block the writer; NORMAL sync is durable in WAL mode.
-                        // A busy timeout of one second per attempt: SQLite has no per-transaction
-                        // timeout, so this stays below the default deadline margin, and the
-                        // processor stops its attempts at the deadline.
-                        // Every DDL statement reads all of `sqlite_master` (a row per view with
-                        // its SQL): a page cache of up to 16 MiB (filled only as pages are read)
-                        // holds eight times the views the default 2 MiB does before each read
-                        // goes to the file (at about 5,000 views of 150 bytes of SQL).
-                        Dialect::Sqlite => "PRAGMA busy_timeout = 1000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                            PRAGMA cache_size = -16384",
-                        // Literals and identifiers read as the view SQL validation read them,
-                        // whatever the server's defaults.
-                        Dialect::Postgres => "SET statement_timeout = '30s'; SET standard_conforming_strings = on",
-                        // And on MariaDB (the executable comment; MySQL 8 has no such mode and
-                        // never creates users so), a GRANT to a role that does not exist fails
-                        // rather than create a user of that name with no password.
-                        // The mode it leaves is read back in the same round trip (checked below).
-                        Dialect::MySql => "SET SESSION innodb_lock_wait_timeout = 10, lock_wait_timeout = 10; \
-                            SET SESSION sql_mode = TRIM(BOTH ',' FROM REPLACE(REPLACE(CONCAT(',', @@sql_mode, ','), \
-                            ',ANSI_QUOTES,', ','), ',NO_BACKSLASH_ESCAPES,', ',')); \
-                            SELECT CAST(@@sql_mode AS CHAR) AS sql_mode; \
-                            /*M! SET SESSION sql_mode = CONCAT(@@sql_mode, ',NO_AUTO_CREATE_USER') */",
+                    let Some(settings) = profile.session_settings() else {
+                        return Ok(());
                     };
-                    let rows = sqlx::raw_sql(setting).fetch_all(&mut *conn).await?;
-                    if dialect == Dialect::MySql {
-                        let mode: String = match rows.first() {
-                            Some(row) => row.try_get("sql_mode")?,
-                            None => {
-                                return Err(sqlx::Error::Protocol(
-                                    "the session's sql_mode was not read back".into(),
-                                ));
-                            }
-                        };
-                        refuse_quoting_that_hides_statements(&mode)?;
+                    let rows = sqlx::raw_sql(settings.statements)
+                        .fetch_all(&mut *conn)
+                        .await?;
+                    match &settings.refused_flags {
+                        Some(refused) => refuse_flags(refused, &rows),
+                        None => Ok(()),
                     }
-                    Ok(())
                 })
             })
             .connect_lazy_with(connect_options(&url)?);
@@ -200,9 +181,9 @@ impl ViewStore {
             step_hook: None,
             database_url: Mutex::new(config.database_url.clone()),
             view_schemas: config.view_schemas.clone(),
-            apply_concurrency: match dialect {
-                Dialect::Sqlite => 1,
-                Dialect::Postgres | Dialect::MySql => config.apply_concurrency.max(1),
+            apply_concurrency: match one_writer(profile) {
+                true => 1,
+                false => config.apply_concurrency.max(1),
             },
         })
     }
@@ -324,25 +305,5 @@ impl ViewStore {
             }
             Err(e) => Err(ViewsError::from_sqlx(e, "look for", name)),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::quoting_that_hides_statements;
-
-    #[test]
-    fn a_mode_that_quotes_otherwise_is_named() {
-        // As MariaDB reports `ANSI` after expanding it.
-        let ansi = "REAL_AS_FLOAT,PIPES_AS_CONCAT,ANSI_QUOTES,IGNORE_SPACE,ANSI";
-        assert_eq!(quoting_that_hides_statements(ansi), Some("ANSI_QUOTES"));
-        assert_eq!(
-            quoting_that_hides_statements("STRICT_TRANS_TABLES,NO_BACKSLASH_ESCAPES"),
-            Some("NO_BACKSLASH_ESCAPES")
-        );
-        let default = "STRICT_TRANS_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_AUTO_CREATE_USER,\
-                       NO_ENGINE_SUBSTITUTION";
-        assert_eq!(quoting_that_hides_statements(default), None);
-        assert_eq!(quoting_that_hides_statements(""), None);
     }
 }

@@ -534,15 +534,12 @@ async fn grants_are_given_read_back_and_revoked_as_the_profile_says() {
             grantable: false,
             selects: true,
         };
-        run(&db, &profile.revoke(&view, &role, &select).unwrap())
-            .await
-            .unwrap();
-        assert_eq!(
-            held(&db).await,
-            Vec::<Vec<Option<String>>>::new(),
-            "{}",
-            db.name
-        );
+        revoked(
+            &db,
+            &profile.revoke(&view, &role, &select).unwrap(),
+            held(&db),
+        )
+        .await;
         // A grant on a column: read so, and revoked as read.
         run(&db, &format!("GRANT SELECT (a) ON {view} TO {role}"))
             .await
@@ -569,15 +566,12 @@ async fn grants_are_given_read_back_and_revoked_as_the_profile_says() {
             columns: columns.as_deref(),
             ..select
         };
-        run(&db, &profile.revoke(&view, &role, &on_columns).unwrap())
-            .await
-            .unwrap();
-        assert_eq!(
-            held(&db).await,
-            Vec::<Vec<Option<String>>>::new(),
-            "{}",
-            db.name
-        );
+        revoked(
+            &db,
+            &profile.revoke(&view, &role, &on_columns).unwrap(),
+            held(&db),
+        )
+        .await;
         run(
             &db,
             &format!("GRANT SELECT ON {view} TO {role} WITH GRANT OPTION"),
@@ -594,15 +588,12 @@ async fn grants_are_given_read_back_and_revoked_as_the_profile_says() {
             grantable: true,
             ..select
         };
-        run(&db, &profile.revoke(&view, &role, &grantable).unwrap())
-            .await
-            .unwrap();
-        assert_eq!(
-            held(&db).await,
-            Vec::<Vec<Option<String>>>::new(),
-            "{}",
-            db.name
-        );
+        revoked(
+            &db,
+            &profile.revoke(&view, &role, &grantable).unwrap(),
+            held(&db),
+        )
+        .await;
         // Everyone's grant, on the view and on a column: an empty grantee and no host, revoked
         // from PUBLIC (MariaDB keeps PUBLIC as a role of that name, its column grant revoked
         // column by column).
@@ -632,18 +623,12 @@ async fn grants_are_given_read_back_and_revoked_as_the_profile_says() {
                 columns: columns.as_deref(),
                 ..select
             };
-            run(
+            revoked(
                 &db,
                 &profile.revoke(&view, "PUBLIC", &held_by_everyone).unwrap(),
+                held(&db),
             )
-            .await
-            .unwrap();
-            assert_eq!(
-                held(&db).await,
-                Vec::<Vec<Option<String>>>::new(),
-                "{}: {grant}",
-                db.name
-            );
+            .await;
         }
         // Which roles exist, and the store's own user.
         let read = profile
@@ -689,6 +674,21 @@ async fn grants_are_given_read_back_and_revoked_as_the_profile_says() {
         run(&db, &format!("DROP ROLE {role}")).await.unwrap();
         db.finish().await;
     }
+}
+
+/// Runs `revoke`, after which `held` (a read of the view's grants, not run yet) finds none.
+async fn revoked(
+    db: &TestDb,
+    revoke: &str,
+    held: impl std::future::Future<Output = Vec<Vec<Option<String>>>>,
+) {
+    run(db, revoke).await.unwrap();
+    assert_eq!(
+        held.await,
+        Vec::<Vec<Option<String>>>::new(),
+        "{}: {revoke}",
+        db.name
+    );
 }
 
 /// Runs `create` on a session that holds it uncommitted while a second session runs it too:
@@ -776,6 +776,54 @@ async fn schemas_and_roles_are_made_and_found_as_the_profile_says() {
             run(&db, &create).await.unwrap();
             run(&db, &format!("DROP ROLE {role}")).await.unwrap();
         }
+        db.finish().await;
+    }
+}
+
+/// A session's settings run as the profile writes them; where it reads a setting back, a flag
+/// it refuses shows in what it reads (MariaDB: a session whose mode was `ANSI` before the
+/// settings ran still quotes with `ANSI_QUOTES` after them).
+#[tokio::test]
+async fn a_sessions_settings_run_and_what_they_read_back_names_a_refused_flag() {
+    for db in databases() {
+        let profile = profile_of(&db);
+        let Some(settings) = profile.session_settings() else {
+            db.finish().await;
+            continue;
+        };
+        db.store.ensure_ledger().await.unwrap();
+        let mut session = another_session(&db).await;
+        let Some(refused) = settings.refused_flags else {
+            sqlx::raw_sql(AssertSqlSafe(settings.statements))
+                .execute(&mut *session)
+                .await
+                .unwrap();
+            db.finish().await;
+            continue;
+        };
+        let read_back =
+            |rows: Vec<sqlx::any::AnyRow>| -> String { rows.first().unwrap().get(refused.column) };
+        let rows = sqlx::raw_sql(AssertSqlSafe(settings.statements))
+            .fetch_all(&mut *session)
+            .await
+            .unwrap();
+        assert_eq!(refused.found(&read_back(rows)), None, "{}", db.name);
+        sqlx::raw_sql(AssertSqlSafe("SET SESSION sql_mode = 'ANSI'"))
+            .execute(&mut *session)
+            .await
+            .unwrap();
+        let rows = sqlx::raw_sql(AssertSqlSafe(settings.statements))
+            .fetch_all(&mut *session)
+            .await
+            .unwrap();
+        assert_eq!(
+            refused.found(&read_back(rows)),
+            Some("ANSI_QUOTES"),
+            "{}",
+            db.name
+        );
+        // Not handed back to the pool in that mode.
+        session.detach();
         db.finish().await;
     }
 }

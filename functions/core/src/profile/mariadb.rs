@@ -11,7 +11,8 @@ use std::time::Duration;
 use super::{
     AppliedSql, CatalogRead, Clauses, ColumnTypes, DropView, ErrorCode, ErrorMeaning,
     GrantReadRights, HeldGrant, LockAnswer, LockKey, NameError, NameLimit, ParserDialect,
-    Privilege, Profile, ReaderProtection, Replace, Rewrite, Section, Upsert, Views, listed,
+    Privilege, Profile, ReaderProtection, RefusedFlags, Replace, Rewrite, Section, SessionSettings,
+    Upsert, Views, listed,
 };
 use crate::dialect::Dialect;
 
@@ -171,16 +172,14 @@ impl Profile for MariaDb {
     /// Roles have an empty host; `mysql.user` shows the store's user only the columns it needs
     /// (see the README).
     fn roles_found(&self, roles: &[&str]) -> Option<CatalogRead> {
-        Some(CatalogRead {
-            statement: format!(
+        Some(super::roles_read(roles, 1, |names| {
+            format!(
                 "SELECT CAST(User AS CHAR) AS name, \
                  CASE WHEN is_role = 'Y' AND Host = '' THEN 'role' ELSE 'account' END AS kind \
-                 FROM mysql.user WHERE User IN ({}) \
-                 UNION ALL SELECT SUBSTRING_INDEX(CURRENT_USER(), '@', 1), 'self'",
-                vec!["?"; roles.len()].join(", ")
-            ),
-            binds: roles.iter().map(|role| Some((*role).to_owned())).collect(),
-        })
+                 FROM mysql.user WHERE User IN ({names}) \
+                 UNION ALL SELECT SUBSTRING_INDEX(CURRENT_USER(), '@', 1), 'self'"
+            )
+        }))
     }
 
     fn grant_read_rights(&self) -> Option<GrantReadRights> {
@@ -237,6 +236,29 @@ impl Profile for MariaDb {
 
     fn release_lock(&self, key: &LockKey) -> Option<String> {
         Some(format!("SELECT RELEASE_LOCK('{}')", key.name()))
+    }
+
+    /// Strings quoted as view-sql's validation and the ODBC driver's statement reader read
+    /// them (no `ANSI_QUOTES`, no `NO_BACKSLASH_ESCAPES`), and the mode left read back: a
+    /// combined mode the setting leaves in place (`ANSI`, `ORACLE`, …) turns `ANSI_QUOTES` back
+    /// on, and a session whose literals could hide a second statement is refused. And on
+    /// MariaDB (the executable comment; MySQL 8 has no such mode and never creates users so), a
+    /// GRANT to a role that does not exist fails rather than create a user of that name with no
+    /// password.
+    fn session_settings(&self) -> Option<SessionSettings> {
+        Some(SessionSettings {
+            statements: "SET SESSION innodb_lock_wait_timeout = 10, lock_wait_timeout = 10; \
+                         SET SESSION sql_mode = TRIM(BOTH ',' FROM REPLACE(REPLACE(CONCAT(',', @@sql_mode, ','), \
+                         ',ANSI_QUOTES,', ','), ',NO_BACKSLASH_ESCAPES,', ',')); \
+                         SELECT CAST(@@sql_mode AS CHAR) AS sql_mode; \
+                         /*M! SET SESSION sql_mode = CONCAT(@@sql_mode, ',NO_AUTO_CREATE_USER') */",
+            refused_flags: Some(RefusedFlags {
+                column: "sql_mode",
+                flags: &["ANSI_QUOTES", "NO_BACKSLASH_ESCAPES"],
+                remedy: "remove the combined mode that sets it (ANSI, ORACLE, MSSQL, DB2, MAXDB, \
+                         POSTGRESQL) from the server's default sql_mode",
+            }),
+        })
     }
 
     /// Each `RELEASE_LOCK` runs whatever the others return.

@@ -20,7 +20,8 @@
 //! grants outlive a drop, its grants and how they are read back (who holds `SELECT` on a view,
 //! on its columns, with a grant option or that alone; which roles exist; MariaDB's revokes by
 //! column and what its user must be allowed to read for them), how schemas are found and made
-//! and roles made, and the meaning of every database error. PostgreSQL's answers to a refused
+//! and roles made, what each session runs as it connects and what it refuses to keep, whether
+//! the database has one writer, and the meaning of every database error. PostgreSQL's answers to a refused
 //! replace or drop ([`crate::ddl::runs`]), the statements of its tables beside the ledger
 //! (audit trail, failures, hints, marks), and PostgreSQL's locks in a section (the ledger row's
 //! reserve, the advisory locks on a view's names and scopes) are still its own; of its
@@ -289,6 +290,11 @@ pub trait Profile {
 
     /// What an error means to the store, if anything.
     fn error_meaning(&self, code: ErrorCode<'_>) -> Option<ErrorMeaning>;
+
+    /// What every session of the store runs as it connects: so that the database reads
+    /// literals and names as view-sql's validation read them, and bounds its waits; `None`
+    /// where a session needs nothing set.
+    fn session_settings(&self) -> Option<SessionSettings>;
 }
 
 /// How long a name may be, and in what.
@@ -634,6 +640,17 @@ fn catalog_read(
     }
 }
 
+/// A read of which of `roles` exist, its statement made by `statement` from the list of their
+/// placeholders (`?, ?, …`), the names bound once for each of the statement's `lists`.
+fn roles_read(roles: &[&str], lists: usize, statement: impl FnOnce(&str) -> String) -> CatalogRead {
+    CatalogRead {
+        statement: statement(&vec!["?"; roles.len()].join(", ")),
+        binds: (0..lists)
+            .flat_map(|_| roles.iter().map(|role| Some((*role).to_owned())))
+            .collect(),
+    }
+}
+
 /// The binds of a read of `schema` (NULL: the session's own) and, where asked for, of the one
 /// view `view`.
 fn schema_and_view(schema: Option<&str>, view: Option<&str>) -> Vec<Option<String>> {
@@ -780,6 +797,36 @@ impl ColumnTypes {
 pub struct Upsert {
     pub statement: String,
     pub binds: Vec<&'static str>,
+}
+
+/// What every session runs as it connects ([`Profile::session_settings`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionSettings {
+    /// Statements of the profile's own, run as one text.
+    pub statements: &'static str,
+    /// A setting the statements' last query reads back, which must hold none of some flags.
+    pub refused_flags: Option<RefusedFlags>,
+}
+
+/// Flags a session must not keep on: a setting the server may hold in a way the session's
+/// statements cannot take back, refused rather than run statements the database reads otherwise
+/// than their validation did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefusedFlags {
+    /// The column of the settings' last query that holds the setting, its flags
+    /// comma-separated.
+    pub column: &'static str,
+    pub flags: &'static [&'static str],
+    /// What the operator does about one.
+    pub remedy: &'static str,
+}
+
+impl RefusedFlags {
+    /// The first refused flag `setting` holds, if any.
+    pub fn found(&self, setting: &str) -> Option<&'static str> {
+        let held: Vec<&str> = setting.split(',').map(str::trim).collect();
+        self.flags.iter().copied().find(|flag| held.contains(flag))
+    }
 }
 
 /// An error as the database gave it: its SQLSTATE and its native number, where it has each

@@ -13,7 +13,7 @@ use std::time::Duration;
 use super::{
     AppliedSql, CatalogRead, Clauses, ColumnTypes, DropView, ErrorCode, ErrorMeaning,
     GrantReadRights, HeldGrant, LockAnswer, LockKey, NameError, NameLimit, ParserDialect, Profile,
-    ReaderProtection, Replace, Section, Upsert, Views, listed,
+    ReaderProtection, Replace, Section, SessionSettings, Upsert, Views, listed,
 };
 
 /// `DBMS_LOCK`'s user lock ids are 0 to 1073741823 (those above are `ALLOCATE_UNIQUE`'s).
@@ -62,6 +62,15 @@ impl Profile for Oracle {
             });
         }
         Ok(format!("\"{identifier}\""))
+    }
+
+    /// Waits for a DDL lock bounded (seconds); Oracle has no setting that reads quotes or
+    /// backslashes otherwise.
+    fn session_settings(&self) -> Option<SessionSettings> {
+        Some(SessionSettings {
+            statements: "ALTER SESSION SET DDL_LOCK_TIMEOUT = 10",
+            refused_flags: None,
+        })
     }
 
     fn replace_view(&self, view: &str, clauses: Clauses, query: &str) -> Replace {
@@ -156,17 +165,13 @@ impl Profile for Oracle {
     /// `DBA_ROLES`, which the store's user must be allowed to read ([`GrantReadRights`]); users
     /// (`ALL_USERS`) as accounts.
     fn roles_found(&self, roles: &[&str]) -> Option<CatalogRead> {
-        let names = vec!["?"; roles.len()].join(", ");
-        let binds: Vec<Option<String>> =
-            roles.iter().map(|role| Some((*role).to_owned())).collect();
-        Some(CatalogRead {
-            statement: format!(
+        Some(super::roles_read(roles, 2, |names| {
+            format!(
                 "SELECT ROLE AS \"name\", 'role' AS \"kind\" FROM DBA_ROLES WHERE ROLE IN ({names}) \
                  UNION ALL SELECT USERNAME, 'account' FROM ALL_USERS WHERE USERNAME IN ({names}) \
                  UNION ALL SELECT USER, 'self' FROM DUAL"
-            ),
-            binds: binds.iter().chain(&binds).cloned().collect(),
-        })
+            )
+        }))
     }
 
     fn grant_read_rights(&self) -> Option<GrantReadRights> {

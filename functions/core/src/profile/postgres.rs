@@ -10,7 +10,7 @@ use std::time::Duration;
 use super::{
     AppliedSql, CatalogRead, Clauses, ColumnTypes, DropView, ErrorCode, ErrorMeaning, HeldGrant,
     LockKey, NameError, NameLimit, ParserDialect, Privilege, Profile, ReaderProtection, Replace,
-    Rewrite, Section, Upsert, Views,
+    Rewrite, Section, SessionSettings, Upsert, Views,
 };
 use crate::dialect::Dialect;
 
@@ -209,6 +209,15 @@ impl Profile for Postgres {
 
     fn take_lock(&self, _locks: &str, _key: &LockKey, _wait: Duration) -> Option<String> {
         None
+    }
+
+    /// Literals and identifiers read as the view SQL validation read them, whatever the server's
+    /// defaults.
+    fn session_settings(&self) -> Option<SessionSettings> {
+        Some(SessionSettings {
+            statements: "SET statement_timeout = '30s'; SET standard_conforming_strings = on",
+            refused_flags: None,
+        })
     }
 
     /// Read committed, whatever the server's default: each view of a transaction that several

@@ -14,7 +14,7 @@ use std::time::Duration;
 use super::{
     AppliedSql, CatalogRead, Clauses, ColumnTypes, DropView, ErrorCode, ErrorMeaning, HeldGrant,
     LockKey, NameError, NameLimit, ParserDialect, Privilege, Profile, ReaderProtection, Replace,
-    Section, Upsert, Views, listed,
+    Section, SessionSettings, Upsert, Views, listed,
 };
 
 #[derive(Debug, Clone, Copy)]
@@ -38,6 +38,16 @@ impl Profile for SqlServer {
     fn quote(&self, identifier: &str) -> Result<String, NameError> {
         self.name_limit().check(identifier)?;
         Ok(format!("[{}]", identifier.replace(']', "]]")))
+    }
+
+    /// Double quotes name identifiers and a comparison with NULL is never true (the ISO
+    /// settings, which sqlparser's dialect reads and a view records as it is made, whatever the
+    /// driver's or the login's defaults); lock waits bounded (milliseconds).
+    fn session_settings(&self) -> Option<SessionSettings> {
+        Some(SessionSettings {
+            statements: "SET QUOTED_IDENTIFIER ON; SET ANSI_NULLS ON; SET LOCK_TIMEOUT 10000",
+            refused_flags: None,
+        })
     }
 
     fn replace_view(&self, view: &str, clauses: Clauses, query: &str) -> Replace {
@@ -134,15 +144,13 @@ impl Profile for SqlServer {
 
     /// Database roles (`type` R), other principals of that name (users) as accounts.
     fn roles_found(&self, roles: &[&str]) -> Option<CatalogRead> {
-        Some(CatalogRead {
-            statement: format!(
+        Some(super::roles_read(roles, 1, |names| {
+            format!(
                 "SELECT name AS name, CASE WHEN type = 'R' THEN 'role' ELSE 'account' END AS kind \
-                 FROM sys.database_principals WHERE name IN ({}) \
-                 UNION ALL SELECT USER_NAME(), 'self'",
-                vec!["?"; roles.len()].join(", ")
-            ),
-            binds: roles.iter().map(|role| Some((*role).to_owned())).collect(),
-        })
+                 FROM sys.database_principals WHERE name IN ({names}) \
+                 UNION ALL SELECT USER_NAME(), 'self'"
+            )
+        }))
     }
 
     fn replace_keeps_grants(&self) -> bool {

@@ -13,7 +13,7 @@ use std::time::Duration;
 use super::{
     AppliedSql, CatalogRead, Clauses, ColumnTypes, DropView, ErrorCode, ErrorMeaning, HeldGrant,
     LockKey, NameError, NameLimit, ParserDialect, Privilege, Profile, ReaderProtection, Replace,
-    Section, Upsert, Views, listed,
+    Section, SessionSettings, Upsert, Views, listed,
 };
 
 /// The lock table's slots: a view takes the slot of its key (two views sharing one only wait
@@ -46,6 +46,12 @@ impl Profile for Teradata {
     fn quote(&self, identifier: &str) -> Result<String, NameError> {
         self.name_limit().check(identifier)?;
         Ok(format!("\"{}\"", identifier.replace('"', "\"\"")))
+    }
+
+    /// The session's mode (ANSI) is chosen at logon, by the ODBC data source
+    /// (`SessionMode=ANSI`): nothing is set here (unverified: no read of it back).
+    fn session_settings(&self) -> Option<SessionSettings> {
+        None
     }
 
     fn replace_view(&self, view: &str, clauses: Clauses, query: &str) -> Replace {
@@ -135,17 +141,13 @@ impl Profile for Teradata {
 
     /// `DBC.RoleInfoV`; users (`DBC.UsersV`) as accounts.
     fn roles_found(&self, roles: &[&str]) -> Option<CatalogRead> {
-        let names = vec!["?"; roles.len()].join(", ");
-        let binds: Vec<Option<String>> =
-            roles.iter().map(|role| Some((*role).to_owned())).collect();
-        Some(CatalogRead {
-            statement: format!(
+        Some(super::roles_read(roles, 2, |names| {
+            format!(
                 "SELECT RoleName AS \"name\", 'role' AS \"kind\" FROM DBC.RoleInfoV WHERE RoleName IN ({names}) \
                  UNION ALL SELECT UserName, 'account' FROM DBC.UsersV WHERE UserName IN ({names}) \
                  UNION ALL SELECT USER, 'self'"
-            ),
-            binds: binds.iter().chain(&binds).cloned().collect(),
-        })
+            )
+        }))
     }
 
     fn replace_keeps_grants(&self) -> bool {

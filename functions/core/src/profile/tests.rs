@@ -106,6 +106,41 @@ fn the_sections_of_the_databases_the_store_runs() {
     assert_eq!(Sqlite.section_settings(Duration::from_secs(1)), None);
 }
 
+/// A MariaDB session whose `sql_mode` still quotes strings otherwise than view-sql reads them
+/// (a combined mode the settings leave in place turns `ANSI_QUOTES` back on) is refused, naming
+/// the flag; the others read nothing back.
+#[test]
+fn a_mode_that_quotes_otherwise_is_named() {
+    let refused = MariaDb.session_settings().unwrap().refused_flags.unwrap();
+    assert!(MariaDb.session_settings().unwrap().statements.ends_with(
+        "SELECT CAST(@@sql_mode AS CHAR) AS sql_mode; \
+         /*M! SET SESSION sql_mode = CONCAT(@@sql_mode, ',NO_AUTO_CREATE_USER') */"
+    ));
+    assert_eq!(refused.column, "sql_mode");
+    // As MariaDB reports `ANSI` after expanding it.
+    let ansi = "REAL_AS_FLOAT,PIPES_AS_CONCAT,ANSI_QUOTES,IGNORE_SPACE,ANSI";
+    assert_eq!(refused.found(ansi), Some("ANSI_QUOTES"));
+    assert_eq!(
+        refused.found("STRICT_TRANS_TABLES,NO_BACKSLASH_ESCAPES"),
+        Some("NO_BACKSLASH_ESCAPES")
+    );
+    let default = "STRICT_TRANS_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_AUTO_CREATE_USER,\
+                   NO_ENGINE_SUBSTITUTION";
+    assert_eq!(refused.found(default), None);
+    assert_eq!(refused.found(""), None);
+    for profile in all() {
+        let refuses = profile
+            .session_settings()
+            .is_some_and(|settings| settings.refused_flags.is_some());
+        assert_eq!(
+            refuses,
+            profile.parser() == ParserDialect::MySql,
+            "{}",
+            profile.name()
+        );
+    }
+}
+
 /// The names of the locks do not change: two versions of the store running side by side (a
 /// rolling deploy) lock one view and one name alike. Pinned to the names MariaDB's sections
 /// took before the keys were the profiles' (a digest of ledger, project and data source; of
