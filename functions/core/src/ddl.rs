@@ -8,13 +8,17 @@
 //! hold a view at an older, less restrictive policy for as long as they like. So where the new
 //! definition cannot replace the old one in place, or the view must go, and something depends
 //! on it, the view **fails closed**: it is replaced in place by a view of the same columns that
-//! shows no rows ([`closed_view`]), so that neither it nor anything built on it shows the older
+//! shows no rows ([`Profile::closed_view`]), so that neither it nor anything built on it shows the older
 //! definition any more (see [`crate::apply::closed`] for its ledger row and audit entry).
 //!
 //! MariaDB replaces and drops a view whatever depends on it (what depended on it becomes
-//! invalid), and SQLite tracks no dependencies: there every statement simply runs.
+//! invalid), and SQLite tracks no dependencies: there every statement simply runs. Which
+//! database refuses, the view's lock, the reads a close needs and the closed view are its
+//! profile's ([`Profile::refusals`]).
 
 use crate::dialect::Dialect;
+#[cfg(doc)]
+use crate::profile::Profile;
 use crate::profile::{ErrorMeaning, Replace};
 use crate::view_sql::{Clauses, Parts, ViewLocation, ViewSql};
 
@@ -144,14 +148,16 @@ pub enum Run {
         instead: Vec<Run>,
     },
     /// Replace the view `name` in place by one of its columns that shows no rows
-    /// ([`closed_view`]), naming what depends on it, and end the apply as closed.
+    /// ([`Profile::closed_view`]), naming what depends on it, and end the apply as closed.
     Close(String),
 }
 
-/// How `ddl` runs on `dialect`. On PostgreSQL: a drop that others depend on closes the view
-/// instead; a replace in place whose columns differ drops the view (or closes it, as a drop
-/// does) and creates it anew. Elsewhere the statement runs as it is.
+/// How `ddl` runs on `dialect`. Where its profile has refusals (PostgreSQL): a drop that others
+/// depend on closes the view instead; a replace in place whose columns differ drops the view
+/// (or closes it, as a drop does) and creates it anew; both after the view's lock. Elsewhere
+/// the statement runs as it is.
 pub fn runs(dialect: Dialect, ddl: Ddl) -> Vec<Run> {
+    let profile = crate::profile::of(dialect);
     let action = ddl.action();
     let drop_or_close = |name: &str| Run::Attempt {
         statement: drop_view(name),
@@ -159,18 +165,30 @@ pub fn runs(dialect: Dialect, ddl: Ddl) -> Vec<Run> {
         refused: Refusal::OthersDepend,
         instead: vec![Run::Close(name.to_owned())],
     };
-    match (dialect, ddl) {
-        (Dialect::Postgres, Ddl::Drop(name)) => vec![lock(&name), drop_or_close(&name)],
-        (
-            Dialect::Postgres,
-            Ddl::ReplaceInPlace {
-                name,
-                create_or_replace,
-                create,
-            },
-        ) => vec![
-            lock(&name),
-            Run::Attempt {
+    if profile.refusals().is_none() {
+        return vec![Run::Statement {
+            statement: ddl.statement(),
+            action,
+        }];
+    }
+    let lock = |name: &str| {
+        profile.lock_view(name).map(|statement| Run::Lock {
+            name: name.to_owned(),
+            statement,
+        })
+    };
+    match ddl {
+        Ddl::Drop(name) => lock(&name)
+            .into_iter()
+            .chain([drop_or_close(&name)])
+            .collect(),
+        Ddl::ReplaceInPlace {
+            name,
+            create_or_replace,
+            create,
+        } => lock(&name)
+            .into_iter()
+            .chain([Run::Attempt {
                 statement: create_or_replace,
                 action,
                 refused: Refusal::ColumnsDiffer,
@@ -181,59 +199,13 @@ pub fn runs(dialect: Dialect, ddl: Ddl) -> Vec<Run> {
                         action,
                     },
                 ],
-            },
-        ],
-        (Dialect::Sqlite | Dialect::MySql, ddl) | (Dialect::Postgres, ddl @ Ddl::Create(_)) => {
-            vec![Run::Statement {
-                statement: ddl.statement(),
-                action,
-            }]
-        }
+            }])
+            .collect(),
+        ddl @ Ddl::Create(_) => vec![Run::Statement {
+            statement: ddl.statement(),
+            action,
+        }],
     }
-}
-
-/// PostgreSQL: takes the view's exclusive lock by setting the option it has anyway. A session
-/// that holds the view (a reader's open transaction) makes this wait, up to the section's lock
-/// timeout.
-fn lock(name: &str) -> Run {
-    Run::Lock {
-        name: name.to_owned(),
-        statement: format!("ALTER VIEW IF EXISTS {name} SET (security_barrier = true)"),
-    }
-}
-
-/// A column of a view as the catalog describes it, for [`closed_view`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Column {
-    pub name: String,
-    /// The type as the catalog formats it (`pg_catalog.format_type`).
-    pub type_name: String,
-    /// A collation other than the type's own, qualified and quoted.
-    pub collation: Option<String>,
-}
-
-/// PostgreSQL: the view `name` replaced in place by one of the same `columns` (names, types,
-/// collations, so that the replace is accepted) that shows no rows.
-pub fn closed_view(name: &str, columns: &[Column]) -> String {
-    let select: Vec<String> = columns
-        .iter()
-        .map(|column| {
-            let collate = column
-                .collation
-                .as_ref()
-                .map(|collation| format!(" COLLATE {collation}"))
-                .unwrap_or_default();
-            format!(
-                "CAST(NULL AS {}){collate} AS {}",
-                column.type_name,
-                Dialect::Postgres.quote(&column.name)
-            )
-        })
-        .collect();
-    format!(
-        "CREATE OR REPLACE VIEW {name} WITH (security_barrier = true) AS SELECT {} WHERE false",
-        select.join(", ")
-    )
 }
 
 /// The schema (PostgreSQL) or database (MariaDB) to make before the view `reference` is made,
@@ -263,6 +235,7 @@ pub fn tolerating_a_concurrent_create(dialect: Dialect, create: String) -> Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::profile::ViewColumn;
 
     fn statement(statement: &str, action: &'static str) -> Run {
         Run::Statement {
@@ -454,23 +427,31 @@ mod tests {
     #[test]
     fn a_closed_view_keeps_names_types_and_collations_and_shows_no_rows() {
         let columns = [
-            Column {
+            ViewColumn {
                 name: "id".into(),
                 type_name: "integer".into(),
                 collation: None,
             },
-            Column {
+            ViewColumn {
                 name: "Na\"me".into(),
                 type_name: "character varying(20)".into(),
                 collation: Some("pg_catalog.\"C\"".into()),
             },
         ];
+        let profile = crate::profile::of(Dialect::Postgres);
         assert_eq!(
-            closed_view("\"s\".\"v\"", &columns),
+            profile.closed_view("\"s\".\"v\"", &columns).unwrap(),
             "CREATE OR REPLACE VIEW \"s\".\"v\" WITH (security_barrier = true) AS SELECT \
              CAST(NULL AS integer) AS \"id\", CAST(NULL AS character varying(20)) COLLATE \
              pg_catalog.\"C\" AS \"Na\"\"me\" WHERE false"
         );
+        // Only where the database refuses: elsewhere every statement simply runs.
+        for dialect in [Dialect::MySql, Dialect::Sqlite] {
+            let profile = crate::profile::of(dialect);
+            assert_eq!(profile.refusals(), None);
+            assert_eq!(profile.closed_view("v", &columns), None);
+            assert_eq!(profile.lock_view("v"), None);
+        }
     }
 
     #[test]

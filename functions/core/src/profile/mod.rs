@@ -12,28 +12,29 @@
 //! `sqlparser` dialect validates the view SQL; and what the database's errors mean to the store.
 //!
 //! **Status.** The databases the store runs today ([`of`]: SQLite, PostgreSQL, MariaDB): the
-//! store takes from the profile its ledger's table, added columns and upsert, its placeholders,
-//! its views' `CREATE` and replace (in place, or a drop and a create) and the rewrite that
-//! protects them from their readers (view-sql rewrites the query as the profile asks, and
-//! [`crate::ddl::view_statements`] has the profile write the statements around it), its reads
-//! of view definitions (drift), whether DDL is transactional (an intent first, or not), whether
-//! grants outlive a drop, its grants and how they are read back (who holds `SELECT` on a view,
-//! on its columns, with a grant option or that alone; which roles exist; MariaDB's revokes by
-//! column and what its user must be allowed to read for them), how schemas are found and made
-//! and roles made, what each session runs as it connects and what it refuses to keep, whether
-//! the database has one writer, and the meaning of every database error. PostgreSQL's answers to a refused
-//! replace or drop ([`crate::ddl::runs`]), the statements of its tables beside the ledger
-//! (audit trail, failures, hints, marks), and PostgreSQL's locks in a section (the ledger row's
-//! reserve, the advisory locks on a view's names and scopes) are still its own; of its
-//! critical sections it takes from the profile their kind, begin and settings, and the session
-//! locks (MariaDB's) with their names and release. The profiles' versions are held to the
-//! databases themselves by
-//! `views/tests/profiles.rs` (natively and through ODBC), so that each can be moved over with
-//! the store's tests as the net. SQL Server, Oracle, Teradata ([`PROFILES`]): written from the
-//! vendors' documentation and unit-tested here (exact statements, and each that `sqlparser` can
-//! read parsed as one statement of the profile's dialect); none has run against a real server,
-//! and the store does not take these databases' URLs yet ([`named_in_url`] lets its
-//! configuration say so by name). README, "Target databases".
+//! store takes from the profile the `sqlparser` dialect that validates view SQL and the rewrite
+//! that protects a view from its readers (both carried to view-sql by [`view_location`]); its
+//! views' `CREATE` and replace (in place, or a drop and a create), written around that rewrite
+//! ([`crate::ddl::view_statements`]); whether the database refuses to drop or replace a view
+//! others depend on and what answers a refusal (the view's lock, the reads and the closed view
+//! that [`crate::ddl::runs`] and the store run); its ledger's table, added columns and upsert,
+//! and its placeholders; its reads of view definitions (drift); whether DDL is transactional
+//! (an intent first, or not) and whether grants outlive a drop; its grants and how they are read
+//! back (who holds `SELECT` on a view, on its columns, with a grant option or that alone; which
+//! roles exist; MariaDB's revokes by column and what its user must be allowed to read for them);
+//! how schemas are found and made and roles made; its critical sections' kind, begin and
+//! settings, and their session locks (MariaDB's) with their names and release; what each
+//! session runs as it connects and what it refuses to keep, and whether the database has one
+//! writer; and the meaning of every database error. Still the store's own: the statements of
+//! its tables beside the ledger (audit trail, failures, hints, marks) and PostgreSQL's locks in
+//! a section (the ledger row's reserve, the advisory locks on a view's names and scopes). The
+//! profiles' versions are held to the databases themselves by `views/tests/profiles.rs`
+//! (natively and through ODBC), and the store's tests run through them. SQL Server, Oracle,
+//! Teradata ([`PROFILES`]): written from the vendors' documentation and unit-tested here (exact
+//! statements, and each that `sqlparser` can read parsed as one statement of the profile's
+//! dialect); none has run against a real server, and the store does not take these databases'
+//! URLs yet ([`named_in_url`] lets its configuration say so by name). README, "Target
+//! databases".
 
 mod mariadb;
 mod oracle;
@@ -141,6 +142,24 @@ pub trait Profile {
     fn replace_view(&self, view: &str, clauses: Clauses, query: &str) -> Replace;
     /// How a view is dropped.
     fn drop_view(&self, view: &str) -> DropView;
+    /// Where the database refuses to drop a view others depend on, or to replace it in place
+    /// by one whose columns differ (PostgreSQL, which keeps what others built on a view), how the
+    /// store answers: each such statement runs after the view's lock and in a savepoint, a
+    /// refused replace becomes a drop and a create, and a refused drop closes the view rather
+    /// than drop what others built on it. `None` where every view's DDL simply runs.
+    fn refusals(&self) -> Option<Refusals> {
+        None
+    }
+    /// The statement that takes the view `view`'s (quoted and qualified) exclusive lock for the
+    /// rest of the section, before a statement that may be refused ([`Profile::refusals`]).
+    fn lock_view(&self, _view: &str) -> Option<String> {
+        None
+    }
+    /// The view `view` replaced in place by one of the same `columns` that shows no rows, where
+    /// a drop may be refused ([`Profile::refusals`]).
+    fn closed_view(&self, _view: &str, _columns: &[ViewColumn]) -> Option<String> {
+        None
+    }
     /// What keeps a reader's predicates from running before the view's own filter.
     fn reader_protection(&self) -> ReaderProtection;
     /// Whether DDL and grants take part in a transaction (else each commits on its own).
@@ -353,6 +372,27 @@ pub struct DropView {
     /// Whether the statement fails where the view is already gone ([`ErrorMeaning::Absent`],
     /// which a drop then counts as done).
     pub fails_when_absent: bool,
+}
+
+/// The reads a database with refusals ([`Profile::refusals`]) answers them with, each of one
+/// bound value, the view's reference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refusals {
+    /// The sessions that hold the view's lock, one text each for a person to read.
+    pub lock_holders: &'static str,
+    /// What depends on the view, one text each (column `blocker`) for a person to read.
+    pub dependents: &'static str,
+    /// The view's columns in order: `name`, `type` (as the catalog formats it) and `collation`
+    /// (one other than the type's own, qualified and quoted; NULL otherwise).
+    pub columns: &'static str,
+}
+
+/// A column of a view as the catalog describes it, for [`Profile::closed_view`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViewColumn {
+    pub name: String,
+    pub type_name: String,
+    pub collation: Option<String>,
 }
 
 /// What keeps a reader's own predicates from running before the view's filter (a predicate
