@@ -11,6 +11,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AnyPool, AssertSqlSafe, Row};
 use view_sync_core::Id;
 use view_sync_core::plan::ViewKey;
+use view_sync_core::profile::{self, AddIndex, NameError};
 use view_sync_core::view_sql::ViewLocation;
 
 pub use view_sync_core::audit::{AuditEntry, Cause, Origin};
@@ -51,9 +52,9 @@ fn split(text: String) -> Vec<String> {
 pub(crate) struct Audit {
     /// Quoted and qualified.
     name: String,
-    /// The index on `applied_at` where it is not made with the table: how it is referred to,
-    /// and its `CREATE INDEX`.
-    index: Option<(String, String)>,
+    /// The index on `applied_at` where it is not made with the table, as the profile makes it
+    /// (or why it cannot name it).
+    index: Option<Result<AddIndex, NameError>>,
     dialect: Dialect,
     /// Where the views are: a view named unqualified in a query is there.
     views: ViewLocation,
@@ -65,23 +66,17 @@ impl Audit {
         let dialect = views.dialect;
         let schema = views.schema.as_deref();
         let table = format!("{ledger_table}_audit");
-        let bare_index = format!("{table}_applied_at");
-        let index_name = dialect.quote(&bare_index);
-        let reference = dialect.qualified(schema, &bare_index);
         let name = dialect.qualified(schema, &table);
-        let index = match dialect {
-            // SQLite puts the schema on the index, PostgreSQL makes it in the table's schema.
-            Dialect::Sqlite => Some(format!(
-                "CREATE INDEX IF NOT EXISTS {reference} ON {} (applied_at)",
-                dialect.quote(&table)
-            )),
-            Dialect::Postgres => Some(format!(
-                "CREATE INDEX IF NOT EXISTS {index_name} ON {name} (applied_at)"
-            )),
-            // Made with the table (an index inline).
-            Dialect::MySql => None,
-        }
-        .map(|create| (reference, create));
+        // MariaDB's is made with the table (an index inline, see `create_table`).
+        let index = (dialect != Dialect::MySql).then(|| {
+            profile::of(dialect).add_index(
+                schema,
+                &table,
+                &format!("{table}_applied_at"),
+                "applied_at",
+                None,
+            )
+        });
         Self {
             name,
             index,
@@ -112,13 +107,14 @@ impl Audit {
         )
     }
 
-    /// Makes the index on `applied_at` where the table was made without it, once: on
-    /// PostgreSQL looked for first (see [`ddl::make_index`]).
+    /// Makes the index on `applied_at` where the table was made without it, once (see
+    /// [`ddl::make_index`]).
     pub(crate) async fn add_index(&self, pool: &AnyPool) -> Result<(), ViewsError> {
-        let Some((reference, create)) = &self.index else {
-            return Ok(());
-        };
-        ddl::make_index(pool, self.dialect, reference, create.clone(), WHAT).await
+        match &self.index {
+            None => Ok(()),
+            Some(Ok(index)) => ddl::make_index(pool, index.clone(), WHAT).await,
+            Some(Err(e)) => Err(ViewsError::Unavailable(format!("{WHAT}'s index: {e}"))),
+        }
     }
 
     /// Records one change in the audit trail, on the section's connection.

@@ -6,8 +6,9 @@ use sqlx::query::Query;
 use sqlx::{Any, AnyConnection, AnyPool, AssertSqlSafe};
 use view_sync_core::plan::ViewKey;
 
-use crate::dialect::Dialect;
-use view_sync_core::profile::ErrorMeaning;
+use view_sync_core::profile::{AddIndex, ErrorMeaning};
+
+use crate::dialect::catalog_scalar;
 
 use crate::error::{ViewsError, error_meaning, label};
 
@@ -34,29 +35,25 @@ pub(crate) async fn run(
         .map_err(|e| ViewsError::from_sqlx(e, action, &label(view)))
 }
 
-/// Makes an index of the store's own table `table` with `create`, once: made at each process's
-/// start, so a creation that races another process's counts as made, and on PostgreSQL the
-/// index `reference` names is looked for first, without a lock: its `CREATE INDEX IF NOT
-/// EXISTS` takes a share lock on the table before it looks, and would wait for each open
-/// section that wrote to the table while every later section queued behind it.
+/// Makes an index of the store's own table `table` as its profile says (`index`), once: made
+/// at each process's start, so a creation that races another process's counts as made; where
+/// the profile looks for it first (PostgreSQL, so as not to queue behind open sections for a
+/// share lock on the table; MariaDB, which has no `IF NOT EXISTS`), one found is left as it is.
 pub(crate) async fn make_index(
     pool: &AnyPool,
-    dialect: Dialect,
-    reference: &str,
-    create: String,
+    index: AddIndex,
     table: &str,
 ) -> Result<(), ViewsError> {
-    if dialect == Dialect::Postgres {
-        let found: Option<String> =
-            sqlx::query_scalar(AssertSqlSafe("SELECT CAST(to_regclass($1) AS TEXT)"))
-                .bind(reference.to_owned())
-                .fetch_one(pool)
-                .await
-                .map_err(|e| ViewsError::from_sqlx(e, "look for the indexes of", table))?;
-        if found.is_some() {
+    if let Some(find) = index.find {
+        let found: Option<Option<String>> = catalog_scalar(find)
+            .fetch_optional(pool)
+            .await
+            .map_err(|e| ViewsError::from_sqlx(e, "look for the indexes of", table))?;
+        if found.flatten().is_some() {
             return Ok(());
         }
     }
+    let create = index.create;
     match sqlx::query(AssertSqlSafe(create)).execute(pool).await {
         Ok(_) => Ok(()),
         // Another process made the same index first (PostgreSQL: also the unique violation of

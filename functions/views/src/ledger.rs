@@ -265,44 +265,18 @@ impl Ledger {
     /// looked for first where making it would lock the ledger or fail for being there (see
     /// [`ddl::make_index`]); two processes racing to make it: the loser finds it made.
     pub(crate) async fn add_name_index(&self, pool: &AnyPool) -> Result<(), ViewsError> {
-        let index = format!("{}_view_name", self.table);
-        let quoted = self.dialect.quote(&index);
-        let reference = self.dialect.qualified(self.schema.as_deref(), &index);
-        let create = match self.dialect {
-            // SQLite puts the schema on the index (it has one writer: no one waits for this).
-            Dialect::Sqlite => format!(
-                "CREATE INDEX IF NOT EXISTS {reference} ON {} (view_name)",
-                self.dialect.quote(&self.table)
-            ),
-            // PostgreSQL makes it in the table's schema.
-            Dialect::Postgres => format!(
-                "CREATE INDEX IF NOT EXISTS {quoted} ON {} (view_name)",
-                self.name
-            ),
-            // InnoDB keys hold at most 3,072 bytes: the name's first 255 characters (1,020
-            // bytes) tell views apart. MySQL has no `CREATE INDEX IF NOT EXISTS`.
-            Dialect::MySql => {
-                let found: Option<i64> = sqlx::query_scalar(AssertSqlSafe(
-                    "SELECT 1 FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = \
-                     COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND INDEX_NAME = ? LIMIT 1",
-                ))
-                .bind(self.schema.clone())
-                .bind(self.table.clone())
-                .bind(index.clone())
-                .fetch_optional(pool)
-                .await
-                .map_err(|e| ViewsError::from_sqlx(e, "look for the indexes of", &self.name))?;
-                if found.is_some() {
-                    return Ok(());
-                }
-                // ALTER, not CREATE INDEX: the README's user holds ALTER, not INDEX.
-                format!(
-                    "ALTER TABLE {} ADD INDEX {quoted} (view_name(255))",
-                    self.name
-                )
-            }
-        };
-        ddl::make_index(pool, self.dialect, &reference, create, &self.name).await
+        // A view's reference may be 1,024 characters: its first 255 tell views apart where the
+        // database keys a column's first characters only (MariaDB).
+        let index = profile::of(self.dialect)
+            .add_index(
+                self.schema.as_deref(),
+                &self.table,
+                &format!("{}_view_name", self.table),
+                "view_name",
+                Some(255),
+            )
+            .map_err(|e| ViewsError::Unavailable(format!("the ledger's index: {e}")))?;
+        ddl::make_index(pool, index, &self.name).await
     }
 
     /// Ledger rows in `scope`.

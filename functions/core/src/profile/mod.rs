@@ -18,7 +18,7 @@
 //! ([`crate::ddl::view_statements`]); whether the database refuses to drop or replace a view
 //! others depend on and what answers a refusal (the view's lock, the reads and the closed view
 //! that [`crate::ddl::runs`] and the store run); its ledger's table, added columns and upsert,
-//! and its placeholders; its reads of view definitions (drift); whether DDL is transactional
+//! the indexes of its own tables, and its placeholders; its reads of view definitions (drift); whether DDL is transactional
 //! (an intent first, or not) and whether grants outlive a drop; its grants and how they are read
 //! back (who holds `SELECT` on a view, on its columns, with a grant option or that alone; which
 //! roles exist; MariaDB's revokes by column and what its user must be allowed to read for them);
@@ -301,6 +301,25 @@ pub trait Profile {
     /// `CREATE TABLE` of the ledger `table` (quoted and qualified); [`ErrorMeaning::Exists`]
     /// where it was made meanwhile.
     fn create_ledger(&self, table: &str) -> String;
+    /// The index `index` on `column` of the store's own table `table` (both unquoted) in
+    /// `schema` (the session's own where `None`), on the column's first `prefix` characters
+    /// where it is too long to be a key whole (MariaDB's).
+    fn add_index(
+        &self,
+        schema: Option<&str>,
+        table: &str,
+        index: &str,
+        column: &str,
+        prefix: Option<usize>,
+    ) -> Result<AddIndex, NameError>;
+
+    /// `name` in `schema`, each part quoted; `name` alone without a schema.
+    fn in_schema(&self, schema: Option<&str>, name: &str) -> Result<String, NameError> {
+        match schema {
+            Some(schema) => self.qualified(schema, name),
+            None => self.quote(name),
+        }
+    }
     /// The upsert of one ledger row, its values bound in [`Upsert::binds`] order; `applied_sql`
     /// says whether it writes the applied SQL or keeps the row's own (a new row's is then NULL).
     /// Each value is bound as a column's value, never inside an expression (Oracle refuses a
@@ -867,6 +886,16 @@ impl RefusedFlags {
         let held: Vec<&str> = setting.split(',').map(str::trim).collect();
         self.flags.iter().copied().find(|flag| held.contains(flag))
     }
+}
+
+/// How an index of the store's own tables is made ([`Profile::add_index`]), at each process's
+/// start: the statement, which fails with [`ErrorMeaning::Exists`] (or not at all) where it is
+/// there, and where looking first spares a lock or a refusal, the read that finds it (a row
+/// whose first column, a text, is not NULL where it is there).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddIndex {
+    pub find: Option<CatalogRead>,
+    pub create: String,
 }
 
 /// An error as the database gave it: its SQLSTATE and its native number, where it has each

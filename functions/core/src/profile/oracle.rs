@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use super::{
-    AppliedSql, CatalogRead, Clauses, ColumnTypes, DropView, ErrorCode, ErrorMeaning,
+    AddIndex, AppliedSql, CatalogRead, Clauses, ColumnTypes, DropView, ErrorCode, ErrorMeaning,
     GrantReadRights, HeldGrant, LockAnswer, LockKey, NameError, NameLimit, ParserDialect, Profile,
     ReaderProtection, Replace, Section, SessionSettings, Upsert, Views, listed,
 };
@@ -235,6 +235,30 @@ impl Profile for Oracle {
     }
 
     /// ORA-00955 where it was made meanwhile.
+    /// Looked for first (no `IF NOT EXISTS`); made in the table's schema.
+    fn add_index(
+        &self,
+        schema: Option<&str>,
+        table: &str,
+        index: &str,
+        column: &str,
+        _prefix: Option<usize>,
+    ) -> Result<AddIndex, NameError> {
+        Ok(AddIndex {
+            find: Some(CatalogRead {
+                statement: "SELECT INDEX_NAME FROM ALL_INDEXES WHERE OWNER = \
+                            COALESCE(?, SYS_CONTEXT('USERENV', 'CURRENT_SCHEMA')) AND INDEX_NAME = ?"
+                    .to_owned(),
+                binds: vec![schema.map(str::to_owned), Some(index.to_owned())],
+            }),
+            create: format!(
+                "CREATE INDEX {} ON {} ({column})",
+                self.in_schema(schema, index)?,
+                self.in_schema(schema, table)?
+            ),
+        })
+    }
+
     fn create_ledger(&self, table: &str) -> String {
         format!(
             "CREATE TABLE {table} ({}, PRIMARY KEY (project_id, data_source_id))",

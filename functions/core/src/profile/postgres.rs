@@ -8,9 +8,9 @@
 use std::time::Duration;
 
 use super::{
-    AppliedSql, CatalogRead, Clauses, ColumnTypes, DropView, ErrorCode, ErrorMeaning, HeldGrant,
-    LockKey, NameError, NameLimit, ParserDialect, Privilege, Profile, ReaderProtection, Refusals,
-    Replace, Rewrite, Section, SessionSettings, Upsert, ViewColumn, Views,
+    AddIndex, AppliedSql, CatalogRead, Clauses, ColumnTypes, DropView, ErrorCode, ErrorMeaning,
+    HeldGrant, LockKey, NameError, NameLimit, ParserDialect, Privilege, Profile, ReaderProtection,
+    Refusals, Replace, Rewrite, Section, SessionSettings, Upsert, ViewColumn, Views,
 };
 use crate::dialect::Dialect;
 
@@ -334,6 +334,30 @@ impl Profile for Postgres {
     /// (the catalog's unique index on type names) in spite of `IF NOT EXISTS`.
     fn create_ledger(&self, table: &str) -> String {
         super::create_ledger_if_absent(self, table)
+    }
+
+    /// Looked for first, without a lock: `CREATE INDEX IF NOT EXISTS` takes a share lock on the
+    /// table before it looks, and would wait for each open section that wrote to the table
+    /// while every later section queued behind it. Made in the table's schema.
+    fn add_index(
+        &self,
+        schema: Option<&str>,
+        table: &str,
+        index: &str,
+        column: &str,
+        _prefix: Option<usize>,
+    ) -> Result<AddIndex, NameError> {
+        Ok(AddIndex {
+            find: Some(CatalogRead {
+                statement: "SELECT CAST(to_regclass($1) AS TEXT)".to_owned(),
+                binds: vec![Some(Dialect::Postgres.qualified(schema, index))],
+            }),
+            create: format!(
+                "CREATE INDEX IF NOT EXISTS {} ON {} ({column})",
+                Dialect::Postgres.quote(index),
+                Dialect::Postgres.qualified(schema, table)
+            ),
+        })
     }
 
     fn upsert_ledger_row(&self, table: &str, applied_sql: AppliedSql) -> Upsert {

@@ -7,9 +7,9 @@
 use std::time::Duration;
 
 use super::{
-    AppliedSql, CatalogRead, Clauses, ColumnTypes, DropView, ErrorCode, ErrorMeaning, HeldGrant,
-    LockKey, NameError, NameLimit, ParserDialect, Profile, ReaderProtection, Replace, Section,
-    SessionSettings, Upsert, Views,
+    AddIndex, AppliedSql, CatalogRead, Clauses, ColumnTypes, DropView, ErrorCode, ErrorMeaning,
+    HeldGrant, LockKey, NameError, NameLimit, ParserDialect, Profile, ReaderProtection, Replace,
+    Section, SessionSettings, Upsert, Views,
 };
 use crate::dialect::Dialect;
 
@@ -153,6 +153,25 @@ impl Profile for Sqlite {
     /// Type names for their affinities (TEXT, INTEGER); SQLite does not hold text to a length.
     fn column_types(&self) -> ColumnTypes {
         super::STANDARD_TYPES
+    }
+
+    /// The schema goes on the index's name (one writer: no one waits for this).
+    fn add_index(
+        &self,
+        schema: Option<&str>,
+        table: &str,
+        index: &str,
+        column: &str,
+        _prefix: Option<usize>,
+    ) -> Result<AddIndex, NameError> {
+        Ok(AddIndex {
+            find: None,
+            create: format!(
+                "CREATE INDEX IF NOT EXISTS {} ON {} ({column})",
+                Dialect::Sqlite.qualified(schema, index),
+                Dialect::Sqlite.quote(table)
+            ),
+        })
     }
 
     fn create_ledger(&self, table: &str) -> String {

@@ -11,9 +11,9 @@
 use std::time::Duration;
 
 use super::{
-    AppliedSql, CatalogRead, Clauses, ColumnTypes, DropView, ErrorCode, ErrorMeaning, HeldGrant,
-    LockKey, NameError, NameLimit, ParserDialect, Privilege, Profile, ReaderProtection, Replace,
-    Section, SessionSettings, Upsert, Views, listed,
+    AddIndex, AppliedSql, CatalogRead, Clauses, ColumnTypes, DropView, ErrorCode, ErrorMeaning,
+    HeldGrant, LockKey, NameError, NameLimit, ParserDialect, Privilege, Profile, ReaderProtection,
+    Replace, Section, SessionSettings, Upsert, Views, listed,
 };
 
 /// The lock table's slots: a view takes the slot of its key (two views sharing one only wait
@@ -199,6 +199,34 @@ impl Profile for Teradata {
     }
 
     /// 3803 where it was made meanwhile.
+    /// A secondary index, looked for first (no `IF NOT EXISTS`).
+    fn add_index(
+        &self,
+        schema: Option<&str>,
+        table: &str,
+        index: &str,
+        column: &str,
+        _prefix: Option<usize>,
+    ) -> Result<AddIndex, NameError> {
+        let table_reference = self.in_schema(schema, table)?;
+        Ok(AddIndex {
+            find: Some(CatalogRead {
+                statement: "SELECT IndexName FROM DBC.IndicesV WHERE DatabaseName = \
+                            COALESCE(?, DATABASE) AND TableName = ? AND IndexName = ?"
+                    .to_owned(),
+                binds: vec![
+                    schema.map(str::to_owned),
+                    Some(table.to_owned()),
+                    Some(index.to_owned()),
+                ],
+            }),
+            create: format!(
+                "CREATE INDEX {} ({column}) ON {table_reference}",
+                self.quote(index)?
+            ),
+        })
+    }
+
     fn create_ledger(&self, table: &str) -> String {
         format!(
             "CREATE TABLE {table} ({}) UNIQUE PRIMARY INDEX (project_id, data_source_id)",

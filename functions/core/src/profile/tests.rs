@@ -141,6 +141,81 @@ fn a_mode_that_quotes_otherwise_is_named() {
     }
 }
 
+/// The indexes of the store's own tables, as the store made them before they were the
+/// profiles' (looked for first where making one would lock or fail for being there).
+#[test]
+fn the_indexes_of_the_stores_tables() {
+    let index = |profile: &dyn Profile, schema, prefix| {
+        profile
+            .add_index(schema, "ledger", "ledger_view_name", "view_name", prefix)
+            .unwrap()
+    };
+    let postgres = index(&Postgres, Some("public"), Some(255));
+    assert_eq!(
+        postgres.create,
+        "CREATE INDEX IF NOT EXISTS \"ledger_view_name\" ON \"public\".\"ledger\" (view_name)"
+    );
+    assert_eq!(
+        postgres.find,
+        Some(CatalogRead {
+            statement: "SELECT CAST(to_regclass($1) AS TEXT)".into(),
+            binds: vec![Some("\"public\".\"ledger_view_name\"".into())],
+        })
+    );
+    let mariadb = index(&MariaDb, None, Some(255));
+    assert_eq!(
+        mariadb.create,
+        "ALTER TABLE `ledger` ADD INDEX `ledger_view_name` (view_name(255))"
+    );
+    assert_eq!(
+        mariadb.find.unwrap().binds,
+        [None, Some("ledger".into()), Some("ledger_view_name".into())]
+    );
+    assert_eq!(
+        MariaDb
+            .add_index(None, "t", "t_applied_at", "applied_at", None)
+            .unwrap()
+            .create,
+        "ALTER TABLE `t` ADD INDEX `t_applied_at` (applied_at)"
+    );
+    let sqlite = index(&Sqlite, Some("main"), None);
+    assert_eq!(
+        sqlite.create,
+        "CREATE INDEX IF NOT EXISTS \"main\".\"ledger_view_name\" ON \"ledger\" (view_name)"
+    );
+    assert_eq!(sqlite.find, None);
+    for profile in all() {
+        let made = index(profile, Some("s"), Some(255));
+        for statement in made
+            .find
+            .iter()
+            .map(|find| &find.statement)
+            .chain([&made.create])
+        {
+            // Every index statement reads as one statement of its dialect but Teradata's
+            // `CREATE INDEX … ON`, which sqlparser does not know.
+            if profile.parser() != ParserDialect::Teradata || !statement.starts_with("CREATE") {
+                parses_as_one(profile, statement).unwrap();
+            }
+        }
+        if profile.parser() == ParserDialect::Teradata {
+            assert_eq!(
+                made.create,
+                "CREATE INDEX \"ledger_view_name\" (view_name) ON \"s\".\"ledger\""
+            );
+        }
+        let too_long = "x".repeat(200);
+        assert!(
+            profile
+                .add_index(None, &too_long, &too_long, "c", None)
+                .is_err()
+                || NATIVES.iter().any(|native| native.name() == profile.name()),
+            "{}",
+            profile.name()
+        );
+    }
+}
+
 /// The names of the locks do not change: two versions of the store running side by side (a
 /// rolling deploy) lock one view and one name alike. Pinned to the names MariaDB's sections
 /// took before the keys were the profiles' (a digest of ledger, project and data source; of
