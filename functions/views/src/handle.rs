@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyConnection, AnyPool, Row};
 use tokio::sync::OnceCell;
 use view_sync_core::naming::{self, ProjectTemplate};
@@ -85,26 +85,24 @@ fn pool_url(dialect: Dialect, database_url: &str) -> String {
     }
 }
 
-/// A session whose settings, read back (`rows`), still hold a flag its database's profile
-/// refuses (MariaDB: a combined `sql_mode` that turns `ANSI_QUOTES` back on, so that strings
-/// would be quoted otherwise than the view SQL's validation and the ODBC driver's statement
-/// reader read them). Refused, rather than run statements whose literals could hide a second one.
-fn refuse_flags(refused: &RefusedFlags, rows: &[AnyRow]) -> Result<(), sqlx::Error> {
-    let setting: String = match rows.first() {
-        Some(row) => row.try_get(refused.column)?,
-        None => {
-            return Err(sqlx::Error::Protocol(format!(
-                "the session's {} was not read back",
-                refused.column
-            )));
-        }
+/// A session whose settings, read back (`setting`, `None` where the settings returned no row),
+/// still hold a flag its database's profile refuses (MariaDB: a combined `sql_mode` that turns
+/// `ANSI_QUOTES` back on, so that strings would be quoted otherwise than the view SQL's
+/// validation and the ODBC driver's statement reader read them). Refused, rather than run
+/// statements whose literals could hide a second one.
+fn refuse_flags(refused: &RefusedFlags, setting: Option<&str>) -> Result<(), sqlx::Error> {
+    let Some(setting) = setting else {
+        return Err(sqlx::Error::Protocol(format!(
+            "the session's {} was not read back",
+            refused.column
+        )));
     };
-    match refused.found(&setting) {
+    match refused.found(setting) {
         Some(flag) => Err(sqlx::Error::Configuration(
             format!(
                 "the server's {} keeps {flag} on in this session ({}): {}",
                 refused.column,
-                printable(&setting),
+                printable(setting),
                 refused.remedy
             )
             .into(),
@@ -140,10 +138,14 @@ impl ViewStore {
                     let rows = sqlx::raw_sql(settings.statements)
                         .fetch_all(&mut *conn)
                         .await?;
-                    match &settings.refused_flags {
-                        Some(refused) => refuse_flags(refused, &rows),
-                        None => Ok(()),
-                    }
+                    let Some(refused) = &settings.refused_flags else {
+                        return Ok(());
+                    };
+                    let setting: Option<String> = match rows.first() {
+                        Some(row) => Some(row.try_get(refused.column)?),
+                        None => None,
+                    };
+                    refuse_flags(refused, setting.as_deref())
                 })
             })
             .connect_lazy_with(connect_options(&url)?);
@@ -305,5 +307,32 @@ impl ViewStore {
             }
             Err(e) => Err(ViewsError::from_sqlx(e, "look for", name)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use view_sync_core::profile::{MariaDb, Profile};
+
+    use super::refuse_flags;
+
+    #[test]
+    fn a_session_that_keeps_a_refused_flag_or_reads_nothing_back_is_refused() {
+        let refused = MariaDb.session_settings().unwrap().refused_flags.unwrap();
+        let ansi = "REAL_AS_FLOAT,PIPES_AS_CONCAT,ANSI_QUOTES,IGNORE_SPACE,ANSI";
+        let error = refuse_flags(&refused, Some(ansi)).unwrap_err().to_string();
+        assert!(
+            error.contains("keeps ANSI_QUOTES on in this session")
+                && error.contains("ANSI, ORACLE"),
+            "{error}"
+        );
+        let error = refuse_flags(&refused, None).unwrap_err().to_string();
+        assert!(error.contains("sql_mode was not read back"), "{error}");
+        let hidden = "ANSI_QUOTES\u{1b}[2J";
+        let error = refuse_flags(&refused, Some(&format!("{hidden},ANSI_QUOTES")))
+            .unwrap_err()
+            .to_string();
+        assert!(!error.contains('\u{1b}'), "printed as text: {error}");
+        assert!(refuse_flags(&refused, Some("STRICT_TRANS_TABLES,NO_ENGINE_SUBSTITUTION")).is_ok());
     }
 }

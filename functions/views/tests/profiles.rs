@@ -827,3 +827,60 @@ async fn a_sessions_settings_run_and_what_they_read_back_names_a_refused_flag() 
         db.finish().await;
     }
 }
+
+/// An index of the store's own tables is looked for (where the profile looks first) and not
+/// found, made, found, and made again without failing, as the store makes it at each start.
+#[tokio::test]
+async fn an_index_is_looked_for_made_and_made_again_as_the_profile_says() {
+    for db in databases() {
+        let profile = profile_of(&db);
+        db.store.ensure_ledger().await.unwrap();
+        let table = unique("ivs_indexed");
+        let qualified = profile.qualified(db.schema(), &table).unwrap();
+        run(&db, &format!("CREATE TABLE {qualified} (c VARCHAR(300))"))
+            .await
+            .unwrap();
+        let index = profile
+            .add_index(
+                Some(db.schema()),
+                &table,
+                &format!("{table}_c"),
+                "c",
+                Some(255),
+            )
+            .unwrap();
+        let found = |db: &TestDb| {
+            let find = index.find.clone();
+            let pool = db.store.pool().clone();
+            async move {
+                let find = find?;
+                let mut query =
+                    sqlx::query_scalar::<_, Option<String>>(AssertSqlSafe(find.statement));
+                for bind in find.binds {
+                    query = query.bind(bind);
+                }
+                Some(
+                    query
+                        .fetch_optional(&pool)
+                        .await
+                        .unwrap()
+                        .flatten()
+                        .is_some(),
+                )
+            }
+        };
+        assert_ne!(found(&db).await, Some(true), "{}", db.name);
+        run(&db, &index.create).await.unwrap();
+        assert_ne!(found(&db).await, Some(false), "{}", db.name);
+        if let Err(error) = run(&db, &index.create).await {
+            assert_eq!(
+                error_meaning(&error),
+                Some(ErrorMeaning::Exists),
+                "{}: {error}",
+                db.name
+            );
+        }
+        run(&db, &format!("DROP TABLE {qualified}")).await.unwrap();
+        db.finish().await;
+    }
+}

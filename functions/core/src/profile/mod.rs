@@ -2,14 +2,17 @@
 //! made in pure code, one profile per database.
 //!
 //! A profile answers each question the store asks of its dialect: how names are quoted and how
-//! long they may be, and how values are bound; the view's DDL (create, replace in place or not,
-//! drop, and the error that says a view is already gone); what protects a view's rows from its
-//! readers' own predicates, or that nothing does; the catalog reads that drift repair compares
-//! (a view's definition, its grants); the grant and revoke statements; how a schema is found
-//! and made and a role made; the critical section (a
-//! lock that spans the DDL and the ledger's row) and whether DDL is transactional; the ledger's
-//! column types, its `CREATE TABLE` and its upsert with the order of its bound values; which
-//! `sqlparser` dialect validates the view SQL; and what the database's errors mean to the store.
+//! long they may be, and how values are bound; what each session runs as it connects and what
+//! it refuses to keep; the view's DDL (create, replace in place or not, drop, and the error
+//! that says a view is already gone), and whether the database refuses to drop or replace a
+//! view others depend on, with what answers it; what protects a view's rows from its readers'
+//! own predicates, or that nothing does; the catalog reads that drift repair compares (a view's
+//! definition, its grants); the grant and revoke statements, and which roles exist; how a
+//! schema is found and made and a role made; the critical section (a lock that spans the DDL
+//! and the ledger's row) and whether DDL is transactional; the ledger's column types, its
+//! `CREATE TABLE` and its upsert with the order of its bound values, and the indexes of the
+//! store's tables; which `sqlparser` dialect validates the view SQL; and what the database's
+//! errors mean to the store.
 //!
 //! **Status.** The databases the store runs today ([`of`]: SQLite, PostgreSQL, MariaDB): the
 //! store takes from the profile the `sqlparser` dialect that validates view SQL and the rewrite
@@ -863,7 +866,8 @@ pub struct Upsert {
 pub struct SessionSettings {
     /// Statements of the profile's own, run as one text.
     pub statements: &'static str,
-    /// A setting the statements' last query reads back, which must hold none of some flags.
+    /// A setting the statements' one query reads back (in the one row they return), which must
+    /// hold none of some flags.
     pub refused_flags: Option<RefusedFlags>,
 }
 
@@ -872,7 +876,7 @@ pub struct SessionSettings {
 /// than their validation did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RefusedFlags {
-    /// The column of the settings' last query that holds the setting, its flags
+    /// The column of the row the settings return that holds the setting, its flags
     /// comma-separated.
     pub column: &'static str,
     pub flags: &'static [&'static str],

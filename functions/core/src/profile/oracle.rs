@@ -234,7 +234,6 @@ impl Profile for Oracle {
         }
     }
 
-    /// ORA-00955 where it was made meanwhile.
     /// Looked for first (no `IF NOT EXISTS`); made in the table's schema.
     fn add_index(
         &self,
@@ -259,6 +258,7 @@ impl Profile for Oracle {
         })
     }
 
+    /// ORA-00955 where it was made meanwhile.
     fn create_ledger(&self, table: &str) -> String {
         format!(
             "CREATE TABLE {table} ({}, PRIMARY KEY (project_id, data_source_id))",

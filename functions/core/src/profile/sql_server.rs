@@ -196,8 +196,6 @@ impl Profile for SqlServer {
         }
     }
 
-    /// Made only where absent. The key is NONCLUSTERED: two NVARCHAR(255) columns are up to
-    /// 1,020 bytes, over a clustered key's 900 and within a nonclustered one's 1,700.
     /// Looked for first (no `IF NOT EXISTS`). Unverified: a nonclustered key holds 1,700 bytes,
     /// and a view's reference may be longer (SQL Server has no prefix index).
     fn add_index(
@@ -220,6 +218,8 @@ impl Profile for SqlServer {
         })
     }
 
+    /// Made only where absent. The key is NONCLUSTERED: two NVARCHAR(255) columns are up to
+    /// 1,020 bytes, over a clustered key's 900 and within a nonclustered one's 1,700.
     fn create_ledger(&self, table: &str) -> String {
         format!(
             "IF OBJECT_ID(N'{}', N'U') IS NULL CREATE TABLE {table} ({}, \

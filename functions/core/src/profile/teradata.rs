@@ -198,7 +198,6 @@ impl Profile for Teradata {
         }
     }
 
-    /// 3803 where it was made meanwhile.
     /// A secondary index, looked for first (no `IF NOT EXISTS`).
     fn add_index(
         &self,
@@ -227,6 +226,7 @@ impl Profile for Teradata {
         })
     }
 
+    /// 3803 where it was made meanwhile.
     fn create_ledger(&self, table: &str) -> String {
         format!(
             "CREATE TABLE {table} ({}) UNIQUE PRIMARY INDEX (project_id, data_source_id)",

@@ -168,8 +168,13 @@ fn the_indexes_of_the_stores_tables() {
         "ALTER TABLE `ledger` ADD INDEX `ledger_view_name` (view_name(255))"
     );
     assert_eq!(
-        mariadb.find.unwrap().binds,
-        [None, Some("ledger".into()), Some("ledger_view_name".into())]
+        mariadb.find,
+        Some(CatalogRead {
+            statement: "SELECT 'found' FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = \
+                        COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND INDEX_NAME = ? LIMIT 1"
+                .into(),
+            binds: vec![None, Some("ledger".into()), Some("ledger_view_name".into())],
+        })
     );
     assert_eq!(
         MariaDb
