@@ -201,10 +201,16 @@ impl SessionLocks {
         view: &ViewKey,
     ) -> Result<(), ViewsError> {
         let conn = self.conn.as_mut().expect("held until the section leaves");
-        let take = self
-            .profile
-            .take_lock("", &key, wait)
-            .expect("a profile whose section is a session lock takes one");
+        let Some(take) = self.profile.take_lock("", &key, wait) else {
+            return Err(ViewsError::Refused {
+                action: "lock",
+                view: label(view),
+                detail: format!(
+                    "{}'s section is a session lock, and its profile takes none",
+                    self.profile.name()
+                ),
+            });
+        };
         self.locks.push(key);
         let lock_error = |e| ViewsError::from_sqlx(e, "lock", &label(view));
         let before = before

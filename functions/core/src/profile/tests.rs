@@ -104,6 +104,18 @@ fn the_sections_of_the_databases_the_store_runs() {
         );
     }
     assert_eq!(Sqlite.section_settings(Duration::from_secs(1)), None);
+    // A section that holds locks of its own takes and releases them; the others none.
+    for profile in all() {
+        let holds_locks = !matches!(profile.section(), Section::LedgerRow | Section::OneWriter);
+        assert_eq!(
+            profile
+                .take_lock("\"locks\"", &KEY, Duration::from_secs(1))
+                .is_some(),
+            holds_locks,
+            "{}",
+            profile.name()
+        );
+    }
 }
 
 /// A MariaDB session whose `sql_mode` still quotes strings otherwise than view-sql reads them
