@@ -11,12 +11,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sha2::{Digest, Sha256};
 use sqlx::any::AnyExecutor;
-use sqlx::{AnyConnection, AssertSqlSafe, Row};
+use sqlx::{AnyConnection, Row};
 use view_sync_core::grants::{self, Grant};
 use view_sync_core::hex;
 use view_sync_core::plan::{self, LedgerRow, Scope};
 use view_sync_core::profile::{CatalogRead, Views};
 
+use crate::dialect::catalog_query;
 use crate::error::ViewsError;
 use crate::handle::ViewStore;
 
@@ -182,11 +183,7 @@ impl ViewStore {
         executor: impl AnyExecutor<'c>,
         read: CatalogRead,
     ) -> Result<Vec<(String, String)>, ViewsError> {
-        let mut query = sqlx::query(AssertSqlSafe(read.statement));
-        for bind in read.binds {
-            query = query.bind(bind);
-        }
-        let rows = query
+        let rows = catalog_query(read)
             .fetch_all(executor)
             .await
             .map_err(|e| ViewsError::from_sqlx(e, "read the catalog for", "the views"))?;
