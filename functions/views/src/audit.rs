@@ -11,7 +11,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AnyPool, AssertSqlSafe, Row};
 use view_sync_core::Id;
 use view_sync_core::plan::ViewKey;
-use view_sync_core::profile::{self, AddIndex, NameError};
+use view_sync_core::profile::{self, AddIndex, NameError, StoreIndex};
 use view_sync_core::view_sql::ViewLocation;
 
 pub use view_sync_core::audit::{AuditEntry, Cause, Origin};
@@ -69,13 +69,13 @@ impl Audit {
         let name = dialect.qualified(schema, &table);
         // MariaDB's is made with the table (an index inline, see `create_table`).
         let index = (dialect != Dialect::MySql).then(|| {
-            profile::of(dialect).add_index(
+            profile::of(dialect).add_index(&StoreIndex {
                 schema,
-                &table,
-                &format!("{table}_applied_at"),
-                "applied_at",
-                None,
-            )
+                table: &table,
+                name: &format!("{table}_applied_at"),
+                column: "applied_at",
+                prefix: None,
+            })
         });
         Self {
             name,

@@ -15,7 +15,7 @@ use crate::ddl;
 use crate::dialect::{Dialect, LedgerSql};
 use crate::error::{ViewsError, label};
 use crate::statement::{Statement, Value};
-use view_sync_core::profile::{self, AppliedSql, LEDGER_COLUMNS};
+use view_sync_core::profile::{self, AppliedSql, LEDGER_COLUMNS, StoreIndex};
 
 /// The ledger columns a [`LedgerRow`] is read from.
 const ROW_COLUMNS: &str = "project_id, data_source_id, view_name, sql_digest, state, observed_at, \
@@ -268,13 +268,13 @@ impl Ledger {
         // A view's reference may be 1,024 characters: its first 255 tell views apart where the
         // database keys a column's first characters only (MariaDB).
         let index = profile::of(self.dialect)
-            .add_index(
-                self.schema.as_deref(),
-                &self.table,
-                &format!("{}_view_name", self.table),
-                "view_name",
-                Some(255),
-            )
+            .add_index(&StoreIndex {
+                schema: self.schema.as_deref(),
+                table: &self.table,
+                name: &format!("{}_view_name", self.table),
+                column: "view_name",
+                prefix: Some(255),
+            })
             .map_err(|e| ViewsError::Unavailable(format!("the ledger's index: {e}")))?;
         ddl::make_index(pool, index, &self.name).await
     }

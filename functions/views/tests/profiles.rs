@@ -13,7 +13,7 @@ use sqlx::{Any, AssertSqlSafe, Row};
 use support::{TestDb, admin_pool, databases, unique};
 use view_sync_core::profile::{
     self, AppliedSql, Clauses, ColumnKind, ErrorMeaning, GrantRow, HeldGrant, LEDGER_COLUMNS,
-    LockAnswer, LockKey, LockKind, Privilege, Profile, Replace, Section, Views,
+    LockAnswer, LockKey, LockKind, Privilege, Profile, Replace, Section, StoreIndex, Views,
 };
 use views::{Dialect, error_meaning};
 
@@ -841,13 +841,13 @@ async fn an_index_is_looked_for_made_and_made_again_as_the_profile_says() {
             .await
             .unwrap();
         let index = profile
-            .add_index(
-                Some(db.schema()),
-                &table,
-                &format!("{table}_c"),
-                "c",
-                Some(255),
-            )
+            .add_index(&StoreIndex {
+                schema: Some(db.schema()),
+                table: &table,
+                name: &format!("{table}_c"),
+                column: "c",
+                prefix: Some(255),
+            })
             .unwrap();
         let found = |db: &TestDb| {
             let find = index.find.clone();

@@ -12,7 +12,7 @@ use super::{
     AddIndex, AppliedSql, CatalogRead, Clauses, ColumnTypes, DropView, ErrorCode, ErrorMeaning,
     GrantReadRights, HeldGrant, LockAnswer, LockKey, NameError, NameLimit, ParserDialect,
     Privilege, Profile, ReaderProtection, RefusedFlags, Replace, Rewrite, Section, SessionSettings,
-    Upsert, Views, listed,
+    StoreIndex, Upsert, Views, listed,
 };
 use crate::dialect::Dialect;
 
@@ -289,15 +289,9 @@ impl Profile for MariaDb {
     /// Looked for first: MySQL has no `CREATE INDEX IF NOT EXISTS`. `ALTER TABLE`, not `CREATE
     /// INDEX`: the README's user holds ALTER, not INDEX. InnoDB keys hold at most 3,072 bytes: a
     /// long column's first characters tell its rows apart.
-    fn add_index(
-        &self,
-        schema: Option<&str>,
-        table: &str,
-        index: &str,
-        column: &str,
-        prefix: Option<usize>,
-    ) -> Result<AddIndex, NameError> {
-        let prefix = prefix
+    fn add_index(&self, index: &StoreIndex<'_>) -> Result<AddIndex, NameError> {
+        let prefix = index
+            .prefix
             .map(|prefix| format!("({prefix})"))
             .unwrap_or_default();
         Ok(AddIndex {
@@ -306,16 +300,13 @@ impl Profile for MariaDb {
                     "SELECT 'found' FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = \
                             COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND INDEX_NAME = ? LIMIT 1"
                         .to_owned(),
-                binds: vec![
-                    schema.map(str::to_owned),
-                    Some(table.to_owned()),
-                    Some(index.to_owned()),
-                ],
+                binds: index.schema_table_and_name(),
             }),
             create: format!(
-                "ALTER TABLE {} ADD INDEX {} ({column}{prefix})",
-                Dialect::MySql.qualified(schema, table),
-                Dialect::MySql.quote(index)
+                "ALTER TABLE {} ADD INDEX {} ({}{prefix})",
+                Dialect::MySql.qualified(index.schema, index.table),
+                Dialect::MySql.quote(index.name),
+                index.column
             ),
         })
     }

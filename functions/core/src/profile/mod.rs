@@ -304,17 +304,8 @@ pub trait Profile {
     /// `CREATE TABLE` of the ledger `table` (quoted and qualified); [`ErrorMeaning::Exists`]
     /// where it was made meanwhile.
     fn create_ledger(&self, table: &str) -> String;
-    /// The index `index` on `column` of the store's own table `table` (both unquoted) in
-    /// `schema` (the session's own where `None`), on the column's first `prefix` characters
-    /// where it is too long to be a key whole (MariaDB's).
-    fn add_index(
-        &self,
-        schema: Option<&str>,
-        table: &str,
-        index: &str,
-        column: &str,
-        prefix: Option<usize>,
-    ) -> Result<AddIndex, NameError>;
+    /// How `index`, of one of the store's own tables, is made.
+    fn add_index(&self, index: &StoreIndex<'_>) -> Result<AddIndex, NameError>;
 
     /// `name` in `schema`, each part quoted; `name` alone without a schema.
     fn in_schema(&self, schema: Option<&str>, name: &str) -> Result<String, NameError> {
@@ -889,6 +880,33 @@ impl RefusedFlags {
     pub fn found(&self, setting: &str) -> Option<&'static str> {
         let held: Vec<&str> = setting.split(',').map(str::trim).collect();
         self.flags.iter().copied().find(|flag| held.contains(flag))
+    }
+}
+
+/// An index of one of the store's own tables ([`Profile::add_index`]), its names unquoted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreIndex<'a> {
+    /// The table's schema (the session's own where `None`).
+    pub schema: Option<&'a str>,
+    pub table: &'a str,
+    /// The index's name.
+    pub name: &'a str,
+    /// The column it is on.
+    pub column: &'a str,
+    /// Where the column is too long to be a key whole, how many of its first characters are
+    /// (where the database keys a column's first characters: MariaDB).
+    pub prefix: Option<usize>,
+}
+
+impl StoreIndex<'_> {
+    /// The binds of a read of the index by its schema (NULL: the session's own), its table
+    /// and its name, in that order.
+    fn schema_table_and_name(&self) -> Vec<Option<String>> {
+        vec![
+            self.schema.map(str::to_owned),
+            Some(self.table.to_owned()),
+            Some(self.name.to_owned()),
+        ]
     }
 }
 

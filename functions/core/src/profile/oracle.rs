@@ -13,7 +13,7 @@ use std::time::Duration;
 use super::{
     AddIndex, AppliedSql, CatalogRead, Clauses, ColumnTypes, DropView, ErrorCode, ErrorMeaning,
     GrantReadRights, HeldGrant, LockAnswer, LockKey, NameError, NameLimit, ParserDialect, Profile,
-    ReaderProtection, Replace, Section, SessionSettings, Upsert, Views, listed,
+    ReaderProtection, Replace, Section, SessionSettings, StoreIndex, Upsert, Views, listed,
 };
 
 /// `DBMS_LOCK`'s user lock ids are 0 to 1073741823 (those above are `ALLOCATE_UNIQUE`'s).
@@ -235,25 +235,22 @@ impl Profile for Oracle {
     }
 
     /// Looked for first (no `IF NOT EXISTS`); made in the table's schema.
-    fn add_index(
-        &self,
-        schema: Option<&str>,
-        table: &str,
-        index: &str,
-        column: &str,
-        _prefix: Option<usize>,
-    ) -> Result<AddIndex, NameError> {
+    fn add_index(&self, index: &StoreIndex<'_>) -> Result<AddIndex, NameError> {
         Ok(AddIndex {
             find: Some(CatalogRead {
                 statement: "SELECT INDEX_NAME FROM ALL_INDEXES WHERE OWNER = \
                             COALESCE(?, SYS_CONTEXT('USERENV', 'CURRENT_SCHEMA')) AND INDEX_NAME = ?"
                     .to_owned(),
-                binds: vec![schema.map(str::to_owned), Some(index.to_owned())],
+                binds: vec![
+                    index.schema.map(str::to_owned),
+                    Some(index.name.to_owned()),
+                ],
             }),
             create: format!(
-                "CREATE INDEX {} ON {} ({column})",
-                self.in_schema(schema, index)?,
-                self.in_schema(schema, table)?
+                "CREATE INDEX {} ON {} ({})",
+                self.in_schema(index.schema, index.name)?,
+                self.in_schema(index.schema, index.table)?,
+                index.column
             ),
         })
     }

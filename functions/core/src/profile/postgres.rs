@@ -10,7 +10,7 @@ use std::time::Duration;
 use super::{
     AddIndex, AppliedSql, CatalogRead, Clauses, ColumnTypes, DropView, ErrorCode, ErrorMeaning,
     HeldGrant, LockKey, NameError, NameLimit, ParserDialect, Privilege, Profile, ReaderProtection,
-    Refusals, Replace, Rewrite, Section, SessionSettings, Upsert, ViewColumn, Views,
+    Refusals, Replace, Rewrite, Section, SessionSettings, StoreIndex, Upsert, ViewColumn, Views,
 };
 use crate::dialect::Dialect;
 
@@ -339,23 +339,18 @@ impl Profile for Postgres {
     /// Looked for first, without a lock: `CREATE INDEX IF NOT EXISTS` takes a share lock on the
     /// table before it looks, and would wait for each open section that wrote to the table
     /// while every later section queued behind it. Made in the table's schema.
-    fn add_index(
-        &self,
-        schema: Option<&str>,
-        table: &str,
-        index: &str,
-        column: &str,
-        _prefix: Option<usize>,
-    ) -> Result<AddIndex, NameError> {
+    fn add_index(&self, index: &StoreIndex<'_>) -> Result<AddIndex, NameError> {
+        let StoreIndex { schema, name, .. } = *index;
         Ok(AddIndex {
             find: Some(CatalogRead {
                 statement: "SELECT CAST(to_regclass($1) AS TEXT)".to_owned(),
-                binds: vec![Some(Dialect::Postgres.qualified(schema, index))],
+                binds: vec![Some(Dialect::Postgres.qualified(schema, name))],
             }),
             create: format!(
-                "CREATE INDEX IF NOT EXISTS {} ON {} ({column})",
-                Dialect::Postgres.quote(index),
-                Dialect::Postgres.qualified(schema, table)
+                "CREATE INDEX IF NOT EXISTS {} ON {} ({})",
+                Dialect::Postgres.quote(name),
+                Dialect::Postgres.qualified(schema, index.table),
+                index.column
             ),
         })
     }

@@ -14,7 +14,7 @@ use std::time::Duration;
 use super::{
     AddIndex, AppliedSql, CatalogRead, Clauses, ColumnTypes, DropView, ErrorCode, ErrorMeaning,
     HeldGrant, LockKey, NameError, NameLimit, ParserDialect, Privilege, Profile, ReaderProtection,
-    Replace, Section, SessionSettings, Upsert, Views, listed,
+    Replace, Section, SessionSettings, StoreIndex, Upsert, Views, listed,
 };
 
 #[derive(Debug, Clone, Copy)]
@@ -198,23 +198,20 @@ impl Profile for SqlServer {
 
     /// Looked for first (no `IF NOT EXISTS`). Unverified: a nonclustered key holds 1,700 bytes,
     /// and a view's reference may be longer (SQL Server has no prefix index).
-    fn add_index(
-        &self,
-        schema: Option<&str>,
-        table: &str,
-        index: &str,
-        column: &str,
-        _prefix: Option<usize>,
-    ) -> Result<AddIndex, NameError> {
-        let table = self.in_schema(schema, table)?;
+    fn add_index(&self, index: &StoreIndex<'_>) -> Result<AddIndex, NameError> {
+        let table = self.in_schema(index.schema, index.table)?;
         Ok(AddIndex {
             find: Some(CatalogRead {
                 statement:
                     "SELECT name FROM sys.indexes WHERE object_id = OBJECT_ID(?) AND name = ?"
                         .to_owned(),
-                binds: vec![Some(table.clone()), Some(index.to_owned())],
+                binds: vec![Some(table.clone()), Some(index.name.to_owned())],
             }),
-            create: format!("CREATE INDEX {} ON {table} ({column})", self.quote(index)?),
+            create: format!(
+                "CREATE INDEX {} ON {table} ({})",
+                self.quote(index.name)?,
+                index.column
+            ),
         })
     }
 

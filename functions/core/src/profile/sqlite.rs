@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::{
     AddIndex, AppliedSql, CatalogRead, Clauses, ColumnTypes, DropView, ErrorCode, ErrorMeaning,
     HeldGrant, LockKey, NameError, NameLimit, ParserDialect, Profile, ReaderProtection, Replace,
-    Section, SessionSettings, Upsert, Views,
+    Section, SessionSettings, StoreIndex, Upsert, Views,
 };
 use crate::dialect::Dialect;
 
@@ -156,20 +156,14 @@ impl Profile for Sqlite {
     }
 
     /// The schema goes on the index's name (one writer: no one waits for this).
-    fn add_index(
-        &self,
-        schema: Option<&str>,
-        table: &str,
-        index: &str,
-        column: &str,
-        _prefix: Option<usize>,
-    ) -> Result<AddIndex, NameError> {
+    fn add_index(&self, index: &StoreIndex<'_>) -> Result<AddIndex, NameError> {
         Ok(AddIndex {
             find: None,
             create: format!(
-                "CREATE INDEX IF NOT EXISTS {} ON {} ({column})",
-                Dialect::Sqlite.qualified(schema, index),
-                Dialect::Sqlite.quote(table)
+                "CREATE INDEX IF NOT EXISTS {} ON {} ({})",
+                Dialect::Sqlite.qualified(index.schema, index.name),
+                Dialect::Sqlite.quote(index.table),
+                index.column
             ),
         })
     }

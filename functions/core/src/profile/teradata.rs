@@ -13,7 +13,7 @@ use std::time::Duration;
 use super::{
     AddIndex, AppliedSql, CatalogRead, Clauses, ColumnTypes, DropView, ErrorCode, ErrorMeaning,
     HeldGrant, LockKey, NameError, NameLimit, ParserDialect, Privilege, Profile, ReaderProtection,
-    Replace, Section, SessionSettings, Upsert, Views, listed,
+    Replace, Section, SessionSettings, StoreIndex, Upsert, Views, listed,
 };
 
 /// The lock table's slots: a view takes the slot of its key (two views sharing one only wait
@@ -199,29 +199,19 @@ impl Profile for Teradata {
     }
 
     /// A secondary index, looked for first (no `IF NOT EXISTS`).
-    fn add_index(
-        &self,
-        schema: Option<&str>,
-        table: &str,
-        index: &str,
-        column: &str,
-        _prefix: Option<usize>,
-    ) -> Result<AddIndex, NameError> {
-        let table_reference = self.in_schema(schema, table)?;
+    fn add_index(&self, index: &StoreIndex<'_>) -> Result<AddIndex, NameError> {
         Ok(AddIndex {
             find: Some(CatalogRead {
                 statement: "SELECT IndexName FROM DBC.IndicesV WHERE DatabaseName = \
                             COALESCE(?, DATABASE) AND TableName = ? AND IndexName = ?"
                     .to_owned(),
-                binds: vec![
-                    schema.map(str::to_owned),
-                    Some(table.to_owned()),
-                    Some(index.to_owned()),
-                ],
+                binds: index.schema_table_and_name(),
             }),
             create: format!(
-                "CREATE INDEX {} ({column}) ON {table_reference}",
-                self.quote(index)?
+                "CREATE INDEX {} ({}) ON {}",
+                self.quote(index.name)?,
+                index.column,
+                self.in_schema(index.schema, index.table)?
             ),
         })
     }

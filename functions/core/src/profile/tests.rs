@@ -159,7 +159,13 @@ fn a_mode_that_quotes_otherwise_is_named() {
 fn the_indexes_of_the_stores_tables() {
     let index = |profile: &dyn Profile, schema, prefix| {
         profile
-            .add_index(schema, "ledger", "ledger_view_name", "view_name", prefix)
+            .add_index(&StoreIndex {
+                schema,
+                table: "ledger",
+                name: "ledger_view_name",
+                column: "view_name",
+                prefix,
+            })
             .unwrap()
     };
     let postgres = index(&Postgres, Some("public"), Some(255));
@@ -190,7 +196,13 @@ fn the_indexes_of_the_stores_tables() {
     );
     assert_eq!(
         MariaDb
-            .add_index(None, "t", "t_applied_at", "applied_at", None)
+            .add_index(&StoreIndex {
+                schema: None,
+                table: "t",
+                name: "t_applied_at",
+                column: "applied_at",
+                prefix: None,
+            })
             .unwrap()
             .create,
         "ALTER TABLE `t` ADD INDEX `t_applied_at` (applied_at)"
@@ -224,7 +236,13 @@ fn the_indexes_of_the_stores_tables() {
         let too_long = "x".repeat(200);
         assert!(
             profile
-                .add_index(None, &too_long, &too_long, "c", None)
+                .add_index(&StoreIndex {
+                    schema: None,
+                    table: &too_long,
+                    name: &too_long,
+                    column: "c",
+                    prefix: None,
+                })
                 .is_err()
                 || NATIVES.iter().any(|native| native.name() == profile.name()),
             "{}",
